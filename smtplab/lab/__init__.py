@@ -1,0 +1,41 @@
+"""The embedded mail lab: real SMTP servers on loopback, behind networks that block like real ones.
+
+>>> from smtplab.lab import Lab, scenarios
+>>> with Lab(scenario="home-isp") as lab:                   # doctest: +SKIP
+...     lab.address("smtp.lab.example", 587)                # the real socket behind the lesson's name
+...     lab.credentials, lab.ca_pem, lab.outbox
+
+Lessons speak of ``smtp.lab.example`` port 587; the lab serves it on an unprivileged loopback
+socket and :meth:`Lab.address` maps one to the other. :func:`scenarios` lists the networks.
+See :mod:`smtplab.lab.catalog` for the hosts and scenarios as data, :mod:`smtplab.lab.servers`
+for the server profiles and :mod:`smtplab.lab.certs` for the lab CA.
+"""
+
+from __future__ import annotations
+
+from smtplab.lab.catalog import DEFAULT_SCENARIO, PORTS
+from smtplab.lab.core import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    SLOW_GREETING_DELAY,
+    Endpoint,
+    Lab,
+    LabError,
+    run_forever,
+    scenarios,
+)
+from smtplab.lab.servers import Message
+
+__all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_SCENARIO",
+    "PORTS",
+    "SLOW_GREETING_DELAY",
+    "Endpoint",
+    "Lab",
+    "LabError",
+    "Message",
+    "run_forever",
+    "scenarios",
+]

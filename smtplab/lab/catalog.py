@@ -1,0 +1,334 @@
+"""The lab's world as data: its hosts, what each serves, and the networks (scenarios) around them.
+
+A *host* serves some of the four SMTP ports with a server *profile* (relay, submission, ...).
+A *scenario* is a network between the learner and those hosts: it leaves a port alone, or filters
+it, refuses it or intercepts it -- for every host at once, as a real firewall does. Resolving the
+two gives, for each host and port, one :class:`EndpointPlan`: what the learner meets there and which
+outcome word a probe should report.
+
+Nothing here opens a socket; :mod:`smtplab.lab.core` turns plans into servers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Mapping
+
+__all__ = [
+    "BEHAVIOURS",
+    "DEFAULT_SCENARIO",
+    "DOMAIN",
+    "EXPECTED_OUTCOME",
+    "HOSTS",
+    "INTERCEPT_NAME",
+    "PORTS",
+    "PROFILES",
+    "SCENARIOS",
+    "EndpointPlan",
+    "HostService",
+    "Scenario",
+    "plan",
+]
+
+#: The four ports the course is about, in the order of their history.
+PORTS: Final = (25, 465, 587, 2525)
+
+#: The lab's mail domain: the relay accepts mail for it (and its subdomains) from anyone.
+DOMAIN: Final = "lab.example"
+
+#: The name the intercepting ISP proxy greets with.
+INTERCEPT_NAME: Final = "smtp.isp-filter.example"
+
+#: Server profiles, one sentence each.
+PROFILES: Final[Mapping[str, str]] = {
+    "relay": "a relay MTA: accepts mail for lab.example only, offers STARTTLS and no AUTH",
+    "submission": "mail submission: STARTTLS first, then AUTH, then mail to anywhere",
+    "submission-implicit": "mail submission over implicit TLS: TLS from the first byte, then AUTH",
+    "legacy": "an old server offering AUTH PLAIN and LOGIN in cleartext, without STARTTLS",
+    "intercept": f"the network's own server, greeting as {INTERCEPT_NAME}",
+    "tarpit": "accepts the connection and never says a word",
+}
+
+#: Behaviours of an endpoint, with the outcome word a probe reports for each.
+EXPECTED_OUTCOME: Final[Mapping[str, str]] = {
+    "open": "open",  # a server greets with 220
+    "refused": "refused",  # nothing listens: TCP reset
+    "filtered": "filtered",  # the connection attempt times out
+    "silent": "silent",  # connected, no greeting
+    "slow": "open",  # a greeting, after SLOW_GREETING_DELAY (needs a probe timeout longer than it)
+    "intercept": "open",  # a greeting -- from the wrong server
+}
+BEHAVIOURS: Final = tuple(EXPECTED_OUTCOME)
+
+#: Network behaviours a scenario may put on a port (for every host).
+_NETWORK_BEHAVIOURS: Final = ("open", "refused", "filtered", "intercept")
+
+
+@dataclass(frozen=True)
+class HostService:
+    """What one host serves on one port, when the network lets the connection through."""
+
+    profile: str
+    #: The certificate it presents (see :mod:`smtplab.lab.certs`), or None if it speaks no TLS.
+    certificate: str | None = None
+    #: "open" for a normal server, or a server-side behaviour: "silent" or "slow".
+    behaviour: str = "open"
+
+
+_SUBMISSION_PORTS = (587, 2525)
+
+
+def _submission(cert: str) -> dict[int, HostService]:
+    return {
+        465: HostService("submission-implicit", cert),
+        587: HostService("submission", cert),
+        2525: HostService("submission", cert),
+    }
+
+
+#: Every host the lab knows, with the ports it serves.  Ports missing from a host's table are
+#: closed on that host (a connection is refused), unless the network does something first.
+HOSTS: Final[Mapping[str, Mapping[int, HostService]]] = {
+    "mx.lab.example": {25: HostService("relay", "lab-ca")},
+    "smtp.lab.example": _submission("lab-ca"),
+    "legacy.lab.example": {
+        25: HostService("legacy"),
+        587: HostService("legacy"),
+    },
+    "expired.lab.example": {
+        465: HostService("submission-implicit", "expired"),
+        587: HostService("submission", "expired"),
+    },
+    "selfsigned.lab.example": {
+        465: HostService("submission-implicit", "self-signed"),
+        587: HostService("submission", "self-signed"),
+    },
+    "wronghost.lab.example": {
+        465: HostService("submission-implicit", "wrong-host"),
+        587: HostService("submission", "wrong-host"),
+    },
+    "tarpit.lab.example": {
+        25: HostService("tarpit", behaviour="silent"),
+        587: HostService("tarpit", behaviour="silent"),
+    },
+    "slow.lab.example": {
+        25: HostService("relay", "lab-ca", behaviour="slow"),
+        587: HostService("submission", "lab-ca", behaviour="slow"),
+    },
+}
+
+_CORE_HOSTS: Final = (
+    "mx.lab.example",
+    "smtp.lab.example",
+    "legacy.lab.example",
+    "expired.lab.example",
+    "selfsigned.lab.example",
+    "wronghost.lab.example",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A network between the learner and the lab's hosts."""
+
+    name: str
+    #: A paragraph a teacher can read aloud: what is blocked, and which real situation it mimics.
+    paragraph: str
+    #: What the network does to each port, for every host: open, refused, filtered or intercept.
+    network: Mapping[int, str]
+    hosts: tuple[str, ...] = _CORE_HOSTS
+
+    def behaviour_on(self, port: int) -> str:
+        """What this network does to connections to ``port``."""
+        return self.network.get(port, "open")
+
+
+_SCENARIO_LIST: Final = (
+    Scenario(
+        "open-internet",
+        "Nothing stands between you and the mail servers: every port gets through. This is a "
+        "server in a data centre with no outbound firewall, or the internet as the SMTP "
+        "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
+        "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
+        "see what each port is for before any network gets in the way.",
+        {},
+    ),
+    Scenario(
+        "home-isp",
+        "You are at home, behind a consumer broadband provider. Like most home ISPs, it silently "
+        "drops every outgoing connection to port 25, to stop infected home computers from sending "
+        "spam straight to other people's mail servers. A connection to port 25 just hangs until it "
+        "times out: that is 'filtered'. Ports 587, 465 and 2525 get through, so a mail program "
+        "that submits mail with a password still works.",
+        {25: "filtered"},
+    ),
+    Scenario(
+        "cloud-vm",
+        "You are on a fresh virtual machine at a cloud provider. Azure, DigitalOcean and most "
+        "other clouds block outgoing port 25 on new accounts, so a VM cannot become a spam "
+        "cannon; the packets are dropped, and connections to 25 time out. Everything else is "
+        "open: to send mail from a cloud VM you submit it to a mail provider on 587 or 465, or ask "
+        "the cloud to lift the block.",
+        {25: "filtered"},
+    ),
+    Scenario(
+        "strict-firewall",
+        "You are on a locked-down corporate or campus network. Its firewall drops everything that "
+        "is not on its short allow list, and the only mail port on that list is 465, the "
+        "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This is why RFC 8314 "
+        "recommends implicit TLS on 465 for submission: it is the port most likely to get out.",
+        {25: "filtered", 587: "filtered", 2525: "filtered"},
+    ),
+    Scenario(
+        "hotel-wifi",
+        "You are on a hotel's guest Wi-Fi. Its gateway grabs every connection to port 25 and "
+        "answers itself, with the greeting of the hotel's own mail filter, "
+        f"{INTERCEPT_NAME}, whatever server you asked for; that interception is how some ISPs "
+        "and hotels handle port 25. Port 587 is silently dropped, so it times out. Ports 465 and "
+        "2525 get through untouched, which is exactly why mail providers offer 2525 at all.",
+        {25: "intercept", 587: "filtered"},
+    ),
+    Scenario(
+        "hosting-provider",
+        "You are on a web-hosting provider's server, like the host in the article this course "
+        "grew from. The provider blocks outgoing port 25 with a firewall that rejects the "
+        "connection at once, so port 25 is 'refused' straight away instead of timing out. Ports "
+        "587, 465 and 2525 are open, and the provider's advice is to submit mail on one of them "
+        "with a password.",
+        {25: "refused"},
+    ),
+    Scenario(
+        "classroom",
+        "The whole zoo on one open network, for a demonstration from the projector. Next to the "
+        "usual relay, submission server, legacy server and the three broken certificates, two "
+        "extra hosts misbehave on ports 25 and 587: tarpit.lab.example accepts the connection and "
+        "never says a word ('silent'), and slow.lab.example waits two seconds before it greets, "
+        "so a probe with a short timeout calls it silent and a patient one calls it open.",
+        {},
+        hosts=(*_CORE_HOSTS, "tarpit.lab.example", "slow.lab.example"),
+    ),
+)
+
+#: Every scenario by name, in teaching order.
+SCENARIOS: Final[Mapping[str, Scenario]] = {s.name: s for s in _SCENARIO_LIST}
+DEFAULT_SCENARIO: Final = "open-internet"
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """What a learner meets at one logical host and port in one scenario."""
+
+    host: str
+    port: int
+    #: The server profile that answers (see PROFILES), or None if nothing answers.
+    profile: str | None
+    #: One of BEHAVIOURS.
+    behaviour: str
+    #: The certificate presented, or None when the endpoint speaks no TLS.
+    certificate: str | None
+    #: True when the server speaks TLS from the first byte (implicit TLS).
+    implicit_tls: bool
+    #: One sentence for a learner.
+    description: str
+
+    @property
+    def expected(self) -> str:
+        """The outcome word a probe should report here (given a timeout longer than 2 s)."""
+        return EXPECTED_OUTCOME[self.behaviour]
+
+    @property
+    def listens(self) -> bool:
+        """True when the lab runs a server (any server) behind this endpoint."""
+        return self.behaviour in ("open", "silent", "slow", "intercept")
+
+
+_CERT_WORDS: Final = {
+    "expired": "its certificate expired on 1 January 2020",
+    "self-signed": "its certificate is self-signed, so no trusted CA vouches for it",
+    "wrong-host": "its certificate was issued to another name (mail.other.example)",
+}
+
+
+def _describe(host: str, port: int, service: HostService | None, behaviour: str) -> str:
+    if behaviour == "filtered":
+        behind = f"a {service.profile} server" if service else "nothing"
+        return (
+            f"The network silently drops connections to port {port}, so they time out "
+            f"(behind the firewall: {behind})."
+        )
+    if behaviour == "refused":
+        if service is None:
+            return f"Nothing listens on port {port} of {host}: the connection is refused at once."
+        return (
+            f"The network rejects connections to port {port} at once (a REJECT rule), so they are "
+            "refused even though a server listens behind it."
+        )
+    if behaviour == "intercept":
+        return (
+            f"The network grabs port {port} and answers itself: the greeting comes from "
+            f"{INTERCEPT_NAME}, not from {host}."
+        )
+    assert service is not None
+    if behaviour == "silent":
+        return "A tarpit: the connection opens, but the server never says a word."
+    if behaviour == "slow":
+        return (
+            f"A {service.profile} server that waits two seconds before its greeting, as some "
+            "anti-spam tarpits do."
+        )
+    text = {
+        "relay": "The lab's MX: a relay that accepts mail for lab.example only, with STARTTLS "
+        "and no AUTH.",
+        "submission": "Mail submission: STARTTLS first, then AUTH PLAIN or LOGIN, then mail "
+        "to anywhere.",
+        "submission-implicit": "Implicit-TLS submission (RFC 8314): TLS from the first byte, "
+        "then AUTH.",
+        "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
+    }[service.profile]
+    if port == 2525 and service.profile == "submission":
+        text = "The unofficial twin of 587: the same submission server, for networks that block 587."
+    if service.certificate in _CERT_WORDS:
+        text = text.rstrip(".") + f", but {_CERT_WORDS[service.certificate]}."
+    return text
+
+
+def plan(scenario: Scenario) -> list[EndpointPlan]:
+    """Every (host, port) of ``scenario`` -- each host times the four ports -- as plans."""
+    plans = []
+    for host in scenario.hosts:
+        for port in PORTS:
+            network = scenario.behaviour_on(port)
+            service = HOSTS[host].get(port)
+            if network == "open":
+                behaviour = service.behaviour if service else "refused"
+            else:
+                behaviour = network
+            if behaviour == "intercept":
+                profile, cert = "intercept", None
+            elif behaviour in ("filtered", "refused"):
+                profile, cert = None, None
+            else:
+                assert service is not None
+                profile, cert = service.profile, service.certificate
+            plans.append(
+                EndpointPlan(
+                    host=host,
+                    port=port,
+                    profile=profile,
+                    behaviour=behaviour,
+                    certificate=cert,
+                    implicit_tls=profile == "submission-implicit",
+                    description=_describe(host, port, service, behaviour),
+                )
+            )
+    return plans
+
+
+def _check() -> None:
+    for s in _SCENARIO_LIST:
+        assert set(s.network.values()) <= set(_NETWORK_BEHAVIOURS), s.name
+        assert set(s.hosts) <= set(HOSTS), s.name
+    assert DEFAULT_SCENARIO in SCENARIOS
+
+
+_check()

@@ -1,0 +1,611 @@
+"""The :class:`Lab`: a scenario's servers and networks, running on a thread of their own.
+
+A lab binds one loopback socket per logical endpoint (``smtp.lab.example:587`` becomes, say,
+``127.0.0.1:40123``) and runs every server on one background thread with its own asyncio event
+loop. Your code -- a script, a test, a notebook cell whose kernel already runs a loop -- just calls
+:meth:`Lab.start` and :meth:`Lab.stop`.
+
+How the network behaviours work without root or a firewall:
+
+``refused``
+    a socket that is bound but not listening: the port is reserved for the lab, and the kernel
+    answers a connection attempt with a TCP reset, exactly like a closed port or a REJECT rule.
+``filtered``
+    a listening socket with an accept queue of length zero (``listen(0)``) that the lab fills
+    with a connection of its own and never accepts. The kernel then drops further connection
+    attempts (SYNs) on the floor, so the client's connect times out, exactly like a DROP rule.
+``silent`` / ``slow``
+    a server that accepts and never speaks, or that waits before its greeting.
+``intercept``
+    a server that greets with another server's name, as ISPs that redirect port 25 do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ipaddress
+import secrets
+import select
+import smtplib
+import socket
+import ssl
+import sys
+import textwrap
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import IO, Any, Final
+
+from smtplab.lab import catalog, certs
+from smtplab.lab.catalog import EndpointPlan, Scenario
+from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
+from smtplab.lab.servers import Gate, Hub, Message, Outbox
+
+__all__ = ["Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
+
+#: The lab's default upper bound on message size: 1 MB is far above any lesson's message and far
+#: below anything that strains memory. (Postfix's own default, message_size_limit, is 10 MB.)
+DEFAULT_MAX_MESSAGE_SIZE: Final = 1_000_000
+
+#: Simultaneous connections across the whole lab. 50 is Postfix's default
+#: smtpd_client_connection_count_limit, and enough for a classroom of thirty probing at once.
+DEFAULT_MAX_CONNECTIONS: Final = 50
+
+#: How long a slow server waits before its greeting. Two seconds is longer than a hasty client's
+#: one-second timeout and shorter than a patient probe's five: both lessons fit.
+SLOW_GREETING_DELAY: Final = 2.0
+
+#: The user name of the lab's submission account (its password is random per lab).
+LAB_USER: Final = "student"
+
+#: Longest wait for the lab's thread to start or stop its servers; on loopback either takes
+#: milliseconds, so 10 s only ever trips when something is badly wrong.
+_THREAD_TIMEOUT: Final = 10.0
+
+#: Backlog of the lab's listening servers (the usual 100 of asyncio, more than max_connections).
+_BACKLOG: Final = 100
+
+#: With ``real_ports=True`` each host gets its own loopback address, so that every host can own
+#: the real port numbers. 127.0.0.0/8 is all loopback on Linux; the last byte is just a label.
+REAL_PORT_ADDRESSES: Final = {
+    "mx.lab.example": "127.0.0.25",
+    "smtp.lab.example": "127.0.0.87",
+    "legacy.lab.example": "127.0.0.30",
+    "expired.lab.example": "127.0.0.41",
+    "selfsigned.lab.example": "127.0.0.42",
+    "wronghost.lab.example": "127.0.0.43",
+    "tarpit.lab.example": "127.0.0.51",
+    "slow.lab.example": "127.0.0.52",
+}
+
+
+class LabError(LookupError):
+    """The lab cannot find what you asked for: an unknown scenario or host, or it is not running."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One logical endpoint of a running lab, e.g. ``smtp.lab.example`` port 587.
+
+    ``address`` is the real loopback socket behind it: connect there, and speak of ``host`` and
+    ``port`` (use ``host`` for TLS server name indication and certificate checks).
+    """
+
+    host: str
+    #: The logical port: 25, 465, 587 or 2525.
+    port: int
+    #: The server profile that answers ("relay", "submission", ...), or None if nothing answers.
+    profile: str | None
+    #: open, refused, filtered, silent, slow or intercept.
+    behaviour: str
+    #: The real socket address, (ip, port).
+    address: tuple[str, int]
+    #: One sentence for a learner.
+    description: str
+    #: The certificate presented: "lab-ca" (good), "expired", "self-signed", "wrong-host" or None.
+    certificate: str | None = None
+    #: The outcome word a probe should report (with a timeout longer than the slow greeting).
+    expected: str = "open"
+    #: True if TLS starts with the first byte (465).
+    implicit_tls: bool = False
+
+
+def scenarios() -> dict[str, str]:
+    """Every scenario's name and the paragraph a teacher can read aloud, in teaching order."""
+    return {name: s.paragraph for name, s in catalog.SCENARIOS.items()}
+
+
+def _normalise_host(host: str) -> str:
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a string, not {type(host).__name__}")
+    return host.strip().rstrip(".").lower()
+
+
+def _family(ip: str) -> socket.AddressFamily:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        raise ValueError(f"bind must be an IP address such as '127.0.0.1' or '::1', not {ip!r}") from None
+    return socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+
+
+# How many of the lab's own connections fill a listen(0) queue, per address family: found once
+# per process by trying (Linux admits one; other systems may admit more).
+_fill_counts: dict[int, int] = {}
+_fill_lock = threading.Lock()
+# Longest wait for a loopback handshake before we call it "dropped". A loopback handshake takes
+# microseconds; 50 ms is a thousand times that.
+_HANDSHAKE_WAIT: Final = 0.05
+# Safety bound on the calibration loop: no kernel admits this many on listen(0).
+_MAX_FILL: Final = 16
+
+
+def _connect_nowait(addr: tuple[Any, ...], family: socket.AddressFamily) -> socket.socket:
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setblocking(False)
+    s.connect_ex(addr)
+    return s
+
+
+def _completed(s: socket.socket, wait: float) -> bool:
+    _, writable, _ = select.select([], [s], [], wait)
+    return bool(writable) and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+def _fill_queue(listener: socket.socket, family: socket.AddressFamily) -> list[socket.socket]:
+    """Fill ``listener``'s accept queue with connections that will never be accepted."""
+    addr = listener.getsockname()
+    with _fill_lock:
+        known = _fill_counts.get(family)
+        if known is None:
+            fillers: list[socket.socket] = []
+            while len(fillers) < _MAX_FILL:
+                s = _connect_nowait(addr, family)
+                if not _completed(s, _HANDSHAKE_WAIT):
+                    s.close()
+                    break
+                fillers.append(s)
+            _fill_counts[family] = len(fillers)
+            return fillers
+    fillers = []
+    for _ in range(known):
+        s = _connect_nowait(addr, family)
+        if not _completed(s, _THREAD_TIMEOUT):
+            s.close()
+            break
+        fillers.append(s)
+    return fillers
+
+
+@dataclass
+class _Runtime:
+    """Everything a running lab owns. Kept apart from :class:`Lab` so that a garbage-collected or
+    forgotten lab can still be stopped (by :func:`weakref.finalize`, also at interpreter exit)."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: threading.Thread | None = None
+    servers: list[asyncio.base_events.Server] = field(default_factory=list)
+    sockets: list[socket.socket] = field(default_factory=list)
+    hub: Hub | None = None
+    extra_refused: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+
+    def shutdown(self) -> None:
+        """Close every server, client connection and socket, then end the thread. Idempotent."""
+        loop, thread = self.loop, self.thread
+        if thread is threading.current_thread():
+            # Called on the lab's own thread (a handler dropped the last reference): we cannot
+            # wait for ourselves, so ask the loop to stop and leave the rest to the next caller.
+            assert loop is not None
+            loop.call_soon(loop.stop)
+            return
+        if loop is not None and thread is not None and thread.is_alive():
+            try:
+                fut = asyncio.run_coroutine_threadsafe(self._aclose(), loop)
+                fut.result(_THREAD_TIMEOUT)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(_THREAD_TIMEOUT)
+        if loop is not None and not loop.is_closed() and not loop.is_running():
+            loop.close()
+        for s in self.sockets:
+            s.close()
+        self.sockets.clear()
+        self.servers.clear()
+        self.extra_refused.clear()
+        self.loop = self.thread = self.hub = None
+
+    async def _aclose(self) -> None:
+        for server in self.servers:
+            server.close()
+        if self.hub is not None:
+            for transport in list(self.hub.transports):
+                transport.abort()
+        for server in self.servers:
+            await server.wait_closed()
+        # Let connection_lost callbacks run, then cancel whatever still waits (greetings, handlers).
+        for _ in range(3):
+            await asyncio.sleep(0)
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        asyncio.set_event_loop(None)
+
+
+class Lab:
+    """An embedded mail lab: real SMTP servers on loopback, behind a simulated network.
+
+    >>> with Lab("home-isp") as lab:                        # doctest: +SKIP
+    ...     lab.address("smtp.lab.example", 587)            # ('127.0.0.1', 40123)
+    ...     lab.credentials                                 # ('student', 'Xy3...')
+
+    ``scenario`` names the network (see :func:`scenarios`). ``bind`` is the address the servers
+    listen on: loopback unless you say otherwise. ``real_ports=True`` binds the real port numbers
+    (25, 465, 587, 2525) on one 127.0.0.x address per host, which needs root or
+    CAP_NET_BIND_SERVICE. ``max_message_size`` (bytes) and ``max_connections`` (across the whole
+    lab) keep a lab safe to leave running. ``slow_delay`` is the slow host's greeting delay in
+    seconds.
+    """
+
+    def __init__(
+        self,
+        scenario: str = catalog.DEFAULT_SCENARIO,
+        *,
+        bind: str = "127.0.0.1",
+        real_ports: bool = False,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        slow_delay: float = SLOW_GREETING_DELAY,
+    ) -> None:
+        if scenario not in catalog.SCENARIOS:
+            raise LabError(
+                f"unknown scenario {scenario!r}; the lab has: {', '.join(catalog.SCENARIOS)}"
+            )
+        self._family = _family(bind)
+        if real_ports and bind != "127.0.0.1":
+            raise ValueError("real_ports=True gives each host its own 127.0.0.x; leave bind alone")
+        if not isinstance(max_message_size, int) or max_message_size < 1:
+            raise ValueError("max_message_size must be a positive number of bytes")
+        if not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError("max_connections must be a positive number")
+        if slow_delay < 0:
+            raise ValueError("slow_delay must not be negative")
+        self._scenario: Scenario = catalog.SCENARIOS[scenario]
+        self._bind = bind
+        self._real_ports = real_ports
+        self._max_message_size = max_message_size
+        self._max_connections = max_connections
+        self._slow_delay = float(slow_delay)
+        self._credentials = (LAB_USER, secrets.token_urlsafe(9))
+        self._outbox = Outbox()
+        self._plans = catalog.plan(self._scenario)
+        self._endpoints: list[Endpoint] = []
+        self._index: dict[tuple[str, int], Endpoint] = {}
+        self._lock = threading.Lock()  # start/stop/address from several threads
+        self._rt = _Runtime()
+        self._finalizer = weakref.finalize(self, _Runtime.shutdown, self._rt)
+
+    # ------------------------------------------------------------------ facts about the lab
+    @property
+    def scenario(self) -> str:
+        """The scenario's name, e.g. ``"home-isp"``."""
+        return self._scenario.name
+
+    @property
+    def vantage(self) -> str:
+        """The vantage label probes through this lab record, e.g. ``"lab:home-isp"``."""
+        return f"lab:{self._scenario.name}"
+
+    @property
+    def paragraph(self) -> str:
+        """The scenario's description, for reading aloud."""
+        return self._scenario.paragraph
+
+    @property
+    def running(self) -> bool:
+        return self._rt.thread is not None and self._rt.thread.is_alive()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The logical host names of this scenario."""
+        return self._scenario.hosts
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        """Every logical endpoint (each host times the four ports); empty until started."""
+        return list(self._endpoints)
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        """(user, password) accepted by every submission server of this lab."""
+        return self._credentials
+
+    @property
+    def ca_pem(self) -> str:
+        """The lab CA's certificate (PEM). Trust it to verify the lab's good certificates."""
+        return certs.ca_pem()
+
+    @property
+    def outbox(self) -> list[Message]:
+        """The messages the lab accepted so far (a copy; oldest first)."""
+        return self._outbox.snapshot()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts the lab CA, with verification ON."""
+        return ssl.create_default_context(cadata=self.ca_pem)
+
+    def smtp(
+        self, host: str, port: int, *, timeout: float = 10.0, local_hostname: str = "client.lab.example"
+    ) -> smtplib.SMTP:
+        """A connected stdlib ``smtplib`` client for a lab endpoint.
+
+        It connects to the real socket and verifies certificates against the logical ``host``,
+        trusting the lab CA. Implicit-TLS endpoints (465) give an ``SMTP_SSL``; call
+        ``.starttls()`` yourself on the others. Use it as a context manager, or call ``.quit()``.
+        """
+        name = self._host(host)
+        address = self.address(name, port)
+        ep = self._index.get((name, port))
+        if ep is not None and ep.implicit_tls:
+            return LabSMTP_SSL(
+                address, name, context=self.ssl_context(), timeout=timeout, local_hostname=local_hostname
+            )
+        return LabSMTP(address, name, timeout=timeout, local_hostname=local_hostname)
+
+    def clear_outbox(self) -> None:
+        """Forget the messages accepted so far."""
+        self._outbox.clear()
+
+    @property
+    def max_message_size(self) -> int:
+        return self._max_message_size
+
+    @property
+    def max_connections(self) -> int:
+        return self._max_connections
+
+    def endpoint(self, host: str, port: int) -> Endpoint:
+        """The :class:`Endpoint` at logical ``host`` and ``port`` (one of the four ports)."""
+        key = (self._host(host), port)
+        try:
+            return self._index[key]
+        except KeyError:
+            raise LabError(f"{host}:{port} is not one of the lab's endpoints") from None
+
+    def _host(self, host: str) -> str:
+        name = _normalise_host(host)
+        if name not in self._scenario.hosts:
+            raise LabError(
+                f"{host!r} is not a host of the lab (scenario {self.scenario}); "
+                f"its hosts are: {', '.join(self._scenario.hosts)}"
+            )
+        return name
+
+    def address(self, host: str, port: int) -> tuple[str, int]:
+        """The real loopback socket behind logical ``host`` and ``port``.
+
+        Host names compare case-insensitively, and a trailing dot is ignored. A port the lab does
+        not serve maps to a reserved socket where nothing listens, so a connection is refused.
+        An unknown host raises :class:`LabError`.
+        """
+        name = self._host(host)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"port must be a number from 1 to 65535, not {port!r}")
+        if not self.running:
+            raise LabError("the lab is not running: call lab.start() or use 'with Lab(...) as lab:'")
+        ep = self._index.get((name, port))
+        if ep is not None:
+            return ep.address
+        with self._lock:
+            return self._reserve_extra(name, port)
+
+    # ------------------------------------------------------------------ start and stop
+    def start(self) -> Lab:
+        """Start every server of the scenario (a no-op if already running). Returns the lab."""
+        with self._lock:
+            if self.running:
+                return self
+            self._rt.shutdown()  # leftovers of a failed start, if any
+            try:
+                self._start()
+            except BaseException:
+                self._rt.shutdown()
+                self._endpoints, self._index = [], {}
+                raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every server, close every connection and socket, end the thread. Idempotent."""
+        with self._lock:
+            self._rt.shutdown()
+            self._endpoints, self._index = [], {}
+
+    close = stop
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<Lab scenario={self.scenario!r} {state}>"
+
+    def _ip_for(self, host: str) -> str:
+        return REAL_PORT_ADDRESSES[host] if self._real_ports else self._bind
+
+    def _socket(self, host: str, port: int) -> socket.socket:
+        """A TCP socket bound to the endpoint's real address (not yet listening)."""
+        ip = self._ip_for(host)
+        s = socket.socket(self._family, socket.SOCK_STREAM)
+        self._rt.sockets.append(s)
+        if self._real_ports:
+            # A real port may be in TIME_WAIT from the previous lab: allow rebinding it.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port if self._real_ports else 0))
+        except PermissionError as e:
+            raise PermissionError(
+                f"cannot bind {ip}:{port}: real_ports=True needs root or CAP_NET_BIND_SERVICE ({e})"
+            ) from e
+        return s
+
+    def _reserve_extra(self, host: str, port: int) -> tuple[str, int]:
+        """A socket where nothing listens, for a port outside the scenario's table."""
+        rt = self._rt
+        key = (host, port) if self._real_ports else ("*", 0)
+        if key not in rt.extra_refused:
+            if self._real_ports:
+                try:
+                    addr: tuple[str, int] = self._socket(host, port).getsockname()[:2]
+                except OSError:  # taken by something else: still nothing of ours listens there
+                    addr = (self._ip_for(host), port)
+            else:
+                addr = self._socket(host, 0).getsockname()[:2]
+            rt.extra_refused[key] = addr
+        return rt.extra_refused[key]
+
+    def _start(self) -> None:
+        rt = self._rt
+        rt.loop = asyncio.new_event_loop()
+        rt.hub = Hub(
+            loop=rt.loop,
+            credentials=self._credentials,
+            outbox=self._outbox,
+            max_connections=self._max_connections,
+            data_size_limit=self._max_message_size,
+            slow_delay=self._slow_delay,
+        )
+        listeners: list[tuple[EndpointPlan, socket.socket]] = []
+        endpoints: list[Endpoint] = []
+        for plan in self._plans:
+            s = self._socket(plan.host, plan.port)
+            if plan.behaviour == "filtered":
+                s.listen(0)
+                for filler in _fill_queue(s, self._family):
+                    rt.sockets.append(filler)
+            elif plan.listens:
+                listeners.append((plan, s))
+            # "refused": bound and never listening.
+            endpoints.append(
+                Endpoint(
+                    host=plan.host,
+                    port=plan.port,
+                    profile=plan.profile,
+                    behaviour=plan.behaviour,
+                    address=tuple(s.getsockname()[:2]),  # type: ignore[arg-type]
+                    description=plan.description,
+                    certificate=plan.certificate,
+                    expected=plan.expected,
+                    implicit_tls=plan.implicit_tls,
+                )
+            )
+        rt.thread = threading.Thread(
+            target=_run_loop, args=(rt.loop,), name=f"smtplab-lab-{self.scenario}", daemon=True
+        )
+        rt.thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._serve(listeners), rt.loop)
+        fut.result(_THREAD_TIMEOUT)
+        self._endpoints = endpoints
+        self._index = {(e.host, e.port): e for e in endpoints}
+
+    async def _serve(self, listeners: list[tuple[EndpointPlan, socket.socket]]) -> None:
+        rt = self._rt
+        assert rt.loop is not None and rt.hub is not None
+        hub = rt.hub
+        for plan, sock in listeners:
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+            ctx = certs.server_context(plan.host, plan.certificate) if plan.certificate else None
+
+            def factory(plan: EndpointPlan = plan, ctx: Any = ctx) -> Gate:
+                return Gate(hub, plan, ctx)
+
+            server = await rt.loop.create_server(factory, sock=sock)
+            rt.sockets.remove(sock)  # the server owns it now and closes it
+            rt.servers.append(server)
+
+    # ------------------------------------------------------------------ for people
+    def describe(self) -> str:
+        """The endpoint table, the credentials, and how to point a mail client at the lab."""
+        lines = [f"smtplab lab: scenario {self.scenario} (vantage {self.vantage})", ""]
+        lines += textwrap.wrap(self._scenario.paragraph, width=96)
+        lines.append("")
+        if not self.running:
+            lines.append("The lab is not running: start it to see the sockets behind each endpoint.")
+            return "\n".join(lines)
+        head = ("HOST", "PORT", "BEHAVIOUR", "SERVER", "CERTIFICATE", "REAL SOCKET", "PROBE SAYS")
+        rows = [head]
+        for e in self._endpoints:
+            ip, port = e.address
+            sock = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            rows.append(
+                (
+                    e.host,
+                    str(e.port),
+                    e.behaviour,
+                    e.profile or "-",
+                    e.certificate or "-",
+                    sock,
+                    e.expected,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        for r in rows:
+            lines.append("  ".join(c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        user, password = self._credentials
+        lines += [
+            "",
+            f"Credentials (every submission server): user {user!r}, password {password!r}",
+            "  AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465;",
+            "  legacy.lab.example offers them in cleartext (do not do this in real life).",
+            "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
+            "accepted on port 25; everything accepted lands in lab.outbox.",
+        ]
+        sub = next(
+            (e for e in self._endpoints if (e.host, e.port) == ("smtp.lab.example", 587)), None
+        )
+        if sub is not None:
+            ip, port = sub.address
+            lines += [
+                "",
+                "Point a mail client at it (smtp.lab.example:587 is really "
+                f"{ip}:{port}):",
+                f"  server {ip}, port {port}, security STARTTLS, user {user}, password {password};",
+                "  trust the lab CA or accept its certificate once. With swaks:",
+                f"  swaks --server {ip}:{port} --tls --auth-user {user} --auth-password "
+                f"{password} --to friend@example.org --from {user}@lab.example",
+            ]
+        return "\n".join(lines)
+
+
+def run_forever(scenario: str = catalog.DEFAULT_SCENARIO, out: IO[str] | None = None) -> int:
+    """Start a lab, print its description and CA, serve until Ctrl-C, then stop. Returns 0.
+
+    This is ``smtplab lab --scenario NAME``. An unknown scenario raises :class:`LabError`.
+    """
+    out = sys.stdout if out is None else out
+    with Lab(scenario) as lab:
+        print(lab.describe(), file=out)
+        print("\nThe lab CA (save as lab-ca.pem to verify the lab's certificates):", file=out)
+        print(lab.ca_pem, file=out)
+        print("Serving until Ctrl-C.", file=out, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while lab.running:
+                time.sleep(0.5)
+    print("Lab stopped.", file=out, flush=True)
+    return 0

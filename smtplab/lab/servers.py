@@ -1,0 +1,349 @@
+"""The lab's servers: real aiosmtpd SMTP servers with lab profiles, and two that misbehave.
+
+Every connection to a lab socket first meets a :class:`Gate`. The gate counts connections (over the
+limit, the client gets ``421 4.7.0 Too many connections``), remembers the transport so that
+``lab.stop()`` can close it, wraps it in TLS when the endpoint speaks implicit TLS, and hands it to
+the protocol of the endpoint:
+
+* :class:`LabSMTP` -- aiosmtpd's :class:`~aiosmtpd.smtp.SMTP` with the lab's profile rules
+  (relay, submission, implicit-TLS submission, legacy, intercept), optionally slow to greet;
+* :class:`Silent` -- accepts and never speaks (a tarpit).
+
+The profile rules live in :class:`LabHandler`, aiosmtpd's handler hooks: who may relay, which
+extensions EHLO lists, and what goes into the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import email.parser
+import email.policy
+import hmac
+import logging
+import ssl
+import threading
+import weakref
+from asyncio import sslproto
+from dataclasses import dataclass, field
+from typing import Any, Callable, Final
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
+
+from smtplab.lab.catalog import DOMAIN, INTERCEPT_NAME, EndpointPlan
+
+__all__ = ["Gate", "Hub", "LabHandler", "LabSMTP", "Message", "Outbox", "Silent"]
+
+log = logging.getLogger("smtplab.lab")
+
+#: The reply to a connection over the lab's limit (RFC 5321 4.3.2: 421 closes the channel;
+#: RFC 3463: 4.7.0 is "other or undefined security status", what Postfix sends here too).
+TOO_MANY_CONNECTIONS: Final = b"421 4.7.0 Too many connections\r\n"
+
+#: Idle time before a lab server hangs up: RFC 5321 4.5.3.2.7 asks servers to wait at least
+#: five minutes for the next command, and a learner typing by hand needs that much.
+SERVER_TIMEOUT: Final = 300.0
+
+#: How long a TLS handshake may take before the lab drops the connection (asyncio's default is 60 s;
+#: on loopback a handshake takes milliseconds, so 10 s is generous and frees slots sooner).
+TLS_HANDSHAKE_TIMEOUT: Final = 10.0
+
+#: The greeting's text after the host name.
+IDENT: Final = "ESMTP smtplab"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message the lab accepted: its envelope, its headers, and how it arrived."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    subject: str | None
+    #: Header name -> value (the first occurrence of each name, as a client sees it on top).
+    headers: dict[str, str]
+    #: The logical host and port the client connected to (e.g. "smtp.lab.example", 587).
+    host: str
+    port: int
+    #: True when the message travelled encrypted (STARTTLS or implicit TLS).
+    tls: bool
+    #: The user name that authenticated, or None if the client did not authenticate.
+    auth_user: str | None
+    #: Size of the message data in bytes, as received.
+    size: int
+    received_at: _dt.datetime
+    #: The name the answering server greeted with (differs from ``host`` when intercepted).
+    server: str
+    #: The message data exactly as received.
+    content: bytes = field(repr=False, default=b"")
+
+
+class Outbox:
+    """A thread-safe list of accepted messages (written on the lab's thread, read from yours)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[Message] = []
+
+    def append(self, message: Message) -> None:
+        with self._lock:
+            self._messages.append(message)
+
+    def snapshot(self) -> list[Message]:
+        """A copy of the messages so far, oldest first."""
+        with self._lock:
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+
+
+@dataclass
+class Hub:
+    """What all servers of one lab share. Lives on the lab's event loop thread."""
+
+    loop: asyncio.AbstractEventLoop
+    credentials: tuple[str, str]
+    outbox: Outbox
+    max_connections: int
+    data_size_limit: int
+    slow_delay: float
+    #: Every raw transport the lab's servers accepted (weak: closed ones just disappear).
+    transports: weakref.WeakSet[asyncio.BaseTransport] = field(default_factory=weakref.WeakSet)
+
+    def active_connections(self) -> int:
+        return sum(1 for t in list(self.transports) if not t.is_closing())
+
+
+class _LabSession(Session):
+    """aiosmtpd's session, minus the deprecation log line it writes on every successful AUTH."""
+
+    @property  # type: ignore[override]
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+def _is_local(address: str) -> bool:
+    domain = address.rpartition("@")[2].strip().rstrip(">").rstrip(".").lower()
+    return domain == DOMAIN or domain.endswith("." + DOMAIN)
+
+
+def _transport_is_tls(transport: asyncio.BaseTransport | None) -> bool:
+    return transport is not None and transport.get_extra_info("ssl_object") is not None
+
+
+class LabHandler:
+    """aiosmtpd handler hooks implementing one lab profile at one logical endpoint."""
+
+    def __init__(self, hub: Hub, plan: EndpointPlan, greeting_name: str) -> None:
+        self.hub = hub
+        self.plan = plan
+        self.greeting_name = greeting_name
+        self.offers_auth = plan.profile in ("submission", "submission-implicit", "legacy")
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A client that gives up during STARTTLS (say, it rejected a bad certificate) is a lesson,
+        not a crash: no traceback on the learner's screen. Anything else is logged."""
+        if isinstance(error, TLSSetupException):
+            log.debug("TLS handshake failed at %s:%s: %r", self.plan.host, self.plan.port, error)
+        else:
+            log.warning("error at %s:%s", self.plan.host, self.plan.port, exc_info=error)
+        return f"451 4.3.0 Error: ({type(error).__name__}) {error}"
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # a 5-argument EHLO hook must do this itself
+        if not self.offers_auth:
+            # aiosmtpd lists "AUTH" (with no mechanisms) once TLS is up; a relay offers none.
+            responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        return responses
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        # Anyone may send to the lab's own domain; only an authenticated user may relay elsewhere.
+        if not (_is_local(address) or session.authenticated):
+            # Postfix's exact wording (RFC 3463: 5.7.1 "delivery not authorized").
+            return f"554 5.7.1 <{address}>: Relay access denied"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(envelope.content, bytes) and not raw:
+            raw = envelope.content
+        headers: dict[str, str] = {}
+        subject: str | None = None
+        try:
+            parsed = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+                raw, headersonly=True
+            )
+            for name, value in parsed.items():
+                headers.setdefault(name, str(value))
+            subject = headers.get("Subject")
+        except Exception:  # a learner's malformed message is still a message
+            pass
+        auth = session.auth_data if session.authenticated else None
+        self.hub.outbox.append(
+            Message(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                subject=subject,
+                headers=headers,
+                host=self.plan.host,
+                port=self.plan.port,
+                tls=_transport_is_tls(server.transport),
+                auth_user=None if auth is None else str(auth),
+                size=len(raw),
+                received_at=_dt.datetime.now(_dt.timezone.utc),
+                server=self.greeting_name,
+                content=bytes(raw),
+            )
+        )
+        return "250 2.0.0 OK: queued in the lab outbox"
+
+
+def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
+    user, password = (c.encode("utf-8") for c in credentials)
+
+    def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        if isinstance(data, LoginPassword):
+            # compare_digest: constant time, so timing does not leak how much of a guess was right.
+            ok = hmac.compare_digest(data.login, user) & hmac.compare_digest(data.password, password)
+            if ok:
+                return AuthResult(success=True, auth_data=data.login.decode("utf-8", "replace"))
+        return AuthResult(success=False, handled=False)
+
+    return check
+
+
+class LabSMTP(SMTP):
+    """aiosmtpd's SMTP server, aware of implicit TLS and optionally slow to greet.
+
+    aiosmtpd decides "is this session encrypted?" by looking at ``_tls_protocol``, which only its
+    STARTTLS command sets. On an implicit-TLS port the whole connection is encrypted from the first
+    byte, but aiosmtpd cannot tell, and with ``auth_require_tls`` it hides AUTH (aiosmtpd issues
+    #274 and #281). So when this server runs behind implicit TLS it marks the session encrypted
+    as soon as the connection is made.
+    """
+
+    def __init__(
+        self, handler: LabHandler, *, implicit_tls: bool = False, greeting_delay: float = 0.0, **kw: Any
+    ) -> None:
+        super().__init__(handler, **kw)
+        self._implicit_tls = implicit_tls
+        self._greeting_delay = greeting_delay
+        self._greeted = False
+
+    def _create_session(self) -> Session:
+        return _LabSession(self.loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self.transport is None
+        super().connection_made(transport)
+        if first and self._implicit_tls and _transport_is_tls(transport):
+            self._tls_protocol = transport  # type: ignore[assignment]  # any true value: "TLS is on"
+            assert self.session is not None
+            self.session.ssl = {
+                "implicit": True,
+                "cipher": transport.get_extra_info("cipher"),
+                "peercert": transport.get_extra_info("peercert"),
+            }
+
+    async def push(self, status: Any) -> None:
+        if not self._greeted:
+            self._greeted = True
+            if self._greeting_delay > 0:
+                await asyncio.sleep(self._greeting_delay)
+        await super().push(status)
+
+
+class Silent(asyncio.Protocol):
+    """A tarpit: accepts the connection, reads and discards everything, never says a word."""
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+
+class _TooMany(asyncio.Protocol):
+    """Says 421 and hangs up: the lab is at its connection limit."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(TOO_MANY_CONNECTIONS)
+        transport.close()
+
+
+class Gate(asyncio.Protocol):
+    """The first protocol of every lab connection: count, track, add TLS, hand over.
+
+    It replaces itself with the endpoint's protocol as soon as the connection is made, the same way
+    aiosmtpd's STARTTLS puts TLS under a live connection.
+    """
+
+    def __init__(self, hub: Hub, plan: EndpointPlan, tls_context: ssl.SSLContext | None) -> None:
+        self.hub = hub
+        self.plan = plan
+        self.tls_context = tls_context
+
+    def _app(self) -> asyncio.BaseProtocol:
+        plan, hub = self.plan, self.hub
+        if plan.behaviour == "silent":
+            return Silent()
+        intercept = plan.profile == "intercept"
+        greeting_name = INTERCEPT_NAME if intercept else plan.host
+        handler = LabHandler(hub, plan, greeting_name)
+        submission = plan.profile in ("submission", "submission-implicit")
+        starttls_ctx = self.tls_context if not plan.implicit_tls else None
+        return LabSMTP(
+            handler,
+            implicit_tls=plan.implicit_tls,
+            greeting_delay=hub.slow_delay if plan.behaviour == "slow" else 0.0,
+            loop=hub.loop,
+            hostname=greeting_name,
+            ident="ESMTP" if intercept else IDENT,
+            data_size_limit=hub.data_size_limit,
+            timeout=SERVER_TIMEOUT,
+            tls_context=starttls_ctx,
+            require_starttls=plan.profile == "submission",
+            auth_required=submission,
+            # Legacy is the one profile that offers AUTH without TLS: the lesson it exists for.
+            auth_require_tls=plan.profile != "legacy",
+            authenticator=_authenticator(hub.credentials),
+            # A relay or an intercepting proxy knows no AUTH at all (504 to any AUTH command).
+            auth_exclude_mechanism=None if handler.offers_auth else ("PLAIN", "LOGIN"),
+        )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        hub = self.hub
+        over = hub.active_connections() >= hub.max_connections
+        hub.transports.add(transport)
+        if over and self.plan.behaviour == "silent":
+            transport.abort()  # a tarpit never speaks, not even to say it is full
+            return
+        app: asyncio.BaseProtocol = _TooMany() if over else self._app()
+        if self.plan.implicit_tls:
+            assert self.tls_context is not None
+            app = sslproto.SSLProtocol(
+                hub.loop,
+                app,  # type: ignore[arg-type]
+                self.tls_context,
+                None,
+                server_side=True,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+            )
+        transport.set_protocol(app)
+        app.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:  # pragma: no cover - replaced before any data
+        pass

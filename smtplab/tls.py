@@ -1,0 +1,118 @@
+"""TLS contexts and certificate facts for the probe.
+
+Two questions are kept apart on purpose, because Python's own ``smtplib`` blurs them: is the
+connection **encrypted** (a TLS handshake happened, with this version and cipher), and is the
+server **authenticated** (its certificate chains to a trusted CA and names the host we asked
+for). A self-signed certificate gives the first without the second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ssl
+import warnings
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What a server certificate says, read with ``cryptography``."""
+
+    subject: str | None
+    issuer: str | None
+    not_after: str | None  # ISO-8601 UTC
+    san: tuple[str, ...]
+    self_signed: bool
+
+
+@functools.lru_cache(maxsize=16)
+def client_context(
+    *, verify: bool, cadata: str | None = None, cafile: str | None = None
+) -> ssl.SSLContext:
+    """A client context for probing.
+
+    ``verify=True`` checks the chain and the host name (the system CAs, or the given CA, such as
+    the lab's). ``verify=False`` accepts any certificate so that its facts can still be read, and
+    admits TLS 1.0 and 1.1 so that an outdated server is *reported* (RFC 8997) rather than missed.
+    Contexts are cached (loading the system CAs takes tens of milliseconds) and never changed
+    after creation, so sharing them is safe.
+    """
+    if verify:
+        ctx = ssl.create_default_context(cadata=cadata, cafile=cafile)
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with warnings.catch_warnings():  # deprecated on purpose: we report old TLS, not use it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):  # a build without old protocols: report what we can
+            pass
+    return ctx
+
+
+def cert_facts(der: bytes | None) -> CertFacts | None:
+    """Subject, issuer, expiry and names of a DER certificate (``None`` if there is none)."""
+    if not der:
+        return None
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return CertFacts(None, None, None, (), False)
+    try:
+        san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = [str(n) for n in san_ext.value.get_values_for_type(x509.DNSName)]
+        names += [str(a) for a in san_ext.value.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        names = []
+    try:
+        not_after = cert.not_valid_after_utc
+    except AttributeError:  # cryptography < 42
+        not_after = cert.not_valid_after.replace(tzinfo=dt.timezone.utc)
+    return CertFacts(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        not_after=not_after.isoformat(),
+        san=tuple(names),
+        self_signed=cert.subject == cert.issuer,
+    )
+
+
+def describe_verify_error(exc: BaseException) -> str:
+    """A short, stable reason for a failed verification (``certificate has expired``, …)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        msg = exc.verify_message or str(exc)
+        return msg
+    return str(exc) or type(exc).__name__
+
+
+def classify_verify_error(message: str | None) -> str | None:
+    """Map OpenSSL's verification message to one of: expired, self_signed, name_mismatch, untrusted."""
+    if not message:
+        return None
+    m = message.lower()
+    if "expired" in m or "not yet valid" in m:
+        return "expired"
+    if "self-signed" in m or "self signed" in m:
+        return "self_signed"
+    if "hostname mismatch" in m or "ip address mismatch" in m or "doesn't match" in m:
+        return "name_mismatch"
+    return "untrusted"
+
+
+def describe_handshake_error(exc: BaseException) -> str:
+    """Explain a TLS handshake failure, naming the commonest mix-up in plain words."""
+    text = str(exc) or type(exc).__name__
+    if "WRONG_VERSION_NUMBER" in text or "record layer failure" in text.lower():
+        return (
+            f"{text} — the server answered in cleartext: this port expects plain SMTP with "
+            "STARTTLS, not implicit TLS"
+        )
+    return text

@@ -1,0 +1,53 @@
+"""The `smtplab` command: exit codes, one-line errors, table and JSON Lines output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from smtplab import schema
+from smtplab.cli import main
+from servers import ServerThread
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["probe", "127.0.0.1", "-p", "70000"], "out of range"),
+        (["probe", "127.0.0.1", "-p", "smtp"], "not a number"),
+        (["probe", "127.0.0.1", "-p", "0"], "out of range"),
+        (["probe", "bad host"], "spaces"),
+        (["probe", ""], "empty"),
+        (["probe", "127.0.0.1", "--timeout", "soon"], "not a number"),
+        (["probe", "127.0.0.1", "--mode", "ssl"], "invalid choice"),
+        (["probe", "127.0.0.1", "--ehlo", "x\r\nQUIT"], "EHLO"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_probe_table_and_json(servers: ServerThread) -> None:
+    port = servers.smtp()
+    table = run("probe", "127.0.0.1", "-p", str(port), "--timeout", "3")
+    assert table.returncode == 0, table.stderr
+    assert "OUTCOME" in table.stdout and "open" in table.stdout
+    out = run("probe", "127.0.0.1", "-p", f"{port},1", "--json", "--timeout", "3")
+    assert out.returncode == 0
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["outcome"] for r in records] == ["open", "refused"]
+    assert all(list(r) == list(schema.FIELD_NAMES) for r in records)

@@ -1,0 +1,293 @@
+"""The probe engine against real servers on loopback: aiosmtpd and scripted raw peers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import smtplab
+from smtplab import schema
+from smtplab.probe import ProbeInputError, ProbeResult
+from servers import Certs, ServerThread
+
+
+def codes(r: ProbeResult) -> set[str]:
+    return {f.code for f in r.findings}
+
+
+@pytest.fixture(scope="module")
+def smtp_ports(servers: ServerThread, certs: Certs) -> dict[str, int]:
+    return {
+        "plain": servers.smtp(),
+        "starttls": servers.smtp(ssl_ctx=certs.server_context()),
+        "implicit": servers.smtp(ssl_ctx=certs.server_context(), implicit=True),
+        "legacy": servers.smtp(auth_require_tls=False),
+        "expired": servers.smtp(ssl_ctx=certs.expired_context(), implicit=True),
+    }
+
+
+@pytest.fixture(scope="module")
+def cafile(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    path.write_text(certs.ca_pem)
+    return str(path)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # bound, never listening: a connect gets a TCP reset
+    port = int(s.getsockname()[1])
+    yield port
+    s.close()
+
+
+@pytest.fixture
+def filtered_port() -> Iterator[int]:
+    """A listener whose accept queue is full: further connects time out, exactly like DROP."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    port = int(ls.getsockname()[1])
+    filler = socket.create_connection(("127.0.0.1", port))
+    yield port
+    filler.close()
+    ls.close()
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    yield int(ls.getsockname()[1])
+    ls.close()
+
+
+def test_open_plain_matches_smtplib(smtp_ports: dict[str, int]) -> None:
+    port = smtp_ports["plain"]
+    r = smtplab.probe("127.0.0.1", port, timeout=3)
+    assert r.outcome == "open" and r.banner_code == 220
+    with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
+        s.ehlo()
+        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+    assert r.tls_mode == "none" and r.auth_before_tls == () and r.auth_after_tls is None
+    assert r.role == "relay"
+    assert r.connect_ms is not None and r.banner_ms is not None and r.ehlo_ms is not None
+    dirs = [line.dir for line in r.transcript]
+    assert dirs[:3] == ["event", "event", "server"]  # connecting, connected, greeting
+    assert any(line.text.startswith("EHLO [127.0.0.1]") for line in r.transcript)
+
+
+def test_starttls_capabilities_before_and_after_tls(
+    smtp_ports: dict[str, int], cafile: str
+) -> None:
+    port = smtp_ports["starttls"]
+    r = smtplab.probe("localhost", port, cafile=cafile, timeout=3)
+    assert r.outcome == "open" and r.tls_mode == "starttls"
+    assert r.starttls_offered is True
+    assert r.auth_before_tls == () and set(r.auth_after_tls or ()) == {"LOGIN", "PLAIN"}
+    assert r.cert_verified is True and r.cert_error is None
+    assert r.tls_version in ("TLSv1.2", "TLSv1.3") and r.tls_cipher
+    assert "localhost" in r.cert_san and r.cert_not_after
+    assert r.role == "submission-starttls"
+    assert "tls_ok" in codes(r)
+    # the same as smtplib sees after its own STARTTLS
+    ctx = ssl.create_default_context(cafile=cafile)
+    with smtplib.SMTP("localhost", port, timeout=3) as s:
+        s.starttls(context=ctx)
+        s.ehlo()
+        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+
+
+def test_untrusted_certificate_is_reported_not_fatal(smtp_ports: dict[str, int]) -> None:
+    r = smtplab.probe("localhost", smtp_ports["starttls"], timeout=3)  # system CAs only
+    assert r.outcome == "open" and r.tls_mode == "starttls", (r.error, r.transcript)
+    assert r.cert_verified is False and "issuer" in (r.cert_error or "")
+    assert "cert_untrusted" in codes(r)
+    assert r.auth_after_tls  # facts still read on the unverified reconnection
+
+
+def test_implicit_tls_modes(smtp_ports: dict[str, int], cafile: str) -> None:
+    port = smtp_ports["implicit"]
+    r = smtplab.probe("localhost", port, mode="tls", cafile=cafile, timeout=3)
+    assert r.outcome == "open" and r.tls_mode == "implicit" and r.cert_verified
+    assert r.auth_before_tls is None and set(r.auth_after_tls or ()) == {"LOGIN", "PLAIN"}
+    assert r.role == "submission-implicit"
+    # auto on a port other than 465: cleartext stays silent, then implicit TLS is tried
+    r2 = smtplab.probe("localhost", port, cafile=cafile, timeout=1)
+    assert r2.outcome == "open" and r2.tls_mode == "implicit"
+    assert "implicit_tls_detected" in codes(r2)
+
+
+def test_implicit_tls_against_cleartext_names_the_mixup(smtp_ports: dict[str, int]) -> None:
+    r = smtplab.probe("127.0.0.1", smtp_ports["starttls"], mode="tls", timeout=3)
+    assert r.outcome == "tls_failed"
+    assert "wrong_tls_mode" in codes(r)
+    assert "STARTTLS" in (r.error or "")
+
+
+def test_expired_certificate(smtp_ports: dict[str, int], cafile: str) -> None:
+    r = smtplab.probe("localhost", smtp_ports["expired"], mode="tls", cafile=cafile, timeout=3)
+    assert r.outcome == "open" and r.cert_verified is False
+    assert "cert_expired" in codes(r)
+    assert r.cert_not_after and r.cert_not_after.startswith("2021-01-01")
+
+
+def test_auth_before_tls(smtp_ports: dict[str, int]) -> None:
+    r = smtplab.probe("127.0.0.1", smtp_ports["legacy"], timeout=3)
+    assert r.outcome == "open" and set(r.auth_before_tls or ()) == {"LOGIN", "PLAIN"}
+    assert "auth_before_tls" in codes(r)
+    assert r.findings[0].severity == "high"
+
+
+def test_plain_mode_never_upgrades(smtp_ports: dict[str, int]) -> None:
+    r = smtplab.probe("localhost", smtp_ports["starttls"], mode="plain", timeout=3)
+    assert r.tls_mode == "none" and r.starttls_offered is True
+    assert not any(line.text == "STARTTLS" for line in r.transcript)
+
+
+def test_refused(closed_port: int) -> None:
+    r = smtplab.probe("127.0.0.1", closed_port, timeout=2)
+    assert r.outcome == "refused" and r.error == "connection refused"
+
+
+def test_filtered_within_connect_timeout(filtered_port: int) -> None:
+    t = time.monotonic()
+    r = smtplab.probe("127.0.0.1", filtered_port, timeout=1)
+    assert r.outcome == "filtered"
+    assert time.monotonic() - t < 3
+    assert "filtered" in codes(r)
+
+
+def test_silent(silent_port: int) -> None:
+    r = smtplab.probe("127.0.0.1", silent_port, mode="plain", timeout=1)
+    assert r.outcome == "silent"
+
+
+def test_not_smtp_http(servers: ServerThread) -> None:
+    async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read(100)
+
+    r = smtplab.probe("127.0.0.1", servers.raw(http), timeout=2)
+    assert r.outcome == "not_smtp" and "HTTP" in (r.error or "")
+
+
+def test_rejected_greeting(servers: ServerThread) -> None:
+    async def busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"554 5.7.1 mx.example: your address is on a blocklist\r\n")
+        await writer.drain()
+
+    r = smtplab.probe("127.0.0.1", servers.raw(busy), timeout=2)
+    assert r.outcome == "rejected" and r.banner_code == 554
+    assert "greeting_refused" in codes(r)
+
+
+def test_dns_failed_is_a_result() -> None:
+    r = smtplab.probe("no-such-host.invalid", 25, timeout=2)
+    assert r.outcome == "dns_failed"
+
+
+def test_drip_feed_is_bounded_by_the_deadline(servers: ServerThread) -> None:
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for ch in b"220 " + b"x" * 1000:
+            writer.write(bytes([ch]))
+            await writer.drain()
+            await asyncio.sleep(0.5)
+
+    t = time.monotonic()
+    r = smtplab.probe("127.0.0.1", servers.raw(drip), mode="plain", timeout=1, deadline=2)
+    assert time.monotonic() - t < 4
+    assert r.outcome in ("not_smtp", "silent")
+
+
+def test_sync_probe_inside_a_running_event_loop(smtp_ports: dict[str, int]) -> None:
+    async def cell() -> ProbeResult:  # what a Jupyter cell is: code inside a running loop
+        return smtplab.probe("127.0.0.1", smtp_ports["plain"], timeout=3)
+
+    assert asyncio.run(cell()).outcome == "open"
+
+
+def test_aprobe(smtp_ports: dict[str, int]) -> None:
+    r = asyncio.run(smtplab.aprobe("127.0.0.1", smtp_ports["plain"], timeout=3))
+    assert r.outcome == "open"
+
+
+def test_probe_many_keeps_order_and_a_filtered_port_costs_once(
+    smtp_ports: dict[str, int], filtered_port: int, closed_port: int
+) -> None:
+    targets = [("127.0.0.1", filtered_port)] * 4 + [
+        ("127.0.0.1", smtp_ports["plain"]), ("127.0.0.1", closed_port)
+    ]
+    seen: list[tuple[int, int]] = []
+    t = time.monotonic()
+    rs = smtplab.probe_many(
+        targets, timeout=1.5, per_host=8, rate=1000, progress=lambda d, n, r: seen.append((d, n))
+    )
+    elapsed = time.monotonic() - t
+    assert [r.outcome for r in rs] == ["filtered"] * 4 + ["open", "refused"]
+    assert elapsed < 4.5  # one after another would take 4 x 1.5 s
+    assert seen[-1] == (6, 6)
+
+
+def test_probe_many_rejects_bad_targets() -> None:
+    with pytest.raises(ProbeInputError):
+        smtplab.probe_many([("127.0.0.1",)])
+    with pytest.raises(ProbeInputError):
+        smtplab.probe_many([("127.0.0.1", 25)], concurrency=0)
+
+
+@pytest.mark.parametrize(
+    "host,port,message",
+    [
+        ("", 25, "empty"),
+        ("smtp.example.org\r\nQUIT", 25, "control"),
+        ("smtp example.org", 25, "spaces"),
+        ("a" * 300, 25, "253"),
+        ("127.0.0.1", 0, "out of range"),
+        ("127.0.0.1", 65536, "out of range"),
+        ("127.0.0.1", "smtp", "number"),
+        ("127.0.0.1", True, "number"),
+    ],
+)
+def test_bad_input_raises_one_clear_error_and_sends_nothing(
+    host: str, port: object, message: str
+) -> None:
+    with pytest.raises(ProbeInputError, match=message):
+        smtplab.probe(host, port)  # type: ignore[arg-type]
+
+
+def test_bad_ehlo_name_and_mode() -> None:
+    with pytest.raises(ProbeInputError, match="EHLO"):
+        smtplab.probe("127.0.0.1", 25, ehlo_name="x\r\nRCPT TO:<a@b>")
+    with pytest.raises(ProbeInputError, match="mode"):
+        smtplab.probe("127.0.0.1", 25, mode="ssl")
+
+
+def test_host_forms_accepted(smtp_ports: dict[str, int]) -> None:
+    assert smtplab.probe(" 127.0.0.1 ", smtp_ports["plain"], timeout=2).outcome == "open"
+    assert smtplab.probe("[127.0.0.1]", smtp_ports["plain"], timeout=2).host == "127.0.0.1"
+    r = smtplab.probe("bücher.invalid", 25, timeout=2)
+    assert r.outcome == "dns_failed"
+
+
+def test_record_has_every_schema_field(smtp_ports: dict[str, int], tmp_path: Path) -> None:
+    r = smtplab.probe("localhost", smtp_ports["starttls"], timeout=3)
+    rec = r.to_record()
+    assert list(rec) == list(schema.FIELD_NAMES)
+    assert rec["schema_version"] == schema.SCHEMA_VERSION
+    json.dumps(rec)
+    for name, values in schema.ENUMS.items():
+        assert rec[name] in values
+    assert all(set(t) == {"t", "dir", "text"} for t in rec["transcript"])
+    assert ProbeResult.from_record(rec) == r
