@@ -284,12 +284,28 @@ class _Options:
     source: str
     connect_to: tuple[str, int] | None  # lab: the loopback socket serving host:port
     lab_error: str | None = None
+    # (user, password) for the optional AUTH check; kept out of repr so it never reaches a log
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    allow_cleartext_auth: bool = False
+
+
+def _check_auth(auth: object) -> tuple[str, str] | None:
+    if auth is None:
+        return None
+    if (
+        not isinstance(auth, (tuple, list)) or len(auth) != 2
+        or not all(isinstance(x, str) and x for x in auth)
+    ):
+        raise ProbeInputError("auth must be a (user, password) pair of non-empty strings")
+    if any(ord(c) < 32 or ord(c) == 127 for c in auth[0] + auth[1]):
+        raise ProbeInputError("the user name or password contains control characters")
+    return (auth[0], auth[1])
 
 
 def _options(
     host: object, port: object, *, mode: str, timeout: object, deadline: object | None,
     ehlo_name: str | None, lab: Any, vantage: str | None, verify: bool, cafile: str | None,
-    relay_check: bool,
+    relay_check: bool, auth: object = None, allow_cleartext_auth: bool = False,
 ) -> _Options:
     h = _check_host(host)
     p = _check_port(port)
@@ -316,11 +332,21 @@ def _options(
         cadata = lab.ca_pem
         source = "lab"
         vantage = vantage or lab.vantage
+    credentials = _check_auth(auth)
+    if allow_cleartext_auth:
+        profile = None
+        if lab is not None and connect_to is not None:
+            profile = getattr(lab.endpoint(h, p), "profile", None)
+        if profile != "legacy":
+            raise ProbeInputError(
+                "cleartext AUTH is allowed only against the lab's legacy profile "
+                "(legacy.lab.example): a password sent without TLS can be read by anyone on the way"
+            )
     return _Options(
         host=h, port=p, mode=mode, timeout=t, deadline=d, ehlo_name=ehlo_name, verify=verify,
         cadata=cadata, cafile=cafile, relay_check=bool(relay_check),
         vantage=vantage or "unspecified", source=source, connect_to=connect_to,
-        lab_error=lab_error,
+        lab_error=lab_error, auth=credentials, allow_cleartext_auth=bool(allow_cleartext_auth),
     )
 
 
@@ -374,8 +400,11 @@ class _State:
             return
         self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
 
-    def client(self, text: str) -> None:
-        self._add("client", self.redactor.client(text))
+    def client(self, text: str) -> str:
+        """Record a line we sent (AUTH secrets redacted); returns what was recorded."""
+        shown = self.redactor.client(text)
+        self._add("client", shown)
+        return shown
 
     def server(self, text: str) -> None:
         self._add("server", text)
@@ -496,6 +525,17 @@ class _LiveWire:
         self.transport = new
         self.ssl_object = new.get_extra_info("ssl_object")
 
+    def tls_facts(self) -> tuple[str | None, str | None, Any]:
+        """TLS version, cipher and certificate facts of the session."""
+        sslobj = self.ssl_object
+        version = sslobj.version() if sslobj else None
+        cipher = sslobj.cipher()[0] if sslobj and sslobj.cipher() else None
+        return version, cipher, cert_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
+
+    def local_name(self) -> str:
+        """An honest EHLO name: our own address as an RFC 5321 address literal."""
+        return _local_literal(self)
+
     def leftover(self) -> int:
         """Bytes or replies received but not asked for (a STARTTLS injection shows here)."""
         return len(self.proto.replies) + self.proto.parser.buffered
@@ -552,13 +592,18 @@ def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
 
 
 class _Conversation:
-    def __init__(self, st: _State) -> None:
+    """What the probe says and when, over any wire: the live one, or a replayed recording."""
+
+    def __init__(self, st: _State, make_wire: Callable[[_State], Any] | None = None) -> None:
         self.st = st
         self.o = st.opts
-        self.wire: _LiveWire | None = None
+        self.make_wire = make_wire or _LiveWire
+        self.wire: Any = None
 
     async def resolve(self) -> tuple[str, int]:
         o, st = self.o, self.st
+        if hasattr(self.make_wire, "resolve"):  # a replay answers from the recording
+            return await self.make_wire.resolve(self)
         if o.lab_error is not None:
             st.event(f"lab: {o.lab_error}")
             raise _Stop("dns_failed", o.lab_error)
@@ -587,11 +632,12 @@ class _Conversation:
     async def send(self, verb: str, arg: str | None = None) -> None:
         assert self.wire is not None
         data = build_command(verb, arg)
-        self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
+        shown = self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
         try:
             self.wire.send(data)
         except (ConnectionError, OSError) as exc:
-            raise _Stop("reset", f"connection lost while sending {verb}: {exc}") from None
+            what = shown.split(" ", 1)[0]  # the redacted form: never a secret in an error
+            raise _Stop("reset", f"connection lost while sending {what}: {exc}") from None
 
     async def reply(self, what: str, timeout: float | None = None) -> Reply:
         assert self.wire is not None
@@ -644,10 +690,7 @@ class _Conversation:
             st.event(f"connection lost during the TLS handshake: {exc}")
             raise _Stop("tls_failed", f"connection lost during the TLS handshake: {exc}") from None
         st.set(tls_ms=_ms(t))
-        sslobj = self.wire.ssl_object
-        version = sslobj.version() if sslobj else None
-        cipher = sslobj.cipher()[0] if sslobj and sslobj.cipher() else None
-        facts = cert_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
+        version, cipher, facts = self.wire.tls_facts()
         st.set(tls_version=version, tls_cipher=cipher)
         if facts is not None:
             st.set(
@@ -665,7 +708,7 @@ class _Conversation:
         address, port = await self.resolve()
         sni = None if _is_ip(o.host) else o.host
         st.set(tls_mode="implicit" if implicit else "none")
-        self.wire = _LiveWire(st)
+        self.wire = self.make_wire(st)
         st.phase = "connect"
         st.event(f"connecting to {address} port {port}"
                  + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else ""))
@@ -687,13 +730,15 @@ class _Conversation:
             caps = await self.ehlo(first=True)
             if not implicit and caps is not None and o.mode in ("auto", "starttls"):
                 if caps.starttls:
-                    await self.starttls(verify, sni)
+                    caps = await self.starttls(verify, sni) or caps
                 elif o.mode == "starttls":
                     st.event("STARTTLS is not offered: staying in cleartext")
                     st.extra.append(Finding(
                         "no_starttls", "high" if o.port != 25 else "low",
                         "STARTTLS was asked for but the server does not offer it.",
                     ))
+            if o.auth is not None:
+                await self.auth_check(caps)
             if o.relay_check:
                 await self.relay_check()
             await self.quit()
@@ -732,7 +777,7 @@ class _Conversation:
         o, st = self.o, self.st
         assert self.wire is not None
         st.phase = "ehlo"
-        name = o.ehlo_name or _local_literal(self.wire)
+        name = o.ehlo_name or self.wire.local_name()
         t = time.monotonic()
         await self.send("EHLO", name)
         reply = await self.reply("EHLO")
@@ -762,7 +807,7 @@ class _Conversation:
             st.set(auth_before_tls=list(caps.auth))
         return caps
 
-    async def starttls(self, verify: bool, sni: str | None) -> None:
+    async def starttls(self, verify: bool, sni: str | None) -> Any:
         st = self.st
         assert self.wire is not None
         st.phase = "starttls"
@@ -785,7 +830,52 @@ class _Conversation:
             ))
         st.set(tls_mode="starttls")
         await self.tls_handshake(verify, sni)
-        await self.ehlo(first=False)
+        return await self.ehlo(first=False)
+
+    async def auth_check(self, caps: Any) -> None:
+        """Log in once with the given credentials: only over TLS, unless the lab's legacy profile."""
+        o, st = self.o, self.st
+        assert o.auth is not None
+        st.phase = "auth"
+        encrypted = bool(st.values.get("tls_version"))
+        if not encrypted and not o.allow_cleartext_auth:
+            st.event("AUTH check skipped: the connection is not encrypted")
+            st.extra.append(Finding(
+                "auth_not_attempted", "info",
+                "The AUTH check did not send the password: the connection is not encrypted.",
+            ))
+            return
+        mechs = tuple(getattr(caps, "auth", ()) or ())
+        user, password = o.auth  # used only to build the AUTH lines, which are redacted
+        if "PLAIN" in mechs:
+            import base64
+
+            payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            await self.send("AUTH", f"PLAIN {payload}")
+            reply = await self.reply("AUTH")
+        elif "LOGIN" in mechs:
+            import base64
+
+            await self.send("AUTH", "LOGIN")
+            reply = await self.reply("AUTH")
+            for secret in (user, password):
+                if reply.code != 334:
+                    break
+                await self.send(base64.b64encode(secret.encode()).decode())
+                reply = await self.reply("AUTH")
+        else:
+            st.extra.append(Finding(
+                "auth_unavailable", "medium",
+                "The AUTH check could not log in: the server offers neither PLAIN nor LOGIN here.",
+            ))
+            return
+        if reply.code == 235:
+            where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
+            st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
+        else:
+            st.extra.append(Finding(
+                "auth_failed", "medium", f"The login check was refused with {reply.code}.",
+            ))
 
     async def relay_check(self) -> None:
         st = self.st
@@ -839,9 +929,9 @@ def _not_smtp_reason(exc: ProtocolError) -> str:
     return f"not an SMTP greeting: {text}"
 
 
-async def _run(st: _State) -> None:
+async def _run(st: _State, make_wire: Any = None) -> None:
     o = st.opts
-    conv = _Conversation(st)
+    conv = _Conversation(st, make_wire)
     implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
     verify = o.verify
     cert_error: str | None = None
@@ -937,17 +1027,21 @@ def _finish(st: _State, outcome: str, error: str | None) -> ProbeResult:
     )
 
 
-async def _aprobe(o: _Options) -> ProbeResult:
-    st = _State(o)
+class _DeadlineHit(BaseException):
+    """A replayed recording reached the point where the live probe ran out of time."""
+
+
+async def _aprobe(o: _Options, make_wire: Any = None, st: _State | None = None) -> ProbeResult:
+    st = st or _State(o)
     outcome, error = "error", None
     try:
-        await asyncio.wait_for(_run(st), o.deadline)
+        await asyncio.wait_for(_run(st, make_wire), o.deadline)
         outcome = st.values.get("outcome", "error")
     except _Stop as stop:
         outcome, error = stop.outcome, stop.error
         if outcome == "open" and st.values.get("outcome") != "open":
             outcome = "error"
-    except (asyncio.TimeoutError, TimeoutError):
+    except (asyncio.TimeoutError, TimeoutError, _DeadlineHit):
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
         st.event(error)
         if st.values.get("outcome") == "open":
@@ -979,11 +1073,14 @@ async def aprobe(
     verify: bool = True,
     cafile: str | None = None,
     relay_check: bool = False,
+    auth: tuple[str, str] | None = None,
+    allow_cleartext_auth: bool = False,
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return what happened (the async twin of :func:`probe`)."""
     o = _options(
         host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
-        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check,
+        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
+        allow_cleartext_auth=allow_cleartext_auth,
     )
     return await _aprobe(o)
 
@@ -1011,6 +1108,8 @@ def probe(
     verify: bool = True,
     cafile: str | None = None,
     relay_check: bool = False,
+    auth: tuple[str, str] | None = None,
+    allow_cleartext_auth: bool = False,
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return a :class:`ProbeResult`. Never raises for the network.
 
@@ -1019,10 +1118,14 @@ def probe(
     ``timeout`` bounds each phase; ``deadline`` (default 3 × timeout + 2 s) bounds the whole probe.
     ``lab``: a running :class:`smtplab.Lab`; its logical names (``smtp.lab.example``) are used.
     ``relay_check``: also try MAIL/RCPT to a foreign domain (never DATA), only when asked.
+    ``auth``: ``(user, password)`` for an optional login check, sent only over TLS (or, with
+    ``allow_cleartext_auth=True``, to the lab's legacy profile); the password and the AUTH
+    payload never appear in the transcript, the record or an error message.
     """
     o = _options(
         host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
-        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check,
+        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
+        allow_cleartext_auth=allow_cleartext_auth,
     )
     return _run_sync(lambda: _aprobe(o))  # type: ignore[no-any-return]
 
@@ -1106,11 +1209,14 @@ async def aprobe_many(
             "verify": kwargs.get("verify", True),
             "cafile": kwargs.get("cafile"),
             "relay_check": kwargs.get("relay_check", False),
+            "auth": kwargs.get("auth"),
+            "allow_cleartext_auth": kwargs.get("allow_cleartext_auth", False),
         })
         for h, p, m in items
     ]
     unknown = set(kwargs) - {
-        "timeout", "deadline", "ehlo_name", "lab", "vantage", "verify", "cafile", "relay_check"
+        "timeout", "deadline", "ehlo_name", "lab", "vantage", "verify", "cafile", "relay_check",
+        "auth", "allow_cleartext_auth",
     }
     if unknown:
         raise ProbeInputError(f"unknown option(s): {', '.join(sorted(unknown))}")

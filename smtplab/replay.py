@@ -1,0 +1,404 @@
+"""Replay a recorded probe: its server lines go back through the very same protocol core.
+
+A record keeps the transcript of what the server said and what happened on the connection. A
+replay builds a *recorded wire* that hands those lines to the probe's own conversation — the
+same reply parser, the same decisions about STARTTLS, certificates and outcome words — instead
+of a socket. If the code and the recording agree, the replayed result equals the stored one
+(:func:`differences` is empty). Pacing by the recorded timings lets a widget play a transcript
+back as it happened.
+
+>>> df = smtplab.load_records("data/recordings/home-isp.jsonl")    # doctest: +SKIP
+>>> r = smtplab.replay(df.iloc[0].to_dict())                        # doctest: +SKIP
+>>> differences(df.iloc[0].to_dict(), r)                            # doctest: +SKIP
+[]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import re
+import ssl
+from collections.abc import Mapping
+from typing import Any, Final
+
+from smtplab.findings import Finding
+from smtplab.probe import DEFAULT_TIMEOUT, ProbeResult, _DeadlineHit, _Options, _State, _WireProtocol
+from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
+from smtplab.tls import CertFacts
+
+# the engine module (the package attribute `smtplab.probe` is the function of the same name)
+_engine = importlib.import_module("smtplab.probe")
+
+__all__ = ["replay", "areplay", "differences", "TIMING_FIELDS"]
+
+#: Fields that measure this run's clock, not what the server did: a replay differs in them.
+TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_ms")
+
+_CONNECTING = re.compile(r"^connecting to (\S+) port (\d+)")
+_SECONDS = re.compile(r"(?:within|after) ([0-9.]+) s\b")
+_DEADLINE = re.compile(r"deadline of ([0-9.]+) s")
+
+
+class _RecordedError(OSError):
+    """A connect failure as the recording tells it (outcome word and message)."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+
+
+class _RecordedSSLError(ssl.SSLError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _RecordedWire:
+    """Looks like the live wire to the conversation, but reads from a transcript."""
+
+    def __init__(self, rec: Mapping[str, Any], lines: list[TranscriptLine], speed: float | None):
+        self.rec = rec
+        self.lines = lines
+        self.pos = 0
+        self.speed = speed
+        self.t_start: float | None = None
+        self.last_t = 0.0
+        self.st: _State | None = None
+        self.proto: _WireProtocol | None = None
+        self.transport = None
+
+    # the conversation calls make_wire(state) for each connection; one cursor serves them all
+    def __call__(self, st: _State) -> _RecordedWire:
+        self.st = st
+        self.proto = _WireProtocol(st)
+        return self
+
+    # --- reading the recording ------------------------------------------------------------
+
+    async def _pace(self, t: float) -> None:
+        if not self.speed:
+            return
+        loop = asyncio.get_running_loop()
+        if self.t_start is None:
+            self.t_start = loop.time() - t / 1000.0 / self.speed
+        wait = self.t_start + t / 1000.0 / self.speed - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _peek(self) -> TranscriptLine | None:
+        return self.lines[self.pos] if self.pos < len(self.lines) else None
+
+    async def _next(self) -> TranscriptLine | None:
+        line = self._peek()
+        if line is not None:
+            self.pos += 1
+            self.last_t = line.t
+            await self._pace(line.t)
+        return line
+
+    def _recorded_protocol_error(self) -> str | None:
+        for line in self.lines[self.pos :]:
+            if line.dir == "event":
+                for prefix in ("protocol error: ", "not SMTP: "):
+                    if line.text.startswith(prefix):
+                        return line.text[len(prefix) :]
+            if line.dir == "client":
+                return None
+        return None
+
+    def _arrive(self) -> None:
+        """Server lines next in the recording have "arrived": parse them now, as the live wire
+        does the moment bytes come in (so they land in the transcript in the same order)."""
+        while (line := self._peek()) is not None and line.dir == "server":
+            self.pos += 1
+            self.last_t = line.t
+            self._feed(line.text)
+
+    def _feed(self, text: str) -> None:
+        assert self.proto is not None
+        self.proto.data_received(text.encode("utf-8") + b"\r\n")
+        if self.proto.error is not None:
+            recorded = self._recorded_protocol_error()
+            if recorded is not None:
+                self.proto.error = ProtocolError(recorded)
+
+    # --- what the conversation calls -------------------------------------------------------
+
+    async def resolve(self, conv: Any) -> tuple[str, int]:
+        st = conv.st
+        for i, line in enumerate(self.lines):
+            if line.dir == "event" and (
+                line.text.startswith("lab: ") or line.text.startswith("name lookup")
+            ):
+                self.pos = i + 1
+                st.event(line.text)
+                raise _engine._Stop("dns_failed", self.rec.get("error") or line.text)
+            m = _CONNECTING.match(line.text) if line.dir == "event" else None
+            if m:
+                st.set(address=m.group(1))
+                return m.group(1), int(m.group(2))
+        address = self.rec.get("address") or "0.0.0.0"
+        st.set(address=address)
+        return address, int(self.rec["port"])
+
+    async def connect(self, address: str, port: int, timeout: float) -> None:
+        assert self.st is not None and self.proto is not None
+        # the event right after the next "connecting to ..." tells how the connect went
+        while (line := await self._next()) is not None:
+            if line.dir == "event" and line.text.startswith("connecting to "):
+                break
+        while (line := await self._next()) is not None:
+            if line.dir != "event":
+                continue
+            if line.text == "connected":
+                self.proto.connection_made(self)  # type: ignore[arg-type]
+                self._arrive()
+                return
+            if line.text == "connection refused":
+                raise ConnectionRefusedError(line.text)
+            if line.text.startswith("connect timed out"):
+                raise asyncio.TimeoutError()
+            outcome = "reset" if line.text == "connection reset" else self.rec.get("outcome", "error")
+            raise _RecordedError(str(outcome), line.text)
+        raise _RecordedError("error", "the recording ends before the connection")
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    async def start_tls(self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float) -> None:
+        assert self.st is not None and self.proto is not None
+        self.proto.parser = self.proto._new_parser()
+        self.proto.replies.clear()
+        while (line := await self._next()) is not None:
+            if line.dir != "event":
+                continue
+            text = line.text
+            if text.startswith("TLS established"):
+                return
+            if text.startswith("certificate rejected: "):
+                exc = ssl.SSLCertVerificationError(text)
+                exc.verify_message = text[len("certificate rejected: ") :]
+                raise exc
+            if text.startswith("TLS handshake failed: "):
+                raise _RecordedSSLError(text[len("TLS handshake failed: ") :].split(" — ")[0])
+            if text.startswith("TLS handshake timed out"):
+                silent = self.rec.get("outcome") == "silent"
+                self.st.bytes_in_phase = 0 if silent else 1
+                raise asyncio.TimeoutError()
+            if text.startswith("connection lost during the TLS handshake: "):
+                raise ConnectionResetError(text[len("connection lost during the TLS handshake: ") :])
+        raise ConnectionResetError("the recording ends during the TLS handshake")
+
+    def tls_facts(self) -> tuple[str | None, str | None, CertFacts | None]:
+        rec = self.rec
+        facts = None
+        if rec.get("cert_subject") or rec.get("cert_issuer"):
+            facts = CertFacts(
+                subject=rec.get("cert_subject"), issuer=rec.get("cert_issuer"),
+                not_after=_iso(rec.get("cert_not_after")),
+                san=tuple(_list(rec.get("cert_san"))),
+                self_signed=rec.get("cert_subject") == rec.get("cert_issuer"),
+            )
+        return rec.get("tls_version"), rec.get("tls_cipher"), facts
+
+    def local_name(self) -> str:
+        for line in self.lines[self.pos :]:
+            if line.dir == "client" and line.text.upper().startswith(("EHLO ", "HELO ")):
+                return line.text.split(" ", 1)[1]
+        return "[127.0.0.1]"
+
+    def leftover(self) -> int:
+        assert self.proto is not None
+        self._arrive()
+        return len(self.proto.replies) + self.proto.parser.buffered
+
+    def send(self, data: bytes) -> None:
+        while (line := self._peek()) is not None:
+            self.pos += 1
+            if line.dir == "client":
+                return
+            if line.dir == "server":
+                self._feed(line.text)
+        raise ConnectionResetError("connection already closed")
+
+    async def read_reply(self, timeout: float) -> Any:
+        proto = self.proto
+        assert proto is not None
+        while True:
+            if proto.replies:
+                reply = proto.replies.popleft()
+                self._arrive()
+                await self._pace(self.last_t)
+                return reply
+            if proto.error is not None:
+                raise proto.error
+            line = self._peek()
+            if line is None:
+                raise ConnectionResetError("the recording ends here")
+            if line.dir == "client":
+                raise asyncio.TimeoutError()
+            await self._next()
+            if line.dir == "server":
+                self._feed(line.text)
+                continue
+            text = line.text
+            if text.startswith(("no reply to ", "no greeting within ")):
+                raise asyncio.TimeoutError()
+            m = re.match(r"^received (\d+) bytes that are not", text)
+            if m:
+                proto.received = int(m.group(1))
+                raise asyncio.TimeoutError()
+            if text.startswith(("protocol error: ", "not SMTP: ")):
+                raise ProtocolError(text.split(": ", 1)[1])
+            if text.startswith(("connection closed", "connection reset")):
+                raise ConnectionResetError(text)
+            if text.startswith("the probe's overall deadline"):
+                raise _DeadlineHit()
+
+    def close(self) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return list(value)
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, or pandas' NaT/NA (without importing pandas)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return type(value).__name__ in ("NaTType", "NAType")
+
+
+def _iso(value: Any) -> str | None:
+    if _missing(value):
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _transcript(rec: Mapping[str, Any]) -> list[TranscriptLine]:
+    return [
+        TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"]))
+        for x in _list(rec.get("transcript"))
+    ]
+
+
+def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Options:
+    events = " | ".join(x.text for x in lines if x.dir == "event")
+    m = _SECONDS.search(events)
+    timeout = float(m.group(1)) if m else DEFAULT_TIMEOUT
+    m = _DEADLINE.search(events)
+    deadline = float(m.group(1)) if m else min(600.0, 3 * timeout + 2)
+    ehlo = next(
+        (x.text.split(" ", 1)[1] for x in lines
+         if x.dir == "client" and x.text.upper().startswith(("EHLO ", "HELO ")) and " " in x.text),
+        None,
+    )
+    try:
+        ehlo = validate_ehlo_name(ehlo) if ehlo else None
+    except ValueError:
+        ehlo = None
+    first_tls = next((x.text for x in lines if x.text.startswith("TLS handshake (")), "")
+    sent_auth = any(x.dir == "client" and x.text.upper().startswith("AUTH ") for x in lines)
+    connecting = next((x for x in lines if x.dir == "event" and _CONNECTING.match(x.text)), None)
+    lab_socket = connecting is not None and "(lab socket for" in connecting.text
+    return _Options(
+        host=str(rec["host"]), port=int(rec["port"]), mode=str(rec.get("mode") or "auto"),
+        timeout=timeout, deadline=deadline, ehlo_name=ehlo,
+        verify="not verifying" not in first_tls, cadata=None, cafile=None,
+        relay_check=any(x.text.startswith("relay check:") for x in lines),
+        vantage=str(rec.get("vantage") or "unspecified"), source=str(rec.get("source") or "live"),
+        connect_to=("replay", 0) if lab_socket else None,
+        auth=("[redacted]", "[redacted]") if sent_auth else None,
+        allow_cleartext_auth=sent_auth and not rec.get("tls_version"),
+    )
+
+
+async def areplay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = False) -> ProbeResult:
+    """Async twin of :func:`replay`."""
+    rec = record.to_record() if isinstance(record, ProbeResult) else dict(record)
+    lines = _transcript(rec)
+    opts = _options_from(rec, lines)
+    speed = (1.0 if pace is True else float(pace)) if pace else None
+    wire = _RecordedWire(rec, lines, speed)
+    st = _State(opts)
+    result = await _engine._aprobe(opts, wire, st)
+    return dataclasses.replace(
+        result,
+        probe_id=str(rec.get("probe_id") or result.probe_id),
+        started_at=_iso(rec.get("started_at")) or result.started_at,
+    )
+
+
+def replay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = False) -> ProbeResult:
+    """Replay a recorded probe through the protocol core and return the result it gives.
+
+    ``pace=True`` replays at the recorded speed, ``pace=5`` five times faster, ``False`` at once.
+    """
+    return _engine._run_sync(lambda: areplay(record, pace=pace))  # type: ignore[no-any-return]
+
+
+def _norm(name: str, value: Any) -> Any:
+    if not isinstance(value, (list, tuple)) and not hasattr(value, "tolist") and _missing(value):
+        value = None
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, tuple):
+        value = list(value)
+    if name == "transcript":
+        # What was said, in order, and what happened, in order. How the two interleave can vary
+        # by a few microseconds on a live socket (a greeting racing the end of a TLS handshake),
+        # so they are compared as two sequences.
+        pairs = [(x["dir"], x["text"]) if isinstance(x, Mapping) else (x.dir, x.text)
+                 for x in (value or [])]
+        return ([p for p in pairs if p[0] != "event"], [p for p in pairs if p[0] == "event"])
+    if name == "findings":
+        return [x.to_dict() if isinstance(x, Finding) else dict(x) for x in (value or [])]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if name in ("extensions", "cert_san") and value is None:
+        return []
+    return value
+
+
+def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult) -> list[str]:
+    """Fields in which a replay differs from the recording (timings and line times ignored)."""
+    a = original.to_record() if isinstance(original, ProbeResult) else dict(original)
+    b = replayed.to_record()
+    out = []
+    for name in b:
+        if name in TIMING_FIELDS:
+            continue
+        va, vb = _norm(name, a.get(name)), _norm(name, b.get(name))
+        if name in ("started_at", "cert_not_after") and va and vb:
+            import datetime as dt
+
+            va = dt.datetime.fromisoformat(str(va).replace("Z", "+00:00"))
+            vb = dt.datetime.fromisoformat(str(vb).replace("Z", "+00:00"))
+        if va != vb:
+            out.append(name)
+    return out
