@@ -24,16 +24,16 @@ import math
 import textwrap
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import matplotlib as mpl
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex, to_rgb
-from matplotlib.ticker import MultipleLocator
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from smtplab import reference
 from smtplab.schema import OUTCOME_MEANING, OUTCOMES
@@ -44,6 +44,7 @@ __all__ = [
     "auth_tls",
     "outcome_heatmap",
     "phase_times",
+    "port_order",
     "provider_matrix",
     "show",
     "timeline",
@@ -80,7 +81,7 @@ OUTCOME_STYLE: Final[dict[str, tuple[str, str]]] = {
     "reset": ("#E0C8D8", "**"),
     "error": ("#DDDDDD", "xx"),
 }
-_UNKNOWN_STYLE: Final = ("#FFFFFF", "??")  # an outcome word we do not know (newer schema?)
+_UNKNOWN_STYLE: Final = ("#FFFFFF", "O.")  # an outcome word we do not know (newer schema?)
 
 _PHASES: Final = ("connect", "banner", "ehlo", "tls")
 _PHASE_STYLE: Final = {
@@ -106,7 +107,7 @@ _KIND_STYLE: Final = {  # timeline "kind" -> (label, colour, marker)
 
 # Sizes for a projector at the back of a classroom: a chart is at most ~12 inches wide, so it is
 # shown near its natural size in a notebook and these point sizes stay readable.
-_RC: Final = {
+_RC: Final[Any] = {  # typed Any: rc_context wants literal keys
     "font.size": 15,
     "axes.titlesize": 19,
     "axes.titleweight": "bold",
@@ -182,8 +183,16 @@ def _no_data(title: str, what: str, description: str) -> Chart:
         ax = fig.add_axes((0.04, 0.05, 0.92, 0.72))
         ax.set_axis_off()
         ax.set_title(title, loc="left", pad=_TITLE_PAD)
-        ax.text(0.5, 0.45, f"no data\n({what})", ha="center", va="center", fontsize=20,
-                color="#444444", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.45,
+            f"no data\n({what})",
+            ha="center",
+            va="center",
+            fontsize=20,
+            color="#444444",
+            transform=ax.transAxes,
+        )
     return fig
 
 
@@ -224,13 +233,22 @@ def _hatch_colour(fill: str) -> str:
     r, g, b = to_rgb(fill)
     lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
     if lum < 0.45:
-        return to_hex(tuple(c + (1 - c) * 0.45 for c in (r, g, b)))
-    return to_hex(tuple(c * 0.55 for c in (r, g, b)))
+        return to_hex((r + (1 - r) * 0.45, g + (1 - g) * 0.45, b + (1 - b) * 0.45))
+    return to_hex((r * 0.55, g * 0.55, b * 0.55))
 
 
 def _cell(ax: Any, x: float, y: float, w: float, h: float, fill: str, hatch: str) -> None:
-    ax.add_patch(Rectangle((x, y), w, h, facecolor=fill, hatch=hatch or None,
-                           edgecolor=_hatch_colour(fill), linewidth=0))
+    ax.add_patch(
+        Rectangle(
+            (x, y),
+            w,
+            h,
+            facecolor=fill,
+            hatch=hatch or None,
+            edgecolor=_hatch_colour(fill),
+            linewidth=0,
+        )
+    )
     ax.add_patch(Rectangle((x, y), w, h, facecolor="none", edgecolor="white", linewidth=3))
 
 
@@ -238,8 +256,18 @@ def _boxed(ax: Any, x: float, y: float, text: str, **kw: Any) -> Any:
     """Text on a white rounded box, readable over any fill or hatch."""
     kw.setdefault("ha", "center")
     kw.setdefault("va", "center")
-    return ax.text(x, y, text, bbox={"boxstyle": "round,pad=0.25", "facecolor": "white",
-                                     "edgecolor": "none", "alpha": 0.9}, **kw)
+    return ax.text(
+        x,
+        y,
+        text,
+        bbox={
+            "boxstyle": "round,pad=0.25",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.9,
+        },
+        **kw,
+    )
 
 
 def _patch(fill: str, hatch: str, label: str) -> Patch:
@@ -283,22 +311,39 @@ def _clean(df: pd.DataFrame, needed: Sequence[str]) -> pd.DataFrame:
 # outcome heat map
 
 
-def outcome_heatmap(df: Any, rows: str = "host", *, title: str | None = None,
-                    max_rows: int = _MAX_ROWS) -> Chart:
+def outcome_heatmap(
+    df: Any,
+    rows: str = "host",
+    *,
+    agg: str = "best",
+    title: str | None = None,
+    max_rows: int = _MAX_ROWS,
+) -> Chart:
     """Outcome of each probe as a grid: one row per host (or per vantage), one column per port.
 
-    Each cell is coloured *and* hatched by outcome and has the outcome word written in it. When
-    several probes fall in one cell (e.g. the same host probed from several vantages) the cell
-    shows the commonest outcome and how many of the probes had it.
+    Each cell is coloured *and* hatched by outcome and has the outcome word written in it.
+    ``rows`` is ``"host"`` (default), ``"vantage"`` or any other column of the records.
 
-    ``rows`` is ``"host"`` (default) or ``"vantage"`` (or any other column of the records).
+    When several probes fall in one cell (every host probed from one network, or one host from
+    several networks), ``agg="best"`` shows the furthest any of them got — ``open`` if one
+    greeting came, so "port 25 gets out of this network" or "this server speaks on 25" — and
+    ``agg="majority"`` the commonest outcome; either way with how many probes had it ("open
+    2/6").
     """
+    if agg not in ("best", "majority"):
+        raise ValueError(f"agg must be 'best' or 'majority', not {agg!r}")
     df = _clean(_frame(df), [rows, "port", "outcome"])
     rows_word = rows if rows != "host" else "host"
-    title = title or ("What each network saw, by port" if rows == "vantage"
-                      else f"Outcome by {rows_word} and port")
-    description = (f"Outcome of each probe by {rows_word} (rows) and port (columns); colour, "
-                   "pattern and the word in each cell all name the outcome.")
+    title = title or (
+        "What each network saw, by port"
+        if rows == "vantage"
+        else f"Outcome by {rows_word} and port"
+    )
+    description = (
+        f"Outcome of the probes by {rows_word} (rows) and port (columns); colour, "
+        'pattern and word name the outcome, and "open 2/6" means 2 of 6 probes '
+        + ("got that far." if agg == "best" else "had that outcome.")
+    )
     if df.empty:
         return _no_data(title, "no probe records with a host, port and outcome", description)
 
@@ -312,7 +357,10 @@ def outcome_heatmap(df: Any, rows: str = "host", *, title: str | None = None,
     cells: dict[tuple[str, int], tuple[str, int, int]] = {}
     for (row, port), grp in df.groupby(["_row", "port"], sort=False):
         counts = Counter(grp["outcome"])
-        best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
+        if agg == "best":
+            best = min(counts.items(), key=lambda kv: _progress_rank(kv[0]))
+        else:
+            best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
         cells[(str(row), int(port))] = (best[0], best[1], len(grp))
 
     cw, ch = 2.0, 0.75
@@ -322,17 +370,31 @@ def outcome_heatmap(df: Any, rows: str = "host", *, title: str | None = None,
     alt = _heatmap_alt(df, cells, ports, row_names, rows_word)
     fig = _new(width, height, alt, description)
     with mpl.rc_context(_RC):
-        ax = fig.add_axes((label_w / width, 0.75 / height, (width - label_w - 0.4) / width,
-                           (height - 1.95) / height))
+        ax = fig.add_axes(
+            (
+                label_w / width,
+                0.75 / height,
+                (width - label_w - 0.4) / width,
+                (height - 1.95) / height,
+            )
+        )
         for i, row in enumerate(shown_rows):
             y = len(shown_rows) - 1 - i
             for j, port in enumerate(ports):
                 cell = cells.get((row, port))
                 if cell is None:
-                    ax.add_patch(Rectangle((j, y), 1, 1, facecolor="#F4F4F4", edgecolor="white",
-                                           linewidth=3))
-                    ax.text(j + 0.5, y + 0.5, "not probed", ha="center", va="center",
-                            fontsize=11, color="#888888")
+                    ax.add_patch(
+                        Rectangle((j, y), 1, 1, facecolor="#F4F4F4", edgecolor="white", linewidth=3)
+                    )
+                    ax.text(
+                        j + 0.5,
+                        y + 0.5,
+                        "not probed",
+                        ha="center",
+                        va="center",
+                        fontsize=11,
+                        color="#888888",
+                    )
                     continue
                 outcome, k, n = cell
                 fill, hatch = _style(outcome)
@@ -350,26 +412,67 @@ def outcome_heatmap(df: Any, rows: str = "host", *, title: str | None = None,
         for side in ("top", "right", "bottom", "left"):
             ax.spines[side].set_visible(False)
         ax.set_title(title, loc="left", pad=_TITLE_PAD)
-        present = [o for o in OUTCOMES if (df["outcome"] == o).any()]
-        present += sorted(set(df["outcome"]) - set(OUTCOMES))
+        drawn = {cells[k][0] for k in cells if k[0] in shown_rows}
+        present = [o for o in OUTCOMES if o in drawn] + sorted(drawn - set(OUTCOMES))
         handles = [_patch(*_style(o), label=o) for o in present]
-        fig.legend(handles=handles, loc="lower left", ncols=min(len(handles), 5),
-                   frameon=False, bbox_to_anchor=(label_w / width - 0.02, 0.0),
-                   handleheight=1.4, handlelength=2.2)
+        fig.legend(
+            handles=handles,
+            loc="lower left",
+            ncols=min(len(handles), 5),
+            frameon=False,
+            bbox_to_anchor=(label_w / width - 0.02, 0.0),
+            handleheight=1.4,
+            handlelength=2.2,
+        )
         if truncated:
-            fig.text(0.99, 0.01, f"first {max_rows} of {len(row_names)} {rows_word}s",
-                     ha="right", va="bottom", fontsize=11, color="#555555")
+            fig.text(
+                0.99,
+                0.01,
+                f"first {max_rows} of {len(row_names)} {rows_word}s",
+                ha="right",
+                va="bottom",
+                fontsize=11,
+                color="#555555",
+            )
     return fig
+
+
+# How far a probe got, furthest first: a greeting (even a refusal) beats a handshake that broke,
+# which beats silence, which beats a TCP reset, which beats no answer at all.
+_PROGRESS: Final = (
+    "open",
+    "rejected",
+    "not_smtp",
+    "tls_failed",
+    "silent",
+    "reset",
+    "refused",
+    "filtered",
+    "unreachable",
+    "dns_failed",
+    "error",
+)
+
+
+def _progress_rank(outcome: str) -> int:
+    return _PROGRESS.index(outcome) if outcome in _PROGRESS else len(_PROGRESS)
 
 
 def _outcome_rank(outcome: str) -> int:
     return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
 
 
-def _heatmap_alt(df: pd.DataFrame, cells: Mapping[tuple[str, int], tuple[str, int, int]],
-                 ports: Sequence[int], row_names: Sequence[str], rows_word: str) -> str:
-    head = (f"Heat map of {len(df)} probe outcomes: {_plural(len(row_names), rows_word)} by "
-            f"{_plural(len(ports), 'port')} ({_join([str(p) for p in ports])}).")
+def _heatmap_alt(
+    df: pd.DataFrame,
+    cells: Mapping[tuple[str, int], tuple[str, int, int]],
+    ports: Sequence[int],
+    row_names: Sequence[str],
+    rows_word: str,
+) -> str:
+    head = (
+        f"Heat map of {len(df)} probe outcomes: {_plural(len(row_names), rows_word)} by "
+        f"{_plural(len(ports), 'port')} ({_join([str(p) for p in ports])})."
+    )
     parts = []
     for port in ports:
         by_outcome: dict[str, list[str]] = {}
@@ -387,13 +490,18 @@ def _heatmap_alt(df: pd.DataFrame, cells: Mapping[tuple[str, int], tuple[str, in
             bits = []
             for outcome in sorted(by_outcome, key=_outcome_rank):
                 names = sorted(by_outcome[outcome])
-                bits.append(f"open for {len(names)}" if outcome == "open"
-                            else f"{outcome} for {_limit(names)}")
+                bits.append(
+                    f"open for {len(names)}"
+                    if outcome == "open"
+                    else f"{outcome} for {_limit(names)}"
+                )
             sentence = f"Port {port}: {'; '.join(bits)}"
         if mixed:
-            sentence += " (probes: " + ", ".join(
-                f"{n} {o}" for o, n in sorted(probes.items(), key=lambda kv: -kv[1])
-            ) + f" of {n_probes})"
+            sentence += (
+                " (probes: "
+                + ", ".join(f"{n} {o}" for o, n in sorted(probes.items(), key=lambda kv: -kv[1]))
+                + f" of {n_probes})"
+            )
         parts.append(sentence + ".")
     shown = sorted({c[0] for c in cells.values()} - {"open"}, key=_outcome_rank)
     meaning = [f"{o}: {OUTCOME_MEANING[o]}" for o in shown if o in OUTCOME_MEANING]
@@ -411,8 +519,9 @@ def _plural(n: int, word: str) -> str:
 # time per phase
 
 
-def phase_times(df: Any, by: str = "port", *, title: str | None = None,
-                only_open: bool = True) -> Chart:
+def phase_times(
+    df: Any, by: str = "port", *, title: str | None = None, only_open: bool = True
+) -> Chart:
     """Median time of each phase (connect, banner, ehlo, tls) per port, as stacked bars.
 
     The bars read like a waterfall: each segment is one phase, in the order it happens (for
@@ -421,8 +530,10 @@ def phase_times(df: Any, by: str = "port", *, title: str | None = None,
     timeout. ``by`` may name another column (e.g. ``"vantage"``).
     """
     title = title or f"Where the time goes, per {by}"
-    description = (f"Median milliseconds spent in each phase of the SMTP conversation per {by}: "
-                   "TCP connect, waiting for the greeting, EHLO and the TLS handshake.")
+    description = (
+        f"Median milliseconds spent in each phase of the SMTP conversation per {by}: "
+        "TCP connect, waiting for the greeting, EHLO and the TLS handshake."
+    )
     frame = _clean(_frame(df), [by])
     cols = [f"{p}_ms" for p in _PHASES]
     if frame.empty or not any(c in frame.columns for c in cols):
@@ -442,14 +553,17 @@ def phase_times(df: Any, by: str = "port", *, title: str | None = None,
     for g in groups:
         sub = usable[ukey == g]
         all_sub = frame[key == g]
-        implicit = ("tls_mode" in sub.columns and len(sub) > 0
-                    and (sub["tls_mode"].astype(str) == "implicit").mean() > 0.5)
+        implicit = (
+            "tls_mode" in sub.columns
+            and len(sub) > 0
+            and (sub["tls_mode"].astype(str) == "implicit").mean() > 0.5
+        )
         order = ("connect", "tls", "banner", "ehlo") if implicit else _PHASES
         med = {p: float(sub[f"{p}_ms"].median()) if len(sub) else math.nan for p in _PHASES}
         other = ""
         if "outcome" in all_sub.columns and len(sub) == 0:
-            c = Counter(all_sub["outcome"].astype(str))
-            other = ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in c.most_common())
+            seen = Counter(all_sub["outcome"].astype(str))
+            other = ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in seen.most_common())
         rows.append({"group": g, "n": len(sub), "median": med, "order": order, "other": other})
 
     if not any(r["n"] for r in rows):
@@ -464,51 +578,85 @@ def phase_times(df: Any, by: str = "port", *, title: str | None = None,
     height = 2.5 + 0.8 * len(rows)
     fig = _new(width, height, alt, description)
     with mpl.rc_context(_RC):
-        ax = fig.add_axes((2.0 / width, 1.6 / height, (width - 2.4) / width, (height - 2.4) / height))
+        ax = fig.add_axes(
+            (2.0 / width, 1.6 / height, (width - 2.4) / width, (height - 2.4) / height)
+        )
         for i, (r, total) in enumerate(zip(rows, totals)):
             y = len(rows) - 1 - i
             left = 0.0
             if r["n"] == 0:
-                ax.text(0, y, f"  no greeting ({r['other']})" if r["other"] else "  no timings",
-                        va="center", ha="left", fontsize=13, color="#555555", style="italic")
+                ax.text(
+                    0,
+                    y,
+                    f"  no greeting ({r['other']})" if r["other"] else "  no timings",
+                    va="center",
+                    ha="left",
+                    fontsize=13,
+                    color="#555555",
+                    style="italic",
+                )
                 continue
             for p in r["order"]:
                 v = r["median"][p]
                 if math.isnan(v) or v <= 0:
                     continue
                 fill, hatch = _PHASE_STYLE[p]
-                ax.barh(y, v, left=left, height=0.62, color=fill, hatch=hatch or None,
-                        edgecolor=_hatch_colour(fill), linewidth=0)
+                ax.barh(
+                    y,
+                    v,
+                    left=left,
+                    height=0.62,
+                    color=fill,
+                    hatch=hatch or None,
+                    edgecolor=_hatch_colour(fill),
+                    linewidth=0,
+                )
                 if v >= 0.075 * xmax:
                     _boxed(ax, left + v / 2, y, _fmt_ms(v), fontsize=12)
                 left += v
-            ax.text(left + 0.01 * xmax, y, f"{_fmt_ms(total)} ms  (n={r['n']})", va="center",
-                    ha="left", fontsize=13)
+            ax.text(
+                left + 0.01 * xmax,
+                y,
+                f"{_fmt_ms(total)} ms  (n={r['n']})",
+                va="center",
+                ha="left",
+                fontsize=13,
+            )
         ax.set_yticks(range(len(rows))[::-1], [label(r["group"]) for r in rows])
         ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_xlim(0, xmax)
-        ax.set_xlabel("milliseconds (median of the probes that got a greeting)"
-                      if only_open else "milliseconds (median)")
+        ax.set_xlabel(
+            "milliseconds (median of the probes that got a greeting)"
+            if only_open
+            else "milliseconds (median)"
+        )
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.8)
         ax.set_axisbelow(True)
         ax.set_title(title, loc="left", pad=_TITLE_PAD)
         handles = [_patch(*_PHASE_STYLE[p], label=p) for p in _PHASES]
-        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.9 / width, 0.0),
-                   ncols=4, frameon=False, handleheight=1.3, handlelength=2.4)
+        fig.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(1.9 / width, 0.0),
+            ncols=4,
+            frameon=False,
+            handleheight=1.3,
+            handlelength=2.4,
+        )
     return fig
 
 
-def _phase_alt(rows: Sequence[dict[str, Any]], totals: Sequence[float], by: str,
-               label: Any) -> str:
+def _phase_alt(rows: Sequence[dict[str, Any]], totals: Sequence[float], by: str, label: Any) -> str:
     timed = [(r, t) for r, t in zip(rows, totals) if r["n"]]
     bits = []
     for r, t in timed:
         phases = {p: v for p, v in r["median"].items() if not math.isnan(v)}
         slow = max(phases, key=phases.__getitem__)
-        bits.append(f"{label(r['group'])} {_fmt_ms(t)} ms, most of it {slow} "
-                    f"({_fmt_ms(phases[slow])} ms)")
+        bits.append(
+            f"{label(r['group'])} {_fmt_ms(t)} ms, most of it {slow} ({_fmt_ms(phases[slow])} ms)"
+        )
     text = f"Stacked bars of median time per phase for {len(timed)} {by}s: " + "; ".join(bits) + "."
     missing = [label(r["group"]) for r in rows if not r["n"]]
     if missing:
@@ -527,8 +675,15 @@ def _tls_word(version: Any) -> str:
     if version is None or _isnan(version) or str(version).strip() == "":
         return "no TLS"
     v = str(version).strip()
-    table = {"TLSv1.3": "TLS 1.3", "TLSv1.2": "TLS 1.2", "TLSv1.1": "TLS 1.1",
-             "TLSv1": "TLS 1.0", "TLSv1.0": "TLS 1.0", "SSLv3": "SSL 3.0", "SSLv2": "SSL 2.0"}
+    table = {
+        "TLSv1.3": "TLS 1.3",
+        "TLSv1.2": "TLS 1.2",
+        "TLSv1.1": "TLS 1.1",
+        "TLSv1": "TLS 1.0",
+        "TLSv1.0": "TLS 1.0",
+        "SSLv3": "SSL 3.0",
+        "SSLv2": "SSL 2.0",
+    }
     return table.get(v, v)
 
 
@@ -550,16 +705,24 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
     and ``tls_failed`` probes as "TLS failed". TLS 1.0 and 1.1 are below the minimum of RFC 8997.
     """
     title = title or "TLS versions negotiated, per port"
-    description = ("Number of probes per port that negotiated each TLS version, that stayed in "
-                   "cleartext (no TLS), or whose TLS handshake failed.")
+    description = (
+        "Number of probes per port that negotiated each TLS version, that stayed in "
+        "cleartext (no TLS), or whose TLS handshake failed."
+    )
     frame = _clean(_frame(df), ["port", "outcome"])
     if not frame.empty:
         frame = frame[frame["outcome"].astype(str).isin(["open", "tls_failed"])]
     if frame.empty:
         return _no_data(title, "no probe got a greeting or tried TLS", description)
-    tv = frame["tls_version"] if "tls_version" in frame.columns else pd.Series(None, index=frame.index)
-    cat = [("TLS failed" if o == "tls_failed" else _tls_word(v))
-           for o, v in zip(frame["outcome"].astype(str), tv)]
+    tv = (
+        frame["tls_version"]
+        if "tls_version" in frame.columns
+        else pd.Series(None, index=frame.index)
+    )
+    cat = [
+        ("TLS failed" if o == "tls_failed" else _tls_word(v))
+        for o, v in zip(frame["outcome"].astype(str), tv)
+    ]
     frame = frame.assign(_cat=cat)
     known = list(_TLS_STYLE)
     cats = [c for c in known if c in set(cat)] + sorted(set(cat) - set(known))
@@ -571,7 +734,9 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
     width, height = 12.0, 2.5 + 0.8 * len(ports)
     fig = _new(width, height, alt, description)
     with mpl.rc_context(_RC):
-        ax = fig.add_axes((1.9 / width, 1.6 / height, (width - 2.3) / width, (height - 2.4) / height))
+        ax = fig.add_axes(
+            (1.9 / width, 1.6 / height, (width - 2.3) / width, (height - 2.4) / height)
+        )
         for i, port in enumerate(ports):
             y = len(ports) - 1 - i
             left = 0
@@ -579,29 +744,48 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
                 n = counts[port].get(c, 0)
                 if not n:
                     continue
-                fill, hatch = _TLS_STYLE.get(c, ("#FFFFFF", "??"))
-                ax.barh(y, n, left=left, height=0.62, color=fill, hatch=hatch or None,
-                        edgecolor=_hatch_colour(fill), linewidth=0)
+                fill, hatch = _TLS_STYLE.get(c, ("#FFFFFF", "O."))
+                ax.barh(
+                    y,
+                    n,
+                    left=left,
+                    height=0.62,
+                    color=fill,
+                    hatch=hatch or None,
+                    edgecolor=_hatch_colour(fill),
+                    linewidth=0,
+                )
                 ax.barh(y, n, left=left, height=0.62, color="none", edgecolor="white", linewidth=2)
                 if n >= 0.09 * xmax:
-                    _boxed(ax, left + n / 2, y, f"{c}: {n}" if n >= 0.22 * xmax else str(n),
-                           fontsize=13)
+                    _boxed(
+                        ax,
+                        left + n / 2,
+                        y,
+                        f"{c}: {n}" if n >= 0.22 * xmax else str(n),
+                        fontsize=13,
+                    )
                 left += n
             ax.text(left + 0.01 * xmax, y, f" {left}", va="center", ha="left", fontsize=13)
         ax.set_yticks(range(len(ports))[::-1], [f"port {p}" for p in ports])
         ax.set_ylim(-0.6, len(ports) - 0.4)
         ax.set_xlim(0, xmax * 1.1)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("number of probes")
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         ax.grid(axis="x", color="#DDDDDD", linewidth=0.8)
         ax.set_axisbelow(True)
         ax.set_title(title, loc="left", pad=_TITLE_PAD)
-        handles = [_patch(*_TLS_STYLE.get(c, ("#FFFFFF", "??")), label=c) for c in cats]
-        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.8 / width, 0.0),
-                   ncols=min(len(handles), 5), frameon=False, handleheight=1.3,
-                   handlelength=2.4)
+        handles = [_patch(*_TLS_STYLE.get(c, ("#FFFFFF", "O.")), label=c) for c in cats]
+        fig.legend(
+            handles=handles,
+            loc="lower left",
+            bbox_to_anchor=(1.8 / width, 0.0),
+            ncols=min(len(handles), 5),
+            frameon=False,
+            handleheight=1.3,
+            handlelength=2.4,
+        )
     return fig
 
 
@@ -611,10 +795,15 @@ def _tls_alt(frame: pd.DataFrame, counts: Mapping[int, Counter[str]], ports: Seq
     per_port = []
     for p in ports:
         per_port.append(f"port {p}: " + ", ".join(f"{n} {c}" for c, n in counts[p].most_common()))
-    text = (f"Stacked bars counting TLS versions for {len(frame)} probes on "
-            f"{len(ports)} ports ({overall}). " + "; ".join(per_port) + ".")
-    old = [p for p in ports if counts[p].get("TLS 1.0") or counts[p].get("TLS 1.1")
-           or counts[p].get("SSL 3.0")]
+    text = (
+        f"Stacked bars counting TLS versions for {len(frame)} probes on "
+        f"{len(ports)} ports ({overall}). " + "; ".join(per_port) + "."
+    )
+    old = [
+        p
+        for p in ports
+        if counts[p].get("TLS 1.0") or counts[p].get("TLS 1.1") or counts[p].get("SSL 3.0")
+    ]
     if old:
         text += f" Versions below TLS 1.2 (too old under RFC 8997) seen on port {_join([str(p) for p in old])}."
     plain = [p for p in ports if counts[p].get("no TLS")]
@@ -648,15 +837,21 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
     before TLS reads "not offered", after TLS the mechanisms are listed.
     """
     title = title or "AUTH before and after TLS"
-    description = ("For each host and port, the AUTH mechanisms the server offered before TLS "
-                   "(in cleartext: bad) and after TLS (good).")
+    description = (
+        "For each host and port, the AUTH mechanisms the server offered before TLS "
+        "(in cleartext: bad) and after TLS (good)."
+    )
     frame = _clean(_frame(df), ["host", "port"])
     if not frame.empty:
         for c in ("auth_before_tls", "auth_after_tls"):
             if c not in frame.columns:
                 frame[c] = None
-        frame = frame[[_mechs(b) is not None or _mechs(a) is not None
-                       for b, a in zip(frame["auth_before_tls"], frame["auth_after_tls"])]]
+        frame = frame[
+            [
+                _mechs(b) is not None or _mechs(a) is not None
+                for b, a in zip(frame["auth_before_tls"], frame["auth_after_tls"])
+            ]
+        ]
     if frame.empty:
         return _no_data(title, "no probe reached EHLO", description)
 
@@ -672,8 +867,15 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
                 after = list(dict.fromkeys([*(after or []), *ma]))
         modes = Counter(grp["tls_mode"].astype(str)) if "tls_mode" in grp.columns else Counter()
         tls_mode = modes.most_common(1)[0][0] if modes else "none"
-        entries.append({"host": str(host), "port": int(port), "before": before, "after": after,
-                        "tls_mode": tls_mode})
+        entries.append(
+            {
+                "host": str(host),
+                "port": int(port),
+                "before": before,
+                "after": after,
+                "tls_mode": tls_mode,
+            }
+        )
     order = {p: i for i, p in enumerate(port_order(e["port"] for e in entries))}
     entries.sort(key=lambda e: (e["host"], order[e["port"]]))
     shown = entries[:max_rows]
@@ -681,12 +883,22 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
     alt = _auth_alt(entries)
     width, height = 12.0, 2.9 + 0.62 * len(shown)
     fig = _new(width, height, alt, description)
-    bad, good, blue, grey = (OKABE_ITO["vermillion"], OKABE_ITO["green"], OKABE_ITO["blue"],
-                             _DARK_GREY)
+    bad, good, blue, grey = (
+        OKABE_ITO["vermillion"],
+        OKABE_ITO["green"],
+        OKABE_ITO["blue"],
+        _DARK_GREY,
+    )
     with mpl.rc_context(_RC):
         label_w = min(4.4, 0.9 + 0.125 * max(len(f"{e['host']}:{e['port']}") for e in shown))
-        ax = fig.add_axes((label_w / width, 1.35 / height, (width - label_w - 0.2) / width,
-                           (height - 2.6) / height))
+        ax = fig.add_axes(
+            (
+                label_w / width,
+                1.35 / height,
+                (width - label_w - 0.2) / width,
+                (height - 2.6) / height,
+            )
+        )
         for i, e in enumerate(shown):
             y = len(shown) - 1 - i
             if i % 2 == 0:
@@ -695,8 +907,15 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
             # before TLS
             if b:
                 ax.plot(0, y, marker="X", ms=20, color=bad, mec="white", mew=1.2, zorder=3)
-                ax.text(0.09, y, _trunc(" ".join(b)) + "  (cleartext!)", va="center",
-                        fontsize=13, color=bad, fontweight="bold")
+                ax.text(
+                    0.09,
+                    y,
+                    _trunc(" ".join(b)) + "  (cleartext!)",
+                    va="center",
+                    fontsize=13,
+                    color=bad,
+                    fontweight="bold",
+                )
             elif b is not None:
                 ax.plot(0, y, marker="o", ms=15, mfc="white", mec=good, mew=3, zorder=3)
                 ax.text(0.09, y, "not offered", va="center", fontsize=13)
@@ -727,16 +946,54 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
         ax.set_title(title, loc="left", pad=_TITLE_PAD + 4)
         handles = [
             Line2D([], [], ls="", marker="X", ms=15, color=bad, label="AUTH in cleartext (bad)"),
-            Line2D([], [], ls="", marker="o", ms=12, mfc="white", mec=good, mew=3,
-                   label="no AUTH before TLS (good)"),
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                ms=12,
+                mfc="white",
+                mec=good,
+                mew=3,
+                label="no AUTH before TLS (good)",
+            ),
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="s",
+                ms=11,
+                mfc="white",
+                mec=grey,
+                mew=2,
+                label="implicit TLS: no cleartext",
+            ),
             Line2D([], [], ls="", marker="o", ms=13, color=blue, label="AUTH after TLS"),
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="o",
+                ms=12,
+                mfc="white",
+                mec=blue,
+                mew=2.5,
+                label="TLS, no AUTH",
+            ),
             Line2D([], [], ls="", marker="_", ms=15, mew=3, color=grey, label="no TLS / not seen"),
         ]
-        fig.legend(handles=handles, loc="lower left", ncols=2, frameon=False,
-                   bbox_to_anchor=(0.01, 0.0))
+        fig.legend(
+            handles=handles, loc="lower left", ncols=3, frameon=False, bbox_to_anchor=(0.01, 0.0)
+        )
         if len(entries) > len(shown):
-            fig.text(0.99, 0.01, f"first {len(shown)} of {len(entries)}", ha="right",
-                     fontsize=11, color="#555555")
+            fig.text(
+                0.99,
+                0.01,
+                f"first {len(shown)} of {len(entries)}",
+                ha="right",
+                fontsize=11,
+                color="#555555",
+            )
     return fig
 
 
@@ -750,13 +1007,17 @@ def _auth_alt(entries: Sequence[dict[str, Any]]) -> str:
     after = [n for n, e in zip(names, entries) if e["after"]]
     text = f"AUTH mechanisms offered before and after TLS for {len(entries)} host:port pairs."
     if cleartext:
-        text += (f" AUTH was offered before TLS, in cleartext, on {len(cleartext)}: "
-                 f"{_limit(cleartext, 5)}.")
+        text += (
+            f" AUTH was offered before TLS, in cleartext, on {len(cleartext)}: "
+            f"{_limit(cleartext, 5)}."
+        )
     else:
         text += " No server offered AUTH before TLS."
     if after:
         text += f" AUTH after TLS on {len(after)}: {_limit(after, 5)}."
-    no_tls = [n for n, e in zip(names, entries) if e["after"] is None and e["tls_mode"] != "implicit"]
+    no_tls = [
+        n for n, e in zip(names, entries) if e["after"] is None and e["tls_mode"] != "implicit"
+    ]
     if no_tls:
         text += f" No TLS session on {_limit(no_tls, 5)}."
     return text
@@ -766,8 +1027,9 @@ def _auth_alt(entries: Sequence[dict[str, Any]]) -> str:
 # timeline of the four ports
 
 
-def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = False,
-             title: str | None = None) -> Chart:
+def timeline(
+    events: pd.DataFrame | None = None, *, milestones_only: bool = False, title: str | None = None
+) -> Chart:
     """The history of ports 25, 465, 587 and 2525: one lane per port, one marker per event.
 
     Marker shape and colour give the kind of event (RFC, IANA registry, operators' practice,
@@ -776,9 +1038,11 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
     :func:`smtplab.reference.timeline`; ``milestones_only`` keeps a one-slide version.
     """
     title = title or "A short history of the four SMTP ports"
-    description = ("Events in the history of ports 25, 465, 587 and 2525, one lane per port, "
-                   "from RFC 821 (1982) to today, each from an RFC, the IANA registry or a "
-                   "published source.")
+    description = (
+        "Events in the history of ports 25, 465, 587 and 2525, one lane per port, "
+        "from RFC 821 (1982) to today, each from an RFC, the IANA registry or a "
+        "published source."
+    )
     ev = reference.timeline() if events is None else events.copy()
     if milestones_only and "milestone" in ev.columns:
         ev = ev[ev["milestone"].astype(bool)]
@@ -809,7 +1073,7 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
     with mpl.rc_context(_RC):
         ax = fig.add_axes((left_in / width, 0.1, (width - left_in - 0.2) / width, 0.8))
         ax.set_xlim(x0, x1)
-        renderer = fig.canvas.get_renderer()
+        renderer = cast(FigureCanvasAgg, fig.canvas).get_renderer()
         to_data = ax.transData.inverted()
 
         # 1. measure every label and give it the first level where it overlaps nothing
@@ -819,10 +1083,22 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
             for r in ev[ev["port"] == port].itertuples():
                 milestone = bool(r.milestone)
                 ha = "left" if r.year < x1 - 7 else "right"
-                t = ax.text(r.year, 0, str(r.label), fontsize=13.5 if milestone else 12,
-                            fontweight="bold" if milestone else "normal", ha=ha, va="center",
-                            zorder=5, bbox={"boxstyle": "square,pad=0.1", "facecolor": "white",
-                                            "edgecolor": "none", "alpha": 0.85})
+                t = ax.text(
+                    r.year,
+                    0,
+                    str(r.label),
+                    fontsize=13.5 if milestone else 12,
+                    fontweight="bold" if milestone else "normal",
+                    ha=ha,
+                    va="center",
+                    zorder=5,
+                    bbox={
+                        "boxstyle": "square,pad=0.1",
+                        "facecolor": "white",
+                        "edgecolor": "none",
+                        "alpha": 0.85,
+                    },
+                )
                 bb = t.get_window_extent(renderer)
                 (bx0, _), (bx1, _) = to_data.transform([(bb.x0, bb.y0), (bb.x1, bb.y1)])
                 span = (bx0 - 0.3, bx1 + 0.3)
@@ -838,10 +1114,14 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
         def reach(n: int) -> float:
             return first + (n - 1) * step + 0.2 if n else 0.3
 
-        ups = [max([lv for li, _, _, lv in placed if li == i and lv > 0], default=0)
-               for i in range(len(lanes))]
-        downs = [max([-lv for li, _, _, lv in placed if li == i and lv < 0], default=0)
-                 for i in range(len(lanes))]
+        ups = [
+            max([lv for li, _, _, lv in placed if li == i and lv > 0], default=0)
+            for i in range(len(lanes))
+        ]
+        downs = [
+            max([-lv for li, _, _, lv in placed if li == i and lv < 0], default=0)
+            for i in range(len(lanes))
+        ]
         total = sum(reach(u) + reach(d) + margin for u, d in zip(ups, downs))
         centers, y = [], total
         for u, d in zip(ups, downs):
@@ -850,27 +1130,53 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
             y -= reach(d) + margin / 2
         height = total + top_in + bottom_in
         fig.set_size_inches(width, height)
-        ax.set_position((left_in / width, bottom_in / height,
-                         (width - left_in - 0.2) / width, total / height))
+        ax.set_position(
+            (left_in / width, bottom_in / height, (width - left_in - 0.2) / width, total / height)
+        )
         ax.set_ylim(0, total)
 
         # 3. draw lanes, markers, leader lines; move each label to its level
         for li, port in enumerate(lanes):
             yc = centers[li]
             ax.axhline(yc, color="#999999", linewidth=2, zorder=1)
-            ax.text(x0 - 0.4, yc, f"port {port}", ha="right", va="bottom", fontsize=17,
-                    fontweight="bold", clip_on=False)
+            ax.text(
+                x0 - 0.4,
+                yc,
+                f"port {port}",
+                ha="right",
+                va="bottom",
+                fontsize=17,
+                fontweight="bold",
+                clip_on=False,
+            )
             if port in services:
-                ax.text(x0 - 0.4, yc, f"IANA: {services[port]}", ha="right", va="top",
-                        fontsize=12, color="#444444", clip_on=False)
+                ax.text(
+                    x0 - 0.4,
+                    yc,
+                    f"IANA: {services[port]}",
+                    ha="right",
+                    va="top",
+                    fontsize=12,
+                    color="#444444",
+                    clip_on=False,
+                )
         for li, r, t, level in placed:
             yc = centers[li]
             _kind, colour, marker = _KIND_STYLE.get(str(r.kind), (str(r.kind), _DARK_GREY, "P"))
             ty = yc + math.copysign(first + (abs(level) - 1) * step, level)
             t.set_y(ty)
             ax.plot([r.year, r.year], [yc, ty], color=colour, linewidth=1, zorder=2)
-            ax.plot(r.year, yc, marker=marker, ms=13, color=colour, mec="white", mew=1.2,
-                    zorder=4, ls="")
+            ax.plot(
+                r.year,
+                yc,
+                marker=marker,
+                ms=13,
+                color=colour,
+                mec="white",
+                mew=1.2,
+                zorder=4,
+                ls="",
+            )
 
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
@@ -880,24 +1186,53 @@ def timeline(events: pd.DataFrame | None = None, *, milestones_only: bool = Fals
         ax.set_axisbelow(True)
         ax.set_title(title, loc="left", pad=44)
         kinds = [k for k in _KIND_STYLE if (ev["kind"].astype(str) == k).any()]
-        handles = [Line2D([], [], ls="", marker=_KIND_STYLE[k][2], ms=12,
-                          color=_KIND_STYLE[k][1], label=_KIND_STYLE[k][0]) for k in kinds]
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=_KIND_STYLE[k][2],
+                ms=12,
+                color=_KIND_STYLE[k][1],
+                label=_KIND_STYLE[k][0],
+            )
+            for k in kinds
+        ]
         if handles:
-            ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
-                      ncols=len(handles), frameon=False, borderaxespad=0.1)
-        fig.text(0.99, 0.1 / height, "Sources: RFCs, the IANA port registry and the other "
-                 "sources listed in data/reference/port_history.csv", ha="right", va="bottom",
-                 fontsize=10, color="#555555")
+            ax.legend(
+                handles=handles,
+                loc="lower left",
+                bbox_to_anchor=(0.0, 1.0),
+                ncols=len(handles),
+                frameon=False,
+                borderaxespad=0.1,
+            )
+        fig.text(
+            0.99,
+            0.1 / height,
+            "Sources: RFCs, the IANA port registry and the other "
+            "sources listed in data/reference/port_history.csv",
+            ha="right",
+            va="bottom",
+            fontsize=10,
+            color="#555555",
+        )
     return fig
 
 
 def _timeline_alt(ev: pd.DataFrame, lanes: Sequence[int]) -> str:
     y0, y1 = int(ev["year"].min()), int(ev["year"].max())
-    text = (f"Timeline of {len(ev)} events from {y0} to {y1} in {len(lanes)} lanes, one per port "
-            f"({_join([str(p) for p in lanes])}).")
+    text = (
+        f"Timeline of {len(ev)} events from {y0} to {y1} in {len(lanes)} lanes, one per port "
+        f"({_join([str(p) for p in lanes])})."
+    )
     for port in lanes:
         sub = ev[ev["port"] == port]
-        keys = sub[sub["milestone"].astype(bool)] if sub["milestone"].astype(bool).any() else sub.head(2)
+        keys = (
+            sub[sub["milestone"].astype(bool)]
+            if sub["milestone"].astype(bool).any()
+            else sub.head(2)
+        )
         bits = [f"{lab} ({int(y)})" for lab, y in zip(keys["label"], keys["year"])]
         text += f" Port {port}: {_plural(len(sub), 'event')}, including {_join(bits)}."
     return text
@@ -907,9 +1242,12 @@ def _timeline_alt(ev: pd.DataFrame, lanes: Sequence[int]) -> str:
 # provider port matrix
 
 
-def provider_matrix(providers: pd.DataFrame | None = None, *,
-                    ports: Sequence[int] | None = reference.FOUR_PORTS,
-                    title: str | None = None) -> Chart:
+def provider_matrix(
+    providers: pd.DataFrame | None = None,
+    *,
+    ports: Sequence[int] | None = reference.FOUR_PORTS,
+    title: str | None = None,
+) -> Chart:
     """Which ports each mail provider documents, and with which security, as a grid.
 
     Cells are coloured and hatched by security (implicit TLS, STARTTLS, plain or TLS, no TLS)
@@ -918,9 +1256,11 @@ def provider_matrix(providers: pd.DataFrame | None = None, *,
     port any provider lists.
     """
     title = title or "Which ports mail providers document"
-    description = ("For each mail provider (rows) and port (columns), the security its "
-                   "documentation gives: implicit TLS, STARTTLS, plain or TLS, or no TLS; "
-                   "blank where the port is not listed.")
+    description = (
+        "For each mail provider (rows) and port (columns), the security its "
+        "documentation gives: implicit TLS, STARTTLS, plain or TLS, or no TLS; "
+        "blank where the port is not listed."
+    )
     pv = reference.providers() if providers is None else providers.copy()
     pv = _clean(pv, ["provider", "port"])
     cols = port_order(pv["port"]) if ports is None else list(ports)
@@ -942,19 +1282,25 @@ def provider_matrix(providers: pd.DataFrame | None = None, *,
     height = 2.5 + ch * len(names)
     fig = _new(width, height, alt, description)
     with mpl.rc_context(_RC):
-        ax = fig.add_axes((label_w / width, 1.35 / height, (width - label_w - 0.3) / width,
-                           (height - 2.45) / height))
+        ax = fig.add_axes(
+            (
+                label_w / width,
+                1.35 / height,
+                (width - label_w - 0.3) / width,
+                (height - 2.45) / height,
+            )
+        )
         for i, prov in enumerate(names):
             y = len(names) - 1 - i
             for j, port in enumerate(cols):
                 c = cell.get((prov, port))
                 if c is None:
-                    ax.add_patch(Rectangle((j, y), 1, 1, facecolor="#F6F6F6", edgecolor="white",
-                                           linewidth=3))
+                    ax.add_patch(
+                        Rectangle((j, y), 1, 1, facecolor="#F6F6F6", edgecolor="white", linewidth=3)
+                    )
                     continue
                 sec, relay = c
-                label, fill, hatch = _SECURITY_STYLE.get(sec.split("/")[0],
-                                                          (sec, "#FFFFFF", "??"))
+                label, fill, hatch = _SECURITY_STYLE.get(sec.split("/")[0], (sec, "#FFFFFF", "O."))
                 if "/" in sec:
                     label = " / ".join(_SECURITY_STYLE.get(s, (s,))[0] for s in sec.split("/"))
                 _cell(ax, j, y, 1, 1, fill, hatch)
@@ -962,8 +1308,7 @@ def provider_matrix(providers: pd.DataFrame | None = None, *,
         ax.set_xlim(0, len(cols))
         ax.set_ylim(0, len(names))
         ax.set_xticks([j + 0.5 for j in range(len(cols))], [str(p) for p in cols])
-        ax.set_yticks([len(names) - 0.5 - i for i in range(len(names))], shown_names,
-                      fontsize=13)
+        ax.set_yticks([len(names) - 0.5 - i for i in range(len(names))], shown_names, fontsize=13)
         ax.xaxis.tick_top()
         ax.xaxis.set_label_position("top")
         ax.set_xlabel("port")
@@ -972,22 +1317,42 @@ def provider_matrix(providers: pd.DataFrame | None = None, *,
             ax.spines[side].set_visible(False)
         ax.set_title(title, loc="left", pad=_TITLE_PAD)
         present = {s for sec, _ in cell.values() for s in sec.split("/")}
-        handles = [_patch(f, h, label=lab) for key, (lab, f, h) in _SECURITY_STYLE.items()
-                   if key in present]
+        handles = [
+            _patch(f, h, label=lab)
+            for key, (lab, f, h) in _SECURITY_STYLE.items()
+            if key in present
+        ]
         handles.append(Patch(facecolor="#F6F6F6", edgecolor="#DDDDDD", label="not listed"))
-        fig.legend(handles=handles, loc="lower left", ncols=len(handles), frameon=False,
-                   bbox_to_anchor=(0.0, 0.35 / height), handleheight=1.3, fontsize=12,
-                   columnspacing=1.0)
-        fig.text(0.99, 0.08 / height, "Sources: each provider's documentation, as listed in "
-                 "data/reference/provider_ports.csv", ha="right", va="bottom", fontsize=10,
-                 color="#555555")
+        fig.legend(
+            handles=handles,
+            loc="lower left",
+            ncols=len(handles),
+            frameon=False,
+            bbox_to_anchor=(0.0, 0.35 / height),
+            handleheight=1.3,
+            fontsize=12,
+            columnspacing=1.0,
+        )
+        fig.text(
+            0.99,
+            0.08 / height,
+            "Sources: each provider's documentation, as listed in "
+            "data/reference/provider_ports.csv",
+            ha="right",
+            va="bottom",
+            fontsize=10,
+            color="#555555",
+        )
     return fig
 
 
-def _provider_alt(cell: Mapping[tuple[str, int], tuple[str, bool]], names: Sequence[str],
-                  cols: Sequence[int]) -> str:
-    text = (f"Grid of {len(names)} mail providers by {len(cols)} ports "
-            f"({_join([str(p) for p in cols])}), from each provider's documentation.")
+def _provider_alt(
+    cell: Mapping[tuple[str, int], tuple[str, bool]], names: Sequence[str], cols: Sequence[int]
+) -> str:
+    text = (
+        f"Grid of {len(names)} mail providers by {len(cols)} ports "
+        f"({_join([str(p) for p in cols])}), from each provider's documentation."
+    )
     for port in cols:
         secs = [sec for (prov, p), (sec, _) in cell.items() if p == port]
         if not secs:

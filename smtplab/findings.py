@@ -35,6 +35,30 @@ def _tls_older_than_1_2(version: str | None) -> bool:
     return version in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1")
 
 
+def _site(name: str) -> str:
+    """The last two labels of a host name (``mx.lab.example`` -> ``lab.example``)."""
+    return ".".join(name.lower().rstrip(".").split(".")[-2:])
+
+
+def _greeting_from_elsewhere(rec: Mapping[str, Any]) -> str | None:
+    """The host named in a 220 greeting when it belongs to another site than the one asked for.
+
+    Servers greet with their own name (RFC 5321 §4.3.1); a mail host's MX name and its greeting
+    usually share a domain. A greeting from an unrelated domain is the mark of a transparent
+    proxy. Only compared when we asked for a name, not an address.
+    """
+    host = str(rec.get("host") or "")
+    banner = rec.get("banner")
+    if rec.get("outcome") != "open" or not banner or not host or ":" in host:
+        return None
+    if host.replace(".", "").isdigit():
+        return None
+    named = str(banner).split()[0] if str(banner).split() else ""
+    if "." not in named or named.startswith("["):
+        return None
+    return named if _site(named) != _site(host) else None
+
+
 def guess_role(rec: Mapping[str, Any]) -> str:
     """Guess what the port is for: relay, submission-starttls, submission-implicit or unknown."""
     if rec.get("outcome") != "open":
@@ -167,6 +191,13 @@ def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Find
                 f"Encrypted with {rec.get('tls_version')}, and the certificate is valid for {host}: "
                 "encrypted and authenticated.",
             ))
+    other = _greeting_from_elsewhere(rec)
+    if other:
+        out.append(Finding(
+            "greeting_from_elsewhere", "medium",
+            f"The greeting names {other}, not {host}: something on the way (an ISP, hotel or "
+            "antivirus proxy) may be intercepting this port and answering itself.",
+        ))
     if rec.get("relay_check") == "accepted":
         out.append(Finding(
             "open_relay", "high",

@@ -126,7 +126,9 @@ def _auth_and_size(extensions: list[str]) -> tuple[list[str], int | None]:
 def _check_size(path: Path) -> None:
     size = os.path.getsize(path)
     if size > MAX_INPUT_BYTES:
-        raise ValueError(f"{path}: {size:,} bytes is larger than the {MAX_INPUT_BYTES:,}-byte import limit; split the file")
+        raise ValueError(
+            f"{path}: {size:,} bytes is larger than the {MAX_INPUT_BYTES:,}-byte import limit; split the file"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +139,10 @@ def _check_size(path: Path) -> None:
 def _dn(table: ET.Element | None) -> str | None:
     if table is None:
         return None
-    parts = [f"{_DN_SHORT.get(e.get('key', ''), e.get('key', ''))}={e.text or ''}" for e in table.findall("elem")]
+    parts = [
+        f"{_DN_SHORT.get(e.get('key', ''), e.get('key', ''))}={e.text or ''}"
+        for e in table.findall("elem")
+    ]
     return ", ".join(parts) or None
 
 
@@ -155,7 +160,9 @@ def _cert_facts(script: ET.Element) -> dict[str, Any]:
     return facts
 
 
-def from_nmap_xml(path: str | os.PathLike[str], *, vantage: str = "imported") -> list[dict[str, Any]]:
+def from_nmap_xml(
+    path: str | os.PathLike[str], *, vantage: str = "imported"
+) -> list[dict[str, Any]]:
     """Records from an nmap XML file (``nmap -oX FILE``), one per scanned TCP port.
 
     Run nmap with the scripts that speak SMTP, for example::
@@ -173,7 +180,9 @@ def from_nmap_xml(path: str | os.PathLike[str], *, vantage: str = "imported") ->
     _check_size(path)
     root = ET.parse(path).getroot()  # nmap's own XML; expat refuses entity-expansion bombs
     if root.tag != "nmaprun":
-        raise ValueError(f"{path}: not an nmap XML file (root element <{root.tag}>, expected <nmaprun>)")
+        raise ValueError(
+            f"{path}: not an nmap XML file (root element <{root.tag}>, expected <nmaprun>)"
+        )
     scan_start = root.get("start")
     records = []
     for host in root.findall("host"):
@@ -182,8 +191,12 @@ def from_nmap_xml(path: str | os.PathLike[str], *, vantage: str = "imported") ->
             if addr.get("addrtype") in ("ipv4", "ipv6"):
                 address = addr.get("addr")
                 break
-        names = [h.get("name") for h in host.findall("hostnames/hostname") if h.get("type") == "user"]
-        names += [h.get("name") for h in host.findall("hostnames/hostname") if h.get("type") != "user"]
+        names = [
+            h.get("name") for h in host.findall("hostnames/hostname") if h.get("type") == "user"
+        ]
+        names += [
+            h.get("name") for h in host.findall("hostnames/hostname") if h.get("type") != "user"
+        ]
         hostname = next((n for n in names if n), None) or address or "unknown"
         started = _utc_from_epoch(host.get("starttime") or scan_start)
         for port_el in host.findall("ports/port"):
@@ -193,8 +206,14 @@ def from_nmap_xml(path: str | os.PathLike[str], *, vantage: str = "imported") ->
     return records
 
 
-def _nmap_port(port_el: ET.Element, host: str, address: str | None, started: str | None,
-               vantage: str, source_name: str) -> dict[str, Any]:
+def _nmap_port(
+    port_el: ET.Element,
+    host: str,
+    address: str | None,
+    started: str | None,
+    vantage: str,
+    source_name: str,
+) -> dict[str, Any]:
     port = int(port_el.get("portid", "0"))
     state_el = port_el.find("state")
     state = state_el.get("state", "unknown") if state_el is not None else "unknown"
@@ -204,7 +223,9 @@ def _nmap_port(port_el: ET.Element, host: str, address: str | None, started: str
     tunnel = service.get("tunnel", "") if service is not None else ""
     scripts = {s.get("id"): s for s in port_el.findall("script")}
 
-    transcript = [_event(f"imported from nmap XML: port {port}/tcp {state} (reason: {reason or 'unknown'})")]
+    transcript = [
+        _event(f"imported from nmap XML: port {port}/tcp {state} (reason: {reason or 'unknown'})")
+    ]
     rec = empty_record(
         probe_id=_probe_id("nmap", host, address, port, started, state),
         started_at=started or datetime.now(timezone.utc).isoformat(),
@@ -258,7 +279,11 @@ def _nmap_port(port_el: ET.Element, host: str, address: str | None, started: str
     cert = scripts.get("ssl-cert")
     if cert is not None:
         rec.update(_cert_facts(cert))
-        transcript.append(_event(f"nmap ssl-cert: subject {rec['cert_subject']}, not after {rec['cert_not_after']}"))
+        transcript.append(
+            _event(
+                f"nmap ssl-cert: subject {rec['cert_subject']}, not after {rec['cert_not_after']}"
+            )
+        )
     if implicit:
         rec["tls_mode"] = "implicit"
         rec["mode"] = "tls"
@@ -267,7 +292,11 @@ def _nmap_port(port_el: ET.Element, host: str, address: str | None, started: str
         rec["tls_mode"] = "starttls"
         if rec["starttls_offered"] is None:
             rec["starttls_offered"] = True
-    product = " ".join(filter(None, (service.get("product"), service.get("version")))) if service is not None else ""
+    product = (
+        " ".join(filter(None, (service.get("product"), service.get("version"))))
+        if service is not None
+        else ""
+    )
     if product:
         transcript.append(_event(f"nmap service detection: {service_name} {product}"))
     rec["transcript"] = transcript
@@ -325,7 +354,9 @@ def from_zgrab2(
     return records
 
 
-def _zgrab_record(obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port: Any) -> dict[str, Any]:
+def _zgrab_record(
+    obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port: Any
+) -> dict[str, Any]:
     ip = obj.get("ip")
     host = obj.get("domain") or ip or "unknown"
     status = smtp.get("status", "unknown-error")
@@ -344,7 +375,11 @@ def _zgrab_record(obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port:
         outcome=_ZGRAB_STATUS.get(status, "error"),
         error=error,
     )
-    transcript = [_event(f"imported from ZGrab2 smtp module: status {status}" + (f" ({error})" if error else ""))]
+    transcript = [
+        _event(
+            f"imported from ZGrab2 smtp module: status {status}" + (f" ({error})" if error else "")
+        )
+    ]
     tls = result.get("tls")
     starttls_reply = result.get("starttls")
     implicit = tls is not None and starttls_reply is None
@@ -359,7 +394,9 @@ def _zgrab_record(obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port:
     if banner:
         rec["banner"] = banner.strip()
         rec["banner_code"] = _reply_code(banner)
-        transcript.extend({"t": 0.0, "dir": "server", "text": ln} for ln in banner.strip().splitlines())
+        transcript.extend(
+            {"t": 0.0, "dir": "server", "text": ln} for ln in banner.strip().splitlines()
+        )
         if rec["outcome"] in ("open", "error"):
             if rec["banner_code"] in (421, 554):
                 rec["outcome"] = "rejected"
@@ -368,7 +405,9 @@ def _zgrab_record(obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port:
     ehlo = result.get("ehlo")
     if ehlo:
         transcript.append({"t": 0.0, "dir": "client", "text": "EHLO"})
-        transcript.extend({"t": 0.0, "dir": "server", "text": ln} for ln in ehlo.strip().splitlines())
+        transcript.extend(
+            {"t": 0.0, "dir": "server", "text": ln} for ln in ehlo.strip().splitlines()
+        )
         extensions, auth, size = parse_ehlo_reply(ehlo)
         rec["esmtp"] = _reply_code(ehlo) == 250
         rec["extensions"] = extensions
@@ -385,7 +424,12 @@ def _zgrab_record(obj: dict[str, Any], smtp: dict[str, Any], vantage: str, port:
             rec["starttls_offered"] = _reply_code(starttls_reply) == 220
     if isinstance(tls, dict):
         _zgrab_tls(rec, tls, transcript)
-        if status != "success" and rec["outcome"] in ("error", "reset") and error and "tls" in error.lower():
+        if (
+            status != "success"
+            and rec["outcome"] in ("error", "reset")
+            and error
+            and "tls" in error.lower()
+        ):
             rec["outcome"] = "tls_failed"
     rec["transcript"] = transcript
     return rec
@@ -404,7 +448,9 @@ def _zgrab_tls(rec: dict[str, Any], tls: dict[str, Any], transcript: list[dict[s
         rec["cert_subject"] = parsed.get("subject_dn")
         rec["cert_issuer"] = parsed.get("issuer_dn")
         rec["cert_not_after"] = _utc_iso((parsed.get("validity") or {}).get("end"))
-        san = ((parsed.get("extensions") or {}).get("subject_alt_name") or {}).get("dns_names") or []
+        san = ((parsed.get("extensions") or {}).get("subject_alt_name") or {}).get(
+            "dns_names"
+        ) or []
         rec["cert_san"] = [str(n) for n in san]
     validation = certs.get("validation") or {}
     if "browser_trusted" in validation:

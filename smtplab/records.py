@@ -168,14 +168,23 @@ def _parse_datetime(value: Any) -> datetime | str:
     else:
         return f"expected an ISO-8601 date and time (text), got {_show(value)}"
     if dt.tzinfo is None or dt.utcoffset() is None:
-        return f"the time {_show(value)} has no time zone; write it in UTC, e.g. ending in +00:00 or Z"
+        return (
+            f"the time {_show(value)} has no time zone; write it in UTC, e.g. ending in +00:00 or Z"
+        )
     # pandas Timestamps are datetimes too; make a plain datetime so JSON and Arrow agree.
     try:
         dt = dt.astimezone(timezone.utc)
     except (OverflowError, ValueError):
         return f"the time {_show(value)} is out of range"
     return datetime(
-        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond, tzinfo=timezone.utc
+        dt.year,
+        dt.month,
+        dt.day,
+        dt.hour,
+        dt.minute,
+        dt.second,
+        dt.microsecond,
+        tzinfo=timezone.utc,
     )
 
 
@@ -238,7 +247,10 @@ def _check_value(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
         for i, item in enumerate(value):
             item = _as_mapping(item)
             if not isinstance(item, Mapping):
-                return value, f"finding {i}: expected an object with code, severity and message, got {_show(item)}"
+                return (
+                    value,
+                    f"finding {i}: expected an object with code, severity and message, got {_show(item)}",
+                )
             if set(item) != set(_FINDING_KEYS):
                 return value, (
                     f"finding {i}: expected exactly the keys code, severity, message, "
@@ -262,7 +274,10 @@ def _check_value(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
         for i, item in enumerate(value):
             item = _as_mapping(item)
             if not isinstance(item, Mapping):
-                return value, f"line {i}: expected an object with t, dir and text, got {_show(item)}"
+                return (
+                    value,
+                    f"line {i}: expected an object with t, dir and text, got {_show(item)}",
+                )
             if set(item) != set(_TRANSCRIPT_KEYS):
                 return value, (
                     f"transcript line {i}: expected exactly the keys t, dir, text, "
@@ -270,7 +285,10 @@ def _check_value(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
                 )
             t = item["t"]
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
-                return value, f"transcript line {i}: t must be a number of milliseconds, got {_show(t)}"
+                return (
+                    value,
+                    f"transcript line {i}: t must be a number of milliseconds, got {_show(t)}",
+                )
             if item["dir"] not in DIRECTIONS:
                 return value, (
                     f"transcript line {i}: unknown dir {_show(item['dir'])}; "
@@ -284,7 +302,9 @@ def _check_value(name: str, kind: str, value: Any) -> tuple[Any, str | None]:
     raise AssertionError(f"schema kind {kind!r} of {name!r} is not handled")  # pragma: no cover
 
 
-def _check(rec: Any, *, keep_unknown: bool = False) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
+def _check(
+    rec: Any, *, keep_unknown: bool = False
+) -> tuple[dict[str, Any], list[tuple[str | None, str]]]:
     """Check a record; return (normalised record in schema order, [(field, problem), ...]).
 
     The normalised record holds datetimes as aware UTC ``datetime`` objects and lists as lists.
@@ -296,7 +316,9 @@ def _check(rec: Any, *, keep_unknown: bool = False) -> tuple[dict[str, Any], lis
     problems: list[tuple[str | None, str]] = []
     # The version decides how to read everything else: check it first and stop if unknown.
     if "schema_version" not in rec:
-        return {}, [("schema_version", "missing field (every record starts with its schema_version)")]
+        return {}, [
+            ("schema_version", "missing field (every record starts with its schema_version)")
+        ]
     _, problem = _check_value("schema_version", "int", rec["schema_version"])
     if problem:
         return {}, [("schema_version", problem)]
@@ -321,10 +343,12 @@ def _check(rec: Any, *, keep_unknown: bool = False) -> tuple[dict[str, Any], lis
     if not keep_unknown:
         for name in rec:
             if name not in FIELDS:
-                problems.append((
-                    str(name),
-                    f"unknown field (not in schema version {SCHEMA_VERSION}); known fields are listed in smtplab.schema.FIELDS",
-                ))
+                problems.append(
+                    (
+                        str(name),
+                        f"unknown field (not in schema version {SCHEMA_VERSION}); known fields are listed in smtplab.schema.FIELDS",
+                    )
+                )
     return out, problems
 
 
@@ -360,7 +384,9 @@ def _to_json_ready(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _dumps(rec: dict[str, Any]) -> bytes:
     """One JSON line (with its newline) for a checked record, keys in schema order."""
-    text = json.dumps(_to_json_ready(rec), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(
+        _to_json_ready(rec), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
     return text.encode("utf-8") + b"\n"
 
 
@@ -405,7 +431,7 @@ def save_records(items: Any, path: str | os.PathLike[str], *, vantage: str | Non
     is written.
 
     * ``.jsonl`` (or any other name): JSON Lines, appended.  The file is locked
-      (``fcntl.flock``) while writing, all lines go out in one ``O_APPEND`` write and are
+      (``fcntl.flock``) while writing, lines go out in ``O_APPEND`` writes that end on line ends, and are
       flushed to disk (``fsync``), so two processes appending at once lose nothing and a
       process killed mid-write can leave at most its own last line torn.  If the file does not
       end with a newline (a writer was killed mid-line), a newline is written first, so the torn
@@ -426,7 +452,9 @@ def save_records(items: Any, path: str | os.PathLike[str], *, vantage: str | Non
         out, problems = _check(item)
         if problems:
             field, reason = problems[0]
-            raise RecordError(f"record {i} was not saved (nothing was written): {reason}", field=field)
+            raise RecordError(
+                f"record {i} was not saved (nothing was written): {reason}", field=field
+            )
         records.append(out)
     kind = _kind_of_path(path)
     if kind == "jsonl.gz":
@@ -438,29 +466,45 @@ def save_records(items: Any, path: str | os.PathLike[str], *, vantage: str | Non
     if kind == "parquet":
         _append_parquet(records, path)
     else:
-        _append_jsonl(b"".join(_dumps(r) for r in records), path)
+        _append_jsonl((_dumps(r) for r in records), path)
     return len(records)
 
 
-def _append_jsonl(data: bytes, path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+#: Lines are gathered into writes of about this many bytes: a typical batch (hundreds of
+#: records of a few kB) is a single write, while saving a million records at once does not
+#: build a gigabyte of bytes first.  Every write ends at a line end.
+WRITE_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def _append_jsonl(lines: Iterable[bytes], path: Path) -> None:
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         # Under the lock no other smtplab writer moves the end of the file.
         size = os.fstat(fd).st_size
-        if size > 0:
-            with open(path, "rb") as f:
-                f.seek(size - 1)
-                if f.read(1) != b"\n":
-                    data = b"\n" + data
-        view = memoryview(data)
-        while view:  # os.write may write less than asked (signals, huge buffers)
-            written = os.write(fd, view)
-            view = view[written:]
+        pending: list[bytes] = []
+        pending_bytes = 0
+        if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+            pending.append(b"\n")  # isolate a torn last line left by a killed writer
+        for line in lines:
+            pending.append(line)
+            pending_bytes += len(line)
+            if pending_bytes >= WRITE_CHUNK_BYTES:
+                _write_all(fd, b"".join(pending))
+                pending, pending_bytes = [], 0
+        if pending:
+            _write_all(fd, b"".join(pending))
         os.fsync(fd)
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # os.write may write less than asked (signals, huge buffers)
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 @contextlib.contextmanager
@@ -536,7 +580,10 @@ def arrow_schema() -> pa.Schema:
         ),
     }
     return pa.schema(
-        [pa.field(name, kinds[kind], nullable=nullable) for name, (kind, nullable) in FIELDS.items()],
+        [
+            pa.field(name, kinds[kind], nullable=nullable)
+            for name, (kind, nullable) in FIELDS.items()
+        ],
         metadata={"smtplab_schema_version": str(SCHEMA_VERSION)},
     )
 
@@ -561,31 +608,84 @@ def _pandas_dtypes() -> dict[str, Any]:
     return {name: scalar.get(kind, object) for name, (kind, _) in FIELDS.items()}
 
 
-def _table_to_frame(table: pa.Table) -> pd.DataFrame:
+def _table_to_frame(table: pa.Table | list[pa.Table]) -> pd.DataFrame:
     """An Arrow table in :func:`arrow_schema` to the DataFrame :func:`load_records` returns.
 
-    Both JSON Lines and Parquet loads end here, so both give the same dtypes.
+    Both JSON Lines and Parquet loads end here, so both give the same dtypes.  Given the table
+    inside a one-item list (which it empties), it lets go of each Arrow column once converted,
+    so a big load does not hold the Arrow and the pandas copies of everything at once.
     """
     import pandas as pd
 
+    if isinstance(table, list):
+        table = table.pop()
     dtypes = _pandas_dtypes()
     columns: dict[str, Any] = {}
     for name, (kind, _) in FIELDS.items():
+        if name not in table.column_names:
+            continue  # load_records(columns=...) asked for fewer columns
         col = table.column(name)
+        table = table.drop_columns([name])
         if kind in _LIST_KINDS:
             # Python lists (and dicts inside them), not numpy arrays: what a learner expects.
-            values = col.to_pylist()
-            series = pd.Series(values, dtype=object, name=name)
+            series = pd.Series(_list_column_to_python(col), dtype=object, name=name)
         elif kind == "float":
             series = col.to_pandas()
         else:
-            series = col.to_pandas(types_mapper={
-                "int": lambda t: pd.Int64Dtype(),
-                "bool": lambda t: pd.BooleanDtype(),
-                "str": lambda t: pd.StringDtype(),
-            }.get(kind, lambda t: None)).astype(dtypes[name])
+            series = col.to_pandas(
+                types_mapper={
+                    "int": lambda t: pd.Int64Dtype(),
+                    "bool": lambda t: pd.BooleanDtype(),
+                    "str": lambda t: pd.StringDtype(),
+                }.get(kind, lambda t: None)
+            ).astype(dtypes[name])
         columns[name] = series.reset_index(drop=True)
-    return pd.DataFrame(columns, columns=list(FIELD_NAMES))
+    return pd.DataFrame(columns, columns=[n for n in FIELD_NAMES if n in columns])
+
+
+def _strings_to_python(arr: pa.Array) -> list[Any]:
+    """A string array as a Python list, with one shared str object per distinct value.
+
+    Record files repeat the same words millions of times ("PIPELINING", "server"); sharing the
+    objects keeps a million-row load within memory (see benchmarks/records_scale.py).
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(arr)
+    uniques = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)
+    indices = encoded.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
+    return list(uniques[indices])
+
+
+def _list_column_to_python(col: Any) -> list[Any]:
+    """A list<string> or list<struct> Arrow column as Python lists (of str or dicts); null -> None."""
+    import numpy as np
+    import pyarrow as pa
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    if n == 0:
+        return []
+    flat = arr.flatten()  # the items of every list, in order (honours slicing)
+    offsets = arr.offsets.to_numpy(zero_copy_only=False)
+    offsets = (offsets - offsets[0]).tolist()
+    if pa.types.is_struct(flat.type):
+        names = [f.name for f in flat.type]
+        columns = []
+        for i, f in enumerate(flat.type):
+            child = flat.field(i)
+            columns.append(
+                _strings_to_python(child) if pa.types.is_string(f.type) else child.to_pylist()
+            )
+        items: list[Any] = [dict(zip(names, values)) for values in zip(*columns)]
+    else:
+        items = _strings_to_python(flat)
+    out: list[Any] = [items[offsets[i] : offsets[i + 1]] for i in range(n)]
+    if arr.null_count:
+        for i in np.flatnonzero(~arr.is_valid().to_numpy(zero_copy_only=False)).tolist():
+            out[i] = None
+    return out
 
 
 def records_to_frame(records: Iterable[Any]) -> pd.DataFrame:
@@ -616,6 +716,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if value is pd.NaT:  # NaT is also a datetime: test it first
+        return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime().isoformat()
     if isinstance(value, datetime):
@@ -652,6 +754,7 @@ def load_records(
     path_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     strict: bool = True,
+    columns: Sequence[str] | None = None,
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> pd.DataFrame:
     """Load record files into a pandas DataFrame, one row per probe.
@@ -677,9 +780,21 @@ def load_records(
     line and the field.  ``strict=False``: bad lines are skipped; ``df.attrs["skipped"]`` says
     how many, ``df.attrs["problems"]`` lists the first few reasons, and one
     :class:`RecordWarning` sums it up.
+
+    ``columns`` picks fields for big sets: ``load_records("big.parquet", columns=["port",
+    "outcome"])`` reads only those two columns from Parquet (and checks only them), which is
+    what makes a million rows take a second instead of ten; see data/README.md, "Scale".
+    ``max_line_bytes`` is the longest JSON line accepted (:data:`MAX_LINE_BYTES`).
     """
     import pandas as pd
 
+    if columns is not None:
+        unknown = [c for c in columns if c not in FIELDS]
+        if unknown:
+            raise ValueError(
+                f"not record fields: {', '.join(unknown)} (see smtplab.schema.FIELD_NAMES)"
+            )
+        columns = [n for n in FIELD_NAMES if n in columns]
     if isinstance(path_or_paths, (str, os.PathLike)):
         paths = [Path(path_or_paths)]
     else:
@@ -689,7 +804,11 @@ def load_records(
     problems: list[str] = []
     dropped: set[str] = set()
     for path in paths:
-        for table, n_skipped, n_problems, n_dropped in _load_any(path, strict, max_line_bytes):
+        for table, n_skipped, n_problems, n_dropped in _load_any(
+            path, strict, max_line_bytes, columns
+        ):
+            if columns is not None:
+                table = table.select(columns)
             tables.append(table)
             skipped += n_skipped
             problems.extend(n_problems)
@@ -697,10 +816,12 @@ def load_records(
     if tables:
         import pyarrow as pa
 
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        holder = [pa.concat_tables(tables) if len(tables) > 1 else tables[0]]
+        tables.clear()
     else:
-        table = _records_to_table([])
-    df = _table_to_frame(table)
+        empty = _records_to_table([])
+        holder = [empty if columns is None else empty.select(columns)]
+    df = _table_to_frame(holder)
     df.attrs["skipped"] = skipped
     df.attrs["problems"] = problems[:MAX_PROBLEMS_KEPT]
     if dropped:
@@ -709,7 +830,9 @@ def load_records(
         parts = []
         if skipped:
             first = f" First: {problems[0]}" if problems else ""
-            parts.append(f"skipped {skipped} bad line{'s' if skipped != 1 else ''} and loaded {len(df)}.{first}")
+            parts.append(
+                f"skipped {skipped} bad line{'s' if skipped != 1 else ''} and loaded {len(df)}.{first}"
+            )
         if dropped:
             parts.append(f"dropped unknown fields: {', '.join(sorted(dropped))}.")
         warnings.warn("load_records: " + " ".join(parts), RecordWarning, stacklevel=2)
@@ -720,16 +843,18 @@ def load_records(
 _LoadPart = tuple["pa.Table", int, list[str], set[str]]
 
 
-def _load_any(path: Path, strict: bool, max_line_bytes: int) -> list[_LoadPart]:
+def _load_any(
+    path: Path, strict: bool, max_line_bytes: int, columns: list[str] | None
+) -> list[_LoadPart]:
     if path.is_dir():
         if any(path.rglob("*.parquet")):
-            return [_read_parquet_table(path, strict=strict)]
+            return [_read_parquet_table(path, strict=strict, columns=columns)]
         files = sorted([*path.glob("*.jsonl"), *path.glob("*.jsonl.gz")])
         return [_read_jsonl(f, strict, max_line_bytes) for f in files]
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such record file")
     if _kind_of_path(path) == "parquet" or _is_parquet(path):
-        return [_read_parquet_table(path, strict=strict)]
+        return [_read_parquet_table(path, strict=strict, columns=columns)]
     return [_read_jsonl(path, strict, max_line_bytes)]
 
 
@@ -777,7 +902,11 @@ def _read_jsonl(path: Path, strict: bool, max_line_bytes: int) -> _LoadPart:
                     # Skip the rest of the oversized line without holding it in memory.
                     while raw and not raw.endswith(b"\n"):
                         raw = f.readline(1024 * 1024)
-                    bad(line_no, None, f"line longer than {max_line_bytes:,} bytes (the limit; see smtplab.records.MAX_LINE_BYTES)")
+                    bad(
+                        line_no,
+                        None,
+                        f"line longer than {max_line_bytes:,} bytes (the limit; see smtplab.records.MAX_LINE_BYTES)",
+                    )
                     continue
                 ends_cleanly = raw.endswith(b"\n")
                 stripped = raw.strip()
@@ -786,14 +915,22 @@ def _read_jsonl(path: Path, strict: bool, max_line_bytes: int) -> _LoadPart:
                 try:
                     text = stripped.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    bad(line_no, None, f"not UTF-8 text (byte {exc.start}: {stripped[exc.start:exc.start + 1]!r})")
+                    bad(
+                        line_no,
+                        None,
+                        f"not UTF-8 text (byte {exc.start}: {stripped[exc.start : exc.start + 1]!r})",
+                    )
                     continue
                 try:
                     obj = json.loads(text)
                 except json.JSONDecodeError as exc:
                     if not ends_cleanly:
-                        bad(line_no, None, "truncated: the last line ends without a newline and is not complete "
-                            "JSON (was a writer killed mid-write?)")
+                        bad(
+                            line_no,
+                            None,
+                            "truncated: the last line ends without a newline and is not complete "
+                            "JSON (was a writer killed mid-write?)",
+                        )
                     else:
                         bad(line_no, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
                     continue
@@ -801,7 +938,11 @@ def _read_jsonl(path: Path, strict: bool, max_line_bytes: int) -> _LoadPart:
                     bad(line_no, None, "not valid JSON (nested too deeply)")
                     continue
                 if not isinstance(obj, dict):
-                    bad(line_no, None, f"expected a JSON object (a record), got {type(obj).__name__} {_show(obj)}")
+                    bad(
+                        line_no,
+                        None,
+                        f"expected a JSON object (a record), got {type(obj).__name__} {_show(obj)}",
+                    )
                     continue
                 out, errs = _check(obj, keep_unknown=not strict)
                 if errs:
@@ -822,22 +963,26 @@ def _read_jsonl(path: Path, strict: bool, max_line_bytes: int) -> _LoadPart:
     return _records_to_table(records), skipped, problems, dropped
 
 
-def _read_parquet_table(path: Path, *, strict: bool) -> _LoadPart:
+def _read_parquet_table(path: Path, *, strict: bool, columns: list[str] | None = None) -> _LoadPart:
     """Read a Parquet file or hive-partitioned folder and bring it to :func:`arrow_schema`."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     try:
         if path.is_dir():
-            table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
+            dataset = ds.dataset(path, format="parquet", partitioning="hive")
         else:
-            table = ds.dataset(path, format="parquet").to_table()
+            dataset = ds.dataset(path, format="parquet")
+        wanted = None if columns is None else [c for c in columns if c in dataset.schema.names]
+        table = dataset.to_table(columns=wanted)
     except (pa.ArrowInvalid, OSError) as exc:
         raise RecordError(f"not a readable Parquet file: {exc}", path=path) from exc
-    return _conform_table(table, path, strict=strict)
+    return _conform_table(table, path, strict=strict, columns=columns)
 
 
-def _conform_table(table: pa.Table, path: Path | None, *, strict: bool) -> _LoadPart:
+def _conform_table(
+    table: pa.Table, path: Path | None, *, strict: bool, columns: list[str] | None = None
+) -> _LoadPart:
     """Bring an Arrow table to :func:`arrow_schema` and check its rows, column by column.
 
     Strict: the first bad row raises :class:`RecordError` (``line`` is the 1-based row).
@@ -847,12 +992,18 @@ def _conform_table(table: pa.Table, path: Path | None, *, strict: bool) -> _Load
     import pyarrow.compute as pc
 
     schema = arrow_schema()
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     problems: list[str] = []
     dropped: set[str] = set()
     extra = [n for n in table.column_names if n not in FIELDS]
     if extra:
         if strict:
-            raise RecordError(f"unknown column (not in schema version {SCHEMA_VERSION})", path=path, field=extra[0])
+            raise RecordError(
+                f"unknown column (not in schema version {SCHEMA_VERSION})",
+                path=path,
+                field=extra[0],
+            )
         dropped |= set(extra)
     columns = []
     n = table.num_rows
@@ -868,8 +1019,11 @@ def _conform_table(table: pa.Table, path: Path | None, *, strict: bool) -> _Load
         try:
             col = col.cast(field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise RecordError(f"column of type {col.type} cannot be read as {field.type}: {exc}",
-                              path=path, field=field.name) from exc
+            raise RecordError(
+                f"column of type {col.type} cannot be read as {field.type}: {exc}",
+                path=path,
+                field=field.name,
+            ) from exc
         columns.append(col)
     table = pa.Table.from_arrays(columns, schema=schema)
 
@@ -881,16 +1035,40 @@ def _conform_table(table: pa.Table, path: Path | None, *, strict: bool) -> _Load
             bad_masks.append((field.name, "must not be null", pc.is_null(col)))
         if field.name in ENUMS:
             ok = pc.is_in(col, value_set=pa.array(ENUMS[field.name]))
-            bad_masks.append((field.name, f"unknown word; expected one of: {', '.join(ENUMS[field.name])}",
-                              pc.and_(pc.invert(pc.fill_null(ok, True)), pc.is_valid(col))))
-    version = table.column("schema_version")
-    known = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
-    bad_masks.append(("schema_version", f"not a schema version this smtplab reads (it reads version {known})",
-                      pc.invert(pc.fill_null(pc.is_in(version, value_set=pa.array(SUPPORTED_SCHEMA_VERSIONS, pa.int64())), False))))
-    port = table.column("port")
-    bad_masks.append(("port", "a TCP port is 0 to 65535",
-                      pc.fill_null(pc.or_(pc.less(port, 0), pc.greater(port, 65535)), False)))
-    for name, key, allowed in (("findings", "severity", SEVERITIES), ("transcript", "dir", DIRECTIONS)):
+            bad_masks.append(
+                (
+                    field.name,
+                    f"unknown word; expected one of: {', '.join(ENUMS[field.name])}",
+                    pc.and_(pc.invert(pc.fill_null(ok, True)), pc.is_valid(col)),
+                )
+            )
+    names = table.column_names
+    if "schema_version" in names:
+        version = table.column("schema_version")
+        known = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+        ok = pc.is_in(version, value_set=pa.array(SUPPORTED_SCHEMA_VERSIONS, pa.int64()))
+        bad_masks.append(
+            (
+                "schema_version",
+                f"not a schema version this smtplab reads (it reads version {known})",
+                pc.invert(pc.fill_null(ok, False)),
+            )
+        )
+    if "port" in names:
+        port = table.column("port")
+        bad_masks.append(
+            (
+                "port",
+                "a TCP port is 0 to 65535",
+                pc.fill_null(pc.or_(pc.less(port, 0), pc.greater(port, 65535)), False),
+            )
+        )
+    for name, key, allowed in (
+        ("findings", "severity", SEVERITIES),
+        ("transcript", "dir", DIRECTIONS),
+    ):
+        if name not in names:
+            continue
         col = table.column(name).combine_chunks() if table.num_rows else None
         if col is None or len(pc.list_flatten(col)) == 0:
             continue
@@ -899,7 +1077,11 @@ def _conform_table(table: pa.Table, path: Path | None, *, strict: bool) -> _Load
         parents = pc.list_parent_indices(col)
         bad_rows = pc.filter(parents, bad_inner)
         if len(bad_rows):
-            mask = pc.is_in(pa.array(range(n), pa.int64()), value_set=pc.cast(bad_rows, pa.int64()))
+            import numpy as np
+
+            rows = np.zeros(n, dtype=bool)
+            rows[bad_rows.to_numpy(zero_copy_only=False)] = True
+            mask = pa.array(rows)
             bad_masks.append((name, f"unknown {key}; expected one of: {', '.join(allowed)}", mask))
 
     skipped = 0
@@ -949,7 +1131,9 @@ def _to_table(data: Any) -> pa.Table:
                 else:
                     cols.append(pa.array(series, type=field.type, from_pandas=True))
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                raise RecordError(f"column cannot be stored as {field.type}: {exc}", field=field.name) from exc
+                raise RecordError(
+                    f"column cannot be stored as {field.type}: {exc}", field=field.name
+                ) from exc
         return pa.Table.from_arrays(cols, schema=schema)
     checked = []
     for i, item in enumerate(_iter_items(data), start=1):
@@ -987,10 +1171,17 @@ def write_parquet(
     if partition_cols:
         for col in partition_cols:
             if col not in FIELDS or FIELDS[col][0] not in ("str", "int", "bool"):
-                raise ValueError(f"cannot partition by {col!r}: choose a text or integer field such as vantage or port")
+                raise ValueError(
+                    f"cannot partition by {col!r}: choose a text or integer field such as vantage or port"
+                )
         path.mkdir(parents=True, exist_ok=True)
-        pq.write_to_dataset(table, path, partition_cols=list(partition_cols), compression="zstd",
-                            existing_data_behavior="overwrite_or_ignore")
+        pq.write_to_dataset(
+            table,
+            path,
+            partition_cols=list(partition_cols),
+            compression="zstd",
+            existing_data_behavior="overwrite_or_ignore",
+        )
     else:
         _write_table_atomically(table, path)
     return table.num_rows
@@ -1057,11 +1248,23 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
-    columns = ["vantage", "host", "port", "probes", "outcome", "outcomes", "tls_mode",
-               "auth_before_tls", "auth_after_tls", "top_finding"]
+    columns = [
+        "vantage",
+        "host",
+        "port",
+        "probes",
+        "outcome",
+        "outcomes",
+        "tls_mode",
+        "auth_before_tls",
+        "auth_after_tls",
+        "top_finding",
+    ]
     rows = []
     if len(df):
-        for (vantage, host, port), group in df.groupby(["vantage", "host", "port"], sort=True, dropna=False):
+        for (vantage, host, port), group in df.groupby(
+            ["vantage", "host", "port"], sort=True, dropna=False
+        ):
             counts = Counter(group["outcome"].astype(object))
             findings: Counter[tuple[int, str]] = Counter()
             for fs in group["findings"]:
@@ -1071,18 +1274,20 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
             if findings:
                 (rank, code), _ = max(findings.items(), key=lambda kv: (kv[0][0], kv[1], kv[0][1]))
                 top = f"{code} ({SEVERITIES[rank] if rank >= 0 else '?'})"
-            rows.append({
-                "vantage": vantage,
-                "host": host,
-                "port": port,
-                "probes": len(group),
-                "outcome": counts.most_common(1)[0][0],
-                "outcomes": " ".join(f"{o}×{c}" for o, c in counts.most_common()),
-                "tls_mode": Counter(group["tls_mode"].astype(object)).most_common(1)[0][0],
-                "auth_before_tls": _auth_words(group["auth_before_tls"]),
-                "auth_after_tls": _auth_words(group["auth_after_tls"]),
-                "top_finding": top,
-            })
+            rows.append(
+                {
+                    "vantage": vantage,
+                    "host": host,
+                    "port": port,
+                    "probes": len(group),
+                    "outcome": counts.most_common(1)[0][0],
+                    "outcomes": " ".join(f"{o}×{c}" for o, c in counts.most_common()),
+                    "tls_mode": Counter(group["tls_mode"].astype(object)).most_common(1)[0][0],
+                    "auth_before_tls": _auth_words(group["auth_before_tls"]),
+                    "auth_after_tls": _auth_words(group["auth_after_tls"]),
+                    "top_finding": top,
+                }
+            )
     out = pd.DataFrame(rows, columns=columns)
     out["port"] = out["port"].astype("Int64")
     out["probes"] = out["probes"].astype("int64")
@@ -1094,7 +1299,11 @@ def format_summary(df: pd.DataFrame, *, max_width: int = 40) -> str:
 
     Cells longer than ``max_width`` characters are cut with '…' so the table fits a terminal.
     """
-    table = df if "probes" in df.columns and "outcome" in df.columns and "transcript" not in df.columns else summarize(df)
+    table = (
+        df
+        if "probes" in df.columns and "outcome" in df.columns and "transcript" not in df.columns
+        else summarize(df)
+    )
     if table.empty:
         return "(no records)"
     headers = [str(c) for c in table.columns]
@@ -1109,8 +1318,10 @@ def format_summary(df: pd.DataFrame, *, max_width: int = 40) -> str:
     numeric = {i for i, c in enumerate(table.columns) if c in ("port", "probes")}
 
     def fmt(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if i in numeric else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(
+            v.rjust(w) if i in numeric else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths))
+        ).rstrip()
 
     lines = [fmt(headers), "  ".join("-" * w for w in widths)]
     lines.extend(fmt(r) for r in rows)

@@ -121,7 +121,7 @@ def _parse_date(text: str) -> tuple[pd.Timestamp, str]:
     return pd.Timestamp(text), "day"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _timeline() -> pd.DataFrame:
     df = _read("timeline")
     parsed = [_parse_date(d) for d in df["date"]]
@@ -137,7 +137,7 @@ def _timeline() -> pd.DataFrame:
     return df.sort_values(["when", "port"], kind="stable").reset_index(drop=True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _providers() -> pd.DataFrame:
     df = _read("providers")
     df["port"] = df["port"].astype("int64")
@@ -145,12 +145,12 @@ def _providers() -> pd.DataFrame:
     return df
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cloud_policies() -> pd.DataFrame:
     return _read("cloud_policies")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ports() -> pd.DataFrame:
     df = _read("ports")
     df["port"] = df["port"].astype("int64")

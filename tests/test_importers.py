@@ -239,7 +239,8 @@ def run_nmap(ports: dict[int, str], out: Path, tmp_path: Path) -> None:
 
 
 needs_nmap = pytest.mark.skipif(
-    shutil.which("nmap") is None, reason="nmap is not installed (apt-get install nmap); CI installs it"
+    shutil.which("nmap") is None,
+    reason="nmap is not installed (apt-get install nmap); CI installs it",
 )
 
 
@@ -248,7 +249,9 @@ needs_nmap = pytest.mark.skipif(
 def test_nmap_against_real_servers(smtp_servers: _Servers, tmp_path: Path) -> None:
     out = tmp_path / "scan.xml"
     s = smtp_servers
-    run_nmap({s.starttls_port: "smtp", s.implicit_port: "smtps", s.closed_port: "smtp"}, out, tmp_path)
+    run_nmap(
+        {s.starttls_port: "smtp", s.implicit_port: "smtps", s.closed_port: "smtp"}, out, tmp_path
+    )
     records = _by_port(from_nmap_xml(out, vantage="lab:nmap"))
     assert set(records) == {s.starttls_port, s.implicit_port, s.closed_port}
     for rec in records.values():

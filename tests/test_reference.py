@@ -71,9 +71,14 @@ def test_timeline_dates_are_parsed_and_originals_kept() -> None:
 
 def test_timeline_labels_follow_the_event_text() -> None:
     assert reference.short_label("RFC 821 (SMTP, J. Postel) assigns SMTP port 25") == (
-        "RFC 821: SMTP on 25", True)
+        "RFC 821: SMTP on 25",
+        True,
+    )
     assert reference.short_label("RFC 9999 does something new") == ("RFC 9999", False)
-    assert reference.short_label("Someone blocks port 25 today") == ("Someone blocks port 25", False)
+    assert reference.short_label("Someone blocks port 25 today") == (
+        "Someone blocks port 25",
+        False,
+    )
 
 
 def test_ports_facts() -> None:

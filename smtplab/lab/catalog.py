@@ -11,8 +11,9 @@ Nothing here opens a socket; :mod:`smtplab.lab.core` turns plans into servers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Mapping
+from typing import Final
 
 __all__ = [
     "BEHAVIOURS",
@@ -286,7 +287,9 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
     }[service.profile]
     if port == 2525 and service.profile == "submission":
-        text = "The unofficial twin of 587: the same submission server, for networks that block 587."
+        text = (
+            "The unofficial twin of 587: the same submission server, for networks that block 587."
+        )
     if service.certificate in _CERT_WORDS:
         text = text.rstrip(".") + f", but {_CERT_WORDS[service.certificate]}."
     return text

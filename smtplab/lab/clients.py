@@ -23,7 +23,7 @@ class LabSMTP(smtplib.SMTP):
         super().__init__(address[0], address[1], **kw)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         # smtplib passes self._host as server_hostname to starttls(); make it the logical name.
         self._host = self._tls_name
         return sock
@@ -40,4 +40,5 @@ class LabSMTP_SSL(smtplib.SMTP_SSL):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         self._host = self._tls_name  # SMTP_SSL wraps the socket with server_hostname=self._host
-        return super()._get_socket(host, port, timeout)
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        return sock

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import ipaddress
 import secrets
 import select
 import smtplib
 import socket
 import ssl
+import string
 import sys
 import textwrap
 import threading
@@ -82,6 +82,17 @@ REAL_PORT_ADDRESSES: Final = {
 }
 
 
+# Lab passwords: letters and digits only, so that they can be typed into any mail client and
+# passed on any command line (a leading "-" would look like an option); 12 of 62 symbols give
+# about 71 bits, far beyond guessing during a lesson.
+_PASSWORD_ALPHABET: Final = string.ascii_letters + string.digits
+_PASSWORD_LENGTH: Final = 12
+
+
+def _new_password() -> str:
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
+
+
 class LabError(LookupError):
     """The lab cannot find what you asked for: an unknown scenario or host, or it is not running."""
 
@@ -128,7 +139,9 @@ def _family(ip: str) -> socket.AddressFamily:
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
-        raise ValueError(f"bind must be an IP address such as '127.0.0.1' or '::1', not {ip!r}") from None
+        raise ValueError(
+            f"bind must be an IP address such as '127.0.0.1' or '::1', not {ip!r}"
+        ) from None
     return socket.AF_INET6 if addr.version == 6 else socket.AF_INET
 
 
@@ -220,10 +233,22 @@ class _Runtime:
         self.loop = self.thread = self.hub = None
 
     async def _aclose(self) -> None:
+        hub = self.hub
+        if hub is not None:
+            hub.closing = True  # connections that arrive from now on are aborted at once
+        # A connection accepted just now is still being handed to its protocol by an asyncio task;
+        # closing the server under it makes asyncio (3.11) drop its socket unclosed. So let those
+        # hand-overs finish (the gate aborts them, as we are closing), then close the servers
+        # without yielding in between, so no new hand-over can start.
+        for _ in range(_HANDOVER_ROUNDS):
+            pending = [t for t in asyncio.all_tasks() if _is_accept_task(t)]
+            if not pending:
+                break
+            await asyncio.wait(pending, timeout=_HANDOVER_WAIT)
         for server in self.servers:
-            server.close()
-        if self.hub is not None:
-            for transport in list(self.hub.transports):
+            server.close()  # no new connections
+        if hub is not None:
+            for transport in list(hub.transports):
                 transport.abort()
         for server in self.servers:
             await server.wait_closed()
@@ -235,6 +260,17 @@ class _Runtime:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# Bounds on waiting for in-flight accepts at stop. Each hand-over takes one loop iteration; ten
+# rounds of up to a second cover a burst of connections arriving while the lab stops.
+_HANDOVER_ROUNDS: Final = 10
+_HANDOVER_WAIT: Final = 1.0
+
+
+def _is_accept_task(task: asyncio.Task[Any]) -> bool:
+    """True for asyncio's own task that hands a just-accepted connection to its protocol."""
+    return "_accept_connection" in getattr(task.get_coro(), "__qualname__", "")
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -289,7 +325,7 @@ class Lab:
         self._max_message_size = max_message_size
         self._max_connections = max_connections
         self._slow_delay = float(slow_delay)
-        self._credentials = (LAB_USER, secrets.token_urlsafe(9))
+        self._credentials = (LAB_USER, _new_password())
         self._outbox = Outbox()
         self._plans = catalog.plan(self._scenario)
         self._endpoints: list[Endpoint] = []
@@ -348,7 +384,12 @@ class Lab:
         return ssl.create_default_context(cadata=self.ca_pem)
 
     def smtp(
-        self, host: str, port: int, *, timeout: float = 10.0, local_hostname: str = "client.lab.example"
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 10.0,
+        local_hostname: str = "client.lab.example",
     ) -> smtplib.SMTP:
         """A connected stdlib ``smtplib`` client for a lab endpoint.
 
@@ -361,7 +402,11 @@ class Lab:
         ep = self._index.get((name, port))
         if ep is not None and ep.implicit_tls:
             return LabSMTP_SSL(
-                address, name, context=self.ssl_context(), timeout=timeout, local_hostname=local_hostname
+                address,
+                name,
+                context=self.ssl_context(),
+                timeout=timeout,
+                local_hostname=local_hostname,
             )
         return LabSMTP(address, name, timeout=timeout, local_hostname=local_hostname)
 
@@ -405,7 +450,9 @@ class Lab:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
             raise ValueError(f"port must be a number from 1 to 65535, not {port!r}")
         if not self.running:
-            raise LabError("the lab is not running: call lab.start() or use 'with Lab(...) as lab:'")
+            raise LabError(
+                "the lab is not running: call lab.start() or use 'with Lab(...) as lab:'"
+            )
         ep = self._index.get((name, port))
         if ep is not None:
             return ep.address
@@ -435,7 +482,7 @@ class Lab:
 
     close = stop
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Lab:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -546,7 +593,9 @@ class Lab:
         lines += textwrap.wrap(self._scenario.paragraph, width=96)
         lines.append("")
         if not self.running:
-            lines.append("The lab is not running: start it to see the sockets behind each endpoint.")
+            lines.append(
+                "The lab is not running: start it to see the sockets behind each endpoint."
+            )
             return "\n".join(lines)
         head = ("HOST", "PORT", "BEHAVIOUR", "SERVER", "CERTIFICATE", "REAL SOCKET", "PROBE SAYS")
         rows = [head]
@@ -566,7 +615,11 @@ class Lab:
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         for r in rows:
-            lines.append("  ".join(c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+            lines.append(
+                "  ".join(
+                    c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+                ).rstrip()
+            )
         user, password = self._credentials
         lines += [
             "",
@@ -583,12 +636,13 @@ class Lab:
             ip, port = sub.address
             lines += [
                 "",
-                "Point a mail client at it (smtp.lab.example:587 is really "
-                f"{ip}:{port}):",
+                f"Point a mail client at it (smtp.lab.example:587 is really {ip}:{port}):",
                 f"  server {ip}, port {port}, security STARTTLS, user {user}, password {password};",
                 "  trust the lab CA or accept its certificate once. With swaks:",
-                f"  swaks --server {ip}:{port} --tls --auth-user {user} --auth-password "
-                f"{password} --to friend@example.org --from {user}@lab.example",
+                (
+                    f"  swaks --server {ip}:{port} --tls --auth-user {user} --auth-password "
+                    f"{password} --to friend@example.org --from {user}@lab.example"
+                ),
             ]
         return "\n".join(lines)
 
@@ -599,13 +653,18 @@ def run_forever(scenario: str = catalog.DEFAULT_SCENARIO, out: IO[str] | None = 
     This is ``smtplab lab --scenario NAME``. An unknown scenario raises :class:`LabError`.
     """
     out = sys.stdout if out is None else out
-    with Lab(scenario) as lab:
+    lab = Lab(scenario)
+    try:
+        lab.start()
         print(lab.describe(), file=out)
         print("\nThe lab CA (save as lab-ca.pem to verify the lab's certificates):", file=out)
         print(lab.ca_pem, file=out)
         print("Serving until Ctrl-C.", file=out, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            while lab.running:
-                time.sleep(0.5)
+        while lab.running:
+            time.sleep(0.5)
+    except KeyboardInterrupt:  # Ctrl-C, whenever it comes, is the normal way out
+        pass
+    finally:
+        lab.stop()
     print("Lab stopped.", file=out, flush=True)
     return 0

@@ -1,0 +1,481 @@
+"""Every chart renders, for synthetic records, round-tripped records and shipped recordings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from smtplab import charts, reference
+from smtplab._paths import data_dir
+from smtplab.schema import FIELD_NAMES, empty_record
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+HOSTS = ("mx.lab.example", "smtp.lab.example", "legacy.lab.example")
+VANTAGES = ("lab:home-isp", "lab:open-network", "lab:cloud-vm")
+TLS_MODE = {25: "starttls", 465: "implicit", 587: "starttls", 2525: "starttls"}
+
+
+def _outcome(vantage: str, host: str, port: int) -> str:
+    if vantage == "lab:home-isp" and port == 25:
+        return "filtered"  # the ISP drops outbound 25
+    if vantage == "lab:cloud-vm" and port == 25:
+        return "filtered"
+    if vantage == "lab:cloud-vm" and port == 465:
+        return "refused"
+    if host == "mx.lab.example" and port == 2525:
+        return "refused"
+    if host == "legacy.lab.example" and port == 465:
+        return "silent"
+    return "open"
+
+
+def synthetic_records() -> list[dict[str, Any]]:
+    """36 probes: 3 vantages × 3 hosts × 4 ports; legacy.lab.example offers AUTH in cleartext."""
+    recs = []
+    i = 0
+    for vantage in VANTAGES:
+        for host in HOSTS:
+            for port in (25, 465, 587, 2525):
+                i += 1
+                outcome = _outcome(vantage, host, port)
+                ok = outcome == "open"
+                tls_mode = TLS_MODE[port] if ok else "none"
+                before: list[str] | None = None
+                after: list[str] | None = None
+                version: str | None = None
+                if ok and tls_mode == "implicit":
+                    after, version = ["PLAIN", "LOGIN"], "TLSv1.3"
+                elif ok and port == 25:
+                    before, after = [], []
+                    version = "TLSv1.2" if host == "legacy.lab.example" else "TLSv1.3"
+                elif ok:
+                    before = ["PLAIN", "LOGIN"] if host == "legacy.lab.example" else []
+                    after = ["PLAIN", "LOGIN", "XOAUTH2"]
+                    version = "TLSv1" if (host, port) == ("legacy.lab.example", 2525) else "TLSv1.3"
+                recs.append(
+                    empty_record(
+                        probe_id=f"p{i:03d}",
+                        started_at=T0 + dt.timedelta(seconds=i),
+                        vantage=vantage,
+                        source="lab",
+                        host=host,
+                        address="127.0.0.1",
+                        port=port,
+                        tls_mode=tls_mode,
+                        outcome=outcome,
+                        connect_ms=0.4 + (port % 7) / 10
+                        if ok
+                        else 3000.0
+                        if outcome == "filtered"
+                        else 0.2,
+                        banner_ms=12.0 + i % 5 if ok else None,
+                        ehlo_ms=3.0 + i % 3 if ok else None,
+                        tls_ms=25.0 + i % 4 if ok and version else None,
+                        total_ms=45.0 if ok else 3000.0,
+                        banner_code=220 if ok else None,
+                        banner="mail ESMTP" if ok else None,
+                        esmtp=True if ok else None,
+                        extensions=["PIPELINING", "8BITMIME"] if ok else [],
+                        starttls_offered=(tls_mode == "starttls") if ok else None,
+                        auth_before_tls=before,
+                        auth_after_tls=after,
+                        tls_version=version,
+                        findings=(
+                            [
+                                {
+                                    "code": "auth-before-tls",
+                                    "severity": "high",
+                                    "message": "AUTH offered in cleartext",
+                                }
+                            ]
+                            if before
+                            else []
+                        ),
+                    )
+                )
+    return recs
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    df = pd.DataFrame(synthetic_records())
+    assert list(df.columns) == list(FIELD_NAMES)
+    return df
+
+
+def png(fig: Figure) -> bytes:
+    """Render, check it is a real PNG, and free the figure."""
+    assert isinstance(fig, charts.Chart)
+    data = fig.to_png()
+    fig.clear()
+    assert data.startswith(PNG_MAGIC)
+    assert len(data) > 5_000
+    return data
+
+
+DATA_CHARTS: dict[str, Callable[[pd.DataFrame], charts.Chart]] = {
+    "heatmap-host": charts.outcome_heatmap,
+    "heatmap-vantage": lambda df: charts.outcome_heatmap(df, rows="vantage"),
+    "phase_times": charts.phase_times,
+    "tls_versions": charts.tls_versions,
+    "auth_tls": charts.auth_tls,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_CHARTS))
+def test_data_charts_render(name: str, frame: pd.DataFrame) -> None:
+    fig = DATA_CHARTS[name](frame)
+    assert fig.alt_text and fig.description
+    assert fig.description.endswith(".") and "\n" not in fig.description
+    png(fig)
+
+
+@pytest.mark.parametrize("name", sorted(DATA_CHARTS))
+def test_data_charts_say_no_data_for_empty_frames(name: str, frame: pd.DataFrame) -> None:
+    for empty in (frame.iloc[0:0], pd.DataFrame(), pd.DataFrame(columns=list(FIELD_NAMES))):
+        fig = DATA_CHARTS[name](empty)
+        assert "no data" in fig.alt_text
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        assert any("no data" in t for t in texts)
+        png(fig)
+
+
+def test_all_nan_timings_give_no_data(frame: pd.DataFrame) -> None:
+    for c in ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms"):
+        frame[c] = math.nan
+    fig = charts.phase_times(frame)
+    assert "no data" in fig.alt_text
+    png(fig)
+
+
+def test_heatmap_alt_names_the_filtered_port(frame: pd.DataFrame) -> None:
+    fig = charts.outcome_heatmap(frame, rows="vantage")
+    alt = fig.alt_text
+    assert "3 vantages by 4 ports" in alt
+    assert "Port 25: open for 1; filtered for lab:cloud-vm and lab:home-isp" in alt
+    assert "(probes: 6 filtered, 3 open of 9)" in alt
+    assert "filtered: The connection timed out" in alt
+    cell_words = {t.get_text() for t in fig.axes[0].texts}
+    assert {"filtered", "open"} <= cell_words
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["25", "465", "587", "2525"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == sorted(VANTAGES)
+    png(fig)
+
+
+def test_heatmap_cells_show_the_furthest_or_the_commonest_outcome(frame: pd.DataFrame) -> None:
+    # Each host's port 25 was filtered from two vantages and open from one: the server speaks
+    # on 25 ("best", the default), though most networks could not reach it ("majority").
+    fig = charts.outcome_heatmap(frame)
+    assert "Port 25 was open for all 3 hosts (probes: 6 filtered, 3 open of 9)" in fig.alt_text
+    assert "silent for legacy.lab.example" in fig.alt_text
+    assert "refused for mx.lab.example" in fig.alt_text
+    assert "open 1/3" in {t.get_text() for t in fig.axes[0].texts}
+    png(fig)
+    fig = charts.outcome_heatmap(frame, agg="majority")
+    assert "Port 25 was filtered for all 3 hosts" in fig.alt_text
+    assert "filtered 2/3" in {t.get_text() for t in fig.axes[0].texts}
+    png(fig)
+    with pytest.raises(ValueError, match="agg"):
+        charts.outcome_heatmap(frame, agg="mean")
+
+
+def test_vantage_view_says_whether_a_port_gets_out() -> None:
+    """From an open network only the MX answers on 25; the others refuse: 25 still gets out."""
+    recs = [
+        empty_record(
+            probe_id=f"r{i}",
+            started_at=T0,
+            vantage="lab:open-internet",
+            host=h,
+            port=25,
+            outcome="open" if h == "mx.lab.example" else "refused",
+        )
+        for i, h in enumerate(HOSTS)
+    ]
+    recs += [
+        empty_record(
+            probe_id=f"f{i}",
+            started_at=T0,
+            vantage="lab:home-isp",
+            host=h,
+            port=25,
+            outcome="filtered",
+        )
+        for i, h in enumerate(HOSTS)
+    ]
+    fig = charts.outcome_heatmap(pd.DataFrame(recs), rows="vantage")
+    assert "Port 25: open for 1; filtered for lab:home-isp" in fig.alt_text
+    assert {"open 1/3", "filtered"} <= {t.get_text() for t in fig.axes[0].texts}
+    png(fig)
+
+
+def test_heatmap_single_filtered_host() -> None:
+    df = pd.DataFrame(
+        [
+            empty_record(
+                probe_id="a",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host="mx.lab.example",
+                port=25,
+                outcome="filtered",
+            ),
+            empty_record(
+                probe_id="b",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host="mx.lab.example",
+                port=587,
+                outcome="open",
+            ),
+        ]
+    )
+    fig = charts.outcome_heatmap(df)
+    assert "Port 25 was filtered for mx.lab.example" in fig.alt_text
+    assert "Port 587 was open for mx.lab.example" in fig.alt_text
+    png(fig)
+
+
+def test_unknown_outcomes_and_other_ports_are_drawn(frame: pd.DataFrame) -> None:
+    extra = pd.DataFrame(
+        [
+            empty_record(
+                probe_id="x1",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host="mx.lab.example",
+                port=2465,
+                outcome="greylisted",
+            ),
+            empty_record(
+                probe_id="x2",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host="mx.lab.example",
+                port=1025,
+                outcome="open",
+                tls_version="TLSv1.4",
+            ),
+        ]
+    )
+    df = pd.concat([frame, extra], ignore_index=True)
+    fig = charts.outcome_heatmap(df)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["25", "465", "587", "2525", "1025", "2465"]
+    assert "greylisted" in {t.get_text() for t in fig.axes[0].texts}
+    assert "greylisted" in fig.alt_text
+    png(fig)
+    png(charts.tls_versions(df))
+    png(charts.phase_times(df))
+
+
+def test_phase_times_orders_phases_and_reports_blocked_ports(frame: pd.DataFrame) -> None:
+    fig = charts.phase_times(frame)
+    assert "port 465" in fig.alt_text and "ms" in fig.alt_text
+    png(fig)
+    only_25 = frame[frame["port"] == 25]
+    blocked = only_25[only_25["outcome"] != "open"]
+    fig = charts.phase_times(blocked)
+    assert "no data" in fig.alt_text  # a filtered port's connect time is just the timeout
+    png(fig)
+    fig = charts.phase_times(frame, by="vantage")
+    assert "lab:home-isp" in fig.alt_text
+    png(fig)
+
+
+def test_tls_versions_flags_old_tls_and_cleartext(frame: pd.DataFrame) -> None:
+    frame.loc[(frame["port"] == 25) & (frame["host"] == "smtp.lab.example"), "tls_version"] = None
+    fig = charts.tls_versions(frame)
+    alt = fig.alt_text
+    assert "TLS 1.3" in alt
+    assert "below TLS 1.2" in alt and "port 2525" in alt
+    assert "Cleartext sessions (no TLS) on port 25" in alt
+    png(fig)
+
+
+def test_auth_tls_alt_names_cleartext_auth(frame: pd.DataFrame) -> None:
+    fig = charts.auth_tls(frame)
+    alt = fig.alt_text
+    assert "in cleartext, on 2: legacy.lab.example:587 and legacy.lab.example:2525" in alt
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "legacy.lab.example:587" in rows and "smtp.lab.example:465" in rows
+    assert any("cleartext" in t.get_text() for t in fig.axes[0].texts)
+    png(fig)
+    good = frame[frame["host"] != "legacy.lab.example"]
+    assert "No server offered AUTH before TLS" in charts.auth_tls(good).alt_text
+
+
+def test_auth_tls_accepts_arrays_and_missing_lists(frame: pd.DataFrame) -> None:
+    np = pytest.importorskip("numpy")
+    frame["auth_after_tls"] = [
+        None if v is None else np.array(v, dtype=object) for v in frame["auth_after_tls"]
+    ]
+    frame.loc[0, "auth_before_tls"] = math.nan
+    png(charts.auth_tls(frame))
+
+
+def test_timeline_chart() -> None:
+    fig = charts.timeline()
+    alt = fig.alt_text
+    assert "RFC 8314: implicit TLS (2018)" in alt
+    assert "Port 2525" in alt and "ms-v-worlds" in alt
+    labels = {t.get_text() for t in fig.axes[0].texts}
+    assert "RFC 8314: implicit TLS" in labels and "port 465" in labels
+    size = fig.get_size_inches()
+    assert size[0] <= 14.5
+    png(fig)
+    fig = charts.timeline(milestones_only=True)
+    assert len([t for t in fig.axes[0].texts if t.get_text().startswith("RFC")]) < 15
+    png(fig)
+
+
+def test_timeline_labels_do_not_overlap() -> None:
+    fig = charts.timeline()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    boxes = [
+        t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_bbox_patch() is not None
+    ]
+    assert len(boxes) == len(reference.timeline())
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    fig.clear()
+
+
+def test_provider_matrix() -> None:
+    fig = charts.provider_matrix()
+    alt = fig.alt_text
+    for port in reference.FOUR_PORTS:
+        assert f"Port {port}: listed by" in alt
+    assert "implicit TLS" in alt
+    cells = {t.get_text() for t in fig.axes[0].texts}
+    assert {"implicit TLS", "STARTTLS"} <= cells
+    png(fig)
+    png(charts.provider_matrix(ports=None))
+    empty = charts.provider_matrix(reference.providers().iloc[0:0])
+    assert "no data" in empty.alt_text
+    png(empty)
+
+
+def test_mimebundle_carries_alt_text(frame: pd.DataFrame) -> None:
+    fig = charts.outcome_heatmap(frame)
+    data, meta = fig._repr_mimebundle_()
+    assert data["image/png"].startswith(PNG_MAGIC)
+    assert data["text/plain"] == fig.alt_text
+    assert meta == {"image/png": {"alt": fig.alt_text}}
+    data, _ = fig._repr_mimebundle_(include=["text/plain"])
+    assert set(data) == {"text/plain"}
+    fig.clear()
+
+
+def test_ipython_formats_the_chart_once_with_alt(frame: pd.DataFrame) -> None:
+    ipy = pytest.importorskip("IPython.core.formatters")
+    formatter = ipy.DisplayFormatter()
+    fig = charts.tls_versions(frame)
+    data, meta = formatter.format(fig)
+    assert data["image/png"].startswith(PNG_MAGIC)
+    assert meta["image/png"]["alt"] == fig.alt_text
+    fig.clear()
+
+
+def test_show_displays_and_describes(
+    frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    display = pytest.importorskip("IPython.display")
+    shown: list[Any] = []
+    monkeypatch.setattr(display, "display", lambda obj, **kw: shown.append(obj))
+    fig = charts.auth_tls(frame)
+    charts.show(fig)
+    assert shown == [fig]
+    assert capsys.readouterr().out.strip() == fig.description
+    fig.clear()
+
+
+def test_charts_bypass_pyplot(frame: pd.DataFrame) -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    before = plt.get_fignums()
+    fig = charts.outcome_heatmap(frame)
+    assert plt.get_fignums() == before
+    assert fig.canvas.__class__.__name__ == "FigureCanvasAgg"
+    fig.clear()
+    assert matplotlib.get_backend()  # untouched
+
+
+def test_records_from_probe_results_objects(frame: pd.DataFrame) -> None:
+    class Result:
+        def __init__(self, rec: dict[str, Any]) -> None:
+            self.rec = rec
+
+        def to_record(self) -> dict[str, Any]:
+            return self.rec
+
+    fig = charts.outcome_heatmap([Result(r) for r in synthetic_records()], agg="majority")
+    assert "Port 25 was filtered" in fig.alt_text
+    fig.clear()
+
+
+# ---- files written and read by smtplab.records, and the shipped recordings ----------------
+
+
+def _records_module() -> Any:
+    return pytest.importorskip("smtplab.records")
+
+
+def _all_charts(df: pd.DataFrame) -> Iterator[charts.Chart]:
+    for make in DATA_CHARTS.values():
+        yield make(df)
+
+
+def test_charts_render_round_tripped_records(tmp_path: Path) -> None:
+    records = _records_module()
+    path = tmp_path / "probes.jsonl"
+    records.save_records(synthetic_records(), path)
+    df = records.load_records(path)
+    assert len(df) == 36
+    for fig in _all_charts(df):
+        png(fig)
+    alt = charts.outcome_heatmap(df, rows="vantage").alt_text
+    assert "Port 25: open for 1; filtered for lab:cloud-vm and lab:home-isp" in alt
+
+
+def _recordings() -> list[Path]:
+    folder = data_dir() / "recordings"
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("path", _recordings() or [None], ids=lambda p: p.name if p else "none")
+def test_charts_render_shipped_recordings(path: Path | None) -> None:
+    if path is None:
+        pytest.skip("no data/recordings/*.jsonl shipped yet")
+    records = _records_module()
+    df = records.load_records(path)
+    for fig in _all_charts(df):
+        assert fig.alt_text
+        png(fig)
+
+
+def test_charts_render_probes_of_the_lab() -> None:
+    """End to end: real probes through the embedded lab, on loopback, then every chart."""
+    lab_module = pytest.importorskip("smtplab.lab")
+    import smtplab
+
+    results = []
+    for scenario in ("open-internet", "home-isp"):
+        with lab_module.Lab(scenario=scenario) as lab:
+            hosts = sorted({e.host for e in lab.endpoints})
+            targets = [(h, p) for h in hosts for p in reference.FOUR_PORTS]
+            results += smtplab.probe_many(targets, lab=lab, timeout=0.5)
+    df = pd.DataFrame([r.to_record() for r in results])
+    alt = charts.outcome_heatmap(df, rows="vantage").alt_text
+    assert "filtered for lab:home-isp" in alt
+    for fig in _all_charts(df):
+        png(fig)

@@ -1,0 +1,679 @@
+"""The embedded mail lab: real clients doing real work against it, and its network behaviours.
+
+Everything here talks to loopback only. Module-scoped labs keep the file fast; tests that need
+special limits start their own small lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smtplab.lab import Endpoint, Lab, LabError, catalog, certs, scenarios
+
+REQUIRED_SCENARIOS = (
+    "open-internet",
+    "home-isp",
+    "cloud-vm",
+    "strict-firewall",
+    "hotel-wifi",
+    "hosting-provider",
+)
+SUBJECT = "Hello from the lab tests"
+
+
+def message(to: str = "friend@example.org", sender: str = "student@lab.example") -> str:
+    return f"From: {sender}\r\nTo: {to}\r\nSubject: {SUBJECT}\r\n\r\nHi!\r\n"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """The classroom scenario: every profile and every server-side behaviour, on an open network."""
+    with Lab("classroom") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def hotel() -> Iterator[Lab]:
+    """hotel-wifi: 25 intercepted, 587 filtered, 465 and 2525 open."""
+    with Lab("hotel-wifi") as lab:
+        yield lab
+
+
+class StdlibSMTP(smtplib.SMTP):
+    """Plain stdlib smtplib: connect to the real socket, verify TLS against the logical name.
+
+    smtplib hands ``self._host`` to ``ssl.wrap_socket(server_hostname=...)`` in starttls(), so we
+    set it to the logical host once the TCP connection to the loopback socket is made.
+    """
+
+    def __init__(self, address: tuple[str, int], logical_host: str) -> None:
+        self._logical = logical_host
+        super().__init__(*address, local_hostname="client.test", timeout=5)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self._host = self._logical
+        return sock
+
+
+class StdlibSMTP_SSL(smtplib.SMTP_SSL):
+    """stdlib SMTP_SSL (implicit TLS) verifying against the logical name."""
+
+    def __init__(
+        self, address: tuple[str, int], logical_host: str, context: ssl.SSLContext
+    ) -> None:
+        self._logical = logical_host
+        super().__init__(*address, local_hostname="client.test", timeout=5, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        self._host = self._logical
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        return sock
+
+
+def verifying_context(lab: Lab) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()  # verification and host name checks ON
+    ctx.load_verify_locations(cadata=lab.ca_pem)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    return ctx
+
+
+def outbox_with_subject(lab: Lab, subject: str) -> list:
+    return [m for m in lab.outbox if m.subject == subject]
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def test_scenarios_are_listed_with_readable_paragraphs() -> None:
+    sc = scenarios()
+    assert next(iter(sc)) == catalog.DEFAULT_SCENARIO == "open-internet"
+    for name in REQUIRED_SCENARIOS:
+        assert name in sc
+    for name, paragraph in sc.items():
+        assert len(paragraph.split()) > 30, name
+        assert paragraph.endswith("."), name
+    assert "refused" in sc["hosting-provider"]  # the paragraph says which kind of block it is
+
+
+def test_endpoint_table(lab: Lab) -> None:
+    assert lab.running and lab.scenario == "classroom" and lab.vantage == "lab:classroom"
+    assert lab.hosts[:3] == ("mx.lab.example", "smtp.lab.example", "legacy.lab.example")
+    eps = lab.endpoints
+    assert len(eps) == len(lab.hosts) * 4
+    assert {(e.host, e.port) for e in eps} == {
+        (h, p) for h in lab.hosts for p in (25, 465, 587, 2525)
+    }
+    for e in eps:
+        assert isinstance(e, Endpoint)
+        assert e.address[0] == "127.0.0.1" and e.address[1] > 0
+        assert e.description.endswith(".")
+        assert lab.address(e.host, e.port) == e.address
+    assert len({e.address for e in eps}) == len(eps)  # one real socket per endpoint
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        eps[0].port = 1  # type: ignore[misc]
+    smtp587 = lab.endpoint("smtp.lab.example", 587)
+    assert (smtp587.profile, smtp587.behaviour, smtp587.certificate) == (
+        "submission",
+        "open",
+        "lab-ca",
+    )
+
+
+def test_address_lookup_rules(lab: Lab) -> None:
+    real = lab.address("smtp.lab.example", 587)
+    assert lab.address("SMTP.Lab.Example.", 587) == real
+    with pytest.raises(LabError) as info:
+        lab.address("smtp.gmail.com", 587)
+    assert isinstance(info.value, LookupError)
+    assert "mx.lab.example" in str(info.value) and "smtp.lab.example" in str(info.value)
+    # A known host on a port the lab does not serve: reserved, nothing listening -> refused.
+    for port in (80, 8025):
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(lab.address("mx.lab.example", port), timeout=1).close()
+    with pytest.raises(ValueError):
+        lab.address("mx.lab.example", 70000)
+    with pytest.raises(LabError):
+        Lab("no-such-network")
+
+
+def test_credentials_and_ca(lab: Lab) -> None:
+    user, password = lab.credentials
+    assert user == "student" and len(password) >= 10
+    assert Lab().credentials[1] != password  # random per lab
+    assert lab.ca_pem.startswith("-----BEGIN CERTIFICATE-----")
+    ssl.create_default_context(cadata=lab.ca_pem)  # loads as a trust anchor
+
+
+def test_describe_tells_how_to_connect(lab: Lab) -> None:
+    text = lab.describe()
+    ip, port = lab.address("smtp.lab.example", 587)
+    assert f"{ip}:{port}" in text
+    assert lab.credentials[1] in text
+    assert "classroom" in text and "tarpit.lab.example" in text
+    assert "not running" in Lab("home-isp").describe()
+
+
+# --------------------------------------------------------------------------- real clients
+
+
+@pytest.mark.parametrize("port", [587, 2525])
+def test_smtplib_submits_with_starttls_and_auth(lab: Lab, port: int) -> None:
+    subject = f"{SUBJECT} via {port}"
+    with StdlibSMTP(lab.address("smtp.lab.example", port), "smtp.lab.example") as client:
+        client.starttls(context=verifying_context(lab))
+        client.login(*lab.credentials)
+        client.sendmail(
+            "student@lab.example", ["friend@example.org"], message().replace(SUBJECT, subject)
+        )
+    (msg,) = outbox_with_subject(lab, subject)
+    assert (msg.host, msg.port, msg.tls, msg.auth_user) == (
+        "smtp.lab.example",
+        port,
+        True,
+        "student",
+    )
+    assert msg.mail_from == "student@lab.example" and msg.rcpt_tos == ("friend@example.org",)
+    assert msg.headers["To"] == "friend@example.org" and msg.size > 0 and msg.received_at.tzinfo
+
+
+def test_smtplib_submits_with_implicit_tls_on_465(lab: Lab) -> None:
+    subject = f"{SUBJECT} via 465"
+    address = lab.address("smtp.lab.example", 465)
+    with StdlibSMTP_SSL(address, "smtp.lab.example", verifying_context(lab)) as client:
+        code, ehlo = client.ehlo()
+        assert code == 250 and b"AUTH LOGIN PLAIN" in ehlo  # aiosmtpd #274/#281 worked around
+        client.login(*lab.credentials)
+        client.sendmail(
+            "student@lab.example", ["friend@example.org"], message().replace(SUBJECT, subject)
+        )
+    (msg,) = outbox_with_subject(lab, subject)
+    assert (msg.port, msg.tls, msg.auth_user) == (465, True, "student")
+
+
+def test_lab_smtp_helper_gives_verified_clients(lab: Lab) -> None:
+    with lab.smtp("smtp.lab.example", 465) as client:
+        assert isinstance(client, smtplib.SMTP_SSL)
+        client.login(*lab.credentials)
+    with lab.smtp("smtp.lab.example", 587) as client:
+        client.starttls(context=lab.ssl_context())
+        client.login(*lab.credentials)
+
+
+@pytest.mark.parametrize(
+    ("host", "error"),
+    [
+        ("expired.lab.example", "expired"),
+        ("selfsigned.lab.example", "self-signed"),
+        ("wronghost.lab.example", "mismatch"),
+    ],
+)
+def test_bad_certificates_fail_verification(lab: Lab, host: str, error: str) -> None:
+    with pytest.raises(ssl.SSLCertVerificationError, match=error):
+        StdlibSMTP_SSL(lab.address(host, 465), host, verifying_context(lab)).close()
+    with (
+        StdlibSMTP(lab.address(host, 587), host) as client,
+        pytest.raises(ssl.SSLCertVerificationError, match=error),
+    ):
+        client.starttls(context=verifying_context(lab))
+    # The good certificate of the same lab verifies (so the failure is the certificate's fault).
+    StdlibSMTP_SSL(
+        lab.address("smtp.lab.example", 465), "smtp.lab.example", verifying_context(lab)
+    ).quit()
+
+
+SWAKS = shutil.which("swaks")
+needs_swaks = pytest.mark.skipif(
+    SWAKS is None, reason="Debian's swaks is not installed (apt-get install swaks; CI installs it)"
+)
+
+
+def swaks(
+    lab: Lab, host: str, port: int, *args: str, ca_file: Path
+) -> subprocess.CompletedProcess[str]:
+    ip, real = lab.address(host, port)
+    assert SWAKS is not None
+    return subprocess.run(
+        [
+            SWAKS,
+            "--server",
+            f"{ip}:{real}",
+            "--tls-verify",
+            "--tls-ca-path",
+            str(ca_file),
+            "--tls-sni",
+            host,
+            "--helo",
+            "client.test",
+            "--timeout",
+            "10",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@needs_swaks
+@pytest.mark.parametrize(("port", "tls_option"), [(587, "--tls"), (2525, "--tls"), (465, "--tlsc")])
+def test_swaks_submits(lab: Lab, tmp_path: Path, port: int, tls_option: str) -> None:
+    ca_file = tmp_path / "lab-ca.pem"
+    ca_file.write_text(lab.ca_pem)
+    user, password = lab.credentials
+    subject = f"swaks on {port}"
+    done = swaks(
+        lab,
+        "smtp.lab.example",
+        port,
+        tls_option,
+        "--auth",
+        "LOGIN",
+        "--auth-user",
+        user,
+        "--auth-password",
+        password,
+        "--from",
+        "student@lab.example",
+        "--to",
+        "friend@example.org",
+        "--h-Subject",
+        subject,
+        ca_file=ca_file,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (msg,) = outbox_with_subject(lab, subject)
+    assert (msg.port, msg.tls, msg.auth_user, msg.rcpt_tos) == (
+        port,
+        True,
+        "student",
+        ("friend@example.org",),
+    )
+
+
+@needs_swaks
+def test_swaks_verification_rejects_untrusted_certificate(lab: Lab, tmp_path: Path) -> None:
+    # swaks 20201014 verifies the chain (not the host name), so self-signed and expired fail.
+    ca_file = tmp_path / "lab-ca.pem"
+    ca_file.write_text(lab.ca_pem)
+    for host in ("selfsigned.lab.example", "expired.lab.example"):
+        done = swaks(lab, host, 465, "--tlsc", "--quit-after", "EHLO", ca_file=ca_file)
+        assert done.returncode != 0, host
+
+
+# --------------------------------------------------------------------------- profile rules
+
+
+def test_relay_refuses_foreign_domains_and_accepts_its_own(lab: Lab) -> None:
+    with StdlibSMTP(lab.address("mx.lab.example", 25), "mx.lab.example") as client:
+        code, ehlo = client.ehlo()
+        assert b"STARTTLS" in ehlo and b"AUTH" not in ehlo
+        assert client.mail("someone@example.net")[0] == 250
+        code, text = client.rcpt("friend@example.org")
+        assert (code, text.startswith(b"5.7.1")) == (554, True) and b"Relay access denied" in text
+        assert client.rcpt("postmaster@lab.example")[0] == 250
+        code, _ = client.data(message(to="postmaster@lab.example").replace(SUBJECT, "to the relay"))
+        assert code == 250
+        client.starttls(context=verifying_context(lab))
+        code, ehlo = client.ehlo()
+        assert b"AUTH" not in ehlo  # a relay offers no AUTH, not even under TLS
+        assert client.docmd("AUTH", "PLAIN AHN0dWRlbnQAeA==")[0] == 504
+    (msg,) = outbox_with_subject(lab, "to the relay")
+    assert (msg.host, msg.port, msg.tls, msg.auth_user) == ("mx.lab.example", 25, False, None)
+    assert msg.rcpt_tos == ("postmaster@lab.example",)
+
+
+def test_submission_needs_starttls_then_auth(lab: Lab) -> None:
+    with StdlibSMTP(lab.address("smtp.lab.example", 587), "smtp.lab.example") as client:
+        code, ehlo = client.ehlo()
+        assert b"STARTTLS" in ehlo and b"AUTH" not in ehlo  # no AUTH before STARTTLS
+        assert client.mail("student@lab.example")[0] == 530
+        assert client.docmd("AUTH", "PLAIN AHN0dWRlbnQAeA==")[0] == 530
+        client.starttls(context=verifying_context(lab))
+        code, ehlo = client.ehlo()
+        assert b"AUTH LOGIN PLAIN" in ehlo and b"STARTTLS" not in ehlo
+        code, text = client.mail("student@lab.example")
+        assert code == 530 and b"Authentication required" in text
+        with pytest.raises(smtplib.SMTPAuthenticationError) as info:
+            client.login(lab.credentials[0], "wrong password")
+        assert info.value.smtp_code == 535
+
+
+def test_legacy_offers_auth_in_cleartext(lab: Lab) -> None:
+    for port in (25, 587):
+        with StdlibSMTP(lab.address("legacy.lab.example", port), "legacy.lab.example") as client:
+            _, ehlo = client.ehlo()
+            assert b"AUTH LOGIN PLAIN" in ehlo and b"STARTTLS" not in ehlo
+            client.login(*lab.credentials)  # over cleartext: the lesson
+            client.sendmail(
+                "student@lab.example",
+                ["friend@example.org"],
+                message().replace(SUBJECT, f"legacy {port}"),
+            )
+    (msg,) = outbox_with_subject(lab, "legacy 587")
+    assert (msg.tls, msg.auth_user) == (False, "student")
+
+
+def test_greetings_name_the_logical_host(lab: Lab, hotel: Lab) -> None:
+    for host, port in (
+        ("mx.lab.example", 25),
+        ("smtp.lab.example", 587),
+        ("legacy.lab.example", 25),
+    ):
+        with socket.create_connection(lab.address(host, port), timeout=2) as s:
+            assert s.recv(200).startswith(f"220 {host} ".encode())
+    for host in hotel.hosts:  # the intercepting proxy answers for every host on 25
+        with socket.create_connection(hotel.address(host, 25), timeout=2) as s:
+            assert s.recv(200) == b"220 smtp.isp-filter.example ESMTP\r\n"
+
+
+def test_outbox_is_thread_safe(lab: Lab) -> None:
+    def send(i: int) -> None:
+        with lab.smtp("smtp.lab.example", 465) as client:
+            client.login(*lab.credentials)
+            client.sendmail(
+                "student@lab.example", ["a@example.org"], message().replace(SUBJECT, f"thread {i}")
+            )
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = {m.subject for m in lab.outbox if (m.subject or "").startswith("thread ")}
+    assert got == {f"thread {i}" for i in range(12)}
+
+
+# --------------------------------------------------------------------------- network behaviours
+
+
+def test_refused_is_a_tcp_reset(lab: Lab) -> None:
+    ep = lab.endpoint("mx.lab.example", 587)
+    assert ep.behaviour == "refused" and ep.expected == "refused"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(ep.address, timeout=1).close()
+
+
+def test_filtered_times_out_like_a_drop_rule(hotel: Lab) -> None:
+    ep = hotel.endpoint("smtp.lab.example", 587)
+    assert ep.behaviour == "filtered" and ep.expected == "filtered"
+    for _ in range(2):  # stays filtered: the queue is still full after a timed-out attempt
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            socket.create_connection(ep.address, timeout=1).close()
+        assert time.monotonic() - start >= 0.9
+
+
+def test_silent_connects_and_never_speaks(lab: Lab) -> None:
+    ep = lab.endpoint("tarpit.lab.example", 25)
+    assert ep.behaviour == "silent"
+    with socket.create_connection(ep.address, timeout=1) as s:
+        s.sendall(b"EHLO client.test\r\n")
+        with pytest.raises(TimeoutError):
+            s.recv(100)
+
+
+def test_slow_greets_after_the_delay(lab: Lab) -> None:
+    ep = lab.endpoint("slow.lab.example", 25)
+    assert ep.behaviour == "slow" and ep.expected == "open"
+    start = time.monotonic()
+    with socket.create_connection(ep.address, timeout=5) as s:
+        data = s.recv(200)
+    elapsed = time.monotonic() - start
+    assert data.startswith(b"220 slow.lab.example ")
+    assert 1.9 <= elapsed < 4.5
+
+
+@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+def test_every_scenario_resolves_the_network_per_port(name: str) -> None:
+    sc = catalog.SCENARIOS[name]
+    for plan in catalog.plan(sc):
+        net = sc.behaviour_on(plan.port)
+        if net != "open":
+            assert plan.behaviour == net  # the network applies to every host on that port
+    behaviours = {(p.host, p.port): p.behaviour for p in catalog.plan(sc)}
+    if name in ("home-isp", "cloud-vm"):
+        assert (
+            behaviours["mx.lab.example", 25] == behaviours["legacy.lab.example", 25] == "filtered"
+        )
+    if name == "strict-firewall":
+        assert {b for (h, p), b in behaviours.items() if p != 465} == {"filtered"}
+        assert behaviours["smtp.lab.example", 465] == "open"
+    if name == "hotel-wifi":
+        assert behaviours["mx.lab.example", 25] == "intercept"
+        assert behaviours["smtp.lab.example", 587] == "filtered"
+        assert behaviours["smtp.lab.example", 465] == behaviours["smtp.lab.example", 2525] == "open"
+
+
+# --------------------------------------------------------------------------- limits and safety
+
+
+def test_message_size_limit() -> None:
+    with Lab(max_message_size=2000) as small:
+        with small.smtp("smtp.lab.example", 465) as client:
+            client.login(*small.credentials)
+            assert "SIZE 2000" in (client.ehlo_resp or b"").decode()
+            with pytest.raises(smtplib.SMTPException) as info:
+                client.sendmail("student@lab.example", ["a@example.org"], message() + "x" * 5000)
+            assert "552" in str(info.value)
+        assert small.outbox == []
+
+
+def test_connection_limit_says_421() -> None:
+    with Lab(max_connections=2) as small:
+        address = small.address("mx.lab.example", 25)
+        held = [socket.create_connection(address, timeout=2) for _ in range(2)]
+        try:
+            for s in held:
+                assert s.recv(100).startswith(b"220 ")
+            with socket.create_connection(address, timeout=2) as extra:
+                assert extra.recv(100) == b"421 4.7.0 Too many connections\r\n"
+        finally:
+            for s in held:
+                s.close()
+        deadline = time.monotonic() + 3
+        while True:  # once the held ones are gone, there is room again
+            with socket.create_connection(address, timeout=2) as again:
+                if again.recv(100).startswith(b"220 "):
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_binds_loopback_only_by_default(lab: Lab) -> None:
+    assert {e.address[0] for e in lab.endpoints} == {"127.0.0.1"}
+
+
+def test_binds_ipv6_loopback_when_asked() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this system")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this system")
+    with Lab("home-isp", bind="::1") as lab6:
+        ip, port = lab6.address("smtp.lab.example", 587)
+        assert ip == "::1"
+        with socket.create_connection((ip, port), timeout=2) as s:
+            assert s.recv(100).startswith(b"220 smtp.lab.example")
+        with pytest.raises(TimeoutError):
+            socket.create_connection(lab6.address("mx.lab.example", 25), timeout=1).close()
+
+
+def test_real_ports_when_allowed() -> None:
+    try:
+        with Lab("open-internet", real_ports=True) as real:
+            assert real.address("mx.lab.example", 25) == ("127.0.0.25", 25)
+            assert real.address("smtp.lab.example", 587) == ("127.0.0.87", 587)
+            with real.smtp("smtp.lab.example", 587) as client:
+                client.starttls(context=real.ssl_context())
+                client.login(*real.credentials)
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(real.address("mx.lab.example", 587), timeout=1).close()
+    except PermissionError as e:
+        pytest.skip(f"cannot bind low ports here: {e}")
+    except OSError as e:  # e.g. port 25 already taken by a local MTA
+        pytest.skip(f"real ports unavailable: {e}")
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_start_and_stop_are_idempotent() -> None:
+    lab = Lab("home-isp")
+    lab.stop()  # before start: fine
+    assert lab.start() is lab
+    first = lab.endpoints
+    assert lab.start() is lab and lab.endpoints == first  # second start: no-op
+    lab.stop()
+    lab.stop()
+    assert not lab.running and lab.endpoints == []
+    with pytest.raises(LabError, match="not running"):
+        lab.address("smtp.lab.example", 587)
+    with lab, socket.create_connection(lab.address("smtp.lab.example", 587), timeout=2) as s:
+        assert s.recv(100).startswith(b"220 ")
+
+
+def test_lab_starts_inside_a_running_event_loop() -> None:
+    async def notebook_cell() -> bytes:
+        lab = Lab("cloud-vm").start()  # as in a Jupyter cell: a loop is already running
+        try:
+            reader, writer = await asyncio.open_connection(*lab.address("smtp.lab.example", 2525))
+            greeting = await asyncio.wait_for(reader.readline(), 2)
+            writer.close()
+            await writer.wait_closed()
+            return greeting
+        finally:
+            lab.stop()
+
+    assert asyncio.run(notebook_cell()).startswith(b"220 smtp.lab.example")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def lab_temp_files() -> set[str]:
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("smtplab")}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files with /proc")
+def test_fifty_start_stop_cycles_leave_nothing_behind() -> None:
+    Lab("hotel-wifi").start().stop()  # warm the per-process certificate cache
+    gc.collect()
+    threads, fds, temps = threading.active_count(), open_fds(), lab_temp_files()
+    names = list(catalog.SCENARIOS)
+    started = time.monotonic()
+    for i in range(50):
+        lab = Lab(names[i % len(names)]).start()
+        if i % 10 == 0:  # with a live client connection now and then
+            s = socket.create_connection(lab.address("smtp.lab.example", 465), timeout=2)
+            lab.stop()
+            s.close()
+        else:
+            lab.stop()
+    gc.collect()
+    assert threading.active_count() == threads
+    assert open_fds() == fds
+    assert lab_temp_files() == temps
+    assert time.monotonic() - started < 25  # well under a second each
+
+
+def test_each_scenario_starts_fast() -> None:
+    Lab().start().stop()  # warm the certificate cache
+    for name in catalog.SCENARIOS:
+        start = time.perf_counter()
+        lab = Lab(name).start()
+        elapsed = time.perf_counter() - start
+        lab.stop()
+        assert elapsed < 0.5, (name, elapsed)
+
+
+def test_failed_start_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    gc.collect()
+    threads, fds = threading.active_count(), open_fds()
+
+    def broken(host: str, kind: str = "lab-ca") -> ssl.SSLContext:
+        raise RuntimeError("certificate store on fire")
+
+    monkeypatch.setattr(certs, "server_context", broken)
+    lab = Lab("open-internet")
+    with pytest.raises(RuntimeError, match="on fire"):
+        lab.start()
+    assert not lab.running
+    lab.stop()  # safe after a failed start
+    gc.collect()
+    assert threading.active_count() == threads and open_fds() == fds
+    monkeypatch.undo()
+    with lab:  # and the same lab starts fine afterwards
+        assert lab.running
+
+
+def test_forgotten_lab_is_stopped_when_collected() -> None:
+    threads = threading.active_count()
+    lab = Lab("home-isp").start()
+    assert threading.active_count() == threads + 1
+    del lab
+    gc.collect()
+    assert threading.active_count() == threads
+
+
+def run_python(code: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_lab_left_running_at_exit_is_stopped() -> None:
+    # A kernel restart kills the process; the next one must start a lab with no leftovers.
+    code = "from smtplab.lab import Lab; lab = Lab('hotel-wifi').start(); print(lab.address('smtp.lab.example', 587)[1])"
+    for _ in range(2):
+        p = run_python(code)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and out.strip().isdigit(), err
+        assert err == ""
+
+
+def test_run_forever_serves_until_ctrl_c() -> None:
+    p = run_python(
+        "import sys; from smtplab.lab import run_forever; sys.exit(run_forever('home-isp'))"
+    )
+    assert p.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        lines.append(line)
+        if "Serving until Ctrl-C" in line or not line:
+            break
+    text = "".join(lines)
+    assert "scenario home-isp" in text and "BEGIN CERTIFICATE" in text and "student" in text
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert "Lab stopped." in out
