@@ -23,11 +23,14 @@ from smtplab.probe import (  # noqa: E402
     probe_many,
 )
 
+# Discovery too, for the same reason: `smtplab.discover` is both a module and its function.
+# The module imports dnspython only when a lookup runs.
+from smtplab.discover import discover  # noqa: E402
+
 # public name -> module that defines it, loaded on first use
 _LAZY = {
     "Finding": "smtplab.findings",
     "TranscriptLine": "smtplab.protocol",
-    "discover": "smtplab.discover",
     "Lab": "smtplab.lab",
     "scenarios": "smtplab.lab",
     "save_records": "smtplab.records",
@@ -39,7 +42,7 @@ _SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "
 
 __all__ = sorted([
     *_LAZY, *_SUBMODULES, "__version__", "probe", "aprobe", "probe_many", "aprobe_many",
-    "ProbeResult", "ProbeInputError",
+    "ProbeResult", "ProbeInputError", "discover",
 ])
 
 

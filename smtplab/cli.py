@@ -184,10 +184,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
         from smtplab.discover import discover
 
         found = discover(args.host)
-        hosts = [mx.host for mx in found.mx] or [args.host]
-        ports = [25] if args.ports == ",".join(map(str, DEFAULT_PORTS)) else ports
         if not args.json:
             print(found.explain())
+        hosts = [mx.host for mx in found.mx]
+        if not hosts or found.null_mx:
+            # RFC 7505: a null MX says the domain takes no mail; with no MX at all (or a DNS
+            # error) there is nothing to probe, and guessing would probe the wrong machine.
+            return 0
+        ports = [25] if args.ports == ",".join(map(str, DEFAULT_PORTS)) else ports
 
     def run(lab: Any) -> list[ProbeResult]:
         from smtplab.probe import probe_many

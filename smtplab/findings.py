@@ -93,10 +93,13 @@ def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Find
     where = f"{host}:{port}"
 
     if outcome == "filtered":
+        why = (
+            " (many ISPs and clouds block port 25 this way, against spam from infected machines)"
+            if port == 25 else " (a network that allows only a few ports drops the rest this way)"
+        )
         out.append(Finding(
             "filtered", "medium",
-            f"The connection to {where} timed out: a firewall on the way probably drops it "
-            "(many ISPs and clouds block port 25 this way).",
+            f"The connection to {where} timed out: a firewall on the way probably drops it{why}.",
         ))
     elif outcome == "refused":
         out.append(Finding(

@@ -45,6 +45,7 @@ from smtplab.protocol import (
 )
 from smtplab.tls import (
     cert_facts,
+    cert_facts_from_dict,
     client_context,
     describe_handshake_error,
     describe_verify_error,
@@ -530,7 +531,14 @@ class _LiveWire:
         sslobj = self.ssl_object
         version = sslobj.version() if sslobj else None
         cipher = sslobj.cipher()[0] if sslobj and sslobj.cipher() else None
-        return version, cipher, cert_facts(sslobj.getpeercert(binary_form=True) if sslobj else None)
+        if sslobj is None:
+            return version, cipher, None
+        # A verified session hands over the decoded certificate; only an unverified one needs
+        # the DER parsed (with cryptography, imported then and not before).
+        facts = cert_facts_from_dict(sslobj.getpeercert()) or cert_facts(
+            sslobj.getpeercert(binary_form=True)
+        )
+        return version, cipher, facts
 
     def local_name(self) -> str:
         """An honest EHLO name: our own address as an RFC 5321 address literal."""
@@ -631,6 +639,14 @@ class _Conversation:
 
     async def send(self, verb: str, arg: str | None = None) -> None:
         assert self.wire is not None
+        queued = getattr(getattr(self.wire, "proto", None), "replies", None)
+        if queued:  # the probe never pipelines: a reply waiting now answers nothing we sent
+            n = len(queued)
+            self.st.event(f"the server sent {n} reply(ies) nobody asked for before {verb}")
+            raise _Stop(
+                "open" if self.st.values.get("outcome") == "open" else "error",
+                f"the server sent {n} reply(ies) nobody asked for: the conversation is out of step",
+            )
         data = build_command(verb, arg)
         shown = self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
         try:
@@ -669,8 +685,13 @@ class _Conversation:
             raise _CertRejected(reason) from None
         except ssl.SSLError as exc:
             msg = describe_handshake_error(exc)
+            cleartext = "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower()
+            if cleartext and st.values.get("tls_mode") != "implicit":
+                # After STARTTLS's 220 this is no implicit/STARTTLS mix-up: the server agreed to
+                # TLS and then did not speak it.
+                msg = f"{exc} — the server agreed to STARTTLS, then answered in cleartext, not TLS"
             st.event(f"TLS handshake failed: {msg}")
-            if "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower():
+            if cleartext and st.values.get("tls_mode") == "implicit":
                 raise _CleartextOnTLSPort(msg) from None
             raise _Stop("tls_failed", msg) from None
         except (asyncio.TimeoutError, TimeoutError):
@@ -755,6 +776,15 @@ class _Conversation:
             reply = await self.wire.read_reply(o.timeout)
         except asyncio.TimeoutError:
             if self.wire.proto.received and st.values.get("tls_mode") != "implicit":
+                if self.wire.proto.parser.started_reply():
+                    # A greeting was arriving, too slowly: a tarpit. Not "not_smtp" (what came
+                    # looks like SMTP), and no implicit-TLS retry (it spoke cleartext).
+                    n = self.wire.proto.received
+                    st.event(f"tarpit: only {n} bytes of a greeting within {o.timeout:g} s")
+                    raise _Stop(
+                        "silent", f"the greeting was still arriving after {o.timeout:g} s "
+                        f"({n} bytes so far): a tarpit"
+                    ) from None
                 st.event(f"received {self.wire.proto.received} bytes that are not an SMTP greeting")
                 raise _Stop("not_smtp", "the server sent data that is not an SMTP greeting") from None
             st.event(f"no greeting within {o.timeout:g} s")
@@ -901,6 +931,16 @@ class _Conversation:
             await self.wire.read_reply(min(1.0, self.o.timeout))
         except (_Stop, asyncio.TimeoutError, ProtocolError, ConnectionError, OSError):
             pass
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine, where no politeness limit is needed."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _is_ip(host: str) -> bool:
@@ -1189,7 +1229,8 @@ async def aprobe_many(
     """Probe many ``(host, port)`` targets concurrently; results in input order.
 
     ``concurrency`` bounds probes in flight; ``per_host`` bounds them per host (politeness);
-    ``rate`` caps new connections per second (default: none in the lab, 10 per second live).
+    ``rate`` caps new connections per second (default: none in the lab or on loopback, 10 per
+    second towards other hosts).
     All ports of a host run side by side, so a filtered port costs its timeout once.
     ``progress=True`` prints a counter; a callable gets ``(done, total, result)``.
     """
@@ -1220,8 +1261,8 @@ async def aprobe_many(
     }
     if unknown:
         raise ProbeInputError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    if rate is None and kwargs.get("lab") is None:
-        rate = 10.0
+    if rate is None and kwargs.get("lab") is None and not all(_is_loopback(o.host) for o in opts):
+        rate = 10.0  # politeness towards other people's servers; our own machine needs none
     limiter = _RateLimiter(rate)
     sem = asyncio.Semaphore(concurrency)
     host_sems: dict[str, asyncio.Semaphore] = {}

@@ -98,9 +98,18 @@ def printable(data: bytes) -> str:
     paint a learner's terminal or notebook.
     """
     text = data.decode("utf-8", errors="backslashreplace")
-    return "".join(
-        c if (c >= " " and c != "\x7f") or c == "\t" else f"\\x{ord(c):02x}" for c in text
-    )
+    return _UNSAFE_TEXT.sub(_escape_char, text)
+
+
+#: What :func:`printable` escapes: C0 controls but tab, DEL, the C1 controls (U+009B is an 8-bit
+#: terminal CSI) and the bidirectional overrides that make text display in another order than it
+#: reads (the "Trojan Source" trick, CVE-2021-42574).
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class ReplyParser:
@@ -145,6 +154,18 @@ class ReplyParser:
         self._pending.clear()
         self._code = None
         return data
+
+    def started_reply(self) -> bool:
+        """True when the bytes held so far begin a reply that has not ended yet: lines of an
+        unfinished multi-line reply, or a partial line that starts like one (``22``, ``220-``).
+        A tarpit sends its greeting this way, a byte at a time."""
+        if self._pending:
+            return True
+        head = bytes(self._buf[:4])
+        return (
+            head[:3].isdigit() and head[:1] in (b"2", b"3", b"4", b"5")
+            and (len(head) < 4 or head[3:4] in (b" ", b"-", b"\r", b"\n"))
+        )
 
     def _fail(self, reason: str) -> ProtocolError:
         self.broken = ProtocolError(reason)

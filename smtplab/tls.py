@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import re
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -39,7 +41,9 @@ def client_context(
     after creation, so sharing them is safe.
     """
     if verify:
-        ctx = ssl.create_default_context(cadata=cadata, cafile=cafile)
+        ctx = _system_store_context() if cadata is None and cafile is None else (
+            ssl.create_default_context(cadata=cadata, cafile=cafile)
+        )
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
     else:
@@ -54,6 +58,96 @@ def client_context(
         except (ValueError, ssl.SSLError):  # a build without old protocols: report what we can
             pass
     return ctx
+
+
+_HASHED = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
+
+
+def _system_store_context() -> ssl.SSLContext:
+    """A verifying context on the system's trusted CAs, loaded lazily where the system allows.
+
+    ``create_default_context()`` reads the whole CA bundle (about 25 ms, every process). Where
+    the system keeps a hashed CA directory (Debian's /etc/ssl/certs), OpenSSL can look up just
+    the issuer it needs there instead. ``SSL_CERT_FILE``/``SSL_CERT_DIR`` keep their meaning.
+    """
+    paths = ssl.get_default_verify_paths()
+    capath = paths.capath
+    if (
+        capath
+        and not os.environ.get(paths.openssl_cafile_env)
+        and not os.environ.get(paths.openssl_capath_env)
+        and os.path.isdir(capath)
+    ):
+        with os.scandir(capath) as entries:
+            hashed = any(_HASHED.match(e.name) for e in entries)
+        if hashed:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(capath=capath)
+            return ctx
+    return ssl.create_default_context()
+
+
+# Python's decoded-certificate names -> the RFC 4514 short names cryptography prints, so both
+# paths write the same text into records.
+_RDN_NAMES = {
+    "commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST",
+    "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
+    "streetAddress": "STREET", "domainComponent": "DC", "userId": "UID",
+}
+
+
+def _rfc4514_escape(value: str) -> str:
+    out = "".join("\\" + c if c in ',+"\\<>;' else c for c in value)
+    if out.startswith(("#", " ")):
+        out = "\\" + out
+    if out.endswith(" "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+def _rfc4514(name: object) -> str | None:
+    rdns = []
+    for rdn in name or ():  # type: ignore[attr-defined]
+        parts = []
+        for attr, value in rdn:
+            short = _RDN_NAMES.get(attr)
+            if short is None:
+                return None  # an attribute we cannot name as cryptography does: parse the DER
+            parts.append(f"{short}={_rfc4514_escape(value)}")
+        rdns.append("+".join(parts))
+    return ",".join(reversed(rdns))
+
+
+def cert_facts_from_dict(cert: dict[str, object] | None) -> CertFacts | None:
+    """Facts from ``SSLObject.getpeercert()`` (only filled in for a verified session)."""
+    if not cert:
+        return None
+    subject, issuer = _rfc4514(cert.get("subject")), _rfc4514(cert.get("issuer"))
+    not_after = cert.get("notAfter")
+    if subject is None or issuer is None or not isinstance(not_after, str):
+        return None
+    import ipaddress
+
+    names = []
+    for kind, value in cert.get("subjectAltName", ()) or ():  # type: ignore[attr-defined]
+        if kind == "DNS":
+            names.append(str(value))
+        elif kind == "IP Address":
+            names.append(str(ipaddress.ip_address(str(value).strip())))
+    dns = [n for n in names if not _is_ip_text(n)]
+    ips = [n for n in names if _is_ip_text(n)]
+    when = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.timezone.utc)
+    return CertFacts(subject, issuer, when.isoformat(), tuple(dns + ips), subject == issuer)
+
+
+def _is_ip_text(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
 
 
 def cert_facts(der: bytes | None) -> CertFacts | None:

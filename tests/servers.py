@@ -53,7 +53,7 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, aut
     ok = isinstance(auth_data, LoginPassword) and (
         auth_data.login.decode(), auth_data.password.decode()
     ) == (USER, PASSWORD)
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
 class ImplicitTLSSMTP(SMTP):

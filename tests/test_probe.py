@@ -291,3 +291,14 @@ def test_record_has_every_schema_field(smtp_ports: dict[str, int], tmp_path: Pat
         assert rec[name] in values
     assert all(set(t) == {"t", "dir", "text"} for t in rec["transcript"])
     assert ProbeResult.from_record(rec) == r
+
+
+def test_certificate_facts_read_the_same_verified_or_not(
+    smtp_ports: dict[str, int], cafile: str
+) -> None:
+    verified = smtplab.probe("localhost", smtp_ports["starttls"], cafile=cafile, timeout=3)
+    unverified = smtplab.probe("localhost", smtp_ports["starttls"], timeout=3)
+    assert verified.cert_verified is True and unverified.cert_verified is False
+    for name in ("cert_subject", "cert_issuer", "cert_not_after", "cert_san"):
+        assert getattr(verified, name) == getattr(unverified, name), name
+    assert "127.0.0.1" in verified.cert_san

@@ -1,0 +1,150 @@
+"""The other `smtplab` commands, run as a learner would: record, show, merge, lab, notebooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from smtplab.records import load_records
+
+
+def smtplab_cmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_record_show_merge_round_trip(tmp_path: Path) -> None:
+    home = tmp_path / "home.jsonl"
+    hotel = tmp_path / "hotel.jsonl"
+    r1 = smtplab_cmd("record", "smtp.lab.example", "mx.lab.example", "--lab", "home-isp",
+                     "--vantage", "lab:home-isp", "-o", str(home), "--timeout", "1")
+    assert r1.returncode == 0, r1.stderr
+    assert "appended 8 record(s)" in r1.stdout
+    r2 = smtplab_cmd("record", "mx.lab.example", "--lab", "hotel-wifi", "-p", "25,587",
+                     "--vantage", "lab:hotel-wifi", "-o", str(hotel), "--timeout", "1")
+    assert r2.returncode == 0, r2.stderr
+    pooled = tmp_path / "class.jsonl"
+    m = smtplab_cmd("merge", str(home), str(hotel), str(home), "-o", str(pooled))
+    assert m.returncode == 0, m.stderr
+    assert "wrote 10 record(s)" in m.stdout
+    df = load_records(pooled)
+    assert sorted(df["vantage"].unique()) == ["lab:home-isp", "lab:hotel-wifi"]
+    show = smtplab_cmd("show", str(pooled))
+    assert show.returncode == 0, show.stderr
+    assert "filtered" in show.stdout and "lab:hotel-wifi" in show.stdout
+
+
+def test_show_names_file_line_and_field_of_a_bad_record(tmp_path: Path) -> None:
+    good = smtplab_cmd("probe", "mx.lab.example", "-p", "25", "--lab", "open-internet", "--json",
+                       "--timeout", "2")
+    rec = json.loads(good.stdout.splitlines()[0])
+    rec["port"] = "twenty-five"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.stdout + json.dumps(rec) + "\n")
+    out = smtplab_cmd("show", str(bad))
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "bad.jsonl" in out.stderr and "line 2" in out.stderr and "port" in out.stderr
+    lenient = smtplab_cmd("show", str(bad), "--lenient")
+    assert lenient.returncode == 0 and "mx.lab.example" in lenient.stdout
+
+
+def test_probe_record_option_appends(tmp_path: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    for _ in range(2):
+        r = smtplab_cmd("probe", "smtp.lab.example", "-p", "587", "--lab", "open-internet",
+                        "--record", str(out), "--timeout", "2")
+        assert r.returncode == 0, r.stderr
+    assert len(load_records(out)) == 2
+
+
+def test_unknown_scenario_is_one_line() -> None:
+    r = smtplab_cmd("probe", "smtp.lab.example", "--lab", "moon-base")
+    assert r.returncode == 2 and "unknown lab scenario" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_lab_list_and_run_until_ctrl_c() -> None:
+    listing = smtplab_cmd("lab", "--list")
+    assert listing.returncode == 0 and "home-isp" in listing.stdout
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtplab", "lab", "--scenario", "hotel-wifi"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        assert proc.stdout is not None
+        while "smtp.lab.example" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert "smtp.lab.example" in seen
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
+    """The README's main command: JupyterLab on a copy of the course."""
+    port = _free_port()
+    target = tmp_path / "course"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(target), "--no-browser",
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2) as resp:
+                    status = resp.status
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+        assert (target / "00_start_here.ipynb").is_file()
+        copied = {p.name for p in target.glob("*.ipynb")}
+        shipped = {p.name for p in (Path(__file__).parents[1] / "notebooks").glob("*.ipynb")}
+        assert copied == shipped
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
+def test_notebooks_copy_never_overwrites_learner_work(tmp_path: Path) -> None:
+    from smtplab.notebooks import prepare
+
+    target = prepare(tmp_path)
+    mine = target / "00_start_here.ipynb"
+    mine.write_text('{"my": "answers"}')
+    prepare(tmp_path)
+    assert mine.read_text() == '{"my": "answers"}'
+    prepare(tmp_path, reset=True)
+    assert "my" not in json.loads(mine.read_text())

@@ -1,0 +1,174 @@
+"""The probe against a real Postfix (Debian's package) on loopback, cross-checked with smtplib.
+
+One Postfix instance serves the whole session (see ``tests/postfix.py``): a 25-style relay with
+STARTTLS, 587- and 2525-style submission that require STARTTLS and offer AUTH only inside TLS,
+and a 465-style implicit-TLS service. Its certificate is self-signed, so every TLS probe must
+report an encrypted but unauthenticated connection — and a verified one once we trust it.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from postfix import HOSTNAME, Postfix, skip_reason
+
+import smtplab
+from smtplab import schema
+from smtplab.probe import ProbeResult
+
+pytestmark = pytest.mark.postfix
+
+STARTTLS_SERVICES = ("smtp", "submission", "alt")
+SUBMISSION_AUTH = ("PLAIN", "LOGIN")
+
+
+@pytest.fixture(scope="session")
+def postfix() -> Iterator[Postfix]:
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    pf = Postfix().start()
+    try:
+        yield pf
+    finally:
+        pf.stop()
+
+
+def unverified() -> ssl.SSLContext:
+    """What stdlib smtplib uses when given no context: encryption without authentication."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def features(s: smtplib.SMTP) -> set[str]:
+    return {k.upper() for k in s.esmtp_features}
+
+
+def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
+    return tuple(s.esmtp_features.get("auth", "").upper().split())
+
+
+def codes(r: ProbeResult) -> set[str]:
+    return {f.code for f in r.findings}
+
+
+def expected_auth(pf: Postfix, service: str) -> tuple[str, ...]:
+    return SUBMISSION_AUTH if pf.sasl and service != "smtp" else ()
+
+
+def test_the_config_passes_postfix_check(postfix: Postfix) -> None:
+    text = postfix.check()
+    assert "fatal" not in text and "error" not in text.lower(), text
+
+
+@pytest.mark.parametrize("service", STARTTLS_SERVICES)
+def test_starttls_services(postfix: Postfix, service: str) -> None:
+    r = smtplab.probe("127.0.0.1", postfix.ports[service], timeout=3)
+    assert r.outcome == "open", (r.error, r.transcript)
+    assert r.banner_code == 220 and HOSTNAME in (r.banner or "")
+    assert r.tls_mode == "starttls" and r.starttls_offered is True
+    assert r.tls_version in ("TLSv1.2", "TLSv1.3") and r.tls_cipher
+    # AUTH only inside TLS on the submission services (smtpd_tls_auth_only), never on the relay
+    assert r.auth_before_tls == ()
+    assert r.auth_after_tls == expected_auth(postfix, service)
+    if postfix.sasl:
+        assert r.role == ("relay" if service == "smtp" else "submission-starttls")
+    # the self-signed certificate: encrypted, not authenticated — said as a finding
+    assert r.cert_verified is False and "self-signed" in (r.cert_error or "")
+    assert HOSTNAME in (r.cert_subject or "") and "127.0.0.1" in r.cert_san
+    assert "cert_self_signed" in codes(r)
+    assert r.top_finding is not None and r.top_finding.code == "cert_self_signed"
+
+
+def test_implicit_tls_service(postfix: Postfix) -> None:
+    port = postfix.ports["submissions"]
+    r = smtplab.probe("127.0.0.1", port, mode="tls", timeout=3)
+    assert r.outcome == "open", (r.error, r.transcript)
+    assert r.tls_mode == "implicit" and r.banner_code == 220
+    assert r.auth_before_tls is None and r.auth_after_tls == expected_auth(postfix, "submissions")
+    if postfix.sasl:
+        assert r.role == "submission-implicit"
+    assert r.cert_verified is False and "cert_self_signed" in codes(r)
+
+
+def test_trusting_the_certificate_makes_it_verified(postfix: Postfix) -> None:
+    for service, mode in (("submission", "auto"), ("submissions", "tls")):
+        r = smtplab.probe("127.0.0.1", postfix.ports[service], mode=mode, timeout=3,
+                          cafile=str(postfix.cert_file))
+        assert r.cert_verified is True and r.cert_error is None, (service, r.cert_error)
+        assert not codes(r) & {"cert_self_signed", "cert_untrusted", "cert_name_mismatch"}
+
+
+@pytest.mark.parametrize("service", STARTTLS_SERVICES)
+def test_capabilities_equal_smtplib_before_and_after_starttls(
+    postfix: Postfix, service: str
+) -> None:
+    port = postfix.ports[service]
+    before = smtplab.probe("127.0.0.1", port, mode="plain", timeout=3)
+    after = smtplab.probe("127.0.0.1", port, mode="starttls", timeout=3)
+    with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
+        s.ehlo()
+        assert set(before.extensions) == features(s)
+        assert before.auth_before_tls == auth_of(s) == ()
+        assert "STARTTLS" in features(s)
+        s.starttls(context=unverified())
+        s.ehlo()
+        assert set(after.extensions) == features(s)
+        assert after.auth_after_tls == auth_of(s) == expected_auth(postfix, service)
+        assert "STARTTLS" not in features(s)
+    assert before.tls_mode == "none" and after.tls_mode == "starttls"
+
+
+def test_capabilities_equal_smtplib_on_implicit_tls(postfix: Postfix) -> None:
+    port = postfix.ports["submissions"]
+    r = smtplab.probe("127.0.0.1", port, mode="tls", timeout=3)
+    with smtplib.SMTP_SSL("127.0.0.1", port, timeout=3, context=unverified()) as s:
+        s.ehlo()
+        assert set(r.extensions) == features(s)
+        assert r.auth_after_tls == auth_of(s)
+
+
+def test_submission_really_requires_tls(postfix: Postfix) -> None:
+    """The fixture's claim, checked with smtplib: MAIL before STARTTLS gets 530 on 587-style."""
+    for service in ("submission", "alt"):
+        with smtplib.SMTP("127.0.0.1", postfix.ports[service], timeout=3) as s:
+            s.ehlo()
+            code, _ = s.mail("learner@lab.example")
+            assert code == 530, service
+    with smtplib.SMTP("127.0.0.1", postfix.ports["smtp"], timeout=3) as s:
+        s.ehlo()
+        assert s.mail("learner@lab.example")[0] == 250  # the relay accepts cleartext MAIL
+
+
+def test_mixing_up_tls_modes_is_named(postfix: Postfix) -> None:
+    # implicit TLS towards a STARTTLS port: the commonest user error (WRONG_VERSION_NUMBER)
+    wrong = smtplab.probe("127.0.0.1", postfix.ports["submission"], mode="tls", timeout=2)
+    assert wrong.outcome != "open" and "wrong_tls_mode" in codes(wrong), wrong.transcript
+    # auto mode on an implicit-TLS port that is not numbered 465: silent, then TLS works
+    auto = smtplab.probe("127.0.0.1", postfix.ports["submissions"], timeout=0.5)
+    assert auto.outcome == "open" and auto.tls_mode == "implicit"
+    assert "implicit_tls_detected" in codes(auto)
+
+
+def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
+    ports = [postfix.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
+    out = subprocess.run(
+        [sys.executable, "-m", "smtplab", "probe", "127.0.0.1", "-p", ",".join(map(str, ports)),
+         "--json", "--timeout", "1"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["port"] for r in records] == ports
+    assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
+    assert [r["outcome"] for r in records] == ["open"] * 4
+    assert [r["tls_mode"] for r in records] == ["starttls", "implicit", "starttls", "starttls"]
+    assert all(r["cert_verified"] is False for r in records)
