@@ -653,6 +653,7 @@ class _Conversation:
             self.wire.send(data)
         except (ConnectionError, OSError) as exc:
             what = shown.split(" ", 1)[0]  # the redacted form: never a secret in an error
+            self.st.event(f"connection lost while sending {what}: {exc}")
             raise _Stop("reset", f"connection lost while sending {what}: {exc}") from None
 
     async def reply(self, what: str, timeout: float | None = None) -> Reply:

@@ -228,6 +228,12 @@ class _RecordedWire:
         while (line := self._peek()) is not None:
             self.pos += 1
             if line.dir == "client":
+                nxt = self._peek()
+                if nxt is not None and nxt.dir == "event" and nxt.text.startswith(
+                    "connection lost while sending "
+                ):
+                    self.pos += 1  # the conversation writes this event again itself
+                    raise ConnectionResetError(nxt.text.split(": ", 1)[1])
                 return
             if line.dir == "server":
                 self._feed(line.text)

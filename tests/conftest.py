@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "live" in item.keywords:
             item.add_marker(skip)
+
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _loopback_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+    """Tests never leave loopback, and that includes DNS: any name but localhost fails here the
+    way an unknown name fails (EAI_NONAME) instead of being sent to the machine's resolver."""
+    if host is None or host in ("localhost", b"localhost", "localhost.localdomain"):
+        return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+    text = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        raise socket.gaierror(
+            socket.EAI_NONAME, f"{text}: tests resolve no names beyond localhost"
+        ) from None
+    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_getaddrinfo)
 
 
 @pytest.fixture(scope="session")
