@@ -988,6 +988,7 @@ async def _run(st: _State, make_wire: Any = None) -> None:
             verify = False
         except _Silent as exc:
             if o.mode == "auto" and not implicit and attempts == 1:
+                first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
                 st.event("no cleartext greeting: retrying with implicit TLS")
                 implicit = True
                 st.extra.append(Finding(
@@ -1005,7 +1006,7 @@ async def _run(st: _State, make_wire: Any = None) -> None:
                     continue
                 except _Stop:
                     st.extra.pop()
-                    st.reset_session()
+                    st.values = first_try  # report the cleartext connection that stayed silent
                     st.event("implicit TLS did not answer either")
             raise _Stop("silent", exc.error) from None
         except _CleartextOnTLSPort as exc:

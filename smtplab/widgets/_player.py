@@ -1,0 +1,191 @@
+"""The transcript player: a probe's conversation replayed line by line, explained.
+
+:func:`player_frames` is the pure part: the frames (what the screen shows after each line) and
+how long to wait before each, so tests check the pacing without sleeping. The widget only moves a
+slider through those frames.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import ipywidgets as W
+
+from smtplab.widgets._render import (
+    as_record,
+    close_parts,
+    esc,
+    message_html,
+    outcome_badge,
+    transcript_html,
+)
+
+__all__ = ["SPEEDS", "TranscriptPlayer", "player_frames", "transcript_player"]
+
+#: Speed choices of the player: label → speed. A number scales the recorded pace (2.0 plays
+#: twice as fast); ``"instant"`` shows every line at once; ``"line"`` shows one line per second,
+#: for reading aloud (a lab conversation lasts a few milliseconds at its recorded pace).
+SPEEDS: Final[dict[str, float | str]] = {
+    "1× (recorded pace)": 1.0,
+    "2×": 2.0,
+    "5×": 5.0,
+    "instant": "instant",
+    "1 line per second": "line",
+}
+
+#: The shortest step the Play widget takes, so a browser draws every frame.
+MIN_STEP_MS: Final = 30
+
+
+def _speed(speed: float | str) -> float | str:
+    if isinstance(speed, str):
+        word = speed.strip().lower().rstrip("x×")
+        if word in ("instant", "line"):
+            return word
+        try:
+            speed = float(word)
+        except ValueError:
+            raise ValueError(
+                f"speed must be a number, 'instant' or 'line', not {speed!r}"
+            ) from None
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+        raise ValueError(f"speed must be a positive number, 'instant' or 'line', not {speed!r}")
+    return "instant" if math.isinf(speed) else float(speed)
+
+
+def player_frames(result: Any, speed: float | str = 1.0) -> list[tuple[float, str]]:
+    """The frames of a transcript replay: ``[(delay_ms, html), ...]``.
+
+    Frame ``k`` shows the first ``k`` lines (frame 0: none yet) with an explanation beside each
+    and the newest line highlighted; ``delay_ms`` is how long to wait after the previous frame
+    before showing it: the recorded gap between the two lines divided by ``speed`` (0 for
+    ``"instant"``, 1000 for ``"line"``). ``result`` is a ProbeResult or a record dict.
+    """
+    rec = as_record(result)
+    s = _speed(speed)
+    times = [
+        float((x.to_dict() if hasattr(x, "to_dict") else x).get("t") or 0.0)
+        for x in rec.get("transcript") or []
+    ]
+    frames: list[tuple[float, str]] = [(0.0, transcript_html(rec, upto=0))]
+    previous = 0.0
+    for k, t in enumerate(times, start=1):
+        if s == "instant":
+            delay = 0.0
+        elif s == "line":
+            delay = 1000.0
+        else:
+            delay = round(max(0.0, t - previous) / float(s), 3)
+        previous = t
+        frames.append((delay, transcript_html(rec, upto=k, highlight_last=True)))
+    return frames
+
+
+class TranscriptPlayer(W.VBox):
+    """The widget returned by :func:`transcript_player`; its parts are attributes.
+
+    ``play`` (Play: ▶ steps through the frames), ``slider`` (IntSlider: the current line;
+    set ``.value`` to jump), ``speed`` (Dropdown of :data:`SPEEDS`), ``screen`` (HTML: the lines
+    so far, with explanations), ``header`` (HTML: host, port, outcome), ``frames`` (the
+    current :func:`player_frames`).
+    """
+
+    def __init__(self, result: Any, speed: float | str = 1.0) -> None:
+        self.record = as_record(result)
+        n = len(self.record.get("transcript") or [])
+        wanted = _speed(speed)
+        label = next((k for k, v in SPEEDS.items() if v == wanted), None)
+        if label is None:
+            label = f"{wanted}×"
+            options = {**SPEEDS, label: wanted}
+        else:
+            options = dict(SPEEDS)
+        self.speed = W.Dropdown(options=list(options.items()), value=wanted, description="Speed")
+        self.frames = player_frames(self.record, self.speed.value)
+        self.play = W.Play(
+            value=0,
+            min=0,
+            max=n,
+            step=1,
+            interval=MIN_STEP_MS,
+            description="Play",
+            show_repeat=False,
+        )
+        self.slider = W.IntSlider(
+            value=0,
+            min=0,
+            max=n,
+            step=1,
+            description="Line",
+            continuous_update=True,
+            layout=W.Layout(width="420px"),
+        )
+        self._link = W.link((self.play, "value"), (self.slider, "value"))
+        self.screen = W.HTML(value=self.frames[0][1])
+        rec = self.record
+        total = rec.get("total_ms")
+        self.header = W.HTML(
+            f'<div style="font-size:16px;margin:2px 0"><b>{esc(rec.get("host"))}:'
+            f"{esc(rec.get('port'))}</b> {outcome_badge(str(rec.get('outcome')))} "
+            f"— {n} lines"
+            + (
+                f", {float(total):,.0f} ms in all"
+                if isinstance(total, (int, float)) and not math.isnan(float(total))
+                else ""
+            )
+            + "</div>"
+        )
+        self.slider.observe(self._on_step, names="value")
+        self.play.observe(self._set_interval, names="playing")
+        self.speed.observe(self._on_speed, names="value")
+        self._set_interval()
+        hint = W.HTML(
+            message_html(
+                "Press ▶ to replay the conversation, or drag the slider. C: lines are what the "
+                "probe sent, S: lines what the server answered; the right column explains each.",
+                "info",
+            )
+        )
+        super().__init__(
+            [self.header, hint, W.HBox([self.play, self.slider, self.speed]), self.screen]
+        )
+        self.add_class("smtplab-transcript-player")
+
+    def _delay(self, k: int) -> float:
+        if 0 < k < len(self.frames):
+            return self.frames[k][0]
+        return 0.0
+
+    def _set_interval(self, _change: Any = None) -> None:
+        # The browser's Play schedules its next step as soon as it shows a frame, before this
+        # kernel hears of it; so while playing, set the wait for the step after next.
+        ahead = 2 if self.play.playing else 1
+        self.play.interval = max(MIN_STEP_MS, round(self._delay(self.slider.value + ahead)))
+
+    def _on_step(self, change: Any) -> None:
+        k = int(change["new"])
+        self.screen.value = self.frames[min(k, len(self.frames) - 1)][1]
+        self._set_interval()
+
+    def _on_speed(self, change: Any) -> None:
+        self.frames = player_frames(self.record, change["new"])
+        self.screen.value = self.frames[min(self.slider.value, len(self.frames) - 1)][1]
+        self._set_interval()
+
+    def close(self) -> None:
+        link = getattr(self, "_link", None)
+        if link is not None:
+            link.unlink()
+        close_parts(self)
+        super().close()
+
+
+def transcript_player(result: Any, speed: float | str = 1.0) -> TranscriptPlayer:
+    """A player that replays ``result``'s transcript line by line, explaining each line.
+
+    ``result`` is a :class:`smtplab.ProbeResult` or a record dict (a row of a dataset).
+    ``speed``: 1 (the recorded pace), 2, 5, ``"instant"`` or ``"line"`` (one line a second).
+    Returned, not displayed; see :class:`TranscriptPlayer` for its parts.
+    """
+    return TranscriptPlayer(result, speed)

@@ -1,0 +1,363 @@
+"""Pure HTML renderers shared by the widgets: records in, HTML strings out.
+
+Nothing here touches ipywidgets, so every function is tested directly. Everything that came from
+the network (banners, replies, error messages, certificate names) is HTML-escaped here, once:
+a server may greet with ``220 <script>…</script>`` and it must show up as text.
+
+Colour is never the only signal: every outcome is written as a word, with an icon, and the colour
+(Okabe–Ito, the palette of :mod:`smtplab.charts`) only repeats it. Client and server lines of a
+transcript carry the prefixes ``C:`` and ``S:`` as well as their colours.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from smtplab.protocol import explain_line
+from smtplab.schema import OUTCOME_MEANING
+
+__all__ = [
+    "OUTCOME_ICON",
+    "TLS_RULE",
+    "as_record",
+    "chart_html",
+    "esc",
+    "message_html",
+    "outcome_badge",
+    "results_table_html",
+    "table_html",
+    "transcript_html",
+]
+
+# Okabe & Ito's colour-blind-safe palette (the same fills as smtplab.charts.OUTCOME_STYLE).
+_OUTCOME_COLOUR: Final = {
+    "open": "#009E73",
+    "rejected": "#CC79A7",
+    "refused": "#D55E00",
+    "filtered": "#E69F00",
+    "silent": "#F0E442",
+    "not_smtp": "#56B4E9",
+    "tls_failed": "#0072B2",
+    "dns_failed": "#BBBBBB",
+    "unreachable": "#777777",
+    "reset": "#E0C8D8",
+    "error": "#DDDDDD",
+}
+
+#: One icon per outcome word; the word is always written next to it. All are in DejaVu Sans
+#: (Debian's default font), so none shows up as an empty box.
+OUTCOME_ICON: Final = {
+    "open": "✔",
+    "rejected": "⊗",
+    "refused": "✖",
+    "filtered": "◷",
+    "silent": "…",
+    "not_smtp": "?",
+    "tls_failed": "⚠",
+    "dns_failed": "?",
+    "unreachable": "⊘",
+    "reset": "↯",
+    "error": "⚠",
+}
+
+#: The rule drawn in a transcript where the conversation becomes encrypted.
+TLS_RULE: Final = "— TLS starts here —"
+
+_CLIENT_COLOUR: Final = "#0059A0"  # a darker Okabe-Ito blue, readable on white on a projector
+_SERVER_COLOUR: Final = "#7A3D00"  # a dark orange-brown
+_EVENT_COLOUR: Final = "#666666"
+_FONT: Final = "font-size:15px;line-height:1.45"
+_MONO: Final = "font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace"
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything (None becomes an empty string)."""
+    if value is None:
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(value)) if not hasattr(value, "__len__") else False
+    except (TypeError, ValueError, ImportError):
+        return False
+
+
+def as_record(item: Any) -> dict[str, Any]:
+    """A record dict from a ProbeResult, a record dict or a pandas row."""
+    if hasattr(item, "to_record"):
+        return dict(item.to_record())
+    if isinstance(item, Mapping):
+        return dict(item)
+    if hasattr(item, "to_dict"):  # a pandas Series
+        return dict(item.to_dict())
+    raise TypeError(f"expected a ProbeResult or a record dict, not {type(item).__name__}")
+
+
+def _lines(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for x in rec.get("transcript") or []:
+        if hasattr(x, "to_dict"):
+            x = x.to_dict()
+        out.append(
+            {"t": float(x.get("t") or 0.0), "dir": str(x.get("dir")), "text": str(x.get("text"))}
+        )
+    return out
+
+
+def outcome_badge(outcome: str) -> str:
+    """The outcome as icon + word on a tinted background with a coloured border."""
+    colour = _OUTCOME_COLOUR.get(outcome, "#FFFFFF")
+    icon = OUTCOME_ICON.get(outcome, "•")
+    return (
+        f'<span class="smtplab-outcome smtplab-outcome-{esc(outcome)}" '
+        f'style="display:inline-block;padding:1px 8px;border:2px solid {colour};'
+        f"border-left-width:8px;border-radius:4px;background:{colour}26;"
+        f'font-weight:bold;color:#111;white-space:nowrap">'
+        f'<span aria-hidden="true">{icon}</span> {esc(outcome)}</span>'
+    )
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A one-line message box: ``info``, ``warning`` (live mode) or ``error`` (bad input)."""
+    colour, icon = {
+        "info": ("#0072B2", "ℹ"),
+        "warning": ("#E69F00", "⚠"),
+        "error": ("#D55E00", "✖"),
+    }.get(kind, ("#0072B2", "ℹ"))
+    return (
+        f'<div class="smtplab-message smtplab-{esc(kind)}" style="{_FONT};padding:6px 10px;'
+        f'border-left:6px solid {colour};background:{colour}14;margin:4px 0">'
+        f'<b aria-hidden="true">{icon}</b> {esc(text)}</div>'
+    )
+
+
+def table_html(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str | None = None
+) -> str:
+    """A plain, readable HTML table; cells are given as HTML (escape them first)."""
+    th = "".join(
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:2px solid #333">{esc(h)}</th>'
+        for h in headers
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="padding:4px 10px;border-bottom:1px solid #ddd;vertical-align:top">{c}</td>'
+            for c in row
+        )
+        + "</tr>"
+        for row in rows
+    )
+    cap = (
+        f'<caption style="text-align:left;font-weight:bold;padding:4px 0">{esc(caption)}</caption>'
+        if caption
+        else ""
+    )
+    return (
+        f'<table class="smtplab-table" style="border-collapse:collapse;{_FONT};color:#111">'
+        f"{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _auth(value: Any) -> str:
+    if _missing(value):
+        return '<span title="not looked at">n/a</span>'
+    mechs = [str(m) for m in value]
+    return esc(" ".join(mechs)) if mechs else "none"
+
+
+def _tls(rec: Mapping[str, Any]) -> str:
+    mode = rec.get("tls_mode") or "none"
+    version = rec.get("tls_version")
+    if mode == "none" or _missing(version) or not version:
+        return "none"
+    how = "STARTTLS" if mode == "starttls" else "implicit"
+    return f"{esc(version)} ({how})"
+
+
+def _ms(value: Any) -> str:
+    if _missing(value):
+        return "–"
+    return f"{float(value):,.0f} ms"
+
+
+def _top_finding(rec: Mapping[str, Any]) -> str:
+    from smtplab.findings import top_finding
+
+    found = rec.get("findings") or []
+    top = top_finding(list(found))
+    return esc(top.message) if top else ""
+
+
+def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None) -> str:
+    """The result table of the probe panel: one row per probe.
+
+    Columns: port, outcome (icon + word + colour, with what it means under it), TLS, AUTH
+    before and after TLS, time, and the most important finding. A ``host`` column appears when
+    several hosts were probed and a ``vantage`` column when the probes come from more than one
+    network; otherwise both are named once, in the caption.
+    """
+    recs = [as_record(x) for x in items]
+    if not recs:
+        return message_html("No results yet: press Run.", "info")
+    if show_vantage is None:
+        show_vantage = len({r.get("vantage") for r in recs}) > 1
+    show_host = len({str(r.get("host")).lower() for r in recs}) > 1
+    headers = ["port", "outcome", "TLS", "AUTH before TLS", "AUTH after TLS", "time", "top finding"]
+    if show_host:
+        headers.insert(0, "host")
+    if show_vantage:
+        headers.insert(0, "vantage")
+    rows = []
+    for r in recs:
+        outcome = str(r.get("outcome"))
+        meaning = OUTCOME_MEANING.get(outcome, "")
+        if outcome == "error" and r.get("error"):
+            meaning = f"{meaning} ({r.get('error')})"
+        row = [
+            f'<b style="font-size:17px">{esc(r.get("port"))}</b>',
+            outcome_badge(outcome)
+            + f'<div style="font-size:13px;color:#333;max-width:300px">{esc(meaning)}</div>',
+            _tls(r),
+            _auth(r.get("auth_before_tls")),
+            _auth(r.get("auth_after_tls")),
+            f'<span style="white-space:nowrap">{_ms(r.get("total_ms"))}</span>',
+            f'<div style="font-size:13px;max-width:380px">{_top_finding(r)}</div>',
+        ]
+        if show_host:
+            row.insert(0, esc(r.get("host")))
+        if show_vantage:
+            row.insert(0, esc(r.get("vantage")))
+        rows.append(row)
+    caption = None
+    if not show_host or not show_vantage:
+        parts = []
+        if not show_host:
+            parts.append(str(recs[0].get("host")))
+        if not show_vantage:
+            parts.append(f"seen from {recs[0].get('vantage')}")
+        caption = ", ".join(parts)
+    return table_html(headers, rows, caption=caption)
+
+
+def _line_html(line: Mapping[str, Any], explain: bool, current: bool) -> str:
+    direction, text = line["dir"], line["text"]
+    if direction == "client":
+        prefix, colour, style = "C:", _CLIENT_COLOUR, "font-weight:bold"
+    elif direction == "server":
+        prefix, colour, style = "S:", _SERVER_COLOUR, ""
+    else:
+        prefix, colour, style = "··", _EVENT_COLOUR, "font-style:italic"
+    background = "background:#FFF3C4;" if current else ""
+    t = f"{line['t']:9.1f} ms"
+    note = (
+        f'<td style="padding:1px 8px;color:#444;font-size:13px;font-family:sans-serif">'
+        f"{esc(explain_line(direction, text)) if direction != 'event' else ''}</td>"
+        if explain
+        else ""
+    )
+    return (
+        f'<tr class="smtplab-line smtplab-{esc(direction)}" style="{background}">'
+        f'<td style="padding:1px 8px;color:#888;white-space:pre;font-size:12px">{t}</td>'
+        f'<td style="padding:1px 4px;color:{colour};font-weight:bold">{prefix}</td>'
+        f'<td style="padding:1px 8px;color:{colour};{style};white-space:pre-wrap;'
+        f'word-break:break-all">{esc(text)}</td>{note}</tr>'
+    )
+
+
+def _tls_rule(explain: bool) -> str:
+    span = 4 if explain else 3
+    return (
+        f'<tr class="smtplab-tls-rule"><td colspan="{span}" style="padding:4px 8px;'
+        f"border-top:3px dashed #009E73;color:#00684C;font-weight:bold;text-align:center;"
+        f'font-family:sans-serif">{TLS_RULE} <span style="font-weight:normal">'
+        f"(everything below is encrypted)</span></td></tr>"
+    )
+
+
+def _tls_starts_after(lines: Sequence[Mapping[str, Any]], i: int) -> bool:
+    """True when line ``i`` starts a TLS handshake that succeeded.
+
+    The rule goes right after the "TLS handshake" event, not after "TLS established": with
+    implicit TLS the server's first (encrypted) greeting can be logged before that event.
+    """
+    if lines[i]["dir"] != "event" or not lines[i]["text"].startswith("TLS handshake ("):
+        return False
+    for later in lines[i + 1 :]:
+        if later["dir"] == "event":
+            return bool(later["text"].startswith("TLS established"))
+    return False
+
+
+def transcript_html(
+    item: Any, *, upto: int | None = None, explain: bool = True, highlight_last: bool = False
+) -> str:
+    """A transcript as an HTML table: time, ``C:``/``S:`` prefix, the line, an explanation.
+
+    ``upto`` shows only the first ``upto`` lines (the transcript player's current step). The
+    TLS boundary (after the "TLS handshake" event of a handshake that succeeded) gets a rule. AUTH secrets were
+    already redacted by the probe engine; every line is HTML-escaped here.
+    """
+    rec = as_record(item)
+    lines = _lines(rec)
+    shown = lines if upto is None else lines[: max(0, upto)]
+    rows = []
+    for i, line in enumerate(shown):
+        rows.append(_line_html(line, explain, highlight_last and i == len(shown) - 1))
+        if _tls_starts_after(lines, i):
+            rows.append(_tls_rule(explain))
+    if not rows:
+        body = (
+            '<tr><td style="color:#666;padding:4px 8px">'
+            + ("(no transcript recorded)" if not lines else "press ▶ to play, or drag the slider")
+            + "</td></tr>"
+        )
+    else:
+        body = "".join(rows)
+    return (
+        f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
+        f'font-size:14px;line-height:1.4">{body}</table>'
+    )
+
+
+def chart_html(chart: Any, *, width: str = "100%", max_width: str = "900px") -> str:
+    """A :class:`smtplab.charts.Chart` as an ``<img>`` with its alt text, and its description."""
+    png = chart.to_png()
+    data = base64.b64encode(png).decode("ascii")
+    alt = getattr(chart, "alt_text", "") or getattr(chart, "description", "")
+    description = getattr(chart, "description", "")
+    return (
+        f'<figure class="smtplab-chart" style="margin:4px 0">'
+        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
+        f'style="width:{width};max-width:{max_width};height:auto"/>'
+        f'<figcaption style="{_FONT};color:#333">{esc(description)}</figcaption></figure>'
+    )
+
+
+def close_parts(widget: Any) -> None:
+    """Close every child widget stored as an attribute of ``widget`` (directly, or in a dict or
+    list attribute). Safe on a half-built widget, whose ``__del__`` also calls ``close()``."""
+    from ipywidgets import Widget
+
+    for value in list(vars(widget).values()):
+        if isinstance(value, Mapping):
+            items: Iterable[Any] = list(value.values())
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            if isinstance(item, Widget) and item is not widget:
+                item.close()

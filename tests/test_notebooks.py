@@ -1,0 +1,271 @@
+"""The course notebooks: their shape, that they are stored clean, and that they run.
+
+Three kinds of test, for every ``notebooks/*.ipynb``:
+
+* **shape** (fast, no kernel): one title; an Overview with numbered objectives; Prerequisites;
+  "Time to learn"; at least two exercises, each followed by an answer cell (``answer_N = None``)
+  and a self-check cell, with a solution in ``<details>``; Summary, What's next and Resources.
+* **clean**: no outputs and no execution counts are committed (CI executes the notebooks).
+* **execution** (marker ``notebooks``): every notebook runs top to bottom, offline against the
+  lab, on a copy in a temporary folder (the working directory is that copy, as for a learner's
+  ``smtplab notebooks`` copy), without an error, without a traceback in any output, and in under
+  a minute. The notebooks run two at a time, each in its own kernel, once per session.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+#: The issue's budget: each notebook runs top to bottom in under a minute.
+BUDGET_S = 60.0
+#: nbclient's limit for one cell: far above any cell, so a hang fails rather than blocks CI.
+CELL_TIMEOUT_S = 120
+#: Two cores in CI: two kernels at a time.
+WORKERS = 2
+
+_FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_EXERCISE = re.compile(r"^###\s+Exercise\s+(\d+)\b", re.MULTILINE)
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _prose(cell: Any) -> str:
+    """A markdown cell's text without fenced code blocks (their ``# comments`` are not headings)."""
+    return _FENCE.sub("", cell.source)
+
+
+def _markdown(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(_prose(c) for c in nb.cells if c.cell_type == "markdown")
+
+
+def _section(text: str, heading: str) -> str | None:
+    """The text under ``## heading`` up to the next ``#``/``##`` heading, or None if absent."""
+    m = re.search(
+        rf"^##\s+{heading}\s*$(.*?)(?=^#{{1,2}}\s|\Z)",
+        text,
+        re.MULTILINE | re.DOTALL | re.IGNORECASE,
+    )
+    return m.group(1) if m else None
+
+
+def test_the_course_is_there() -> None:
+    assert len(NOTEBOOKS) >= 2, f"no notebooks found in {NOTEBOOKS_DIR}"
+    names = [p.name for p in NOTEBOOKS]
+    assert all(re.match(r"\d\d_[a-z0-9_]+\.ipynb$", n) for n in names), names
+
+
+# --------------------------------------------------------------------------------------------
+# shape
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_header(path: Path) -> None:
+    nb = _read(path)
+    text = _markdown(nb)
+    titles = re.findall(r"^#\s+\S.*$", text, re.MULTILINE)
+    assert len(titles) == 1, f"{path.name}: expected exactly one '# ' title, found {titles}"
+    first = next(c for c in nb.cells if c.source.strip())
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
+        f"{path.name}: the title must be the first cell"
+    )
+    overview = _section(text, "Overview")
+    assert overview is not None, f"{path.name}: no '## Overview' section"
+    objectives = re.findall(r"^\s*\d+\.\s+\S", overview, re.MULTILINE)
+    assert len(objectives) >= 2, f"{path.name}: the Overview needs numbered objectives"
+    prereq = _section(text, "Prerequisites")
+    assert prereq is not None, f"{path.name}: no '## Prerequisites' section"
+    assert "|" in prereq, f"{path.name}: Prerequisites should be a table"
+    assert re.search(r"Time to learn\W+\s*\d+\s+minutes", text, re.IGNORECASE), (
+        f"{path.name}: no 'Time to learn: N minutes'"
+    )
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", (
+        f"{path.name}: kernelspec must be python3"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_imports_in_one_cell_near_the_top(path: Path) -> None:
+    code = [c for c in _read(path).cells if c.cell_type == "code"]
+    assert code, f"{path.name}: no code cells"
+    import_cells = [
+        i for i, c in enumerate(code) if re.search(r"^(import|from)\s+\S+", c.source, re.MULTILINE)
+    ]
+    assert import_cells and import_cells[0] == 0, (
+        f"{path.name}: the first code cell should hold the imports"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_exercises(path: Path) -> None:
+    cells = _read(path).cells
+    found = []
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        m = _EXERCISE.search(_prose(cell))
+        if not m:
+            continue
+        n = m.group(1)
+        found.append(n)
+        where = f"{path.name}, Exercise {n}"
+        assert i + 3 < len(cells), f"{where}: missing answer, self-check or solution cells"
+        answer, check = cells[i + 1], cells[i + 2]
+        assert answer.cell_type == "code", f"{where}: the cell after the prompt must be code"
+        lines = [ln.strip() for ln in answer.source.splitlines() if ln.strip()]
+        assert f"answer_{n} = None" in lines, f"{where}: answer cell must set answer_{n} = None"
+        assert all(ln.startswith("#") or ln == f"answer_{n} = None" for ln in lines), (
+            f"{where}: the answer cell must be empty apart from comments and answer_{n} = None"
+        )
+        assert check.cell_type == "code", f"{where}: a self-check code cell must follow the answer"
+        assert f"answer_{n}" in check.source, f"{where}: the self-check must read answer_{n}"
+        assert re.search(r"not answered yet", check.source, re.IGNORECASE), (
+            f"{where}: the self-check must say 'not answered yet' while answer_{n} is None"
+        )
+        assert "raise" not in re.sub(r"#.*", "", check.source), (
+            f"{where}: a self-check prints feedback, it never raises"
+        )
+        rest = cells[i + 3 :]
+        nxt = next(
+            (
+                j
+                for j, c in enumerate(rest)
+                if c.cell_type == "markdown" and _EXERCISE.search(_prose(c))
+            ),
+            len(rest),
+        )
+        solution = [
+            c
+            for c in rest[:nxt]
+            if c.cell_type == "markdown" and "<details>" in c.source and "Solution" in c.source
+        ]
+        assert solution, f"{where}: no <details><summary>Solution</summary> after the self-check"
+    assert len(found) >= 2, f"{path.name}: needs at least two '### Exercise N', found {found}"
+    assert len(set(found)) == len(found), f"{path.name}: exercise numbers repeat: {found}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_closing_sections(path: Path) -> None:
+    text = _markdown(_read(path))
+    positions = []
+    for heading in ("Summary", "What's next", "Resources"):
+        m = re.search(rf"^##\s+{re.escape(heading)}\s*$", text, re.MULTILINE | re.IGNORECASE)
+        assert m, f"{path.name}: no '## {heading}' section"
+        positions.append(m.start())
+    assert positions == sorted(positions), f"{path.name}: Summary, What's next, Resources, in order"
+    resources = _section(text, "Resources") or ""
+    assert re.search(r"https?://", resources), f"{path.name}: Resources should link sources"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = _read(path)
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+    assert not dirty, (
+        f"{path.name}: cells {dirty} are stored with outputs or execution counts; clear them "
+        "(e.g. jupyter nbconvert --clear-output --inplace)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# execution
+
+
+def _execute(path_text: str, workdir_text: str) -> dict[str, Any]:
+    """Run one notebook copy in its own kernel (in a worker process); report time and errors."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    path = Path(path_text)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": workdir_text}},
+    )
+    error = None
+    start = time.monotonic()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError) as exc:
+        error = str(exc)[-3000:]
+    except Exception as exc:  # noqa: BLE001 - a kernel that would not start, for instance
+        error = f"{type(exc).__name__}: {exc}"[-3000:]
+    seconds = time.monotonic() - start
+    tracebacks = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            text = "".join(
+                [str(out.get("text", ""))]
+                + [str(v) for v in out.get("data", {}).values() if isinstance(v, str)]
+                + list(out.get("traceback", []))
+            )
+            if out.get("output_type") == "error" or "Traceback" in text:
+                tracebacks.append(f"cell {i}: {text[-800:]}")
+    nbformat.write(nb, path)  # the executed copy, for a look when a test fails
+    return {"seconds": seconds, "error": error, "tracebacks": tracebacks}
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every notebook executed once, two at a time, on a copy of the notebooks folder."""
+    workdir = tmp_path_factory.mktemp("course") / "notebooks"
+    shutil.copytree(NOTEBOOKS_DIR, workdir, ignore=shutil.ignore_patterns(".*", "__pycache__"))
+    # spawn: each worker is a fresh interpreter, free of pytest's warning filters
+    ctx = multiprocessing.get_context("spawn")
+    results: dict[str, dict[str, Any]] = {}
+    start = time.monotonic()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_execute, str(workdir / p.name), str(workdir)): p.stem for p in NOTEBOOKS
+        }
+        for fut in concurrent.futures.as_completed(futures):
+            results[futures[fut]] = fut.result()
+    results["__total__"] = {"seconds": time.monotonic() - start}
+    return results
+
+
+def _timings(executed: dict[str, dict[str, Any]]) -> str:
+    rows = [f"{k}: {v['seconds']:.1f} s" for k, v in sorted(executed.items())]
+    return "; ".join(rows)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_offline_in_under_a_minute(
+    path: Path, executed: dict[str, dict[str, Any]]
+) -> None:
+    result = executed[path.stem]
+    assert result["error"] is None, f"{path.name} failed:\n{result['error']}"
+    assert not result["tracebacks"], f"{path.name} printed a traceback:\n" + "\n".join(
+        result["tracebacks"]
+    )
+    assert result["seconds"] < BUDGET_S, (
+        f"{path.name} took {result['seconds']:.1f} s (budget {BUDGET_S:.0f} s). "
+        f"All timings: {_timings(executed)}"
+    )
+
+
+@pytest.mark.notebooks
+def test_the_whole_course_runs_well_under_five_minutes(executed: dict[str, dict[str, Any]]) -> None:
+    print("notebook timings (two at a time):", _timings(executed))  # shown with pytest -rP
+    assert executed["__total__"]["seconds"] < 300, _timings(executed)
