@@ -585,6 +585,9 @@ def _ms(start: float) -> float:
 
 
 def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
+    recorded = getattr(exc, "recorded_outcome", None)  # a replay tells it as it was recorded
+    if recorded is not None:
+        return str(recorded), str(exc)
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "filtered", "connect timed out"
     if isinstance(exc, ConnectionRefusedError):

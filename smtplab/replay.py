@@ -46,8 +46,11 @@ class _RecordedError(OSError):
 
     def __init__(self, outcome: str, message: str) -> None:
         super().__init__(message)
-        self.outcome = outcome
+        self.recorded_outcome = outcome
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class _RecordedSSLError(ssl.SSLError):
