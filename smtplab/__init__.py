@@ -14,7 +14,10 @@ __version__ = "0.1.0"
 # The probe engine loads eagerly: its module shares the name of the function `smtplab.probe`,
 # and importing the function here first keeps `smtplab.probe(...)` callable whatever imports
 # `smtplab.probe` the module later. It needs only the standard library.
-from smtplab.probe import (  # noqa: E402
+# Discovery too, for the same reason: `smtplab.discover` is both a module and its function.
+# The module imports dnspython only when a lookup runs.
+from smtplab.discover import discover
+from smtplab.probe import (
     ProbeInputError,
     ProbeResult,
     aprobe,
@@ -22,10 +25,6 @@ from smtplab.probe import (  # noqa: E402
     probe,
     probe_many,
 )
-
-# Discovery too, for the same reason: `smtplab.discover` is both a module and its function.
-# The module imports dnspython only when a lookup runs.
-from smtplab.discover import discover  # noqa: E402
 
 # public name -> module that defines it, loaded on first use
 _LAZY = {
@@ -40,10 +39,32 @@ _LAZY = {
 }
 _SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls")
 
-__all__ = sorted([
-    *_LAZY, *_SUBMODULES, "__version__", "probe", "aprobe", "probe_many", "aprobe_many",
-    "ProbeResult", "ProbeInputError", "discover",
-])
+__all__ = [
+    "Finding",
+    "Lab",
+    "ProbeInputError",
+    "ProbeResult",
+    "RecordError",
+    "TranscriptLine",
+    "__version__",
+    "aprobe",
+    "aprobe_many",
+    "charts",
+    "discover",
+    "findings",
+    "lab",
+    "load_records",
+    "probe",
+    "probe_many",
+    "protocol",
+    "records",
+    "reference",
+    "replay",
+    "save_records",
+    "scenarios",
+    "tls",
+    "widgets",
+]
 
 
 def __getattr__(name: str) -> Any:

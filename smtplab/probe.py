@@ -52,14 +52,14 @@ from smtplab.tls import (
 )
 
 __all__ = [
-    "ProbeResult",
-    "ProbeInputError",
-    "probe",
-    "aprobe",
-    "probe_many",
-    "aprobe_many",
-    "DEFAULT_TIMEOUT",
     "DEFAULT_PORTS",
+    "DEFAULT_TIMEOUT",
+    "ProbeInputError",
+    "ProbeResult",
+    "aprobe",
+    "aprobe_many",
+    "probe",
+    "probe_many",
 ]
 
 DEFAULT_PORTS: Final = (25, 465, 587, 2525)
@@ -136,9 +136,7 @@ class ProbeResult:
         rec: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "findings":
-                value = [x.to_dict() for x in value]
-            elif f.name == "transcript":
+            if f.name in ("findings", "transcript"):
                 value = [x.to_dict() for x in value]
             elif isinstance(value, tuple):
                 value = list(value)
@@ -529,13 +527,14 @@ class _LiveWire:
     def tls_facts(self) -> tuple[str | None, str | None, Any]:
         """TLS version, cipher and certificate facts of the session."""
         sslobj = self.ssl_object
-        version = sslobj.version() if sslobj else None
-        cipher = sslobj.cipher()[0] if sslobj and sslobj.cipher() else None
         if sslobj is None:
-            return version, cipher, None
+            return None, None, None
+        version = sslobj.version()
+        cipher_info = sslobj.cipher()
+        cipher = cipher_info[0] if cipher_info else None
         # A verified session hands over the decoded certificate; only an unverified one needs
         # the DER parsed (with cryptography, imported then and not before).
-        facts = cert_facts_from_dict(sslobj.getpeercert()) or cert_facts(
+        facts = cert_facts_from_dict(sslobj.getpeercert()) or cert_facts(  # type: ignore[arg-type]
             sslobj.getpeercert(binary_form=True)
         )
         return version, cipher, facts
@@ -1012,7 +1011,7 @@ async def _run(st: _State, make_wire: Any = None) -> None:
                     st.values = first_try  # report the cleartext connection that stayed silent
                     st.event("implicit TLS did not answer either")
             raise _Stop("silent", exc.error) from None
-        except _CleartextOnTLSPort as exc:
+        except _CleartextOnTLSPort:
             if o.mode == "auto" and implicit and attempts == 1:
                 st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
                 st.extra.append(Finding(
@@ -1062,14 +1061,12 @@ def _finish(st: _State, outcome: str, error: str | None) -> ProbeResult:
     findings = analyze(rec, st.extra)
     if error is not None and outcome == "open":
         findings = (*findings, Finding("protocol_problem", "medium", error))
-    return ProbeResult(
-        **{
-            **{k: (tuple(val) if isinstance(val, list) else val) for k, val in rec.items()
-               if k not in ("findings", "transcript")},
-            "findings": findings,
-            "transcript": tuple(st.transcript),
-        }
-    )
+    values: dict[str, Any] = {
+        k: (tuple(val) if isinstance(val, list) else val)
+        for k, val in rec.items()
+        if k not in ("findings", "transcript")
+    }
+    return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
 
 
 class _DeadlineHit(BaseException):
@@ -1246,18 +1243,7 @@ async def aprobe_many(
         raise ProbeInputError("per_host must be a whole number of at least 1")
     mode_default = kwargs.pop("mode", "auto")
     opts = [
-        _options(h, p, mode=m or mode_default, **{
-            "timeout": kwargs.get("timeout", DEFAULT_TIMEOUT),
-            "deadline": kwargs.get("deadline"),
-            "ehlo_name": kwargs.get("ehlo_name"),
-            "lab": kwargs.get("lab"),
-            "vantage": kwargs.get("vantage"),
-            "verify": kwargs.get("verify", True),
-            "cafile": kwargs.get("cafile"),
-            "relay_check": kwargs.get("relay_check", False),
-            "auth": kwargs.get("auth"),
-            "allow_cleartext_auth": kwargs.get("allow_cleartext_auth", False),
-        })
+        _options(h, p, mode=m or mode_default, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT), deadline=kwargs.get("deadline"), ehlo_name=kwargs.get("ehlo_name"), lab=kwargs.get("lab"), vantage=kwargs.get("vantage"), verify=kwargs.get("verify", True), cafile=kwargs.get("cafile"), relay_check=kwargs.get("relay_check", False), auth=kwargs.get("auth"), allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False))
         for h, p, m in items
     ]
     unknown = set(kwargs) - {

@@ -18,20 +18,28 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import importlib
+import math
 import re
 import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.findings import Finding
-from smtplab.probe import DEFAULT_TIMEOUT, ProbeResult, _DeadlineHit, _Options, _State, _WireProtocol
+from smtplab.probe import (
+    DEFAULT_TIMEOUT,
+    ProbeResult,
+    _DeadlineHit,
+    _Options,
+    _State,
+    _WireProtocol,
+)
 from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
 from smtplab.tls import CertFacts
 
 # the engine module (the package attribute `smtplab.probe` is the function of the same name)
 _engine = importlib.import_module("smtplab.probe")
 
-__all__ = ["replay", "areplay", "differences", "TIMING_FIELDS"]
+__all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
 
 #: Fields that measure this run's clock, not what the server did: a replay differs in them.
 TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_ms")
@@ -304,7 +312,7 @@ def _list(value: Any) -> list[Any]:
 
 def _missing(value: Any) -> bool:
     """None, NaN, or pandas' NaT/NA (without importing pandas)."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
     return type(value).__name__ in ("NaTType", "NAType")
 
@@ -395,7 +403,7 @@ def _norm(name: str, value: Any) -> Any:
         return [x.to_dict() if isinstance(x, Finding) else dict(x) for x in (value or [])]
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if name in ("extensions", "cert_san") and value is None:
         return []
