@@ -512,13 +512,18 @@ class _LiveWire:
         # Nothing read before TLS may be trusted after it (RFC 3207 §5): start a fresh parser.
         self.proto.parser = self.proto._new_parser()
         self.proto.replies.clear()
-        new = await asyncio.wait_for(
-            loop.start_tls(
-                self.transport, self.proto, ctx, server_hostname=server_hostname,
-                ssl_handshake_timeout=timeout,
-            ),
-            timeout + 1,
-        )
+        try:
+            new = await asyncio.wait_for(
+                loop.start_tls(
+                    self.transport, self.proto, ctx, server_hostname=server_hostname,
+                    ssl_handshake_timeout=timeout,
+                ),
+                timeout + 1,
+            )
+        except ConnectionAbortedError as exc:
+            if "taking longer" in str(exc):  # asyncio's own handshake timeout: say it as one
+                raise asyncio.TimeoutError() from None
+            raise
         if new is None:
             raise ConnectionResetError("connection closed during the TLS handshake")
         self.transport = new
@@ -698,14 +703,6 @@ class _Conversation:
                 raise _CleartextOnTLSPort(msg) from None
             raise _Stop("tls_failed", msg) from None
         except (asyncio.TimeoutError, TimeoutError):
-            st.event(f"TLS handshake timed out after {o.timeout:g} s")
-            if st.bytes_in_phase == 0 and st.values.get("tls_mode") == "implicit":
-                raise _Silent(f"no TLS handshake reply within {o.timeout:g} s") from None
-            raise _Stop("tls_failed", f"TLS handshake timed out after {o.timeout:g} s") from None
-        except ConnectionAbortedError as exc:
-            if "taking longer" not in str(exc):
-                st.event(f"connection lost during the TLS handshake: {exc}")
-                raise _Stop("tls_failed", f"connection lost during the TLS handshake: {exc}") from None
             st.event(f"TLS handshake timed out after {o.timeout:g} s")
             if st.bytes_in_phase == 0 and st.values.get("tls_mode") == "implicit":
                 raise _Silent(f"no TLS handshake reply within {o.timeout:g} s") from None
