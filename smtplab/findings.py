@@ -6,6 +6,7 @@ the same for a live probe, a lab probe, a replayed recording and an imported nma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,6 +34,11 @@ class Finding:
 
 def _tls_older_than_1_2(version: str | None) -> bool:
     return version in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1")
+
+
+#: STARTTLS overwritten with X's (Cisco's SMTP inspection writes XXXXXXXA): same length, so the
+#: firewall can patch the reply in place.
+_MASKED = re.compile(r"^X{7}[A-Z]$|^X{8}$")
 
 
 def _site(name: str) -> str:
@@ -194,6 +200,14 @@ def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Find
                 f"Encrypted with {rec.get('tls_version')}, and the certificate is valid for {host}: "
                 "encrypted and authenticated.",
             ))
+    masked = [e for e in rec.get("extensions") or () if _MASKED.match(str(e))]
+    if masked and not rec.get("starttls_offered"):
+        out.append(Finding(
+            "starttls_masked", "high",
+            f"The EHLO reply lists {masked[0]} where STARTTLS would stand: a firewall on the way "
+            "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
+            "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
+        ))
     other = _greeting_from_elsewhere(rec)
     if other:
         out.append(Finding(

@@ -1240,7 +1240,14 @@ async def aprobe_many(
         raise ProbeInputError("per_host must be a whole number of at least 1")
     mode_default = kwargs.pop("mode", "auto")
     opts = [
-        _options(h, p, mode=m or mode_default, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT), deadline=kwargs.get("deadline"), ehlo_name=kwargs.get("ehlo_name"), lab=kwargs.get("lab"), vantage=kwargs.get("vantage"), verify=kwargs.get("verify", True), cafile=kwargs.get("cafile"), relay_check=kwargs.get("relay_check", False), auth=kwargs.get("auth"), allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False))
+        _options(
+            h, p, mode=m or mode_default, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
+            deadline=kwargs.get("deadline"), ehlo_name=kwargs.get("ehlo_name"),
+            lab=kwargs.get("lab"), vantage=kwargs.get("vantage"),
+            verify=kwargs.get("verify", True), cafile=kwargs.get("cafile"),
+            relay_check=kwargs.get("relay_check", False), auth=kwargs.get("auth"),
+            allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False),
+        )
         for h, p, m in items
     ]
     unknown = set(kwargs) - {

@@ -271,6 +271,17 @@ def auth_cleartext_handler(rec: Recorder) -> Handler:
     return run
 
 
+async def starttls_masked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A firewall's SMTP inspection in the path: STARTTLS in the EHLO reply overwritten with
+    XXXXXXXA (same length, patched in place), and the STARTTLS command itself refused."""
+    writer.write(b"220 hostile.example ESMTP\r\n")
+    await writer.drain()
+    await _serve_commands(
+        reader, writer,
+        b"250-hostile.example\r\n250-SIZE 10240000\r\n250-XXXXXXXA\r\n250 AUTH PLAIN LOGIN\r\n",
+    )
+
+
 def greeting(line: bytes) -> Handler:
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Greets with ``line`` and (politely, as real servers do after 421/554) waits for QUIT."""
@@ -423,6 +434,13 @@ BEHAVIOURS: dict[str, Behaviour] = {
             "auth_before_tls",
         ),
         Behaviour(
+            "starttls_masked",
+            "STARTTLS overwritten with XXXXXXXA in the EHLO reply, as firewall SMTP inspection does",
+            "open",
+            "a working server behind a middlebox that strips STARTTLS: finding starttls_masked",
+            "starttls_masked",
+        ),
+        Behaviour(
             "greeting_421",
             "greeting 421",
             "rejected",
@@ -528,6 +546,7 @@ def start_all(servers: ServerThread, certs: Certs) -> Started:
         "starttls_garbage": starttls_garbage_handler(),
         "starttls_injection": starttls_injection_handler(certs, rec["starttls_injection"]),
         "auth_cleartext": auth_cleartext_handler(rec["auth_cleartext"]),
+        "starttls_masked": starttls_masked,
         "greeting_421": greeting(b"421 4.7.0 hostile.example too many connections, try later\r\n"),
         "greeting_554": greeting(b"554 5.7.1 hostile.example: no SMTP service here for you\r\n"),
         "invalid_utf8_nul": invalid_utf8_nul,

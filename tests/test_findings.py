@@ -45,6 +45,7 @@ def codes(r: dict[str, Any]) -> list[str]:
         (rec(port=25, host="mx.lab.example", banner="smtp.isp-filter.example ESMTP"),
          "greeting_from_elsewhere"),
         (rec(port=2525, starttls_offered=True), "port_2525_unofficial"),
+        (rec(extensions=["SIZE", "XXXXXXXA", "AUTH"], starttls_offered=False), "starttls_masked"),
     ],
 )
 def test_rule(record: dict[str, Any], code: str) -> None:

@@ -26,6 +26,7 @@ starttls_garbage          tls_failed  STARTTLS agreed, then no TLS: the handshak
 starttls_injection        open        works after TLS; the injected reply is discarded and
                                       reported as ``starttls_injection``
 auth_cleartext            open        finding ``auth_before_tls``; the probe sends no AUTH
+starttls_masked           open        finding ``starttls_masked`` (XXXXXXXA in place of STARTTLS)
 greeting_421/554          rejected    the server refuses this client
 invalid_utf8_nul          open        valid SMTP syntax; odd bytes shown escaped
 terminal_escapes          open        valid SMTP; ESC, BEL, 8-bit CSI, RTL override escaped
