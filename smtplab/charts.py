@@ -36,7 +36,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from smtplab import reference
-from smtplab.schema import OUTCOME_MEANING, OUTCOMES
+from smtplab.schema import OUTCOME_MEANING, OUTCOMES, progress_rank
 
 __all__ = [
     "OUTCOME_STYLE",
@@ -358,7 +358,7 @@ def outcome_heatmap(
     for (row, port), grp in df.groupby(["_row", "port"], sort=False):
         counts = Counter(grp["outcome"])
         if agg == "best":
-            best = min(counts.items(), key=lambda kv: _progress_rank(kv[0]))
+            best = min(counts.items(), key=lambda kv: progress_rank(kv[0]))
         else:
             best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
         cells[(str(row), int(port))] = (best[0], best[1], len(grp))
@@ -435,27 +435,6 @@ def outcome_heatmap(
                 color="#555555",
             )
     return fig
-
-
-# How far a probe got, furthest first: a greeting (even a refusal) beats a handshake that broke,
-# which beats silence, which beats a TCP reset, which beats no answer at all.
-_PROGRESS: Final = (
-    "open",
-    "rejected",
-    "not_smtp",
-    "tls_failed",
-    "silent",
-    "reset",
-    "refused",
-    "filtered",
-    "unreachable",
-    "dns_failed",
-    "error",
-)
-
-
-def _progress_rank(outcome: str) -> int:
-    return _PROGRESS.index(outcome) if outcome in _PROGRESS else len(_PROGRESS)
 
 
 def _outcome_rank(outcome: str) -> int:

@@ -40,6 +40,29 @@ OUTCOME_MEANING: Final = {
     "error": "Something else went wrong; see the error message.",
 }
 
+#: How far a probe got, furthest first: a greeting (even a refusal) beats a handshake that broke,
+#: which beats silence, which beats a TCP reset, which beats no answer at all. Charts and the
+#: port chooser use it to pick the most telling of several probes.
+OUTCOME_PROGRESS: Final = (
+    "open",
+    "rejected",
+    "not_smtp",
+    "tls_failed",
+    "silent",
+    "reset",
+    "refused",
+    "filtered",
+    "unreachable",
+    "dns_failed",
+    "error",
+)
+
+
+def progress_rank(outcome: str) -> int:
+    """0 for ``open`` up to the end of :data:`OUTCOME_PROGRESS`; unknown words rank last."""
+    return OUTCOME_PROGRESS.index(outcome) if outcome in OUTCOME_PROGRESS else len(OUTCOME_PROGRESS)
+
+
 MODES: Final = ("auto", "plain", "starttls", "tls")
 TLS_MODES: Final = ("none", "starttls", "implicit")
 SOURCES: Final = ("live", "lab", "imported")

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.schema import OUTCOME_MEANING
+from smtplab.schema import OUTCOME_MEANING, progress_rank
 from smtplab.widgets._render import as_record, close_parts, esc, outcome_badge
 
 __all__ = [
@@ -59,19 +59,6 @@ _SECURITY_RANK: Final = {"implicit_tls": 0, "starttls": 1, "either": 1, "none": 
 _PORT_RANK: Final = {465: 0, 587: 1, 2525: 2, 25: 9}
 _STANDARD: Final = {465: "implicit_tls", 587: "starttls", 2525: "starttls"}
 _GOOD_OUTCOMES: Final = ("open",)
-_OUTCOME_ORDER: Final = (
-    "open",
-    "rejected",
-    "tls_failed",
-    "not_smtp",
-    "silent",
-    "reset",
-    "refused",
-    "filtered",
-    "unreachable",
-    "dns_failed",
-    "error",
-)
 
 
 @dataclass(frozen=True)
@@ -116,7 +103,7 @@ def _evidence(results: Any) -> dict[int, dict[str, Any]]:
 
 def _outcome_rank(rec: Mapping[str, Any]) -> int:
     outcome = str(rec.get("outcome"))
-    return _OUTCOME_ORDER.index(outcome) if outcome in _OUTCOME_ORDER else len(_OUTCOME_ORDER)
+    return progress_rank(outcome)
 
 
 def _provider_rows(provider: str, sender: str) -> list[dict[str, Any]]:
