@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ehlo", metavar="NAME", help="the EHLO name (default: your address)")
         p.add_argument("--relay-check", action="store_true",
                        help="also test relaying with MAIL/RCPT to a reserved domain (never DATA)")
+        p.add_argument("--tls-required-check", action="store_true",
+                       help="also check that MAIL is refused before STARTTLS (never RCPT or DATA)")
 
     p = sub.add_parser("probe", help="probe a host's SMTP ports")
     p.add_argument("host")
@@ -160,6 +162,7 @@ def _probe_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "vantage": args.vantage,
         "ehlo_name": args.ehlo,
         "relay_check": args.relay_check,
+        "tls_required_check": args.tls_required_check,
     }
 
 

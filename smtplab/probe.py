@@ -279,6 +279,7 @@ class _Options:
     cadata: str | None
     cafile: str | None
     relay_check: bool
+    tls_required_check: bool
     vantage: str
     source: str
     connect_to: tuple[str, int] | None  # lab: the loopback socket serving host:port
@@ -305,6 +306,7 @@ def _options(
     host: object, port: object, *, mode: str, timeout: object, deadline: object | None,
     ehlo_name: str | None, lab: Any, vantage: str | None, verify: bool, cafile: str | None,
     relay_check: bool, auth: object = None, allow_cleartext_auth: bool = False,
+    tls_required_check: bool = False,
 ) -> _Options:
     h = _check_host(host)
     p = _check_port(port)
@@ -344,6 +346,7 @@ def _options(
     return _Options(
         host=h, port=p, mode=mode, timeout=t, deadline=d, ehlo_name=ehlo_name, verify=verify,
         cadata=cadata, cafile=cafile, relay_check=bool(relay_check),
+        tls_required_check=bool(tls_required_check),
         vantage=vantage or "unspecified", source=source, connect_to=connect_to,
         lab_error=lab_error, auth=credentials, allow_cleartext_auth=bool(allow_cleartext_auth),
     )
@@ -749,6 +752,8 @@ class _Conversation:
                 await self.tls_handshake(verify, sni)
             await self.greeting()
             caps = await self.ehlo(first=True)
+            if o.tls_required_check and not implicit and caps is not None:
+                await self.tls_required_check()
             if not implicit and caps is not None and o.mode in ("auto", "starttls"):
                 if caps.starttls:
                     caps = await self.starttls(verify, sni) or caps
@@ -905,6 +910,35 @@ class _Conversation:
         else:
             st.extra.append(Finding(
                 "auth_failed", "medium", f"The login check was refused with {reply.code}.",
+            ))
+
+    async def tls_required_check(self) -> None:
+        """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks
+        servers to require TLS; aiosmtpd, Postfix and Exchange answer 530). Never RCPT or DATA."""
+        st, o = self.st, self.o
+        st.phase = "tls-required"
+        st.event("TLS-required check: MAIL before any TLS (never RCPT or DATA)")
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        mail = await self.reply("MAIL")
+        if mail.code == 250:
+            await self.send("RSET")
+            await self.reply("RSET")
+            severity = "high" if o.port in (465, 587, 2525) else "low"
+            st.extra.append(Finding(
+                "mail_before_tls_accepted", severity,
+                "The server accepted MAIL before any TLS: a client that does not insist on TLS "
+                "could send its message, and on a submission port its password, unencrypted.",
+            ))
+        elif mail.code >= 500:
+            st.extra.append(Finding(
+                "tls_required", "info",
+                f"Mail before TLS was refused with {mail.code} ({mail.text}): this port insists "
+                "on encryption first.",
+            ))
+        else:
+            st.extra.append(Finding(
+                "tls_required_unclear", "info",
+                f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
             ))
 
     async def relay_check(self) -> None:
@@ -1114,12 +1148,13 @@ async def aprobe(
     relay_check: bool = False,
     auth: tuple[str, str] | None = None,
     allow_cleartext_auth: bool = False,
+    tls_required_check: bool = False,
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return what happened (the async twin of :func:`probe`)."""
     o = _options(
         host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
         vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
-        allow_cleartext_auth=allow_cleartext_auth,
+        allow_cleartext_auth=allow_cleartext_auth, tls_required_check=tls_required_check,
     )
     return await _aprobe(o)
 
@@ -1149,6 +1184,7 @@ def probe(
     relay_check: bool = False,
     auth: tuple[str, str] | None = None,
     allow_cleartext_auth: bool = False,
+    tls_required_check: bool = False,
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return a :class:`ProbeResult`. Never raises for the network.
 
@@ -1157,6 +1193,7 @@ def probe(
     ``timeout`` bounds each phase; ``deadline`` (default 3 × timeout + 2 s) bounds the whole probe.
     ``lab``: a running :class:`smtplab.Lab`; its logical names (``smtp.lab.example``) are used.
     ``relay_check``: also try MAIL/RCPT to a foreign domain (never DATA), only when asked.
+    ``tls_required_check``: also try MAIL before STARTTLS, which a submission port must refuse.
     ``auth``: ``(user, password)`` for an optional login check, sent only over TLS (or, with
     ``allow_cleartext_auth=True``, to the lab's legacy profile); the password and the AUTH
     payload never appear in the transcript, the record or an error message.
@@ -1164,7 +1201,7 @@ def probe(
     o = _options(
         host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
         vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
-        allow_cleartext_auth=allow_cleartext_auth,
+        allow_cleartext_auth=allow_cleartext_auth, tls_required_check=tls_required_check,
     )
     return _run_sync(lambda: _aprobe(o))  # type: ignore[no-any-return]
 
@@ -1247,11 +1284,13 @@ async def aprobe_many(
             verify=kwargs.get("verify", True), cafile=kwargs.get("cafile"),
             relay_check=kwargs.get("relay_check", False), auth=kwargs.get("auth"),
             allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False),
+            tls_required_check=kwargs.get("tls_required_check", False),
         )
         for h, p, m in items
     ]
     unknown = set(kwargs) - {
         "timeout", "deadline", "ehlo_name", "lab", "vantage", "verify", "cafile", "relay_check",
+        "tls_required_check",
         "auth", "allow_cleartext_auth",
     }
     if unknown:

@@ -354,6 +354,7 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
         timeout=timeout, deadline=deadline, ehlo_name=ehlo,
         verify="not verifying" not in first_tls, cadata=None, cafile=None,
         relay_check=any(x.text.startswith("relay check:") for x in lines),
+        tls_required_check=any(x.text.startswith("TLS-required check:") for x in lines),
         vantage=str(rec.get("vantage") or "unspecified"), source=str(rec.get("source") or "live"),
         connect_to=("replay", 0) if lab_socket else None,
         auth=("[redacted]", "[redacted]") if sent_auth else None,

@@ -302,3 +302,33 @@ def test_certificate_facts_read_the_same_verified_or_not(
     for name in ("cert_subject", "cert_issuer", "cert_not_after", "cert_san"):
         assert getattr(verified, name) == getattr(unverified, name), name
     assert "127.0.0.1" in verified.cert_san
+
+
+def test_tls_required_check(servers: ServerThread, certs: Certs) -> None:
+    from smtplab.replay import differences, replay
+
+    lax = servers.smtp(ssl_ctx=certs.server_context())
+    strict = servers.smtp(ssl_ctx=certs.server_context(), require_starttls=True)
+    r_lax = smtplab.probe("localhost", lax, timeout=3, tls_required_check=True)
+    r_strict = smtplab.probe("localhost", strict, timeout=3, tls_required_check=True)
+    assert "mail_before_tls_accepted" in codes(r_lax)
+    assert "tls_required" in codes(r_strict)
+    for r in (r_lax, r_strict):
+        sent = [x.text.split(" ")[0] for x in r.transcript if x.dir == "client"]
+        assert "MAIL" in sent and "RCPT" not in sent and "DATA" not in sent
+        assert sent.index("MAIL") < sent.index("STARTTLS")  # asked before any TLS
+        assert r.tls_mode == "starttls"  # and the probe still went on to TLS
+        assert differences(r, replay(r)) == []
+    plain = smtplab.probe("localhost", lax, timeout=3)
+    assert not any(x.text.startswith("MAIL") for x in plain.transcript)  # only when asked
+
+
+def test_tls_required_check_on_the_lab() -> None:
+    with smtplab.Lab() as lab:
+        sub = smtplab.probe("smtp.lab.example", 587, lab=lab, timeout=3, tls_required_check=True)
+        legacy = smtplab.probe(
+            "legacy.lab.example", 587, lab=lab, timeout=3, tls_required_check=True
+        )
+    assert "tls_required" in codes(sub)
+    legacy_findings = {f.code: f.severity for f in legacy.findings}
+    assert legacy_findings["mail_before_tls_accepted"] == "high"
