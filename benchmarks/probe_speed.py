@@ -132,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=9, help="timed runs per command (default 9)")
     ap.add_argument("--ports", choices=["auto", "real", "high"], default="auto")
-    ap.add_argument("--timeout", type=float, default=2.0,
-                    help="--timeout given to smtplab (and to smtplib); default 2 s")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=2.0,
+        help="--timeout given to smtplab (and to smtplib); default 2 s",
+    )
     ap.add_argument("--diagnose", action="store_true", help="also time the variants")
     args = ap.parse_args(argv)
     reason = skip_reason()
@@ -141,19 +145,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot run: {reason}", file=sys.stderr)
         return 1
 
-    with Postfix(ports=choose_ports(args.ports)) as pf, \
-            tempfile.TemporaryDirectory(prefix="smtplab-pycache-") as pycache:
+    with (
+        Postfix(ports=choose_ports(args.ports)) as pf,
+        tempfile.TemporaryDirectory(prefix="smtplab-pycache-") as pycache,
+    ):
         env = child_env(pycache)
         order = ["smtp", "submissions", "submission", "alt"]
         ports = [pf.ports[s] for s in order]
         real = ports == [25, 465, 587, 2525]
         py = sys.executable
         plist = ",".join(map(str, ports))
-        smtplab_cmd = [py, "-m", "smtplab", "probe", "127.0.0.1", "-p", plist, "--json",
-                       "--timeout", str(args.timeout)]
-        baseline_cmd = [py, "-c", BASELINE, str(args.timeout), *(
-            f"{pf.ports[s]}:{'implicit' if s == 'submissions' else 'starttls'}" for s in order
-        )]
+        smtplab_cmd = [
+            py,
+            "-m",
+            "smtplab",
+            "probe",
+            "127.0.0.1",
+            "-p",
+            plist,
+            "--json",
+            "--timeout",
+            str(args.timeout),
+        ]
+        baseline_cmd = [
+            py,
+            "-c",
+            BASELINE,
+            str(args.timeout),
+            *(f"{pf.ports[s]}:{'implicit' if s == 'submissions' else 'starttls'}" for s in order),
+        ]
         commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
             "smtplab probe (as typed)": (smtplab_cmd, env),
             "baseline: stdlib smtplib, one port after another": (baseline_cmd, env),
@@ -162,21 +182,39 @@ def main(argv: list[str] | None = None) -> int:
             trusted = child_env(pycache, SSL_CERT_FILE=str(pf.cert_file))
             no_cache = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
             no_cache["PYTHONDONTWRITEBYTECODE"] = "1"  # stdlib precompiled, smtplab compiled
-            commands.update({
-                "smtplab, certificate trusted (SSL_CERT_FILE)": (smtplab_cmd, trusted),
-                "smtplab, rate limit 10/s forced on": (
-                    [py, "-c", RATE_LIMITED, *smtplab_cmd[3:]], env),
-                "smtplab, sources compiled every run (no bytecode cache)": (
-                    smtplab_cmd, no_cache),
-                "start-up only: python -m smtplab --help": (
-                    [py, "-m", "smtplab", "--help"], env),
-                "start-up + CA store + cryptography.x509 (what a TLS probe adds)": (
-                    [py, "-c", ("import smtplab.cli, ssl; ssl.create_default_context(); "
-                                "from cryptography import x509")], env),
-                "start-up only: python -c 'import smtplib'": (
-                    [py, "-c", "import smtplib"], env),
-                "start-up only: python -c pass": ([py, "-c", "pass"], env),
-            })
+            commands.update(
+                {
+                    "smtplab, certificate trusted (SSL_CERT_FILE)": (smtplab_cmd, trusted),
+                    "smtplab, rate limit 10/s forced on": (
+                        [py, "-c", RATE_LIMITED, *smtplab_cmd[3:]],
+                        env,
+                    ),
+                    "smtplab, sources compiled every run (no bytecode cache)": (
+                        smtplab_cmd,
+                        no_cache,
+                    ),
+                    "start-up only: python -m smtplab --help": (
+                        [py, "-m", "smtplab", "--help"],
+                        env,
+                    ),
+                    "start-up + CA store + cryptography.x509 (what a TLS probe adds)": (
+                        [
+                            py,
+                            "-c",
+                            (
+                                "import smtplab.cli, ssl; ssl.create_default_context(); "
+                                "from cryptography import x509"
+                            ),
+                        ],
+                        env,
+                    ),
+                    "start-up only: python -c 'import smtplib'": (
+                        [py, "-c", "import smtplib"],
+                        env,
+                    ),
+                    "start-up only: python -c pass": ([py, "-c", "pass"], env),
+                }
+            )
 
         # warm up: Postfix forks its smtpd processes and both sides fill the page cache
         for cmd, cmd_env in commands.values():
@@ -190,14 +228,20 @@ def main(argv: list[str] | None = None) -> int:
                 samples[name].append(timed(cmd, cmd_env)[0])
 
     med = {name: statistics.median(s) for name, s in samples.items()}
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
-          f"{platform.python_version()}, {platform.system()} {platform.release()}")
-    print(f"Postfix services on 127.0.0.1 ports {plist}"
-          f" ({'the real numbers' if real else 'unprivileged numbers'}); "
-          f"{args.repeat} runs each, median wall-clock time of the whole process")
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    print(
+        f"Postfix services on 127.0.0.1 ports {plist}"
+        f" ({'the real numbers' if real else 'unprivileged numbers'}); "
+        f"{args.repeat} runs each, median wall-clock time of the whole process"
+    )
     if not real:
-        print(f"note: the implicit-TLS service is on {pf_port(ports)}, not 465, so smtplab's auto "
-              f"mode waits --timeout {args.timeout:g} s of silence there before trying TLS")
+        print(
+            f"note: the implicit-TLS service is on {pf_port(ports)}, not 465, so smtplab's auto "
+            f"mode waits --timeout {args.timeout:g} s of silence there before trying TLS"
+        )
     width = max(map(len, med))
     for name, m in med.items():
         spread = f"min {min(samples[name]) * 1000:.0f}, max {max(samples[name]) * 1000:.0f}"

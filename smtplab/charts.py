@@ -560,7 +560,7 @@ def phase_times(
         ax = fig.add_axes(
             (2.0 / width, 1.6 / height, (width - 2.4) / width, (height - 2.4) / height)
         )
-        for i, (r, total) in enumerate(zip(rows, totals)):
+        for i, (r, total) in enumerate(zip(rows, totals, strict=False)):
             y = len(rows) - 1 - i
             left = 0.0
             if r["n"] == 0:
@@ -628,7 +628,7 @@ def phase_times(
 
 
 def _phase_alt(rows: Sequence[dict[str, Any]], totals: Sequence[float], by: str, label: Any) -> str:
-    timed = [(r, t) for r, t in zip(rows, totals) if r["n"]]
+    timed = [(r, t) for r, t in zip(rows, totals, strict=False) if r["n"]]
     bits = []
     for r, t in timed:
         phases = {p: v for p, v in r["median"].items() if not math.isnan(v)}
@@ -700,7 +700,7 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
     )
     cat = [
         ("TLS failed" if o == "tls_failed" else _tls_word(v))
-        for o, v in zip(frame["outcome"].astype(str), tv)
+        for o, v in zip(frame["outcome"].astype(str), tv, strict=False)
     ]
     frame = frame.assign(_cat=cat)
     known = list(_TLS_STYLE)
@@ -828,7 +828,7 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
         frame = frame[
             [
                 _mechs(b) is not None or _mechs(a) is not None
-                for b, a in zip(frame["auth_before_tls"], frame["auth_after_tls"])
+                for b, a in zip(frame["auth_before_tls"], frame["auth_after_tls"], strict=False)
             ]
         ]
     if frame.empty:
@@ -838,7 +838,7 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = _MAX_ROWS) ->
     for (host, port), grp in frame.groupby(["host", "port"], sort=False):
         before: list[str] | None = None
         after: list[str] | None = None
-        for b, a in zip(grp["auth_before_tls"], grp["auth_after_tls"]):
+        for b, a in zip(grp["auth_before_tls"], grp["auth_after_tls"], strict=False):
             mb, ma = _mechs(b), _mechs(a)
             if mb is not None:
                 before = list(dict.fromkeys([*(before or []), *mb]))
@@ -982,8 +982,8 @@ def _trunc(text: str, n: int = 34) -> str:
 
 def _auth_alt(entries: Sequence[dict[str, Any]]) -> str:
     names = [f"{e['host']}:{e['port']}" for e in entries]
-    cleartext = [n for n, e in zip(names, entries) if e["before"]]
-    after = [n for n, e in zip(names, entries) if e["after"]]
+    cleartext = [n for n, e in zip(names, entries, strict=False) if e["before"]]
+    after = [n for n, e in zip(names, entries, strict=False) if e["after"]]
     text = f"AUTH mechanisms offered before and after TLS for {len(entries)} host:port pairs."
     if cleartext:
         text += (
@@ -995,7 +995,7 @@ def _auth_alt(entries: Sequence[dict[str, Any]]) -> str:
     if after:
         text += f" AUTH after TLS on {len(after)}: {_limit(after, 5)}."
     no_tls = [
-        n for n, e in zip(names, entries) if e["after"] is None and e["tls_mode"] != "implicit"
+        n for n, e in zip(names, entries, strict=False) if e["after"] is None and e["tls_mode"] != "implicit"
     ]
     if no_tls:
         text += f" No TLS session on {_limit(no_tls, 5)}."
@@ -1101,9 +1101,9 @@ def timeline(
             max([-lv for li, _, _, lv in placed if li == i and lv < 0], default=0)
             for i in range(len(lanes))
         ]
-        total = sum(reach(u) + reach(d) + margin for u, d in zip(ups, downs))
+        total = sum(reach(u) + reach(d) + margin for u, d in zip(ups, downs, strict=False))
         centers, y = [], total
-        for u, d in zip(ups, downs):
+        for u, d in zip(ups, downs, strict=False):
             y -= reach(u) + margin / 2
             centers.append(y)
             y -= reach(d) + margin / 2
@@ -1212,7 +1212,7 @@ def _timeline_alt(ev: pd.DataFrame, lanes: Sequence[int]) -> str:
             if sub["milestone"].astype(bool).any()
             else sub.head(2)
         )
-        bits = [f"{lab} ({int(y)})" for lab, y in zip(keys["label"], keys["year"])]
+        bits = [f"{lab} ({int(y)})" for lab, y in zip(keys["label"], keys["year"], strict=False)]
         text += f" Port {port}: {_plural(len(sub), 'event')}, including {_join(bits)}."
     return text
 

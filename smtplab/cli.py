@@ -66,26 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def probe_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("-p", "--ports", default=",".join(map(str, DEFAULT_PORTS)),
-                       help="comma-separated ports (default 25,465,587,2525)")
+        p.add_argument(
+            "-p",
+            "--ports",
+            default=",".join(map(str, DEFAULT_PORTS)),
+            help="comma-separated ports (default 25,465,587,2525)",
+        )
         p.add_argument("--mode", default="auto", choices=["auto", "plain", "starttls", "tls"])
-        p.add_argument("--timeout", type=str, default=str(DEFAULT_TIMEOUT),
-                       help="seconds per phase (connect, greeting, each reply)")
+        p.add_argument(
+            "--timeout",
+            type=str,
+            default=str(DEFAULT_TIMEOUT),
+            help="seconds per phase (connect, greeting, each reply)",
+        )
         p.add_argument("--lab", metavar="SCENARIO", help="probe the embedded lab, not the network")
         p.add_argument("--vantage", help="a label for the network you probe from")
         p.add_argument("--ehlo", metavar="NAME", help="the EHLO name (default: your address)")
-        p.add_argument("--relay-check", action="store_true",
-                       help="also test relaying with MAIL/RCPT to a reserved domain (never DATA)")
-        p.add_argument("--tls-required-check", action="store_true",
-                       help="also check that MAIL is refused before STARTTLS (never RCPT or DATA)")
+        p.add_argument(
+            "--relay-check",
+            action="store_true",
+            help="also test relaying with MAIL/RCPT to a reserved domain (never DATA)",
+        )
+        p.add_argument(
+            "--tls-required-check",
+            action="store_true",
+            help="also check that MAIL is refused before STARTTLS (never RCPT or DATA)",
+        )
 
     p = sub.add_parser("probe", help="probe a host's SMTP ports")
     p.add_argument("host")
     probe_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON record per line")
     p.add_argument("--record", metavar="FILE", help="also append the records to FILE (JSON Lines)")
-    p.add_argument("--mx", action="store_true",
-                   help="HOST is a mail domain: probe its MX hosts on port 25")
+    p.add_argument(
+        "--mx", action="store_true", help="HOST is a mail domain: probe its MX hosts on port 25"
+    )
 
     r = sub.add_parser("record", help="probe hosts and append the records to a file")
     r.add_argument("hosts", nargs="+")
@@ -130,16 +145,24 @@ def format_table(results: Sequence[ProbeResult], width: int = 100) -> str:
     rows = []
     for r in results:
         top = r.top_finding
-        rows.append((
-            r.host, str(r.port), r.outcome, r.tls, _auth_text(r),
-            "-" if r.total_ms is None else f"{r.total_ms:.0f} ms",
-            f"[{top.severity}] {top.message}" if top else "",
-        ))
-    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
-              for i, h in enumerate(header[:-1])]
+        rows.append(
+            (
+                r.host,
+                str(r.port),
+                r.outcome,
+                r.tls,
+                _auth_text(r),
+                "-" if r.total_ms is None else f"{r.total_ms:.0f} ms",
+                f"[{top.severity}] {top.message}" if top else "",
+            )
+        )
+    widths = [
+        max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+        for i, h in enumerate(header[:-1])
+    ]
     lines = []
     for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths)]
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
 
@@ -253,8 +276,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = load_records(args.files if len(args.files) > 1 else args.files[0],
-                          strict=not args.lenient)
+        df = load_records(
+            args.files if len(args.files) > 1 else args.files[0], strict=not args.lenient
+        )
     print(format_summary(summarize(df)))
     for w in caught:
         print(f"note: {w.message}", file=sys.stderr)
@@ -272,13 +296,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def cmd_notebooks(args: argparse.Namespace) -> int:
     from smtplab.notebooks import launch
 
-    return launch(directory=args.dir, reset=args.reset, open_browser=not args.no_browser,
-                  port=args.port)
+    return launch(
+        directory=args.dir, reset=args.reset, open_browser=not args.no_browser, port=args.port
+    )
 
 
 COMMANDS = {
-    "probe": cmd_probe, "record": cmd_record, "lab": cmd_lab, "show": cmd_show,
-    "merge": cmd_merge, "notebooks": cmd_notebooks,
+    "probe": cmd_probe,
+    "record": cmd_record,
+    "lab": cmd_lab,
+    "show": cmd_show,
+    "merge": cmd_merge,
+    "notebooks": cmd_notebooks,
 }
 
 

@@ -123,12 +123,14 @@ class Discovery:
         elif self.implicit_mx and self.mx:
             parts.append(
                 f"{d} has no MX record, so mail goes to the domain's own address — the "
-                f"\"implicit MX\" of RFC 5321 §5.1: {self.mx[0].host} on port {DELIVERY_PORT}."
+                f'"implicit MX" of RFC 5321 §5.1: {self.mx[0].host} on port {DELIVERY_PORT}.'
             )
         elif self.mx:
             first, rest = self.mx[0], self.mx[1:]
-            text = (f"Mail for {d} is delivered to {first.host} on port {DELIVERY_PORT} "
-                    f"(preference {first.preference})")
+            text = (
+                f"Mail for {d} is delivered to {first.host} on port {DELIVERY_PORT} "
+                f"(preference {first.preference})"
+            )
             if rest:
                 backups = ", then ".join(f"{m.host} (preference {m.preference})" for m in rest)
                 text += f"; if that fails, to {backups}"
@@ -137,9 +139,7 @@ class Discovery:
                 text += " Hosts with equal preference share the load."
             parts.append(text)
         elif not self.errors:
-            parts.append(
-                f"{d} has no MX record and no address: mail to it cannot be delivered."
-            )
+            parts.append(f"{d} has no MX record and no address: mail to it cannot be delivered.")
 
         subs = [(s, "implicit TLS, RFC 8314") for s in self.submissions] + [
             (s, "STARTTLS, RFC 6186") for s in self.submission
@@ -166,7 +166,9 @@ class Discovery:
 
 def _check_domain(domain: object) -> str:
     if isinstance(domain, str) and domain.strip() == ".":
-        raise ProbeInputError("the DNS root '.' is not a mail domain: give a name such as example.org")
+        raise ProbeInputError(
+            "the DNS root '.' is not a mail domain: give a name such as example.org"
+        )
     h = _check_host(domain)
     try:
         ipaddress.ip_address(h)
@@ -264,7 +266,11 @@ class _Lookup:
         remaining = self.deadline - time.monotonic()
         label = f"{rdtype} lookup for {name}"
         if remaining <= 0.001:
-            return [], f"{label}: not asked, the {self.timeout:g} s time limit was used up", "timeout"
+            return (
+                [],
+                f"{label}: not asked, the {self.timeout:g} s time limit was used up",
+                "timeout",
+            )
         try:
             answer = self._resolver(remaining).resolve(name, rdtype, raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
@@ -302,8 +308,10 @@ def discover(
     ``Discovery.errors``; only bad input raises :class:`~smtplab.probe.ProbeInputError`.
     """
     name = _check_domain(domain)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-        0 < float(timeout) <= 600
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not (0 < float(timeout) <= 600)
     ):
         raise ProbeInputError(f"timeout must be between 0 and 600 seconds, not {timeout!r}")
     servers = _servers(nameservers, port)
@@ -339,8 +347,10 @@ def discover(
     else:
         real = [r for r in mx_records if r.exchange.to_text() != "."]
         nulls = len(mx_records) - len(real)
-        mx = sorted((MXHost(_host(r.exchange), int(r.preference)) for r in real),
-                    key=lambda m: (m.preference, m.host.lower()))
+        mx = sorted(
+            (MXHost(_host(r.exchange), int(r.preference)) for r in real),
+            key=lambda m: (m.preference, m.host.lower()),
+        )
         if nulls and not real:
             null_mx = True
         elif nulls:
@@ -378,18 +388,25 @@ def discover(
                 f"{name} declares that it offers no {service} service "
                 f"(SRV target '.', RFC 6186 §3)."
             )
-        return tuple(sorted(
-            (SRVTarget(_host(r.target), int(r.port), int(r.priority), int(r.weight)) for r in real),
-            key=lambda s: (s.priority, -s.weight, s.host.lower(), s.port),
-        ))
+        return tuple(
+            sorted(
+                (
+                    SRVTarget(_host(r.target), int(r.port), int(r.priority), int(r.weight))
+                    for r in real
+                ),
+                key=lambda s: (s.priority, -s.weight, s.host.lower(), s.port),
+            )
+        )
 
     submission = srv("submission", "STARTTLS submission (port 587 style)")
     submissions = srv("submissions", "implicit-TLS submission (port 465 style)")
     if timeouts:
         # One sentence for all the questions that went unanswered, not one per question.
-        errors.append(f"no answer from {look.where()} within {look.timeout:g} s (timeout) for "
-                      f"the {', '.join(timeouts)} lookup{'s' if len(timeouts) > 1 else ''} "
-                      f"of {name}")
+        errors.append(
+            f"no answer from {look.where()} within {look.timeout:g} s (timeout) for "
+            f"the {', '.join(timeouts)} lookup{'s' if len(timeouts) > 1 else ''} "
+            f"of {name}"
+        )
     return Discovery(
         domain=name,
         mx=tuple(mx),

@@ -101,76 +101,112 @@ def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Find
     if outcome == "filtered":
         why = (
             " (many ISPs and clouds block port 25 this way, against spam from infected machines)"
-            if port == 25 else " (a network that allows only a few ports drops the rest this way)"
+            if port == 25
+            else " (a network that allows only a few ports drops the rest this way)"
         )
-        out.append(Finding(
-            "filtered", "medium",
-            f"The connection to {where} timed out: a firewall on the way probably drops it{why}.",
-        ))
+        out.append(
+            Finding(
+                "filtered",
+                "medium",
+                f"The connection to {where} timed out: a firewall on the way probably drops it{why}.",
+            )
+        )
     elif outcome == "refused":
-        out.append(Finding(
-            "refused", "info",
-            f"Nothing accepted the connection on {where}: no server listens there, or a firewall "
-            "rejects it.",
-        ))
+        out.append(
+            Finding(
+                "refused",
+                "info",
+                f"Nothing accepted the connection on {where}: no server listens there, or a firewall "
+                "rejects it.",
+            )
+        )
     elif outcome == "silent":
-        out.append(Finding(
-            "silent", "medium",
-            f"{where} accepted the connection but sent no greeting: a tarpit, or a TLS-only port "
-            "spoken to in cleartext.",
-        ))
+        out.append(
+            Finding(
+                "silent",
+                "medium",
+                f"{where} accepted the connection but sent no greeting: a tarpit, or a TLS-only port "
+                "spoken to in cleartext.",
+            )
+        )
     elif outcome == "rejected":
-        out.append(Finding(
-            "greeting_refused", "medium",
-            f"The server greeted with {rec.get('banner_code')}: it refuses to talk to this client "
-            "(often a blocklist of home or cloud addresses).",
-        ))
+        out.append(
+            Finding(
+                "greeting_refused",
+                "medium",
+                f"The server greeted with {rec.get('banner_code')}: it refuses to talk to this client "
+                "(often a blocklist of home or cloud addresses).",
+            )
+        )
     elif outcome == "not_smtp":
-        out.append(Finding(
-            "not_smtp", "medium", f"Something answered on {where}, but it is not an SMTP server.",
-        ))
+        out.append(
+            Finding(
+                "not_smtp",
+                "medium",
+                f"Something answered on {where}, but it is not an SMTP server.",
+            )
+        )
     elif outcome == "dns_failed":
         out.append(Finding("dns_failed", "medium", f"The name {host} could not be resolved."))
     elif outcome == "unreachable":
         out.append(Finding("unreachable", "medium", f"There is no route to {host} from here."))
     elif outcome == "reset":
-        out.append(Finding(
-            "reset", "medium", f"{where} dropped the connection in the middle of the conversation.",
-        ))
+        out.append(
+            Finding(
+                "reset",
+                "medium",
+                f"{where} dropped the connection in the middle of the conversation.",
+            )
+        )
     elif outcome == "tls_failed":
-        out.append(Finding(
-            "tls_failed", "high",
-            f"The TLS handshake with {where} failed: {rec.get('error') or 'no reason given'}.",
-        ))
+        out.append(
+            Finding(
+                "tls_failed",
+                "high",
+                f"The TLS handshake with {where} failed: {rec.get('error') or 'no reason given'}.",
+            )
+        )
     elif outcome == "error":
         out.append(Finding("error", "medium", f"The probe failed: {rec.get('error')}."))
 
     auth_before = rec.get("auth_before_tls") or []
     if auth_before and rec.get("tls_mode") != "implicit":
-        out.append(Finding(
-            "auth_before_tls", "high",
-            f"AUTH ({' '.join(auth_before)}) is offered before TLS: a client could send its password "
-            "in cleartext.",
-        ))
+        out.append(
+            Finding(
+                "auth_before_tls",
+                "high",
+                f"AUTH ({' '.join(auth_before)}) is offered before TLS: a client could send its password "
+                "in cleartext.",
+            )
+        )
     if outcome == "open" and rec.get("tls_mode") == "none" and not rec.get("starttls_offered"):
         if port in SUBMISSION_PORTS or port == 465:
-            out.append(Finding(
-                "no_starttls_submission", "high",
-                f"Port {port} is a submission port but offers no STARTTLS: passwords and mail would "
-                "travel unencrypted.",
-            ))
+            out.append(
+                Finding(
+                    "no_starttls_submission",
+                    "high",
+                    f"Port {port} is a submission port but offers no STARTTLS: passwords and mail would "
+                    "travel unencrypted.",
+                )
+            )
         elif port == 25 and rec.get("esmtp") is not None:
-            out.append(Finding(
-                "no_starttls_relay", "low",
-                "This relay offers no STARTTLS: mail between servers would travel unencrypted.",
-            ))
+            out.append(
+                Finding(
+                    "no_starttls_relay",
+                    "low",
+                    "This relay offers no STARTTLS: mail between servers would travel unencrypted.",
+                )
+            )
     if rec.get("tls_version"):
         if _tls_older_than_1_2(rec.get("tls_version")):
-            out.append(Finding(
-                "tls_outdated", "high",
-                f"{rec.get('tls_version')} is older than TLS 1.2, which RFC 8997 (2021) requires "
-                "as the minimum.",
-            ))
+            out.append(
+                Finding(
+                    "tls_outdated",
+                    "high",
+                    f"{rec.get('tls_version')} is older than TLS 1.2, which RFC 8997 (2021) requires "
+                    "as the minimum.",
+                )
+            )
         verified = rec.get("cert_verified")
         if verified is False:
             from smtplab.tls import classify_verify_error
@@ -195,44 +231,62 @@ def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Find
             code, msg = texts.get(kind or "untrusted", texts["untrusted"])
             out.append(Finding(code, "high", f"{msg} ({rec.get('cert_error')})"))
         elif verified:
-            out.append(Finding(
-                "tls_ok", "info",
-                f"Encrypted with {rec.get('tls_version')}, and the certificate is valid for {host}: "
-                "encrypted and authenticated.",
-            ))
+            out.append(
+                Finding(
+                    "tls_ok",
+                    "info",
+                    f"Encrypted with {rec.get('tls_version')}, and the certificate is valid for {host}: "
+                    "encrypted and authenticated.",
+                )
+            )
     masked = [e for e in rec.get("extensions") or () if _MASKED.match(str(e))]
     if masked and not rec.get("starttls_offered"):
-        out.append(Finding(
-            "starttls_masked", "high",
-            f"The EHLO reply lists {masked[0]} where STARTTLS would stand: a firewall on the way "
-            "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
-            "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
-        ))
+        out.append(
+            Finding(
+                "starttls_masked",
+                "high",
+                f"The EHLO reply lists {masked[0]} where STARTTLS would stand: a firewall on the way "
+                "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
+                "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
+            )
+        )
     other = _greeting_from_elsewhere(rec)
     if other:
-        out.append(Finding(
-            "greeting_from_elsewhere", "medium",
-            f"The greeting names {other}, not {host}: something on the way (an ISP, hotel or "
-            "antivirus proxy) may be intercepting this port and answering itself.",
-        ))
+        out.append(
+            Finding(
+                "greeting_from_elsewhere",
+                "medium",
+                f"The greeting names {other}, not {host}: something on the way (an ISP, hotel or "
+                "antivirus proxy) may be intercepting this port and answering itself.",
+            )
+        )
     if rec.get("relay_check") == "accepted":
-        out.append(Finding(
-            "open_relay", "high",
-            "The server accepted a recipient in a foreign domain without authentication: an open "
-            "relay.",
-        ))
+        out.append(
+            Finding(
+                "open_relay",
+                "high",
+                "The server accepted a recipient in a foreign domain without authentication: an open "
+                "relay.",
+            )
+        )
     if outcome == "open" and rec.get("tls_mode") == "implicit" and port == 465:
-        out.append(Finding(
-            "implicit_tls_465", "info",
-            "Port 465 speaks implicit TLS, as RFC 8314 (2018) registers and recommends for "
-            "submission.",
-        ))
+        out.append(
+            Finding(
+                "implicit_tls_465",
+                "info",
+                "Port 465 speaks implicit TLS, as RFC 8314 (2018) registers and recommends for "
+                "submission.",
+            )
+        )
     if outcome == "open" and port == 2525:
-        out.append(Finding(
-            "port_2525_unofficial", "info",
-            "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); providers offer it "
-            "when 587 is blocked.",
-        ))
+        out.append(
+            Finding(
+                "port_2525_unofficial",
+                "info",
+                "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); providers offer it "
+                "when 587 is blocked.",
+            )
+        )
     # drop duplicate codes, keep the first; most severe first (stable)
     seen: set[str] = set()
     unique = [f for f in out if not (f.code in seen or seen.add(f.code))]  # type: ignore[func-returns-value]

@@ -156,7 +156,8 @@ class ProbeResult:
                 value = tuple(Finding.from_dict(x) for x in (value or ()))
             elif name == "transcript":
                 value = tuple(
-                    TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"])) for x in (value or ())
+                    TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"]))
+                    for x in (value or ())
                 )
             elif isinstance(value, list):
                 value = tuple(value)
@@ -183,14 +184,15 @@ class ProbeResult:
 
     def summary(self) -> str:
         """One line: where, outcome, TLS, AUTH, time and the top finding."""
-        auth = "AUTH " + "/".join(self.auth_after_tls or self.auth_before_tls or ()) if (
-            self.auth_after_tls or self.auth_before_tls
-        ) else "no AUTH"
+        auth = (
+            "AUTH " + "/".join(self.auth_after_tls or self.auth_before_tls or ())
+            if (self.auth_after_tls or self.auth_before_tls)
+            else "no AUTH"
+        )
         ms = f"{self.total_ms:.0f} ms" if self.total_ms is not None else "-"
         top = self.top_finding
-        return (
-            f"{self.host}:{self.port} {self.outcome} · TLS {self.tls} · {auth} · {ms}"
-            + (f" · {top.message}" if top else "")
+        return f"{self.host}:{self.port} {self.outcome} · TLS {self.tls} · {auth} · {ms}" + (
+            f" · {top.message}" if top else ""
         )
 
     def __str__(self) -> str:
@@ -293,7 +295,8 @@ def _check_auth(auth: object) -> tuple[str, str] | None:
     if auth is None:
         return None
     if (
-        not isinstance(auth, (tuple, list)) or len(auth) != 2
+        not isinstance(auth, (tuple, list))
+        or len(auth) != 2
         or not all(isinstance(x, str) and x for x in auth)
     ):
         raise ProbeInputError("auth must be a (user, password) pair of non-empty strings")
@@ -303,9 +306,20 @@ def _check_auth(auth: object) -> tuple[str, str] | None:
 
 
 def _options(
-    host: object, port: object, *, mode: str, timeout: object, deadline: object | None,
-    ehlo_name: str | None, lab: Any, vantage: str | None, verify: bool, cafile: str | None,
-    relay_check: bool, auth: object = None, allow_cleartext_auth: bool = False,
+    host: object,
+    port: object,
+    *,
+    mode: str,
+    timeout: object,
+    deadline: object | None,
+    ehlo_name: str | None,
+    lab: Any,
+    vantage: str | None,
+    verify: bool,
+    cafile: str | None,
+    relay_check: bool,
+    auth: object = None,
+    allow_cleartext_auth: bool = False,
     tls_required_check: bool = False,
 ) -> _Options:
     h = _check_host(host)
@@ -325,7 +339,9 @@ def _options(
     source = "live"
     if lab is not None:
         if not getattr(lab, "running", False):
-            raise ProbeInputError("the lab is not running: call lab.start() or use `with Lab() as lab`")
+            raise ProbeInputError(
+                "the lab is not running: call lab.start() or use `with Lab() as lab`"
+            )
         try:
             connect_to = tuple(lab.address(h, p))  # type: ignore[assignment]
         except LookupError as exc:
@@ -344,11 +360,23 @@ def _options(
                 "(legacy.lab.example): a password sent without TLS can be read by anyone on the way"
             )
     return _Options(
-        host=h, port=p, mode=mode, timeout=t, deadline=d, ehlo_name=ehlo_name, verify=verify,
-        cadata=cadata, cafile=cafile, relay_check=bool(relay_check),
+        host=h,
+        port=p,
+        mode=mode,
+        timeout=t,
+        deadline=d,
+        ehlo_name=ehlo_name,
+        verify=verify,
+        cadata=cadata,
+        cafile=cafile,
+        relay_check=bool(relay_check),
         tls_required_check=bool(tls_required_check),
-        vantage=vantage or "unspecified", source=source, connect_to=connect_to,
-        lab_error=lab_error, auth=credentials, allow_cleartext_auth=bool(allow_cleartext_auth),
+        vantage=vantage or "unspecified",
+        source=source,
+        connect_to=connect_to,
+        lab_error=lab_error,
+        auth=credentials,
+        allow_cleartext_auth=bool(allow_cleartext_auth),
     )
 
 
@@ -509,7 +537,9 @@ class _LiveWire:
         )
         self.transport = transport  # type: ignore[assignment]
 
-    async def start_tls(self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float) -> None:
+    async def start_tls(
+        self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
+    ) -> None:
         loop = asyncio.get_running_loop()
         assert self.transport is not None
         # Nothing read before TLS may be trusted after it (RFC 3207 §5): start a fresh parser.
@@ -518,7 +548,10 @@ class _LiveWire:
         try:
             new = await asyncio.wait_for(
                 loop.start_tls(
-                    self.transport, self.proto, ctx, server_hostname=server_hostname,
+                    self.transport,
+                    self.proto,
+                    ctx,
+                    server_hostname=server_hostname,
                     ssl_handshake_timeout=timeout,
                 ),
                 timeout + 1,
@@ -602,8 +635,12 @@ def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, ConnectionResetError):
         return "reset", "connection reset"
     if isinstance(exc, OSError) and exc.errno in (
-        errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENETDOWN,
-        errno.EHOSTDOWN, errno.EAFNOSUPPORT,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EAFNOSUPPORT,
     ):
         return "unreachable", exc.strerror or str(exc)
     return "error", f"{type(exc).__name__}: {exc}"
@@ -696,7 +733,9 @@ class _Conversation:
             raise _CertRejected(reason) from None
         except ssl.SSLError as exc:
             msg = describe_handshake_error(exc)
-            cleartext = "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower()
+            cleartext = (
+                "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower()
+            )
             if cleartext and st.values.get("tls_mode") != "implicit":
                 # After STARTTLS's 220 this is no implicit/STARTTLS mix-up: the server agreed to
                 # TLS and then did not speak it.
@@ -718,8 +757,10 @@ class _Conversation:
         st.set(tls_version=version, tls_cipher=cipher)
         if facts is not None:
             st.set(
-                cert_subject=facts.subject, cert_issuer=facts.issuer,
-                cert_not_after=facts.not_after, cert_san=list(facts.san),
+                cert_subject=facts.subject,
+                cert_issuer=facts.issuer,
+                cert_not_after=facts.not_after,
+                cert_san=list(facts.san),
             )
         if verify:
             st.set(cert_verified=True, cert_error=None)
@@ -734,8 +775,10 @@ class _Conversation:
         st.set(tls_mode="implicit" if implicit else "none")
         self.wire = self.make_wire(st)
         st.phase = "connect"
-        st.event(f"connecting to {address} port {port}"
-                 + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else ""))
+        st.event(
+            f"connecting to {address} port {port}"
+            + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else "")
+        )
         t = time.monotonic()
         try:
             await self.wire.connect(address, port, o.timeout)
@@ -759,10 +802,13 @@ class _Conversation:
                     caps = await self.starttls(verify, sni) or caps
                 elif o.mode == "starttls":
                     st.event("STARTTLS is not offered: staying in cleartext")
-                    st.extra.append(Finding(
-                        "no_starttls", "high" if o.port != 25 else "low",
-                        "STARTTLS was asked for but the server does not offer it.",
-                    ))
+                    st.extra.append(
+                        Finding(
+                            "no_starttls",
+                            "high" if o.port != 25 else "low",
+                            "STARTTLS was asked for but the server does not offer it.",
+                        )
+                    )
             if o.auth is not None:
                 await self.auth_check(caps)
             if o.relay_check:
@@ -787,11 +833,14 @@ class _Conversation:
                     n = self.wire.proto.received
                     st.event(f"tarpit: only {n} bytes of a greeting within {o.timeout:g} s")
                     raise _Stop(
-                        "silent", f"the greeting was still arriving after {o.timeout:g} s "
-                        f"({n} bytes so far): a tarpit"
+                        "silent",
+                        f"the greeting was still arriving after {o.timeout:g} s "
+                        f"({n} bytes so far): a tarpit",
                     ) from None
                 st.event(f"received {self.wire.proto.received} bytes that are not an SMTP greeting")
-                raise _Stop("not_smtp", "the server sent data that is not an SMTP greeting") from None
+                raise _Stop(
+                    "not_smtp", "the server sent data that is not an SMTP greeting"
+                ) from None
             st.event(f"no greeting within {o.timeout:g} s")
             raise _Silent(f"no greeting within {o.timeout:g} s") from None
         except ProtocolError as exc:
@@ -818,7 +867,9 @@ class _Conversation:
         reply = await self.reply("EHLO")
         if first:
             st.set(ehlo_ms=_ms(t))
-        tls_now = st.values.get("tls_mode") in ("implicit", "starttls") and st.values.get("tls_version")
+        tls_now = st.values.get("tls_mode") in ("implicit", "starttls") and st.values.get(
+            "tls_version"
+        )
         if reply.code != 250:
             if reply.code >= 500 and first:
                 await self.send("HELO", name)
@@ -831,7 +882,9 @@ class _Conversation:
         caps = parse_ehlo(reply)
         if first:
             st.set(
-                esmtp=True, extensions=list(caps.extensions), size_limit=caps.size_limit,
+                esmtp=True,
+                extensions=list(caps.extensions),
+                size_limit=caps.size_limit,
                 starttls_offered=caps.starttls,
             )
         else:
@@ -850,19 +903,25 @@ class _Conversation:
         reply = await self.reply("STARTTLS")
         if reply.code != 220:
             st.event(f"STARTTLS refused with {reply.code}: staying in cleartext")
-            st.extra.append(Finding(
-                "starttls_refused", "high",
-                f"STARTTLS is offered but was refused with {reply.code}: {reply.text}",
-            ))
+            st.extra.append(
+                Finding(
+                    "starttls_refused",
+                    "high",
+                    f"STARTTLS is offered but was refused with {reply.code}: {reply.text}",
+                )
+            )
             return
         leftover = self.wire.leftover()
         if leftover:
             st.event(f"discarding {leftover} unexpected item(s) sent before the TLS handshake")
-            st.extra.append(Finding(
-                "starttls_injection", "high",
-                "The server (or something on the way) sent extra data right after agreeing to "
-                "STARTTLS: a response-injection risk (CVE-2011-0411 style); it was discarded.",
-            ))
+            st.extra.append(
+                Finding(
+                    "starttls_injection",
+                    "high",
+                    "The server (or something on the way) sent extra data right after agreeing to "
+                    "STARTTLS: a response-injection risk (CVE-2011-0411 style); it was discarded.",
+                )
+            )
         st.set(tls_mode="starttls")
         await self.tls_handshake(verify, sni)
         return await self.ehlo(first=False)
@@ -875,10 +934,13 @@ class _Conversation:
         encrypted = bool(st.values.get("tls_version"))
         if not encrypted and not o.allow_cleartext_auth:
             st.event("AUTH check skipped: the connection is not encrypted")
-            st.extra.append(Finding(
-                "auth_not_attempted", "info",
-                "The AUTH check did not send the password: the connection is not encrypted.",
-            ))
+            st.extra.append(
+                Finding(
+                    "auth_not_attempted",
+                    "info",
+                    "The AUTH check did not send the password: the connection is not encrypted.",
+                )
+            )
             return
         mechs = tuple(getattr(caps, "auth", ()) or ())
         user, password = o.auth  # used only to build the AUTH lines, which are redacted
@@ -899,18 +961,25 @@ class _Conversation:
                 await self.send(base64.b64encode(secret.encode()).decode())
                 reply = await self.reply("AUTH")
         else:
-            st.extra.append(Finding(
-                "auth_unavailable", "medium",
-                "The AUTH check could not log in: the server offers neither PLAIN nor LOGIN here.",
-            ))
+            st.extra.append(
+                Finding(
+                    "auth_unavailable",
+                    "medium",
+                    "The AUTH check could not log in: the server offers neither PLAIN nor LOGIN here.",
+                )
+            )
             return
         if reply.code == 235:
             where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
             st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
         else:
-            st.extra.append(Finding(
-                "auth_failed", "medium", f"The login check was refused with {reply.code}.",
-            ))
+            st.extra.append(
+                Finding(
+                    "auth_failed",
+                    "medium",
+                    f"The login check was refused with {reply.code}.",
+                )
+            )
 
     async def tls_required_check(self) -> None:
         """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks
@@ -924,22 +993,31 @@ class _Conversation:
             await self.send("RSET")
             await self.reply("RSET")
             severity = "high" if o.port in (465, 587, 2525) else "low"
-            st.extra.append(Finding(
-                "mail_before_tls_accepted", severity,
-                "The server accepted MAIL before any TLS: a client that does not insist on TLS "
-                "could send its message, and on a submission port its password, unencrypted.",
-            ))
+            st.extra.append(
+                Finding(
+                    "mail_before_tls_accepted",
+                    severity,
+                    "The server accepted MAIL before any TLS: a client that does not insist on TLS "
+                    "could send its message, and on a submission port its password, unencrypted.",
+                )
+            )
         elif mail.code >= 500:
-            st.extra.append(Finding(
-                "tls_required", "info",
-                f"Mail before TLS was refused with {mail.code} ({mail.text}): this port insists "
-                "on encryption first.",
-            ))
+            st.extra.append(
+                Finding(
+                    "tls_required",
+                    "info",
+                    f"Mail before TLS was refused with {mail.code} ({mail.text}): this port insists "
+                    "on encryption first.",
+                )
+            )
         else:
-            st.extra.append(Finding(
-                "tls_required_unclear", "info",
-                f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
-            ))
+            st.extra.append(
+                Finding(
+                    "tls_required_unclear",
+                    "info",
+                    f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
+                )
+            )
 
     async def relay_check(self) -> None:
         st = self.st
@@ -1024,11 +1102,14 @@ async def _run(st: _State, make_wire: Any = None) -> None:
                 first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
                 st.event("no cleartext greeting: retrying with implicit TLS")
                 implicit = True
-                st.extra.append(Finding(
-                    "implicit_tls_detected", "info",
-                    f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
-                    "first: it speaks implicit TLS.",
-                ))
+                st.extra.append(
+                    Finding(
+                        "implicit_tls_detected",
+                        "info",
+                        f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
+                        "first: it speaks implicit TLS.",
+                    )
+                )
                 try:
                     await conv.session(implicit, verify)
                     break
@@ -1045,18 +1126,24 @@ async def _run(st: _State, make_wire: Any = None) -> None:
         except _CleartextOnTLSPort:
             if o.mode == "auto" and implicit and attempts == 1:
                 st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
-                st.extra.append(Finding(
-                    "wrong_tls_mode", "medium",
-                    f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not implicit TLS: "
-                    "a client set to SSL/TLS here fails with WRONG_VERSION_NUMBER.",
-                ))
+                st.extra.append(
+                    Finding(
+                        "wrong_tls_mode",
+                        "medium",
+                        f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not implicit TLS: "
+                        "a client set to SSL/TLS here fails with WRONG_VERSION_NUMBER.",
+                    )
+                )
                 implicit = False
                 continue
-            st.extra.append(Finding(
-                "wrong_tls_mode", "medium",
-                "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): this "
-                "port expects plain SMTP with STARTTLS, not implicit TLS. Try mode 'starttls'.",
-            ))
+            st.extra.append(
+                Finding(
+                    "wrong_tls_mode",
+                    "medium",
+                    "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): this "
+                    "port expects plain SMTP with STARTTLS, not implicit TLS. Try mode 'starttls'.",
+                )
+            )
             raise
         if attempts > 4:  # pragma: no cover - a safety net; each path above ends sooner
             break
@@ -1068,9 +1155,13 @@ def _finish(st: _State, outcome: str, error: str | None) -> ProbeResult:
     o = st.opts
     v = st.values
     if st.dropped_lines:
-        st.transcript.append(TranscriptLine(
-            round(st.now_ms(), 3), "event", f"transcript truncated: {st.dropped_lines} more lines"
-        ))
+        st.transcript.append(
+            TranscriptLine(
+                round(st.now_ms(), 3),
+                "event",
+                f"transcript truncated: {st.dropped_lines} more lines",
+            )
+        )
     rec = schema.empty_record(
         probe_id=uuid.uuid4().hex,
         started_at=st.started_at,
@@ -1152,9 +1243,20 @@ async def aprobe(
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return what happened (the async twin of :func:`probe`)."""
     o = _options(
-        host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
-        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
-        allow_cleartext_auth=allow_cleartext_auth, tls_required_check=tls_required_check,
+        host,
+        port,
+        mode=mode,
+        timeout=timeout,
+        deadline=deadline,
+        ehlo_name=ehlo_name,
+        lab=lab,
+        vantage=vantage,
+        verify=verify,
+        cafile=cafile,
+        relay_check=relay_check,
+        auth=auth,
+        allow_cleartext_auth=allow_cleartext_auth,
+        tls_required_check=tls_required_check,
     )
     return await _aprobe(o)
 
@@ -1199,9 +1301,20 @@ def probe(
     payload never appear in the transcript, the record or an error message.
     """
     o = _options(
-        host, port, mode=mode, timeout=timeout, deadline=deadline, ehlo_name=ehlo_name, lab=lab,
-        vantage=vantage, verify=verify, cafile=cafile, relay_check=relay_check, auth=auth,
-        allow_cleartext_auth=allow_cleartext_auth, tls_required_check=tls_required_check,
+        host,
+        port,
+        mode=mode,
+        timeout=timeout,
+        deadline=deadline,
+        ehlo_name=ehlo_name,
+        lab=lab,
+        vantage=vantage,
+        verify=verify,
+        cafile=cafile,
+        relay_check=relay_check,
+        auth=auth,
+        allow_cleartext_auth=allow_cleartext_auth,
+        tls_required_check=tls_required_check,
     )
     return _run_sync(lambda: _aprobe(o))  # type: ignore[no-any-return]
 
@@ -1278,20 +1391,35 @@ async def aprobe_many(
     mode_default = kwargs.pop("mode", "auto")
     opts = [
         _options(
-            h, p, mode=m or mode_default, timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
-            deadline=kwargs.get("deadline"), ehlo_name=kwargs.get("ehlo_name"),
-            lab=kwargs.get("lab"), vantage=kwargs.get("vantage"),
-            verify=kwargs.get("verify", True), cafile=kwargs.get("cafile"),
-            relay_check=kwargs.get("relay_check", False), auth=kwargs.get("auth"),
+            h,
+            p,
+            mode=m or mode_default,
+            timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
+            deadline=kwargs.get("deadline"),
+            ehlo_name=kwargs.get("ehlo_name"),
+            lab=kwargs.get("lab"),
+            vantage=kwargs.get("vantage"),
+            verify=kwargs.get("verify", True),
+            cafile=kwargs.get("cafile"),
+            relay_check=kwargs.get("relay_check", False),
+            auth=kwargs.get("auth"),
             allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False),
             tls_required_check=kwargs.get("tls_required_check", False),
         )
         for h, p, m in items
     ]
     unknown = set(kwargs) - {
-        "timeout", "deadline", "ehlo_name", "lab", "vantage", "verify", "cafile", "relay_check",
+        "timeout",
+        "deadline",
+        "ehlo_name",
+        "lab",
+        "vantage",
+        "verify",
+        "cafile",
+        "relay_check",
         "tls_required_check",
-        "auth", "allow_cleartext_auth",
+        "auth",
+        "allow_cleartext_auth",
     }
     if unknown:
         raise ProbeInputError(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -1338,7 +1466,11 @@ def probe_many(
     items = list(targets)
     return _run_sync(  # type: ignore[no-any-return]
         lambda: aprobe_many(
-            items, concurrency=concurrency, per_host=per_host, rate=rate, progress=progress,
+            items,
+            concurrency=concurrency,
+            per_host=per_host,
+            rate=rate,
+            progress=progress,
             **kwargs,
         )
     )

@@ -163,7 +163,8 @@ class ReplyParser:
             return True
         head = bytes(self._buf[:4])
         return (
-            head[:3].isdigit() and head[:1] in (b"2", b"3", b"4", b"5")
+            head[:3].isdigit()
+            and head[:1] in (b"2", b"3", b"4", b"5")
             and (len(head) < 4 or head[3:4] in (b" ", b"-", b"\r", b"\n"))
         )
 
@@ -181,7 +182,9 @@ class ReplyParser:
             nl = self._buf.find(b"\n")
             if nl < 0:
                 if len(self._buf) > self._max_line:
-                    raise self._fail(f"reply line longer than {self._max_line} bytes without an end")
+                    raise self._fail(
+                        f"reply line longer than {self._max_line} bytes without an end"
+                    )
                 return None
             if nl + 1 > self._max_line:
                 raise self._fail(f"reply line longer than {self._max_line} bytes")
@@ -198,9 +201,7 @@ class ReplyParser:
             if code < 200 or code >= 600:
                 raise self._fail(f"reply code {code} is outside 2xx-5xx")
             if self._code is not None and code != self._code:
-                raise self._fail(
-                    f"multi-line reply changed its code from {self._code} to {code}"
-                )
+                raise self._fail(f"multi-line reply changed its code from {self._code} to {code}")
             self._code = code
             self._pending.append(printable(m.group(3)))
             if len(self._pending) > self._max_lines:
@@ -302,7 +303,10 @@ def parse_ehlo(reply: Reply | Iterable[str]) -> Capabilities:
         if keyword == "SIZE" and rest.isdigit():
             size = int(rest)
     return Capabilities(
-        greeting=lines[0], extensions=tuple(extensions), params=params, auth=tuple(auth),
+        greeting=lines[0],
+        extensions=tuple(extensions),
+        params=params,
+        auth=tuple(auth),
         size_limit=size,
     )
 

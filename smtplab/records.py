@@ -653,7 +653,7 @@ def _strings_to_python(arr: pa.Array) -> list[Any]:
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(arr)
-    uniques = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)
+    uniques = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
     indices = encoded.indices.fill_null(len(uniques) - 1).to_numpy(zero_copy_only=False)
     return list(uniques[indices])
 
@@ -678,7 +678,7 @@ def _list_column_to_python(col: Any) -> list[Any]:
             columns.append(
                 _strings_to_python(child) if pa.types.is_string(f.type) else child.to_pylist()
             )
-        items: list[Any] = [dict(zip(names, values)) for values in zip(*columns)]
+        items: list[Any] = [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)]
     else:
         items = _strings_to_python(flat)
     out: list[Any] = [items[offsets[i] : offsets[i + 1]] for i in range(n)]
@@ -741,7 +741,7 @@ def frame_to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
     names = [name for name in FIELD_NAMES if name in df.columns]
     out = []
     for row in df[names].itertuples(index=False, name=None):
-        out.append({name: _plain(value) for name, value in zip(names, row)})
+        out.append({name: _plain(value) for name, value in zip(names, row, strict=False)})
     return out
 
 
@@ -1320,7 +1320,7 @@ def format_summary(df: pd.DataFrame, *, max_width: int = 40) -> str:
     def fmt(values: list[str]) -> str:
         return "  ".join(
             v.rjust(w) if i in numeric else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths))
+            for i, (v, w) in enumerate(zip(values, widths, strict=False))
         ).rstrip()
 
     lines = [fmt(headers), "  ".join("-" * w for w in widths)]

@@ -175,7 +175,9 @@ class _RecordedWire:
                 raise ConnectionRefusedError(line.text)
             if line.text.startswith("connect timed out"):
                 raise asyncio.TimeoutError()
-            outcome = "reset" if line.text == "connection reset" else self.rec.get("outcome", "error")
+            outcome = (
+                "reset" if line.text == "connection reset" else self.rec.get("outcome", "error")
+            )
             raise _RecordedError(str(outcome), line.text)
         raise _RecordedError("error", "the recording ends before the connection")
 
@@ -185,7 +187,9 @@ class _RecordedWire:
     def pause_reading(self) -> None:
         pass
 
-    async def start_tls(self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float) -> None:
+    async def start_tls(
+        self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
+    ) -> None:
         assert self.st is not None and self.proto is not None
         self.proto.parser = self.proto._new_parser()
         self.proto.replies.clear()
@@ -209,7 +213,9 @@ class _RecordedWire:
                 self.st.bytes_in_phase = 0 if silent else 1
                 raise asyncio.TimeoutError()
             if text.startswith("connection lost during the TLS handshake: "):
-                raise ConnectionResetError(text[len("connection lost during the TLS handshake: ") :])
+                raise ConnectionResetError(
+                    text[len("connection lost during the TLS handshake: ") :]
+                )
         raise ConnectionResetError("the recording ends during the TLS handshake")
 
     def tls_facts(self) -> tuple[str | None, str | None, CertFacts | None]:
@@ -217,7 +223,8 @@ class _RecordedWire:
         facts = None
         if rec.get("cert_subject") or rec.get("cert_issuer"):
             facts = CertFacts(
-                subject=rec.get("cert_subject"), issuer=rec.get("cert_issuer"),
+                subject=rec.get("cert_subject"),
+                issuer=rec.get("cert_issuer"),
                 not_after=_iso(rec.get("cert_not_after")),
                 san=tuple(_list(rec.get("cert_san"))),
                 self_signed=rec.get("cert_subject") == rec.get("cert_issuer"),
@@ -240,8 +247,10 @@ class _RecordedWire:
             self.pos += 1
             if line.dir == "client":
                 nxt = self._peek()
-                if nxt is not None and nxt.dir == "event" and nxt.text.startswith(
-                    "connection lost while sending "
+                if (
+                    nxt is not None
+                    and nxt.dir == "event"
+                    and nxt.text.startswith("connection lost while sending ")
                 ):
                     self.pos += 1  # the conversation writes this event again itself
                     raise ConnectionResetError(nxt.text.split(": ", 1)[1])
@@ -337,8 +346,11 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
     m = _DEADLINE.search(events)
     deadline = float(m.group(1)) if m else min(600.0, 3 * timeout + 2)
     ehlo = next(
-        (x.text.split(" ", 1)[1] for x in lines
-         if x.dir == "client" and x.text.upper().startswith(("EHLO ", "HELO ")) and " " in x.text),
+        (
+            x.text.split(" ", 1)[1]
+            for x in lines
+            if x.dir == "client" and x.text.upper().startswith(("EHLO ", "HELO ")) and " " in x.text
+        ),
         None,
     )
     try:
@@ -350,19 +362,28 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
     connecting = next((x for x in lines if x.dir == "event" and _CONNECTING.match(x.text)), None)
     lab_socket = connecting is not None and "(lab socket for" in connecting.text
     return _Options(
-        host=str(rec["host"]), port=int(rec["port"]), mode=str(rec.get("mode") or "auto"),
-        timeout=timeout, deadline=deadline, ehlo_name=ehlo,
-        verify="not verifying" not in first_tls, cadata=None, cafile=None,
+        host=str(rec["host"]),
+        port=int(rec["port"]),
+        mode=str(rec.get("mode") or "auto"),
+        timeout=timeout,
+        deadline=deadline,
+        ehlo_name=ehlo,
+        verify="not verifying" not in first_tls,
+        cadata=None,
+        cafile=None,
         relay_check=any(x.text.startswith("relay check:") for x in lines),
         tls_required_check=any(x.text.startswith("TLS-required check:") for x in lines),
-        vantage=str(rec.get("vantage") or "unspecified"), source=str(rec.get("source") or "live"),
+        vantage=str(rec.get("vantage") or "unspecified"),
+        source=str(rec.get("source") or "live"),
         connect_to=("replay", 0) if lab_socket else None,
         auth=("[redacted]", "[redacted]") if sent_auth else None,
         allow_cleartext_auth=sent_auth and not rec.get("tls_version"),
     )
 
 
-async def areplay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = False) -> ProbeResult:
+async def areplay(
+    record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = False
+) -> ProbeResult:
     """Async twin of :func:`replay`."""
     rec = record.to_record() if isinstance(record, ProbeResult) else dict(record)
     lines = _transcript(rec)
@@ -397,8 +418,10 @@ def _norm(name: str, value: Any) -> Any:
         # What was said, in order, and what happened, in order. How the two interleave can vary
         # by a few microseconds on a live socket (a greeting racing the end of a TLS handshake),
         # so they are compared as two sequences.
-        pairs = [(x["dir"], x["text"]) if isinstance(x, Mapping) else (x.dir, x.text)
-                 for x in (value or [])]
+        pairs = [
+            (x["dir"], x["text"]) if isinstance(x, Mapping) else (x.dir, x.text)
+            for x in (value or [])
+        ]
         return ([p for p in pairs if p[0] != "event"], [p for p in pairs if p[0] == "event"])
     if name == "findings":
         return [x.to_dict() if isinstance(x, Finding) else dict(x) for x in (value or [])]

@@ -41,8 +41,10 @@ def client_context(
     after creation, so sharing them is safe.
     """
     if verify:
-        ctx = _system_store_context() if cadata is None and cafile is None else (
-            ssl.create_default_context(cadata=cadata, cafile=cafile)
+        ctx = (
+            _system_store_context()
+            if cadata is None and cafile is None
+            else (ssl.create_default_context(cadata=cadata, cafile=cafile))
         )
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -90,9 +92,15 @@ def _system_store_context() -> ssl.SSLContext:
 # Python's decoded-certificate names -> the RFC 4514 short names cryptography prints, so both
 # paths write the same text into records.
 _RDN_NAMES = {
-    "commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST",
-    "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
-    "streetAddress": "STREET", "domainComponent": "DC", "userId": "UID",
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
 }
 
 

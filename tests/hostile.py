@@ -277,7 +277,8 @@ async def starttls_masked(reader: asyncio.StreamReader, writer: asyncio.StreamWr
     writer.write(b"220 hostile.example ESMTP\r\n")
     await writer.drain()
     await _serve_commands(
-        reader, writer,
+        reader,
+        writer,
         b"250-hostile.example\r\n250-SIZE 10240000\r\n250-XXXXXXXA\r\n250 AUTH PLAIN LOGIN\r\n",
     )
 

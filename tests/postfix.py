@@ -47,8 +47,11 @@ HOSTNAME: Final = "postfix.lab.example"
 SERVICES: Final = {"smtp": 25, "submissions": 465, "submission": 587, "alt": 2525}
 
 #: Cyrus SASL plugins live here on Debian (amd64, arm64, ...): PLAIN and LOGIN are enough.
-_SASL_DIRS = ("/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2",
-              "/usr/lib/sasl2")
+_SASL_DIRS = (
+    "/usr/lib/x86_64-linux-gnu/sasl2",
+    "/usr/lib/aarch64-linux-gnu/sasl2",
+    "/usr/lib/sasl2",
+)
 
 
 def skip_reason() -> str | None:
@@ -96,10 +99,12 @@ def _self_signed(cert_file: Path, key_file: Path) -> None:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smtplab test Postfix"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smtplab test Postfix"),
+        ]
+    )
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -109,18 +114,27 @@ def _self_signed(cert_file: Path, key_file: Path) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName(HOSTNAME), x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        ]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(HOSTNAME),
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     key_file.chmod(0o600)
 
 
@@ -235,7 +249,7 @@ class Postfix:
         if reason:
             raise PostfixError(reason)
         if ports is None:
-            ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
+            ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=False))
         if set(ports) != set(SERVICES):
             raise ValueError(f"ports must name exactly these services: {', '.join(SERVICES)}")
         self.ports = ports
@@ -267,8 +281,11 @@ class Postfix:
     def _postfix(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         assert self.dir is not None
         return subprocess.run(
-            [POSTFIX, "-c", str(self.dir), *args], check=False, capture_output=True,
-            text=True, timeout=timeout,
+            [POSTFIX, "-c", str(self.dir), *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def write_config(self) -> Path:
@@ -282,10 +299,12 @@ class Postfix:
         _self_signed(d / "tls" / "cert.pem", d / "tls" / "key.pem")
         (d / "sasl" / "smtpd.conf").write_text(SASL_CONF.format(dir=d))
         (d / "main.cf").write_text(MAIN_CF.format(dir=d, hostname=HOSTNAME))
-        (d / "master.cf").write_text(MASTER_CF.format(
-            **{k: f"127.0.0.1:{p}" for k, p in self.ports.items()},
-            sasl="yes" if self.sasl else "no",
-        ))
+        (d / "master.cf").write_text(
+            MASTER_CF.format(
+                **{k: f"127.0.0.1:{p}" for k, p in self.ports.items()},
+                sasl="yes" if self.sasl else "no",
+            )
+        )
         return d
 
     def check(self) -> str:

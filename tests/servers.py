@@ -36,7 +36,8 @@ class Certs:
         import datetime as dt
 
         cert = self.ca.issue_cert(
-            "localhost", "127.0.0.1",
+            "localhost",
+            "127.0.0.1",
             not_before=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
             not_after=dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc),
         )
@@ -49,9 +50,12 @@ class Certs:
         return self.ca.cert_pem.bytes().decode()
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (
-        auth_data.login.decode(), auth_data.password.decode()
+        auth_data.login.decode(),
+        auth_data.password.decode(),
     ) == (USER, PASSWORD)
     return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
@@ -88,7 +92,9 @@ class ServerThread:
     def call(self, coro: Awaitable[Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
 
-    def smtp(self, *, ssl_ctx: ssl.SSLContext | None = None, implicit: bool = False, **kw: Any) -> int:
+    def smtp(
+        self, *, ssl_ctx: ssl.SSLContext | None = None, implicit: bool = False, **kw: Any
+    ) -> int:
         """Start an aiosmtpd server; returns its port. ``kw`` go to aiosmtpd's ``SMTP``."""
         kw.setdefault("hostname", "mail.test.example")
         kw.setdefault("authenticator", _authenticator)

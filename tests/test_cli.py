@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from servers import ServerThread
 
 from smtplab import schema
 from smtplab.cli import main
-from servers import ServerThread
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from smtplab.records import load_records
 
 
@@ -26,12 +24,35 @@ def smtplab_cmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
 def test_record_show_merge_round_trip(tmp_path: Path) -> None:
     home = tmp_path / "home.jsonl"
     hotel = tmp_path / "hotel.jsonl"
-    r1 = smtplab_cmd("record", "smtp.lab.example", "mx.lab.example", "--lab", "home-isp",
-                     "--vantage", "lab:home-isp", "-o", str(home), "--timeout", "1")
+    r1 = smtplab_cmd(
+        "record",
+        "smtp.lab.example",
+        "mx.lab.example",
+        "--lab",
+        "home-isp",
+        "--vantage",
+        "lab:home-isp",
+        "-o",
+        str(home),
+        "--timeout",
+        "1",
+    )
     assert r1.returncode == 0, r1.stderr
     assert "appended 8 record(s)" in r1.stdout
-    r2 = smtplab_cmd("record", "mx.lab.example", "--lab", "hotel-wifi", "-p", "25,587",
-                     "--vantage", "lab:hotel-wifi", "-o", str(hotel), "--timeout", "1")
+    r2 = smtplab_cmd(
+        "record",
+        "mx.lab.example",
+        "--lab",
+        "hotel-wifi",
+        "-p",
+        "25,587",
+        "--vantage",
+        "lab:hotel-wifi",
+        "-o",
+        str(hotel),
+        "--timeout",
+        "1",
+    )
     assert r2.returncode == 0, r2.stderr
     pooled = tmp_path / "class.jsonl"
     m = smtplab_cmd("merge", str(home), str(hotel), str(home), "-o", str(pooled))
@@ -45,8 +66,9 @@ def test_record_show_merge_round_trip(tmp_path: Path) -> None:
 
 
 def test_show_names_file_line_and_field_of_a_bad_record(tmp_path: Path) -> None:
-    good = smtplab_cmd("probe", "mx.lab.example", "-p", "25", "--lab", "open-internet", "--json",
-                       "--timeout", "2")
+    good = smtplab_cmd(
+        "probe", "mx.lab.example", "-p", "25", "--lab", "open-internet", "--json", "--timeout", "2"
+    )
     rec = json.loads(good.stdout.splitlines()[0])
     rec["port"] = "twenty-five"
     bad = tmp_path / "bad.jsonl"
@@ -62,8 +84,18 @@ def test_show_names_file_line_and_field_of_a_bad_record(tmp_path: Path) -> None:
 def test_probe_record_option_appends(tmp_path: Path) -> None:
     out = tmp_path / "p.jsonl"
     for _ in range(2):
-        r = smtplab_cmd("probe", "smtp.lab.example", "-p", "587", "--lab", "open-internet",
-                        "--record", str(out), "--timeout", "2")
+        r = smtplab_cmd(
+            "probe",
+            "smtp.lab.example",
+            "-p",
+            "587",
+            "--lab",
+            "open-internet",
+            "--record",
+            str(out),
+            "--timeout",
+            "2",
+        )
         assert r.returncode == 0, r.stderr
     assert len(load_records(out)) == 2
 
@@ -79,7 +111,9 @@ def test_lab_list_and_run_until_ctrl_c() -> None:
     assert listing.returncode == 0 and "home-isp" in listing.stdout
     proc = subprocess.Popen(
         [sys.executable, "-m", "smtplab", "lab", "--scenario", "hotel-wifi"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         seen = ""
@@ -109,9 +143,21 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
     target = tmp_path / "course"
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(target), "--no-browser",
-         "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "smtplab",
+            "notebooks",
+            "--dir",
+            str(target),
+            "--no-browser",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     try:

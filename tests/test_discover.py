@@ -72,9 +72,18 @@ class DNSServer:
         self.port = _free_port()
         self.log = tmp / "dnsmasq.log"
         args = [
-            DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", f"--port={self.port}",
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-            "--no-poll", f"--pid-file={tmp / 'dnsmasq.pid'}", "--log-facility=-", "--cache-size=0",
+            DNSMASQ,
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            f"--port={self.port}",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-poll",
+            f"--pid-file={tmp / 'dnsmasq.pid'}",
+            "--log-facility=-",
+            "--cache-size=0",
             *ZONE,
         ]
         import os
@@ -132,16 +141,23 @@ def test_mx_sorted_by_preference_and_srv_for_both_services(dns_server: DNSServer
     found = ask(dns_server, "lab.test")
     assert found.errors == ()
     assert found.mx == (
-        MXHost("mx-a.lab.test", 10), MXHost("mx-b.lab.test", 10), MXHost("backup.lab.test", 20)
+        MXHost("mx-a.lab.test", 10),
+        MXHost("mx-b.lab.test", 10),
+        MXHost("backup.lab.test", 20),
     )
     assert not found.null_mx and not found.implicit_mx
     assert found.submission == (
-        SRVTarget("smtp.lab.test", 587, 10, 5), SRVTarget("smtp.lab.test", 2525, 20, 0)
+        SRVTarget("smtp.lab.test", 587, 10, 5),
+        SRVTarget("smtp.lab.test", 2525, 20, 0),
     )
     assert found.submissions == (SRVTarget("smtp.lab.test", 465, 0, 1),)
     assert found.targets() == [
-        ("mx-a.lab.test", 25), ("mx-b.lab.test", 25), ("backup.lab.test", 25),
-        ("smtp.lab.test", 465), ("smtp.lab.test", 587), ("smtp.lab.test", 2525),
+        ("mx-a.lab.test", 25),
+        ("mx-b.lab.test", 25),
+        ("backup.lab.test", 25),
+        ("smtp.lab.test", 465),
+        ("smtp.lab.test", 587),
+        ("smtp.lab.test", 2525),
     ]
     text = found.explain()
     assert "Mail for lab.test is delivered to mx-a.lab.test on port 25 (preference 10)" in text
@@ -218,8 +234,14 @@ def test_environment_variable_names_the_dns_server(
 
 @pytest.mark.parametrize(
     "domain,message",
-    [("", "empty"), ("lab.test\r\nQUIT", "control"), ("127.0.0.1", "address"),
-     ("bad host", "spaces"), (None, "string"), (".", "not a mail domain")],
+    [
+        ("", "empty"),
+        ("lab.test\r\nQUIT", "control"),
+        ("127.0.0.1", "address"),
+        ("bad host", "spaces"),
+        (None, "string"),
+        (".", "not a mail domain"),
+    ],
 )
 def test_bad_input_raises(domain: object, message: str) -> None:
     with pytest.raises(ProbeInputError, match=message):
@@ -228,8 +250,12 @@ def test_bad_input_raises(domain: object, message: str) -> None:
 
 @pytest.mark.parametrize(
     "nameservers,message",
-    [(["dns.example"], "not an IP address"), (["127.0.0.1:x"], "number"), ([], "empty"),
-     (["127.0.0.1:70000"], "out of range")],
+    [
+        (["dns.example"], "not an IP address"),
+        (["127.0.0.1:x"], "number"),
+        ([], "empty"),
+        (["127.0.0.1:70000"], "out of range"),
+    ],
 )
 def test_bad_nameservers_raise(nameservers: list[str], message: str) -> None:
     with pytest.raises(ProbeInputError, match=message):
@@ -237,7 +263,9 @@ def test_bad_nameservers_raise(nameservers: list[str], message: str) -> None:
 
 
 def test_cli_probe_mx_probes_the_mx_hosts(
-    dns_server: DNSServer, servers: ServerThread, monkeypatch: pytest.MonkeyPatch,
+    dns_server: DNSServer,
+    servers: ServerThread,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``smtplab probe --mx cli.lab.test``: its MX is ``localhost``, served by a test server."""

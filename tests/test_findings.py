@@ -11,8 +11,14 @@ from smtplab.schema import empty_record
 
 
 def rec(**kw: Any) -> dict[str, Any]:
-    base = dict(host="smtp.example.org", port=587, outcome="open", banner_code=220,
-                banner="smtp.example.org ESMTP", esmtp=True)
+    base = dict(
+        host="smtp.example.org",
+        port=587,
+        outcome="open",
+        banner_code=220,
+        banner="smtp.example.org ESMTP",
+        esmtp=True,
+    )
     base.update(kw)
     return empty_record(**base)
 
@@ -27,23 +33,54 @@ def codes(r: dict[str, Any]) -> list[str]:
         (rec(auth_before_tls=["PLAIN", "LOGIN"], starttls_offered=True), "auth_before_tls"),
         (rec(starttls_offered=False), "no_starttls_submission"),
         (rec(port=25, starttls_offered=False, host="mx.example.org"), "no_starttls_relay"),
-        (rec(tls_mode="starttls", tls_version="TLSv1.3", cert_verified=False,
-             cert_error="certificate has expired"), "cert_expired"),
-        (rec(tls_mode="starttls", tls_version="TLSv1.3", cert_verified=False,
-             cert_error="self-signed certificate"), "cert_self_signed"),
-        (rec(tls_mode="starttls", tls_version="TLSv1.3", cert_verified=False,
-             cert_error="Hostname mismatch, certificate is not valid for 'x'."),
-         "cert_name_mismatch"),
-        (rec(tls_mode="starttls", tls_version="TLSv1.3", cert_verified=False,
-             cert_error="unable to get local issuer certificate"), "cert_untrusted"),
-        (rec(tls_mode="implicit", port=465, tls_version="TLSv1", cert_verified=True),
-         "tls_outdated"),
+        (
+            rec(
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+                cert_verified=False,
+                cert_error="certificate has expired",
+            ),
+            "cert_expired",
+        ),
+        (
+            rec(
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+                cert_verified=False,
+                cert_error="self-signed certificate",
+            ),
+            "cert_self_signed",
+        ),
+        (
+            rec(
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+                cert_verified=False,
+                cert_error="Hostname mismatch, certificate is not valid for 'x'.",
+            ),
+            "cert_name_mismatch",
+        ),
+        (
+            rec(
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+                cert_verified=False,
+                cert_error="unable to get local issuer certificate",
+            ),
+            "cert_untrusted",
+        ),
+        (
+            rec(tls_mode="implicit", port=465, tls_version="TLSv1", cert_verified=True),
+            "tls_outdated",
+        ),
         (rec(outcome="rejected", banner_code=554), "greeting_refused"),
         (rec(outcome="filtered", banner_code=None, banner=None), "filtered"),
         (rec(outcome="not_smtp", banner_code=None), "not_smtp"),
         (rec(relay_check="accepted", port=25), "open_relay"),
-        (rec(port=25, host="mx.lab.example", banner="smtp.isp-filter.example ESMTP"),
-         "greeting_from_elsewhere"),
+        (
+            rec(port=25, host="mx.lab.example", banner="smtp.isp-filter.example ESMTP"),
+            "greeting_from_elsewhere",
+        ),
         (rec(port=2525, starttls_offered=True), "port_2525_unofficial"),
         (rec(extensions=["SIZE", "XXXXXXXA", "AUTH"], starttls_offered=False), "starttls_masked"),
     ],
@@ -53,8 +90,14 @@ def test_rule(record: dict[str, Any], code: str) -> None:
 
 
 def test_no_false_alarms_on_a_healthy_submission_server() -> None:
-    r = rec(tls_mode="starttls", tls_version="TLSv1.3", cert_verified=True, starttls_offered=True,
-            auth_before_tls=[], auth_after_tls=["PLAIN"])
+    r = rec(
+        tls_mode="starttls",
+        tls_version="TLSv1.3",
+        cert_verified=True,
+        starttls_offered=True,
+        auth_before_tls=[],
+        auth_after_tls=["PLAIN"],
+    )
     assert codes(r) == ["tls_ok"]
     assert guess_role(r) == "submission-starttls"
     # a greeting naming a sibling host of the same site is not an interception
@@ -70,10 +113,21 @@ def test_most_severe_first() -> None:
 @pytest.mark.parametrize(
     "record,role",
     [
-        (rec(port=25, starttls_offered=True, auth_before_tls=[], auth_after_tls=[],
-             tls_mode="starttls", tls_version="TLSv1.3"), "relay"),
-        (rec(port=465, tls_mode="implicit", tls_version="TLSv1.3", auth_after_tls=["PLAIN"]),
-         "submission-implicit"),
+        (
+            rec(
+                port=25,
+                starttls_offered=True,
+                auth_before_tls=[],
+                auth_after_tls=[],
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+            ),
+            "relay",
+        ),
+        (
+            rec(port=465, tls_mode="implicit", tls_version="TLSv1.3", auth_after_tls=["PLAIN"]),
+            "submission-implicit",
+        ),
         (rec(outcome="filtered"), "unknown"),
     ],
 )

@@ -46,7 +46,7 @@ def results(labs: dict[str, Lab]) -> dict[str, list]:
             )
         )
 
-    return dict(zip(labs, asyncio.run(probe_all())))
+    return dict(zip(labs, asyncio.run(probe_all()), strict=False))
 
 
 @pytest.mark.parametrize("name", list(catalog.SCENARIOS))
@@ -56,11 +56,11 @@ def test_every_endpoint_gives_the_expected_outcome(
     lab = labs[name]
     wrong = [
         f"{e.host}:{e.port} ({e.behaviour}) expected {e.expected}, got {r.outcome} {r.error or ''}"
-        for e, r in zip(lab.endpoints, results[name])
+        for e, r in zip(lab.endpoints, results[name], strict=False)
         if r.outcome != e.expected
     ]
     assert not wrong, "\n".join(wrong)
-    for e, r in zip(lab.endpoints, results[name]):
+    for e, r in zip(lab.endpoints, results[name], strict=False):
         rec = r.to_record()
         assert (rec["host"], rec["port"]) == (e.host, e.port)
         assert rec["vantage"] == f"lab:{name}" and rec["source"] == "lab"
@@ -68,7 +68,7 @@ def test_every_endpoint_gives_the_expected_outcome(
 
 def test_probe_sees_each_profile(labs: dict[str, Lab], results: dict[str, list]) -> None:
     lab = labs["classroom"]
-    by = {(e.host, e.port): r for e, r in zip(lab.endpoints, results["classroom"])}
+    by = {(e.host, e.port): r for e, r in zip(lab.endpoints, results["classroom"], strict=False)}
     sub = by["smtp.lab.example", 587]
     assert sub.tls_mode == "starttls" and sub.cert_verified is True
     assert not sub.auth_before_tls and set(sub.auth_after_tls) == {"PLAIN", "LOGIN"}
@@ -84,7 +84,7 @@ def test_probe_sees_each_profile(labs: dict[str, Lab], results: dict[str, list])
     hotel = labs["hotel-wifi"]
     intercepted = next(
         r
-        for e, r in zip(hotel.endpoints, results["hotel-wifi"])
+        for e, r in zip(hotel.endpoints, results["hotel-wifi"], strict=False)
         if (e.host, e.port) == ("mx.lab.example", 25)
     )
     assert "smtp.isp-filter.example" in (intercepted.banner or "")

@@ -213,7 +213,7 @@ def _execute(path_text: str, workdir_text: str) -> dict[str, Any]:
             client.execute()
         except (CellExecutionError, CellTimeoutError) as exc:
             error = str(exc)[-3000:]
-        except Exception as exc:  # noqa: BLE001 - a kernel that would not start, for instance
+        except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[-3000:]
             if attempt == 1:
                 retried = error

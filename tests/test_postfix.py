@@ -101,8 +101,9 @@ def test_implicit_tls_service(postfix: Postfix) -> None:
 
 def test_trusting_the_certificate_makes_it_verified(postfix: Postfix) -> None:
     for service, mode in (("submission", "auto"), ("submissions", "tls")):
-        r = smtplab.probe("127.0.0.1", postfix.ports[service], mode=mode, timeout=3,
-                          cafile=str(postfix.cert_file))
+        r = smtplab.probe(
+            "127.0.0.1", postfix.ports[service], mode=mode, timeout=3, cafile=str(postfix.cert_file)
+        )
         assert r.cert_verified is True and r.cert_error is None, (service, r.cert_error)
         assert not codes(r) & {"cert_self_signed", "cert_untrusted", "cert_name_mismatch"}
 
@@ -161,9 +162,22 @@ def test_mixing_up_tls_modes_is_named(postfix: Postfix) -> None:
 def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
     ports = [postfix.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
     out = subprocess.run(
-        [sys.executable, "-m", "smtplab", "probe", "127.0.0.1", "-p", ",".join(map(str, ports)),
-         "--json", "--timeout", "1"],
-        check=False, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "smtplab",
+            "probe",
+            "127.0.0.1",
+            "-p",
+            ",".join(map(str, ports)),
+            "--json",
+            "--timeout",
+            "1",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import Certs, ServerThread
 
 import smtplab
 from smtplab import schema
 from smtplab.probe import ProbeInputError, ProbeResult
-from servers import Certs, ServerThread
 
 
 def codes(r: ProbeResult) -> set[str]:
@@ -227,7 +227,8 @@ def test_probe_many_keeps_order_and_a_filtered_port_costs_once(
     smtp_ports: dict[str, int], filtered_port: int, closed_port: int
 ) -> None:
     targets = [("127.0.0.1", filtered_port)] * 4 + [
-        ("127.0.0.1", smtp_ports["plain"]), ("127.0.0.1", closed_port)
+        ("127.0.0.1", smtp_ports["plain"]),
+        ("127.0.0.1", closed_port),
     ]
     seen: list[tuple[int, int]] = []
     t = time.monotonic()

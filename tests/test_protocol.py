@@ -25,9 +25,11 @@ from smtplab.protocol import (
     validate_ehlo_name,
 )
 
-LONG_EHLO = b"250-mx.example\r\n" + b"".join(
-    f"250-X-EXTENSION-{i} {'p' * 60}\r\n".encode() for i in range(40)
-) + b"250 STARTTLS\r\n"
+LONG_EHLO = (
+    b"250-mx.example\r\n"
+    + b"".join(f"250-X-EXTENSION-{i} {'p' * 60}\r\n".encode() for i in range(40))
+    + b"250 STARTTLS\r\n"
+)
 
 # (name, bytes on the wire, expected replies as (code, lines))
 CASES = [
@@ -44,9 +46,20 @@ CASES = [
         b"250 OK\r\n220 2.0.0 Ready to start TLS\r\n",
         [(250, ("OK",)), (220, ("2.0.0 Ready to start TLS",))],
     ),
-    ("long multi-line", LONG_EHLO, [(250, tuple(
-        ["mx.example"] + [f"X-EXTENSION-{i} {'p' * 60}" for i in range(40)] + ["STARTTLS"]
-    ))]),
+    (
+        "long multi-line",
+        LONG_EHLO,
+        [
+            (
+                250,
+                tuple(
+                    ["mx.example"]
+                    + [f"X-EXTENSION-{i} {'p' * 60}" for i in range(40)]
+                    + ["STARTTLS"]
+                ),
+            )
+        ],
+    ),
     ("continuation with empty text", b"250-\r\n250 OK\r\n", [(250, ("", "OK"))]),
     ("utf-8 text", "220 mx ✉ ready\r\n".encode(), [(220, ("mx ✉ ready",))]),
     ("invalid utf-8 and NUL", b"220 a\xff\x00b\r\n", [(220, ("a\\xff\\x00b",))]),
@@ -157,11 +170,22 @@ def test_enhanced_status_and_kind() -> None:
 
 
 def test_parse_ehlo_capabilities() -> None:
-    caps = parse_ehlo([
-        "mx.example at your service", "SIZE 35882577", "8BITMIME", "STARTTLS",
-        "ENHANCEDSTATUSCODES", "PIPELINING", "CHUNKING", "SMTPUTF8", "DSN",
-        "AUTH LOGIN PLAIN XOAUTH2", "AUTH=LOGIN CRAM-MD5", "X-WEIRD-THING yes please",
-    ])
+    caps = parse_ehlo(
+        [
+            "mx.example at your service",
+            "SIZE 35882577",
+            "8BITMIME",
+            "STARTTLS",
+            "ENHANCEDSTATUSCODES",
+            "PIPELINING",
+            "CHUNKING",
+            "SMTPUTF8",
+            "DSN",
+            "AUTH LOGIN PLAIN XOAUTH2",
+            "AUTH=LOGIN CRAM-MD5",
+            "X-WEIRD-THING yes please",
+        ]
+    )
     assert caps.size_limit == 35882577
     assert caps.starttls
     assert caps.auth == ("LOGIN", "PLAIN", "XOAUTH2", "CRAM-MD5")
@@ -192,9 +216,16 @@ def test_build_command() -> None:
 @pytest.mark.parametrize(
     "name,ok",
     [
-        ("client.example", True), ("[127.0.0.1]", True), ("[IPv6:::1]", True),
-        ("bücher.example", True), ("", False), ("a b", False), ("x\r\nMAIL FROM:<a>", False),
-        ("[999.1.1.1]", False), ("-bad-.example", False), ("a" * 64 + ".example", False),
+        ("client.example", True),
+        ("[127.0.0.1]", True),
+        ("[IPv6:::1]", True),
+        ("bücher.example", True),
+        ("", False),
+        ("a b", False),
+        ("x\r\nMAIL FROM:<a>", False),
+        ("[999.1.1.1]", False),
+        ("-bad-.example", False),
+        ("a" * 64 + ".example", False),
     ],
 )
 def test_validate_ehlo_name(name: str, ok: bool) -> None:
@@ -212,26 +243,50 @@ def _redact(lines: list[tuple[str, str]]) -> list[str]:
 def test_redaction_follows_the_auth_exchange() -> None:
     plain = _redact([("client", "AUTH PLAIN AGFsaWNlAHNlY3JldA=="), ("server", "235 2.7.0 OK")])
     assert plain == [f"AUTH PLAIN {REDACTED}", "235 2.7.0 OK"]
-    login = _redact([
-        ("client", "AUTH LOGIN"), ("server", "334 VXNlcm5hbWU6"), ("client", "YWxpY2U="),
-        ("server", "334 UGFzc3dvcmQ6"), ("client", "c2VjcmV0"), ("server", "235 OK"),
-        ("client", "MAIL FROM:<alice@example.org>"),
-    ])
+    login = _redact(
+        [
+            ("client", "AUTH LOGIN"),
+            ("server", "334 VXNlcm5hbWU6"),
+            ("client", "YWxpY2U="),
+            ("server", "334 UGFzc3dvcmQ6"),
+            ("client", "c2VjcmV0"),
+            ("server", "235 OK"),
+            ("client", "MAIL FROM:<alice@example.org>"),
+        ]
+    )
     assert login == [
-        "AUTH LOGIN", "334 VXNlcm5hbWU6", REDACTED, "334 UGFzc3dvcmQ6", REDACTED, "235 OK",
+        "AUTH LOGIN",
+        "334 VXNlcm5hbWU6",
+        REDACTED,
+        "334 UGFzc3dvcmQ6",
+        REDACTED,
+        "235 OK",
         "MAIL FROM:<alice@example.org>",
     ]
-    cram = _redact([
-        ("client", "AUTH CRAM-MD5"), ("server", "334 PDEyMzQ1QGV4YW1wbGU+"),
-        ("client", "YWxpY2UgZGlnZXN0"), ("server", "535 5.7.8 failed"), ("client", "QUIT"),
-    ])
+    cram = _redact(
+        [
+            ("client", "AUTH CRAM-MD5"),
+            ("server", "334 PDEyMzQ1QGV4YW1wbGU+"),
+            ("client", "YWxpY2UgZGlnZXN0"),
+            ("server", "535 5.7.8 failed"),
+            ("client", "QUIT"),
+        ]
+    )
     assert cram[2] == REDACTED and cram[4] == "QUIT"
-    xoauth = _redact([
-        ("client", "AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2tlbgEB"),
-        ("server", "334 eyJzdGF0dXMiOiI0MDEifQ=="), ("client", ""), ("server", "535 no"),
-    ])
-    assert xoauth == [f"AUTH XOAUTH2 {REDACTED}", "334 eyJzdGF0dXMiOiI0MDEifQ==", REDACTED,
-                      "535 no"]
+    xoauth = _redact(
+        [
+            ("client", "AUTH XOAUTH2 dXNlcj1hbGljZQFhdXRoPUJlYXJlciB0b2tlbgEB"),
+            ("server", "334 eyJzdGF0dXMiOiI0MDEifQ=="),
+            ("client", ""),
+            ("server", "535 no"),
+        ]
+    )
+    assert xoauth == [
+        f"AUTH XOAUTH2 {REDACTED}",
+        "334 eyJzdGF0dXMiOiI0MDEifQ==",
+        REDACTED,
+        "535 no",
+    ]
     assert "c2VjcmV0" not in " ".join(login) and "dXNlcj1" not in " ".join(xoauth)
 
 

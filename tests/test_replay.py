@@ -53,7 +53,8 @@ def test_a_tampered_recording_is_detected() -> None:
     tampered = dict(rec)
     tampered["transcript"] = [
         {**line, "text": line["text"].replace("AUTH ", "AUTH CRAM-MD5 ")}
-        if line["dir"] == "server" else line
+        if line["dir"] == "server"
+        else line
         for line in rec["transcript"]
     ]
     assert "auth_after_tls" in differences(tampered, replay(tampered))

@@ -482,7 +482,7 @@ class Lab:
 
     close = stop
 
-    def __enter__(self) -> Lab:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> Lab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -617,7 +617,7 @@ class Lab:
         for r in rows:
             lines.append(
                 "  ".join(
-                    c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+                    c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
                 ).rstrip()
             )
         user, password = self._credentials

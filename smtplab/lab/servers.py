@@ -201,7 +201,7 @@ class LabHandler:
             for name, value in parsed.items():
                 headers.setdefault(name, str(value))
             subject = headers.get("Subject")
-        except Exception as e:  # noqa: BLE001 - a learner's malformed message is still a message
+        except Exception as e:
             log.debug("unparsable headers at %s:%s: %r", self.plan.host, self.plan.port, e)
         auth = session.auth_data if session.authenticated else None
         self.hub.outbox.append(

@@ -404,7 +404,7 @@ class PortChooser(W.VBox):
                 self.results,
             )
             self.result_html.value = recommendation_html(self.recommendation)
-        except Exception as exc:  # noqa: BLE001 - never a traceback in the widget
+        except Exception as exc:
             self.result_html.value = f"<b>The chooser could not decide:</b> {esc(exc)}"
 
     def close(self) -> None:
