@@ -83,9 +83,8 @@ def main() -> None:
         median = statistics.median(lab_start(name) for _ in range(args.repeat))
         medians.append(median)
         listening = sum(p.listens for p in plans)
-        print(
-            f"{name:<18} {len(plans):>9} {listening:>9} {median * 1000:>10.1f} {median / bare:>8.1f}"
-        )
+        ms = median * 1000
+        print(f"{name:<18} {len(plans):>9} {listening:>9} {ms:>10.1f} {median / bare:>8.1f}")
     overall = statistics.median(medians)
     print()
     print(

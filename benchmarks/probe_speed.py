@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from postfix import SERVICES, Postfix, skip_reason
+from postfix import SERVICES, Postfix, skip_reason  # noqa: E402  (tests/ is put on the path above)
 
 #: The baseline client: stdlib smtplib as people call it, one port after another. Given no SSL
 #: context, smtplib encrypts without checking the certificate (and so never loads the CA store).

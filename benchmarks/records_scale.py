@@ -155,7 +155,9 @@ def synthetic_table(n: int, seed: int = 1) -> Any:
     }
     arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
     assert set(cols) <= set(FIELDS)
-    return pa.Table.from_arrays([a.cast(f.type) for a, f in zip(arrays, schema, strict=False)], schema=schema)
+    return pa.Table.from_arrays(
+        [a.cast(f.type) for a, f in zip(arrays, schema, strict=False)], schema=schema
+    )
 
 
 def _peak_mb() -> float:
