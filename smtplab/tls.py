@@ -196,7 +196,7 @@ def describe_verify_error(exc: BaseException) -> str:
 
 
 def classify_verify_error(message: str | None) -> str | None:
-    """Map OpenSSL's verification message to one of: expired, self_signed, name_mismatch, untrusted."""
+    """Map OpenSSL's verification message to: expired, self_signed, name_mismatch, untrusted."""
     if not message:
         return None
     m = message.lower()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from smtplab.findings import analyze, guess_role, top_finding
-from smtplab.schema import empty_record
+from smtplab.findings import RULES, analyze, guess_role, rule_for, top_finding
+from smtplab.schema import SEVERITIES, empty_record
 
 
 def rec(**kw: Any) -> dict[str, Any]:
@@ -133,3 +133,21 @@ def test_most_severe_first() -> None:
 )
 def test_role(record: dict[str, Any], role: str) -> None:
     assert guess_role(record) == role
+
+
+def test_every_rule_has_a_unique_code_a_severity_and_a_source() -> None:
+    codes_seen = [r.code for r in RULES]
+    assert len(codes_seen) == len(set(codes_seen)), "duplicate finding codes"
+    for r in RULES:
+        assert r.severity in SEVERITIES, r.code
+        assert r.source.strip() and any(w in r.source for w in ("RFC", "IANA", "NIST", "DESIGN")), (
+            r.code
+        )
+        assert r.message.strip(), r.code
+
+
+def test_every_finding_analyze_makes_comes_from_a_row() -> None:
+    r = rec(auth_before_tls=["PLAIN"], port=2525, starttls_offered=False, relay_check="accepted")
+    for f in analyze(r):
+        row = rule_for(f.code)
+        assert row is not None and row.severity == f.severity
