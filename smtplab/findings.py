@@ -118,6 +118,15 @@ def guess_role(rec: Record) -> str:
     return "unknown"
 
 
+def _is_relay(rec: Record) -> bool:
+    """Server-to-server relay (port 25, or an unregistered port that offers no login) rather
+    than submission by a mail client: the two live under different TLS rules."""
+    port = rec.get("port")
+    if port == 25:
+        return True
+    return port not in (*SUBMISSION_PORTS, 465) and guess_role(rec) == "relay"
+
+
 # --- certificate problems -----------------------------------------------------------------------
 
 #: Every certificate problem the findings can name, in the order they are listed.
@@ -276,9 +285,21 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "tls_outdated",
         "high",
-        lambda r: _tls_older_than_1_2(r.get("tls_version")),
-        "{tls_version} is older than TLS 1.2, which RFC 8997 (2021) requires as the minimum.",
+        lambda r: _tls_older_than_1_2(r.get("tls_version")) and not _is_relay(r),
+        "{tls_version} is older than TLS 1.2: for mail submission and access, RFC 8997 (2021) "
+        "says providers SHOULD, as soon as practicable, move their users to TLS 1.2 or later "
+        "and stop supporting the older versions.",
         _RFC8997,
+    ),
+    Rule(
+        "tls_outdated_relay",
+        "info",
+        lambda r: _tls_older_than_1_2(r.get("tls_version")) and _is_relay(r),
+        "{tls_version} is older than TLS 1.2. Between relays TLS is opportunistic, and even old "
+        "TLS beats cleartext: RFC 8997's TLS 1.2 floor is written for mail submission and "
+        "access, not for relay. Still, SSL and TLS before 1.2 are deprecated for every use.",
+        "RFC 7435 (opportunistic security); RFC 8997 Abstract (its scope); RFC 6176, RFC 7568 "
+        "and RFC 8996 (SSL 2.0, SSL 3.0, TLS 1.0 and 1.1 deprecated)",
     ),
     Rule(
         "cert_expired",

@@ -151,3 +151,42 @@ def test_every_finding_analyze_makes_comes_from_a_row() -> None:
     for f in analyze(r):
         row = rule_for(f.code)
         assert row is not None and row.severity == f.severity
+
+
+@pytest.mark.parametrize("version", ["SSLv3", "TLSv1", "TLSv1.1"])
+@pytest.mark.parametrize("port,mode", [(465, "implicit"), (587, "starttls"), (2525, "starttls")])
+def test_tls_outdated_is_a_submission_should(version: str, port: int, mode: str) -> None:
+    r = rec(port=port, tls_mode=mode, tls_version=version, starttls_offered=mode == "starttls")
+    found = {f.code: f for f in analyze(r)}
+    assert "tls_outdated_relay" not in found
+    f = found["tls_outdated"]
+    assert f.severity == "high" and "RFC 8997" in f.message and "SHOULD" in f.message
+    assert "submission" in f.message and "requires" not in f.message
+
+
+@pytest.mark.parametrize("version", ["TLSv1", "TLSv1.1"])
+def test_tls_outdated_on_a_relay_is_only_a_note(version: str) -> None:
+    relay = rec(
+        port=25,
+        host="mx.example.org",
+        tls_mode="starttls",
+        tls_version=version,
+        starttls_offered=True,
+        auth_before_tls=[],
+        auth_after_tls=[],
+    )
+    found = {f.code: f for f in analyze(relay)}
+    assert "tls_outdated" not in found
+    note = found["tls_outdated_relay"]
+    assert note.severity == "info"
+    assert "not for relay" in note.message and "requires" not in note.message
+    # a relay on an unregistered port (no login offered) is scoped the same way
+    other = dict(relay, port=8025)
+    assert "tls_outdated_relay" in codes(other) and "tls_outdated" not in codes(other)
+
+
+def test_tls_1_2_and_later_are_not_outdated() -> None:
+    for version in ("TLSv1.2", "TLSv1.3"):
+        for port in (25, 587):
+            r = rec(port=port, tls_mode="starttls", tls_version=version, starttls_offered=True)
+            assert not {"tls_outdated", "tls_outdated_relay"} & set(codes(r))
