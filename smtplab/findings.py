@@ -10,6 +10,8 @@ Adding a finding is adding a row.
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -129,7 +131,10 @@ def _is_relay(rec: Record) -> bool:
 
 # --- certificate problems -----------------------------------------------------------------------
 
-#: Every certificate problem the findings can name, in the order they are listed.
+#: Every certificate problem the probe can name, in the order findings list them. The probe
+#: computes them from the certificate itself (:func:`smtplab.tls.certificate_problems`) and
+#: records them as ``cert_problems``; older records get them from their fields
+#: (:func:`cert_problems_of`).
 CERT_PROBLEMS: Final = (
     "expired",
     "not_yet_valid",
@@ -141,15 +146,75 @@ CERT_PROBLEMS: Final = (
 )
 
 
+def _parse_time(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, str) and value:
+        try:
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _name_matches_record(host: str, names: Iterable[str]) -> bool | None:
+    """Whether the recorded names cover the host; ``None`` when the record cannot tell (a name
+    dialled, and only addresses recorded: the subject's CN would then decide)."""
+    from smtplab.tls import name_matches
+
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    dns: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for n in names:
+        try:
+            ips.append(ipaddress.ip_address(n))
+        except ValueError:
+            dns.append(n)
+    if ip is not None:
+        return ip in ips
+    if not dns:
+        return None
+    return any(name_matches(host, pattern) for pattern in dns)
+
+
 def cert_problems_of(rec: Record) -> tuple[str, ...]:
-    """The certificate problem of a record whose certificate failed verification, as OpenSSL
-    named it first (``cert_error``)."""
+    """The certificate problems of a record, in :data:`CERT_PROBLEMS` order.
+
+    A record that carries ``cert_problems`` (computed by the probe from the certificate) is
+    taken at its word. Otherwise, for a certificate that failed verification, they are read
+    from what the record holds: OpenSSL's first reason (``cert_error``), the expiry against the
+    time of the probe, issuer against subject, and the names against the host. Weak keys and
+    signatures need the certificate itself, so only the probe can name them.
+    """
+    listed = rec.get("cert_problems")
+    if isinstance(listed, (list, tuple)):
+        return tuple(p for p in CERT_PROBLEMS if p in listed)
     if rec.get("cert_verified") is not False:
         return ()
-    from smtplab.tls import classify_verify_error
+    from smtplab.tls import problems_from_verify_error, trust_from_verify_error
 
-    kind = classify_verify_error(rec.get("cert_error")) or "untrusted"
-    return ({"untrusted": "unknown_issuer"}.get(kind, kind),)
+    err = rec.get("cert_error")
+    found = set(problems_from_verify_error(err))
+    not_after = _parse_time(rec.get("cert_not_after"))
+    when = _parse_time(rec.get("started_at")) or dt.datetime.now(dt.timezone.utc)
+    if not_after is not None and not_after < when:
+        found.add("expired")
+    subject, issuer = rec.get("cert_subject"), rec.get("cert_issuer")
+    if subject and subject == issuer and trust_from_verify_error(err) is not True:
+        found.add("self_signed")
+        found.discard("unknown_issuer")  # a self-signed leaf has no issuer to look up
+    san = [str(n) for n in rec.get("cert_san") or ()]
+    host = str(rec.get("host") or "")
+    if san and host and _name_matches_record(host, san) is False:
+        found.add("name_mismatch")
+    if not found:
+        found.add("unknown_issuer")  # verification failed for a reason we cannot name
+    return tuple(p for p in CERT_PROBLEMS if p in found)
 
 
 def _cert_problem(kind: str) -> Callable[[Record], bool]:
@@ -305,7 +370,7 @@ RULES: Final[tuple[Rule, ...]] = (
         "cert_expired",
         "high",
         _cert_problem("expired"),
-        "The server's certificate has expired.{cert_note_expired}",
+        "The server's certificate has expired{not_after_note}.{cert_note_expired}",
         "RFC 5280 §4.1.2.5 and §6.1.3 (validity)",
     ),
     Rule(
@@ -438,8 +503,17 @@ def _context(rec: Record) -> dict[str, Any]:
     ctx["other_site"] = _greeting_from_elsewhere(rec) or ""
     ctx["tls_version"] = rec.get("tls_version")
     ctx["banner_code"] = rec.get("banner_code")
+    not_after = rec.get("cert_not_after")
+    ctx["not_after_note"] = f" (on {str(not_after)[:10]})" if not_after else ""
+    # OpenSSL's (or verify_chain's) words go with the problem they name.
+    from smtplab.tls import verify_error_parts
+
+    err = rec.get("cert_error")
+    parts = dict(verify_error_parts(err))
     for kind in CERT_PROBLEMS:
-        ctx[f"cert_note_{kind}"] = f" ({rec.get('cert_error')})"
+        ctx[f"cert_note_{kind}"] = f" ({parts[kind]})" if kind in parts else ""
+    if err and not parts:
+        ctx["cert_note_unknown_issuer"] = f" ({err})"
     return ctx
 
 
