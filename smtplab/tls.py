@@ -580,17 +580,20 @@ def verify_chain(
     leaf_der = bytes(chain_der[0])
     try:
         leaf = x509.load_der_x509_certificate(leaf_der)
-        intermediates = [x509.load_der_x509_certificate(bytes(d)) for d in chain_der[1:]]
     except ValueError as exc:
         problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
         return ChainVerdict(False, (problem,), problem.detail)
+    intermediates = []
+    for der in chain_der[1:]:
+        try:
+            intermediates.append(x509.load_der_x509_certificate(bytes(der)))
+        except ValueError:
+            continue  # an unreadable extra certificate cannot help build the chain
     if leaf_der in pinned:
         trusted, reason = True, None
     else:
         trusted, reason = _chains_to_store(leaf, intermediates, store, now)
     problems = certificate_problems(leaf_der, chain_der, server_name, now=now, trusted=trusted)
-    if not problems and not trusted:  # pragma: no cover - certificate_problems names it
-        problems = (CertProblem("unknown_issuer", reason or "no trusted root"),)
     details = [
         p.detail + (f" ({reason})" if p.kind == "unknown_issuer" and reason else "")
         for p in problems
@@ -600,23 +603,15 @@ def verify_chain(
 
 def unverified_chain_der(sslobj: object) -> list[bytes] | None:
     """The certificates the server sent, leaf first, as DER — even from a handshake that did not
-    verify them (``CERT_NONE``). Python 3.13 hands them over
-    (``SSLObject.get_unverified_chain()``); on older Pythons this returns ``None``, and only the
-    leaf can be had (``getpeercert(binary_form=True)``). An empty list: nothing was sent.
+    verify them (``CERT_NONE``). ``sslobj`` is an ``ssl.SSLObject`` (asyncio's ``ssl_object``)
+    or ``ssl.SSLSocket``. Python 3.13 hands the chain over (``get_unverified_chain()``); on
+    older Pythons this returns ``None``, and only the leaf can be had
+    (``getpeercert(binary_form=True)``). An empty list: nothing was sent.
     """
     get = getattr(sslobj, "get_unverified_chain", None)
     if get is None:
         return None
-    chain = get()
-    if not chain:
-        return []
-    out: list[bytes] = []
-    for cert in chain:
-        if isinstance(cert, (bytes, bytearray)):
-            out.append(bytes(cert))
-        else:  # an _ssl.Certificate, as the private method of 3.10-3.12 returns
-            out.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
-    return out
+    return [bytes(der) for der in get() or ()]
 
 
 #: OpenSSL's verification messages and the problem each names (X509_verify_cert_error_string).

@@ -484,6 +484,40 @@ def test_unverified_chain_from_one_unverified_handshake(tls_server: object, tmp_
         tls.sendall(b"x")
 
 
+def test_unverified_chain_from_asyncio(tls_server: object, tmp_path: Path) -> None:
+    """The probe's own path: asyncio's transport hands out an ssl.SSLObject."""
+    import asyncio
+
+    root = trustme.CA()
+    leaf = root.create_child_ca().issue_cert("mx.lab.example")
+    cert_pem = b"".join(b.bytes() for b in leaf.cert_chain_pems)
+    served = tls_server(cert_pem, leaf.private_key_pem.bytes(), tmp_path)  # type: ignore[operator]
+
+    async def go() -> list[bytes] | None:
+        ctx = client_context(verify=False)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", served.port, ssl=ctx, server_hostname="mx.lab.example"
+        )
+        sslobj = writer.get_extra_info("ssl_object")
+        assert isinstance(sslobj, ssl.SSLObject)
+        chain = unverified_chain_der(sslobj)
+        writer.write(b"x")  # the server reads one byte and hangs up
+        try:
+            await reader.read()
+            writer.close()
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass  # how the server's hang-up arrives does not matter here
+        return chain
+
+    chain = asyncio.run(go())
+    if sys.version_info >= (3, 13):
+        assert chain is not None and len(chain) == 2
+        assert verify_chain(chain, "mx.lab.example", extra_ca_pem=root.cert_pem.bytes()).verified
+    else:
+        assert chain is None
+
+
 def test_unverified_chain_needs_the_method() -> None:
     assert unverified_chain_der(object()) is None
 
