@@ -370,7 +370,7 @@ RULES: Final[tuple[Rule, ...]] = (
         "cert_expired",
         "high",
         _cert_problem("expired"),
-        "The server's certificate has expired{not_after_note}.{cert_note_expired}",
+        "The server's certificate has expired.{cert_note_expired}",
         "RFC 5280 §4.1.2.5 and §6.1.3 (validity)",
     ),
     Rule(
@@ -503,8 +503,6 @@ def _context(rec: Record) -> dict[str, Any]:
     ctx["other_site"] = _greeting_from_elsewhere(rec) or ""
     ctx["tls_version"] = rec.get("tls_version")
     ctx["banner_code"] = rec.get("banner_code")
-    not_after = rec.get("cert_not_after")
-    ctx["not_after_note"] = f" (on {str(not_after)[:10]})" if not_after else ""
     # OpenSSL's (or verify_chain's) words go with the problem they name.
     from smtplab.tls import verify_error_parts
 
