@@ -83,7 +83,7 @@ def _site(name: str) -> str:
 def _greeting_from_elsewhere(rec: Record) -> str | None:
     """The host named in a 220 greeting when it belongs to another site than the one asked for.
 
-    Servers greet with their own name (RFC 5321 §4.3.1); a mail host's MX name and its greeting
+    Servers greet with their own name (RFC 5321 §4.2); a mail host's MX name and its greeting
     usually share a domain. A greeting from an unrelated domain is the mark of a transparent
     proxy. Only compared when we asked for a name, not an address.
     """
@@ -254,7 +254,8 @@ RULES: Final[tuple[Rule, ...]] = (
         _outcome("filtered"),
         "The connection to {where} timed out: a firewall on the way probably drops it"
         "{why_filtered}.",
-        "RFC 5068 §3 (networks may block port 25); smtplab outcome words (DESIGN.md)",
+        "MAAWG, Managing Port 25 for Residential or Dynamic IP Space (2005); smtplab outcome "
+        "words (DESIGN.md)",
     ),
     Rule(
         "refused",
@@ -313,7 +314,7 @@ RULES: Final[tuple[Rule, ...]] = (
         "high",
         _outcome("tls_failed"),
         "The TLS handshake with {where} failed: {error_or_none}.",
-        "RFC 8446 §6 (alerts end a failed handshake); RFC 3207 §4",
+        "RFC 8446 §6 (alerts end a failed handshake)",
     ),
     Rule(
         "error",
@@ -329,7 +330,7 @@ RULES: Final[tuple[Rule, ...]] = (
         lambda r: bool(r.get("auth_before_tls")) and r.get("tls_mode") != "implicit",
         "AUTH ({auth_before}) is offered before TLS: a client could send its password "
         "in cleartext.",
-        "RFC 4954 §4 and §14; RFC 8314 §3",
+        "RFC 4954 §4 (no plaintext password mechanism before STARTTLS)",
     ),
     Rule(
         "no_starttls_submission",
@@ -337,14 +338,14 @@ RULES: Final[tuple[Rule, ...]] = (
         lambda r: _no_tls(r) and r.get("port") in (*SUBMISSION_PORTS, 465),
         "Port {port} is a submission port but offers no STARTTLS: passwords and mail would "
         "travel unencrypted.",
-        "RFC 8314 §3 and §4.1",
+        "RFC 8314 §4 and §4.1 (cleartext submission deprecated)",
     ),
     Rule(
         "no_starttls_relay",
         "low",
         lambda r: _no_tls(r) and r.get("port") == 25 and r.get("esmtp") is not None,
         "This relay offers no STARTTLS: mail between servers would travel unencrypted.",
-        "RFC 3207 §1; RFC 7435 (opportunistic security)",
+        "RFC 3207 (STARTTLS); RFC 7435 (opportunistic security)",
     ),
     # -- the TLS session --
     Rule(
@@ -387,21 +388,21 @@ RULES: Final[tuple[Rule, ...]] = (
         _cert_problem("self_signed"),
         "The certificate is self-signed: the connection is encrypted, but nothing proves who is "
         "at the other end.{cert_note_self_signed}",
-        "RFC 5280 §6.1 (path validation ends at a trust anchor); RFC 8314 §4.3",
+        "RFC 5280 §6.1 (path validation ends at a trust anchor); RFC 7817",
     ),
     Rule(
         "cert_untrusted",
         "high",
         _cert_problem("unknown_issuer"),
         "The certificate does not chain to a trusted authority.{cert_note_unknown_issuer}",
-        "RFC 5280 §6.1 (path validation); RFC 8314 §4.3",
+        "RFC 5280 §6.1 (path validation); RFC 7817",
     ),
     Rule(
         "cert_name_mismatch",
         "high",
         _cert_problem("name_mismatch"),
         "The certificate is not valid for the name {host}.{cert_note_name_mismatch}",
-        "RFC 6125 §6.4 (matching DNS names, wildcards); RFC 8314 §4.3",
+        "RFC 6125 §6.4 (matching DNS names, wildcards); RFC 7817",
     ),
     Rule(
         "cert_weak_key",
@@ -418,7 +419,7 @@ RULES: Final[tuple[Rule, ...]] = (
         _cert_problem("weak_signature"),
         "The certificate is signed with MD5 or SHA-1, whose collisions can be forged: current "
         "clients refuse it.",
-        "RFC 6151 (MD5); RFC 9155 (SHA-1 and MD5 signatures deprecated in TLS 1.2)",
+        "RFC 6151 (MD5); CA/Browser Forum Baseline Requirements §7.1.3 (no SHA-1)",
     ),
     Rule(
         "tls_ok",
@@ -428,7 +429,7 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         "Encrypted with {tls_version}, and the certificate is valid for {host}: "
         "encrypted and authenticated.",
-        "RFC 8314 §4.3 (certificate checks); RFC 6125",
+        "RFC 7817 (checking a mail server's certificate); RFC 6125",
     ),
     # -- what a middlebox or the server's policy shows --
     Rule(
@@ -446,7 +447,7 @@ RULES: Final[tuple[Rule, ...]] = (
         lambda r: _greeting_from_elsewhere(r) is not None,
         "The greeting names {other_site}, not {host}: something on the way (an ISP, hotel or "
         "antivirus proxy) may be intercepting this port and answering itself.",
-        "RFC 5321 §4.3.1 (the greeting names the server)",
+        "RFC 5321 §4.2 (the 220 greeting names the server)",
     ),
     Rule(
         "open_relay",
@@ -454,7 +455,7 @@ RULES: Final[tuple[Rule, ...]] = (
         lambda r: r.get("relay_check") == "accepted",
         "The server accepted a recipient in a foreign domain without authentication: an open "
         "relay.",
-        "RFC 5321 §3.9 and §7.1; RFC 2505 §2 (BCP 30)",
+        "RFC 5321 §3.6 (relaying is the server's policy); RFC 2505 (BCP 30)",
     ),
     Rule(
         "implicit_tls_465",
