@@ -601,6 +601,29 @@ def verify_chain(
     return ChainVerdict(not problems, problems, "; ".join(details) if details else None)
 
 
+def leaf_problems(
+    leaf_der: bytes, server_name: str | None, *, verify_error: str | None, now: dt.datetime
+) -> tuple[CertProblem, ...]:
+    """Every problem of a certificate that OpenSSL rejected, when only the leaf is at hand (a
+    Python without :func:`unverified_chain_der`: the leaf read on an unverified reconnection).
+
+    Whether the issuer was trusted comes from OpenSSL's complaint
+    (:func:`trust_from_verify_error`); the rest from the certificate. The problem OpenSSL named
+    is always among them, in its words.
+    """
+    trusted = trust_from_verify_error(verify_error)
+    found = {
+        p.kind: p
+        for p in certificate_problems(leaf_der, [leaf_der], server_name, now=now, trusted=trusted)
+    }
+    for kind, words in verify_error_parts(verify_error):
+        if kind not in found and not (kind == "unknown_issuer" and "self_signed" in found):
+            found[kind] = CertProblem(kind, words)
+    if not found and verify_error:
+        found["unknown_issuer"] = CertProblem("unknown_issuer", verify_error)
+    return tuple(found[k] for k in CERT_PROBLEM_KINDS if k in found)
+
+
 def unverified_chain_der(sslobj: object) -> list[bytes] | None:
     """The certificates the server sent, leaf first, as DER — even from a handshake that did not
     verify them (``CERT_NONE``). ``sslobj`` is an ``ssl.SSLObject`` (asyncio's ``ssl_object``)

@@ -24,6 +24,7 @@ from smtplab.tls import (
     CERT_PROBLEM_KINDS,
     certificate_problems,
     client_context,
+    leaf_problems,
     name_matches,
     problems_from_verify_error,
     trust_from_verify_error,
@@ -457,10 +458,17 @@ def test_openssl_names_one_problem_we_name_them_all(
     ours = verify_chain([der], "mx.lab.example", extra_ca_pem=ca.pem, now=NOW)
     assert openssl_names in ours.kinds and not ours.verified
     # what the probe can do on a Python without the chain: the leaf and OpenSSL's first word
-    fallback = certificate_problems(
-        der, [der], "mx.lab.example", now=NOW, trusted=trust_from_verify_error(message)
-    )
+    fallback = leaf_problems(der, "mx.lab.example", verify_error=message, now=NOW)
     assert kinds(fallback) == ours.kinds
+
+
+def test_leaf_problems_keeps_what_openssl_named() -> None:
+    ca = make_ca()
+    leaf = make_leaf(ca=ca)  # nothing wrong that the certificate shows
+    got = leaf_problems(leaf, "mx.lab.example", verify_error="certificate revoked", now=NOW)
+    assert kinds(got) == ("unknown_issuer",) and got[0].detail == "certificate revoked"
+    got = leaf_problems(leaf, "mx.lab.example", verify_error="EE certificate key too weak", now=NOW)
+    assert kinds(got) == ("weak_key",)  # OpenSSL's own security level, stricter than ours
 
 
 def test_unverified_chain_from_one_unverified_handshake(tls_server: object, tmp_path: Path) -> None:
