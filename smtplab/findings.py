@@ -2,18 +2,26 @@
 
 Everything here is a pure function of a record (a dict in the record schema), so a finding reads
 the same for a live probe, a lab probe, a replayed recording and an imported nmap scan.
+
+The findings are a table, :data:`RULES`: one :class:`Rule` per finding, with its stable code, its
+severity, the condition on the record, the sentence it says and the source of that sentence.
+Adding a finding is adding a row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
 SUBMISSION_PORTS: Final = (587, 2525)
+
+Record = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,28 @@ class Finding:
         return cls(str(d["code"]), str(d["severity"]), str(d["message"]))
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One row of the findings table.
+
+    ``when`` decides from the record alone; ``message`` is a :meth:`str.format_map` template over
+    the record's fields and the derived values of :func:`_context` (``where``, ``why_filtered``,
+    ``auth_before``, ``cert_note``, …); ``source`` names where the sentence's claim comes from.
+    """
+
+    code: str
+    severity: str
+    when: Callable[[Record], bool]
+    message: str
+    source: str
+
+    def finding(self, ctx: Mapping[str, Any]) -> Finding:
+        return Finding(self.code, self.severity, self.message.format_map(ctx))
+
+
+# --- helpers the conditions use -----------------------------------------------------------------
+
+
 def _tls_older_than_1_2(version: str | None) -> bool:
     return version in ("SSLv2", "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1")
 
@@ -41,15 +71,19 @@ def _tls_older_than_1_2(version: str | None) -> bool:
 _MASKED = re.compile(r"^X{7}[A-Z]$|^X{8}$")
 
 
+def _masked(rec: Record) -> list[str]:
+    return [str(e) for e in rec.get("extensions") or () if _MASKED.match(str(e))]
+
+
 def _site(name: str) -> str:
     """The last two labels of a host name (``mx.lab.example`` -> ``lab.example``)."""
     return ".".join(name.lower().rstrip(".").split(".")[-2:])
 
 
-def _greeting_from_elsewhere(rec: Mapping[str, Any]) -> str | None:
+def _greeting_from_elsewhere(rec: Record) -> str | None:
     """The host named in a 220 greeting when it belongs to another site than the one asked for.
 
-    Servers greet with their own name (RFC 5321 §4.3.1); a mail host's MX name and its greeting
+    Servers greet with their own name (RFC 5321 §4.2); a mail host's MX name and its greeting
     usually share a domain. A greeting from an unrelated domain is the mark of a transparent
     proxy. Only compared when we asked for a name, not an address.
     """
@@ -65,7 +99,7 @@ def _greeting_from_elsewhere(rec: Mapping[str, Any]) -> str | None:
     return named if _site(named) != _site(host) else None
 
 
-def guess_role(rec: Mapping[str, Any]) -> str:
+def guess_role(rec: Record) -> str:
     """Guess what the port is for: relay, submission-starttls, submission-implicit or unknown."""
     if rec.get("outcome") != "open":
         return "unknown"
@@ -86,219 +120,440 @@ def guess_role(rec: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def analyze(rec: Mapping[str, Any], extra: Iterable[Finding] = ()) -> tuple[Finding, ...]:
+def _is_relay(rec: Record) -> bool:
+    """Server-to-server relay (port 25, or an unregistered port that offers no login) rather
+    than submission by a mail client: the two live under different TLS rules."""
+    port = rec.get("port")
+    if port == 25:
+        return True
+    return port not in (*SUBMISSION_PORTS, 465) and guess_role(rec) == "relay"
+
+
+# --- certificate problems -----------------------------------------------------------------------
+
+#: Every certificate problem the probe can name, in the order findings list them. The probe
+#: computes them from the certificate itself (:func:`smtplab.tls.certificate_problems`) and
+#: records them as ``cert_problems``; older records get them from their fields
+#: (:func:`cert_problems_of`).
+CERT_PROBLEMS: Final = (
+    "expired",
+    "not_yet_valid",
+    "self_signed",
+    "unknown_issuer",
+    "name_mismatch",
+    "weak_key",
+    "weak_signature",
+)
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, str) and value:
+        try:
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _name_matches_record(host: str, names: Iterable[str]) -> bool | None:
+    """Whether the recorded names cover the host; ``None`` when the record cannot tell (a name
+    dialled, and only addresses recorded: the subject's CN would then decide)."""
+    from smtplab.tls import name_matches
+
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        ip = None
+    dns: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for n in names:
+        try:
+            ips.append(ipaddress.ip_address(n))
+        except ValueError:
+            dns.append(n)
+    if ip is not None:
+        return ip in ips
+    if not dns:
+        return None
+    return any(name_matches(host, pattern) for pattern in dns)
+
+
+def cert_problems_of(rec: Record) -> tuple[str, ...]:
+    """The certificate problems of a record, in :data:`CERT_PROBLEMS` order.
+
+    A record that carries ``cert_problems`` (computed by the probe from the certificate) is
+    taken at its word. Otherwise, for a certificate that failed verification, they are read
+    from what the record holds: OpenSSL's first reason (``cert_error``), the expiry against the
+    time of the probe, issuer against subject, and the names against the host. Weak keys and
+    signatures need the certificate itself, so only the probe can name them.
+    """
+    listed = rec.get("cert_problems")
+    if isinstance(listed, (list, tuple)):
+        return tuple(p for p in CERT_PROBLEMS if p in listed)
+    if rec.get("cert_verified") is not False:
+        return ()
+    from smtplab.tls import problems_from_verify_error, trust_from_verify_error
+
+    err = rec.get("cert_error")
+    found = set(problems_from_verify_error(err))
+    not_after = _parse_time(rec.get("cert_not_after"))
+    when = _parse_time(rec.get("started_at")) or dt.datetime.now(dt.timezone.utc)
+    if not_after is not None and not_after < when:
+        found.add("expired")
+    subject, issuer = rec.get("cert_subject"), rec.get("cert_issuer")
+    if subject and subject == issuer and trust_from_verify_error(err) is not True:
+        found.add("self_signed")
+        found.discard("unknown_issuer")  # a self-signed leaf has no issuer to look up
+    san = [str(n) for n in rec.get("cert_san") or ()]
+    host = str(rec.get("host") or "")
+    if san and host and _name_matches_record(host, san) is False:
+        found.add("name_mismatch")
+    if not found:
+        found.add("unknown_issuer")  # verification failed for a reason we cannot name
+    return tuple(p for p in CERT_PROBLEMS if p in found)
+
+
+def _cert_problem(kind: str) -> Callable[[Record], bool]:
+    def when(rec: Record) -> bool:
+        return bool(rec.get("tls_version")) and kind in cert_problems_of(rec)
+
+    when.__name__ = f"cert_{kind}"
+    return when
+
+
+# --- the rule table -----------------------------------------------------------------------------
+
+
+def _outcome(word: str) -> Callable[[Record], bool]:
+    def when(rec: Record) -> bool:
+        return rec.get("outcome") == word
+
+    when.__name__ = f"outcome_{word}"
+    return when
+
+
+def _open(rec: Record) -> bool:
+    return rec.get("outcome") == "open"
+
+
+def _no_tls(rec: Record) -> bool:
+    return _open(rec) and rec.get("tls_mode") == "none" and not rec.get("starttls_offered")
+
+
+_RFC8997: Final = "RFC 8997 §3 (updating RFC 8314 §4.1)"
+
+RULES: Final[tuple[Rule, ...]] = (
+    # -- what happened to the connection: one per outcome word (DESIGN.md) --
+    Rule(
+        "filtered",
+        "medium",
+        _outcome("filtered"),
+        "The connection to {where} timed out: a firewall on the way probably drops it"
+        "{why_filtered}.",
+        "MAAWG, Managing Port 25 for Residential or Dynamic IP Space (2005); smtplab outcome "
+        "words (DESIGN.md)",
+    ),
+    Rule(
+        "refused",
+        "info",
+        _outcome("refused"),
+        "Nothing accepted the connection on {where}: no server listens there, or a firewall "
+        "rejects it.",
+        "RFC 9293 §3.10.7.1 (a closed port answers with a reset)",
+    ),
+    Rule(
+        "silent",
+        "medium",
+        _outcome("silent"),
+        "{where} accepted the connection but sent no greeting: a tarpit, or a TLS-only port "
+        "spoken to in cleartext.",
+        "RFC 5321 §3.1 (the server speaks first, with a 220 greeting); RFC 8314 §3.3",
+    ),
+    Rule(
+        "greeting_refused",
+        "medium",
+        _outcome("rejected"),
+        "The server greeted with {banner_code}: it refuses to talk to this client "
+        "(often a blocklist of home or cloud addresses).",
+        "RFC 5321 §3.1 (554 instead of 220) and §4.2.3 (421)",
+    ),
+    Rule(
+        "not_smtp",
+        "medium",
+        _outcome("not_smtp"),
+        "Something answered on {where}, but it is not an SMTP server.",
+        "RFC 5321 §4.2 (the syntax of a reply)",
+    ),
+    Rule(
+        "dns_failed",
+        "medium",
+        _outcome("dns_failed"),
+        "The name {host} could not be resolved.",
+        "RFC 3493 §6.1 (getaddrinfo); smtplab outcome words (DESIGN.md)",
+    ),
+    Rule(
+        "unreachable",
+        "medium",
+        _outcome("unreachable"),
+        "There is no route to {host} from here.",
+        "RFC 1122 §3.2.2.1 (destination unreachable); smtplab outcome words (DESIGN.md)",
+    ),
+    Rule(
+        "reset",
+        "medium",
+        _outcome("reset"),
+        "{where} dropped the connection in the middle of the conversation.",
+        "RFC 9293 §3.5.2 (reset generation)",
+    ),
+    Rule(
+        "tls_failed",
+        "high",
+        _outcome("tls_failed"),
+        "The TLS handshake with {where} failed: {error_or_none}.",
+        "RFC 8446 §6 (alerts end a failed handshake)",
+    ),
+    Rule(
+        "error",
+        "medium",
+        _outcome("error"),
+        "The probe failed: {error}.",
+        "smtplab outcome words (DESIGN.md)",
+    ),
+    # -- what the server offers --
+    Rule(
+        "auth_before_tls",
+        "high",
+        lambda r: bool(r.get("auth_before_tls")) and r.get("tls_mode") != "implicit",
+        "AUTH ({auth_before}) is offered before TLS: a client could send its password "
+        "in cleartext.",
+        "RFC 4954 §4 (no plaintext password mechanism before STARTTLS)",
+    ),
+    Rule(
+        "no_starttls_submission",
+        "high",
+        lambda r: _no_tls(r) and r.get("port") in (*SUBMISSION_PORTS, 465),
+        "Port {port} is a submission port but offers no STARTTLS: passwords and mail would "
+        "travel unencrypted.",
+        "RFC 8314 §4 and §4.1 (cleartext submission deprecated)",
+    ),
+    Rule(
+        "no_starttls_relay",
+        "low",
+        lambda r: _no_tls(r) and r.get("port") == 25 and r.get("esmtp") is not None,
+        "This relay offers no STARTTLS: mail between servers would travel unencrypted.",
+        "RFC 3207 (STARTTLS); RFC 7435 (opportunistic security)",
+    ),
+    # -- the TLS session --
+    Rule(
+        "tls_outdated",
+        "high",
+        lambda r: _tls_older_than_1_2(r.get("tls_version")) and not _is_relay(r),
+        "{tls_version} is older than TLS 1.2: for mail submission and access, RFC 8997 (2021) "
+        "says providers SHOULD, as soon as practicable, move their users to TLS 1.2 or later "
+        "and stop supporting the older versions.",
+        _RFC8997,
+    ),
+    Rule(
+        "tls_outdated_relay",
+        "info",
+        lambda r: _tls_older_than_1_2(r.get("tls_version")) and _is_relay(r),
+        "{tls_version} is older than TLS 1.2. Between relays TLS is opportunistic, and even old "
+        "TLS beats cleartext: RFC 8997's TLS 1.2 floor is written for mail submission and "
+        "access, not for relay. Still, SSL and TLS before 1.2 are deprecated for every use.",
+        "RFC 7435 (opportunistic security); RFC 8997 Abstract (its scope); RFC 6176, RFC 7568 "
+        "and RFC 8996 (SSL 2.0, SSL 3.0, TLS 1.0 and 1.1 deprecated)",
+    ),
+    Rule(
+        "cert_expired",
+        "high",
+        _cert_problem("expired"),
+        "The server's certificate has expired.{cert_note_expired}",
+        "RFC 5280 §4.1.2.5 and §6.1.3 (validity)",
+    ),
+    Rule(
+        "cert_not_yet_valid",
+        "high",
+        _cert_problem("not_yet_valid"),
+        "The server's certificate is not valid yet (or this machine's clock is wrong)."
+        "{cert_note_not_yet_valid}",
+        "RFC 5280 §4.1.2.5 and §6.1.3 (validity)",
+    ),
+    Rule(
+        "cert_self_signed",
+        "high",
+        _cert_problem("self_signed"),
+        "The certificate is self-signed: the connection is encrypted, but nothing proves who is "
+        "at the other end.{cert_note_self_signed}",
+        "RFC 5280 §6.1 (path validation ends at a trust anchor); RFC 7817",
+    ),
+    Rule(
+        "cert_untrusted",
+        "high",
+        _cert_problem("unknown_issuer"),
+        "The certificate does not chain to a trusted authority.{cert_note_unknown_issuer}",
+        "RFC 5280 §6.1 (path validation); RFC 7817",
+    ),
+    Rule(
+        "cert_name_mismatch",
+        "high",
+        _cert_problem("name_mismatch"),
+        "The certificate is not valid for the name {host}.{cert_note_name_mismatch}",
+        "RFC 6125 §6.4 (matching DNS names, wildcards); RFC 7817",
+    ),
+    Rule(
+        "cert_weak_key",
+        "medium",
+        _cert_problem("weak_key"),
+        "The certificate's key is too weak (RSA under 2048 bits or elliptic curves under 256): "
+        "it can be broken or is refused by current clients.",
+        "NIST SP 800-131A Rev. 2 §3 (RSA at least 2048 bits); CA/Browser Forum Baseline "
+        "Requirements §6.1.5",
+    ),
+    Rule(
+        "cert_weak_signature",
+        "medium",
+        _cert_problem("weak_signature"),
+        "The certificate is signed with MD5 or SHA-1, whose collisions can be forged: current "
+        "clients refuse it.",
+        "RFC 6151 (MD5); CA/Browser Forum Baseline Requirements §7.1.3 (no SHA-1)",
+    ),
+    Rule(
+        "tls_ok",
+        "info",
+        lambda r: (
+            bool(r.get("tls_version")) and bool(r.get("cert_verified")) and not cert_problems_of(r)
+        ),
+        "Encrypted with {tls_version}, and the certificate is valid for {host}: "
+        "encrypted and authenticated.",
+        "RFC 7817 (checking a mail server's certificate); RFC 6125",
+    ),
+    # -- what a middlebox or the server's policy shows --
+    Rule(
+        "starttls_masked",
+        "high",
+        lambda r: bool(_masked(r)) and not r.get("starttls_offered"),
+        "The EHLO reply lists {masked} where STARTTLS would stand: a firewall on the way "
+        "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
+        "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
+        "RFC 3207 §6 (deleting the STARTTLS offer is a man-in-the-middle attack)",
+    ),
+    Rule(
+        "greeting_from_elsewhere",
+        "medium",
+        lambda r: _greeting_from_elsewhere(r) is not None,
+        "The greeting names {other_site}, not {host}: something on the way (an ISP, hotel or "
+        "antivirus proxy) may be intercepting this port and answering itself.",
+        "RFC 5321 §4.2 (the 220 greeting names the server)",
+    ),
+    Rule(
+        "open_relay",
+        "high",
+        lambda r: r.get("relay_check") == "accepted",
+        "The server accepted a recipient in a foreign domain without authentication: an open "
+        "relay.",
+        "RFC 5321 §3.6 (relaying is the server's policy); RFC 2505 (BCP 30)",
+    ),
+    Rule(
+        "implicit_tls_465",
+        "info",
+        lambda r: _open(r) and r.get("tls_mode") == "implicit" and r.get("port") == 465,
+        "Port 465 speaks implicit TLS, as RFC 8314 (2018) registers and recommends for submission.",
+        "RFC 8314 §3.3 and §7.3",
+    ),
+    Rule(
+        "port_2525_unofficial",
+        "info",
+        lambda r: _open(r) and r.get("port") == 2525,
+        "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); providers offer it "
+        "when 587 is blocked.",
+        "IANA Service Name and Transport Protocol Port Number Registry (2525: ms-v-worlds)",
+    ),
+)
+
+_CERT_CODE: Final = {
+    "expired": "cert_expired",
+    "not_yet_valid": "cert_not_yet_valid",
+    "self_signed": "cert_self_signed",
+    "unknown_issuer": "cert_untrusted",
+    "name_mismatch": "cert_name_mismatch",
+    "weak_key": "cert_weak_key",
+    "weak_signature": "cert_weak_signature",
+}
+
+
+def _context(rec: Record) -> dict[str, Any]:
+    """The record's fields plus the derived values the message templates use."""
+    ctx: dict[str, Any] = {k: ("" if v is None else v) for k, v in rec.items()}
+    port, host = rec.get("port"), rec.get("host")
+    ctx["port"], ctx["host"] = port, host
+    ctx["where"] = f"{host}:{port}"
+    ctx["why_filtered"] = (
+        " (many ISPs and clouds block port 25 this way, against spam from infected machines)"
+        if port == 25
+        else " (a network that allows only a few ports drops the rest this way)"
+    )
+    ctx["error"] = rec.get("error")
+    ctx["error_or_none"] = rec.get("error") or "no reason given"
+    ctx["auth_before"] = " ".join(rec.get("auth_before_tls") or [])
+    masked = _masked(rec)
+    ctx["masked"] = masked[0] if masked else ""
+    ctx["other_site"] = _greeting_from_elsewhere(rec) or ""
+    ctx["tls_version"] = rec.get("tls_version")
+    ctx["banner_code"] = rec.get("banner_code")
+    # OpenSSL's (or verify_chain's) words go with the problem they name.
+    from smtplab.tls import verify_error_parts
+
+    err = rec.get("cert_error")
+    parts = dict(verify_error_parts(err))
+    for kind in CERT_PROBLEMS:
+        ctx[f"cert_note_{kind}"] = f" ({parts[kind]})" if kind in parts else ""
+    if err and not parts:
+        ctx["cert_note_unknown_issuer"] = f" ({err})"
+    return ctx
+
+
+def analyze(rec: Record, extra: Iterable[Finding] = ()) -> tuple[Finding, ...]:
     """The findings for a record, most severe first.
 
     ``extra`` carries what only the live conversation could see (a STARTTLS response injection,
     an automatic retry with implicit TLS); they are merged in.
     """
     out: list[Finding] = list(extra)
-    outcome = rec.get("outcome")
-    port = rec.get("port")
-    host = rec.get("host")
-    where = f"{host}:{port}"
-
-    if outcome == "filtered":
-        why = (
-            " (many ISPs and clouds block port 25 this way, against spam from infected machines)"
-            if port == 25
-            else " (a network that allows only a few ports drops the rest this way)"
-        )
-        out.append(
-            Finding(
-                "filtered",
-                "medium",
-                f"The connection to {where} timed out: a firewall on the way probably drops it{why}.",
-            )
-        )
-    elif outcome == "refused":
-        out.append(
-            Finding(
-                "refused",
-                "info",
-                f"Nothing accepted the connection on {where}: no server listens there, or a firewall "
-                "rejects it.",
-            )
-        )
-    elif outcome == "silent":
-        out.append(
-            Finding(
-                "silent",
-                "medium",
-                f"{where} accepted the connection but sent no greeting: a tarpit, or a TLS-only port "
-                "spoken to in cleartext.",
-            )
-        )
-    elif outcome == "rejected":
-        out.append(
-            Finding(
-                "greeting_refused",
-                "medium",
-                f"The server greeted with {rec.get('banner_code')}: it refuses to talk to this client "
-                "(often a blocklist of home or cloud addresses).",
-            )
-        )
-    elif outcome == "not_smtp":
-        out.append(
-            Finding(
-                "not_smtp",
-                "medium",
-                f"Something answered on {where}, but it is not an SMTP server.",
-            )
-        )
-    elif outcome == "dns_failed":
-        out.append(Finding("dns_failed", "medium", f"The name {host} could not be resolved."))
-    elif outcome == "unreachable":
-        out.append(Finding("unreachable", "medium", f"There is no route to {host} from here."))
-    elif outcome == "reset":
-        out.append(
-            Finding(
-                "reset",
-                "medium",
-                f"{where} dropped the connection in the middle of the conversation.",
-            )
-        )
-    elif outcome == "tls_failed":
-        out.append(
-            Finding(
-                "tls_failed",
-                "high",
-                f"The TLS handshake with {where} failed: {rec.get('error') or 'no reason given'}.",
-            )
-        )
-    elif outcome == "error":
-        out.append(Finding("error", "medium", f"The probe failed: {rec.get('error')}."))
-
-    auth_before = rec.get("auth_before_tls") or []
-    if auth_before and rec.get("tls_mode") != "implicit":
-        out.append(
-            Finding(
-                "auth_before_tls",
-                "high",
-                f"AUTH ({' '.join(auth_before)}) is offered before TLS: a client could send its password "
-                "in cleartext.",
-            )
-        )
-    if outcome == "open" and rec.get("tls_mode") == "none" and not rec.get("starttls_offered"):
-        if port in SUBMISSION_PORTS or port == 465:
-            out.append(
-                Finding(
-                    "no_starttls_submission",
-                    "high",
-                    f"Port {port} is a submission port but offers no STARTTLS: passwords and mail would "
-                    "travel unencrypted.",
-                )
-            )
-        elif port == 25 and rec.get("esmtp") is not None:
-            out.append(
-                Finding(
-                    "no_starttls_relay",
-                    "low",
-                    "This relay offers no STARTTLS: mail between servers would travel unencrypted.",
-                )
-            )
-    if rec.get("tls_version"):
-        if _tls_older_than_1_2(rec.get("tls_version")):
-            out.append(
-                Finding(
-                    "tls_outdated",
-                    "high",
-                    f"{rec.get('tls_version')} is older than TLS 1.2, which RFC 8997 (2021) requires "
-                    "as the minimum.",
-                )
-            )
-        verified = rec.get("cert_verified")
-        if verified is False:
-            from smtplab.tls import classify_verify_error
-
-            kind = classify_verify_error(rec.get("cert_error"))
-            texts = {
-                "expired": ("cert_expired", "The server's certificate has expired."),
-                "self_signed": (
-                    "cert_self_signed",
-                    "The certificate is self-signed: the connection is encrypted, but nothing "
-                    "proves who is at the other end.",
-                ),
-                "name_mismatch": (
-                    "cert_name_mismatch",
-                    f"The certificate is not valid for the name {host}.",
-                ),
-                "untrusted": (
-                    "cert_untrusted",
-                    "The certificate does not chain to a trusted authority.",
-                ),
-            }
-            code, msg = texts.get(kind or "untrusted", texts["untrusted"])
-            out.append(Finding(code, "high", f"{msg} ({rec.get('cert_error')})"))
-        elif verified:
-            out.append(
-                Finding(
-                    "tls_ok",
-                    "info",
-                    f"Encrypted with {rec.get('tls_version')}, and the certificate is valid for {host}: "
-                    "encrypted and authenticated.",
-                )
-            )
-    masked = [e for e in rec.get("extensions") or () if _MASKED.match(str(e))]
-    if masked and not rec.get("starttls_offered"):
-        out.append(
-            Finding(
-                "starttls_masked",
-                "high",
-                f"The EHLO reply lists {masked[0]} where STARTTLS would stand: a firewall on the way "
-                "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
-                "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
-            )
-        )
-    other = _greeting_from_elsewhere(rec)
-    if other:
-        out.append(
-            Finding(
-                "greeting_from_elsewhere",
-                "medium",
-                f"The greeting names {other}, not {host}: something on the way (an ISP, hotel or "
-                "antivirus proxy) may be intercepting this port and answering itself.",
-            )
-        )
-    if rec.get("relay_check") == "accepted":
-        out.append(
-            Finding(
-                "open_relay",
-                "high",
-                "The server accepted a recipient in a foreign domain without authentication: an open "
-                "relay.",
-            )
-        )
-    if outcome == "open" and rec.get("tls_mode") == "implicit" and port == 465:
-        out.append(
-            Finding(
-                "implicit_tls_465",
-                "info",
-                "Port 465 speaks implicit TLS, as RFC 8314 (2018) registers and recommends for "
-                "submission.",
-            )
-        )
-    if outcome == "open" and port == 2525:
-        out.append(
-            Finding(
-                "port_2525_unofficial",
-                "info",
-                "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); providers offer it "
-                "when 587 is blocked.",
-            )
-        )
+    ctx: dict[str, Any] | None = None
+    for rule in RULES:
+        if rule.when(rec):
+            ctx = _context(rec) if ctx is None else ctx
+            out.append(rule.finding(ctx))
     # drop duplicate codes, keep the first; most severe first (stable)
     seen: set[str] = set()
-    unique = [f for f in out if not (f.code in seen or seen.add(f.code))]  # type: ignore[func-returns-value]
+    unique: list[Finding] = []
+    for f in out:
+        if f.code not in seen:
+            seen.add(f.code)
+            unique.append(f)
     unique.sort(key=lambda f: -SEVERITY_ORDER.get(f.severity, 0))
     return tuple(unique)
+
+
+def rule_for(code: str) -> Rule | None:
+    """The table row behind a finding code (``None`` for findings only a live probe makes)."""
+    return next((r for r in RULES if r.code == code), None)
+
+
+def cert_finding_code(problem: str) -> str:
+    """The finding code for a certificate problem (``unknown_issuer`` -> ``cert_untrusted``)."""
+    return _CERT_CODE[problem]
 
 
 def top_finding(findings: Iterable[Finding | Mapping[str, Any]]) -> Finding | None:
     """The most severe finding (the first, since :func:`analyze` sorts them)."""
     best: Finding | None = None
-    for f in findings:
-        f = f if isinstance(f, Finding) else Finding.from_dict(f)
+    for item in findings:
+        f = item if isinstance(item, Finding) else Finding.from_dict(item)
         if best is None or SEVERITY_ORDER.get(f.severity, 0) > SEVERITY_ORDER.get(best.severity, 0):
             best = f
     return best

@@ -13,13 +13,13 @@ A real conversation, as this module sees it::
     S: 250-SIZE 10240000
     S: 250-STARTTLS
     S: 250 ENHANCEDSTATUSCODES                     <- one Reply, four lines
-                                                      parse_ehlo() -> Capabilities(starttls=True, ...)
+                                                 parse_ehlo() -> Capabilities(starttls=True, ...)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -47,7 +47,7 @@ _ENHANCED = re.compile(r"^([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
 
 
 class ProtocolError(Exception):
-    """The peer broke the SMTP reply syntax. In a probe this is data (a result), never raised out."""
+    """The peer broke the SMTP reply syntax. In a probe this is data (a result), never raised."""
 
 
 class CommandError(ValueError):
@@ -77,7 +77,7 @@ class Reply:
 
     @property
     def kind(self) -> str:
-        """``positive`` (2xx), ``intermediate`` (3xx), ``transient`` (4xx) or ``permanent`` (5xx)."""
+        """``positive`` (2xx), ``intermediate`` (3xx), ``transient`` (4xx), ``permanent`` (5xx)."""
         return {2: "positive", 3: "intermediate", 4: "transient", 5: "permanent"}.get(
             self.code // 100, "unknown"
         )
@@ -146,14 +146,6 @@ class ReplyParser:
     def buffered(self) -> int:
         """Bytes received but not yet part of a returned reply (a partial line or reply)."""
         return len(self._buf) + sum(len(x) for x in self._pending)
-
-    def discard(self) -> bytes:
-        """Drop everything buffered (used after STARTTLS: nothing read before TLS may be trusted)."""
-        data = bytes(self._buf)
-        self._buf.clear()
-        self._pending.clear()
-        self._code = None
-        return data
 
     def started_reply(self) -> bool:
         """True when the bytes held so far begin a reply that has not ended yet: lines of an
@@ -535,8 +527,3 @@ def explain_line(direction: str, text: str) -> str:
             return f"{m.group(1)}: {explain_reply(int(m.group(1)))}"
         return "not an SMTP reply line"
     return "what happened on the connection"
-
-
-def iter_wire_lines(reply: Reply) -> Iterator[str]:
-    """The wire lines of a reply (alias of :meth:`Reply.raw_lines`, as an iterator)."""
-    yield from reply.raw_lines()
