@@ -36,10 +36,13 @@ _LAZY = {
     "load_records": "smtplab.records",
     "RecordError": "smtplab.records",
     "replay": "smtplab.replay",
+    "advise": "smtplab.advice",
+    "Advice": "smtplab.advice",
 }
 _SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls")
 
 __all__ = [
+    "Advice",
     "Finding",
     "Lab",
     "ProbeInputError",
@@ -47,6 +50,7 @@ __all__ = [
     "RecordError",
     "TranscriptLine",
     "__version__",
+    "advise",
     "aprobe",
     "aprobe_many",
     "charts",
