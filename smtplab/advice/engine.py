@@ -166,7 +166,8 @@ def _verdict(
             "names another site and no certificate proves it is the server you asked for."
         )
     if ev.stripped(rec):
-        return "unsafe", text + " Something on the way strips STARTTLS: never send a password."
+        harm = "never send a password there" if needs_auth else "mail would cross unencrypted"
+        return "unsafe", text + f" Something on the way strips STARTTLS: {harm}."
     if kind == "relay25" and purpose != "mail-server":
         return "relay only", text + " Port 25 is for relay between servers."
     if needs_auth and not ev.verified_tls(rec):

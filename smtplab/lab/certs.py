@@ -88,7 +88,7 @@ def _now() -> _dt.datetime:
 
 def _get_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """The process's lab CA (made on first use; call with ``_lock`` held)."""
-    global _ca
+    global _ca  # noqa: PLW0603 - one CA per process, made lazily under _lock
     if _ca is None:
         key = _new_key()
         name = _name("smtplab lab CA")
