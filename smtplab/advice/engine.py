@@ -134,15 +134,20 @@ def as_records(records: Any) -> list[dict[str, Any]]:
 
 
 def _best(recs: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
-    """The furthest-reaching record per port; among equals, the latest."""
+    """The furthest-reaching record per port; among equals the cleanest (verified TLS, not
+    intercepted or stripped), then the latest."""
     best: dict[int, Mapping[str, Any]] = {}
     for r in recs:
         port = int(r["port"])
         old = best.get(port)
-        key = (progress_rank(str(r.get("outcome"))), _neg_time(r))
-        if old is None or key < (progress_rank(str(old.get("outcome"))), _neg_time(old)):
+        if old is None or _key(r) < _key(old):
             best[port] = r
     return best
+
+
+def _key(r: Mapping[str, Any]) -> tuple[int, int, str]:
+    clean = ev.verified_tls(r) and not ev.intercepted(r) and not ev.stripped(r)
+    return (progress_rank(str(r.get("outcome"))), 0 if clean else 1, _neg_time(r))
 
 
 def _neg_time(r: Mapping[str, Any]) -> str:
