@@ -8,7 +8,7 @@ DataFrame), the rules table (:mod:`smtplab.advice.rules`) and the provider facts
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -156,7 +156,12 @@ def _neg_time(r: Mapping[str, Any]) -> str:
 
 
 def _verdict(
-    rec: Mapping[str, Any], kind: str, needs_auth: bool, purpose: str, documented: bool
+    rec: Mapping[str, Any],
+    kind: str,
+    needs_auth: bool,
+    purpose: str,
+    documented: bool,
+    stripped_hint: bool = False,
 ) -> tuple[str, str]:
     """(verdict, evidence sentence) for one open-or-not record of a port."""
     text = ev.describe(rec)
@@ -180,6 +185,8 @@ def _verdict(
             why = " A password would cross TLS whose certificate is not valid for the name."
         else:
             why = " A password would cross in cleartext."
+            if stripped_hint:
+                why += " Your provider documents TLS here, so something on the way may strip it."
         return "unsafe", text + why
     if needs_auth and rec.get("auth_after_tls") == [] and not rec.get("auth_before_tls"):
         return "relay only", text + " It takes no login, so it only accepts mail for its domains."
@@ -188,7 +195,7 @@ def _verdict(
     return "works", text
 
 
-def _compare(port: int, here_bad: bool, others: list[Mapping[str, Any]]) -> str | None:
+def _compare(port: int, here_bad: bool, others: Sequence[Mapping[str, Any]]) -> str | None:
     """ "Server or my network?" from records of the same host and port on other networks."""
     seen = [r for r in others if int(r["port"]) == port]
     if not seen or not here_bad:
@@ -319,7 +326,7 @@ def _judge(
     facts: ProviderFacts,
     purpose: str,
     blocked: set[int],
-    others: list[Mapping[str, Any]],
+    others: Sequence[Mapping[str, Any]],
 ) -> tuple[list[PortVerdict], list[tuple[int, Any]]]:
     verdicts: list[PortVerdict] = []
     candidates: list[tuple[int, Any]] = []
@@ -334,8 +341,9 @@ def _judge(
                 )
             )
             continue
-        documented = facts.port(port) is not None
-        verdict, text = _verdict(rec, kind, rule.auth, purpose, documented)
+        doc = facts.port(port)
+        hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
+        verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."
         bad = verdict in ("blocked here", "intercepted", "unsafe")

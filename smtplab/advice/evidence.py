@@ -80,7 +80,7 @@ def intercepted(rec: Mapping[str, Any]) -> bool:
     if not _is_name(host) or ":" in host:
         return False
     name = answered_by(rec)
-    return bool(name) and _site(name) != _site(host)
+    return name is not None and _site(name) != _site(host)
 
 
 def stripped(rec: Mapping[str, Any]) -> bool:
