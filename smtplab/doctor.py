@@ -219,10 +219,18 @@ def report_text(
             flag = " (last resort)" if f.last_resort else ""
             lines += _wrap(f"{f.port} with {f.security_words}{flag}: {f.reason}.", "  ")
     lines += ["", "Port by port:"]
+    hang = " " * 21  # under the evidence column
     for v in advice.ports:
-        lines += _wrap(f"{v.port:<5} {v.verdict:<12} {v.evidence}", "  ")
+        lines += textwrap.wrap(
+            f"{v.port:<5} {v.verdict:<13}{v.evidence}",
+            width=100,
+            initial_indent="  ",
+            subsequent_indent=hang,
+        )
         if v.elsewhere:
-            lines += _wrap(f"Elsewhere: {v.elsewhere}", "        ")
+            lines += textwrap.wrap(
+                f"Elsewhere: {v.elsewhere}", width=100, initial_indent=hang, subsequent_indent=hang
+            )
     if advice.next_steps:
         title = "What to try now:" if rec is None else "To be surer:"
         lines += ["", title]

@@ -105,9 +105,8 @@ def describe(rec: Mapping[str, Any]) -> str:
     port = rec.get("port")
     outcome = str(rec.get("outcome"))
     if outcome != "open":
-        meaning = OUTCOME_MEANING.get(outcome, "").rstrip(".")
-        meaning = meaning[:1].lower() + meaning[1:]
-        return f"Port {port} came back {outcome}: {meaning}."
+        meaning = OUTCOME_MEANING.get(outcome, "")
+        return f"Port {port} came back {outcome}. {meaning}".rstrip()
     parts = [f"Port {port} answered (open)"]
     name = answered_by(rec)
     if name:
