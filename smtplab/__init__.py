@@ -40,6 +40,7 @@ _LAZY = {
     "Advice": "smtplab.advice",
 }
 _SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls")
+_SUBMODULES += ("advice",)  # the advice engine: smtplab.advice.RULES, .provider_facts, ...
 
 __all__ = [
     "Advice",
