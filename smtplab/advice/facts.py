@@ -77,7 +77,8 @@ STANDARDS: Final = ProviderFacts(
     user_name="your full email address (or the user name your provider gives)",
 )
 
-_HOST_RE: Final = re.compile(r"\b([a-z0-9-]+(?:\.[a-z0-9-]+)+)\b", re.I)
+#: Host names in a provider row's host field: the leading one and any "(or other.host)".
+_HOST_RE: Final = re.compile(r"(?:^|\(or )([a-z0-9-]+(?:\.[a-z0-9-]+)+)\b", re.I)
 
 
 def _login_from_notes(notes: str) -> str | None:
@@ -87,8 +88,13 @@ def _login_from_notes(notes: str) -> str | None:
     if "oauth" in low or "xoauth2" in low:
         found.append("OAuth 2.0")
     if "app-specific password" in low or "app password" in low:
-        found.append("app password")
-    if "api key" in low or "smtp key" in low:
+        if "2fa" in low or "two-factor" in low:
+            found.append("password (an app password once two-factor sign-in is on)")
+        else:
+            found.append("app password")
+    if "smtp key" in low:
+        found.append("SMTP key as the password")
+    elif "api key" in low:
         found.append("API key as the password")
     return " or ".join(found) if found else None
 
@@ -110,9 +116,9 @@ def _facts_from_rows(name: str, rows: list[Mapping[str, Any]]) -> ProviderFacts:
     ports = []
     login = user = login_source = ""
     for r in rows:
-        h = _clean(r.get("host"))
-        if host is None and h and " " not in h and "." in h:
-            host = h
+        names = _HOST_RE.findall(_clean(r.get("host")))
+        if host is None and names:
+            host = names[0]
         ports.append(
             DocumentedPort(
                 int(r["port"]),
