@@ -29,6 +29,13 @@ FOUR_PORTS = (25, 465, 587, 2525)
 DEFAULT_TIMEOUT = 5.0
 
 
+_TITLES = {
+    "mail-client": "Type this into your mail program:",
+    "website-plugin": "Type this into the plugin's SMTP settings:",
+    "mail-server": "Configure your mail server to send this way:",
+}
+
+
 class _BadArgs(Exception):
     pass
 
@@ -204,12 +211,18 @@ def report_text(
         lines.append("No port is safe to use from here.")
     else:
         lines += [
-            "Type this into your mail program:",
+            _TITLES[advice.purpose],
             f"  Server (outgoing, SMTP)  {rec.host}",
             f"  Port                     {rec.port}",
             f"  Security                 {rec.security_words}",
-            f"  User name                {rec.user_name}",
-            f"  Log in with              {rec.auth}",
+            *(
+                [
+                    f"  User name                {rec.user_name}",
+                    f"  Log in with              {rec.auth}",
+                ]
+                if rec.auth != "none"
+                else ["  Log in with              no login (relay between servers)"]
+            ),
             *_wrap(f"Why: {rec.reason}.", "  "),
         ]
     lines += _wrap(f"How sure: {advice.confidence}. {advice.confidence_reason}", "  ")

@@ -322,6 +322,14 @@ def test_advise_is_pure_and_takes_probe_results(monkeypatch: pytest.MonkeyPatch)
     assert smtplab.advise is advise and isinstance(from_results, smtplab.Advice)
 
 
+def test_nothing_reached_names_the_likely_cause() -> None:
+    dns = advise([rec(p, "dns_failed") for p in (465, 587)])
+    assert any("does not resolve" in s for s in dns.next_steps)
+    far = advise([rec(p, "unreachable") for p in (25, 465, 587)])
+    assert any("no route" in s for s in far.next_steps)
+    assert far.recommended is None and {v.verdict for v in far.ports} == {"blocked here"}
+
+
 def test_blocked_ports_said_by_the_user_and_the_plan_to_try() -> None:
     a = advise([], purpose="mail-client", blocked=[465])
     assert a.recommended is None and a.to_try == (587,)

@@ -378,13 +378,12 @@ def _confidence(
         if not best:
             return "low", "Nothing was probed from here yet."
         return "low", "No port passed every check from here."
+    how = "with verified TLS" if rec.auth != "none" else "as a relay"
     if known:
-        return "high", (
-            f"Port {rec.port} answered from here with verified TLS, and {facts.name} documents it."
-        )
+        return "high", f"Port {rec.port} answered from here {how}, and {facts.name} documents it."
     return "medium", (
-        f"Port {rec.port} answered from here with verified TLS, but no provider facts are known "
-        "for this host: the advice follows the standards, check your provider's page."
+        f"Port {rec.port} answered from here {how}, but no provider facts are known for this "
+        "host: the advice follows the standards, check your provider's page."
     )
 
 
@@ -401,6 +400,14 @@ def _next_steps(
         steps.append(f"Not probed yet: {', '.join(map(str, to_try))}; probe them too.")
     if rec is not None:
         return steps
+    outcomes = {v.outcome for v in verdicts if v.outcome}
+    if outcomes == {"dns_failed"}:
+        steps.append("The host name does not resolve: check its spelling, and this network's DNS.")
+    if outcomes == {"unreachable"}:
+        steps.append(
+            "There is no route to the server at all: this network (or a hosted notebook "
+            "service) may allow no outgoing connections but the web."
+        )
     if "intercepted" in words:
         steps.append(
             "A port is intercepted: never send a password there. A VPN, or another network "
