@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from smtplab.advice import evidence as ev
 from smtplab.advice.facts import STANDARDS, ProviderFacts, guess_provider, provider_facts
-from smtplab.advice.rules import PURPOSES, port_kind, rule_for
+from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.schema import progress_rank
 
 __all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
@@ -195,9 +195,12 @@ def _verdict(
     return "works", text
 
 
-def _compare(port: int, here_bad: bool, others: Sequence[Mapping[str, Any]]) -> str | None:
-    """ "Server or my network?" from records of the same host and port on other networks."""
-    seen = [r for r in others if int(r["port"]) == port]
+def _compare(
+    rec: Mapping[str, Any], here_bad: bool, others: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """Server or my network? Records of the same host and port from other networks say."""
+    port, host = int(rec["port"]), str(rec.get("host")).lower()
+    seen = [r for r in others if int(r["port"]) == port and str(r.get("host")).lower() == host]
     if not seen or not here_bad:
         return None
     good = sorted(
@@ -219,9 +222,8 @@ def _compare(port: int, here_bad: bool, others: Sequence[Mapping[str, Any]]) -> 
     )
 
 
-def _setting(
-    host: str, rec: Mapping[str, Any], rule_reason: str, facts: ProviderFacts, auth: bool
-) -> Setting:
+def _setting(host: str, rec: Mapping[str, Any], rule: Rule, facts: ProviderFacts) -> Setting:
+    auth = rule.auth
     security = "implicit" if rec.get("tls_mode") == "implicit" else "starttls"
     if not auth and rec.get("tls_mode") not in ("implicit", "starttls"):
         security = "none"
@@ -231,7 +233,8 @@ def _setting(
         security=security,
         auth=facts.login if auth else "none",
         user_name=facts.user_name if auth else "none",
-        reason=rule_reason,
+        reason=rule.reason,
+        last_resort=rule.last_resort,
     )
 
 
@@ -297,11 +300,7 @@ def advise(
     verdicts, candidates = _judge(best, facts, purpose, blocked_set, others)
     server = name or facts.host or "your provider's SMTP server"
     usable = sorted(candidates, key=lambda c: (c[1].last_resort, c[1].rank, c[0]))
-    settings = [_setting(server, best[p], rule.reason, facts, rule.auth) for p, rule in usable]
-    settings = [
-        Setting(**{**asdict(s), "last_resort": rule.last_resort})
-        for s, (_, rule) in zip(settings, usable, strict=True)
-    ]
+    settings = [_setting(server, best[p], rule, facts) for p, rule in usable]
     recommended = next((s for s in settings if not s.last_resort), None)
     fallbacks = tuple(s for s in settings if s is not recommended)
     to_try = _to_try(facts, purpose, best, blocked_set)
@@ -348,7 +347,7 @@ def _judge(
             verdict, text = "blocked here", text + " You said your network blocks it."
         bad = verdict in ("blocked here", "intercepted", "unsafe")
         verdicts.append(
-            PortVerdict(port, verdict, text, str(rec.get("outcome")), _compare(port, bad, others))
+            PortVerdict(port, verdict, text, str(rec.get("outcome")), _compare(rec, bad, others))
         )
         if (
             verdict == "works"
