@@ -551,6 +551,12 @@ def test_chooser_on_hotel_wifi_recordings_follows_advise() -> None:
     assert not any("main port" in s for s in sendgrid.steps)
     html = w.recommendation_html(sendgrid)
     assert "main port" not in html and ">465<" in html
+    chooser = w.port_chooser(hotel, sender="relay")
+    try:
+        assert "(intercepted)" in chooser.children[4].value  # the evidence line says so
+        assert chooser.recommendation.port == 465
+    finally:
+        chooser.close()
 
 
 # --- quiz -----------------------------------------------------------------------------------

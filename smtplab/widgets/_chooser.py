@@ -258,11 +258,18 @@ def recommendation_html(rec: Recommendation) -> str:
 
 
 def _evidence_html(results: Any) -> str:
+    from smtplab.advice import advise
+    from smtplab.advice.facts import STANDARDS
+
     ev = _evidence(results)
     if not ev:
         return ""
+    # the outcome word, and what it means for sending (an "open" 25 may be intercepted)
+    verdicts = {v.port: v.verdict for v in advise(results, provider=STANDARDS).ports}
     items = " ".join(
-        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}" for p, r in sorted(ev.items())
+        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}"
+        + (f" <i>({esc(verdicts[p])})</i>" if verdicts.get(p) == "intercepted" else "")
+        for p, r in sorted(ev.items())
     )
     return f'<div style="font-size:15px;margin:4px 0">Your probe results: {items}</div>'
 
