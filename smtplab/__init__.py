@@ -36,10 +36,14 @@ _LAZY = {
     "load_records": "smtplab.records",
     "RecordError": "smtplab.records",
     "replay": "smtplab.replay",
+    "advise": "smtplab.advice",
+    "Advice": "smtplab.advice",
 }
 _SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls")
+_SUBMODULES += ("advice",)  # the advice engine: smtplab.advice.RULES, .provider_facts, ...
 
 __all__ = [
+    "Advice",
     "Finding",
     "Lab",
     "ProbeInputError",
@@ -47,6 +51,7 @@ __all__ = [
     "RecordError",
     "TranscriptLine",
     "__version__",
+    "advise",
     "aprobe",
     "aprobe_many",
     "charts",

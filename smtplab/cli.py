@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scenario", default="open-internet")
     g.add_argument("--list", action="store_true", help="list the scenarios")
 
+    from smtplab import doctor
+
+    doctor.add_arguments(sub.add_parser("doctor", help="which port and settings to use, and why"))
+
     show = sub.add_parser("show", help="summarise a record file by host and port")
     show.add_argument("files", nargs="+")
     show.add_argument("--lenient", action="store_true", help="skip bad lines instead of stopping")
@@ -301,8 +305,15 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from smtplab import doctor
+
+    return doctor.run(args)
+
+
 COMMANDS = {
     "probe": cmd_probe,
+    "doctor": cmd_doctor,
     "record": cmd_record,
     "lab": cmd_lab,
     "show": cmd_show,

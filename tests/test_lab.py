@@ -447,7 +447,10 @@ def test_every_scenario_resolves_the_network_per_port(name: str) -> None:
     sc = catalog.SCENARIOS[name]
     for plan in catalog.plan(sc):
         net = sc.behaviour_on(plan.port)
-        if net != "open":
+        served = plan.port in catalog.HOSTS[plan.host]
+        if net == "strip" and not served:
+            assert plan.behaviour == "refused"  # a middlebox relays to nothing: the port is closed
+        elif net != "open":
             assert plan.behaviour == net  # the network applies to every host on that port
     behaviours = {(p.host, p.port): p.behaviour for p in catalog.plan(sc)}
     if name in ("home-isp", "cloud-vm"):
@@ -461,6 +464,9 @@ def test_every_scenario_resolves_the_network_per_port(name: str) -> None:
         assert behaviours["mx.lab.example", 25] == "intercept"
         assert behaviours["smtp.lab.example", 587] == "filtered"
         assert behaviours["smtp.lab.example", 465] == behaviours["smtp.lab.example", 2525] == "open"
+    if name == "campus-dpi":
+        assert behaviours["smtp.lab.example", 587] == behaviours["mx.lab.example", 25] == "strip"
+        assert behaviours["smtp.lab.example", 465] == "open"
 
 
 # --------------------------------------------------------------------------- limits and safety
@@ -651,7 +657,10 @@ def run_python(code: str) -> subprocess.Popen[str]:
 
 def test_lab_left_running_at_exit_is_stopped() -> None:
     # A kernel restart kills the process; the next one must start a lab with no leftovers.
-    code = "from smtplab.lab import Lab; lab = Lab('hotel-wifi').start(); print(lab.address('smtp.lab.example', 587)[1])"
+    code = (
+        "from smtplab.lab import Lab; lab = Lab('hotel-wifi').start(); "
+        "print(lab.address('smtp.lab.example', 587)[1])"
+    )
     for _ in range(2):
         p = run_python(code)
         out, err = p.communicate(timeout=30)
@@ -677,3 +686,142 @@ def test_run_forever_serves_until_ctrl_c() -> None:
     out, err = p.communicate(timeout=20)
     assert p.returncode == 0, err
     assert "Lab stopped." in out
+
+
+# --------------------------------------------------------------------------- one source of advice
+
+# What a careful mail administrator would advise in each scenario, written from the scenario's
+# network (not from the code): (recommended port or None, fallbacks, verdict per port).
+# Mail programs are advised on smtp.lab.example, a mail server on its MX, mx.lab.example.
+_CLIENT_OPEN = (465, (587, 2525), {25: "not offered", 465: "works", 587: "works", 2525: "works"})
+_SERVER_OPEN = (25, (), {25: "works", 465: "not offered", 587: "not offered", 2525: "not offered"})
+_CLIENT_NO_25 = _CLIENT_OPEN
+
+
+def _server_without_25(verdict: str) -> tuple[None, tuple[int, ...], dict[int, str]]:
+    return (None, (), {**_SERVER_OPEN[2], 25: verdict})
+
+
+EXPECTED_ADVICE: dict[str, dict[str, tuple[int | None, tuple[int, ...], dict[int, str]]]] = {
+    "open-internet": {"client": _CLIENT_OPEN, "server": _SERVER_OPEN},
+    "home-isp": {"client": _CLIENT_NO_25, "server": _server_without_25("blocked here")},
+    "cloud-vm": {"client": _CLIENT_NO_25, "server": _server_without_25("blocked here")},
+    "strict-firewall": {
+        "client": (
+            465,
+            (),
+            {25: "not offered", 465: "works", 587: "blocked here", 2525: "blocked here"},
+        ),
+        "server": _server_without_25("blocked here"),
+    },
+    "hotel-wifi": {
+        "client": (
+            465,
+            (2525,),
+            {25: "intercepted", 465: "works", 587: "blocked here", 2525: "works"},
+        ),
+        "server": _server_without_25("intercepted"),
+    },
+    "campus-dpi": {
+        "client": (465, (), {25: "not offered", 465: "works", 587: "unsafe", 2525: "unsafe"}),
+        "server": _server_without_25("unsafe"),
+    },
+    "hosting-provider": {"client": _CLIENT_NO_25, "server": _server_without_25("blocked here")},
+    "classroom": {"client": _CLIENT_OPEN, "server": _SERVER_OPEN},
+}
+
+_BLOCKING_WORDS = (
+    "drop",
+    "time out",
+    "times out",
+    "timing out",
+    "block",
+    "filtered",
+    "refused",
+    "reject",
+    "grab",
+    "intercept",
+    "rewrit",
+    "mask",
+    "strip",
+    "hang",
+)
+
+
+def test_the_expected_advice_table_covers_every_scenario() -> None:
+    assert set(EXPECTED_ADVICE) == set(catalog.SCENARIOS)
+
+
+@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+def test_every_scenario_and_purpose_advised_from_a_live_probe(name: str) -> None:
+    from smtplab import advise, probe_many
+
+    with Lab(name) as lab:
+        results = probe_many(
+            [(h, p) for h in ("smtp.lab.example", "mx.lab.example") for p in catalog.PORTS],
+            lab=lab,
+            timeout=1,
+        )
+        point_at = lab.describe()
+    for purpose in ("mail-client", "website-plugin", "mail-server"):
+        host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
+        advice = advise(results, purpose=purpose, host=host)
+        want = EXPECTED_ADVICE[name]["server" if purpose == "mail-server" else "client"]
+        got_port = advice.recommended.port if advice.recommended else None
+        got = (
+            got_port,
+            tuple(f.port for f in advice.fallbacks),
+            {v.port: v.verdict for v in advice.ports},
+        )
+        assert got == want, (name, purpose, [v.evidence for v in advice.ports])
+    # the lab's own "point your mail client at" line says what advise says, and never names a
+    # port this network blocks
+    client = EXPECTED_ADVICE[name]["client"]
+    line = next(x for x in point_at.splitlines() if x.startswith("Point a mail client"))
+    assert f"smtp.lab.example:{client[0]} is really" in line
+    sc = catalog.SCENARIOS[name]
+    for port, behaviour in sc.network.items():
+        assert f"smtp.lab.example:{port} " not in line, (name, port, behaviour)
+
+
+@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+def test_no_scenario_text_sends_you_to_a_port_it_blocks(name: str) -> None:
+    """A sentence of a scenario's text that names a port the scenario blocks must say so."""
+    import re
+
+    sc = catalog.SCENARIOS[name]
+    sentences = re.split(r"(?<=[.!?])\s+", sc.paragraph)
+    for port, behaviour in sc.network.items():
+        if behaviour == "open":
+            continue
+        for sentence in sentences:
+            if re.search(rf"\b{port}\b", sentence):
+                low = sentence.lower()
+                assert any(w in low for w in _BLOCKING_WORDS), (name, port, sentence)
+
+
+def test_the_middlebox_relays_and_masks_starttls_both_ways() -> None:
+    from smtplab.lab.middlebox import mask_client_line, mask_server_line
+
+    assert mask_server_line(b"250-STARTTLS\r\n") == b"250-XXXXXXXA\r\n"
+    assert mask_server_line(b"250 starttls\r\n") == b"250 XXXXXXXA\r\n"
+    assert mask_server_line(b"250-STARTTLSX\r\n") == b"250-STARTTLSX\r\n"
+    assert mask_client_line(b"STARTTLS\r\n") == b"XXXXXXXA\r\n"
+    assert mask_client_line(b"MAIL FROM:<a@b>\r\n") == b"MAIL FROM:<a@b>\r\n"
+    with Lab("campus-dpi") as lab:
+        ep = lab.endpoint("smtp.lab.example", 587)
+        assert ep.behaviour == "strip" and ep.expected == "open"
+        with lab.smtp("smtp.lab.example", 587) as s:
+            code, text = s.ehlo()
+            assert code == 250 and b"XXXXXXXA" in text and b"STARTTLS" not in text
+            assert not s.has_extn("starttls")
+            code, _ = s.docmd("STARTTLS")  # the box masks the command too: TLS never starts
+            assert code >= 500
+        # the real server behind it still speaks (mail to the lab's domain, no AUTH needed)
+        with lab.smtp("mx.lab.example", 25) as s:
+            s.ehlo()
+            s.sendmail("a@example.org", ["b@lab.example"], b"Subject: through the box\r\n\r\nhi")
+        assert [m.subject for m in lab.outbox] == ["through the box"]
+        # 465 is untouched: TLS from the first byte leaves nothing to rewrite
+        with lab.smtp("smtp.lab.example", 465) as s:
+            assert s.ehlo()[0] == 250 and s.has_extn("auth")

@@ -445,8 +445,10 @@ def test_filter_records_and_count_line(two_networks: Any) -> None:
 
 def test_choose_port_for_a_mail_client_follows_rfc_8314() -> None:
     rec = w.choose_port("client")
-    assert rec.port == 465 and "implicit TLS" in rec.security
-    assert rec.alternatives == (587, 2525)
+    assert rec.port == 465 and "implicit TLS" in rec.security and not rec.proven
+    # 2525 is in no standard: without a provider that documents it, it is never advised
+    assert rec.alternatives == (587,)
+    assert any("2525 is in no standard" in s for s in rec.steps)
     assert any("RFC 6409" in s for s in rec.steps) and rec.steps[-1].startswith("So: port 465")
     assert set(rec.contrast) == {"common advice", "RFC 8314 (2018)"}
     assert (
@@ -458,7 +460,7 @@ def test_choose_port_for_a_mail_client_follows_rfc_8314() -> None:
     ("sender", "blocked", "provider", "port"),
     [
         ("client", [465], None, 587),
-        ("plugin", [465, 587], None, 2525),
+        ("plugin", [465, 587], None, None),
         ("client", [465, 587, 2525], None, None),
         ("relay", [], None, 25),
         ("relay", [25], None, 465),
@@ -492,8 +494,9 @@ def test_choose_port_uses_probe_results_as_evidence(
         for r in home_results
     ]
     rec = w.choose_port("client", [], "Gmail", failed)
-    assert rec.port == 587 and rec.host == "smtp.gmail.com"
+    assert rec.port == 587 and rec.host == "smtp.gmail.com" and rec.proven
     assert any("probe reached port 587" in s for s in rec.steps)
+    assert rec.advice.recommended.port == 587  # the chooser answers what advise() answers
     with pytest.raises(ValueError, match="unknown provider"):
         w.choose_port("client", [], "No Such Mail")
     with pytest.raises(ValueError, match="sender"):
@@ -528,6 +531,32 @@ def test_port_chooser_widget_updates_on_every_input(
         assert "filtered" in ev.children[4].value  # the evidence line shows the probe results
     finally:
         ev.close()
+
+
+def test_chooser_on_hotel_wifi_recordings_follows_advise() -> None:
+    """The hotel intercepts 25 and drops 587: 25 is never 'working', never advised, never a
+    fallback, and 2525 is nobody's 'main port' (issue 12)."""
+    from smtplab._paths import data_dir
+
+    hotel = smtplab.load_records(data_dir() / "recordings" / "hotel-wifi.jsonl")
+    for sender in ("client", "plugin", "relay"):
+        rec = w.choose_port(sender, [], None, hotel)
+        assert rec.port == 465 and rec.proven, sender
+        assert 25 not in rec.alternatives and 587 not in rec.alternatives
+        assert any("Port 25 is intercepted" in s for s in rec.steps), rec.steps
+        assert not any(re.search(r"reached port 25\b", s) for s in rec.steps)
+        assert rec.advice.verdict(25).verdict == "intercepted"
+    sendgrid = w.choose_port("plugin", [], "SendGrid", hotel)
+    assert sendgrid.port == 465 and sendgrid.alternatives == (2525,)
+    assert not any("main port" in s for s in sendgrid.steps)
+    html = w.recommendation_html(sendgrid)
+    assert "main port" not in html and ">465<" in html
+    chooser = w.port_chooser(hotel, sender="relay")
+    try:
+        assert "(intercepted)" in chooser.children[4].value  # the evidence line says so
+        assert chooser.recommendation.port == 465
+    finally:
+        chooser.close()
 
 
 # --- quiz -----------------------------------------------------------------------------------

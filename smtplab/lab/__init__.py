@@ -2,7 +2,7 @@
 
 >>> from smtplab.lab import Lab, scenarios
 >>> with Lab(scenario="home-isp") as lab:                   # doctest: +SKIP
-...     lab.address("smtp.lab.example", 587)     # the real socket behind the lesson's name
+...     lab.address("smtp.lab.example", 587)                # the socket behind the lesson's name
 ...     lab.credentials, lab.ca_pem, lab.outbox
 
 Lessons speak of ``smtp.lab.example`` port 587; the lab serves it on an unprivileged loopback

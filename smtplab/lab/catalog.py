@@ -58,11 +58,12 @@ EXPECTED_OUTCOME: Final[Mapping[str, str]] = {
     "silent": "silent",  # connected, no greeting
     "slow": "open",  # a greeting, after SLOW_GREETING_DELAY (needs a probe timeout longer than it)
     "intercept": "open",  # a greeting -- from the wrong server
+    "strip": "open",  # the real server, its STARTTLS offer masked by a middlebox on the way
 }
 BEHAVIOURS: Final = tuple(EXPECTED_OUTCOME)
 
 #: Network behaviours a scenario may put on a port (for every host).
-_NETWORK_BEHAVIOURS: Final = ("open", "refused", "filtered", "intercept")
+_NETWORK_BEHAVIOURS: Final = ("open", "refused", "filtered", "intercept", "strip")
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ class Scenario:
     name: str
     #: A paragraph a teacher can read aloud: what is blocked, and which real situation it mimics.
     paragraph: str
-    #: What the network does to each port, for every host: open, refused, filtered or intercept.
+    #: What the network does to each port, for every host: open, refused, filtered, intercept
+    #: or strip (relay to the real server, masking STARTTLS).
     network: Mapping[int, str]
     hosts: tuple[str, ...] = _CORE_HOSTS
 
@@ -176,8 +178,8 @@ _SCENARIO_LIST: Final = (
         "strict-firewall",
         "You are on a locked-down corporate or campus network. Its firewall drops everything that "
         "is not on its short allow list, and the only mail port on that list is 465, the "
-        "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This is why RFC 8314 "
-        "recommends implicit TLS on 465 for submission: it is the port most likely to get out.",
+        "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This network is "
+        "invented for the lab: real allow lists differ, so probe before you trust any port.",
         {25: "filtered", 587: "filtered", 2525: "filtered"},
     ),
     Scenario(
@@ -186,8 +188,18 @@ _SCENARIO_LIST: Final = (
         "answers itself, with the greeting of the hotel's own mail filter, "
         f"{INTERCEPT_NAME}, whatever server you asked for; that interception is how some ISPs "
         "and hotels handle port 25. Port 587 is silently dropped, so it times out. Ports 465 and "
-        "2525 get through untouched, which is exactly why mail providers offer 2525 at all.",
+        "2525 get through untouched.",
         {25: "intercept", 587: "filtered"},
+    ),
+    Scenario(
+        "campus-dpi",
+        "You are on a campus network whose firewall inspects SMTP. It lets connections to 25, "
+        "587 and 2525 reach the real server, but rewrites the server's EHLO reply on the way: "
+        "where the server offers STARTTLS, the firewall writes XXXXXXXA, as the SMTP inspection "
+        "of some firewalls does. A mail program then never starts TLS, and would send its "
+        "password in cleartext: a STARTTLS stripping attack, whoever does it. Port 465 speaks "
+        "TLS from the first byte, so there is nothing in cleartext for the firewall to rewrite.",
+        {25: "strip", 587: "strip", 2525: "strip"},
     ),
     Scenario(
         "hosting-provider",
@@ -240,7 +252,7 @@ class EndpointPlan:
     @property
     def listens(self) -> bool:
         """True when the lab runs a server (any server) behind this endpoint."""
-        return self.behaviour in ("open", "silent", "slow", "intercept")
+        return self.behaviour in ("open", "silent", "slow", "intercept", "strip")
 
 
 _CERT_WORDS: Final = {
@@ -263,6 +275,12 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         return (
             f"The network rejects connections to port {port} at once (a REJECT rule), so they are "
             "refused even though a server listens behind it."
+        )
+    if behaviour == "strip":
+        assert service is not None
+        return (
+            f"A {service.profile} server behind a firewall that masks STARTTLS as XXXXXXXA in "
+            "its EHLO reply: the connection stays in cleartext."
         )
     if behaviour == "intercept":
         return (
@@ -302,7 +320,7 @@ def plan(scenario: Scenario) -> list[EndpointPlan]:
         for port in PORTS:
             network = scenario.behaviour_on(port)
             service = HOSTS[host].get(port)
-            if network == "open":
+            if network == "open" or (network == "strip" and service is None):
                 behaviour = service.behaviour if service else "refused"
             else:
                 behaviour = network

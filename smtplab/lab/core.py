@@ -18,12 +18,16 @@ How the network behaviours work without root or a firewall:
     a server that accepts and never speaks, or that waits before its greeting.
 ``intercept``
     a server that greets with another server's name, as ISPs that redirect port 25 do.
+``strip``
+    a middlebox (:mod:`smtplab.lab.middlebox`) that relays to the real server, served on a
+    hidden socket of its own, and masks STARTTLS in both directions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import ipaddress
 import secrets
 import select
@@ -42,6 +46,7 @@ from typing import IO, Any, Final
 from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
+from smtplab.lab.middlebox import StripStartTLS
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
 
 __all__ = ["Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
@@ -538,10 +543,16 @@ class Lab:
             slow_delay=self._slow_delay,
         )
         listeners: list[tuple[EndpointPlan, socket.socket]] = []
+        middleboxes: list[tuple[socket.socket, tuple[str, int]]] = []
         endpoints: list[Endpoint] = []
         for plan in self._plans:
             s = self._socket(plan.host, plan.port)
-            if plan.behaviour == "filtered":
+            if plan.behaviour == "strip":
+                # the real server, on a hidden socket; the middlebox listens on the endpoint's
+                hidden = self._hidden_socket(plan.host)
+                listeners.append((dataclasses.replace(plan, behaviour="open"), hidden))
+                middleboxes.append((s, tuple(hidden.getsockname()[:2])))  # type: ignore[arg-type]
+            elif plan.behaviour == "filtered":
                 s.listen(0)
                 for filler in _fill_queue(s, self._family):
                     rt.sockets.append(filler)
@@ -565,15 +576,44 @@ class Lab:
             target=_run_loop, args=(rt.loop,), name=f"smtplab-lab-{self.scenario}", daemon=True
         )
         rt.thread.start()
-        fut = asyncio.run_coroutine_threadsafe(self._serve(listeners), rt.loop)
+        fut = asyncio.run_coroutine_threadsafe(self._serve(listeners, middleboxes), rt.loop)
         fut.result(_THREAD_TIMEOUT)
         self._endpoints = endpoints
         self._index = {(e.host, e.port): e for e in endpoints}
 
-    async def _serve(self, listeners: list[tuple[EndpointPlan, socket.socket]]) -> None:
+    def _hidden_socket(self, host: str) -> socket.socket:
+        """A socket on an unused port of the host's address, for a server behind a middlebox."""
+        s = socket.socket(self._family, socket.SOCK_STREAM)
+        self._rt.sockets.append(s)
+        s.bind((self._ip_for(host), 0))
+        return s
+
+    async def _serve(
+        self,
+        listeners: list[tuple[EndpointPlan, socket.socket]],
+        middleboxes: list[tuple[socket.socket, tuple[str, int]]] = (),  # type: ignore[assignment]
+    ) -> None:
         rt = self._rt
         assert rt.loop is not None and rt.hub is not None
         hub = rt.hub
+        loop = rt.loop
+
+        def track(transport: asyncio.BaseTransport) -> None:
+            if hub.closing:
+                transport.abort()  # type: ignore[attr-defined]
+            else:
+                hub.transports.add(transport)  # type: ignore[arg-type]
+
+        for sock, upstream in middleboxes:
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+
+            def box(upstream: tuple[str, int] = upstream) -> StripStartTLS:
+                return StripStartTLS(loop, upstream, track)
+
+            server = await loop.create_server(box, sock=sock)
+            rt.sockets.remove(sock)
+            rt.servers.append(server)
         for plan, sock in listeners:
             sock.listen(_BACKLOG)
             sock.setblocking(False)
@@ -587,6 +627,39 @@ class Lab:
             rt.servers.append(server)
 
     # ------------------------------------------------------------------ for people
+    def advice(self, purpose: str = "mail-client", *, timeout: float = 1.0) -> Any:
+        """Probe this lab's submission server (or its MX, for ``mail-server``) on the four ports
+        from here, and return :func:`smtplab.advise`'s :class:`~smtplab.advice.Advice`."""
+        from smtplab.advice import advise
+        from smtplab.probe import probe_many
+
+        host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
+        results = probe_many([(host, p) for p in catalog.PORTS], lab=self, timeout=timeout)
+        return advise(results, purpose=purpose, host=host)
+
+    def _client_lines(self, user: str, password: str) -> list[str]:
+        """ "Point a mail client at…": the port advise() picks from a live probe of this lab."""
+        advice = self.advice("mail-client")
+        rec = advice.recommended
+        if rec is None:
+            return ["No port of smtp.lab.example is safe for a mail client on this network."]
+        ip, port = self.address(rec.host, rec.port)
+        tls = "--tls-on-connect" if rec.security == "implicit" else "--tls"
+        lines = [
+            f"Point a mail client at it (smtp.lab.example:{rec.port} is really {ip}:{port}):",
+            f"  server {ip}, port {port}, security {rec.security_words}, user {user}, "
+            f"password {password};",
+            "  trust the lab CA or accept its certificate once. With swaks:",
+            (
+                f"  swaks --server {ip}:{port} {tls} --auth-user {user} --auth-password "
+                f"{password} --to friend@example.org --from {user}@lab.example"
+            ),
+        ]
+        for v in advice.ports:
+            if v.verdict != "works":
+                lines.append(f"  Not port {v.port}: {v.verdict} ({v.outcome}).")
+        return lines
+
     def describe(self) -> str:
         """The endpoint table, the credentials, and how to point a mail client at the lab."""
         lines = [f"smtplab lab: scenario {self.scenario} (vantage {self.vantage})", ""]
@@ -617,7 +690,8 @@ class Lab:
         for r in rows:
             lines.append(
                 "  ".join(
-                    c.rjust(w) if i == 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))
+                    c.rjust(w) if i == 1 else c.ljust(w)
+                    for i, (c, w) in enumerate(zip(r, widths, strict=False))
                 ).rstrip()
             )
         user, password = self._credentials
@@ -629,21 +703,7 @@ class Lab:
             "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
             "accepted on port 25; everything accepted lands in lab.outbox.",
         ]
-        sub = next(
-            (e for e in self._endpoints if (e.host, e.port) == ("smtp.lab.example", 587)), None
-        )
-        if sub is not None:
-            ip, port = sub.address
-            lines += [
-                "",
-                f"Point a mail client at it (smtp.lab.example:587 is really {ip}:{port}):",
-                f"  server {ip}, port {port}, security STARTTLS, user {user}, password {password};",
-                "  trust the lab CA or accept its certificate once. With swaks:",
-                (
-                    f"  swaks --server {ip}:{port} --tls --auth-user {user} --auth-password "
-                    f"{password} --to friend@example.org --from {user}@lab.example"
-                ),
-            ]
+        lines += ["", *self._client_lines(user, password)]
         return "\n".join(lines)
 
 

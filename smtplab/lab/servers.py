@@ -351,7 +351,7 @@ class Gate(asyncio.Protocol):
             return
         # aiosmtpd writes a multi-line reply one line at a time; with Nagle's algorithm on, each
         # line after the first waits for the client's delayed ACK (about 40 ms on Linux), so an
-        # EHLO on loopback took 45 ms. Real MTAs write a reply at once; no delay is the faithful one.
+        # EHLO on loopback took 45 ms. Real MTAs write a reply at once; no delay is faithful.
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):

@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.schema import OUTCOME_MEANING, progress_rank
-from smtplab.widgets._render import as_record, close_parts, esc, outcome_badge
+from smtplab.schema import progress_rank
+from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
     "CONTRAST",
@@ -50,15 +50,12 @@ CONTRAST: Final = {
 }
 
 _SECURITY_WORDS: Final = {
-    "implicit_tls": "implicit TLS (called SSL/TLS in mail programs)",
+    "implicit": "implicit TLS (called SSL/TLS in mail programs)",
     "starttls": "STARTTLS",
-    "either": "STARTTLS (the provider also accepts no TLS: always switch TLS on)",
-    "none": "no TLS documented: do not send a password this way",
+    "none": "no TLS (relay between servers: no password is sent)",
 }
-_SECURITY_RANK: Final = {"implicit_tls": 0, "starttls": 1, "either": 1, "none": 3}
-_PORT_RANK: Final = {465: 0, 587: 1, 2525: 2, 25: 9}
-_STANDARD: Final = {465: "implicit_tls", 587: "starttls", 2525: "starttls"}
-_GOOD_OUTCOMES: Final = ("open",)
+_DOC_SECURITY: Final = {"implicit_tls": "implicit"}
+_PURPOSE: Final = {"client": "mail-client", "plugin": "website-plugin", "relay": "mail-server"}
 
 
 @dataclass(frozen=True)
@@ -67,8 +64,10 @@ class Recommendation:
 
     ``port`` (None when nothing is left to recommend), ``security`` (how to connect, in words),
     ``steps`` (the reasoning, in order), ``contrast`` (the common advice vs RFC 8314),
-    ``alternatives`` (other ports that would work, best first) and ``host`` (the provider's
-    server name, when known).
+    ``alternatives`` (other ports that would work, best first), ``host`` (the provider's
+    server name, when known), ``proven`` (True when a probe from here showed the port works;
+    False when it is only the port to try first) and ``advice`` (the
+    :class:`smtplab.advice.Advice` it comes from).
     """
 
     port: int | None
@@ -77,52 +76,66 @@ class Recommendation:
     contrast: Mapping[str, str] = field(default_factory=lambda: dict(CONTRAST))
     alternatives: tuple[int, ...] = ()
     host: str | None = None
+    proven: bool = False
+    advice: Any = None
 
 
 def _evidence(results: Any) -> dict[int, dict[str, Any]]:
     """The best probe result per port (``open`` beats everything else)."""
-    if results is None:
-        return {}
-    if hasattr(results, "to_dict") and hasattr(results, "columns"):
-        from smtplab.records import frame_to_records
+    from smtplab.advice import as_records
 
-        items: Iterable[Any] = frame_to_records(results)
-    elif hasattr(results, "to_record") or isinstance(results, Mapping):
-        items = [results]
-    else:
-        items = results
     best: dict[int, dict[str, Any]] = {}
-    for item in items:
-        rec = as_record(item)
+    for rec in as_records(results):
         port = int(rec["port"])
         old = best.get(port)
-        if old is None or _outcome_rank(rec) < _outcome_rank(old):
+        if old is None or progress_rank(str(rec.get("outcome"))) < progress_rank(
+            str(old.get("outcome"))
+        ):
             best[port] = rec
     return best
 
 
-def _outcome_rank(rec: Mapping[str, Any]) -> int:
-    outcome = str(rec.get("outcome"))
-    return progress_rank(outcome)
+def _first_step(sender: str, provider: str | None) -> str:
+    if sender == "client":
+        return (
+            "A mail client hands your mail to your provider's server with your password: that "
+            "is message submission (RFC 6409), done on 465 or 587. Port 25 is for servers "
+            "relaying to servers."
+        )
+    if sender == "plugin":
+        return (
+            "A website plugin is a mail client that lives on a web server: it logs in to a "
+            "mail provider and submits the mail, so it uses a submission port (465 or 587) too. "
+            "Web hosts often block port 25 outright."
+        )
+    if provider:
+        return (
+            f"Your server hands its mail to {provider} to deliver (a 'smarthost'): it logs in "
+            "and submits, so it uses the provider's submission ports."
+        )
+    return (
+        "A mail server that delivers straight to other domains' mail servers (their MX) "
+        "must use port 25: it is the only port MX servers listen on (RFC 5321). If 25 is "
+        "closed to it, it can relay through a smarthost on a submission port instead."
+    )
 
 
-def _provider_rows(provider: str, sender: str) -> list[dict[str, Any]]:
-    from smtplab import reference
-
-    df = reference.providers()
-    rows = df[df["provider"] == provider]
-    if rows.empty:
-        known = ", ".join(sorted(df["provider"].unique()))
-        raise ValueError(f"unknown provider {provider!r}; known: {known}")
-    purposes = ("submission", "alt", "relay") if sender == "relay" else ("submission", "alt")
-    out = rows[rows["purpose"].isin(purposes)]
-    if out.empty:
-        out = rows
-    return [dict(r) for r in out.to_dict("records")]
+def _doc_words(security: str) -> str:
+    return {"implicit_tls": "implicit TLS", "none": "no TLS documented"}.get(security, "STARTTLS")
 
 
-def _ports_words(cands: Mapping[int, str]) -> str:
-    return ", ".join(f"{p} ({_SECURITY_WORDS[s].split(' (')[0]})" for p, s in cands.items())
+def _documented_step(facts: Any, provider: str | None) -> str:
+    if provider:
+        words = ", ".join(
+            f"{d.port} ({_doc_words(d.security)})"
+            for d in sorted(facts.ports, key=lambda d: d.port)
+        )
+        return f"{provider} documents these ports: {words}."
+    return (
+        "Without a provider chosen, the candidates are the standard ports: 465 (implicit TLS, "
+        "RFC 8314) and 587 (STARTTLS, RFC 6409) for submission, 25 for relay (RFC 5321). "
+        "2525 is in no standard: use it only where your provider documents it."
+    )
 
 
 def choose_port(
@@ -135,139 +148,64 @@ def choose_port(
 
     ``blocked``: ports the learner's network blocks. ``provider``: a provider name from
     :func:`smtplab.reference.providers` (None: not sure, or your own server). ``results``: probe
-    results (ProbeResults, records or a DataFrame) as evidence: a port that did not answer
-    ``open`` is left out, a port that did is preferred.
+    results (ProbeResults, records or a DataFrame) as evidence. The answer comes from
+    :func:`smtplab.advise`: a port is recommended only when a probe showed it open with verified
+    TLS and nothing intercepting it; without probes, the chooser names the port to try first.
     """
+    from smtplab.advice import advise, provider_facts
+    from smtplab.advice.facts import STANDARDS
+
     if sender not in SENDERS:
         raise ValueError(f"sender must be one of {', '.join(SENDERS)}, not {sender!r}")
-    blocked_set = {int(p) for p in blocked}
-    evidence = _evidence(results)
-    steps: list[str] = []
-    host: str | None = None
-    sources: dict[int, str] = {}
+    facts = provider_facts(provider) if provider else STANDARDS
+    blocked_list = sorted({int(p) for p in blocked})
+    advice = advise(results, provider=facts, purpose=_PURPOSE[sender], blocked=blocked_list)
+    steps = [_first_step(sender, provider), _documented_step(facts, provider)]
+    for p in blocked_list:
+        steps.append(f"Your network blocks port {p}, so {p} is out.")
+    for v in advice.ports:
+        if v.outcome is None:
+            continue
+        if v.verdict == "works":
+            steps.append(f"Your probe reached port {v.port}: {v.evidence}")
+        else:
+            steps.append(f"Port {v.port} is {v.verdict} from here. {v.evidence}")
+    host = facts.host
+    rec = advice.recommended
+    if rec is not None:
+        port, security, proven = rec.port, rec.security, True
+        alternatives = tuple(f.port for f in advice.fallbacks if not f.last_resort)
+        steps.append(f"So: port {port}, because {rec.reason}, and your probe showed it answers.")
+    elif advice.to_try:
+        port, proven = advice.to_try[0], False
+        doc = facts.port(port)
+        security = _DOC_SECURITY.get(doc.security, "starttls") if doc else "starttls"
+        if port == 25 and sender == "relay":
+            security = "none"
+        alternatives = advice.to_try[1:]
+        from smtplab.advice.rules import port_kind, rule_for
 
-    # 1. What kind of sending is this?
-    if sender == "client":
-        steps.append(
-            "A mail client hands your mail to your provider's server with your password: that "
-            "is message submission (RFC 6409), done on 465 or 587. Port 25 is for servers "
-            "relaying to servers."
-        )
-    elif sender == "plugin":
-        steps.append(
-            "A website plugin is a mail client that lives on a web server: it logs in to a "
-            "mail provider and submits the mail, so it uses a submission port (465 or 587) too. "
-            "Web hosts often block port 25 outright."
-        )
-    elif provider:
-        steps.append(
-            f"Your server hands its mail to {provider} to deliver (a 'smarthost'): it logs in "
-            "and submits, so it uses the provider's submission ports."
-        )
+        reason = rule_for(_PURPOSE[sender], port_kind(port, facts)).reason
+        steps.append(f"So: port {port}, because {reason}. Probe it to be sure it gets out.")
     else:
+        port, security, proven, alternatives = None, "", False, ()
         steps.append(
-            "A mail server that delivers straight to other domains' mail servers (their MX) "
-            "must use port 25: it is the only port MX servers listen on (RFC 5321)."
+            "Every candidate port is blocked here, or unsafe. "
+            + " ".join(advice.next_steps[-2:] if advice.next_steps else ())
         )
-
-    # 2. Which ports are candidates?
-    candidates: dict[int, str]
-    if provider:
-        rows = _provider_rows(provider, sender)
-        candidates = {}
-        for r in sorted(
-            rows,
-            key=lambda r: (_SECURITY_RANK.get(r["security"], 5), _PORT_RANK.get(int(r["port"]), 5)),
-        ):
-            candidates.setdefault(int(r["port"]), str(r["security"]))
-            sources.setdefault(int(r["port"]), str(r.get("source") or ""))
-            if (
-                host is None
-                and isinstance(r.get("host"), str)
-                and "." in r["host"]
-                and " " not in r["host"]
-            ):
-                host = r["host"]
-        steps.append(f"{provider} documents these ports: {_ports_words(candidates)}.")
-    elif sender == "relay":
-        candidates = {25: "starttls"}
-    else:
-        candidates = dict(_STANDARD)
-        steps.append(
-            "Without a provider chosen, the candidates are the submission ports: 465 (implicit "
-            "TLS), 587 (STARTTLS) and 2525 (unofficial, but offered by many sending services)."
-        )
-
-    # 3. What the network blocks, and what the probes saw.
-    def drop(port: int, why: str) -> None:
-        if port in candidates:
-            del candidates[port]
-            steps.append(why)
-
-    for port in sorted(blocked_set):
-        drop(port, f"Your network blocks port {port}, so {port} is out.")
-    for port, rec in sorted(evidence.items()):
-        outcome = str(rec.get("outcome"))
-        if port in candidates and outcome not in _GOOD_OUTCOMES:
-            drop(
-                port,
-                f"Your probe of port {port} came back {outcome}: "
-                f"{OUTCOME_MEANING.get(outcome, '')} So {port} is out.",
-            )
-        elif port in candidates:
-            steps.append(f"Your probe reached port {port}: {outcome}, so it works from here.")
-
-    if sender == "relay" and not provider and not candidates:
-        steps.append(
-            "With port 25 closed to you, this server cannot deliver mail directly. Relay through "
-            "a sending service (a smarthost) on a submission port instead, or ask the network "
-            "or cloud provider to lift the block."
-        )
-        candidates = {
-            p: s
-            for p, s in _STANDARD.items()
-            if p not in blocked_set
-            and (p not in evidence or evidence[p].get("outcome") in _GOOD_OUTCOMES)
-        }
-
-    if not candidates:
-        steps.append(
-            "Every candidate port is blocked here. Ask the network's administrator to allow 465 "
-            "or 587, use your provider's HTTPS sending API, or send from another network."
-        )
-        return Recommendation(None, "", tuple(steps), dict(CONTRAST), (), host)
-
-    # 4. Rank what is left.
-    def rank(item: tuple[int, str]) -> tuple[int, int, int]:
-        port, security = item
-        proven = 0 if evidence.get(port, {}).get("outcome") in _GOOD_OUTCOMES else 1
-        return (proven if evidence else 0, _SECURITY_RANK.get(security, 5), _PORT_RANK.get(port, 5))
-
-    ordered = sorted(candidates.items(), key=rank)
-    port, security = ordered[0]
-    if port == 25:
-        steps.append("So: port 25, with STARTTLS whenever the receiving server offers it.")
-    else:
-        why = {
-            "implicit_tls": "implicit TLS is preferred (RFC 8314): the connection is encrypted "
-            "before a single SMTP word is said",
-            "starttls": "STARTTLS upgrades the connection before the password is sent",
-            "either": "it is the provider's main port; switch TLS on (STARTTLS)",
-            "none": "it is all that is left, but without TLS your password travels readable",
-        }[security]
-        if evidence.get(port, {}).get("outcome") in _GOOD_OUTCOMES and evidence:
-            why += ", and your probe showed it answers"
-        steps.append(f"So: port {port}, because {why}.")
-    src = sources.get(port)
-    if src:
-        steps.append(f"Source for {provider}'s port {port}: {src}")
+    if port is not None and provider:
+        doc = facts.port(port)
+        if doc and doc.source:
+            steps.append(f"Source for {provider}'s port {port}: {doc.source}")
     return Recommendation(
         port=port,
         security=_SECURITY_WORDS.get(security, security),
         steps=tuple(steps),
         contrast=dict(CONTRAST),
-        alternatives=tuple(p for p, _ in ordered[1:]),
+        alternatives=alternatives,
         host=host,
+        proven=proven,
+        advice=advice,
     )
 
 
@@ -320,11 +258,18 @@ def recommendation_html(rec: Recommendation) -> str:
 
 
 def _evidence_html(results: Any) -> str:
+    from smtplab.advice import advise
+    from smtplab.advice.facts import STANDARDS
+
     ev = _evidence(results)
     if not ev:
         return ""
+    # the outcome word, and what it means for sending (an "open" 25 may be intercepted)
+    verdicts = {v.port: v.verdict for v in advise(results, provider=STANDARDS).ports}
     items = " ".join(
-        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}" for p, r in sorted(ev.items())
+        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}"
+        + (f" <i>({esc(verdicts[p])})</i>" if verdicts.get(p) == "intercepted" else "")
+        for p, r in sorted(ev.items())
     )
     return f'<div style="font-size:15px;margin:4px 0">Your probe results: {items}</div>'
 

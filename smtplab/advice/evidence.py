@@ -1,0 +1,134 @@
+"""What one probe record proves: who answered, whether TLS was verified, whether STARTTLS was
+masked or stripped, and one plain sentence saying so.
+
+Everything here reads a record (a dict in the record schema) and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from smtplab.schema import OUTCOME_MEANING
+
+__all__ = [
+    "answered_by",
+    "codes",
+    "describe",
+    "intercepted",
+    "stripped",
+    "verified_tls",
+]
+
+_MASKED: Final = re.compile(r"^X{7}[A-Z]$|^X{8}$")
+_EHLO_REPLY: Final = re.compile(r"^250[- ](\S+)")
+
+
+def codes(rec: Mapping[str, Any]) -> set[str]:
+    """The finding codes of a record."""
+    out = set()
+    for f in rec.get("findings") or ():
+        code = f.get("code") if isinstance(f, Mapping) else getattr(f, "code", None)
+        if code:
+            out.add(str(code))
+    return out
+
+
+def _site(name: str) -> str:
+    return ".".join(name.lower().rstrip(".").split(".")[-2:])
+
+
+def _is_name(text: str) -> bool:
+    return "." in text and not text.startswith("[") and not text.replace(".", "").isdigit()
+
+
+def _ehlo_name(rec: Mapping[str, Any]) -> str | None:
+    """The name in the first EHLO reply line of the transcript, if any."""
+    after_ehlo = False
+    for line in rec.get("transcript") or ():
+        d = line if isinstance(line, Mapping) else getattr(line, "to_dict", lambda: {})()
+        text, direction = str(d.get("text", "")), d.get("dir")
+        if direction == "client" and text.upper().startswith("EHLO"):
+            after_ehlo = True
+        elif after_ehlo and direction == "server":
+            m = _EHLO_REPLY.match(text)
+            return m.group(1) if m else None
+    return None
+
+
+def answered_by(rec: Mapping[str, Any]) -> str | None:
+    """The name the server gave for itself (greeting first, else the EHLO reply)."""
+    banner = str(rec.get("banner") or "").split()
+    if banner and _is_name(banner[0]):
+        return banner[0]
+    name = _ehlo_name(rec)
+    return name if name and _is_name(name) else None
+
+
+def verified_tls(rec: Mapping[str, Any]) -> bool:
+    """True when the conversation ran under TLS whose certificate was verified for the host."""
+    return rec.get("tls_mode") in ("implicit", "starttls") and rec.get("cert_verified") is True
+
+
+def intercepted(rec: Mapping[str, Any]) -> bool:
+    """A greeting or EHLO name from another site than the host dialled, with no certificate
+    valid for the host to prove otherwise: something on the way answered in the server's place."""
+    if rec.get("outcome") != "open" or verified_tls(rec):
+        return False
+    host = str(rec.get("host") or "")
+    if not _is_name(host) or ":" in host:
+        return False
+    name = answered_by(rec)
+    return name is not None and _site(name) != _site(host)
+
+
+def stripped(rec: Mapping[str, Any]) -> bool:
+    """STARTTLS masked in the EHLO reply (``XXXXXXXA``), as SMTP-inspecting firewalls do."""
+    if "starttls_masked" in codes(rec):
+        return True
+    masked = any(_MASKED.match(str(e)) for e in rec.get("extensions") or ())
+    return masked and not rec.get("starttls_offered")
+
+
+def _certificate(rec: Mapping[str, Any]) -> str:
+    if rec.get("tls_mode") not in ("implicit", "starttls"):
+        return ""
+    if rec.get("cert_verified") is True:
+        return f"its certificate is valid for {rec.get('host')}"
+    err = rec.get("cert_error") or "it could not be verified"
+    return f"its certificate is not valid for {rec.get('host')} ({err})"
+
+
+def describe(rec: Mapping[str, Any]) -> str:
+    """One plain sentence: the outcome, who answered, TLS and certificate, key findings."""
+    port = rec.get("port")
+    outcome = str(rec.get("outcome"))
+    if outcome != "open":
+        meaning = OUTCOME_MEANING.get(outcome, "")
+        return f"Port {port} came back {outcome}. {meaning}".rstrip()
+    parts = [f"Port {port} answered (open)"]
+    name = answered_by(rec)
+    if name:
+        parts.append(f"greeting as {name}")
+    mode = rec.get("tls_mode")
+    if mode == "implicit":
+        parts.append("with TLS from the first byte")
+    elif mode == "starttls":
+        parts.append("and upgraded with STARTTLS")
+    elif stripped(rec):
+        parts.append("but STARTTLS was masked as XXXXXXXA in its EHLO reply")
+    else:
+        parts.append("with no TLS at all")
+    cert = _certificate(rec)
+    if cert:
+        parts.append(cert)
+    auth_before = rec.get("auth_before_tls") or []
+    auth_after = rec.get("auth_after_tls")
+    if auth_before and mode != "implicit":
+        parts.append(f"AUTH {' '.join(auth_before)} is offered in cleartext")
+    elif auth_after:
+        parts.append(f"AUTH {' '.join(auth_after)} is offered under TLS")
+    elif auth_after == [] and mode in ("implicit", "starttls"):
+        parts.append("no AUTH is offered, even under TLS")
+    return ", ".join(parts) + "."

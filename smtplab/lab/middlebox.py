@@ -1,0 +1,136 @@
+"""A STARTTLS-stripping middlebox: the lab's ``strip`` network behaviour.
+
+It relays every byte between the client and the real server, except that it masks STARTTLS:
+in the server's EHLO reply ``250-STARTTLS`` becomes ``250-XXXXXXXA``, and a ``STARTTLS``
+command from the client becomes ``XXXXXXXA`` (which the server answers with a 500). The
+replacement keeps the length, as the SMTP inspection of some firewalls does when it patches a
+packet in place. The client never starts TLS, so everything, a password too, would cross in
+cleartext: a downgrade that implicit TLS on 465 leaves no room for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["MASK", "StripStartTLS", "mask_client_line", "mask_server_line"]
+
+#: What the middlebox writes where STARTTLS stood (8 bytes, like the word it replaces).
+MASK: Final = b"XXXXXXXA"
+
+_SERVER_LINE: Final = re.compile(rb"^(\d{3}[- ])STARTTLS(?=\s|$)", re.I)
+_CLIENT_LINE: Final = re.compile(rb"^STARTTLS(?=\s|$)", re.I)
+#: A line longer than this without CRLF is passed on as it is (no SMTP line is this long).
+_MAX_LINE: Final = 8192
+
+
+def mask_server_line(line: bytes) -> bytes:
+    """``250-STARTTLS\\r\\n`` -> ``250-XXXXXXXA\\r\\n``; any other line unchanged."""
+    return _SERVER_LINE.sub(lambda m: m.group(1) + MASK, line)
+
+
+def mask_client_line(line: bytes) -> bytes:
+    """``STARTTLS\\r\\n`` -> ``XXXXXXXA\\r\\n``; any other line unchanged."""
+    return _CLIENT_LINE.sub(MASK, line)
+
+
+class _LineRewriter:
+    """Splits a byte stream into lines, rewrites each, and passes on the rest untouched."""
+
+    def __init__(self, rewrite: Callable[[bytes], bytes]) -> None:
+        self.rewrite = rewrite
+        self.buf = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self.buf += data
+        out = []
+        while True:
+            i = self.buf.find(b"\n")
+            if i < 0:
+                break
+            line, self.buf = self.buf[: i + 1], self.buf[i + 1 :]
+            out.append(self.rewrite(line))
+        if len(self.buf) > _MAX_LINE:
+            out.append(self.buf)
+            self.buf = b""
+        return b"".join(out)
+
+
+class _Upstream(asyncio.Protocol):
+    def __init__(self, box: StripStartTLS) -> None:
+        self.box = box
+
+    def data_received(self, data: bytes) -> None:
+        self.box.from_server(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.box.server_gone()
+
+
+class StripStartTLS(asyncio.Protocol):
+    """One client connection through the middlebox, relayed to ``upstream`` (ip, port)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        upstream: tuple[str, int],
+        track: Callable[[asyncio.BaseTransport], None] = lambda t: None,
+    ) -> None:
+        self.loop = loop
+        self.upstream = upstream
+        self.track = track
+        self.client: asyncio.Transport | None = None
+        self.server: asyncio.Transport | None = None
+        self.pending = b""
+        self.to_client = _LineRewriter(mask_server_line)
+        self.to_server = _LineRewriter(mask_client_line)
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.client = transport
+        self.track(transport)
+        if transport.is_closing():
+            return
+        self.task = self.loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            transport, _ = await self.loop.create_connection(
+                lambda: _Upstream(self), *self.upstream
+            )
+        except OSError:
+            if self.client is not None:
+                self.client.close()
+            return
+        self.server = transport
+        self.track(transport)
+        if self.client is None or self.client.is_closing():
+            transport.close()
+            return
+        if self.pending:
+            transport.write(self.pending)
+            self.pending = b""
+
+    def data_received(self, data: bytes) -> None:
+        out = self.to_server.feed(data)
+        if self.server is None:
+            self.pending += out
+        elif out:
+            self.server.write(out)
+
+    def from_server(self, data: bytes) -> None:
+        out = self.to_client.feed(data)
+        if out and self.client is not None and not self.client.is_closing():
+            self.client.write(out)
+
+    def server_gone(self) -> None:
+        if self.client is not None and not self.client.is_closing():
+            self.client.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client = None
+        if self.server is not None and not self.server.is_closing():
+            self.server.close()
