@@ -12,7 +12,8 @@ foreground, as a child of the test). ``python tests/exim.py fetch`` does the unp
                                                    # bookworm does not install with Postfix
     useradd --system --user-group Debian-exim       # Debian's build looks this user up by name
 
-It offers the four services a learner meets, each on an unprivileged 127.0.0.1 port:
+It offers the four services a learner meets, plus one with a broken certificate, each on an
+unprivileged 127.0.0.1 port:
 
 =============  ==================================================================================
 service        what it does
@@ -22,6 +23,8 @@ service        what it does
                inside TLS (``auth_advertise_hosts``).
 ``submissions`` 465-style: implicit TLS (``tls_on_connect_ports``), AUTH inside TLS.
 ``alt``        2525-style: configured like ``submission``.
+``expired``    like ``submission``, but its certificate is self-signed, expired in 2020 and made
+               out for ``old.lab.example`` (``tls_certificate`` chosen by ``$received_port``).
 =============  ==================================================================================
 
 AUTH checks one fixed test user (:data:`USER`, :data:`PASSWORD`) with Exim's ``plaintext``
@@ -46,9 +49,15 @@ import time
 from pathlib import Path
 from typing import Final
 
-from postfix import SERVICES, free_ports
+from postfix import SERVICES as _FOUR
+from postfix import free_ports
 
 HOSTNAME: Final = "exim.lab.example"
+#: The name on the ``expired`` service's certificate, which is not the name dialled.
+OLD_HOSTNAME: Final = "old.lab.example"
+#: Postfix's four services plus ``expired``: a STARTTLS port whose certificate is self-signed,
+#: expired in 2020 and made out for another name (:data:`OLD_HOSTNAME`), three problems at once.
+SERVICES: Final = {**_FOUR, "expired": 587}
 USER: Final = "learner@lab.example"
 PASSWORD: Final = "smtplab-test-password"  # a test fixture, not a secret
 EXIM_USER: Final = "Debian-exim"
@@ -133,8 +142,9 @@ def fetch(root: Path = EXIM_ROOT) -> Path:
     return root / "usr" / "sbin" / "exim4"
 
 
-def self_signed(cert_file: Path, key_file: Path) -> None:
-    """A fresh self-signed RSA certificate for exim.lab.example, localhost and 127.0.0.1."""
+def self_signed(cert_file: Path, key_file: Path, *, expired: bool = False) -> None:
+    """A fresh self-signed RSA certificate for exim.lab.example, localhost and 127.0.0.1; or,
+    ``expired``, one for old.lab.example only that was valid in 2019-2020."""
     import datetime as dt
     import ipaddress
 
@@ -146,24 +156,29 @@ def self_signed(cert_file: Path, key_file: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME),
+            x509.NameAttribute(NameOID.COMMON_NAME, OLD_HOSTNAME if expired else HOSTNAME),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smtplab test Exim"),
         ]
     )
     now = dt.datetime.now(dt.timezone.utc)
-    san = [
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=30)
+    san: list[x509.GeneralName] = [
         x509.DNSName(HOSTNAME),
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
+    if expired:
+        start = dt.datetime(2019, 1, 1, tzinfo=dt.timezone.utc)
+        end = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+        san = [x509.DNSName(OLD_HOSTNAME)]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.SubjectAlternativeName(san), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
@@ -190,7 +205,7 @@ spool_directory = {dir}/spool
 log_file_path = {dir}/log/%slog
 pid_file_path = {dir}/exim.pid
 local_interfaces = 127.0.0.1
-daemon_smtp_ports = {smtp} : {submissions} : {submission} : {alt}
+daemon_smtp_ports = {smtp} : {submissions} : {submission} : {alt} : {expired}
 tls_on_connect_ports = {submissions}
 smtp_banner = $smtp_active_hostname ESMTP Exim $version_number (smtplab test instance)
 keep_environment =
@@ -201,8 +216,11 @@ host_lookup =
 rfc1413_hosts =
 # TLS with a fresh self-signed certificate; STARTTLS offered everywhere.
 tls_advertise_hosts = *
-tls_certificate = {dir}/tls/cert.pem
-tls_privatekey = {dir}/tls/key.pem
+# The expired service's certificate is chosen by the port the client connected to.
+tls_certificate = ${{if eq{{$received_port}}{{{expired}}} \\
+                        {{{dir}/tls/old.pem}}{{{dir}/tls/cert.pem}}}}
+tls_privatekey = ${{if eq{{$received_port}}{{{expired}}} \\
+                       {{{dir}/tls/old.key}}{{{dir}/tls/key.pem}}}}
 # AUTH only inside TLS and never on the 25-style relay.
 auth_advertise_hosts = ${{if or{{{{eq{{$tls_in_cipher}}{{}}}} \\
                                  {{eq{{$received_port}}{{{smtp}}}}}}}{{}}{{*}}}}
@@ -313,7 +331,8 @@ class Exim:
             (d / sub).mkdir(mode=0o750)
             os.chown(d / sub, pw.pw_uid, pw.pw_gid)
         self_signed(d / "tls" / "cert.pem", d / "tls" / "key.pem")
-        for f in ("cert.pem", "key.pem"):
+        self_signed(d / "tls" / "old.pem", d / "tls" / "old.key", expired=True)
+        for f in ("cert.pem", "key.pem", "old.pem", "old.key"):
             os.chown(d / "tls" / f, pw.pw_uid, pw.pw_gid)
         self.config_file.write_text(
             CONFIGURE.format(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import smtplib
 import ssl
 import subprocess
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from exim import HOSTNAME, PASSWORD, USER, Exim, skip_reason
+from exim import HOSTNAME, OLD_HOSTNAME, PASSWORD, USER, Exim, skip_reason
 
 import smtplab
 from smtplab import schema
@@ -30,6 +31,19 @@ from smtplab.records import validate_record
 
 STARTTLS_SERVICES = ("smtp", "submission", "alt")
 SUBMISSION_AUTH = ("PLAIN", "LOGIN")
+TLS_SERVICES = ("smtp", "submissions", "submission", "alt", "expired")
+#: ``openssl s_client``'s verify error numbers (X509_V_ERR_*) and the probe's finding for each.
+OPENSSL_ERRORS = {
+    9: "cert_not_yet_valid",
+    10: "cert_expired",
+    18: "cert_self_signed",
+    19: "cert_self_signed",  # self-signed certificate in the chain
+    20: "cert_untrusted",
+    21: "cert_untrusted",
+    62: "cert_name_mismatch",
+    64: "cert_name_mismatch",
+}
+CERT_CODES = frozenset(OPENSSL_ERRORS.values()) | {"cert_weak_key", "cert_weak_signature"}
 CONNECTION = re.compile(r"SMTP connection from \[127\.0\.0\.1\] \(TCP/IP connection count")
 
 
@@ -274,6 +288,69 @@ def test_one_connection_per_tls_port_when_python_hands_over_the_chain(exim: Exim
         assert not any("reconnecting" in line.text for line in r.transcript), r.transcript
         assert len(log_after(exim, mark, CONNECTION.pattern, 2, limit=0.5)) == 1, service
         assert not log_after(exim, mark, "TLS error", 1, limit=0.2), service
+
+
+def s_client(
+    port: int, implicit: bool, cafile: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``openssl s_client`` against the port, checking the certificate for 127.0.0.1 and going
+    on past each verify error, so that it prints every one."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is missing (Debian: apt-get install openssl)")
+    args = [openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-verify_ip", "127.0.0.1"]
+    args += ["-brief", *(() if implicit else ("-starttls", "smtp"))]
+    args += ["-CAfile", cafile] if cafile else []
+    return subprocess.run(
+        args, input="QUIT\n", capture_output=True, text=True, timeout=15, check=False
+    )
+
+
+@pytest.mark.parametrize("service", TLS_SERVICES)
+def test_every_certificate_problem_agrees_with_openssl(exim: Exim, service: str) -> None:
+    """Issue 15, point 2: each problem its own finding, as ``openssl s_client`` lists them (it
+    names self-signed first on the expired service, then the address, then the date)."""
+    implicit = service == "submissions"
+    r = smtplab.probe(
+        "127.0.0.1", exim.ports[service], mode="tls" if implicit else "starttls", timeout=3
+    )
+    assert r.outcome == "open", (r.error, r.transcript)
+    out = s_client(exim.ports[service], implicit)
+    assert "CONNECTION ESTABLISHED" in out.stderr, out.stderr
+    numbers = {int(n) for n in re.findall(r"verify error:num=(\d+):", out.stderr)}
+    assert numbers and numbers <= set(OPENSSL_ERRORS), out.stderr
+    assert codes(r) & CERT_CODES == {OPENSSL_ERRORS[n] for n in numbers}, (out.stderr, codes(r))
+    assert r.cert_verified is False
+    assert f"Protocol version: {r.tls_version}" in out.stderr
+    assert f"Ciphersuite: {r.tls_cipher}" in out.stderr
+    if service == "expired":
+        assert numbers == {10, 18, 64}
+        assert (r.cert_not_after or "").startswith("2020-01-01")
+        assert r.cert_san == (OLD_HOSTNAME,) and OLD_HOSTNAME in (r.cert_subject or "")
+
+
+def test_trusted_certificate_agrees_with_openssl(exim: Exim) -> None:
+    cafile = str(exim.cert_file)
+    for service, implicit in (("submission", False), ("submissions", True)):
+        out = s_client(exim.ports[service], implicit, cafile)
+        assert "verify error" not in out.stderr and "Verification: OK" in out.stderr, out.stderr
+        r = smtplab.probe(
+            "127.0.0.1",
+            exim.ports[service],
+            mode="tls" if implicit else "starttls",
+            timeout=3,
+            cafile=cafile,
+        )
+        assert r.cert_verified is True and not codes(r) & CERT_CODES
+    # trusting the expired one does not make it valid: it is still expired, still for old.lab
+    # (the probe and openssl agree again)
+    old = str(exim.dir / "tls" / "old.pem") if exim.dir else ""
+    out = s_client(exim.ports["expired"], False, old)
+    numbers = {int(n) for n in re.findall(r"verify error:num=(\d+):", out.stderr)}
+    r = smtplab.probe("127.0.0.1", exim.ports["expired"], mode="starttls", timeout=3, cafile=old)
+    assert numbers == {10, 64}, out.stderr
+    assert codes(r) & CERT_CODES == {"cert_expired", "cert_name_mismatch"}, codes(r)
+    assert r.cert_verified is False
 
 
 def test_mixing_up_tls_modes_is_named(exim: Exim) -> None:
