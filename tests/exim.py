@@ -12,8 +12,8 @@ foreground, as a child of the test). ``python tests/exim.py fetch`` does the unp
                                                    # bookworm does not install with Postfix
     useradd --system --user-group Debian-exim       # Debian's build looks this user up by name
 
-It offers the four services a learner meets, plus one with a broken certificate, each on an
-unprivileged 127.0.0.1 port:
+It offers the four services a learner meets, plus two harder cases, each on an unprivileged
+127.0.0.1 port:
 
 =============  ==================================================================================
 service        what it does
@@ -25,6 +25,9 @@ service        what it does
 ``alt``        2525-style: configured like ``submission``.
 ``expired``    like ``submission``, but its certificate is self-signed, expired in 2020 and made
                out for ``old.lab.example`` (``tls_certificate`` chosen by ``$received_port``).
+``login_first`` like ``submission``, but MAIL without a login gets ``550 5.7.1 Authentication
+               required`` before and after STARTTLS alike (Haraka's 587 answers so): it
+               needs a login, not encryption.
 =============  ==================================================================================
 
 AUTH checks one fixed test user (:data:`USER`, :data:`PASSWORD`) with Exim's ``plaintext``
@@ -55,9 +58,10 @@ from postfix import free_ports
 HOSTNAME: Final = "exim.lab.example"
 #: The name on the ``expired`` service's certificate, which is not the name dialled.
 OLD_HOSTNAME: Final = "old.lab.example"
-#: Postfix's four services plus ``expired``: a STARTTLS port whose certificate is self-signed,
-#: expired in 2020 and made out for another name (:data:`OLD_HOSTNAME`), three problems at once.
-SERVICES: Final = {**_FOUR, "expired": 587}
+#: Postfix's four services plus two: ``expired``, a STARTTLS port whose certificate is
+#: self-signed, expired in 2020 and made out for another name (:data:`OLD_HOSTNAME`), three
+#: problems at once; and ``login_first``, a 587 that refuses MAIL without a login, as Haraka does.
+SERVICES: Final = {**_FOUR, "expired": 587, "login_first": 587}
 USER: Final = "learner@lab.example"
 PASSWORD: Final = "smtplab-test-password"  # a test fixture, not a secret
 EXIM_USER: Final = "Debian-exim"
@@ -205,7 +209,7 @@ spool_directory = {dir}/spool
 log_file_path = {dir}/log/%slog
 pid_file_path = {dir}/exim.pid
 local_interfaces = 127.0.0.1
-daemon_smtp_ports = {smtp} : {submissions} : {submission} : {alt} : {expired}
+daemon_smtp_ports = {smtp} : {submissions} : {submission} : {alt} : {expired} : {login_first}
 tls_on_connect_ports = {submissions}
 smtp_banner = $smtp_active_hostname ESMTP Exim $version_number (smtplab test instance)
 keep_environment =
@@ -230,6 +234,9 @@ acl_smtp_rcpt = acl_check_rcpt
 begin acl
 
 acl_check_mail:
+  deny    condition = ${{if eq{{$received_port}}{{{login_first}}}}}
+          !authenticated = *
+          message = 550 5.7.1 Authentication required
   deny    condition = ${{if and{{{{!eq{{$received_port}}{{{smtp}}}}}{{eq{{$tls_in_cipher}}{{}}}}}}}}
           message = 530 5.7.0 Must issue a STARTTLS command first
   accept
