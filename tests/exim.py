@@ -121,10 +121,16 @@ def skip_reason() -> str | None:
 
 
 def fetch(root: Path = EXIM_ROOT) -> Path:
-    """Download the packages with apt-get, unpack them into ``root``, create Debian's user."""
+    """Download the packages with apt-get, unpack them into ``root``, create Debian's user.
+
+    Downloads afresh each time (security updates); runs ``apt-get update`` once if the package
+    lists are missing or stale (a 404 for a superseded version)."""
     with tempfile.TemporaryDirectory(prefix="smtplab-exim-deb-") as tmp:
         os.chmod(tmp, 0o777)  # apt's sandbox user _apt writes the downloads here
-        subprocess.run(["apt-get", "download", "-q", *PACKAGES], cwd=tmp, check=True)
+        download = ["apt-get", "download", "-q", *PACKAGES]
+        if subprocess.run(download, cwd=tmp, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(download, cwd=tmp, check=True)
         root.mkdir(parents=True, exist_ok=True)
         for deb in sorted(Path(tmp).glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
