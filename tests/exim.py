@@ -277,6 +277,26 @@ LOGIN:
 """
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # already gone
+
+
+def _group_gone(proc: subprocess.Popen[bytes], pgid: int, limit: float) -> bool:
+    """Reap the daemon and wait (up to ``limit``) until no process of its group is left."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        proc.poll()
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 class EximError(RuntimeError):
     """Exim did not start; the message carries its output and log."""
 
@@ -298,7 +318,7 @@ class Exim:
             raise ValueError(f"ports must name exactly these services: {', '.join(SERVICES)}")
         self.ports = ports
         self.dir: Path | None = None
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def cert_file(self) -> Path:
@@ -373,13 +393,16 @@ class Exim:
             self.write_config()
         try:
             self.check()
-            self.proc = subprocess.Popen(
-                [str(EXIM), "-C", str(self.config_file), "-bdf"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                env=_env(),
-            )
+            assert self.dir is not None
+            with (self.dir / "daemon.out").open("w") as out:
+                # its own session: stop() ends the daemon and the children serving connections
+                self.proc = subprocess.Popen(
+                    [str(EXIM), "-C", str(self.config_file), "-bdf"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=_env(),
+                    start_new_session=True,
+                )
             self._wait_listening(10.0)
         except BaseException:
             self.stop()
@@ -394,7 +417,8 @@ class Exim:
             while True:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    out = self.proc.stdout.read() if self.proc.stdout else ""
+                    assert self.dir is not None
+                    out = (self.dir / "daemon.out").read_text(errors="replace")
                     raise EximError(f"Exim exited ({self.proc.returncode}): {out}\n{self.log()}")
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -408,17 +432,16 @@ class Exim:
                     time.sleep(0.05)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the daemon (SIGKILL as a last resort), then remove the temp dir."""
+        """SIGTERM the daemon and the children still serving connections (its process group,
+        SIGKILL as a last resort), wait until all are gone, then remove the temp dir (a child
+        that outlived it would recreate the log directory)."""
         try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout)
-            if self.proc is not None and self.proc.stdout:
-                self.proc.stdout.close()
+            if self.proc is not None:
+                pgid = self.proc.pid  # start_new_session: the daemon leads its own group
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    _signal_group(pgid, sig)
+                    if _group_gone(self.proc, pgid, timeout):
+                        break
         finally:
             self.proc = None
             if self.dir is not None:
