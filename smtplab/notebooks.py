@@ -59,3 +59,7 @@ def launch(
         return subprocess.call(cmd, cwd=target)
     except KeyboardInterrupt:
         return 0
+
+
+class NotebooksError(ValueError):
+    """The copy of the course cannot be made where asked: one line for the learner."""

@@ -15,7 +15,11 @@ from smtplab.cli import main
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "smtplab", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -17,7 +17,11 @@ from smtplab.records import load_records
 
 def smtplab_cmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "smtplab", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -123,7 +127,7 @@ def test_lab_list_and_run_until_ctrl_c() -> None:
             seen += proc.stdout.readline()
         assert "smtp.lab.example" in seen
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
     finally:
         if proc.poll() is None:
@@ -194,3 +198,62 @@ def test_notebooks_copy_never_overwrites_learner_work(tmp_path: Path) -> None:
     assert mine.read_text() == '{"my": "answers"}'
     prepare(tmp_path, reset=True)
     assert "my" not in json.loads(mine.read_text())
+
+
+# --- issue 11: nothing from data reaches the terminal raw (item 5) ----------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\u202egpj.exe\x9b31m"
+
+
+def _lab_record_lines() -> list[str]:
+    out = smtplab_cmd(
+        "probe",
+        "smtp.lab.example",
+        "-p",
+        "587",
+        "--lab",
+        "open-internet",
+        "--json",
+        "--timeout",
+        "2",
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def _assert_no_raw_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) <= 0x9F]
+    bad += [c for c in text if c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
+    assert not bad, f"raw control characters printed: {bad!r}"
+
+
+def test_show_prints_hostile_fields_as_visible_escapes(tmp_path: Path) -> None:
+    rec = json.loads(_lab_record_lines()[0])
+    rec["vantage"] = HOSTILE
+    rec["banner"] = "220 " + HOSTILE
+    rec["transcript"].append({"t": 99.0, "dir": "server", "text": "250 " + HOSTILE})
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    out = smtplab_cmd("show", str(path), "--transcript")
+    assert out.returncode == 0, out.stderr
+    _assert_no_raw_controls(out.stdout + out.stderr)
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in out.stdout
+    assert "\\u202e" in out.stdout
+
+
+def test_errors_and_json_never_print_raw_controls(tmp_path: Path) -> None:
+    missing = smtplab_cmd("show", str(tmp_path / f"no{HOSTILE}.jsonl"))
+    assert missing.returncode == 2
+    _assert_no_raw_controls(missing.stderr)
+    assert "\\x1b" in missing.stderr
+    scenario = smtplab_cmd("probe", "smtp.lab.example", "--lab", HOSTILE)
+    assert scenario.returncode == 2
+    _assert_no_raw_controls(scenario.stderr)
+    # --json keeps the exact value, written as JSON escapes a terminal does not act on.
+    from smtplab.cli.output import json_line
+
+    rec = json.loads(_lab_record_lines()[0])
+    rec["vantage"] = HOSTILE
+    line = json_line(rec)
+    _assert_no_raw_controls(line)
+    assert json.loads(line)["vantage"] == HOSTILE
