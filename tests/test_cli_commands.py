@@ -257,3 +257,45 @@ def test_errors_and_json_never_print_raw_controls(tmp_path: Path) -> None:
     line = json_line(rec)
     _assert_no_raw_controls(line)
     assert json.loads(line)["vantage"] == HOSTILE
+
+
+# --- issue 11 item 6: records first, then a quiet exit on a closed pipe ------------------------
+
+
+def test_closed_pipe_loses_no_records_and_prints_no_traceback(tmp_path: Path) -> None:
+    """`smtplab probe … --json --record F | head -1`, with the reader gone before we write."""
+    out = tmp_path / "kept.jsonl"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has exited: every write now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "smtplab", "probe", "smtp.lab.example"),
+                *("-p", "465,587", "--lab", "open-internet", "--json", "--timeout", "2"),
+                *("--record", str(out)),
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1  # the Python docs' recipe: exit 1, no message
+    assert sorted(load_records(out)["port"]) == [465, 587]
+
+
+def test_head_1_through_a_shell_pipe(tmp_path: Path) -> None:
+    out = tmp_path / "kept.jsonl"
+    cmd = (
+        f"{sys.executable} -m smtplab probe smtp.lab.example -p 25,465,587,2525 --timeout 1 "
+        f"--lab home-isp --json --record {out} | head -c 10"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", cmd], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert len(proc.stdout) == 10
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(load_records(out)) == 4
