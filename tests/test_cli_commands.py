@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from smtplab.records import load_records
 
@@ -299,3 +303,121 @@ def test_head_1_through_a_shell_pipe(tmp_path: Path) -> None:
     assert len(proc.stdout) == 10
     assert "Traceback" not in proc.stderr, proc.stderr
     assert len(load_records(out)) == 4
+
+
+# --- issue 11 item 8: one line and exit 2, results kept; item 10: no writing through links ------
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable even for root (root ignores modes: use the immutable flag)."""
+    mode = path.stat().st_mode
+    path.chmod(0o555 if path.is_dir() else 0o444)
+    immutable = False
+    try:
+        if os.geteuid() == 0:
+            flag = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+            if flag.returncode != 0:
+                pytest.skip("running as root where chattr +i is unavailable")
+            immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+LAB_PROBE = ("probe", "smtp.lab.example", "-p", "465,587", "--lab", "open-internet")
+
+
+def test_record_to_dev_full_prints_results_and_says_where(tmp_path: Path) -> None:
+    as_json = smtplab_cmd(*LAB_PROBE, "--json", "--record", "/dev/full", "--timeout", "2")
+    _one_line_error(as_json, "/dev/full", "No space left", "2 results", "standard output")
+    assert [json.loads(x)["port"] for x in as_json.stdout.splitlines()] == [465, 587]
+    table = smtplab_cmd(*LAB_PROBE, "--record", "/dev/full", "--timeout", "2")
+    _one_line_error(table, "could not write /dev/full")
+    assert "OUTCOME" in table.stdout and "587" in table.stdout
+    rec = smtplab_cmd(
+        "record", "smtp.lab.example", "-p", "587", "--lab", "open-internet", "--vantage", "x",
+        "-o", "/dev/full", "--timeout", "2",
+    )  # fmt: skip
+    _one_line_error(rec, "could not write /dev/full", "1 result ")
+    assert "587" in rec.stdout
+
+
+def test_record_to_a_read_only_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "ro.jsonl"
+    path.write_text("")
+    with read_only(path):
+        out = smtplab_cmd(*LAB_PROBE, "--json", "--record", str(path), "--timeout", "2")
+        _one_line_error(out, str(path))
+        merged = smtplab_cmd("merge", str(tmp_path / "in.jsonl"), "-o", str(path))
+    assert merged.returncode == 2 and "Traceback" not in merged.stderr
+
+
+@pytest.mark.parametrize("name", ["probes.jsonl.gz", "dataset.parquet"])
+def test_record_refuses_gz_and_folders_before_probing(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        path.mkdir()  # a partitioned Parquet dataset is a folder
+    out = smtplab_cmd(*LAB_PROBE, "--record", str(path), "--timeout", "2")
+    _one_line_error(out, "cannot record to", name)
+    assert out.stdout == ""  # refused up front: nothing probed
+    rec = smtplab_cmd("record", "smtp.lab.example", "--vantage", "x", "-o", str(path))
+    _one_line_error(rec, "cannot record to")
+
+
+def test_merge_output_errors_are_one_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(_lab_record_lines()[0] + "\n")
+    for bad in (tmp_path / "out.jsonl.gz", Path("/dev/full")):
+        out = smtplab_cmd("merge", str(src), "-o", str(bad), timeout=60)
+        _one_line_error(out, str(bad))
+    target = tmp_path / "ro.jsonl"
+    target.write_text("")
+    with read_only(target):
+        out = smtplab_cmd("merge", str(src), "-o", str(target))
+    _one_line_error(out, str(target))
+
+
+def test_notebooks_refuses_bad_places_before_starting_jupyter(tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    _one_line_error(smtplab_cmd("notebooks", "--dir", str(a_file), "--no-browser"), "is a file")
+    _one_line_error(
+        smtplab_cmd("notebooks", "--dir", str(tmp_path / "c"), "--port", "-1", "--no-browser"),
+        "--port",
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with read_only(locked):
+        out = smtplab_cmd("notebooks", "--dir", str(locked), "--no-browser")
+    _one_line_error(out, "cannot write in", str(locked))
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_notebooks_never_write_through_planted_links(tmp_path: Path, dangling: bool) -> None:
+    course = tmp_path / "course"
+    course.mkdir()
+    victim = tmp_path / ("missing.txt" if dangling else "victim.txt")
+    if not dangling:
+        victim.write_text("precious")
+    (course / "03_submission_vs_relay.ipynb").symlink_to(victim)
+    out = smtplab_cmd("notebooks", "--dir", str(course), "--no-browser", "--reset")
+    _one_line_error(out, "symbolic link", "03_submission_vs_relay.ipynb")
+    assert victim.exists() is not dangling or victim.read_text() == "precious"
+    assert not dangling or not victim.exists()
+    assert not (course / "00_start_here.ipynb").exists()  # refused before writing anything
+    link_dir = tmp_path / "elsewhere"
+    link_dir.symlink_to(tmp_path / "nowhere")
+    _one_line_error(smtplab_cmd("notebooks", "--dir", str(link_dir)), "symbolic link")
+    assert not (tmp_path / "nowhere").exists()

@@ -7,11 +7,13 @@ import math
 import sys
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
 from smtplab.cli import output
+from smtplab.cli.errors import UsageError
 from smtplab.cli.render import (
     OUTCOME_STYLE,
     Column,
@@ -132,6 +134,11 @@ def run_merge(args: argparse.Namespace) -> int:
     from smtplab.records import merge_records
 
     output.check_record_file(args.output)
+    target = Path(args.output)
+    if target.exists() and not target.is_file():
+        # merge reads the output first (records already there count as seen): a device such as
+        # /dev/full or /dev/zero would be read for ever.
+        raise UsageError(f"cannot merge into {safe_text(args.output)}: not a regular file")
     try:
         written, dupes = merge_records(args.files, args.output)
     except OSError as exc:
