@@ -27,9 +27,8 @@ def endpoint_block(endpoints: Any, width: int) -> Any:
     columns = [
         Column("HOST", flexible=True, min_width=10),
         Column("PORT", justify="right"),
-        Column("BEHAVIOUR"),
-        Column("SERVER", flexible=True),
-        Column("CERTIFICATE", flexible=True),
+        Column("SERVER"),
+        Column("CERTIFICATE"),
         Column("PROBE SAYS"),
     ]
     rows = []
@@ -42,12 +41,17 @@ def endpoint_block(endpoints: Any, width: int) -> Any:
                 (
                     styled(e.host),
                     styled(e.port),
-                    styled(e.behaviour),
                     styled(e.profile or "-"),
                     styled(e.certificate or "-"),
                     styled(expected, OUTCOME_STYLE.get(expected, "")),
                 ),
-                (styled(f"real socket {safe_text(sock)} · {safe_text(e.description)}", "dim"),),
+                (
+                    styled(
+                        f"{safe_text(e.behaviour)} · real socket {safe_text(sock)} · "
+                        f"{safe_text(e.description)}",
+                        "dim",
+                    ),
+                ),
             )
         )
     return rows_block(columns, rows, width)

@@ -14,14 +14,14 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
 from rich.text import Text
 
 from smtplab.cli.render import OUTCOME_STYLE
 from smtplab.cli.text import safe_text
 
 __all__ = ["LiveProbes", "probe_deadline"]
+
+_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def probe_deadline(timeout: float) -> float:
@@ -42,7 +42,6 @@ class LiveProbes:
         self.done: list[Any] = [None] * len(self.targets)
         self.lock = threading.Lock()
         self.started = time.monotonic()
-        self.spinner = Spinner("dots")
 
     def progress(self, done: int, total: int, result: Any) -> None:
         """The ``progress`` callable of :func:`smtplab.probe_many`: one result has arrived."""
@@ -61,23 +60,27 @@ class LiveProbes:
             return text
         left = max(0.0, self.deadline - (now - self.started))
         return Text(
-            f"{left:4.0f} s left · waiting for the server"
-            f" (connect, greeting, replies: up to {self.timeout:g} s each)",
+            f"{left:3.0f} s left · waiting for the server"
+            f" (connect, greeting, each reply ≤ {self.timeout:g} s)",
             style="yellow" if left < self.timeout else "",
         )
 
     def renderable(self) -> Group:
+        """One line per target: a spinner or a tick, the target, its state; cut to the width."""
         now = time.monotonic()
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(width=1)
-        grid.add_column(no_wrap=True)
-        grid.add_column(overflow="ellipsis", no_wrap=True)
+        frame = _FRAMES[int(now * 10) % len(_FRAMES)]
         with self.lock:
             rows = list(zip(self.targets, self.done, strict=True))
-        for (host, port), result in rows:
-            mark = self.spinner if result is None else Text("✓", style="green")
-            grid.add_row(mark, Text(f"{safe_text(host)}:{port}"), self._status(result, now))
-        return Group(grid)
+        names = [f"{safe_text(host)}:{port}" for host, port in self.targets]
+        pad = max(map(len, names), default=0) + 2
+        lines = []
+        for name, (_, result) in zip(names, rows, strict=True):
+            line = Text(f"{frame} " if result is None else "✓ ", style="green" if result else "")
+            line.append(name.ljust(pad))
+            line.append_text(self._status(result, now))
+            line.truncate(max(10, self.console.width - 1), overflow="ellipsis")
+            lines.append(line)
+        return Group(*lines)
 
     def run(self, probe: Callable[[Callable[[int, int, Any], None]], list[Any]]) -> list[Any]:
         """Call ``probe(progress)`` on a worker thread while the lines update; return its result."""

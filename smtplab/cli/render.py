@@ -65,14 +65,23 @@ GAP = 2  # spaces between columns
 INDENT = 4  # free text under a row
 
 
-def make_console(file: IO[str] | None = None, *, plain: bool = False) -> Console:
+def make_console(
+    file: IO[str] | None = None,
+    *,
+    plain: bool = False,
+    force_terminal: bool | None = None,
+    width: int | None = None,
+) -> Console:
     """A console for ``file`` (default stdout): colour only on a terminal and without ``NO_COLOR``.
 
     ``plain=True`` (``--json``) never colours. Width: the terminal's, else ``COLUMNS``, else 80.
+    ``force_terminal`` and ``width`` are for tests (a terminal that is not one).
     """
     no_color = plain or bool(os.environ.get("NO_COLOR"))
     return Console(
         file=file if file is not None else sys.stdout,
+        force_terminal=force_terminal,
+        width=width,
         no_color=no_color,
         color_system=None if no_color else "auto",
         highlight=False,
@@ -103,20 +112,32 @@ class Row:
     under: tuple[Text, ...] = ()
 
 
+def _longest_word(text: str) -> int:
+    return max((cell_len(w) for w in text.split()), default=0)
+
+
 def _widths(columns: Sequence[Column], rows: Sequence[Row], width: int) -> list[int]:
+    """Natural widths, narrowed (widest flexible column first) until the row fits ``width``;
+    a column never narrows below its longest word, so cells wrap between words only."""
     natural = [
         max([cell_len(c.header)] + [cell_len(r.cells[i].plain) for r in rows])
+        for i, c in enumerate(columns)
+    ]
+    floor = [
+        max(
+            [min(c.min_width, natural[i]), _longest_word(c.header)]
+            + [_longest_word(r.cells[i].plain) for r in rows]
+        )
         for i, c in enumerate(columns)
     ]
     widths = list(natural)
     excess = sum(widths) + GAP * (len(columns) - 1) - width
     flexible = [i for i, c in enumerate(columns) if c.flexible]
-    while excess > 0 and flexible:
-        # Take one cell from the widest flexible column that can still give.
-        candidates = [i for i in flexible if widths[i] > max(columns[i].min_width, 1)]
+    while excess > 0:
+        candidates = [i for i in flexible if widths[i] > floor[i]]
         if not candidates:
             break
-        i = max(candidates, key=lambda k: widths[k])
+        i = max(candidates, key=lambda k: widths[k] - floor[k])
         widths[i] -= 1
         excess -= 1
     return widths
