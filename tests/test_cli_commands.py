@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,6 +184,26 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
         copied = {p.name for p in target.glob("*.ipynb")}
         shipped = {p.name for p in (Path(__file__).parents[1] / "notebooks").glob("*.ipynb")}
         assert copied == shipped
+        # The start page is notebook 00: '/' redirects there, not to the Launcher.
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(f"http://127.0.0.1:{port}/", timeout=5)
+            location = ""
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location", "")
+        assert location.rstrip("?").endswith("/lab/tree/00_start_here.ipynb"), location
+        # Run twice: the running server is reused, not a second one started.
+        again = subprocess.run(
+            [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(target), "--no-browser"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        assert "already serving" in again.stdout
+        assert f":{port}/lab/tree/00_start_here.ipynb?token=" in again.stdout
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -190,6 +211,11 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def test_notebooks_copy_never_overwrites_learner_work(tmp_path: Path) -> None:
@@ -421,3 +447,103 @@ def test_notebooks_never_write_through_planted_links(tmp_path: Path, dangling: b
     link_dir.symlink_to(tmp_path / "nowhere")
     _one_line_error(smtplab_cmd("notebooks", "--dir", str(link_dir)), "symbolic link")
     assert not (tmp_path / "nowhere").exists()
+
+
+# --- issue 16 start-up: a dated backup on --reset, reuse of a running server -------------------
+
+
+def test_reset_keeps_a_dated_backup_of_what_it_replaces(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from smtplab.notebooks import prepare, prepare_copy
+
+    target = prepare(tmp_path)
+    fresh = (target / "03_submission_vs_relay.ipynb").read_text()
+    (target / "00_start_here.ipynb").write_text('{"my": "answers 00"}')
+    (target / "03_submission_vs_relay.ipynb").write_text('{"my": "answers 03"}')
+    when = dt.datetime(2026, 11, 30, 15, 30, 12)
+    report = prepare_copy(tmp_path, reset=True, now=when)
+    assert report.backup == tmp_path / ".backup-2026-11-30T153012"
+    assert sorted(report.replaced) == ["00_start_here.ipynb", "03_submission_vs_relay.ipynb"]
+    assert sorted(p.name for p in report.backup.iterdir()) == sorted(report.replaced)
+    assert (report.backup / "00_start_here.ipynb").read_text() == '{"my": "answers 00"}'
+    assert (target / "03_submission_vs_relay.ipynb").read_text() == fresh
+    # Nothing differs any more: no new backup folder, the old one is left alone.
+    again = prepare_copy(tmp_path, reset=True, now=when)
+    assert again.backup is None and again.replaced == ()
+    assert [p.name for p in tmp_path.glob(".backup-*")] == [".backup-2026-11-30T153012"]
+    # The same second twice never overwrites an earlier backup.
+    (target / "00_start_here.ipynb").write_text('{"my": "second try"}')
+    third = prepare_copy(tmp_path, reset=True, now=when)
+    assert third.backup == tmp_path / ".backup-2026-11-30T153012-2"
+
+
+def _runtime_file(runtime: Path, root: Path, pid: int, port: int = 8899) -> None:
+    runtime.mkdir(parents=True, exist_ok=True)
+    info = {
+        "base_url": "/",
+        "hostname": "127.0.0.1",
+        "pid": pid,
+        "port": port,
+        "root_dir": str(root),
+        "secure": False,
+        "sock": "",
+        "token": "t0ken",
+        "url": f"http://127.0.0.1:{port}/",
+        "version": "2.0.0",
+    }
+    (runtime / f"jpserver-{pid}.json").write_text(json.dumps(info))
+
+
+def test_running_server_for_the_same_folder_is_found(tmp_path: Path) -> None:
+    from smtplab.notebooks import find_running_server
+
+    runtime = tmp_path / "runtime"
+    course = tmp_path / "course"
+    course.mkdir()
+    _runtime_file(runtime, tmp_path / "someone-else", os.getpid(), port=8800)
+    assert find_running_server(course, str(runtime)) is None
+    _runtime_file(runtime, course, os.getpid())
+    found = find_running_server(course, str(runtime))
+    assert found is not None
+    assert found["start_url"] == "http://127.0.0.1:8899/lab/tree/00_start_here.ipynb?token=t0ken"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (runtime / f"jpserver-{os.getpid()}.json").unlink()
+    _runtime_file(runtime, course, dead.pid)
+    assert find_running_server(course, str(runtime)) is None  # its process is gone
+
+
+def test_notebooks_twice_reuses_the_running_server(tmp_path: Path) -> None:
+    """Given a live server's runtime file for the folder, no second JupyterLab starts."""
+    runtime = tmp_path / "runtime"
+    course = tmp_path / "course"
+    _runtime_file(runtime, course, os.getpid())
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(course), "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # it started a server after all: stop it, then fail
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "already serving" in out
+    assert "http://127.0.0.1:8899/lab/tree/00_start_here.ipynb?token=t0ken" in out
+    assert (course / "00_start_here.ipynb").is_file()
+
+
+def test_jupyter_is_asked_to_open_notebook_00(tmp_path: Path) -> None:
+    from smtplab.notebooks import jupyter_command, prepare
+
+    target = prepare(tmp_path)
+    cmd = jupyter_command(target, open_browser=False, port=8890)
+    assert "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in cmd
+    assert f"--ServerApp.root_dir={target}" in cmd and "--port=8890" in cmd
