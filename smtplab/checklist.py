@@ -59,25 +59,32 @@ def _ports(items: Iterable[int]) -> str:
 
 
 def _verdict(
-    out: list[Check], key: tuple[str, str], code: str, label: str, good: list, bad: list
+    out: list[Check],
+    key: tuple[str, str],
+    code: str,
+    label: str,
+    good: list[int],
+    bad: list[str],
 ) -> None:
-    if not good and not bad:
-        return
-    if bad:
-        detail = "; ".join(bad)
-    else:
-        detail = _ports(good)
-    out.append(Check(key[0], key[1], code, label, not bad, detail))
+    """Add one check: failed with every bad port named, passed with the good ports, or nothing
+    when no record could answer it."""
+    if good or bad:
+        detail = "; ".join(bad) if bad else _ports(good)
+        out.append(Check(key[0], key[1], code, label, not bad, detail))
 
 
 def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
     out: list[Check] = []
     spoke = {p: r for p, r in by_port.items() if _get(r, "outcome") in _SPOKE}
 
-    good, bad = [], []
+    good: list[int] = []
+    bad: list[str] = []
     for p, r in spoke.items():
         code = _get(r, "banner_code")
-        (good.append(p) if code == 220 else bad.append(f"{p}: greeting {code or 'none'}"))
+        if code == 220:
+            good.append(p)
+        else:
+            bad.append(f"{p}: greeting {code or 'none'}")
     _verdict(out, key, "greeting_220", "greets with 220 (ready)", good, bad)
 
     tried = [p for p in _SUBMISSION if p in by_port]
@@ -94,12 +101,15 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
             )
         )
 
-    good, bad = [], []
+    good, bad = [], []  # ports that pass; "port: why" for those that fail
     for p in _SUBMISSION_STARTTLS:
         r = spoke.get(p)
         if r is None or _get(r, "outcome") != "open" or _get(r, "tls_mode") == "implicit":
             continue
-        (good.append(p) if _get(r, "starttls_offered") else bad.append(f"{p}: not offered"))
+        if _get(r, "starttls_offered"):
+            good.append(p)
+        else:
+            bad.append(f"{p}: not offered")
     _verdict(out, key, "starttls_offered", "offers STARTTLS on 587/2525", good, bad)
 
     r465 = spoke.get(465)
@@ -116,7 +126,7 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
             )
         )
 
-    good, bad = [], []
+    good, bad = [], []  # ports that pass; "port: why" for those that fail
     for p, r in spoke.items():
         before = _get(r, "auth_before_tls")
         after = _get(r, "auth_after_tls")
@@ -126,7 +136,7 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
             good.append(p)
     _verdict(out, key, "auth_after_tls_only", "offers AUTH only after TLS", good, bad)
 
-    good, bad = [], []
+    good, bad = [], []  # ports that pass; "port: why" for those that fail
     for p, r in by_port.items():
         verified = _get(r, "cert_verified")
         if verified is True:
@@ -135,14 +145,16 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
             bad.append(f"{p}: {_get(r, 'cert_error') or 'not verified'}")
     _verdict(out, key, "cert_valid", "certificate valid for the name", good, bad)
 
-    good, bad = [], []
+    good, bad = [], []  # ports that pass; "port: why" for those that fail
     for p, r in by_port.items():
         version = _get(r, "tls_version")
-        if version:
-            (good.append(p) if version in _GOOD_TLS else bad.append(f"{p}: {version}"))
+        if version in _GOOD_TLS:
+            good.append(p)
+        elif version:
+            bad.append(f"{p}: {version}")
     _verdict(out, key, "tls_1_2", "TLS 1.2 or newer", good, bad)
 
-    good, bad = [], []
+    good, bad = [], []  # ports that pass; "port: why" for those that fail
     for p, r in by_port.items():
         relay = _get(r, "relay_check")
         if relay == "denied":

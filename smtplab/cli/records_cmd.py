@@ -16,6 +16,7 @@ from smtplab.cli import output
 from smtplab.cli.errors import UsageError
 from smtplab.cli.render import (
     OUTCOME_STYLE,
+    SEVERITY_STYLE,
     Column,
     Row,
     make_console,
@@ -77,7 +78,9 @@ def summary_block(summary: Any, width: int) -> list[Any]:
         if rec.get("outcomes") and " " in str(rec["outcomes"]):
             under.append(styled(f"outcomes: {safe_text(rec['outcomes'])}", "dim"))
         if rec.get("top_finding"):
-            under.append(styled(f"top finding: {safe_text(rec['top_finding'])}"))
+            top = str(rec["top_finding"])
+            severity = top.rsplit("(", 1)[-1].rstrip(")") if top.endswith(")") else ""
+            under.append(styled(f"top finding: {safe_text(top)}", SEVERITY_STYLE.get(severity, "")))
         row = Row(
             (
                 styled(rec["host"]),
