@@ -229,19 +229,21 @@ def launch(
     """Prepare the copy and run JupyterLab on it (the README's main command)."""
     if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
         raise NotebooksError(f"--port {port} is out of range: ports run from 1 to 65535")
+    from smtplab.cli.text import safe_text  # paths and runtime files are printed escaped
+
     report = prepare_copy(directory, reset=reset)
     target = report.target
-    print(f"Your copy of the course is in {target}")
+    print(f"Your copy of the course is in {safe_text(target)}")
     if report.backup is not None:
         print(
             f"--reset replaced {len(report.replaced)} notebook(s); your previous versions are "
-            f"kept in {report.backup}"
+            f"kept in {safe_text(report.backup)}"
         )
     running = find_running_server(target)
     if running is not None:
         print(
-            f"JupyterLab is already serving this folder (process {running.get('pid')}): "
-            f"{running['start_url']}"
+            f"JupyterLab is already serving this folder (process "
+            f"{safe_text(running.get('pid'))}): {safe_text(running['start_url'])}"
         )
         if open_browser:
             import webbrowser
