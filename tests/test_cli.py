@@ -15,7 +15,11 @@ from smtplab.cli import main
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "smtplab", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -51,3 +55,24 @@ def test_probe_table_and_json(servers: ServerThread) -> None:
     records = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["outcome"] for r in records] == ["open", "refused"]
     assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
+
+
+def test_a_module_can_register_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """How smtplab.doctor (or any later command) plugs in: register(name, help, add, run)."""
+    from smtplab import cli
+
+    def add(p: object) -> None:
+        p.add_argument("--shout", action="store_true")  # type: ignore[attr-defined]
+
+    def run(args: object) -> int:
+        print("HELLO" if args.shout else "hello")  # type: ignore[attr-defined]
+        return 0
+
+    cli.register("hello", "say hello", add, run)
+    try:
+        assert main(["hello", "--shout"]) == 0
+        assert capsys.readouterr().out == "HELLO\n"
+        assert "hello" in cli.build_parser().format_help()
+    finally:
+        del cli.COMMANDS["hello"]
+    assert main(["hello"]) == 2  # gone again: an unknown command, one line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,15 +10,23 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from smtplab.records import load_records
 
 
 def smtplab_cmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "smtplab", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "smtplab", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -123,7 +132,7 @@ def test_lab_list_and_run_until_ctrl_c() -> None:
             seen += proc.stdout.readline()
         assert "smtp.lab.example" in seen
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
     finally:
         if proc.poll() is None:
@@ -175,6 +184,26 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
         copied = {p.name for p in target.glob("*.ipynb")}
         shipped = {p.name for p in (Path(__file__).parents[1] / "notebooks").glob("*.ipynb")}
         assert copied == shipped
+        # The start page is notebook 00: '/' redirects there, not to the Launcher.
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            opener.open(f"http://127.0.0.1:{port}/", timeout=5)
+            location = ""
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location", "")
+        assert location.rstrip("?").endswith("/lab/tree/00_start_here.ipynb"), location
+        # Run twice: the running server is reused, not a second one started.
+        again = subprocess.run(
+            [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(target), "--no-browser"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        assert "already serving" in again.stdout
+        assert f":{port}/lab/tree/00_start_here.ipynb?token=" in again.stdout
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -182,6 +211,11 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def test_notebooks_copy_never_overwrites_learner_work(tmp_path: Path) -> None:
@@ -194,3 +228,322 @@ def test_notebooks_copy_never_overwrites_learner_work(tmp_path: Path) -> None:
     assert mine.read_text() == '{"my": "answers"}'
     prepare(tmp_path, reset=True)
     assert "my" not in json.loads(mine.read_text())
+
+
+# --- issue 11: nothing from data reaches the terminal raw (item 5) ----------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J\u202egpj.exe\x9b31m"
+
+
+def _lab_record_lines() -> list[str]:
+    out = smtplab_cmd(
+        "probe",
+        "smtp.lab.example",
+        "-p",
+        "587",
+        "--lab",
+        "open-internet",
+        "--json",
+        "--timeout",
+        "2",
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def _assert_no_raw_controls(text: str) -> None:
+    bad = [c for c in text if (ord(c) < 32 and c not in "\n") or 0x7F <= ord(c) <= 0x9F]
+    bad += [c for c in text if c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"]
+    assert not bad, f"raw control characters printed: {bad!r}"
+
+
+def test_show_prints_hostile_fields_as_visible_escapes(tmp_path: Path) -> None:
+    rec = json.loads(_lab_record_lines()[0])
+    rec["vantage"] = HOSTILE
+    rec["banner"] = "220 " + HOSTILE
+    rec["transcript"].append({"t": 99.0, "dir": "server", "text": "250 " + HOSTILE})
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    out = smtplab_cmd("show", str(path), "--transcript")
+    assert out.returncode == 0, out.stderr
+    _assert_no_raw_controls(out.stdout + out.stderr)
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in out.stdout
+    assert "\\u202e" in out.stdout
+
+
+def test_errors_and_json_never_print_raw_controls(tmp_path: Path) -> None:
+    missing = smtplab_cmd("show", str(tmp_path / f"no{HOSTILE}.jsonl"))
+    assert missing.returncode == 2
+    _assert_no_raw_controls(missing.stderr)
+    assert "\\x1b" in missing.stderr
+    scenario = smtplab_cmd("probe", "smtp.lab.example", "--lab", HOSTILE)
+    assert scenario.returncode == 2
+    _assert_no_raw_controls(scenario.stderr)
+    # --json keeps the exact value, written as JSON escapes a terminal does not act on.
+    from smtplab.cli.output import json_line
+
+    rec = json.loads(_lab_record_lines()[0])
+    rec["vantage"] = HOSTILE
+    line = json_line(rec)
+    _assert_no_raw_controls(line)
+    assert json.loads(line)["vantage"] == HOSTILE
+
+
+# --- issue 11 item 6: records first, then a quiet exit on a closed pipe ------------------------
+
+
+def test_closed_pipe_loses_no_records_and_prints_no_traceback(tmp_path: Path) -> None:
+    """`smtplab probe … --json --record F | head -1`, with the reader gone before we write."""
+    out = tmp_path / "kept.jsonl"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has exited: every write now fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "smtplab", "probe", "smtp.lab.example"),
+                *("-p", "465,587", "--lab", "open-internet", "--json", "--timeout", "2"),
+                *("--record", str(out)),
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1  # the Python docs' recipe: exit 1, no message
+    assert sorted(load_records(out)["port"]) == [465, 587]
+
+
+def test_head_1_through_a_shell_pipe(tmp_path: Path) -> None:
+    out = tmp_path / "kept.jsonl"
+    cmd = (
+        f"{sys.executable} -m smtplab probe smtp.lab.example -p 25,465,587,2525 --timeout 1 "
+        f"--lab home-isp --json --record {out} | head -c 10"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", cmd], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert len(proc.stdout) == 10
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert len(load_records(out)) == 4
+
+
+# --- issue 11 item 8: one line and exit 2, results kept; item 10: no writing through links ------
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """Make ``path`` unwritable even for root (root ignores modes: use the immutable flag)."""
+    mode = path.stat().st_mode
+    path.chmod(0o555 if path.is_dir() else 0o444)
+    immutable = False
+    try:
+        if os.geteuid() == 0:
+            flag = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+            if flag.returncode != 0:
+                pytest.skip("running as root where chattr +i is unavailable")
+            immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+LAB_PROBE = ("probe", "smtp.lab.example", "-p", "465,587", "--lab", "open-internet")
+
+
+def test_record_to_dev_full_prints_results_and_says_where(tmp_path: Path) -> None:
+    as_json = smtplab_cmd(*LAB_PROBE, "--json", "--record", "/dev/full", "--timeout", "2")
+    _one_line_error(as_json, "/dev/full", "No space left", "2 results", "standard output")
+    assert [json.loads(x)["port"] for x in as_json.stdout.splitlines()] == [465, 587]
+    table = smtplab_cmd(*LAB_PROBE, "--record", "/dev/full", "--timeout", "2")
+    _one_line_error(table, "could not write /dev/full")
+    assert "OUTCOME" in table.stdout and "587" in table.stdout
+    rec = smtplab_cmd(
+        "record", "smtp.lab.example", "-p", "587", "--lab", "open-internet", "--vantage", "x",
+        "-o", "/dev/full", "--timeout", "2",
+    )  # fmt: skip
+    _one_line_error(rec, "could not write /dev/full", "1 result ")
+    assert "587" in rec.stdout
+
+
+def test_record_to_a_read_only_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "ro.jsonl"
+    path.write_text("")
+    with read_only(path):
+        out = smtplab_cmd(*LAB_PROBE, "--json", "--record", str(path), "--timeout", "2")
+        _one_line_error(out, str(path))
+        merged = smtplab_cmd("merge", str(tmp_path / "in.jsonl"), "-o", str(path))
+    assert merged.returncode == 2 and "Traceback" not in merged.stderr
+
+
+@pytest.mark.parametrize("name", ["probes.jsonl.gz", "dataset.parquet"])
+def test_record_refuses_gz_and_folders_before_probing(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        path.mkdir()  # a partitioned Parquet dataset is a folder
+    out = smtplab_cmd(*LAB_PROBE, "--record", str(path), "--timeout", "2")
+    _one_line_error(out, "cannot record to", name)
+    assert out.stdout == ""  # refused up front: nothing probed
+    rec = smtplab_cmd("record", "smtp.lab.example", "--vantage", "x", "-o", str(path))
+    _one_line_error(rec, "cannot record to")
+
+
+def test_merge_output_errors_are_one_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(_lab_record_lines()[0] + "\n")
+    for bad in (tmp_path / "out.jsonl.gz", Path("/dev/full")):
+        out = smtplab_cmd("merge", str(src), "-o", str(bad), timeout=60)
+        _one_line_error(out, str(bad))
+    target = tmp_path / "ro.jsonl"
+    target.write_text("")
+    with read_only(target):
+        out = smtplab_cmd("merge", str(src), "-o", str(target))
+    _one_line_error(out, str(target))
+
+
+def test_notebooks_refuses_bad_places_before_starting_jupyter(tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a folder")
+    _one_line_error(smtplab_cmd("notebooks", "--dir", str(a_file), "--no-browser"), "is a file")
+    _one_line_error(
+        smtplab_cmd("notebooks", "--dir", str(tmp_path / "c"), "--port", "-1", "--no-browser"),
+        "--port",
+    )
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with read_only(locked):
+        out = smtplab_cmd("notebooks", "--dir", str(locked), "--no-browser")
+    _one_line_error(out, "cannot write in", str(locked))
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_notebooks_never_write_through_planted_links(tmp_path: Path, dangling: bool) -> None:
+    course = tmp_path / "course"
+    course.mkdir()
+    victim = tmp_path / ("missing.txt" if dangling else "victim.txt")
+    if not dangling:
+        victim.write_text("precious")
+    (course / "03_submission_vs_relay.ipynb").symlink_to(victim)
+    out = smtplab_cmd("notebooks", "--dir", str(course), "--no-browser", "--reset")
+    _one_line_error(out, "symbolic link", "03_submission_vs_relay.ipynb")
+    assert victim.exists() is not dangling or victim.read_text() == "precious"
+    assert not dangling or not victim.exists()
+    assert not (course / "00_start_here.ipynb").exists()  # refused before writing anything
+    link_dir = tmp_path / "elsewhere"
+    link_dir.symlink_to(tmp_path / "nowhere")
+    _one_line_error(smtplab_cmd("notebooks", "--dir", str(link_dir)), "symbolic link")
+    assert not (tmp_path / "nowhere").exists()
+
+
+# --- issue 16 start-up: a dated backup on --reset, reuse of a running server -------------------
+
+
+def test_reset_keeps_a_dated_backup_of_what_it_replaces(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from smtplab.notebooks import prepare, prepare_copy
+
+    target = prepare(tmp_path)
+    fresh = (target / "03_submission_vs_relay.ipynb").read_text()
+    (target / "00_start_here.ipynb").write_text('{"my": "answers 00"}')
+    (target / "03_submission_vs_relay.ipynb").write_text('{"my": "answers 03"}')
+    when = dt.datetime(2026, 11, 30, 15, 30, 12)
+    report = prepare_copy(tmp_path, reset=True, now=when)
+    assert report.backup == tmp_path / ".backup-2026-11-30T153012"
+    assert sorted(report.replaced) == ["00_start_here.ipynb", "03_submission_vs_relay.ipynb"]
+    assert sorted(p.name for p in report.backup.iterdir()) == sorted(report.replaced)
+    assert (report.backup / "00_start_here.ipynb").read_text() == '{"my": "answers 00"}'
+    assert (target / "03_submission_vs_relay.ipynb").read_text() == fresh
+    # Nothing differs any more: no new backup folder, the old one is left alone.
+    again = prepare_copy(tmp_path, reset=True, now=when)
+    assert again.backup is None and again.replaced == ()
+    assert [p.name for p in tmp_path.glob(".backup-*")] == [".backup-2026-11-30T153012"]
+    # The same second twice never overwrites an earlier backup.
+    (target / "00_start_here.ipynb").write_text('{"my": "second try"}')
+    third = prepare_copy(tmp_path, reset=True, now=when)
+    assert third.backup == tmp_path / ".backup-2026-11-30T153012-2"
+
+
+def _runtime_file(runtime: Path, root: Path, pid: int, port: int = 8899) -> None:
+    runtime.mkdir(parents=True, exist_ok=True)
+    info = {
+        "base_url": "/",
+        "hostname": "127.0.0.1",
+        "pid": pid,
+        "port": port,
+        "root_dir": str(root),
+        "secure": False,
+        "sock": "",
+        "token": "t0ken",
+        "url": f"http://127.0.0.1:{port}/",
+        "version": "2.0.0",
+    }
+    (runtime / f"jpserver-{pid}.json").write_text(json.dumps(info))
+
+
+def test_running_server_for_the_same_folder_is_found(tmp_path: Path) -> None:
+    from smtplab.notebooks import find_running_server
+
+    runtime = tmp_path / "runtime"
+    course = tmp_path / "course"
+    course.mkdir()
+    _runtime_file(runtime, tmp_path / "someone-else", os.getpid(), port=8800)
+    assert find_running_server(course, str(runtime)) is None
+    _runtime_file(runtime, course, os.getpid())
+    found = find_running_server(course, str(runtime))
+    assert found is not None
+    assert found["start_url"] == "http://127.0.0.1:8899/lab/tree/00_start_here.ipynb?token=t0ken"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (runtime / f"jpserver-{os.getpid()}.json").unlink()
+    _runtime_file(runtime, course, dead.pid)
+    assert find_running_server(course, str(runtime)) is None  # its process is gone
+
+
+def test_notebooks_twice_reuses_the_running_server(tmp_path: Path) -> None:
+    """Given a live server's runtime file for the folder, no second JupyterLab starts."""
+    runtime = tmp_path / "runtime"
+    course = tmp_path / "course"
+    _runtime_file(runtime, course, os.getpid())
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(course), "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # it started a server after all: stop it, then fail
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "already serving" in out
+    assert "http://127.0.0.1:8899/lab/tree/00_start_here.ipynb?token=t0ken" in out
+    assert (course / "00_start_here.ipynb").is_file()
+
+
+def test_jupyter_is_asked_to_open_notebook_00(tmp_path: Path) -> None:
+    from smtplab.notebooks import jupyter_command, prepare
+
+    target = prepare(tmp_path)
+    cmd = jupyter_command(target, open_browser=False, port=8890)
+    assert "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in cmd
+    assert f"--ServerApp.root_dir={target}" in cmd and "--port=8890" in cmd

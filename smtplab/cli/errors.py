@@ -1,0 +1,9 @@
+"""The one error the command line turns into one line and exit status 2."""
+
+from __future__ import annotations
+
+__all__ = ["UsageError"]
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable file: printed as one line, exit status 2."""

@@ -1,0 +1,105 @@
+"""A live line per port while probes run (stderr, only on a terminal).
+
+Each line shows the target, what it is waiting for and a countdown to the probe's overall
+deadline (``3 × timeout + 2`` s unless set, see :func:`smtplab.probe`), then the outcome once it is
+known. The lines vanish when the table is printed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.text import Text
+
+from smtplab.cli.render import OUTCOME_STYLE
+from smtplab.cli.text import safe_text
+
+__all__ = ["LiveProbes", "probe_deadline"]
+
+_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def probe_deadline(timeout: float) -> float:
+    """The probe's overall deadline for a per-step ``timeout`` (its documented default)."""
+    return min(600.0, 3 * timeout + 2)
+
+
+class LiveProbes:
+    """Shows ``targets`` while ``run`` probes them; ``run`` gets a progress callback."""
+
+    def __init__(
+        self, targets: Sequence[tuple[str, int]], timeout: float, console: Console
+    ) -> None:
+        self.targets = list(targets)
+        self.timeout = timeout
+        self.deadline = probe_deadline(timeout)
+        self.console = console
+        self.done: list[Any] = [None] * len(self.targets)
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+
+    def progress(self, done: int, total: int, result: Any) -> None:
+        """The ``progress`` callable of :func:`smtplab.probe_many`: one result has arrived."""
+        with self.lock:
+            for i, (host, port) in enumerate(self.targets):
+                if self.done[i] is None and (host, port) == (result.host, result.port):
+                    self.done[i] = result
+                    return
+
+    def _status(self, result: Any, now: float) -> Text:
+        if result is not None:
+            outcome = str(result.outcome)
+            text = Text(f"{safe_text(outcome)}", style=OUTCOME_STYLE.get(outcome, ""))
+            if result.total_ms is not None:
+                text.append(f"  {result.total_ms:.0f} ms", style="dim")
+            return text
+        left = max(0.0, self.deadline - (now - self.started))
+        return Text(
+            f"{left:3.0f} s left · waiting for the server"
+            f" (connect, greeting, each reply ≤ {self.timeout:g} s)",
+            style="yellow" if left < self.timeout else "",
+        )
+
+    def renderable(self) -> Group:
+        """One line per target: a spinner or a tick, the target, its state; cut to the width."""
+        now = time.monotonic()
+        frame = _FRAMES[int(now * 10) % len(_FRAMES)]
+        with self.lock:
+            rows = list(zip(self.targets, self.done, strict=True))
+        names = [f"{safe_text(host)}:{port}" for host, port in self.targets]
+        pad = max(map(len, names), default=0) + 2
+        lines = []
+        for name, (_, result) in zip(names, rows, strict=True):
+            line = Text(f"{frame} " if result is None else "✓ ", style="green" if result else "")
+            line.append(name.ljust(pad))
+            line.append_text(self._status(result, now))
+            line.truncate(max(10, self.console.width - 1), overflow="ellipsis")
+            lines.append(line)
+        return Group(*lines)
+
+    def run(self, probe: Callable[[Callable[[int, int, Any], None]], list[Any]]) -> list[Any]:
+        """Call ``probe(progress)`` on a worker thread while the lines update; return its result."""
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["results"] = probe(self.progress)
+            except BaseException as exc:  # handed back to the caller's thread below
+                box["error"] = exc
+
+        worker = threading.Thread(target=work, name="smtplab-cli-probe", daemon=True)
+        worker.start()
+        with Live(
+            self.renderable(), console=self.console, transient=True, refresh_per_second=8
+        ) as live:
+            while worker.is_alive():
+                worker.join(0.125)
+                live.update(self.renderable())
+        if "error" in box:
+            raise box["error"]
+        return box["results"]  # type: ignore[no-any-return]

@@ -1,0 +1,211 @@
+"""``smtplab probe`` and ``smtplab record``: probe ports, show the table, keep the records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from smtplab.cli import output
+from smtplab.cli.errors import UsageError
+from smtplab.cli.options import concurrency, parse_ports, timeout_seconds
+from smtplab.cli.render import AUTH_LEGEND, make_console, probe_table, transcript_lines
+from smtplab.cli.text import safe_text
+
+__all__ = ["add_probe_arguments", "add_record_arguments", "run_probe", "run_record"]
+
+DEFAULT_PORTS_TEXT = "25,465,587,2525"
+
+
+def _probe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-p",
+        "--ports",
+        default=DEFAULT_PORTS_TEXT,
+        help="comma-separated ports (default 25,465,587,2525)",
+    )
+    p.add_argument("--mode", default="auto", choices=["auto", "plain", "starttls", "tls"])
+    p.add_argument(
+        "--timeout", type=str, default=None, help="seconds per phase (connect, greeting, replies)"
+    )
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        type=concurrency,
+        default=64,
+        metavar="N",
+        help="at most N probes in flight (default 64)",
+    )
+    p.add_argument("--lab", metavar="SCENARIO", help="probe the embedded lab, not the network")
+    p.add_argument("--vantage", help="a label for the network you probe from")
+    p.add_argument("--ehlo", metavar="NAME", help="the EHLO name (default: your address)")
+    p.add_argument(
+        "--relay-check",
+        action="store_true",
+        help="also test relaying with MAIL/RCPT to a reserved domain (never DATA)",
+    )
+    p.add_argument(
+        "--tls-required-check",
+        action="store_true",
+        help="also check that MAIL is refused before STARTTLS (never RCPT or DATA)",
+    )
+    p.add_argument(
+        "--transcript",
+        action="store_true",
+        help="show each conversation as swaks does (-> sent, <- received, === events)",
+    )
+
+
+def add_probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("host")
+    _probe_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON record per line")
+    p.add_argument("--record", metavar="FILE", help="also append the records to FILE (JSON Lines)")
+    p.add_argument(
+        "--mx", action="store_true", help="HOST is a mail domain: probe its MX hosts on port 25"
+    )
+
+
+def add_record_arguments(r: argparse.ArgumentParser) -> None:
+    r.add_argument("hosts", nargs="+")
+    _probe_options(r)
+    r.add_argument("-o", "--output", required=True, metavar="FILE")
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    from smtplab.probe import DEFAULT_TIMEOUT
+
+    return DEFAULT_TIMEOUT if args.timeout is None else timeout_seconds(args.timeout)
+
+
+def _probe_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "mode": args.mode,
+        "timeout": _timeout(args),
+        "vantage": args.vantage,
+        "ehlo_name": args.ehlo,
+        "relay_check": args.relay_check,
+        "tls_required_check": args.tls_required_check,
+    }
+
+
+def _with_lab(scenario: str | None, run: Callable[[Any], Any]) -> Any:
+    if scenario is None:
+        return run(None)
+    from smtplab.lab import Lab, scenarios
+
+    if scenario not in scenarios():
+        raise UsageError(
+            f"unknown lab scenario {safe_text(scenario)!r}; try: {', '.join(scenarios())}"
+        )
+    with Lab(scenario=scenario) as lab:
+        return run(lab)
+
+
+def probe_targets(
+    targets: Sequence[tuple[str, int]], args: argparse.Namespace, *, live: bool
+) -> list[Any]:
+    """Probe ``targets`` (in the lab when ``--lab``), with live lines on a terminal's stderr."""
+    kw = _probe_kwargs(args)
+    show_live = live and sys.stderr.isatty()
+
+    def run(lab: Any) -> list[Any]:
+        from smtplab.probe import probe_many
+
+        def call(progress: Any) -> list[Any]:
+            return probe_many(
+                list(targets), lab=lab, concurrency=args.concurrency, progress=progress, **kw
+            )
+
+        if not show_live:
+            return call(False)
+        from smtplab.cli.live import LiveProbes
+
+        return LiveProbes(targets, kw["timeout"], make_console(sys.stderr)).run(call)
+
+    return _with_lab(args.lab, run)  # type: ignore[no-any-return]
+
+
+def print_report(results: Sequence[Any], *, transcript: bool) -> None:
+    """The table, each finding under its row, the per-host checklist, and transcripts if asked."""
+    from rich.text import Text
+
+    from smtplab.checklist import checklist
+
+    console = make_console()
+    console.print(probe_table(results, console.width))
+    console.print(Text(AUTH_LEGEND, style="dim"))
+    print_checklist(console, checklist(results))
+    if transcript:
+        for r in results:
+            console.print()
+            for line in transcript_lines(r):
+                console.print(line)
+
+
+def print_checklist(console: Any, checks: Sequence[Any]) -> None:
+    from rich.padding import Padding
+    from rich.text import Text
+
+    last = None
+    for c in checks:
+        if (c.vantage, c.host) != last:
+            last = (c.vantage, c.host)
+            console.print()
+            console.print(Text(f"Checks for {safe_text(c.host)}", style="bold"))
+        line = Text()
+        line.append("✓ pass " if c.passed else "✗ FAIL ", style="green" if c.passed else "bold red")
+        line.append(safe_text(c.label))
+        line.append(f"  ({safe_text(c.detail)})", style="dim")
+        console.print(Padding(line, (0, 0, 0, 2)))
+
+
+def _finish(results: list[Any], args: argparse.Namespace, path: str | None, json: bool) -> int:
+    """Write the records first (a closed pipe must not lose them), then print."""
+    written, error = output.write_records(results, path) if path else (0, None)
+    if json:
+        output.print_json(results)
+    else:
+        print_report(results, transcript=args.transcript)
+        if path and error is None:
+            make_console().print(f"appended {written} record(s) to {safe_text(path)}")
+    if error is not None:
+        raise error
+    return 0
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    ports = parse_ports(args.ports)
+    _timeout(args)
+    if args.record:
+        output.check_record_file(args.record)
+    hosts = [args.host]
+    if args.mx:
+        if args.lab:
+            raise UsageError("--mx looks up real DNS and cannot be combined with --lab")
+        from smtplab.discover import discover
+
+        found = discover(args.host)
+        if not args.json:
+            console = make_console()
+            for line in found.explain().splitlines():
+                console.print(safe_text(line))
+        hosts = [mx.host for mx in found.mx]
+        if not hosts or found.null_mx:
+            # RFC 7505: a null MX says the domain takes no mail; with no MX at all (or a DNS
+            # error) there is nothing to probe, and guessing would probe the wrong machine.
+            return 0
+        ports = [25] if args.ports == DEFAULT_PORTS_TEXT else ports
+    results = probe_targets([(h, p) for h in hosts for p in ports], args, live=not args.json)
+    return _finish(results, args, args.record, args.json)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    ports = parse_ports(args.ports)
+    _timeout(args)
+    if not args.vantage:
+        raise UsageError("record needs --vantage LABEL (where you probe from, e.g. home-fiber)")
+    output.check_record_file(args.output)
+    results = probe_targets([(h, p) for h in args.hosts for p in ports], args, live=True)
+    return _finish(results, args, args.output, False)

@@ -1,0 +1,156 @@
+"""``smtplab show`` and ``smtplab merge``: record files, summarised and pooled."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from smtplab.cli import output
+from smtplab.cli.errors import UsageError
+from smtplab.cli.render import (
+    OUTCOME_STYLE,
+    SEVERITY_STYLE,
+    Column,
+    Row,
+    make_console,
+    rows_block,
+    styled,
+    transcript_lines,
+)
+from smtplab.cli.text import safe_text
+
+__all__ = ["add_merge_arguments", "add_show_arguments", "run_merge", "run_show"]
+
+
+def add_show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+")
+    p.add_argument("--lenient", action="store_true", help="skip bad lines instead of stopping")
+    p.add_argument(
+        "--transcript",
+        action="store_true",
+        help="show each recorded conversation as swaks does (-> sent, <- received, === events)",
+    )
+
+
+def add_merge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+
+
+def _plain(value: Any) -> Any:
+    """A DataFrame cell as plain Python (arrays -> lists, NaN/NA -> None)."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is not None and type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    return value
+
+
+def frame_rows(df: Any) -> list[dict[str, Any]]:
+    """Records of a DataFrame from ``load_records`` as plain dicts."""
+    return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def summary_block(summary: Any, width: int) -> list[Any]:
+    """The table of :func:`smtplab.records.summarize`, one block per vantage."""
+    columns = [
+        Column("HOST", flexible=True, min_width=10),
+        Column("PORT", justify="right"),
+        Column("PROBES", justify="right"),
+        Column("OUTCOME"),
+        Column("TLS"),
+        Column("AUTH", flexible=True, min_width=8),
+    ]
+    blocks: list[Any] = []
+    by_vantage: dict[str, list[Row]] = {}
+    for rec in frame_rows(summary):
+        outcome = str(rec["outcome"])
+        under = []
+        if rec.get("outcomes") and " " in str(rec["outcomes"]):
+            under.append(styled(f"outcomes: {safe_text(rec['outcomes'])}", "dim"))
+        if rec.get("top_finding"):
+            top = str(rec["top_finding"])
+            severity = top.rsplit("(", 1)[-1].rstrip(")") if top.endswith(")") else ""
+            under.append(styled(f"top finding: {safe_text(top)}", SEVERITY_STYLE.get(severity, "")))
+        row = Row(
+            (
+                styled(rec["host"]),
+                styled(rec["port"]),
+                styled(rec["probes"]),
+                styled(outcome, OUTCOME_STYLE.get(outcome, "")),
+                styled(rec["tls_mode"]),
+                styled(f"{rec['auth_before_tls']} → {rec['auth_after_tls']}"),
+            ),
+            tuple(under),
+        )
+        by_vantage.setdefault(safe_text(rec["vantage"]), []).append(row)
+    for vantage, rows in by_vantage.items():
+        if blocks:
+            blocks.append(Text(""))
+        blocks.append(Text(f"vantage {vantage}", style="bold"))
+        blocks.append(rows_block(columns, rows, width))
+    return blocks
+
+
+def _print_transcripts(console: Any, records: Iterable[dict[str, Any]]) -> None:
+    for rec in records:
+        console.print()
+        for line in transcript_lines(rec):
+            console.print(line)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from smtplab.checklist import checklist
+    from smtplab.cli.probe_cmd import print_checklist
+    from smtplab.records import load_records, summarize
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_records(
+            args.files if len(args.files) > 1 else args.files[0], strict=not args.lenient
+        )
+    console = make_console()
+    if len(df) == 0:
+        console.print("(no records)")
+    else:
+        for block in summary_block(summarize(df), console.width):
+            console.print(block)
+        records = frame_rows(df)
+        print_checklist(console, checklist(records))
+        if args.transcript:
+            _print_transcripts(console, records)
+    for w in caught:
+        print(f"note: {safe_text(w.message)}", file=sys.stderr)
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    from smtplab.records import merge_records
+
+    output.check_record_file(args.output)
+    target = Path(args.output)
+    if target.exists() and not target.is_file():
+        # merge reads the output first (records already there count as seen): a device such as
+        # /dev/full or /dev/zero would be read for ever.
+        raise UsageError(f"cannot merge into {safe_text(args.output)}: not a regular file")
+    try:
+        written, dupes = merge_records(args.files, args.output)
+    except OSError as exc:
+        if exc.filename is not None and str(exc.filename) != str(args.output):
+            raise  # an input file: reported by main as that file's problem
+        raise output.RecordWriteError(
+            f"could not write {safe_text(args.output)}: {exc.strerror or exc}"
+        ) from None
+    make_console().print(
+        f"wrote {written} record(s) to {safe_text(args.output)}; dropped {dupes} duplicate(s)"
+    )
+    return 0

@@ -1,0 +1,300 @@
+"""What the CLI prints, built with ``rich``: tables that fit the terminal, colour, transcripts.
+
+Every string from data goes through :func:`~smtplab.cli.text.safe_text` and into a ``rich``
+:class:`~rich.text.Text` (never into markup), so neither terminal escapes nor ``[bold]`` in a
+banner can change what the screen shows.
+
+Tables are laid out by :func:`rows_block`: the columns get the width they need; when the terminal
+is narrower, the columns whose text has spaces give way first and wrap between words, and the
+long free text of a row (findings, descriptions) is printed under the row, indented, wrapped to
+the terminal's width.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from smtplab.cli.text import safe_text
+
+__all__ = [
+    "OUTCOME_STYLE",
+    "SEVERITY_STYLE",
+    "Column",
+    "Row",
+    "make_console",
+    "probe_rows",
+    "probe_table",
+    "rows_block",
+    "transcript_lines",
+]
+
+#: Outcome words (DESIGN.md) -> colour. Green: an SMTP server spoke; yellow: the network in the
+#: way (a firewall, a tarpit); red: something answered wrongly or broke.
+OUTCOME_STYLE: dict[str, str] = {
+    "open": "bold green",
+    "rejected": "bold red",
+    "refused": "yellow",
+    "filtered": "yellow",
+    "silent": "yellow",
+    "not_smtp": "red",
+    "tls_failed": "bold red",
+    "dns_failed": "magenta",
+    "unreachable": "magenta",
+    "reset": "red",
+    "error": "bold red",
+}
+
+SEVERITY_STYLE: dict[str, str] = {
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
+
+GAP = 2  # spaces between columns
+INDENT = 4  # free text under a row
+
+
+def make_console(
+    file: IO[str] | None = None,
+    *,
+    plain: bool = False,
+    force_terminal: bool | None = None,
+    width: int | None = None,
+) -> Console:
+    """A console for ``file`` (default stdout): colour only on a terminal and without ``NO_COLOR``.
+
+    ``plain=True`` (``--json``) never colours. Width: the terminal's, else ``COLUMNS``, else 80.
+    ``force_terminal`` and ``width`` are for tests (a terminal that is not one).
+    """
+    no_color = plain or bool(os.environ.get("NO_COLOR"))
+    return Console(
+        file=file if file is not None else sys.stdout,
+        force_terminal=force_terminal,
+        width=width,
+        no_color=no_color,
+        color_system=None if no_color else "auto",
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+
+def styled(value: object, style: str = "") -> Text:
+    """Data as a safe, styled ``Text`` (never parsed as markup)."""
+    return Text(safe_text(value), style=style)
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    justify: str = "left"
+    #: May give way (wrap between words) when the terminal is narrow.
+    flexible: bool = False
+    min_width: int = 6
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: tuple[Text, ...]
+    #: Lines printed under the row, indented and wrapped (findings, descriptions).
+    under: tuple[Text, ...] = ()
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(w) for w in text.split()), default=0)
+
+
+def _widths(columns: Sequence[Column], rows: Sequence[Row], width: int) -> list[int]:
+    """Natural widths, narrowed (widest flexible column first) until the row fits ``width``;
+    a column never narrows below its longest word, so cells wrap between words only."""
+    natural = [
+        max([cell_len(c.header)] + [cell_len(r.cells[i].plain) for r in rows])
+        for i, c in enumerate(columns)
+    ]
+    floor = [
+        max(
+            [min(c.min_width, natural[i]), _longest_word(c.header)]
+            + [_longest_word(r.cells[i].plain) for r in rows]
+        )
+        for i, c in enumerate(columns)
+    ]
+    widths = list(natural)
+    excess = sum(widths) + GAP * (len(columns) - 1) - width
+    flexible = [i for i, c in enumerate(columns) if c.flexible]
+    while excess > 0:
+        candidates = [i for i in flexible if widths[i] > floor[i]]
+        if not candidates:
+            break
+        i = max(candidates, key=lambda k: widths[k] - floor[k])
+        widths[i] -= 1
+        excess -= 1
+    return widths
+
+
+def _row_table(columns: Sequence[Column], widths: Sequence[int], header: bool) -> Table:
+    table = Table(
+        box=None,
+        show_header=header,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, GAP // 2),
+        collapse_padding=False,
+        show_edge=False,
+        expand=False,
+    )
+    for c, w in zip(columns, widths, strict=True):
+        table.add_column(
+            c.header,
+            justify=c.justify,  # type: ignore[arg-type]
+            width=w,
+            min_width=w,
+            max_width=w,
+            overflow="fold",
+            no_wrap=False,
+        )
+    return table
+
+
+def rows_block(columns: Sequence[Column], rows: Sequence[Row], width: int) -> RenderableType:
+    """A table of ``rows`` at most ``width`` cells wide, each row's free text under it."""
+    widths = _widths(columns, rows, width)
+    parts: list[RenderableType] = []
+    head = _row_table(columns, widths, header=True)
+    if not rows:
+        return head
+    for n, row in enumerate(rows):
+        table = _row_table(columns, widths, header=n == 0)
+        table.add_row(*row.cells)
+        parts.append(table)
+        for line in row.under:
+            line = line.copy()
+            line.overflow = "fold"
+            parts.append(Padding(line, (0, 0, 0, INDENT)))
+    return Group(*parts)
+
+
+# --- probe results ----------------------------------------------------------------------------
+
+
+def _get(r: Any, name: str) -> Any:
+    return r.get(name) if isinstance(r, Mapping) else getattr(r, name, None)
+
+
+def _auth_text(r: Any) -> str:
+    before_raw, after_raw = _get(r, "auth_before_tls"), _get(r, "auth_after_tls")
+    before = " ".join(before_raw or ()) or ("none" if before_raw is not None else "-")
+    after = " ".join(after_raw or ()) or ("none" if after_raw is not None else "-")
+    if _get(r, "tls_mode") == "implicit":
+        return after
+    return f"{before} → {after}" if after_raw is not None else before
+
+
+def _tls_text(r: Any) -> str:
+    version, mode = _get(r, "tls_version"), _get(r, "tls_mode")
+    if mode in (None, "none") or not version:
+        return "none"
+    return f"{version} {'STARTTLS' if mode == 'starttls' else 'implicit'}"
+
+
+def finding_line(f: Any) -> Text:
+    severity = str(_get(f, "severity"))
+    line = Text()
+    line.append(f"[{safe_text(severity)}]", style=SEVERITY_STYLE.get(severity, ""))
+    line.append(" ")
+    line.append(safe_text(_get(f, "message")))
+    return line
+
+
+def probe_rows(results: Iterable[Any]) -> tuple[list[Column], list[Row]]:
+    """Columns and rows of the probe table (results or record dicts)."""
+    columns = [
+        Column("HOST", flexible=True, min_width=10),
+        Column("PORT", justify="right"),
+        Column("OUTCOME"),
+        Column("TLS", flexible=True, min_width=7),
+        Column("AUTH", flexible=True, min_width=8),
+        Column("TIME", justify="right"),
+    ]
+    rows = []
+    for r in results:
+        outcome = str(_get(r, "outcome"))
+        total = _get(r, "total_ms")
+        under = [finding_line(f) for f in (_get(r, "findings") or ())]
+        error = _get(r, "error")
+        if error and not under:
+            under.append(styled(f"error: {safe_text(error)}", "red"))
+        rows.append(
+            Row(
+                (
+                    styled(_get(r, "host")),
+                    styled(_get(r, "port")),
+                    styled(outcome, OUTCOME_STYLE.get(outcome, "")),
+                    styled(_tls_text(r)),
+                    styled(_auth_text(r)),
+                    styled("-" if total is None else f"{total:.0f} ms"),
+                ),
+                tuple(under),
+            )
+        )
+    return columns, rows
+
+
+#: Printed under the probe table: how to read the AUTH column.
+AUTH_LEGEND = "AUTH: mechanisms offered before → after STARTTLS (on 465, inside TLS)."
+
+
+def probe_table(results: Iterable[Any], width: int) -> RenderableType:
+    columns, rows = probe_rows(results)
+    return rows_block(columns, rows, width)
+
+
+# --- transcripts, as swaks shows them ---------------------------------------------------------
+
+_MARKS = {
+    ("client", False): " -> ",
+    ("server", False): "<-  ",
+    ("client", True): " ~> ",
+    ("server", True): "<~  ",
+}
+
+
+def transcript_lines(record: Any) -> list[Text]:
+    """The conversation of one probe the way swaks prints it.
+
+    ``->`` what we sent, ``<-`` what the server said (``~>``/``<~`` once TLS is up), ``===`` what
+    happened (connecting, TLS started, timeouts). Credentials were redacted when the record was
+    made; what is shown is the record, escaped.
+    """
+    out = [
+        Text(
+            f"=== {safe_text(_get(record, 'host'))}:{safe_text(_get(record, 'port'))} "
+            f"({safe_text(_get(record, 'outcome'))})",
+            style="bold",
+        )
+    ]
+    tls = False
+    for line in _get(record, "transcript") or ():
+        direction = str(_get(line, "dir"))
+        text = safe_text(_get(line, "text"))
+        if direction == "event":
+            if text.startswith("connecting"):
+                tls = False
+            if text.startswith("TLS established"):
+                tls = True
+            out.append(Text(f"=== {text}", style="cyan"))
+        else:
+            style = "green" if direction == "client" else ""
+            out.append(Text(_MARKS.get((direction, tls), " ?  ") + text, style=style))
+    return out

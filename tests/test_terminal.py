@@ -1,0 +1,331 @@
+"""The terminal face of the CLI: tables that fit 80 and 120 columns, colour only where it belongs,
+swaks-style transcripts, the per-host checklist, -c/--concurrency, and the real CLI in tmux."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.cells import cell_len
+
+import smtplab
+from smtplab import schema
+from smtplab.checklist import checklist
+from smtplab.cli.lab_cmd import endpoint_block
+from smtplab.cli.records_cmd import summary_block
+from smtplab.cli.render import make_console, probe_table, transcript_lines
+from smtplab.records import load_records, save_records, summarize
+
+ROOT = Path(__file__).resolve().parents[1]
+ESC = "\x1b"
+
+
+@pytest.fixture(scope="module")
+def lab_results() -> Iterator[tuple[list[Any], Any]]:
+    """Real probes of two hosts in the home-isp lab (port 25 filtered, TLS on the others)."""
+    with smtplab.Lab(scenario="home-isp") as lab:
+        results = smtplab.probe_many(
+            [(h, p) for h in ("smtp.lab.example", "mx.lab.example") for p in (25, 465, 587, 2525)],
+            lab=lab,
+            timeout=1,
+        )
+        endpoints = list(lab.endpoints)
+    yield results, endpoints
+
+
+def render(renderable: Any, width: int, **kw: Any) -> str:
+    buffer = io.StringIO()
+    console = make_console(buffer, width=width, force_terminal=kw.pop("force_terminal", False))
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def assert_fits(text: str, width: int) -> None:
+    too_wide = [line for line in text.splitlines() if cell_len(line) > width]
+    assert not too_wide, f"{len(too_wide)} line(s) wider than {width}: {too_wide[:2]!r}"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_probe_table_fits_and_wraps_findings_between_words(
+    lab_results: tuple[list[Any], Any], width: int
+) -> None:
+    results, _ = lab_results
+    text = render(probe_table(results, width), width)
+    assert_fits(text, width)
+    assert ESC not in text  # not a terminal: no colour
+    tokens = set(text.split())
+    for r in results:
+        for f in r.findings:
+            missing = [w for w in f.message.split() if w not in tokens]
+            assert not missing, f"words cut at {width} columns: {missing}"
+    lines = text.splitlines()
+    assert lines[0].split() == ["HOST", "PORT", "OUTCOME", "TLS", "AUTH", "TIME"]
+    first_row = next(i for i, line in enumerate(lines) if line.startswith("smtp.lab.example"))
+    assert "filtered" in lines[first_row]
+    assert lines[first_row + 1].startswith("    [medium]")  # the finding sits under its row
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_show_and_lab_tables_fit(
+    lab_results: tuple[list[Any], Any], width: int, tmp_path: Path
+) -> None:
+    results, endpoints = lab_results
+    save_records(results, tmp_path / "r.jsonl")
+    summary = summarize(load_records(tmp_path / "r.jsonl"))
+    shown = "".join(render(block, width) for block in summary_block(summary, width))
+    assert_fits(shown, width)
+    assert "vantage lab:home-isp" in shown and "mx.lab.example" in shown
+    lab_text = render(endpoint_block(endpoints, width), width)
+    assert_fits(lab_text, width)
+    assert "PROBE SAYS" in lab_text and "real socket 127.0.0.1:" in lab_text
+    tokens = set(lab_text.split()) | set(shown.split())
+    words = {e.profile for e in endpoints if e.profile} | {e.host for e in endpoints}
+    assert words <= tokens, f"cut mid-word: {words - tokens}"
+
+
+def test_colour_on_a_terminal_only_and_never_with_no_color(
+    lab_results: tuple[list[Any], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results, _ = lab_results
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert f"{ESC}[" in render(probe_table(results, 100), 100, force_terminal=True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    coloured = render(probe_table(results, 100), 100, force_terminal=True)
+    assert "\x1b[3" not in coloured and "\x1b[1;3" not in coloured  # no foreground colours
+
+
+def test_json_output_has_no_colour_on_a_terminal(tmp_path: Path) -> None:
+    from smtplab.cli.output import json_line
+
+    rec = schema.empty_record(host="mx.lab.example", port=25, outcome="open")
+    line = json_line(rec)
+    assert ESC not in line and json.loads(line)["outcome"] == "open"
+
+
+def test_transcript_reads_like_swaks() -> None:
+    with smtplab.Lab(scenario="open-internet") as lab:
+        user, password = lab.credentials
+        r = smtplab.probe("smtp.lab.example", 587, lab=lab, timeout=2, auth=(user, password))
+    lines = [t.plain for t in transcript_lines(r)]
+    assert lines[0] == "=== smtp.lab.example:587 (open)"
+    assert any(x.startswith("<-  220 ") for x in lines)
+    assert " -> EHLO" in [x[:8] for x in lines]
+    assert " -> STARTTLS" in lines
+    tls_at = next(i for i, x in enumerate(lines) if x.startswith("=== TLS established"))
+    after = lines[tls_at + 1 :]
+    assert any(x.startswith(" ~> EHLO") for x in after)  # encrypted lines, as swaks marks them
+    assert any(x.startswith("<~  250") for x in after)
+    assert all(password not in x for x in lines)
+    assert any("AUTH PLAIN [redacted]" in x or "[redacted]" in x for x in after)
+
+
+def test_probe_and_show_transcript_option(tmp_path: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "smtplab"]
+    probe = subprocess.run(
+        [
+            *(*cmd, "probe", "smtp.lab.example", "-p", "587", "--lab", "open-internet"),
+            *("--timeout", "2", "--transcript", "--record", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert " -> STARTTLS" in probe.stdout and "=== TLS established" in probe.stdout
+    show = subprocess.run(
+        [*cmd, "show", str(out), "--transcript"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert show.returncode == 0, show.stderr
+    assert " -> STARTTLS" in show.stdout and "Checks for smtp.lab.example" in show.stdout
+
+
+# --- the checklist: a pure function of records ------------------------------------------------
+
+
+def rec(port: int, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "host": "mail.example.org",
+        "vantage": "home",
+        "port": port,
+        "outcome": "open",
+        "banner_code": 220,
+    }
+    return schema.empty_record(**{**base, **kw})
+
+
+def by_code(checks: list[Any]) -> dict[str, Any]:
+    return {c.code: c for c in checks}
+
+
+def test_checklist_of_a_well_run_submission_host() -> None:
+    good_tls = {"tls_version": "TLSv1.3", "cert_verified": True}
+    checks = by_code(
+        checklist(
+            [
+                rec(25, outcome="filtered", banner_code=None),
+                rec(465, tls_mode="implicit", auth_after_tls=["PLAIN"], **good_tls),
+                rec(
+                    587,
+                    tls_mode="starttls",
+                    starttls_offered=True,
+                    auth_before_tls=[],
+                    auth_after_tls=["PLAIN", "LOGIN"],
+                    **good_tls,
+                ),
+            ]
+        )
+    )
+    assert all(c.passed for c in checks.values()), checks
+    assert set(checks) == {
+        "greeting_220",
+        "submission_reachable",
+        "starttls_offered",
+        "implicit_tls_465",
+        "auth_after_tls_only",
+        "cert_valid",
+        "tls_1_2",
+    }
+    assert checks["greeting_220"].detail == "465, 587"
+
+
+def test_checklist_names_each_failure_with_its_port() -> None:
+    checks = by_code(
+        checklist(
+            [
+                rec(25, banner_code=554, outcome="rejected"),
+                rec(465, tls_mode="none", outcome="open"),
+                rec(
+                    587,
+                    starttls_offered=False,
+                    auth_before_tls=["PLAIN", "LOGIN"],
+                    relay_check="accepted",
+                ),
+                rec(
+                    2525,
+                    tls_mode="starttls",
+                    starttls_offered=True,
+                    tls_version="TLSv1",
+                    cert_verified=False,
+                    cert_error="certificate has expired",
+                ),
+            ]
+        )
+    )
+    failed = {code: c.detail for code, c in checks.items() if not c.passed}
+    assert failed == {
+        "greeting_220": "25: greeting 554",
+        "starttls_offered": "587: not offered",
+        "implicit_tls_465": "465: none TLS",
+        "auth_after_tls_only": "587: PLAIN LOGIN in cleartext",
+        "cert_valid": "2525: certificate has expired",
+        "tls_1_2": "2525: TLSv1",
+        "no_open_relay": "587: relays to a foreign domain",
+    }
+    assert checks["submission_reachable"].passed
+
+
+def test_checklist_is_per_vantage_and_host_and_only_what_was_seen() -> None:
+    checks = checklist(
+        [
+            rec(587, outcome="filtered", banner_code=None),
+            rec(587, vantage="hotel", outcome="filtered", banner_code=None),
+            rec(25, host="other.example", outcome="refused", banner_code=None),
+        ]
+    )
+    assert [(c.vantage, c.host, c.code, c.passed) for c in checks] == [
+        ("home", "mail.example.org", "submission_reachable", False),
+        ("hotel", "mail.example.org", "submission_reachable", False),
+    ]
+    assert checklist([]) == []
+
+
+def test_checklist_agrees_with_the_lab(lab_results: tuple[list[Any], Any]) -> None:
+    results, _ = lab_results
+    checks = [c for c in checklist(results) if c.host == "smtp.lab.example"]
+    assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
+
+
+# --- concurrency ------------------------------------------------------------------------------
+
+
+def test_concurrency_option_bounds_probes_in_flight(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    base = [sys.executable, "-m", "smtplab", "probe", "smtp.lab.example", "--lab", "home-isp"]
+    bad = subprocess.run(
+        [*base, "-c", "0"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert bad.returncode == 2 and "--concurrency" in bad.stderr
+    out = subprocess.run(
+        [*base, "-p", "25,465", "-c", "1", "--timeout", "1", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    first, second = sorted(
+        (json.loads(x) for x in out.stdout.splitlines()), key=lambda r: r["started_at"]
+    )
+    gap = datetime.fromisoformat(second["started_at"]) - datetime.fromisoformat(first["started_at"])
+    # One at a time: the second probe starts only after the first (which took total_ms) ended.
+    assert gap.total_seconds() * 1000 >= first["total_ms"] * 0.95
+
+
+# --- the real CLI in a real terminal (tmux, 80 columns) ---------------------------------------
+
+
+def _tmux(server: str, *args: str) -> str:
+    return subprocess.run(
+        ["tmux", "-L", server, *args], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+def test_probe_in_an_80_column_terminal() -> None:
+    server = f"smtplab-test-{os.getpid()}"
+    env = "env -u NO_COLOR TERM=xterm-256color"
+    command = (
+        f"cd {ROOT} && {env} PYTHONPATH={ROOT} {sys.executable} -m smtplab probe "
+        "smtp.lab.example --lab home-isp --timeout 3; echo __DONE__ $?; sleep 120"
+    )
+    _tmux(server, "new-session", "-d", "-x", "80", "-y", "60", command)
+    try:
+        saw_live = False
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            screen = _tmux(server, "capture-pane", "-p", "-J")
+            saw_live = saw_live or "s left · waiting for the server" in screen
+            if "__DONE__" in screen:
+                break
+            time.sleep(0.2)
+        joined = _tmux(server, "capture-pane", "-p", "-J", "-S", "-200")
+        coloured = _tmux(server, "capture-pane", "-p", "-e", "-S", "-200")
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, timeout=30)
+    assert "__DONE__ 0" in joined, joined
+    assert saw_live, "no live line per port while port 25 waited out its timeout"
+    assert_fits(joined, 80)  # -J joins lines the terminal wrapped: none may be wider
+    assert "HOST" in joined and "OUTCOME" in joined and "filtered" in joined
+    assert "Checks for smtp.lab.example" in joined and "✓ pass" in joined
+    assert "s left · waiting" not in joined.split("HOST")[1]  # the live lines are gone
+    assert f"{ESC}[" in coloured  # a terminal gets colour
