@@ -438,7 +438,7 @@ def _chart(results: Sequence[ProbeResult]) -> str:
             fig = charts.phase_times(results, by="port", title="Where the time went, per port")
         else:
             fig = charts.outcome_heatmap(results, rows="host")
-        return chart_html(fig, max_width="760px")
+        return chart_html(fig)
     except Exception as exc:
         return message_html(f"(the chart could not be drawn: {exc})", "info")
 

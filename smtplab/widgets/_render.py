@@ -307,8 +307,8 @@ def transcript_html(
     """A transcript as an HTML table: time, ``C:``/``S:`` prefix, the line, an explanation.
 
     ``upto`` shows only the first ``upto`` lines (the transcript player's current step). The
-    TLS boundary (after the "TLS handshake" event of a handshake that succeeded) gets a rule. AUTH secrets were
-    already redacted by the probe engine; every line is HTML-escaped here.
+    TLS boundary (after the "TLS handshake" event of a handshake that succeeded) gets a rule.
+    AUTH secrets were already redacted by the probe engine; every line is HTML-escaped here.
     """
     rec = as_record(item)
     lines = _lines(rec)
@@ -332,16 +332,23 @@ def transcript_html(
     )
 
 
-def chart_html(chart: Any, *, width: str = "100%", max_width: str = "900px") -> str:
-    """A :class:`smtplab.charts.Chart` as an ``<img>`` with its alt text, and its description."""
-    png = chart.to_png()
-    data = base64.b64encode(png).decode("ascii")
+def chart_html(chart: Any, *, width: str = "100%", max_width: str | None = None) -> str:
+    """A :class:`smtplab.charts.Chart` as a ``<figure>``: ``<img>`` with its alt text, caption.
+
+    The image fills the width of the widget (``width``, default 100%) up to ``max_width``
+    (default: 1.5 times the chart's natural width), so it stays big on a projector and grows
+    with the browser's zoom.
+    """
+    if hasattr(chart, "to_html"):
+        markup = str(chart.to_html(max_width=max_width))
+        return markup if width == "100%" else markup.replace("width:100%;", f"width:{width};", 1)
+    data = base64.b64encode(chart.to_png()).decode("ascii")
     alt = getattr(chart, "alt_text", "") or getattr(chart, "description", "")
     description = getattr(chart, "description", "")
     return (
-        f'<figure class="smtplab-chart" style="margin:4px 0">'
-        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
-        f'style="width:{width};max-width:{max_width};height:auto"/>'
+        f'<figure class="smtplab-chart" style="margin:4px 0;width:{width};'
+        f'max-width:{max_width or "100%"}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(alt)}" style="display:block;width:100%;height:auto"/>'
         f'<figcaption style="{_FONT};color:#333">{esc(description)}</figcaption></figure>'
     )
 
