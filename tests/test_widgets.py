@@ -588,3 +588,140 @@ def test_check_answer_and_bad_questions() -> None:
         w.quiz([{"question": "?"}])
     with pytest.raises(ValueError, match="at least one"):
         w.quiz([])
+
+
+# --- memory and a quiet exit -----------------------------------------------------------------
+
+
+def _benchmark_child(lines: int) -> dict[str, Any]:
+    """Peak memory of a fresh process that builds and plays an N-line transcript player."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "widgets_memory.py"
+    spec = importlib.util.spec_from_file_location("widgets_memory", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.measure(lines))
+
+
+def test_transcript_player_memory_is_linear_in_lines() -> None:
+    """10,000 lines once took more than all memory (quadratic frames); now well under 600 MB.
+
+    The precise target (300 MB) is measured by benchmarks/widgets_memory.py; here the bound is
+    generous, and the growth from 2,500 to 10,000 lines must be near 4× (quadratic: 16×).
+    """
+    base, small, big = (_benchmark_child(n) for n in (0, 2_500, 10_000))
+    assert big["peak_mb"] < 600, big
+    assert big["last_frame_chars"] > 10_000 * 100  # the whole transcript really was drawn
+    cost_small = max(small["peak_mb"] - base["peak_mb"], 4.0)
+    cost_big = big["peak_mb"] - base["peak_mb"]
+    assert cost_big < 8 * cost_small, (base, small, big)
+
+
+def test_player_frames_are_built_on_demand(home_results: list[smtplab.ProbeResult]) -> None:
+    r = home_results[2]
+    frames = w.player_frames(r, 1)
+    assert isinstance(frames, w.PlayerFrames)
+    assert frames[-1] == frames[len(frames) - 1]
+    assert [f[1] for f in frames[1:3]] == [frames[1][1], frames[2][1]]
+    assert frames.delay(1) == frames[1][0]
+    with pytest.raises(IndexError):
+        frames[len(frames)]
+
+
+_EXIT_SCRIPT = """
+import smtplab.widgets as w
+panel = w.probe_panel(timeout=1)
+results = panel.run()
+player = w.transcript_player(results[1])
+chooser = w.port_chooser(results)
+q = w.quiz([{"question": "Which port is implicit TLS?", "options": ["465", "587"],
+             "answer": "465"}])
+print("outcomes", sorted(r.outcome for r in results))
+panel
+"""
+
+
+@pytest.mark.parametrize("shell", ["ipython", "python"])
+def test_widgets_leave_no_noise_at_interpreter_exit(shell: str, tmp_path: Path) -> None:
+    """Widgets alive at exit were closed by ``Widget.__del__`` after imports stopped working:
+    "Exception ignored … ImportError: sys.meta_path is None" on stderr, once per widget."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        PYTHONWARNINGS="ignore",
+    )
+    if shell == "ipython":
+        pytest.importorskip("IPython")
+        cmd = [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c", _EXIT_SCRIPT]
+    else:
+        cmd = [sys.executable, "-c", _EXIT_SCRIPT]
+    done = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "outcomes ['open', 'open', 'open', 'refused']" in done.stdout
+    assert done.stderr == ""
+
+
+# --- EHLO lines, one explanation each --------------------------------------------------------
+
+
+def test_every_ehlo_line_gets_its_own_explanation(
+    open_results: list[smtplab.ProbeResult],
+) -> None:
+    from smtplab.widgets._extensions import AUTH_MECHANISMS, EXTENSIONS, explain_ehlo_line
+    from smtplab.widgets._transcript import explain_lines
+
+    r = next(x for x in open_results if x.port == 587 and x.outcome == "open")
+    lines = [{"t": x.t, "dir": x.dir, "text": x.text} for x in r.transcript]
+    notes = explain_lines(lines)
+    ehlo_reply = [
+        (line["text"], note)
+        for line, note in zip(lines, notes, strict=True)
+        if line["dir"] == "server" and line["text"].startswith("250")
+    ]
+    # every line of the lab's EHLO replies is explained differently (repeated lines aside)
+    by_text = dict(ehlo_reply)
+    assert len(set(by_text.values())) == len(by_text) >= 6
+    assert any("SIZE 1000000" in n and "1,000,000 bytes" in n and "RFC 1870" in n for n in notes)
+    assert any(n.startswith("STARTTLS") and "RFC 3207" in n for n in notes)
+    auth = next(n for n in notes if n.startswith("AUTH"))
+    assert "RFC 4954" in auth and "PLAIN" in auth and "RFC 4616" in auth and "LOGIN" in auth
+    # and in the HTML beside each line
+    html = w.transcript_html(r)
+    assert w._render.esc(auth) in html
+    for keyword in (
+        "STARTTLS",
+        "SIZE 35882577",
+        "8BITMIME",
+        "PIPELINING",
+        "SMTPUTF8",
+        "CHUNKING",
+        "DSN",
+        "ENHANCEDSTATUSCODES",
+        "REQUIRETLS",
+        "AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
+    ):
+        note = explain_ehlo_line(f"250-{keyword}", first=False)
+        assert "RFC" in note and "not described" not in note, note
+    many = explain_ehlo_line("250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER", first=False)
+    for mech in ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"):
+        assert f"{mech}: {AUTH_MECHANISMS[mech].meaning}" in many
+    assert "RFC 7628" in many and "RFC 2195" in many
+    assert all(e.source for e in [*EXTENSIONS.values(), *AUTH_MECHANISMS.values()])
+    assert "an extension not described here" in explain_ehlo_line("250 FROBNICATE", first=False)
+    assert "no fixed limit" in explain_ehlo_line("250-SIZE", first=False)
+    # the first line names the server; a 250 that answers another command is not an extension
+    assert "calling itself smtp.lab.example" in explain_ehlo_line("250-smtp.lab.example", True)
+    noop = explain_lines(
+        [{"t": 0, "dir": "client", "text": "NOOP"}, {"t": 1, "dir": "server", "text": "250 OK"}]
+    )
+    assert noop[1] == explain_line("server", "250 OK")

@@ -17,6 +17,7 @@ import ipywidgets as W
 
 from smtplab.probe import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
+from smtplab.widgets._close import shutting_down
 from smtplab.widgets._render import (
     chart_html,
     close_parts,
@@ -272,7 +273,9 @@ class ProbePanel(W.VBox):
             self._lab = self._given_lab
 
     def close(self) -> None:
-        """Stop the panel's lab, then close the widgets."""
+        """Stop the panel's lab, then close the widgets (nothing to do at interpreter exit)."""
+        if shutting_down():
+            return
         self.close_lab()
         accordion = getattr(self, "transcripts", None)
         for child in accordion.children if accordion is not None else ():
