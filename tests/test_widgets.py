@@ -216,6 +216,75 @@ def test_an_exception_becomes_a_message_not_a_traceback() -> None:
         p.close()
 
 
+def test_a_new_run_and_an_error_clear_the_old_results() -> None:
+    """Old results never stay on screen during a run or under an error message."""
+    seen_during_run: list[tuple[str, str, int]] = []
+
+    def probe_and_look(*args: Any, **kwargs: Any) -> list[smtplab.ProbeResult]:
+        seen_during_run.append(
+            (p.results_html.value, p.chart_html.value, len(p.transcripts.children))
+        )
+        return list(smtplab.probe_many(*args, **kwargs))
+
+    p = w.probe_panel(probe_fn=probe_and_look, timeout=TIMEOUT)
+    try:
+        p.run()
+        assert len(p.last_results) == 4 and len(p.transcripts.children) == 4
+        p.run()  # the second run starts from a clean screen
+        table, chart, transcripts = seen_during_run[1]
+        assert shown_outcomes(table) == [] and "Probing" in table
+        assert chart == "" and transcripts == 0
+        assert len(p.last_results) == 4
+        p.host.value = "not a host name!"
+        p.run()  # an error: its message, and nothing of the last run under it
+        assert "smtplab-error" in p.message.value
+        assert p.last_results == [] and shown_outcomes(p.results_html.value) == []
+        assert p.chart_html.value == "" and p.transcripts.children == ()
+        assert p.progress_label.value == ""
+    finally:
+        p.close()
+
+
+def test_a_timeout_is_counted_down_while_the_probe_waits() -> None:
+    """home-isp drops port 25: while its probe waits, the label names it and counts down."""
+    labels: list[str] = []
+    p = w.probe_panel(scenario="home-isp", timeout=TIMEOUT)
+    p.progress_label.observe(lambda c: labels.append(c["new"]), names="value")
+    try:
+        p.run()
+        assert {r.port: r.outcome for r in p.last_results}[25] == "filtered"
+        waiting = [x for x in labels if "waiting for port 25" in x]
+        assert len(waiting) >= 3, labels  # redrawn a few times a second
+        left = [float(m) for x in waiting for m in re.findall(r"gives up in (\d+\.\d) s", x)]
+        assert left == sorted(left, reverse=True) and left[0] <= TIMEOUT
+        assert labels[-1].startswith("done: 4 port(s)")
+    finally:
+        p.close()
+
+
+def test_waiting_text_counts_down_to_the_timeout_then_the_deadline() -> None:
+    from smtplab.widgets._progress import waiting_text
+
+    text = waiting_text("h", [25], 3, 4, 1.2, 3.0, 11.0)
+    assert text == (
+        "⏳ 3/4 done · waiting for port 25: no answer yet after 1.2 s; gives up in 1.8 s"
+    )
+    later = waiting_text("h", [25, 2525], 2, 4, 4.0, 3.0, 11.0)
+    assert "ports 25, 2525" in later and "gives up in at most 7.0 s" in later
+    assert waiting_text("h", [], 4, 4, 1.0, 3.0, 11.0) == "probed 4/4 ports of h"
+
+
+def test_the_results_table_wraps_and_scrolls_in_place(
+    open_results: list[smtplab.ProbeResult],
+) -> None:
+    html = w.results_table_html(open_results)
+    assert html.startswith('<div class="smtplab-scroll" style="overflow-x:auto;')
+    finding = re.search(r'<div class="smtplab-finding" style="([^"]*)"', html)
+    assert finding is not None
+    assert "white-space:normal" in finding.group(1) and "min-width" in finding.group(1)
+    assert "overflow-x:auto" in w.transcript_html(open_results[1])
+
+
 def test_dataset_mode_shows_recordings_without_probing(
     tmp_path: Path, home_results: list[smtplab.ProbeResult]
 ) -> None:

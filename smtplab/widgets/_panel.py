@@ -18,6 +18,7 @@ import ipywidgets as W
 from smtplab.probe import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
+from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
     close_parts,
@@ -331,18 +332,21 @@ class ProbePanel(W.VBox):
     # --- the action -------------------------------------------------------------------------
 
     def run(self) -> list[ProbeResult]:
-        """What the Run button does. Never raises: problems become a message in the panel."""
+        """What the Run button does. Never raises: problems become a message in the panel.
+
+        The previous results are cleared first, so nothing old stays on screen during the run
+        or under an error message.
+        """
         self.message.value = ""
+        self.clear_results(message_html("Probing… the results appear here.", "info"))
         self.run_button.disabled = True
         try:
             results = self._run()
         except ProbeInputError as exc:
-            self.message.value = message_html(str(exc), "error")
+            self._failed(str(exc))
             return []
         except Exception as exc:
-            self.message.value = message_html(
-                f"The probe could not run: {type(exc).__name__}: {exc}", "error"
-            )
+            self._failed(f"The probe could not run: {type(exc).__name__}: {exc}")
             return []
         finally:
             self.run_button.disabled = False
@@ -357,6 +361,23 @@ class ProbePanel(W.VBox):
                 "info",
             )
         return results
+
+    def clear_results(self, placeholder: str = "") -> None:
+        """Take the table, the chart and the transcripts off the screen."""
+        self.last_results = []
+        self.results_html.value = placeholder
+        self.chart_html.value = ""
+        old = list(self.transcripts.children)
+        self.transcripts.children = []
+        self.transcripts.titles = ()
+        for child in old:
+            child.close()
+
+    def _failed(self, text: str) -> None:
+        self.clear_results()
+        self.progress.value = 0
+        self.progress_label.value = ""
+        self.message.value = message_html(text, "error")
 
     def _run(self) -> list[ProbeResult]:
         chosen = [p for p, b in self.ports.items() if b.value]
@@ -373,15 +394,33 @@ class ProbePanel(W.VBox):
         else:
             self.progress_label.value = f"probing {host} on the real network…"
         targets = [(host, p) for p in ports]
+        answered: list[int] = []
+
+        def on_progress(done: int, total: int, result: ProbeResult) -> None:
+            answered.append(result.port)
+            self._on_progress(done, total, result)
+
+        def draw(elapsed: float) -> None:
+            pending = [p for p in ports if p not in answered]
+            self.progress_label.value = waiting_text(
+                host, pending, len(answered), len(ports), elapsed, self.timeout, self._deadline
+            )
+
         began = time.monotonic()
-        results = self._probe_fn(
-            targets, progress=self._on_progress, per_host=max(4, len(targets)), **kwargs
-        )
+        with Ticker(draw):
+            results = self._probe_fn(
+                targets, progress=on_progress, per_host=max(4, len(targets)), **kwargs
+            )
         self.progress.value = self.progress.max
         self.progress_label.value = (
             f"done: {len(targets)} port(s) of {host} probed in {_took(time.monotonic() - began)}"
         )
         return list(results)
+
+    @property
+    def _deadline(self) -> float:
+        """A probe's overall deadline at this timeout (the probe's default: 3 × timeout + 2 s)."""
+        return min(600.0, 3 * self.timeout + 2)
 
     def _records(self, name: str) -> list[dict[str, Any]]:
         if name not in self._dataset_cache:

@@ -30,6 +30,7 @@ __all__ = [
     "message_html",
     "outcome_badge",
     "results_table_html",
+    "scroll_box",
     "table_html",
     "transcript_html",
 ]
@@ -95,6 +96,15 @@ def message_html(text: str, kind: str = "info") -> str:
     )
 
 
+def scroll_box(inner: str) -> str:
+    """``inner`` in a box as wide as the widget that scrolls sideways on its own when ``inner``
+    is wider (a projector at 1024×768), instead of the whole widget scrolling or clipping."""
+    return (
+        '<div class="smtplab-scroll" style="overflow-x:auto;max-width:100%;'
+        f'-webkit-overflow-scrolling:touch">{inner}</div>'
+    )
+
+
 def table_html(
     headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str | None = None
 ) -> str:
@@ -117,7 +127,7 @@ def table_html(
         if caption
         else ""
     )
-    return (
+    return scroll_box(
         f'<table class="smtplab-table" style="border-collapse:collapse;{_FONT};color:#111">'
         f"{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
     )
@@ -181,12 +191,14 @@ def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None
         row = [
             f'<b style="font-size:17px">{esc(r.get("port"))}</b>',
             outcome_badge(outcome)
-            + f'<div style="font-size:13px;color:#333;max-width:300px">{esc(meaning)}</div>',
+            + f'<div style="font-size:13px;color:#333;min-width:9em;max-width:300px">'
+            f"{esc(meaning)}</div>",
             _tls(r),
             _auth(r.get("auth_before_tls")),
             _auth(r.get("auth_after_tls")),
             f'<span style="white-space:nowrap">{_ms(r.get("total_ms"))}</span>',
-            f'<div style="font-size:13px;max-width:380px">{_top_finding(r)}</div>',
+            f'<div class="smtplab-finding" style="font-size:13px;min-width:10em;'
+            f'max-width:380px;white-space:normal;overflow-wrap:anywhere">{_top_finding(r)}</div>',
         ]
         if show_host:
             row.insert(0, esc(r.get("host")))

@@ -134,8 +134,9 @@ class RenderedTranscript:
         else:
             body = "".join(self._rows[:k])
         return (
+            '<div class="smtplab-scroll" style="overflow-x:auto;max-width:100%">'
             f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
-            f'font-size:14px;line-height:1.4">{body}</table>'
+            f'font-size:14px;line-height:1.4">{body}</table></div>'
         )
 
 
