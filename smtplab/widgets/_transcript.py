@@ -91,7 +91,7 @@ def _row(line: Mapping[str, Any], note: str | None, current: bool) -> str:
         f"{line['t']:9.1f} ms</td>"
         f'<td style="padding:1px 4px;color:{colour};font-weight:bold">{prefix}</td>'
         f'<td style="padding:1px 8px;color:{colour};{style};white-space:pre-wrap;'
-        f'word-break:break-all">{esc(text)}</td>{note_td}</tr>'
+        f'word-break:break-all;min-width:22ch">{esc(text)}</td>{note_td}</tr>'
     )
 
 
