@@ -1,4 +1,4 @@
-"""Drawing shared by the charts: hatched cells, boxed labels, legend patches, and the grid.
+"""Drawing shared by the charts: hatched cells, boxed labels, legend patches, bars, the grid.
 
 :func:`draw_grid` is the one grid of the package: rows of names by columns of ports, each cell
 coloured, hatched and labelled in words. The outcome heat map and the provider matrix both use it.
@@ -12,9 +12,17 @@ from typing import Any
 
 from matplotlib.patches import Patch, Rectangle
 
-from smtplab.charts._style import hatch_colour
+from smtplab.charts._style import TITLE_PAD, hatch_colour
 
-__all__ = ["GridCell", "boxed", "cell", "draw_grid", "legend_patch"]
+__all__ = [
+    "GridCell",
+    "bar_axes",
+    "bar_segment",
+    "boxed",
+    "cell",
+    "draw_grid",
+    "legend_patch",
+]
 
 
 def cell(ax: Any, x: float, y: float, w: float, h: float, fill: str, hatch: str) -> None:
@@ -115,3 +123,46 @@ def draw_grid(
     ax.tick_params(length=0)
     for side in ("top", "right", "bottom", "left"):
         ax.spines[side].set_visible(False)
+
+
+def bar_segment(
+    ax: Any,
+    y: float,
+    left: float,
+    width: float,
+    fill: str,
+    hatch: str,
+    *,
+    label: str | None = None,
+    fontsize: float = 12,
+    gap: bool = False,
+) -> None:
+    """One segment of a stacked horizontal bar: fill, hatch, an optional boxed label in the
+    middle, and with ``gap`` a white edge that separates it from its neighbours."""
+    ax.barh(
+        y,
+        width,
+        left=left,
+        height=0.62,
+        color=fill,
+        hatch=hatch or None,
+        edgecolor=hatch_colour(fill),
+        linewidth=0,
+    )
+    if gap:
+        ax.barh(y, width, left=left, height=0.62, color="none", edgecolor="white", linewidth=2)
+    if label:
+        boxed(ax, left + width / 2, y, label, fontsize=fontsize)
+
+
+def bar_axes(ax: Any, labels: Sequence[str], xmax: float, xlabel: str, title: str) -> None:
+    """The frame of a stacked-bar chart: one labelled row per bar, first at the top."""
+    ax.set_yticks(range(len(labels))[::-1], list(labels))
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_xlim(0, xmax)
+    ax.set_xlabel(xlabel)
+    ax.tick_params(axis="y", length=0)
+    ax.spines["left"].set_visible(False)
+    ax.grid(axis="x", color="#DDDDDD", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_title(title, loc="left", pad=TITLE_PAD)

@@ -11,9 +11,9 @@ import matplotlib as mpl
 import pandas as pd
 
 from smtplab.charts._data import clean, port_order, to_frame
-from smtplab.charts._draw import boxed, legend_patch
+from smtplab.charts._draw import bar_axes, bar_segment, legend_patch
 from smtplab.charts._figure import Chart, new_chart, no_data
-from smtplab.charts._style import OKABE_ITO, RC, TITLE_PAD, hatch_colour
+from smtplab.charts._style import OKABE_ITO, RC
 from smtplab.charts._words import fmt_ms, join
 
 __all__ = ["phase_times"]
@@ -53,10 +53,44 @@ def phase_times(
         usable = frame[frame["outcome"].astype(str) == "open"]
     usable = usable[usable[cols].notna().any(axis=1)]
 
+    rows = _phase_rows(frame, usable, by)
+    if not any(r["n"] for r in rows):
+        return no_data(title, "no probe that got a greeting has timings", description)
+
+    label = (lambda g: f"port {g}") if by == "port" else str
+    totals = [sum(v for v in r["median"].values() if not math.isnan(v)) for r in rows]
+    xmax = max(totals) * 1.28 or 1.0
+    width = 12.0
+    height = 2.5 + 0.8 * len(rows)
+    fig = new_chart(width, height, _phase_alt(rows, totals, by, label), description)
+    with mpl.rc_context(RC):
+        ax = fig.add_axes(
+            (2.0 / width, 1.6 / height, (width - 2.4) / width, (height - 2.4) / height)
+        )
+        _draw_phase_bars(ax, rows, totals, xmax)
+        xlabel = (
+            "milliseconds (median of the probes that got a greeting)"
+            if only_open
+            else "milliseconds (median)"
+        )
+        bar_axes(ax, [label(r["group"]) for r in rows], xmax, xlabel, title)
+        fig.legend(
+            handles=[legend_patch(*_PHASE_STYLE[p], label=p) for p in _PHASES],
+            loc="lower left",
+            bbox_to_anchor=(1.9 / width, 0.0),
+            ncols=4,
+            frameon=False,
+            handleheight=1.3,
+            handlelength=2.4,
+        )
+    return fig
+
+
+def _phase_rows(frame: pd.DataFrame, usable: pd.DataFrame, by: str) -> list[dict[str, Any]]:
+    """Per group: probes counted, median of each phase, phase order, and what the rest saw."""
     groups = port_order(frame[by]) if by == "port" else sorted(frame[by].astype(str).unique())
     key = frame[by] if by == "port" else frame[by].astype(str)
     ukey = usable[by] if by == "port" else usable[by].astype(str)
-
     rows: list[dict[str, Any]] = []
     for g in groups:
         sub = usable[ukey == g]
@@ -73,87 +107,42 @@ def phase_times(
             seen = Counter(all_sub["outcome"].astype(str))
             other = ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in seen.most_common())
         rows.append({"group": g, "n": len(sub), "median": med, "order": order, "other": other})
+    return rows
 
-    if not any(r["n"] for r in rows):
-        return no_data(title, "no probe that got a greeting has timings", description)
 
-    label = (lambda g: f"port {g}") if by == "port" else str
-    totals = [sum(v for v in r["median"].values() if not math.isnan(v)) for r in rows]
-    xmax = max(totals) * 1.28 or 1.0
-    alt = _phase_alt(rows, totals, by, label)
-
-    width = 12.0
-    height = 2.5 + 0.8 * len(rows)
-    fig = new_chart(width, height, alt, description)
-    with mpl.rc_context(RC):
-        ax = fig.add_axes(
-            (2.0 / width, 1.6 / height, (width - 2.4) / width, (height - 2.4) / height)
-        )
-        for i, (r, total) in enumerate(zip(rows, totals, strict=False)):
-            y = len(rows) - 1 - i
-            left = 0.0
-            if r["n"] == 0:
-                ax.text(
-                    0,
-                    y,
-                    f"  no greeting ({r['other']})" if r["other"] else "  no timings",
-                    va="center",
-                    ha="left",
-                    fontsize=13,
-                    color="#555555",
-                    style="italic",
-                )
-                continue
-            for p in r["order"]:
-                v = r["median"][p]
-                if math.isnan(v) or v <= 0:
-                    continue
-                fill, hatch = _PHASE_STYLE[p]
-                ax.barh(
-                    y,
-                    v,
-                    left=left,
-                    height=0.62,
-                    color=fill,
-                    hatch=hatch or None,
-                    edgecolor=hatch_colour(fill),
-                    linewidth=0,
-                )
-                if v >= 0.075 * xmax:
-                    boxed(ax, left + v / 2, y, fmt_ms(v), fontsize=12)
-                left += v
+def _draw_phase_bars(
+    ax: Any, rows: Sequence[dict[str, Any]], totals: Sequence[float], xmax: float
+) -> None:
+    for i, (r, total) in enumerate(zip(rows, totals, strict=False)):
+        y = len(rows) - 1 - i
+        if r["n"] == 0:
             ax.text(
-                left + 0.01 * xmax,
+                0,
                 y,
-                f"{fmt_ms(total)} ms  (n={r['n']})",
+                f"  no greeting ({r['other']})" if r["other"] else "  no timings",
                 va="center",
                 ha="left",
                 fontsize=13,
+                color="#555555",
+                style="italic",
             )
-        ax.set_yticks(range(len(rows))[::-1], [label(r["group"]) for r in rows])
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        ax.set_xlim(0, xmax)
-        ax.set_xlabel(
-            "milliseconds (median of the probes that got a greeting)"
-            if only_open
-            else "milliseconds (median)"
+            continue
+        left = 0.0
+        for p in r["order"]:
+            v = r["median"][p]
+            if math.isnan(v) or v <= 0:
+                continue
+            shown = fmt_ms(v) if v >= 0.075 * xmax else None
+            bar_segment(ax, y, left, v, *_PHASE_STYLE[p], label=shown, fontsize=12)
+            left += v
+        ax.text(
+            left + 0.01 * xmax,
+            y,
+            f"{fmt_ms(total)} ms  (n={r['n']})",
+            va="center",
+            ha="left",
+            fontsize=13,
         )
-        ax.tick_params(axis="y", length=0)
-        ax.spines["left"].set_visible(False)
-        ax.grid(axis="x", color="#DDDDDD", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.set_title(title, loc="left", pad=TITLE_PAD)
-        handles = [legend_patch(*_PHASE_STYLE[p], label=p) for p in _PHASES]
-        fig.legend(
-            handles=handles,
-            loc="lower left",
-            bbox_to_anchor=(1.9 / width, 0.0),
-            ncols=4,
-            frameon=False,
-            handleheight=1.3,
-            handlelength=2.4,
-        )
-    return fig
 
 
 def _phase_alt(rows: Sequence[dict[str, Any]], totals: Sequence[float], by: str, label: Any) -> str:

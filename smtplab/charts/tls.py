@@ -13,9 +13,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from smtplab.charts._data import clean, isnan, port_order, to_frame
-from smtplab.charts._draw import boxed, legend_patch
+from smtplab.charts._draw import bar_axes, bar_segment, legend_patch
 from smtplab.charts._figure import Chart, new_chart, no_data
-from smtplab.charts._style import DARK_GREY, GREY, MAX_ROWS, OKABE_ITO, RC, TITLE_PAD, hatch_colour
+from smtplab.charts._style import DARK_GREY, GREY, MAX_ROWS, OKABE_ITO, RC, TITLE_PAD
 from smtplab.charts._words import join, limit, trunc
 
 __all__ = ["auth_tls", "tls_versions"]
@@ -87,45 +87,9 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
         ax = fig.add_axes(
             (1.9 / width, 1.6 / height, (width - 2.3) / width, (height - 2.4) / height)
         )
-        for i, port in enumerate(ports):
-            y = len(ports) - 1 - i
-            left = 0
-            for c in cats:
-                n = counts[port].get(c, 0)
-                if not n:
-                    continue
-                fill, hatch = _TLS_STYLE.get(c, ("#FFFFFF", "O."))
-                ax.barh(
-                    y,
-                    n,
-                    left=left,
-                    height=0.62,
-                    color=fill,
-                    hatch=hatch or None,
-                    edgecolor=hatch_colour(fill),
-                    linewidth=0,
-                )
-                ax.barh(y, n, left=left, height=0.62, color="none", edgecolor="white", linewidth=2)
-                if n >= 0.09 * xmax:
-                    boxed(
-                        ax,
-                        left + n / 2,
-                        y,
-                        f"{c}: {n}" if n >= 0.22 * xmax else str(n),
-                        fontsize=13,
-                    )
-                left += n
-            ax.text(left + 0.01 * xmax, y, f" {left}", va="center", ha="left", fontsize=13)
-        ax.set_yticks(range(len(ports))[::-1], [f"port {p}" for p in ports])
-        ax.set_ylim(-0.6, len(ports) - 0.4)
-        ax.set_xlim(0, xmax * 1.1)
+        _draw_tls_bars(ax, ports, cats, counts, xmax)
+        bar_axes(ax, [f"port {p}" for p in ports], xmax * 1.1, "number of probes", title)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("number of probes")
-        ax.tick_params(axis="y", length=0)
-        ax.spines["left"].set_visible(False)
-        ax.grid(axis="x", color="#DDDDDD", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.set_title(title, loc="left", pad=TITLE_PAD)
         handles = [legend_patch(*_TLS_STYLE.get(c, ("#FFFFFF", "O.")), label=c) for c in cats]
         fig.legend(
             handles=handles,
@@ -137,6 +101,29 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
             handlelength=2.4,
         )
     return fig
+
+
+def _draw_tls_bars(
+    ax: Any,
+    ports: Sequence[int],
+    cats: Sequence[str],
+    counts: Mapping[int, Counter[str]],
+    xmax: int,
+) -> None:
+    for i, port in enumerate(ports):
+        y = len(ports) - 1 - i
+        left = 0
+        for c in cats:
+            n = counts[port].get(c, 0)
+            if not n:
+                continue
+            label = None
+            if n >= 0.09 * xmax:
+                label = f"{c}: {n}" if n >= 0.22 * xmax else str(n)
+            fill, hatch = _TLS_STYLE.get(c, ("#FFFFFF", "O."))
+            bar_segment(ax, y, left, n, fill, hatch, label=label, fontsize=13, gap=True)
+            left += n
+        ax.text(left + 0.01 * xmax, y, f" {left}", va="center", ha="left", fontsize=13)
 
 
 def _tls_alt(frame: pd.DataFrame, counts: Mapping[int, Counter[str]], ports: Sequence[int]) -> str:
@@ -179,6 +166,96 @@ def _mechs(value: Any) -> list[str] | None:
         return None
 
 
+#: How a cell of the AUTH chart is drawn: state -> (marker style, legend label or None).
+_AUTH_MARKS: Final[dict[str, tuple[dict[str, Any], str | None]]] = {
+    "cleartext": (
+        {"marker": "X", "ms": 20, "color": OKABE_ITO["vermillion"], "mec": "white", "mew": 1.2},
+        "AUTH in cleartext (bad)",
+    ),
+    "not_offered": (
+        {"marker": "o", "ms": 15, "mfc": "white", "mec": OKABE_ITO["green"], "mew": 3},
+        "no AUTH before TLS (good)",
+    ),
+    "implicit": (
+        {"marker": "s", "ms": 13, "mfc": "white", "mec": DARK_GREY, "mew": 2},
+        "implicit TLS: no cleartext",
+    ),
+    "unseen": ({"marker": "$?$", "ms": 15, "color": DARK_GREY}, None),
+    "offered": (
+        {"marker": "o", "ms": 16, "color": OKABE_ITO["blue"], "mec": "white", "mew": 1.2},
+        "AUTH after TLS",
+    ),
+    "tls_no_auth": (
+        {"marker": "o", "ms": 15, "mfc": "white", "mec": OKABE_ITO["blue"], "mew": 2.5},
+        "TLS, no AUTH",
+    ),
+    "no_tls": ({"marker": "_", "ms": 20, "color": DARK_GREY, "mew": 3}, "no TLS / not seen"),
+}
+
+
+def _auth_entries(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One entry per host:port: mechanisms before and after TLS (None: not seen), TLS mode."""
+    entries: list[dict[str, Any]] = []
+    for (host, port), grp in frame.groupby(["host", "port"], sort=False):
+        before: list[str] | None = None
+        after: list[str] | None = None
+        for b, a in zip(grp["auth_before_tls"], grp["auth_after_tls"], strict=False):
+            mb, ma = _mechs(b), _mechs(a)
+            if mb is not None:
+                before = list(dict.fromkeys([*(before or []), *mb]))
+            if ma is not None:
+                after = list(dict.fromkeys([*(after or []), *ma]))
+        modes = Counter(grp["tls_mode"].astype(str)) if "tls_mode" in grp.columns else Counter()
+        tls_mode = modes.most_common(1)[0][0] if modes else "none"
+        entries.append(
+            {"host": str(host), "port": int(port), "before": before, "after": after}
+            | {"tls_mode": tls_mode}
+        )
+    order = {p: i for i, p in enumerate(port_order(e["port"] for e in entries))}
+    entries.sort(key=lambda e: (e["host"], order[e["port"]]))
+    return entries
+
+
+def _auth_cells(e: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The two cells of a row, before and after TLS: (state, words, text style)."""
+    grey = {"color": DARK_GREY}
+    b, a = e["before"], e["after"]
+    if b:
+        bad = {"color": OKABE_ITO["vermillion"], "fontweight": "bold"}
+        before = ("cleartext", trunc(" ".join(b)) + "  (cleartext!)", bad)
+    elif b is not None:
+        before = ("not_offered", "not offered", {})
+    elif e["tls_mode"] == "implicit":
+        before = ("implicit", "n/a: TLS from the start", grey)
+    else:
+        before = ("unseen", "not seen", grey)
+    if a:
+        after = ("offered", trunc(" ".join(a)), {})
+    elif a is not None:
+        after = ("tls_no_auth", "none offered", {})
+    else:
+        after = ("no_tls", "no TLS", grey)
+    return [before, after]
+
+
+def _draw_auth_rows(ax: Any, shown: Sequence[Mapping[str, Any]]) -> None:
+    for i, e in enumerate(shown):
+        y = len(shown) - 1 - i
+        if i % 2 == 0:
+            ax.axhspan(y - 0.5, y + 0.5, color="#F3F3F3", zorder=0)
+        for x, (state, words, style) in enumerate(_auth_cells(e)):
+            ax.plot(x, y, zorder=3, ls="", **_AUTH_MARKS[state][0])
+            ax.text(x + 0.09, y, words, va="center", fontsize=13, **style)
+    ax.set_xlim(-0.12, 2.0)
+    ax.set_ylim(-0.5, len(shown) - 0.5)
+    ax.set_xticks([0, 1], ["before TLS", "after TLS"], fontweight="bold")
+    ax.xaxis.tick_top()
+    ax.set_yticks(range(len(shown))[::-1], [f"{e['host']}:{e['port']}" for e in shown])
+    ax.tick_params(length=0)
+    for side in ("top", "right", "bottom", "left"):
+        ax.spines[side].set_visible(False)
+
+
 def auth_tls(df: Any, *, title: str | None = None, max_rows: int = MAX_ROWS) -> Chart:
     """For each host:port, which AUTH mechanisms were offered before and after TLS.
 
@@ -204,41 +281,10 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = MAX_ROWS) -> 
         ]
     if frame.empty:
         return no_data(title, "no probe reached EHLO", description)
-
-    entries: list[dict[str, Any]] = []
-    for (host, port), grp in frame.groupby(["host", "port"], sort=False):
-        before: list[str] | None = None
-        after: list[str] | None = None
-        for b, a in zip(grp["auth_before_tls"], grp["auth_after_tls"], strict=False):
-            mb, ma = _mechs(b), _mechs(a)
-            if mb is not None:
-                before = list(dict.fromkeys([*(before or []), *mb]))
-            if ma is not None:
-                after = list(dict.fromkeys([*(after or []), *ma]))
-        modes = Counter(grp["tls_mode"].astype(str)) if "tls_mode" in grp.columns else Counter()
-        tls_mode = modes.most_common(1)[0][0] if modes else "none"
-        entries.append(
-            {
-                "host": str(host),
-                "port": int(port),
-                "before": before,
-                "after": after,
-                "tls_mode": tls_mode,
-            }
-        )
-    order = {p: i for i, p in enumerate(port_order(e["port"] for e in entries))}
-    entries.sort(key=lambda e: (e["host"], order[e["port"]]))
+    entries = _auth_entries(frame)
     shown = entries[:max_rows]
-
-    alt = _auth_alt(entries)
     width, height = 12.0, 2.9 + 0.62 * len(shown)
-    fig = new_chart(width, height, alt, description)
-    bad, good, blue, grey = (
-        OKABE_ITO["vermillion"],
-        OKABE_ITO["green"],
-        OKABE_ITO["blue"],
-        DARK_GREY,
-    )
+    fig = new_chart(width, height, _auth_alt(entries), description)
     with mpl.rc_context(RC):
         label_w = min(4.4, 0.9 + 0.125 * max(len(f"{e['host']}:{e['port']}") for e in shown))
         ax = fig.add_axes(
@@ -249,88 +295,12 @@ def auth_tls(df: Any, *, title: str | None = None, max_rows: int = MAX_ROWS) -> 
                 (height - 2.6) / height,
             )
         )
-        for i, e in enumerate(shown):
-            y = len(shown) - 1 - i
-            if i % 2 == 0:
-                ax.axhspan(y - 0.5, y + 0.5, color="#F3F3F3", zorder=0)
-            b, a = e["before"], e["after"]
-            # before TLS
-            if b:
-                ax.plot(0, y, marker="X", ms=20, color=bad, mec="white", mew=1.2, zorder=3)
-                ax.text(
-                    0.09,
-                    y,
-                    trunc(" ".join(b)) + "  (cleartext!)",
-                    va="center",
-                    fontsize=13,
-                    color=bad,
-                    fontweight="bold",
-                )
-            elif b is not None:
-                ax.plot(0, y, marker="o", ms=15, mfc="white", mec=good, mew=3, zorder=3)
-                ax.text(0.09, y, "not offered", va="center", fontsize=13)
-            elif e["tls_mode"] == "implicit":
-                ax.plot(0, y, marker="s", ms=13, mfc="white", mec=grey, mew=2, zorder=3)
-                ax.text(0.09, y, "n/a: TLS from the start", va="center", fontsize=13, color=grey)
-            else:
-                ax.plot(0, y, marker="$?$", ms=15, color=grey, zorder=3)
-                ax.text(0.09, y, "not seen", va="center", fontsize=13, color=grey)
-            # after TLS
-            if a:
-                ax.plot(1, y, marker="o", ms=16, color=blue, mec="white", mew=1.2, zorder=3)
-                ax.text(1.09, y, trunc(" ".join(a)), va="center", fontsize=13)
-            elif a is not None:
-                ax.plot(1, y, marker="o", ms=15, mfc="white", mec=blue, mew=2.5, zorder=3)
-                ax.text(1.09, y, "none offered", va="center", fontsize=13)
-            else:
-                ax.plot(1, y, marker="_", ms=20, color=grey, mew=3, zorder=3)
-                ax.text(1.09, y, "no TLS", va="center", fontsize=13, color=grey)
-        ax.set_xlim(-0.12, 2.0)
-        ax.set_ylim(-0.5, len(shown) - 0.5)
-        ax.set_xticks([0, 1], ["before TLS", "after TLS"], fontweight="bold")
-        ax.xaxis.tick_top()
-        ax.set_yticks(range(len(shown))[::-1], [f"{e['host']}:{e['port']}" for e in shown])
-        ax.tick_params(length=0)
-        for side in ("top", "right", "bottom", "left"):
-            ax.spines[side].set_visible(False)
+        _draw_auth_rows(ax, shown)
         ax.set_title(title, loc="left", pad=TITLE_PAD + 4)
         handles = [
-            Line2D([], [], ls="", marker="X", ms=15, color=bad, label="AUTH in cleartext (bad)"),
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="o",
-                ms=12,
-                mfc="white",
-                mec=good,
-                mew=3,
-                label="no AUTH before TLS (good)",
-            ),
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="s",
-                ms=11,
-                mfc="white",
-                mec=grey,
-                mew=2,
-                label="implicit TLS: no cleartext",
-            ),
-            Line2D([], [], ls="", marker="o", ms=13, color=blue, label="AUTH after TLS"),
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker="o",
-                ms=12,
-                mfc="white",
-                mec=blue,
-                mew=2.5,
-                label="TLS, no AUTH",
-            ),
-            Line2D([], [], ls="", marker="_", ms=15, mew=3, color=grey, label="no TLS / not seen"),
+            Line2D([], [], ls="", label=label, **(style | {"ms": style["ms"] * 0.8}))
+            for style, label in _AUTH_MARKS.values()
+            if label
         ]
         fig.legend(
             handles=handles, loc="lower left", ncols=3, frameon=False, bbox_to_anchor=(0.01, 0.0)
