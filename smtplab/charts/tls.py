@@ -218,7 +218,9 @@ def _auth_entries(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _auth_cells(e: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """The two cells of a row, before and after TLS: (state, words, text style)."""
-    grey = {"color": DARK_GREY}
+    grey: dict[str, Any] = {"color": DARK_GREY}
+    before: tuple[str, str, dict[str, Any]]
+    after: tuple[str, str, dict[str, Any]]
     b, a = e["before"], e["after"]
     if b:
         bad = {"color": OKABE_ITO["vermillion"], "fontweight": "bold"}

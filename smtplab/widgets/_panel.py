@@ -126,25 +126,25 @@ class ProbePanel(W.VBox):
         self.last_results: list[ProbeResult] = []
 
         self._scenarios = scenarios()
-        options: list[tuple[str, str]] = []
-        if lab is not None:
-            options.append(
-                (f"the lab you started ({lab.scenario})", f"{_LAB_PREFIX}{lab.scenario}")
-            )
-        options += [
-            (f"lab — {name}", f"{_LAB_PREFIX}{name}")
-            for name in self._scenarios
-            if lab is None or name != lab.scenario
-        ]
-        options.append(("live (real network)", LIVE))
-        options += [(f"recorded — {name}", f"{_DATA_PREFIX}{name}") for name in self._datasets]
+        options = _source_options(lab, self._scenarios, self._datasets)
         start = f"{_LAB_PREFIX}{lab.scenario if lab is not None else scenario}"
         if start not in [v for _, v in options]:
             raise ValueError(
                 f"unknown scenario {scenario!r}: choose one of {', '.join(self._scenarios)}"
             )
 
-        wide = W.Layout(width="auto")
+        self._build_widgets(options, start, host, ports)
+        self.run_button.on_click(lambda _b: self.run())
+        self.source.observe(lambda _c: self._show_notice(), names="value")
+        self._show_notice()
+
+        super().__init__(self._layout(), layout=W.Layout(max_width="1200px"))
+        self.add_class("smtplab-probe-panel")
+
+    def _build_widgets(
+        self, options: list[tuple[str, str]], start: str, host: str, ports: Sequence[int]
+    ) -> None:
+        """The inputs and outputs, as attributes (see the class docstring)."""
         self.source = W.Dropdown(
             options=options, value=start, description="Source", layout=W.Layout(width="420px")
         )
@@ -203,10 +203,9 @@ class ProbePanel(W.VBox):
         self.chart_html = W.HTML()
         self.transcripts = W.Accordion(children=[])
 
-        self.run_button.on_click(lambda _b: self.run())
-        self.source.observe(lambda _c: self._show_notice(), names="value")
-        self._show_notice()
-
+    def _layout(self) -> list[W.Widget]:
+        """The panel's rows, top to bottom."""
+        wide = W.Layout(width="auto")
         ports_row = W.HBox(
             [
                 W.Label("Ports", layout=W.Layout(width="80px")),
@@ -215,30 +214,25 @@ class ProbePanel(W.VBox):
             ],
             layout=W.Layout(flex_flow="row wrap", align_items="center"),
         )
-        super().__init__(
-            [
-                W.HTML(
-                    '<div style="font-size:20px;font-weight:bold;margin:2px 0">'
-                    "Probe SMTP ports</div>"
-                ),
-                self.source,
-                self.notice,
-                self.host,
-                ports_row,
-                W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
-                W.HBox([self.progress, self.progress_label], layout=wide),
-                self.message,
-                self.results_html,
-                self.chart_html,
-                W.HTML(
-                    '<div style="font-size:17px;font-weight:bold;margin-top:6px">'
-                    "Transcripts (C: client, S: server)</div>"
-                ),
-                self.transcripts,
-            ],
-            layout=W.Layout(max_width="1200px"),
-        )
-        self.add_class("smtplab-probe-panel")
+        return [
+            W.HTML(
+                '<div style="font-size:20px;font-weight:bold;margin:2px 0">Probe SMTP ports</div>'
+            ),
+            self.source,
+            self.notice,
+            self.host,
+            ports_row,
+            W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
+            W.HBox([self.progress, self.progress_label], layout=wide),
+            self.message,
+            self.results_html,
+            self.chart_html,
+            W.HTML(
+                '<div style="font-size:17px;font-weight:bold;margin-top:6px">'
+                "Transcripts (C: client, S: server)</div>"
+            ),
+            self.transcripts,
+        ]
 
     # --- the lab --------------------------------------------------------------------------
 
@@ -453,6 +447,23 @@ class ProbePanel(W.VBox):
         self.progress.value = len(found)
         self.progress_label.value = f"{len(found)} recorded probe(s) from {name}"
         return [ProbeResult.from_record(r) for r in found]
+
+
+def _source_options(
+    lab: Any, scenarios: Mapping[str, str], datasets: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The Source choices: the lab passed in, every lab scenario, live, every recording."""
+    options: list[tuple[str, str]] = []
+    if lab is not None:
+        options.append((f"the lab you started ({lab.scenario})", f"{_LAB_PREFIX}{lab.scenario}"))
+    options += [
+        (f"lab — {name}", f"{_LAB_PREFIX}{name}")
+        for name in scenarios
+        if lab is None or name != lab.scenario
+    ]
+    options.append(("live (real network)", LIVE))
+    options += [(f"recorded — {name}", f"{_DATA_PREFIX}{name}") for name in datasets]
+    return options
 
 
 def _took(seconds: float) -> str:
