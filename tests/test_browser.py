@@ -70,6 +70,14 @@ NOTEBOOK = {
             "charts.show(charts.provider_matrix())",
         ),
         _cell("chart-repr", "charts.timeline()"),
+        _cell(
+            "heatmap",
+            "import pandas as pd",
+            "outcomes = ['open', 'filtered', 'filtered']",
+            "charts.outcome_heatmap(pd.DataFrame(",
+            "    [{'host': 'mx.lab.example', 'port': 25, 'outcome': o} for o in outcomes]",
+            "))",
+        ),
     ],
     "metadata": {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -337,7 +345,8 @@ def test_the_course_reads_well_in_jupyterlab(
         shot("transcript")
 
         # charts outside widgets: charts.show() and a chart that ends a cell
-        for i in (1, 2):
+        captions = []
+        for i in (1, 2, 3):
             figure = page.locator(".jp-Notebook .jp-CodeCell").nth(i).locator("figure")
             expect(figure).to_have_count(1, timeout=60_000)
             figure.scroll_into_view_if_needed()
@@ -347,9 +356,14 @@ def test_the_course_reads_well_in_jupyterlab(
             assert len(alt) > 40, alt
             caption = figure.locator("figcaption").inner_text()
             assert len(caption) > 40
+            captions.append(caption)
             size = chart.evaluate(_FILLS_JS)
             assert size["img"] >= 0.97 * min(size["area"], size["natural"]), size
             assert size["img"] >= 0.97 * size["area"] or size["img"] >= size["natural"], size
+        # the heat map's caption says what "k of n probes" in a cell counts
+        assert "of the 6 probes in that cell, 2 got that far" in captions[2]
+        alt = page.locator(".jp-Notebook .jp-CodeCell").nth(3).locator("img").get_attribute("alt")
+        assert "(probes: 2 filtered, 1 open of 3)" in (alt or ""), alt
     finally:
         page.close()
     assert all(p.stat().st_size > 10_000 for p in shots)
