@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +180,15 @@ def test_heatmap_cells_show_the_furthest_or_the_commonest_outcome(frame: pd.Data
     assert "Port 25 was open for all 3 hosts (probes: 6 filtered, 3 open of 9)" in fig.alt_text
     assert "silent for legacy.lab.example" in fig.alt_text
     assert "refused for mx.lab.example" in fig.alt_text
-    assert "open 1/3" in {t.get_text() for t in fig.axes[0].texts}
+    assert "open\n1 of 3 probes" in {t.get_text() for t in fig.axes[0].texts}
+    # what the fraction counts is said on the chart and in its caption
+    assert any("of the 6 probes in that cell, 2 got that far" in t.get_text() for t in fig.texts)
+    assert "2 got that far" in fig.description
     png(fig)
     fig = charts.outcome_heatmap(frame, agg="majority")
     assert "Port 25 was filtered for all 3 hosts" in fig.alt_text
-    assert "filtered 2/3" in {t.get_text() for t in fig.axes[0].texts}
+    assert "filtered\n2 of 3 probes" in {t.get_text() for t in fig.axes[0].texts}
+    assert "2 had that outcome" in fig.description
     png(fig)
     with pytest.raises(ValueError, match="agg"):
         charts.outcome_heatmap(frame, agg="mean")
@@ -214,7 +220,7 @@ def test_vantage_view_says_whether_a_port_gets_out() -> None:
     ]
     fig = charts.outcome_heatmap(pd.DataFrame(recs), rows="vantage")
     assert "Port 25: open for 1; filtered for lab:home-isp" in fig.alt_text
-    assert {"open 1/3", "filtered"} <= {t.get_text() for t in fig.axes[0].texts}
+    assert {"open\n1 of 3 probes", "filtered"} <= {t.get_text() for t in fig.axes[0].texts}
     png(fig)
 
 
@@ -366,15 +372,92 @@ def test_provider_matrix() -> None:
     png(empty)
 
 
+def _figure_html(markup: str) -> tuple[dict[str, str], str, bytes]:
+    """The <img> attributes, the caption and the decoded PNG of a chart's HTML."""
+    parser = _FigureParser()
+    parser.feed(markup)
+    src = parser.img["src"]
+    assert src.startswith("data:image/png;base64,")
+    return parser.img, parser.caption, base64.b64decode(src.split(",", 1)[1])
+
+
+class _FigureParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.img: dict[str, str] = {}
+        self.figure: dict[str, str] = {}
+        self.caption = ""
+        self._in_caption = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.img = {k: v or "" for k, v in attrs}
+        elif tag == "figure":
+            self.figure = {k: v or "" for k, v in attrs}
+        self._in_caption = tag == "figcaption"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_caption = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_caption:
+            self.caption += data
+
+
 def test_mimebundle_carries_alt_text(frame: pd.DataFrame) -> None:
     fig = charts.outcome_heatmap(frame)
     data, meta = fig._repr_mimebundle_()
     assert data["image/png"].startswith(PNG_MAGIC)
     assert data["text/plain"] == fig.alt_text
     assert meta == {"image/png": {"alt": fig.alt_text}}
+    # JupyterLab 4 renders the HTML: the alt text is an attribute of the <img> in the page
+    img, caption, png_bytes = _figure_html(data["text/html"])
+    assert img["alt"] == fig.alt_text
+    assert caption == fig.description
+    assert png_bytes == data["image/png"]
     data, _ = fig._repr_mimebundle_(include=["text/plain"])
     assert set(data) == {"text/plain"}
     fig.clear()
+
+
+def test_chart_html_fills_the_width_and_escapes(frame: pd.DataFrame) -> None:
+    fig = charts.phase_times(frame)
+    fig.alt_text = 'a "quoted" <b>alt</b> & more'
+    markup = fig.to_html()
+    img, _caption, png_bytes = _figure_html(markup)
+    assert img["alt"] == fig.alt_text  # the parser unescapes: the markup had it escaped
+    assert "<b>" not in markup.split("alt=", 1)[1].split("/>", 1)[0]
+    assert "width:100%" in img["style"]
+    parser = _FigureParser()
+    parser.feed(markup)
+    assert "width:100%" in parser.figure["style"]
+    assert f"max-width:{round(fig.get_figwidth() * 150)}px" in parser.figure["style"]
+    # drawn at 150 dpi, so the image stays sharp when it is stretched or the page zoomed
+    width_px = int.from_bytes(png_bytes[16:20], "big")
+    assert abs(width_px - fig.get_figwidth() * 150) <= 2
+    _img, caption, _ = _figure_html(fig.to_html(caption=False))
+    assert caption == ""
+    fig.clear()
+
+
+def test_heatmap_and_provider_matrix_draw_the_same_grid(
+    frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smtplab.charts import _draw, outcomes, providers
+
+    assert outcomes.draw_grid is providers.draw_grid is _draw.draw_grid
+    calls: list[str] = []
+    real = _draw.draw_grid
+
+    def spy(ax: Any, rows: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(str(rows[0]))
+        real(ax, rows, *args, **kwargs)
+
+    monkeypatch.setattr(outcomes, "draw_grid", spy)
+    monkeypatch.setattr(providers, "draw_grid", spy)
+    png(charts.outcome_heatmap(frame))
+    png(charts.provider_matrix())
+    assert calls == [sorted(HOSTS)[0], "Gmail"]
 
 
 def test_ipython_formats_the_chart_once_with_alt(frame: pd.DataFrame) -> None:
@@ -395,8 +478,14 @@ def test_show_displays_and_describes(
     monkeypatch.setattr(display, "display", lambda obj, **kw: shown.append(obj))
     fig = charts.auth_tls(frame)
     charts.show(fig)
-    assert shown == [fig]
-    assert capsys.readouterr().out.strip() == fig.description
+    charts.show(fig, describe=False)
+    assert len(shown) == 2
+    for bundle, described in zip(shown, (True, False), strict=True):
+        img, caption, png_bytes = _figure_html(bundle["text/html"])
+        assert img["alt"] == fig.alt_text
+        assert caption == (fig.description if described else "")
+        assert png_bytes == bundle["image/png"]
+    assert capsys.readouterr().out == ""
     fig.clear()
 
 

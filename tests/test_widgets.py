@@ -216,6 +216,75 @@ def test_an_exception_becomes_a_message_not_a_traceback() -> None:
         p.close()
 
 
+def test_a_new_run_and_an_error_clear_the_old_results() -> None:
+    """Old results never stay on screen during a run or under an error message."""
+    seen_during_run: list[tuple[str, str, int]] = []
+
+    def probe_and_look(*args: Any, **kwargs: Any) -> list[smtplab.ProbeResult]:
+        seen_during_run.append(
+            (p.results_html.value, p.chart_html.value, len(p.transcripts.children))
+        )
+        return list(smtplab.probe_many(*args, **kwargs))
+
+    p = w.probe_panel(probe_fn=probe_and_look, timeout=TIMEOUT)
+    try:
+        p.run()
+        assert len(p.last_results) == 4 and len(p.transcripts.children) == 4
+        p.run()  # the second run starts from a clean screen
+        table, chart, transcripts = seen_during_run[1]
+        assert shown_outcomes(table) == [] and "Probing" in table
+        assert chart == "" and transcripts == 0
+        assert len(p.last_results) == 4
+        p.host.value = "not a host name!"
+        p.run()  # an error: its message, and nothing of the last run under it
+        assert "smtplab-error" in p.message.value
+        assert p.last_results == [] and shown_outcomes(p.results_html.value) == []
+        assert p.chart_html.value == "" and p.transcripts.children == ()
+        assert p.progress_label.value == ""
+    finally:
+        p.close()
+
+
+def test_a_timeout_is_counted_down_while_the_probe_waits() -> None:
+    """home-isp drops port 25: while its probe waits, the label names it and counts down."""
+    labels: list[str] = []
+    p = w.probe_panel(scenario="home-isp", timeout=TIMEOUT)
+    p.progress_label.observe(lambda c: labels.append(c["new"]), names="value")
+    try:
+        p.run()
+        assert {r.port: r.outcome for r in p.last_results}[25] == "filtered"
+        waiting = [x for x in labels if "waiting for port 25" in x]
+        assert len(waiting) >= 3, labels  # redrawn a few times a second
+        left = [float(m) for x in waiting for m in re.findall(r"gives up in (\d+\.\d) s", x)]
+        assert left == sorted(left, reverse=True) and left[0] <= TIMEOUT
+        assert labels[-1].startswith("done: 4 port(s)")
+    finally:
+        p.close()
+
+
+def test_waiting_text_counts_down_to_the_timeout_then_the_deadline() -> None:
+    from smtplab.widgets._progress import waiting_text
+
+    text = waiting_text("h", [25], 3, 4, 1.2, 3.0, 11.0)
+    assert text == (
+        "⏳ 3/4 done · waiting for port 25: no answer yet after 1.2 s; gives up in 1.8 s"
+    )
+    later = waiting_text("h", [25, 2525], 2, 4, 4.0, 3.0, 11.0)
+    assert "ports 25, 2525" in later and "gives up in at most 7.0 s" in later
+    assert waiting_text("h", [], 4, 4, 1.0, 3.0, 11.0) == "probed 4/4 ports of h"
+
+
+def test_the_results_table_wraps_and_scrolls_in_place(
+    open_results: list[smtplab.ProbeResult],
+) -> None:
+    html = w.results_table_html(open_results)
+    assert html.startswith('<div class="smtplab-scroll" style="overflow-x:auto;')
+    finding = re.search(r'<div class="smtplab-finding" style="([^"]*)"', html)
+    assert finding is not None
+    assert "white-space:normal" in finding.group(1) and "min-width" in finding.group(1)
+    assert "overflow-x:auto" in w.transcript_html(open_results[1])
+
+
 def test_dataset_mode_shows_recordings_without_probing(
     tmp_path: Path, home_results: list[smtplab.ProbeResult]
 ) -> None:
@@ -617,3 +686,140 @@ def test_check_answer_and_bad_questions() -> None:
         w.quiz([{"question": "?"}])
     with pytest.raises(ValueError, match="at least one"):
         w.quiz([])
+
+
+# --- memory and a quiet exit -----------------------------------------------------------------
+
+
+def _benchmark_child(lines: int) -> dict[str, Any]:
+    """Peak memory of a fresh process that builds and plays an N-line transcript player."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "widgets_memory.py"
+    spec = importlib.util.spec_from_file_location("widgets_memory", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.measure(lines))
+
+
+def test_transcript_player_memory_is_linear_in_lines() -> None:
+    """10,000 lines once took more than all memory (quadratic frames); now well under 600 MB.
+
+    The precise target (300 MB) is measured by benchmarks/widgets_memory.py; here the bound is
+    generous, and the growth from 2,500 to 10,000 lines must be near 4× (quadratic: 16×).
+    """
+    base, small, big = (_benchmark_child(n) for n in (0, 2_500, 10_000))
+    assert big["peak_mb"] < 600, big
+    assert big["last_frame_chars"] > 10_000 * 100  # the whole transcript really was drawn
+    cost_small = max(small["peak_mb"] - base["peak_mb"], 4.0)
+    cost_big = big["peak_mb"] - base["peak_mb"]
+    assert cost_big < 8 * cost_small, (base, small, big)
+
+
+def test_player_frames_are_built_on_demand(home_results: list[smtplab.ProbeResult]) -> None:
+    r = home_results[2]
+    frames = w.player_frames(r, 1)
+    assert isinstance(frames, w.PlayerFrames)
+    assert frames[-1] == frames[len(frames) - 1]
+    assert [f[1] for f in frames[1:3]] == [frames[1][1], frames[2][1]]
+    assert frames.delay(1) == frames[1][0]
+    with pytest.raises(IndexError):
+        frames[len(frames)]
+
+
+_EXIT_SCRIPT = """
+import smtplab.widgets as w
+panel = w.probe_panel(timeout=1)
+results = panel.run()
+player = w.transcript_player(results[1])
+chooser = w.port_chooser(results)
+q = w.quiz([{"question": "Which port is implicit TLS?", "options": ["465", "587"],
+             "answer": "465"}])
+print("outcomes", sorted(r.outcome for r in results))
+panel
+"""
+
+
+@pytest.mark.parametrize("shell", ["ipython", "python"])
+def test_widgets_leave_no_noise_at_interpreter_exit(shell: str, tmp_path: Path) -> None:
+    """Widgets alive at exit were closed by ``Widget.__del__`` after imports stopped working:
+    "Exception ignored … ImportError: sys.meta_path is None" on stderr, once per widget."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+        PYTHONWARNINGS="ignore",
+    )
+    if shell == "ipython":
+        pytest.importorskip("IPython")
+        cmd = [sys.executable, "-m", "IPython", "--quick", "--no-banner", "-c", _EXIT_SCRIPT]
+    else:
+        cmd = [sys.executable, "-c", _EXIT_SCRIPT]
+    done = subprocess.run(
+        cmd, check=False, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "outcomes ['open', 'open', 'open', 'refused']" in done.stdout
+    assert done.stderr == ""
+
+
+# --- EHLO lines, one explanation each --------------------------------------------------------
+
+
+def test_every_ehlo_line_gets_its_own_explanation(
+    open_results: list[smtplab.ProbeResult],
+) -> None:
+    from smtplab.widgets._extensions import AUTH_MECHANISMS, EXTENSIONS, explain_ehlo_line
+    from smtplab.widgets._transcript import explain_lines
+
+    r = next(x for x in open_results if x.port == 587 and x.outcome == "open")
+    lines = [{"t": x.t, "dir": x.dir, "text": x.text} for x in r.transcript]
+    notes = explain_lines(lines)
+    ehlo_reply = [
+        (line["text"], note)
+        for line, note in zip(lines, notes, strict=True)
+        if line["dir"] == "server" and line["text"].startswith("250")
+    ]
+    # every line of the lab's EHLO replies is explained differently (repeated lines aside)
+    by_text = dict(ehlo_reply)
+    assert len(set(by_text.values())) == len(by_text) >= 6
+    assert any("SIZE 1000000" in n and "1,000,000 bytes" in n and "RFC 1870" in n for n in notes)
+    assert any(n.startswith("STARTTLS") and "RFC 3207" in n for n in notes)
+    auth = next(n for n in notes if n.startswith("AUTH"))
+    assert "RFC 4954" in auth and "PLAIN" in auth and "RFC 4616" in auth and "LOGIN" in auth
+    # and in the HTML beside each line
+    html = w.transcript_html(r)
+    assert w._render.esc(auth) in html
+    for keyword in (
+        "STARTTLS",
+        "SIZE 35882577",
+        "8BITMIME",
+        "PIPELINING",
+        "SMTPUTF8",
+        "CHUNKING",
+        "DSN",
+        "ENHANCEDSTATUSCODES",
+        "REQUIRETLS",
+        "AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER",
+    ):
+        note = explain_ehlo_line(f"250-{keyword}", first=False)
+        assert "RFC" in note and "not described" not in note, note
+    many = explain_ehlo_line("250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER", first=False)
+    for mech in ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"):
+        assert f"{mech}: {AUTH_MECHANISMS[mech].meaning}" in many
+    assert "RFC 7628" in many and "RFC 2195" in many
+    assert all(e.source for e in [*EXTENSIONS.values(), *AUTH_MECHANISMS.values()])
+    assert "an extension not described here" in explain_ehlo_line("250 FROBNICATE", first=False)
+    assert "no fixed limit" in explain_ehlo_line("250-SIZE", first=False)
+    # the first line names the server; a 250 that answers another command is not an extension
+    assert "calling itself smtp.lab.example" in explain_ehlo_line("250-smtp.lab.example", True)
+    noop = explain_lines(
+        [{"t": 0, "dir": "client", "text": "NOOP"}, {"t": 1, "dir": "server", "text": "250 OK"}]
+    )
+    assert noop[1] == explain_line("server", "250 OK")

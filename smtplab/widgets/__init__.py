@@ -32,7 +32,13 @@ from smtplab.widgets._explorer import (
     summary_html,
 )
 from smtplab.widgets._panel import LIVE, ProbePanel, plan_targets, probe_panel, recorded_datasets
-from smtplab.widgets._player import SPEEDS, TranscriptPlayer, player_frames, transcript_player
+from smtplab.widgets._player import (
+    SPEEDS,
+    PlayerFrames,
+    TranscriptPlayer,
+    player_frames,
+    transcript_player,
+)
 from smtplab.widgets._quiz import Quiz, check_answer, quiz
 from smtplab.widgets._render import (
     TLS_RULE,
@@ -48,6 +54,7 @@ __all__ = [
     "SPEEDS",
     "TLS_RULE",
     "DatasetExplorer",
+    "PlayerFrames",
     "PortChooser",
     "ProbePanel",
     "Quiz",

@@ -17,6 +17,8 @@ import ipywidgets as W
 
 from smtplab.probe import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
+from smtplab.widgets._close import shutting_down
+from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
     close_parts,
@@ -124,25 +126,25 @@ class ProbePanel(W.VBox):
         self.last_results: list[ProbeResult] = []
 
         self._scenarios = scenarios()
-        options: list[tuple[str, str]] = []
-        if lab is not None:
-            options.append(
-                (f"the lab you started ({lab.scenario})", f"{_LAB_PREFIX}{lab.scenario}")
-            )
-        options += [
-            (f"lab — {name}", f"{_LAB_PREFIX}{name}")
-            for name in self._scenarios
-            if lab is None or name != lab.scenario
-        ]
-        options.append(("live (real network)", LIVE))
-        options += [(f"recorded — {name}", f"{_DATA_PREFIX}{name}") for name in self._datasets]
+        options = _source_options(lab, self._scenarios, self._datasets)
         start = f"{_LAB_PREFIX}{lab.scenario if lab is not None else scenario}"
         if start not in [v for _, v in options]:
             raise ValueError(
                 f"unknown scenario {scenario!r}: choose one of {', '.join(self._scenarios)}"
             )
 
-        wide = W.Layout(width="auto")
+        self._build_widgets(options, start, host, ports)
+        self.run_button.on_click(lambda _b: self.run())
+        self.source.observe(lambda _c: self._show_notice(), names="value")
+        self._show_notice()
+
+        super().__init__(self._layout(), layout=W.Layout(max_width="1200px"))
+        self.add_class("smtplab-probe-panel")
+
+    def _build_widgets(
+        self, options: list[tuple[str, str]], start: str, host: str, ports: Sequence[int]
+    ) -> None:
+        """The inputs and outputs, as attributes (see the class docstring)."""
         self.source = W.Dropdown(
             options=options, value=start, description="Source", layout=W.Layout(width="420px")
         )
@@ -201,10 +203,9 @@ class ProbePanel(W.VBox):
         self.chart_html = W.HTML()
         self.transcripts = W.Accordion(children=[])
 
-        self.run_button.on_click(lambda _b: self.run())
-        self.source.observe(lambda _c: self._show_notice(), names="value")
-        self._show_notice()
-
+    def _layout(self) -> list[W.Widget]:
+        """The panel's rows, top to bottom."""
+        wide = W.Layout(width="auto")
         ports_row = W.HBox(
             [
                 W.Label("Ports", layout=W.Layout(width="80px")),
@@ -213,30 +214,25 @@ class ProbePanel(W.VBox):
             ],
             layout=W.Layout(flex_flow="row wrap", align_items="center"),
         )
-        super().__init__(
-            [
-                W.HTML(
-                    '<div style="font-size:20px;font-weight:bold;margin:2px 0">'
-                    "Probe SMTP ports</div>"
-                ),
-                self.source,
-                self.notice,
-                self.host,
-                ports_row,
-                W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
-                W.HBox([self.progress, self.progress_label], layout=wide),
-                self.message,
-                self.results_html,
-                self.chart_html,
-                W.HTML(
-                    '<div style="font-size:17px;font-weight:bold;margin-top:6px">'
-                    "Transcripts (C: client, S: server)</div>"
-                ),
-                self.transcripts,
-            ],
-            layout=W.Layout(max_width="1200px"),
-        )
-        self.add_class("smtplab-probe-panel")
+        return [
+            W.HTML(
+                '<div style="font-size:20px;font-weight:bold;margin:2px 0">Probe SMTP ports</div>'
+            ),
+            self.source,
+            self.notice,
+            self.host,
+            ports_row,
+            W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
+            W.HBox([self.progress, self.progress_label], layout=wide),
+            self.message,
+            self.results_html,
+            self.chart_html,
+            W.HTML(
+                '<div style="font-size:17px;font-weight:bold;margin-top:6px">'
+                "Transcripts (C: client, S: server)</div>"
+            ),
+            self.transcripts,
+        ]
 
     # --- the lab --------------------------------------------------------------------------
 
@@ -272,7 +268,9 @@ class ProbePanel(W.VBox):
             self._lab = self._given_lab
 
     def close(self) -> None:
-        """Stop the panel's lab, then close the widgets."""
+        """Stop the panel's lab, then close the widgets (nothing to do at interpreter exit)."""
+        if shutting_down():
+            return
         self.close_lab()
         accordion = getattr(self, "transcripts", None)
         for child in accordion.children if accordion is not None else ():
@@ -328,18 +326,21 @@ class ProbePanel(W.VBox):
     # --- the action -------------------------------------------------------------------------
 
     def run(self) -> list[ProbeResult]:
-        """What the Run button does. Never raises: problems become a message in the panel."""
+        """What the Run button does. Never raises: problems become a message in the panel.
+
+        The previous results are cleared first, so nothing old stays on screen during the run
+        or under an error message.
+        """
         self.message.value = ""
+        self.clear_results(message_html("Probing… the results appear here.", "info"))
         self.run_button.disabled = True
         try:
             results = self._run()
         except ProbeInputError as exc:
-            self.message.value = message_html(str(exc), "error")
+            self._failed(str(exc))
             return []
         except Exception as exc:
-            self.message.value = message_html(
-                f"The probe could not run: {type(exc).__name__}: {exc}", "error"
-            )
+            self._failed(f"The probe could not run: {type(exc).__name__}: {exc}")
             return []
         finally:
             self.run_button.disabled = False
@@ -354,6 +355,23 @@ class ProbePanel(W.VBox):
                 "info",
             )
         return results
+
+    def clear_results(self, placeholder: str = "") -> None:
+        """Take the table, the chart and the transcripts off the screen."""
+        self.last_results = []
+        self.results_html.value = placeholder
+        self.chart_html.value = ""
+        old = list(self.transcripts.children)
+        self.transcripts.children = []
+        self.transcripts.titles = ()
+        for child in old:
+            child.close()
+
+    def _failed(self, text: str) -> None:
+        self.clear_results()
+        self.progress.value = 0
+        self.progress_label.value = ""
+        self.message.value = message_html(text, "error")
 
     def _run(self) -> list[ProbeResult]:
         chosen = [p for p, b in self.ports.items() if b.value]
@@ -370,15 +388,33 @@ class ProbePanel(W.VBox):
         else:
             self.progress_label.value = f"probing {host} on the real network…"
         targets = [(host, p) for p in ports]
+        answered: list[int] = []
+
+        def on_progress(done: int, total: int, result: ProbeResult) -> None:
+            answered.append(result.port)
+            self._on_progress(done, total, result)
+
+        def draw(elapsed: float) -> None:
+            pending = [p for p in ports if p not in answered]
+            self.progress_label.value = waiting_text(
+                host, pending, len(answered), len(ports), elapsed, self.timeout, self._deadline
+            )
+
         began = time.monotonic()
-        results = self._probe_fn(
-            targets, progress=self._on_progress, per_host=max(4, len(targets)), **kwargs
-        )
+        with Ticker(draw):
+            results = self._probe_fn(
+                targets, progress=on_progress, per_host=max(4, len(targets)), **kwargs
+            )
         self.progress.value = self.progress.max
         self.progress_label.value = (
             f"done: {len(targets)} port(s) of {host} probed in {_took(time.monotonic() - began)}"
         )
         return list(results)
+
+    @property
+    def _deadline(self) -> float:
+        """A probe's overall deadline at this timeout (the probe's default: 3 × timeout + 2 s)."""
+        return min(600.0, 3 * self.timeout + 2)
 
     def _records(self, name: str) -> list[dict[str, Any]]:
         if name not in self._dataset_cache:
@@ -413,6 +449,23 @@ class ProbePanel(W.VBox):
         return [ProbeResult.from_record(r) for r in found]
 
 
+def _source_options(
+    lab: Any, scenarios: Mapping[str, str], datasets: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """The Source choices: the lab passed in, every lab scenario, live, every recording."""
+    options: list[tuple[str, str]] = []
+    if lab is not None:
+        options.append((f"the lab you started ({lab.scenario})", f"{_LAB_PREFIX}{lab.scenario}"))
+    options += [
+        (f"lab — {name}", f"{_LAB_PREFIX}{name}")
+        for name in scenarios
+        if lab is None or name != lab.scenario
+    ]
+    options.append(("live (real network)", LIVE))
+    options += [(f"recorded — {name}", f"{_DATA_PREFIX}{name}") for name in datasets]
+    return options
+
+
 def _took(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
@@ -438,7 +491,7 @@ def _chart(results: Sequence[ProbeResult]) -> str:
             fig = charts.phase_times(results, by="port", title="Where the time went, per port")
         else:
             fig = charts.outcome_heatmap(results, rows="host")
-        return chart_html(fig, max_width="760px")
+        return chart_html(fig)
     except Exception as exc:
         return message_html(f"(the chart could not be drawn: {exc})", "info")
 

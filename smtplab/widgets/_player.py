@@ -8,20 +8,22 @@ slider through those frames.
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, overload
 
 import ipywidgets as W
 
+from smtplab.widgets._close import shutting_down
 from smtplab.widgets._render import (
     as_record,
     close_parts,
     esc,
     message_html,
     outcome_badge,
-    transcript_html,
 )
+from smtplab.widgets._transcript import RenderedTranscript
 
-__all__ = ["SPEEDS", "TranscriptPlayer", "player_frames", "transcript_player"]
+__all__ = ["SPEEDS", "PlayerFrames", "TranscriptPlayer", "player_frames", "transcript_player"]
 
 #: Speed choices of the player: label → speed. A number scales the recorded pace (2.0 plays
 #: twice as fast); ``"instant"`` shows every line at once; ``"line"`` shows one line per second,
@@ -54,32 +56,73 @@ def _speed(speed: float | str) -> float | str:
     return "instant" if math.isinf(speed) else float(speed)
 
 
-def player_frames(result: Any, speed: float | str = 1.0) -> list[tuple[float, str]]:
-    """The frames of a transcript replay: ``[(delay_ms, html), ...]``.
+class PlayerFrames(Sequence[tuple[float, str]]):
+    """The frames of a replay, built when asked for: ``frames[k]`` is ``(delay_ms, html)``.
+
+    Every line is rendered once, up front; a frame joins the rows it shows. So a transcript of
+    ``n`` lines costs memory linear in ``n`` (not the ``n²/2`` rows of every frame at once).
+    """
+
+    def __init__(
+        self,
+        result: Any,
+        speed: float | str = 1.0,
+        *,
+        transcript: RenderedTranscript | None = None,
+    ) -> None:
+        rec = as_record(result)
+        s = _speed(speed)
+        times = [
+            float((x.to_dict() if hasattr(x, "to_dict") else x).get("t") or 0.0)
+            for x in rec.get("transcript") or []
+        ]
+        self._delays = [0.0]
+        previous = 0.0
+        for t in times:
+            if s == "instant":
+                delay = 0.0
+            elif s == "line":
+                delay = 1000.0
+            else:
+                delay = round(max(0.0, t - previous) / float(s), 3)
+            previous = t
+            self._delays.append(delay)
+        #: Every line rendered once (shared when only the speed changes).
+        self.transcript = transcript if transcript is not None else RenderedTranscript(rec)
+
+    def __len__(self) -> int:
+        return len(self._delays)
+
+    @overload
+    def __getitem__(self, k: int) -> tuple[float, str]: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[tuple[float, str]]: ...
+
+    def __getitem__(self, k: int | slice) -> tuple[float, str] | list[tuple[float, str]]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k < len(self):
+            raise IndexError(f"frame {k} of {len(self)}")
+        return self.delay(k), self.transcript.html(k, highlight_last=k > 0)
+
+    def delay(self, k: int) -> float:
+        """How long to wait before frame ``k``, in milliseconds (no HTML built)."""
+        return self._delays[k]
+
+
+def player_frames(result: Any, speed: float | str = 1.0) -> PlayerFrames:
+    """The frames of a transcript replay: a sequence of ``(delay_ms, html)``.
 
     Frame ``k`` shows the first ``k`` lines (frame 0: none yet) with an explanation beside each
     and the newest line highlighted; ``delay_ms`` is how long to wait after the previous frame
     before showing it: the recorded gap between the two lines divided by ``speed`` (0 for
-    ``"instant"``, 1000 for ``"line"``). ``result`` is a ProbeResult or a record dict.
+    ``"instant"``, 1000 for ``"line"``). ``result`` is a ProbeResult or a record dict. Frames are
+    built when read, so even a 10,000-line transcript takes memory linear in its lines.
     """
-    rec = as_record(result)
-    s = _speed(speed)
-    times = [
-        float((x.to_dict() if hasattr(x, "to_dict") else x).get("t") or 0.0)
-        for x in rec.get("transcript") or []
-    ]
-    frames: list[tuple[float, str]] = [(0.0, transcript_html(rec, upto=0))]
-    previous = 0.0
-    for k, t in enumerate(times, start=1):
-        if s == "instant":
-            delay = 0.0
-        elif s == "line":
-            delay = 1000.0
-        else:
-            delay = round(max(0.0, t - previous) / float(s), 3)
-        previous = t
-        frames.append((delay, transcript_html(rec, upto=k, highlight_last=True)))
-    return frames
+    return PlayerFrames(result, speed)
 
 
 class TranscriptPlayer(W.VBox):
@@ -154,7 +197,7 @@ class TranscriptPlayer(W.VBox):
 
     def _delay(self, k: int) -> float:
         if 0 < k < len(self.frames):
-            return self.frames[k][0]
+            return self.frames.delay(k)
         return 0.0
 
     def _set_interval(self, _change: Any = None) -> None:
@@ -169,11 +212,13 @@ class TranscriptPlayer(W.VBox):
         self._set_interval()
 
     def _on_speed(self, change: Any) -> None:
-        self.frames = player_frames(self.record, change["new"])
+        self.frames = PlayerFrames(self.record, change["new"], transcript=self.frames.transcript)
         self.screen.value = self.frames[min(self.slider.value, len(self.frames) - 1)][1]
         self._set_interval()
 
     def close(self) -> None:
+        if shutting_down():
+            return
         link = getattr(self, "_link", None)
         if link is not None:
             link.unlink()

@@ -12,23 +12,25 @@ transcript carry the prefixes ``C:`` and ``S:`` as well as their colours.
 from __future__ import annotations
 
 import base64
-import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from smtplab.protocol import explain_line
 from smtplab.schema import OUTCOME_MEANING
+from smtplab.widgets._close import close_parts  # the widgets import it from here
+from smtplab.widgets._html import as_record, esc, missing
+from smtplab.widgets._transcript import TLS_RULE, transcript_html
 
 __all__ = [
     "OUTCOME_ICON",
     "TLS_RULE",
     "as_record",
     "chart_html",
+    "close_parts",
     "esc",
     "message_html",
     "outcome_badge",
     "results_table_html",
+    "scroll_box",
     "table_html",
     "transcript_html",
 ]
@@ -64,56 +66,7 @@ OUTCOME_ICON: Final = {
     "error": "⚠",
 }
 
-#: The rule drawn in a transcript where the conversation becomes encrypted.
-TLS_RULE: Final = "— TLS starts here —"
-
-_CLIENT_COLOUR: Final = "#0059A0"  # a darker Okabe-Ito blue, readable on white on a projector
-_SERVER_COLOUR: Final = "#7A3D00"  # a dark orange-brown
-_EVENT_COLOUR: Final = "#666666"
 _FONT: Final = "font-size:15px;line-height:1.45"
-_MONO: Final = "font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace"
-
-
-def esc(value: Any) -> str:
-    """HTML-escape anything (None becomes an empty string)."""
-    if value is None:
-        return ""
-    return html.escape(str(value), quote=True)
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(value)) if not hasattr(value, "__len__") else False
-    except (TypeError, ValueError, ImportError):
-        return False
-
-
-def as_record(item: Any) -> dict[str, Any]:
-    """A record dict from a ProbeResult, a record dict or a pandas row."""
-    if hasattr(item, "to_record"):
-        return dict(item.to_record())
-    if isinstance(item, Mapping):
-        return dict(item)
-    if hasattr(item, "to_dict"):  # a pandas Series
-        return dict(item.to_dict())
-    raise TypeError(f"expected a ProbeResult or a record dict, not {type(item).__name__}")
-
-
-def _lines(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for x in rec.get("transcript") or []:
-        if hasattr(x, "to_dict"):
-            x = x.to_dict()
-        out.append(
-            {"t": float(x.get("t") or 0.0), "dir": str(x.get("dir")), "text": str(x.get("text"))}
-        )
-    return out
 
 
 def outcome_badge(outcome: str) -> str:
@@ -143,6 +96,15 @@ def message_html(text: str, kind: str = "info") -> str:
     )
 
 
+def scroll_box(inner: str) -> str:
+    """``inner`` in a box as wide as the widget that scrolls sideways on its own when ``inner``
+    is wider (a projector at 1024×768), instead of the whole widget scrolling or clipping."""
+    return (
+        '<div class="smtplab-scroll" style="overflow-x:auto;max-width:100%;'
+        f'-webkit-overflow-scrolling:touch">{inner}</div>'
+    )
+
+
 def table_html(
     headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str | None = None
 ) -> str:
@@ -165,14 +127,14 @@ def table_html(
         if caption
         else ""
     )
-    return (
+    return scroll_box(
         f'<table class="smtplab-table" style="border-collapse:collapse;{_FONT};color:#111">'
         f"{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
 def _auth(value: Any) -> str:
-    if _missing(value):
+    if missing(value):
         return '<span title="not looked at">n/a</span>'
     mechs = [str(m) for m in value]
     return esc(" ".join(mechs)) if mechs else "none"
@@ -181,14 +143,14 @@ def _auth(value: Any) -> str:
 def _tls(rec: Mapping[str, Any]) -> str:
     mode = rec.get("tls_mode") or "none"
     version = rec.get("tls_version")
-    if mode == "none" or _missing(version) or not version:
+    if mode == "none" or missing(version) or not version:
         return "none"
     how = "STARTTLS" if mode == "starttls" else "implicit"
     return f"{esc(version)} ({how})"
 
 
 def _ms(value: Any) -> str:
-    if _missing(value):
+    if missing(value):
         return "–"
     return f"{float(value):,.0f} ms"
 
@@ -229,12 +191,14 @@ def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None
         row = [
             f'<b style="font-size:17px">{esc(r.get("port"))}</b>',
             outcome_badge(outcome)
-            + f'<div style="font-size:13px;color:#333;max-width:300px">{esc(meaning)}</div>',
+            + f'<div style="font-size:13px;color:#333;min-width:9em;max-width:300px">'
+            f"{esc(meaning)}</div>",
             _tls(r),
             _auth(r.get("auth_before_tls")),
             _auth(r.get("auth_after_tls")),
             f'<span style="white-space:nowrap">{_ms(r.get("total_ms"))}</span>',
-            f'<div style="font-size:13px;max-width:380px">{_top_finding(r)}</div>',
+            f'<div class="smtplab-finding" style="font-size:13px;min-width:10em;'
+            f'max-width:380px;white-space:normal;overflow-wrap:anywhere">{_top_finding(r)}</div>',
         ]
         if show_host:
             row.insert(0, esc(r.get("host")))
@@ -252,112 +216,22 @@ def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None
     return table_html(headers, rows, caption=caption)
 
 
-def _line_html(line: Mapping[str, Any], explain: bool, current: bool) -> str:
-    direction, text = line["dir"], line["text"]
-    if direction == "client":
-        prefix, colour, style = "C:", _CLIENT_COLOUR, "font-weight:bold"
-    elif direction == "server":
-        prefix, colour, style = "S:", _SERVER_COLOUR, ""
-    else:
-        prefix, colour, style = "··", _EVENT_COLOUR, "font-style:italic"
-    background = "background:#FFF3C4;" if current else ""
-    t = f"{line['t']:9.1f} ms"
-    note = (
-        f'<td style="padding:1px 8px;color:#444;font-size:13px;font-family:sans-serif">'
-        f"{esc(explain_line(direction, text)) if direction != 'event' else ''}</td>"
-        if explain
-        else ""
-    )
-    return (
-        f'<tr class="smtplab-line smtplab-{esc(direction)}" style="{background}">'
-        f'<td style="padding:1px 8px;color:#888;white-space:pre;font-size:12px">{t}</td>'
-        f'<td style="padding:1px 4px;color:{colour};font-weight:bold">{prefix}</td>'
-        f'<td style="padding:1px 8px;color:{colour};{style};white-space:pre-wrap;'
-        f'word-break:break-all">{esc(text)}</td>{note}</tr>'
-    )
+def chart_html(chart: Any, *, width: str = "100%", max_width: str | None = None) -> str:
+    """A :class:`smtplab.charts.Chart` as a ``<figure>``: ``<img>`` with its alt text, caption.
 
-
-def _tls_rule(explain: bool) -> str:
-    span = 4 if explain else 3
-    return (
-        f'<tr class="smtplab-tls-rule"><td colspan="{span}" style="padding:4px 8px;'
-        f"border-top:3px dashed #009E73;color:#00684C;font-weight:bold;text-align:center;"
-        f'font-family:sans-serif">{TLS_RULE} <span style="font-weight:normal">'
-        f"(everything below is encrypted)</span></td></tr>"
-    )
-
-
-def _tls_starts_after(lines: Sequence[Mapping[str, Any]], i: int) -> bool:
-    """True when line ``i`` starts a TLS handshake that succeeded.
-
-    The rule goes right after the "TLS handshake" event, not after "TLS established": with
-    implicit TLS the server's first (encrypted) greeting can be logged before that event.
+    The image fills the width of the widget (``width``, default 100%) up to ``max_width``
+    (default: 1.5 times the chart's natural width), so it stays big on a projector and grows
+    with the browser's zoom.
     """
-    if lines[i]["dir"] != "event" or not lines[i]["text"].startswith("TLS handshake ("):
-        return False
-    for later in lines[i + 1 :]:
-        if later["dir"] == "event":
-            return bool(later["text"].startswith("TLS established"))
-    return False
-
-
-def transcript_html(
-    item: Any, *, upto: int | None = None, explain: bool = True, highlight_last: bool = False
-) -> str:
-    """A transcript as an HTML table: time, ``C:``/``S:`` prefix, the line, an explanation.
-
-    ``upto`` shows only the first ``upto`` lines (the transcript player's current step). The
-    TLS boundary (after the "TLS handshake" event of a handshake that succeeded) gets a rule. AUTH secrets were
-    already redacted by the probe engine; every line is HTML-escaped here.
-    """
-    rec = as_record(item)
-    lines = _lines(rec)
-    shown = lines if upto is None else lines[: max(0, upto)]
-    rows = []
-    for i, line in enumerate(shown):
-        rows.append(_line_html(line, explain, highlight_last and i == len(shown) - 1))
-        if _tls_starts_after(lines, i):
-            rows.append(_tls_rule(explain))
-    if not rows:
-        body = (
-            '<tr><td style="color:#666;padding:4px 8px">'
-            + ("(no transcript recorded)" if not lines else "press ▶ to play, or drag the slider")
-            + "</td></tr>"
-        )
-    else:
-        body = "".join(rows)
-    return (
-        f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
-        f'font-size:14px;line-height:1.4">{body}</table>'
-    )
-
-
-def chart_html(chart: Any, *, width: str = "100%", max_width: str = "900px") -> str:
-    """A :class:`smtplab.charts.Chart` as an ``<img>`` with its alt text, and its description."""
-    png = chart.to_png()
-    data = base64.b64encode(png).decode("ascii")
+    if hasattr(chart, "to_html"):
+        markup = str(chart.to_html(max_width=max_width))
+        return markup if width == "100%" else markup.replace("width:100%;", f"width:{width};", 1)
+    data = base64.b64encode(chart.to_png()).decode("ascii")
     alt = getattr(chart, "alt_text", "") or getattr(chart, "description", "")
     description = getattr(chart, "description", "")
     return (
-        f'<figure class="smtplab-chart" style="margin:4px 0">'
-        f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}" '
-        f'style="width:{width};max-width:{max_width};height:auto"/>'
+        f'<figure class="smtplab-chart" style="margin:4px 0;width:{width};'
+        f'max-width:{max_width or "100%"}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(alt)}" style="display:block;width:100%;height:auto"/>'
         f'<figcaption style="{_FONT};color:#333">{esc(description)}</figcaption></figure>'
     )
-
-
-def close_parts(widget: Any) -> None:
-    """Close every child widget stored as an attribute of ``widget`` (directly, or in a dict or
-    list attribute). Safe on a half-built widget, whose ``__del__`` also calls ``close()``."""
-    from ipywidgets import Widget
-
-    for value in list(vars(widget).values()):
-        if isinstance(value, Mapping):
-            items: Iterable[Any] = list(value.values())
-        elif isinstance(value, (list, tuple)):
-            items = list(value)
-        else:
-            items = [value]
-        for item in items:
-            if isinstance(item, Widget) and item is not widget:
-                item.close()

@@ -1,0 +1,192 @@
+"""The outcome heat map: one row per host (or network), one column per port, a word per cell."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib as mpl
+import pandas as pd
+
+from smtplab.charts._data import clean, port_order, to_frame
+from smtplab.charts._draw import GridCell, draw_grid, legend_patch
+from smtplab.charts._figure import Chart, new_chart, no_data
+from smtplab.charts._style import MAX_ROWS, RC, TITLE_PAD, outcome_style
+from smtplab.charts._words import join, limit, plural
+from smtplab.schema import OUTCOME_MEANING, OUTCOMES, progress_rank
+
+__all__ = ["cell_label", "fraction_note", "outcome_heatmap"]
+
+#: (row, port) -> (the outcome shown, how many probes had it, how many probes in the cell)
+_Cells = Mapping[tuple[str, int], tuple[str, int, int]]
+
+
+def cell_label(outcome: str, k: int, n: int) -> str:
+    """The words in a cell: the outcome, and under it how many of the cell's probes it counts."""
+    return outcome if k == n else f"{outcome}\n{k} of {n} probes"
+
+
+def fraction_note(agg: str) -> str:
+    """What "k of n probes" under an outcome means, for the caption and the legend."""
+    if agg == "best":
+        return (
+            '"2 of 6 probes" under a word: of the 6 probes in that cell, 2 got that far '
+            "(the furthest any got)"
+        )
+    return '"2 of 6 probes" under a word: of the 6 probes in that cell, 2 had that outcome'
+
+
+def outcome_heatmap(
+    df: Any,
+    rows: str = "host",
+    *,
+    agg: str = "best",
+    title: str | None = None,
+    max_rows: int = MAX_ROWS,
+) -> Chart:
+    """Outcome of each probe as a grid: one row per host (or per vantage), one column per port.
+
+    Each cell is coloured *and* hatched by outcome and has the outcome word written in it.
+    ``rows`` is ``"host"`` (default), ``"vantage"`` or any other column of the records.
+
+    When several probes fall in one cell (every host probed from one network, or one host from
+    several networks), ``agg="best"`` shows the furthest any of them got — ``open`` if one
+    greeting came, so "port 25 gets out of this network" or "this server speaks on 25" — and
+    ``agg="majority"`` the commonest outcome; either way with how many of the cell's probes had
+    it, written under the word ("open / 2 of 6 probes").
+    """
+    if agg not in ("best", "majority"):
+        raise ValueError(f"agg must be 'best' or 'majority', not {agg!r}")
+    df = clean(to_frame(df), [rows, "port", "outcome"])
+    title = title or (
+        "What each network saw, by port" if rows == "vantage" else f"Outcome by {rows} and port"
+    )
+    description = (
+        f"Outcome of the probes by {rows} (rows) and port (columns); colour, pattern and word "
+        f"name the outcome. {fraction_note(agg)}."
+    )
+    if df.empty:
+        return no_data(title, "no probe records with a host, port and outcome", description)
+
+    df = df.assign(outcome=df["outcome"].astype(str), _row=df[rows].astype(str))
+    ports = port_order(df["port"])
+    row_names = list(dict.fromkeys(sorted(df["_row"])))
+    shown_rows = row_names[:max_rows]
+    cells = _aggregate(df, agg)
+    mixed = any(k != n for (row, _), (_, k, n) in cells.items() if row in shown_rows)
+
+    cw, ch = 2.0, (0.95 if mixed else 0.75)
+    note_h = 0.45 if mixed else 0.0
+    label_w = min(4.2, 0.8 + 0.12 * max(len(r) for r in shown_rows))
+    width = min(13.0, label_w + cw * len(ports) + 0.6)
+    height = 2.2 + note_h + ch * len(shown_rows)
+    fig = new_chart(width, height, _heatmap_alt(df, cells, ports, row_names, rows), description)
+    grid = {
+        (i, j): GridCell(*outcome_style(c[0]), cell_label(*c), fontsize=13 if c[1] != c[2] else 14)
+        for i, row in enumerate(shown_rows)
+        for j, port in enumerate(ports)
+        if (c := cells.get((row, port))) is not None
+    }
+    with mpl.rc_context(RC):
+        bottom = 0.75 + note_h
+        ax = fig.add_axes(
+            (
+                label_w / width,
+                bottom / height,
+                (width - label_w - 0.4) / width,
+                (height - bottom - 1.2) / height,
+            )
+        )
+        draw_grid(ax, shown_rows, ports, grid, empty_fill="#F4F4F4", empty_text="not probed")
+        ax.set_title(title, loc="left", pad=TITLE_PAD)
+        drawn = {cells[k][0] for k in cells if k[0] in shown_rows}
+        present = [o for o in OUTCOMES if o in drawn] + sorted(drawn - set(OUTCOMES))
+        fig.legend(
+            handles=[legend_patch(*outcome_style(o), label=o) for o in present],
+            loc="lower left",
+            ncols=min(len(present), 5),
+            frameon=False,
+            bbox_to_anchor=(label_w / width - 0.02, note_h / height),
+            handleheight=1.4,
+            handlelength=2.2,
+        )
+        if mixed:
+            fig.text(0.01, 0.1 / height, fraction_note(agg), fontsize=12, color="#333333")
+        if len(row_names) > max_rows:
+            fig.text(
+                0.99,
+                height - 0.35,
+                f"first {max_rows} of {len(row_names)} {rows}s",
+                transform=fig.dpi_scale_trans,
+                ha="right",
+                va="bottom",
+                fontsize=11,
+                color="#555555",
+            )
+    return fig
+
+
+def _aggregate(df: pd.DataFrame, agg: str) -> dict[tuple[str, int], tuple[str, int, int]]:
+    """(row, port) -> (outcome shown, its count, probes in the cell)."""
+    cells: dict[tuple[str, int], tuple[str, int, int]] = {}
+    for (row, port), grp in df.groupby(["_row", "port"], sort=False):
+        counts = Counter(grp["outcome"])
+        if agg == "best":
+            best = min(counts.items(), key=lambda kv: progress_rank(kv[0]))
+        else:
+            best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
+        cells[(str(row), int(port))] = (best[0], best[1], len(grp))
+    return cells
+
+
+def _outcome_rank(outcome: str) -> int:
+    return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
+
+
+def _port_sentence(df: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -> str:
+    by_outcome: dict[str, list[str]] = {}
+    for (row, p), (outcome, _k, _n) in cells.items():
+        if p == port:
+            by_outcome.setdefault(outcome, []).append(row)
+    probes = Counter(df.loc[df["port"] == port, "outcome"])
+    if len(by_outcome) == 1:
+        ((outcome, names),) = by_outcome.items()
+        who = f"all {plural(len(names), rows_word)}" if len(names) > 1 else names[0]
+        sentence = f"Port {port} was {outcome} for {who}"
+    else:
+        bits = []
+        for outcome in sorted(by_outcome, key=_outcome_rank):
+            names = sorted(by_outcome[outcome])
+            bits.append(
+                f"open for {len(names)}" if outcome == "open" else f"{outcome} for {limit(names)}"
+            )
+        sentence = f"Port {port}: {'; '.join(bits)}"
+    if len(probes) > 1:
+        counted = sorted(probes.items(), key=lambda kv: -kv[1])
+        sentence += (
+            " (probes: "
+            + ", ".join(f"{n} {o}" for o, n in counted)
+            + f" of {sum(probes.values())})"
+        )
+    return sentence + "."
+
+
+def _heatmap_alt(
+    df: pd.DataFrame,
+    cells: _Cells,
+    ports: Sequence[int],
+    row_names: Sequence[str],
+    rows_word: str,
+) -> str:
+    head = (
+        f"Heat map of {len(df)} probe outcomes: {plural(len(row_names), rows_word)} by "
+        f"{plural(len(ports), 'port')} ({join([str(p) for p in ports])})."
+    )
+    parts = [_port_sentence(df, cells, port, rows_word) for port in ports]
+    shown = sorted({c[0] for c in cells.values()} - {"open"}, key=_outcome_rank)
+    meaning = [f"{o}: {OUTCOME_MEANING[o]}" for o in shown if o in OUTCOME_MEANING]
+    text = " ".join([head, *parts])
+    if meaning and len(meaning) <= 3:
+        text += " (" + " ".join(meaning) + ")"
+    return text
