@@ -52,7 +52,8 @@ def tls_versions(df: Any, *, title: str | None = None) -> Chart:
     """How many probes negotiated each TLS version, per port (stacked horizontal bars).
 
     Counted: probes that got a greeting (``open``) — with ``no TLS`` when they never upgraded —
-    and ``tls_failed`` probes as "TLS failed". TLS 1.0 and 1.1 are below the TLS 1.2 floor that RFC 8997 sets for submission and mail access.
+    and ``tls_failed`` probes as "TLS failed". TLS 1.0 and 1.1 are below the TLS 1.2 floor
+    that RFC 8997 sets for submission and mail access.
     """
     title = title or "TLS versions negotiated, per port"
     description = (
@@ -143,7 +144,10 @@ def _tls_alt(frame: pd.DataFrame, counts: Mapping[int, Counter[str]], ports: Seq
     ]
     if old:
         where = join([str(p) for p in old])
-        text += f" Versions below TLS 1.2 (under the floor RFC 8997 sets for submission) seen on port {where}."
+        text += (
+            " Versions below TLS 1.2 (under the floor RFC 8997 sets for submission)"
+            f" seen on port {where}."
+        )
     plain = [p for p in ports if counts[p].get("no TLS")]
     if plain:
         text += f" Cleartext sessions (no TLS) on port {join([str(p) for p in plain])}."
