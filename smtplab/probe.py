@@ -420,6 +420,9 @@ class _State:
     phase: str = "connect"
     bytes_in_phase: int = 0
     values: dict[str, Any] = field(default_factory=dict)
+    #: why a certificate was rejected on an earlier connection (kept across reconnects and past a
+    #: deadline: what was learnt stays in the record)
+    cert_rejected: str | None = None
 
     def now_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
@@ -730,6 +733,7 @@ class _Conversation:
         except ssl.SSLCertVerificationError as exc:
             reason = describe_verify_error(exc)
             st.event(f"certificate rejected: {reason}")
+            st.cert_rejected = reason
             raise _CertRejected(reason) from None
         except ssl.SSLError as exc:
             msg = describe_handshake_error(exc)
@@ -939,6 +943,18 @@ class _Conversation:
                     "auth_not_attempted",
                     "info",
                     "The AUTH check did not send the password: the connection is not encrypted.",
+                )
+            )
+            return
+        if encrypted and st.values.get("cert_verified") is not True:
+            why = st.cert_rejected or "certificate verification was turned off"
+            st.event("AUTH check skipped: the certificate was not verified for this host")
+            st.extra.append(
+                Finding(
+                    "auth_skipped_unverified",
+                    "info",
+                    "The AUTH check did not send the password: the server's certificate was not "
+                    f"verified for {o.host} ({why}), so anyone in the middle could have read it.",
                 )
             )
             return
@@ -1177,6 +1193,8 @@ def _finish(st: _State, outcome: str, error: str | None) -> ProbeResult:
     for k, val in v.items():
         if k in rec and k != "outcome":
             rec[k] = val
+    if st.cert_rejected is not None:  # learnt before a reconnect or a deadline: it stays
+        rec["cert_verified"], rec["cert_error"] = False, st.cert_rejected
     if not rec.get("tls_version"):
         rec["tls_mode"] = "none"  # tls_mode says what was found, and no TLS session came up
     rec["role"] = guess_role(rec)

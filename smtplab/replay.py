@@ -359,6 +359,9 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
         ehlo = None
     first_tls = next((x.text for x in lines if x.text.startswith("TLS handshake (")), "")
     sent_auth = any(x.dir == "client" and x.text.upper().startswith("AUTH ") for x in lines)
+    asked_auth = sent_auth or any(
+        x.dir == "event" and x.text.startswith("AUTH check skipped") for x in lines
+    )
     connecting = next((x for x in lines if x.dir == "event" and _CONNECTING.match(x.text)), None)
     lab_socket = connecting is not None and "(lab socket for" in connecting.text
     return _Options(
@@ -376,7 +379,7 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
         vantage=str(rec.get("vantage") or "unspecified"),
         source=str(rec.get("source") or "live"),
         connect_to=("replay", 0) if lab_socket else None,
-        auth=("[redacted]", "[redacted]") if sent_auth else None,
+        auth=("[redacted]", "[redacted]") if asked_auth else None,
         allow_cleartext_auth=sent_auth and not rec.get("tls_version"),
     )
 

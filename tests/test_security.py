@@ -431,6 +431,57 @@ def test_cleartext_login_is_not_attempted(lab: smtplab.Lab) -> None:
     assert not [c for c in client_lines(r) if c.upper().startswith("AUTH")]
 
 
+def _auth_lines_received(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The command lines the lab's aiosmtpd servers logged as received (``peer >> line``) that
+    start an AUTH exchange: the server's own account of what arrived."""
+    return [
+        rec.getMessage()
+        for rec in caplog.records
+        if rec.name == "mail.log" and ">> b'auth" in rec.getMessage().lower()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "why"),
+    [
+        ("selfsigned.lab.example", 587, "self-signed"),
+        ("selfsigned.lab.example", 465, "self-signed"),
+        ("wronghost.lab.example", 587, "name"),
+        ("expired.lab.example", 587, "expired"),
+    ],
+)
+def test_no_login_over_a_certificate_that_failed_verification(
+    lab: smtplab.Lab, caplog: pytest.LogCaptureFixture, host: str, port: int, why: str
+) -> None:
+    """Issue 11 #1: credentials cross only a session whose certificate was verified for the name
+    dialled. The lab's servers themselves (aiosmtpd logs every line it receives) prove no AUTH
+    arrived, while the same capture does see the login to the lab's verified host."""
+    caplog.set_level(logging.INFO, logger="mail.log")
+    r = smtplab.probe(host, port, lab=lab, auth=lab.credentials, timeout=2)
+    assert r.cert_verified is False and r.tls_version, (r.outcome, r.error)
+    assert "auth_skipped_unverified" in codes(r) and "auth_ok" not in codes(r), codes(r)
+    skipped = next(f for f in r.findings if f.code == "auth_skipped_unverified")
+    assert host in skipped.message and why in skipped.message.lower(), skipped.message
+    assert not [c for c in client_lines(r) if c.upper().startswith("AUTH")]
+    assert _auth_lines_received(caplog) == []
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []  # the skip replays from the record too
+    ok = smtplab.probe("smtp.lab.example", port, lab=lab, auth=lab.credentials, timeout=2)
+    assert "auth_ok" in codes(ok) and ok.cert_verified is True
+    assert len(_auth_lines_received(caplog)) == 1  # the capture would have seen it
+
+
+def test_no_login_when_verification_is_turned_off(
+    lab: smtplab.Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mail.log")
+    r = smtplab.probe("smtp.lab.example", 587, lab=lab, auth=lab.credentials, verify=False)
+    assert r.tls_version and r.cert_verified is not True
+    assert "auth_skipped_unverified" in codes(r) and "auth_ok" not in codes(r)
+    assert _auth_lines_received(caplog) == []
+
+
 def test_cleartext_login_needs_the_legacy_lab(lab: smtplab.Lab, listener: CountingListener) -> None:
     user, password = lab.credentials
     with pytest.raises(ProbeInputError, match="legacy"):
