@@ -41,6 +41,7 @@ from smtplab.protocol import (
     TranscriptLine,
     build_command,
     parse_ehlo,
+    secret_forms,
     validate_ehlo_name,
 )
 from smtplab.tls import (
@@ -431,6 +432,7 @@ class _State:
         if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
             self.dropped_lines += 1
             return
+        text = self.redactor.scrub(text)
         self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
 
     def client(self, text: str) -> str:
@@ -1201,12 +1203,20 @@ def _finish(st: _State, outcome: str, error: str | None) -> ProbeResult:
     findings = analyze(rec, st.extra)
     if error is not None and outcome == "open":
         findings = (*findings, Finding("protocol_problem", "medium", error))
+    scrub = st.redactor.scrub  # an echo of the AUTH data, wherever the server put it
     values: dict[str, Any] = {
-        k: (tuple(val) if isinstance(val, list) else val)
-        for k, val in rec.items()
-        if k not in ("findings", "transcript")
+        k: _scrubbed(val, scrub) for k, val in rec.items() if k not in ("findings", "transcript")
     }
+    findings = tuple(Finding(f.code, f.severity, scrub(f.message)) for f in findings)
     return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(scrub(x) if isinstance(x, str) else x for x in value)
+    return value
 
 
 class _DeadlineHit(BaseException):
@@ -1214,7 +1224,7 @@ class _DeadlineHit(BaseException):
 
 
 async def _aprobe(o: _Options, make_wire: Any = None, st: _State | None = None) -> ProbeResult:
-    st = st or _State(o)
+    st = st or _State(o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()))
     outcome, error = "error", None
     try:
         await asyncio.wait_for(_run(st, make_wire), o.deadline)

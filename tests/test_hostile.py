@@ -27,6 +27,10 @@ starttls_injection        open        works after TLS; the injected reply is dis
                                       reported as ``starttls_injection``
 auth_cleartext            open        finding ``auth_before_tls``; the probe sends no AUTH
 starttls_masked           open        finding ``starttls_masked`` (XXXXXXXA in place of STARTTLS)
+auth_echo_plain           open        a working server; with credentials, every echo of the
+                                      AUTH data (greeting, 535, 221) is redacted everywhere
+auth_echo_login           open        the same for AUTH LOGIN's base64 user and password
+auth_echo_broken          open        the same when the echo is not SMTP and lands in the error
 greeting_421/554          rejected    the server refuses this client
 invalid_utf8_nul          open        valid SMTP syntax; odd bytes shown escaped
 terminal_escapes          open        valid SMTP; ESC, BEL, 8-bit CSI, RTL override escaped
@@ -319,3 +323,54 @@ def test_replay_of_a_hostile_conversation_gives_the_same_result(
 
     r = probed[name][0]
     assert differences(r, replay(r)) == []
+
+
+# --- a server that echoes the AUTH data: redacted in every field (issue 11 #2) ----------------
+
+
+@pytest.mark.parametrize("name", ["auth_echo_plain", "auth_echo_login", "auth_echo_broken"])
+def test_echoed_auth_data_is_redacted_everywhere(
+    name: str, hostile: Started, cafile: str, tmp_path: Path
+) -> None:
+    from servers import PASSWORD, USER
+
+    from smtplab.protocol import secret_forms
+
+    port = hostile.ports[name]
+    for _ in range(2):  # the second time, the plain variant greets with the password too
+        r = smtplab.probe(
+            "127.0.0.1",
+            port,
+            timeout=TIMEOUT,
+            deadline=DEADLINE,
+            cafile=cafile,
+            auth=(USER, PASSWORD),
+        )
+    assert r.cert_verified is True and r.outcome == "open", (r.error, codes(r))
+    got = hostile.recorders[name].commands
+    assert any(c.upper().startswith(b"AUTH") for c in got)  # the server really had the secret
+    echoed = [x.text for x in r.transcript if x.dir == "server" and "[redacted]" in x.text]
+    assert echoed, [x.text for x in r.transcript]  # ...and really sent it back
+    if name == "auth_echo_plain":
+        assert "[redacted]" in (r.banner or "")
+    if name == "auth_echo_broken":
+        assert "[redacted]" in (r.error or ""), r.error
+    saved = tmp_path / "echo.jsonl"
+    smtplab.save_records([r], saved)
+    places = {
+        "repr": repr(r),
+        "str": str(r),
+        "html": r._repr_html_(),
+        "record": json.dumps(r.to_record()),
+        "saved file": saved.read_text(encoding="utf-8"),
+        "findings": " ".join(f.message for f in r.findings),
+        "error": r.error or "",
+        "banner": r.banner or "",
+    }
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+    secrets = [x for x in secret_forms(USER, PASSWORD) if x != USER]
+    for where, text in places.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} appears in the {where}"
