@@ -262,11 +262,19 @@ def _check_port(port: object) -> int:
     return port
 
 
+#: The shortest timeout a probe accepts: below it not even loopback connects and greets, so an
+#: open port would look filtered (``--timeout 1e-300``). A wrong answer is worse than a refusal.
+MIN_TIMEOUT: Final = 0.05
+
+
 def _check_timeout(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProbeInputError(f"{name} must be a number of seconds")
-    if not (0 < float(value) <= 600) or math.isnan(float(value)):
-        raise ProbeInputError(f"{name} must be between 0 and 600 seconds, not {value}")
+    if not (MIN_TIMEOUT <= float(value) <= 600) or math.isnan(float(value)):
+        raise ProbeInputError(
+            f"{name} must be between {MIN_TIMEOUT:g} and 600 seconds, not {value:g}: a shorter "
+            "wait cannot tell an open port from a filtered one"
+        )
     return float(value)
 
 
@@ -424,6 +432,11 @@ class _State:
     #: why a certificate was rejected on an earlier connection (kept across reconnects and past a
     #: deadline: what was learnt stays in the record)
     cert_rejected: str | None = None
+    #: a TCP connection was established at some point (so the port is not ``filtered``)
+    connected: bool = False
+    #: what the previous connection found, kept when a retry starts (restored if a deadline
+    #: passes before the retry learnt as much)
+    previous: dict[str, Any] = field(default_factory=dict)
 
     def now_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
@@ -453,6 +466,8 @@ class _State:
     def reset_session(self) -> None:
         """Forget what one connection found (before a retry on a new connection)."""
         keep = {k: self.values[k] for k in ("address",) if k in self.values}
+        if self.values.get("outcome") == "open" or not self.previous:
+            self.previous = self.values
         self.values = keep
 
 
@@ -484,6 +499,7 @@ class _WireProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
+        self.state.connected = True
         self.state.event("connected")  # here, so it precedes any byte the server sends
 
     def data_received(self, data: bytes) -> None:
@@ -550,17 +566,19 @@ class _LiveWire:
         # Nothing read before TLS may be trusted after it (RFC 3207 §5): start a fresh parser.
         self.proto.parser = self.proto._new_parser()
         self.proto.replies.clear()
-        try:
-            new = await asyncio.wait_for(
-                loop.start_tls(
-                    self.transport,
-                    self.proto,
-                    ctx,
-                    server_hostname=server_hostname,
-                    ssl_handshake_timeout=timeout,
-                ),
-                timeout + 1,
+        handshake = asyncio.ensure_future(
+            loop.start_tls(
+                self.transport,
+                self.proto,
+                ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=timeout,
             )
+        )
+        await asyncio.sleep(0)  # start_tls has now put its TLS protocol on the transport
+        self._count_handshake_bytes()
+        try:
+            new = await asyncio.wait_for(handshake, timeout + 1)
         except ConnectionAbortedError as exc:
             if "taking longer" in str(exc):  # asyncio's own handshake timeout: say it as one
                 raise asyncio.TimeoutError() from None
@@ -569,6 +587,21 @@ class _LiveWire:
             raise ConnectionResetError("connection closed during the TLS handshake")
         self.transport = new
         self.ssl_object = new.get_extra_info("ssl_object")
+
+    def _count_handshake_bytes(self) -> None:
+        """Count the bytes the server sends during the handshake (asyncio's TLS layer consumes
+        them before our protocol sees any): a server that answered slowly is no silent one."""
+        tls_proto = self.transport.get_protocol() if self.transport is not None else None
+        inner = getattr(tls_proto, "buffer_updated", None)
+        if tls_proto is None or tls_proto is self.proto or inner is None:
+            return
+        state = self.state
+
+        def counted(nbytes: int) -> None:
+            state.bytes_in_phase += nbytes
+            inner(nbytes)
+
+        tls_proto.buffer_updated = counted  # type: ignore[attr-defined]
 
     def tls_facts(self) -> tuple[str | None, str | None, Any]:
         """TLS version, cipher and certificate facts of the session."""
@@ -1136,8 +1169,10 @@ async def _run(st: _State, make_wire: Any = None) -> None:
                     st.event("reconnecting without verification to read the certificate")
                     verify = False
                     continue
-                except _Stop:
+                except _Stop as stop:
                     st.extra.pop()
+                    if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
+                        raise
                     st.values = first_try  # report the cleartext connection that stayed silent
                     st.event("implicit TLS did not answer either")
             raise _Stop("silent", exc.error) from None
@@ -1236,10 +1271,15 @@ async def _aprobe(o: _Options, make_wire: Any = None, st: _State | None = None) 
     except (asyncio.TimeoutError, TimeoutError, _DeadlineHit):
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
         st.event(error)
+        if st.values.get("outcome") != "open" and st.previous.get("outcome") == "open":
+            st.values = st.previous  # a retry learnt less than the connection before it
         if st.values.get("outcome") == "open":
             outcome = "open"
-        elif st.phase == "connect":
+        elif not st.connected:
             outcome = "filtered"
+        elif st.phase == "tls" and st.bytes_in_phase:
+            outcome = "tls_failed"
+            error = f"TLS handshake still unfinished when {error}"
         else:
             outcome = "silent"
     except Exception as exc:  # a bug of ours must still not escape as a traceback into a lesson

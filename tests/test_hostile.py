@@ -310,8 +310,10 @@ def test_cli_prints_exactly_one_record(name: str, cli_runs: dict) -> None:
     rec = json.loads(lines[0])
     assert rec["outcome"] == BEHAVIOURS[name].outcome, (rec["error"], rec["transcript"][:20])
     assert rec["schema_version"] == smtplab.schema.SCHEMA_VERSION and rec["port"] > 0
-    # the CLI's deadline is 3 x timeout + 2 s; allow a process start on a busy runner
-    assert elapsed < 5 + 4, elapsed
+    # the CLI's deadline is 3 x timeout + 2 s: the probe's own clock says it kept it (the wall
+    # time of a whole process on a loaded runner measures the scheduler, not the probe)
+    assert rec["total_ms"] <= 5000 + 1000 * SLACK, rec["total_ms"]
+    assert elapsed < 30, elapsed
 
 
 @pytest.mark.parametrize("name", list(BEHAVIOURS))

@@ -333,3 +333,91 @@ def test_tls_required_check_on_the_lab() -> None:
     assert "tls_required" in codes(sub)
     legacy_findings = {f.code: f.severity for f in legacy.findings}
     assert legacy_findings["mail_before_tls_accepted"] == "high"
+
+
+# --- what a deadline or a tiny timeout must not erase (issue 11 #4) ---------------------------
+
+
+@pytest.mark.parametrize("tiny", [1e-300, 0.001, 0.049])
+def test_absurdly_short_timeouts_are_refused(tiny: float, silent_port: int) -> None:
+    """Below 0.05 s not even loopback connects: an open port would be called filtered."""
+    with pytest.raises(ProbeInputError, match="between 0.05 and 600"):
+        smtplab.probe("127.0.0.1", silent_port, timeout=tiny)
+    with pytest.raises(ProbeInputError, match="deadline"):
+        smtplab.probe("127.0.0.1", silent_port, timeout=1, deadline=tiny)
+
+
+def test_cli_refuses_a_tiny_timeout_instead_of_saying_filtered(
+    smtp_ports: dict[str, int],
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "smtplab", "probe", "127.0.0.1", "-p", str(smtp_ports["plain"])]
+        + ["--json", "--timeout", "1e-300"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert done.returncode == 2 and "filtered" not in done.stdout, (done.stdout, done.stderr)
+    assert "0.05" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_then_silent_port(servers: ServerThread, certs: Certs) -> int:
+    """Implicit TLS with an expired certificate, then no greeting ever."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(certs.expired_context())  # type: ignore[attr-defined]
+        await asyncio.wait_for(reader.read(1), 8)
+
+    return servers.raw(run)
+
+
+def test_a_deadline_keeps_the_certificate_rejection(tls_then_silent_port: int, cafile: str) -> None:
+    """The certificate was rejected, the reconnect read it, then the deadline passed while
+    waiting for the greeting: what was learnt before the deadline stays in the record."""
+    if not hasattr(asyncio.StreamWriter, "start_tls"):
+        pytest.skip("StreamWriter.start_tls needs Python 3.11")
+    r = smtplab.probe(
+        "localhost", tls_then_silent_port, mode="tls", cafile=cafile, timeout=3, deadline=1.5
+    )
+    assert "deadline" in (r.error or ""), r.error
+    assert r.outcome == "silent", r.outcome  # connected and TLS came up: never "filtered"
+    assert r.cert_verified is False and "expired" in (r.cert_error or "").lower()
+    assert "cert_expired" in codes(r), codes(r)
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+
+
+@pytest.fixture(scope="module")
+def slow_handshake_port(servers: ServerThread) -> int:
+    """Reads the ClientHello, answers with the first bytes of a TLS record, then stalls."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await asyncio.wait_for(reader.read(5), 8):
+            writer.write(b"\x16\x03\x03")
+            await writer.drain()
+        await asyncio.wait_for(reader.read(1 << 16), 8)
+        await asyncio.wait_for(reader.read(1), 8)
+
+    return servers.raw(run)
+
+
+@pytest.mark.parametrize("mode", ["tls", "auto"])
+def test_a_slow_tls_handshake_is_not_silent(slow_handshake_port: int, mode: str) -> None:
+    r = smtplab.probe("127.0.0.1", slow_handshake_port, mode=mode, timeout=1, deadline=5)
+    assert r.outcome == "tls_failed", (r.outcome, r.error, [x.text for x in r.transcript])
+    assert "TLS handshake timed out" in (r.error or ""), r.error
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+
+
+def test_a_tls_port_that_never_answers_is_still_silent(silent_port: int) -> None:
+    r = smtplab.probe("127.0.0.1", silent_port, mode="tls", timeout=1)
+    assert r.outcome == "silent", (r.outcome, r.error)
