@@ -18,6 +18,7 @@ import concurrent.futures
 import errno
 import ipaddress
 import math
+import re
 import socket
 import ssl
 import sys
@@ -32,6 +33,7 @@ from typing import Any, Final
 from smtplab import schema
 from smtplab.findings import Finding, analyze, guess_role, top_finding
 from smtplab.protocol import (
+    MAX_COMMAND,
     MAX_LINE,
     CommandError,
     ProtocolError,
@@ -235,6 +237,7 @@ def _check_host(host: object) -> str:
         return str(ipaddress.ip_address(h))
     except ValueError:
         pass
+    _refuse_ambiguous_number(host, h)
     if len(h) > 253:
         raise ProbeInputError(f"host name is {len(h)} characters long; DNS allows at most 253")
     try:
@@ -248,6 +251,28 @@ def _check_host(host: object) -> str:
         if not all(c.isalnum() or c in "-_" for c in label):
             raise ProbeInputError(f"host {host!r} contains characters a host name cannot have")
     return h.rstrip(".") if h != "." else h
+
+
+#: A label the C resolver reads as a number (inet_aton): decimal, octal with a leading 0, or hex.
+_NUMERIC_LABEL = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
+
+
+def _refuse_ambiguous_number(given: str, h: str) -> None:
+    """``127.0.0.010``, ``0x7f.1``, ``127.1``, ``2130706433``: not a name (a top-level label is
+    never all digits) and not a dotted-decimal address, but inet_aton reads them as one, octal
+    and hex included (``127.0.0.010`` is 127.0.0.8). Tools disagree on them, so refuse."""
+    labels = h.rstrip(".").split(".")
+    if not _NUMERIC_LABEL.match(labels[-1]):
+        return
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(h))
+        meant = f" (the C library would connect to {address})"
+    except OSError:
+        address, meant = "192.0.2.8", ""
+    raise ProbeInputError(
+        f"host {given!r} is an ambiguous numeric address{meant}: write an IPv4 address as four "
+        f"decimal numbers without leading zeros, such as {address}"
+    )
 
 
 def _check_port(port: object) -> int:
@@ -311,7 +336,26 @@ def _check_auth(auth: object) -> tuple[str, str] | None:
         raise ProbeInputError("auth must be a (user, password) pair of non-empty strings")
     if any(ord(c) < 32 or ord(c) == 127 for c in auth[0] + auth[1]):
         raise ProbeInputError("the user name or password contains control characters")
+    _check_auth_length(auth[0], auth[1])
     return (auth[0], auth[1])
+
+
+def _check_auth_length(user: str, password: str) -> None:
+    """The AUTH lines must fit SMTP's 512-octet command line (RFC 5321 §4.5.3.1.4), or the
+    login would end in a local error after the connection is made: say so before."""
+    import base64
+
+    def b64len(text: str) -> int:
+        return len(base64.b64encode(text.encode("utf-8")))
+
+    plain = len("AUTH PLAIN \r\n") + b64len(f"\0{user}\0{password}")
+    login = 2 + max(b64len(user), b64len(password))
+    if max(plain, login) > MAX_COMMAND:
+        raise ProbeInputError(
+            f"the user name and password are too long: AUTH PLAIN would be a {plain}-octet "
+            f"command, and SMTP allows {MAX_COMMAND} (RFC 5321 §4.5.3.1.4); together they must "
+            f"stay under about {(MAX_COMMAND - 14) * 3 // 4 - 2} characters"
+        )
 
 
 def _options(

@@ -258,6 +258,57 @@ def test_bad_auth_argument_names_no_secret(listener: CountingListener) -> None:
     assert listener.connections() == 0
 
 
+AMBIGUOUS_NUMBERS = [
+    ("127.0.0.010", "127.0.0.8"),  # octal: 010 is 8
+    ("0x7f.1", "127.0.0.1"),  # hex, and a short form
+    ("127.1", "127.0.0.1"),  # two-part form
+    ("2130706433", "127.0.0.1"),  # one 32-bit number
+    ("0177.0.0.1", "127.0.0.1"),
+]
+
+
+@pytest.mark.parametrize(("host", "meant"), AMBIGUOUS_NUMBERS)
+def test_ambiguous_numeric_addresses_are_refused(
+    host: str, meant: str, listener: CountingListener
+) -> None:
+    """Issue 11 #12: inet_aton reads these as addresses (octal and hex included), other tools
+    differently: refuse rather than guess, and say what the C library would have dialled."""
+    with pytest.raises(ProbeInputError, match="ambiguous numeric address") as info:
+        smtplab.probe(host, listener.port, timeout=1)
+    assert meant in str(info.value)
+    with pytest.raises(ProbeInputError):
+        smtplab.probe_many([(host, listener.port)], timeout=1)
+    assert listener.connections() == 0
+
+
+@pytest.mark.parametrize("host", ["mail.1example.org", "1e100.net", "0x.example", "127.0.0.8"])
+def test_names_with_digits_are_still_names(host: str) -> None:
+    from smtplab.probe import _check_host
+
+    assert _check_host(host) == host
+
+
+@pytest.mark.parametrize(
+    "auth", [("user", "p" * 600), ("u" * 400, "secret-SECRET"), ("user", "é" * 300)]
+)
+def test_credentials_too_long_for_one_command_are_refused(
+    auth: tuple[str, str], listener: CountingListener
+) -> None:
+    """Issue 11 #13: a 600-character password made the probe end in `error` after connecting;
+    now it is refused before, with the reason, and without the secret in the message."""
+    with pytest.raises(ProbeInputError, match="too long.*512") as info:
+        smtplab.probe("127.0.0.1", listener.port, auth=auth, timeout=1)
+    assert "SECRET" not in str(info.value) and "ppppp" not in str(info.value)
+    assert listener.connections() == 0
+
+
+def test_the_longest_credentials_that_fit_are_accepted(lab: smtplab.Lab) -> None:
+    user = lab.credentials[0]
+    longest = "p" * (370 - len(user))
+    r = smtplab.probe("smtp.lab.example", 587, lab=lab, auth=(user, longest), timeout=2)
+    assert r.outcome == "open" and r.error is None and "auth_failed" in codes(r), r.error
+
+
 CLI_BAD = [
     (["probe", "", "-p", "{port}"], "empty"),
     (["probe", "smtp example.org", "-p", "{port}"], "spaces"),
