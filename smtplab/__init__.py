@@ -17,11 +17,14 @@ __version__ = "0.1.0"
 # Discovery too, for the same reason: `smtplab.discover` is both a module and its function.
 # The module imports dnspython only when a lookup runs.
 from smtplab.discover import discover
+from smtplab.errors import SmtplabError
 from smtplab.probe import (
     ProbeInputError,
+    ProbeOptions,
     ProbeResult,
     aprobe,
     aprobe_many,
+    make_options,
     probe,
     probe_many,
 )
@@ -43,8 +46,10 @@ __all__ = [
     "Finding",
     "Lab",
     "ProbeInputError",
+    "ProbeOptions",
     "ProbeResult",
     "RecordError",
+    "SmtplabError",
     "TranscriptLine",
     "__version__",
     "aprobe",
@@ -54,6 +59,7 @@ __all__ = [
     "findings",
     "lab",
     "load_records",
+    "make_options",
     "probe",
     "probe_many",
     "protocol",

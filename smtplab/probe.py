@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import functools
 import ipaddress
 import math
 import re
@@ -25,16 +26,16 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from smtplab import schema
+from smtplab.errors import SmtplabError
 from smtplab.findings import Finding, analyze, guess_role, top_finding
 from smtplab.protocol import (
     MAX_COMMAND,
-    MAX_LINE,
     CommandError,
     ProtocolError,
     Redactor,
@@ -58,9 +59,11 @@ __all__ = [
     "DEFAULT_PORTS",
     "DEFAULT_TIMEOUT",
     "ProbeInputError",
+    "ProbeOptions",
     "ProbeResult",
     "aprobe",
     "aprobe_many",
+    "make_options",
     "probe",
     "probe_many",
 ]
@@ -85,7 +88,7 @@ MAX_QUEUED_REPLIES: Final = 32
 RELAY_CHECK_RCPT: Final = "smtplab-relay-check@example.net"
 
 
-class ProbeInputError(ValueError):
+class ProbeInputError(SmtplabError, ValueError):
     """A probe was asked for something impossible (bad host, port, mode). Nothing was sent."""
 
 
@@ -303,26 +306,86 @@ def _check_timeout(value: object, name: str) -> float:
     return float(value)
 
 
-@dataclass
-class _Options:
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Everything one probe needs, checked once: build it with :meth:`create` (the CLI, probe,
+    aprobe and probe_many all do), then hand it to :func:`probe` or :func:`aprobe` as is.
+
+    >>> opts = ProbeOptions.create("smtp.lab.example", 587, lab=lab, timeout=2)  # doctest: +SKIP
+    >>> smtplab.probe(opts)                                                      # doctest: +SKIP
+    """
+
     host: str
     port: int
-    mode: str
-    timeout: float
-    deadline: float
-    ehlo_name: str | None
-    verify: bool
-    cadata: str | None
-    cafile: str | None
-    relay_check: bool
-    tls_required_check: bool
-    vantage: str
-    source: str
-    connect_to: tuple[str, int] | None  # lab: the loopback socket serving host:port
+    mode: str = "auto"
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float = 3 * DEFAULT_TIMEOUT + 2
+    ehlo_name: str | None = None
+    verify: bool = True
+    cadata: str | None = field(default=None, repr=False)
+    cafile: str | None = None
+    relay_check: bool = False
+    tls_required_check: bool = False
+    vantage: str = "unspecified"
+    source: str = "live"
+    connect_to: tuple[str, int] | None = None  # lab: the loopback socket serving host:port
     lab_error: str | None = None
     # (user, password) for the optional AUTH check; kept out of repr so it never reaches a log
     auth: tuple[str, str] | None = field(default=None, repr=False)
     allow_cleartext_auth: bool = False
+
+    @functools.cached_property
+    def literal(self) -> bool:
+        """The host is an IP address literal (parsed once): no SNI is sent for it."""
+        return _is_ip(self.host)
+
+    @functools.cached_property
+    def loopback(self) -> bool:
+        """The host is this machine, where no politeness limit is needed."""
+        return _is_loopback(self.host)
+
+    @classmethod
+    def create(
+        cls,
+        host: object,
+        port: object = 587,
+        *,
+        mode: str = "auto",
+        timeout: object = DEFAULT_TIMEOUT,
+        deadline: object | None = None,
+        ehlo_name: str | None = None,
+        lab: Any = None,
+        vantage: str | None = None,
+        verify: bool = True,
+        cafile: str | None = None,
+        relay_check: bool = False,
+        auth: object = None,
+        allow_cleartext_auth: bool = False,
+        tls_required_check: bool = False,
+    ) -> ProbeOptions:
+        """Check every input once; raises :class:`ProbeInputError` (nothing is sent) if one is
+        impossible. The arguments are those of :func:`probe`."""
+        return _options(
+            host,
+            port,
+            mode=mode,
+            timeout=timeout,
+            deadline=deadline,
+            ehlo_name=ehlo_name,
+            lab=lab,
+            vantage=vantage,
+            verify=verify,
+            cafile=cafile,
+            relay_check=relay_check,
+            auth=auth,
+            allow_cleartext_auth=allow_cleartext_auth,
+            tls_required_check=tls_required_check,
+        )
+
+
+#: The function form of :meth:`ProbeOptions.create`.
+make_options = ProbeOptions.create
+_Options = ProbeOptions
 
 
 def _check_auth(auth: object) -> tuple[str, str] | None:
@@ -412,7 +475,7 @@ def _options(
                 "cleartext AUTH is allowed only against the lab's legacy profile "
                 "(legacy.lab.example): a password sent without TLS can be read by anyone on the way"
             )
-    return _Options(
+    return ProbeOptions(
         host=h,
         port=p,
         mode=mode,
@@ -854,7 +917,7 @@ class _Conversation:
         o, st = self.o, self.st
         st.reset_session()
         address, port = await self.resolve()
-        sni = None if _is_ip(o.host) else o.host
+        sni = None if o.literal else o.host
         st.set(tls_mode="implicit" if implicit else "none")
         self.wire = self.make_wire(st)
         st.phase = "connect"
@@ -1337,7 +1400,7 @@ async def _aprobe(o: _Options, make_wire: Any = None, st: _State | None = None) 
 
 
 async def aprobe(
-    host: str,
+    host: str | ProbeOptions,
     port: int = 587,
     *,
     mode: str = "auto",
@@ -1354,7 +1417,9 @@ async def aprobe(
     tls_required_check: bool = False,
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return what happened (the async twin of :func:`probe`)."""
-    o = _options(
+    if isinstance(host, ProbeOptions):
+        return await _aprobe(host)
+    o = ProbeOptions.create(
         host,
         port,
         mode=mode,
@@ -1384,7 +1449,7 @@ def _run_sync(make: Callable[[], Any]) -> Any:
 
 
 def probe(
-    host: str,
+    host: str | ProbeOptions,
     port: int = 587,
     *,
     mode: str = "auto",
@@ -1402,42 +1467,67 @@ def probe(
 ) -> ProbeResult:
     """Probe ``host`` on ``port`` and return a :class:`ProbeResult`. Never raises for the network.
 
-    ``mode``: ``auto`` (implicit TLS on 465; elsewhere cleartext, then STARTTLS when offered, and
-    implicit TLS if the cleartext greeting never comes), ``plain``, ``starttls`` or ``tls``.
+    ``host`` may also be a :class:`ProbeOptions` made with :meth:`ProbeOptions.create` (the
+    other arguments are then in it). ``mode``: ``auto`` (implicit TLS on 465; elsewhere
+    cleartext, then STARTTLS when offered, and implicit TLS if the cleartext greeting never
+    comes), ``plain``, ``starttls`` or ``tls``.
     ``timeout`` bounds each phase; ``deadline`` (default 3 × timeout + 2 s) bounds the whole probe.
     ``lab``: a running :class:`smtplab.Lab`; its logical names (``smtp.lab.example``) are used.
     ``relay_check``: also try MAIL/RCPT to a foreign domain (never DATA), only when asked.
     ``tls_required_check``: also try MAIL before STARTTLS, which a submission port must refuse.
-    ``auth``: ``(user, password)`` for an optional login check, sent only over TLS (or, with
-    ``allow_cleartext_auth=True``, to the lab's legacy profile); the password and the AUTH
-    payload never appear in the transcript, the record or an error message.
+    ``auth``: ``(user, password)`` for an optional login check, sent only over TLS whose
+    certificate was verified for ``host`` (or, with ``allow_cleartext_auth=True``, to the lab's
+    legacy profile); the password and the AUTH payload never appear in the transcript, the
+    record or an error message.
     """
-    o = _options(
-        host,
-        port,
-        mode=mode,
-        timeout=timeout,
-        deadline=deadline,
-        ehlo_name=ehlo_name,
-        lab=lab,
-        vantage=vantage,
-        verify=verify,
-        cafile=cafile,
-        relay_check=relay_check,
-        auth=auth,
-        allow_cleartext_auth=allow_cleartext_auth,
-        tls_required_check=tls_required_check,
+    o = (
+        host
+        if isinstance(host, ProbeOptions)
+        else ProbeOptions.create(
+            host,
+            port,
+            mode=mode,
+            timeout=timeout,
+            deadline=deadline,
+            ehlo_name=ehlo_name,
+            lab=lab,
+            vantage=vantage,
+            verify=verify,
+            cafile=cafile,
+            relay_check=relay_check,
+            auth=auth,
+            allow_cleartext_auth=allow_cleartext_auth,
+            tls_required_check=tls_required_check,
+        )
     )
     return _run_sync(lambda: _aprobe(o))  # type: ignore[no-any-return]
 
 
-Target = tuple  # (host, port) or (host, port, mode)
+#: What probe_many passes on to :meth:`ProbeOptions.create` for every target.
+_MANY_OPTIONS: Final = frozenset(
+    {
+        "mode",
+        "timeout",
+        "deadline",
+        "ehlo_name",
+        "lab",
+        "vantage",
+        "verify",
+        "cafile",
+        "relay_check",
+        "tls_required_check",
+        "auth",
+        "allow_cleartext_auth",
+    }
+)
 
 
-def _targets(targets: Iterable[Any]) -> list[tuple[Any, Any, str | None]]:
-    out = []
+def _targets(targets: Iterable[Any]) -> list[ProbeOptions | tuple[Any, Any, str | None]]:
+    out: list[ProbeOptions | tuple[Any, Any, str | None]] = []
     for t in targets:
-        if isinstance(t, dict):
+        if isinstance(t, ProbeOptions):
+            out.append(t)
+        elif isinstance(t, dict):
             out.append((t.get("host"), t.get("port", 587), t.get("mode")))
         elif isinstance(t, (tuple, list)) and len(t) in (2, 3):
             out.append((t[0], t[1], t[2] if len(t) == 3 else None))
@@ -1459,10 +1549,10 @@ class _RateLimiter:
             return
         async with self.lock:
             loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self.next > now:
-                await asyncio.sleep(self.next - now)
-            self.next = max(now, self.next) + self.interval
+            while (wait := self.next - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            # from when this one really goes: a late wake-up must not shorten the next gap
+            self.next = loop.time() + self.interval
 
 
 def _in_notebook() -> bool:
@@ -1487,7 +1577,8 @@ async def aprobe_many(
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
     **kwargs: Any,
 ) -> list[ProbeResult]:
-    """Probe many ``(host, port)`` targets concurrently; results in input order.
+    """Probe many ``(host, port)`` targets (or :class:`ProbeOptions`) concurrently; results in
+    input order.
 
     ``concurrency`` bounds probes in flight; ``per_host`` bounds them per host (politeness);
     ``rate`` caps new connections per second (default: none in the lab or on loopback, 10 per
@@ -1500,42 +1591,17 @@ async def aprobe_many(
         raise ProbeInputError("concurrency must be a whole number of at least 1")
     if not isinstance(per_host, int) or per_host < 1:
         raise ProbeInputError("per_host must be a whole number of at least 1")
-    mode_default = kwargs.pop("mode", "auto")
-    opts = [
-        _options(
-            h,
-            p,
-            mode=m or mode_default,
-            timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
-            deadline=kwargs.get("deadline"),
-            ehlo_name=kwargs.get("ehlo_name"),
-            lab=kwargs.get("lab"),
-            vantage=kwargs.get("vantage"),
-            verify=kwargs.get("verify", True),
-            cafile=kwargs.get("cafile"),
-            relay_check=kwargs.get("relay_check", False),
-            auth=kwargs.get("auth"),
-            allow_cleartext_auth=kwargs.get("allow_cleartext_auth", False),
-            tls_required_check=kwargs.get("tls_required_check", False),
-        )
-        for h, p, m in items
-    ]
-    unknown = set(kwargs) - {
-        "timeout",
-        "deadline",
-        "ehlo_name",
-        "lab",
-        "vantage",
-        "verify",
-        "cafile",
-        "relay_check",
-        "tls_required_check",
-        "auth",
-        "allow_cleartext_auth",
-    }
+    unknown = set(kwargs) - _MANY_OPTIONS
     if unknown:
         raise ProbeInputError(f"unknown option(s): {', '.join(sorted(unknown))}")
-    if rate is None and kwargs.get("lab") is None and not all(_is_loopback(o.host) for o in opts):
+    mode_default = kwargs.pop("mode", "auto")
+    opts = [
+        item
+        if isinstance(item, ProbeOptions)
+        else ProbeOptions.create(item[0], item[1], mode=item[2] or mode_default, **kwargs)
+        for item in items
+    ]
+    if rate is None and not all(o.source == "lab" or o.loopback for o in opts):
         rate = 10.0  # politeness towards other people's servers; our own machine needs none
     limiter = _RateLimiter(rate)
     sem = asyncio.Semaphore(concurrency)
@@ -1586,11 +1652,3 @@ def probe_many(
             **kwargs,
         )
     )
-
-
-def ports_of(host: str, ports: Sequence[int] = DEFAULT_PORTS) -> list[tuple[str, int]]:
-    """``[(host, 25), (host, 465), ...]``: the targets for one host's ports."""
-    return [(host, p) for p in ports]
-
-
-_ = MAX_LINE  # re-exported limit, documented in smtplab.protocol

@@ -48,10 +48,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import time
-import tracemalloc
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,8 +66,9 @@ from smtplab.protocol import MAX_LINE
 
 TIMEOUT = 1.0
 DEADLINE = 3.0
-#: A busy 2-core CI runner may start late by a fraction of a second; the probe itself may not.
-SLACK = 1.0
+#: A loaded 2-core runner may schedule the probe late by a second or more; a probe that hung
+#: would be far past this.
+SLACK = 2.0
 #: Whole-probe memory: generous for one probe (they peak under 3 MB), far below what an
 #: unbounded reader of a 10 MB flood or a 16 MB endless line would hold.
 MAX_PEAK = 20_000_000
@@ -112,22 +113,52 @@ def cafile(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+#: Probes each (name, port) from argv in turn, each inside its own tracemalloc window, and
+#: prints one JSON line per probe: in a process of its own, the peak is the probe's alone (the
+#: hostile servers, which live in the test process, allocate nothing here).
+_MEASURE = r"""
+import json, sys, time, tracemalloc
+import smtplab
+
+targets, cafile, timeout, deadline = json.loads(sys.argv[1])
+for name, port in targets:
+    tracemalloc.start()
+    try:
+        t = time.monotonic()
+        r = smtplab.probe("127.0.0.1", port, timeout=timeout, deadline=deadline, cafile=cafile)
+        elapsed = time.monotonic() - t
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(json.dumps({"name": name, "elapsed": elapsed, "peak": peak, "record": r.to_record()}))
+"""
+
+
 @pytest.fixture(scope="module")
 def probed(hostile: Started, cafile: str) -> Iterator[dict[str, tuple[ProbeResult, float, int]]]:
-    """Each behaviour probed once, one after another (so tracemalloc measures one probe)."""
+    """Each behaviour probed once, one after another, in a separate process (so tracemalloc
+    measures the probe alone, not the servers answering it)."""
+    targets = [
+        (name, port)
+        for name, port in hostile.ports.items()
+        if name != "starttls_injection" or has_stream_start_tls()
+    ]
+    root = Path(__file__).parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, json.dumps([targets, cafile, TIMEOUT, DEADLINE])],
+        capture_output=True,
+        text=True,
+        timeout=len(targets) * (DEADLINE + SLACK) + 60,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
     out: dict[str, tuple[ProbeResult, float, int]] = {}
-    for name, port in hostile.ports.items():
-        if name == "starttls_injection" and not has_stream_start_tls():
-            continue
-        tracemalloc.start()
-        try:
-            t = time.monotonic()
-            r = smtplab.probe("127.0.0.1", port, timeout=TIMEOUT, deadline=DEADLINE, cafile=cafile)
-            elapsed = time.monotonic() - t
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        out[name] = (r, elapsed, peak)
+    for line in done.stdout.splitlines():
+        row = json.loads(line)
+        out[row["name"]] = (ProbeResult.from_record(row["record"]), row["elapsed"], row["peak"])
+    assert set(out) == {name for name, _ in targets}
     yield out
 
 

@@ -421,3 +421,61 @@ def test_a_slow_tls_handshake_is_not_silent(slow_handshake_port: int, mode: str)
 def test_a_tls_port_that_never_answers_is_still_silent(silent_port: int) -> None:
     r = smtplab.probe("127.0.0.1", silent_port, mode="tls", timeout=1)
     assert r.outcome == "silent", (r.outcome, r.error)
+
+
+# --- one options object, validated once (issue 10) --------------------------------------------
+
+
+def test_options_are_built_once_and_frozen(smtp_ports: dict[str, int]) -> None:
+    import dataclasses
+
+    opts = smtplab.ProbeOptions.create("127.0.0.1", smtp_ports["plain"], timeout=2)
+    assert smtplab.make_options == smtplab.ProbeOptions.create
+    assert opts.timeout == 2 and opts.deadline == 8 and opts.literal and opts.loopback
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.port = 25  # type: ignore[misc]
+    r = smtplab.probe(opts)
+    assert r.outcome == "open" and r.port == smtp_ports["plain"]
+    many = smtplab.probe_many([opts, ("127.0.0.1", smtp_ports["plain"])], timeout=2)
+    assert [x.outcome for x in many] == ["open", "open"]
+    assert asyncio.run(smtplab.aprobe(opts)).outcome == "open"
+
+
+def test_options_hide_secrets_from_repr(smtp_ports: dict[str, int]) -> None:
+    opts = smtplab.make_options("127.0.0.1", 25, auth=("alice", "s3cret-PW"))
+    assert "s3cret-PW" not in repr(opts) and "alice" not in repr(opts)
+
+
+def test_each_input_is_checked_once(
+    smtp_ports: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host is parsed once, when the options are made, and never again on the way."""
+    import importlib
+
+    engine = importlib.import_module("smtplab.probe")
+
+    calls: list[object] = []
+    real = engine._check_host
+    monkeypatch.setattr(engine, "_check_host", lambda h: calls.append(h) or real(h))
+    opts = smtplab.make_options("127.0.0.1", smtp_ports["plain"], timeout=2)
+    assert calls == ["127.0.0.1"]
+    smtplab.probe(opts)
+    smtplab.probe_many([opts] * 3)
+    assert calls == ["127.0.0.1"]
+    smtplab.probe_many([("127.0.0.1", smtp_ports["plain"])] * 3, timeout=2)
+    assert len(calls) == 4  # one per target
+
+
+def test_one_error_base_for_the_package(silent_port: int) -> None:
+    from smtplab.errors import SmtplabError
+
+    assert smtplab.SmtplabError is SmtplabError
+    with pytest.raises(SmtplabError):
+        smtplab.probe("127.0.0.1", 70000)
+    with pytest.raises(ValueError):  # and still what it always was
+        smtplab.probe("127.0.0.1", 70000)
+
+
+def test_unknown_options_are_refused_before_any_target_is_checked() -> None:
+    with pytest.raises(ProbeInputError, match="unknown option"):
+        smtplab.probe_many([("no such host!", 1)], colour="blue")
