@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from smtplab.probe import ProbeInputError, _check_host
+from smtplab.probe.options import ProbeInputError, _check_host
 
 __all__ = ["NAMESERVER_ENV", "Discovery", "MXHost", "SRVTarget", "discover"]
 

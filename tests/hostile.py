@@ -501,7 +501,8 @@ BEHAVIOURS: dict[str, Behaviour] = {
         ),
         Behaviour(
             "starttls_masked",
-            "STARTTLS overwritten with XXXXXXXA in the EHLO reply, as firewall SMTP inspection does",
+            "STARTTLS overwritten with XXXXXXXA in the EHLO reply, as firewall SMTP inspection "
+            "does",
             "open",
             "a working server behind a middlebox that strips STARTTLS: finding starttls_masked",
             "starttls_masked",

@@ -341,7 +341,7 @@ def test_tls_required_check_on_the_lab() -> None:
 @pytest.mark.parametrize("tiny", [1e-300, 0.001, 0.049])
 def test_absurdly_short_timeouts_are_refused(tiny: float, silent_port: int) -> None:
     """Below 0.05 s not even loopback connects: an open port would be called filtered."""
-    with pytest.raises(ProbeInputError, match="between 0.05 and 600"):
+    with pytest.raises(ProbeInputError, match=r"between 0\.05 and 600"):
         smtplab.probe("127.0.0.1", silent_port, timeout=tiny)
     with pytest.raises(ProbeInputError, match="deadline"):
         smtplab.probe("127.0.0.1", silent_port, timeout=1, deadline=tiny)
@@ -354,8 +354,10 @@ def test_cli_refuses_a_tiny_timeout_instead_of_saying_filtered(
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "smtplab", "probe", "127.0.0.1", "-p", str(smtp_ports["plain"])]
-        + ["--json", "--timeout", "1e-300"],
+        [
+            *(sys.executable, "-m", "smtplab", "probe", "127.0.0.1"),
+            *("-p", str(smtp_ports["plain"]), "--json", "--timeout", "1e-300"),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -452,7 +454,7 @@ def test_each_input_is_checked_once(
     """The host is parsed once, when the options are made, and never again on the way."""
     import importlib
 
-    engine = importlib.import_module("smtplab.probe")
+    engine = importlib.import_module("smtplab.probe.options")
 
     calls: list[object] = []
     real = engine._check_host

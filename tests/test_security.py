@@ -244,7 +244,7 @@ BAD_EHLO = [
 
 @pytest.mark.parametrize("name", BAD_EHLO)
 def test_ehlo_injection_is_refused_before_connecting(name: str, listener: CountingListener) -> None:
-    with pytest.raises(ProbeInputError, match="EHLO|domain|address literal") as info:
+    with pytest.raises(ProbeInputError, match=r"EHLO|domain|address literal") as info:
         smtplab.probe("127.0.0.1", listener.port, ehlo_name=name, timeout=1)
     assert "\n" not in str(info.value) and "\r" not in str(info.value)
     assert listener.connections() == 0  # not even a TCP connection was opened
@@ -283,7 +283,7 @@ def test_ambiguous_numeric_addresses_are_refused(
 
 @pytest.mark.parametrize("host", ["mail.1example.org", "1e100.net", "0x.example", "127.0.0.8"])
 def test_names_with_digits_are_still_names(host: str) -> None:
-    from smtplab.probe import _check_host
+    from smtplab.probe.options import _check_host
 
     assert _check_host(host) == host
 
@@ -296,7 +296,7 @@ def test_credentials_too_long_for_one_command_are_refused(
 ) -> None:
     """Issue 11 #13: a 600-character password made the probe end in `error` after connecting;
     now it is refused before, with the reason, and without the secret in the message."""
-    with pytest.raises(ProbeInputError, match="too long.*512") as info:
+    with pytest.raises(ProbeInputError, match=r"too long.*512") as info:
         smtplab.probe("127.0.0.1", listener.port, auth=auth, timeout=1)
     assert "SECRET" not in str(info.value) and "ppppp" not in str(info.value)
     assert listener.connections() == 0
