@@ -481,3 +481,73 @@ def test_one_error_base_for_the_package(silent_port: int) -> None:
 def test_unknown_options_are_refused_before_any_target_is_checked() -> None:
     with pytest.raises(ProbeInputError, match="unknown option"):
         smtplab.probe_many([("no such host!", 1)], colour="blue")
+
+
+# --- why MAIL was refused: encryption or a login (issue 15 #3) ---------------------------------
+
+
+def _mail_refusing_server(certs: Certs, after_tls: bytes, seen: list[bytes]) -> object:
+    """STARTTLS with a trusted certificate; MAIL before TLS gets Haraka's 550 Authentication
+    required, MAIL after TLS gets ``after_tls``. Records every command it receives."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 haraka.test ESMTP\r\n")
+        while line := await asyncio.wait_for(reader.readline(), 8):
+            seen.append(line.rstrip(b"\r\n"))
+            verb = line.split(b" ", 1)[0].strip().upper()
+            tls = writer.get_extra_info("ssl_object") is not None
+            if verb == b"EHLO":
+                writer.write(
+                    b"250-haraka.test\r\n250 AUTH PLAIN LOGIN\r\n"
+                    if tls
+                    else b"250-haraka.test\r\n250 STARTTLS\r\n"
+                )
+            elif verb == b"STARTTLS":
+                writer.write(b"220 go ahead\r\n")
+                await writer.drain()
+                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
+                continue
+            elif verb == b"MAIL":
+                writer.write(after_tls if tls else b"550 5.7.1 Authentication required\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"250 OK\r\n")
+            await writer.drain()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("after_tls", "code", "words"),
+    [
+        (b"550 5.7.1 Authentication required\r\n", "mail_needs_login", "needs a login"),
+        (b"250 2.1.0 OK\r\n", "tls_required", "encryption first, and only that"),
+        (b"530 5.7.0 Authentication required\r\n", "tls_required", "and then on a login"),
+    ],
+)
+def test_the_reason_mail_was_refused_is_asked_after_starttls(
+    servers: ServerThread, certs: Certs, cafile: str, after_tls: bytes, code: str, words: str
+) -> None:
+    if not hasattr(asyncio.StreamWriter, "start_tls"):
+        pytest.skip("StreamWriter.start_tls needs Python 3.11")
+    seen: list[bytes] = []
+    port = servers.raw(_mail_refusing_server(certs, after_tls, seen))  # type: ignore[arg-type]
+    r = smtplab.probe("localhost", port, cafile=cafile, timeout=2, tls_required_check=True)
+    assert code in codes(r), (codes(r), r.error)
+    message = next(f.message for f in r.findings if f.code == code)
+    assert words in message, message
+    other = {"mail_needs_login", "tls_required"} - {code}
+    assert not other & codes(r)
+    verbs = [c.split(b" ")[0].upper() for c in seen]
+    assert verbs.count(b"MAIL") == 2 and b"RCPT" not in verbs and b"DATA" not in verbs, verbs
+    assert (
+        verbs.index(b"MAIL")
+        < verbs.index(b"STARTTLS")
+        < len(verbs) - 1 - verbs[::-1].index(b"MAIL")
+    )
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []

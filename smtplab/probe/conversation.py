@@ -202,8 +202,9 @@ class Conversation:
                 await self.tls_handshake(verify, sni)
             await self.greeting()
             caps = await self.ehlo(first=True)
+            refused = None
             if o.tls_required_check and not implicit and caps is not None:
-                await self.tls_required_check()
+                refused = await self.tls_required_check()
             if not implicit and caps is not None and o.mode in ("auto", "starttls"):
                 if caps.starttls:
                     caps = await self.starttls(verify, sni) or caps
@@ -216,6 +217,8 @@ class Conversation:
                             "STARTTLS was asked for but the server does not offer it.",
                         )
                     )
+            if refused is not None:
+                await self.why_mail_was_refused(refused)
             if o.auth is not None:
                 await self.auth_check(caps)
             if o.relay_check:
@@ -402,9 +405,10 @@ class Conversation:
                 )
             )
 
-    async def tls_required_check(self) -> None:
+    async def tls_required_check(self) -> Reply | None:
         """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks
-        servers to require TLS; aiosmtpd, Postfix and Exchange answer 530). Never RCPT or DATA."""
+        servers to require TLS; aiosmtpd, Postfix and Exchange answer 530). Never RCPT or DATA.
+        Returns the refusal, whose reason :meth:`why_mail_was_refused` finds out after TLS."""
         st, o = self.st, self.o
         st.phase = "tls-required"
         st.event("TLS-required check: MAIL before any TLS (never RCPT or DATA)")
@@ -423,14 +427,7 @@ class Conversation:
                 )
             )
         elif mail.code >= 500:
-            st.extra.append(
-                Finding(
-                    "tls_required",
-                    "info",
-                    f"Mail before TLS was refused with {mail.code} ({mail.text}): this port "
-                    "insists on encryption first.",
-                )
-            )
+            return mail
         else:
             st.extra.append(
                 Finding(
@@ -439,6 +436,46 @@ class Conversation:
                     f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
                 )
             )
+
+    async def why_mail_was_refused(self, before: Reply) -> None:
+        """MAIL was refused before TLS: ask again once TLS is up (still no RCPT, no DATA). A
+        server that now accepts wanted encryption; one that gives the same answer wanted a
+        login (Haraka's ``550 Authentication required`` on 587), not encryption."""
+        st = self.st
+        said = f"{before.code} ({before.text})"
+        if not st.values.get("tls_version"):  # no TLS came up: the reason stays a guess
+            st.extra.append(
+                Finding(
+                    "tls_required",
+                    "info",
+                    f"Mail before TLS was refused with {said}: this port seems to insist on "
+                    "encryption first (no TLS session came up to ask again).",
+                )
+            )
+            return
+        st.phase = "tls-required"
+        st.event("TLS-required check: MAIL again after STARTTLS (never RCPT or DATA)")
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        after = await self.reply("MAIL")
+        if after.code == 250:
+            await self.send("RSET")
+            await self.reply("RSET")
+            code, message = "tls_required", "it insists on encryption first, and only that."
+        elif (after.code, after.text) == (before.code, before.text):
+            code = "mail_needs_login"
+            message = (
+                "it gave the same answer after STARTTLS: it needs a login, not encryption "
+                "(whether it also insists on TLS, this cannot tell)."
+            )
+        else:
+            code = "tls_required"
+            message = (
+                f"after STARTTLS it answered {after.code} ({after.text}): it insists on "
+                "encryption first, and then on a login."
+            )
+        st.extra.append(
+            Finding(code, "info", f"Mail before TLS was refused with {said}; {message}")
+        )
 
     async def relay_check(self) -> None:
         st = self.st
