@@ -436,6 +436,7 @@ class Conversation:
                     f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
                 )
             )
+        return None
 
     async def why_mail_was_refused(self, before: Reply) -> None:
         """MAIL was refused before TLS: ask again once TLS is up (still no RCPT, no DATA). A
