@@ -152,6 +152,8 @@ class _RecordedWire:
                 return
             if line.text == "connection refused":
                 raise ConnectionRefusedError(line.text)
+            if line.text.startswith("the probe's overall deadline"):
+                raise DeadlineReached()
             if line.text.startswith("connect timed out"):
                 raise asyncio.TimeoutError()
             outcome = (
@@ -180,6 +182,8 @@ class _RecordedWire:
             text = line.text
             if text.startswith("TLS established"):
                 return
+            if text.startswith("the probe's overall deadline"):
+                raise DeadlineReached()
             if text.startswith("certificate rejected: "):
                 exc = ssl.SSLCertVerificationError(text)
                 exc.verify_message = text[len("certificate rejected: ") :]

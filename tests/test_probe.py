@@ -551,3 +551,24 @@ def test_the_reason_mail_was_refused_is_asked_after_starttls(
     from smtplab.replay import differences, replay
 
     assert differences(r, replay(r)) == []
+
+
+def test_a_deadline_during_a_reconnect_is_not_filtered() -> None:
+    """The first connection was accepted (and stayed silent); auto mode's implicit-TLS retry
+    then waits on a full accept queue when the deadline passes. The port was reached: it is
+    `silent`, with the first connection's timing, never `filtered`."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)  # room for the probe's first connection, then SYNs are dropped
+    port = int(ls.getsockname()[1])
+    try:
+        r = smtplab.probe("127.0.0.1", port, timeout=1, deadline=1.6)
+    finally:
+        ls.close()
+    events = [x.text for x in r.transcript if x.dir == "event"]
+    assert events.count("connected") == 1 and "retrying with implicit TLS" in " ".join(events)
+    assert r.outcome == "silent", (r.outcome, r.error, events)
+    assert r.connect_ms is not None and "deadline" in (r.error or "")
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []

@@ -522,6 +522,7 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
     implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
     verify = o.verify
     cert_error: str | None = None
+    found_implicit = False
     attempts = 0
     while True:
         attempts += 1
@@ -536,15 +537,7 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
             if o.mode == "auto" and not implicit and attempts == 1:
                 first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
                 st.event("no cleartext greeting: retrying with implicit TLS")
-                implicit = True
-                st.extra.append(
-                    Finding(
-                        "implicit_tls_detected",
-                        "info",
-                        f"Port {o.port} stayed silent in cleartext and answered once TLS was "
-                        "started first: it speaks implicit TLS.",
-                    )
-                )
+                implicit = found_implicit = True
                 try:
                     await conv.session(implicit, verify)
                     break
@@ -554,7 +547,7 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
                     verify = False
                     continue
                 except _Stop as stop:
-                    st.extra.pop()
+                    found_implicit = False
                     if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
                         raise
                     st.values = first_try  # report the cleartext connection that stayed silent
@@ -586,5 +579,14 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
             raise
         if attempts > 4:  # pragma: no cover - a safety net; each path above ends sooner
             break
+    if found_implicit:  # only now that it answered (a deadline may end the retry first)
+        st.extra.append(
+            Finding(
+                "implicit_tls_detected",
+                "info",
+                f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
+                "first: it speaks implicit TLS.",
+            )
+        )
     if cert_error is not None:
         st.set(cert_verified=False, cert_error=cert_error)

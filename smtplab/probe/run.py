@@ -39,8 +39,10 @@ async def run_probe(
     except (asyncio.TimeoutError, TimeoutError, DeadlineReached):
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
         st.event(error)
-        if st.values.get("outcome") != "open" and st.previous.get("outcome") == "open":
-            st.values = st.previous  # a retry learnt less than the connection before it
+        prev = st.previous
+        if prev and st.values.get("outcome") != "open":
+            if prev.get("outcome") == "open" or st.values.get("connect_ms") is None:
+                st.values = prev  # a retry learnt less than the connection before it
         if st.values.get("outcome") == "open":
             outcome = "open"
         elif not st.connected:
