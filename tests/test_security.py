@@ -709,6 +709,11 @@ def test_the_suite_never_leaves_loopback_even_for_address_literals(address: str)
         socket.getaddrinfo(address, 25)
     with pytest.raises(OSError, match="beyond loopback"):
         socket.create_connection((address, 25), timeout=0.5)
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as s, pytest.raises(OSError, match="beyond loopback"):
+        s.connect((address, 25))  # no lookup at all: connect itself refuses
+    with pytest.raises(OSError, match="beyond loopback"):  # asyncio skips getaddrinfo for literals
+        asyncio.run(asyncio.wait_for(asyncio.open_connection(address, 25), 2))
     r = smtplab.probe(address, 25, timeout=1)
     assert r.outcome in ("dns_failed", "unreachable") and "loopback" in (r.error or ""), r.error
     assert r.connect_ms is None
