@@ -69,7 +69,7 @@ for arg in sys.argv[2:]:
 RATE_LIMITED = r"""
 import sys
 import smtplab
-P = sys.modules["smtplab.probe"]  # the module (smtplab.probe is also the function)
+P = sys.modules["smtplab.probe.run"]  # where probe_many finds its rate limiter
 class _Limit(P._RateLimiter):
     def __init__(self, rate):
         super().__init__(10.0)

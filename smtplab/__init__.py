@@ -11,20 +11,30 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# The probe engine loads eagerly: its module shares the name of the function `smtplab.probe`,
+# The probe engine loads eagerly: its package shares the name of the function `smtplab.probe`,
 # and importing the function here first keeps `smtplab.probe(...)` callable whatever imports
-# `smtplab.probe` the module later. It needs only the standard library.
-# Discovery too, for the same reason: `smtplab.discover` is both a module and its function.
-# The module imports dnspython only when a lookup runs.
+# `smtplab.probe` the package later (Python sets a package attribute only when it first loads
+# a submodule). It needs only the standard library.
+# Discovery and replay too, for the same reason: `smtplab.discover` and `smtplab.replay` are
+# each both a module and its function (`from smtplab.replay import differences`, then
+# `smtplab.replay(rec)`, must still call the function). Discovery imports dnspython only when
+# a lookup runs; replay needs only the probe engine.
 from smtplab.discover import discover
+from smtplab.errors import SmtplabError
 from smtplab.probe import (
     ProbeInputError,
+    ProbeOptions,
     ProbeResult,
     aprobe,
     aprobe_many,
+    make_options,
     probe,
     probe_many,
 )
+from smtplab.replay import replay
+
+#: The same function as :func:`smtplab.replay`, by a name no module shadows.
+replay_record = replay
 
 # public name -> module that defines it, loaded on first use
 _LAZY = {
@@ -35,20 +45,22 @@ _LAZY = {
     "save_records": "smtplab.records",
     "load_records": "smtplab.records",
     "RecordError": "smtplab.records",
-    "replay": "smtplab.replay",
     "advise": "smtplab.advice",
     "Advice": "smtplab.advice",
 }
-_SUBMODULES = ("reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls")
-_SUBMODULES += ("advice",)  # the advice engine: smtplab.advice.RULES, .provider_facts, ...
+_SUBMODULES = (
+    "reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls", "advice",
+)  # fmt: skip
 
 __all__ = [
     "Advice",
     "Finding",
     "Lab",
     "ProbeInputError",
+    "ProbeOptions",
     "ProbeResult",
     "RecordError",
+    "SmtplabError",
     "TranscriptLine",
     "__version__",
     "advise",
@@ -59,12 +71,14 @@ __all__ = [
     "findings",
     "lab",
     "load_records",
+    "make_options",
     "probe",
     "probe_many",
     "protocol",
     "records",
     "reference",
     "replay",
+    "replay_record",
     "save_records",
     "scenarios",
     "tls",

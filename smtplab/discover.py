@@ -34,10 +34,10 @@ import ipaddress
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from smtplab.probe import ProbeInputError, _check_host
+from smtplab.probe.options import ProbeInputError, _check_host
 
 __all__ = ["NAMESERVER_ENV", "Discovery", "MXHost", "SRVTarget", "discover"]
 
@@ -292,6 +292,85 @@ def _host(name: Any) -> str:
     return str(name.to_text(omit_final_dot=True))
 
 
+@dataclass
+class _Said:
+    """What a discovery has to say besides its answers: errors, notes, unanswered questions."""
+
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    timeouts: list[str] = field(default_factory=list)
+
+
+def _mx_hosts(
+    name: str, answer: tuple[Any, str | None, str], look: _Lookup, said: _Said
+) -> tuple[list[MXHost], bool, bool]:
+    """The MX hosts by preference, whether the domain has a null MX, and whether the domain's
+    own address stands in for a missing MX (RFC 5321 §5.1)."""
+    mx_records, mx_error, mx_kind = answer
+    mx: list[MXHost] = []
+    if mx_kind == "nxdomain":
+        said.errors.append(f"{name} does not exist in DNS (NXDOMAIN)")
+        return mx, False, False
+    if mx_kind == "timeout":
+        said.timeouts.append("MX")
+        return mx, False, False
+    if mx_error:
+        said.errors.append(mx_error)
+        return mx, False, False
+    real = [r for r in mx_records if r.exchange.to_text() != "."]
+    nulls = len(mx_records) - len(real)
+    mx = sorted(
+        (MXHost(_host(r.exchange), int(r.preference)) for r in real),
+        key=lambda m: (m.preference, m.host.lower()),
+    )
+    if nulls and not real:
+        return mx, True, False
+    if nulls:
+        said.notes.append(
+            f"{name} mixes a null MX ('.') with other MX records, which RFC 7505 §3 forbids; "
+            "senders use the other records."
+        )
+    if mx_records:
+        return mx, False, False
+    # No MX at all: RFC 5321 §5.1 says the domain's own address is the mail exchanger.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        fa = pool.submit(look.query, name, "A")
+        fb = pool.submit(look.query, name, "AAAA")
+        (a, a_err, a_kind), (aaaa, aaaa_err, aaaa_kind) = fa.result(), fb.result()
+    if a or aaaa:
+        return [MXHost(name, 0)], False, True
+    for err, kind, what in ((a_err, a_kind, "A"), (aaaa_err, aaaa_kind, "AAAA")):
+        if kind == "timeout":
+            said.timeouts.append(what)
+        elif err:
+            said.errors.append(err)
+    return mx, False, False
+
+
+def _srv_targets(
+    name: str, key: str, answer: tuple[Any, str | None, str], service: str, said: _Said
+) -> tuple[SRVTarget, ...]:
+    """The SRV targets by priority and weight (RFC 2782), or none."""
+    records, error, kind = answer
+    if kind == "timeout":
+        said.timeouts.append(f"SRV _{key}")
+    elif error and kind != "nxdomain":  # NXDOMAIN for an SRV name just means "not published"
+        said.errors.append(error)
+    if error:
+        return ()
+    real = [r for r in records if r.target.to_text() != "."]
+    if records and not real:
+        said.notes.append(
+            f"{name} declares that it offers no {service} service (SRV target '.', RFC 6186 §3)."
+        )
+    return tuple(
+        sorted(
+            (SRVTarget(_host(r.target), int(r.port), int(r.priority), int(r.weight)) for r in real),
+            key=lambda s: (s.priority, -s.weight, s.host.lower(), s.port),
+        )
+    )
+
+
 def discover(
     domain: str,
     *,
@@ -332,74 +411,19 @@ def discover(
         futures = {key: pool.submit(look.query, *q) for key, q in questions.items()}
         answers = {key: f.result() for key, f in futures.items()}
 
-    errors: list[str] = []
-    notes: list[str] = []
-    timeouts: list[str] = []
-    mx_records, mx_error, mx_kind = answers["mx"]
-    null_mx = implicit_mx = False
-    mx: list[MXHost] = []
-    if mx_kind == "nxdomain":
-        errors.append(f"{name} does not exist in DNS (NXDOMAIN)")
-    elif mx_kind == "timeout":
-        timeouts.append("MX")
-    elif mx_error:
-        errors.append(mx_error)
-    else:
-        real = [r for r in mx_records if r.exchange.to_text() != "."]
-        nulls = len(mx_records) - len(real)
-        mx = sorted(
-            (MXHost(_host(r.exchange), int(r.preference)) for r in real),
-            key=lambda m: (m.preference, m.host.lower()),
-        )
-        if nulls and not real:
-            null_mx = True
-        elif nulls:
-            notes.append(
-                f"{name} mixes a null MX ('.') with other MX records, which RFC 7505 §3 forbids; "
-                "senders use the other records."
-            )
-        if not mx_records:
-            # No MX at all: RFC 5321 §5.1 says the domain's own address is the mail exchanger.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-                fa = pool.submit(look.query, name, "A")
-                fb = pool.submit(look.query, name, "AAAA")
-                (a, a_err, a_kind), (aaaa, aaaa_err, aaaa_kind) = fa.result(), fb.result()
-            if a or aaaa:
-                mx = [MXHost(name, 0)]
-                implicit_mx = True
-            else:
-                for err, kind, what in ((a_err, a_kind, "A"), (aaaa_err, aaaa_kind, "AAAA")):
-                    if kind == "timeout":
-                        timeouts.append(what)
-                    elif err:
-                        errors.append(err)
-
-    def srv(key: str, service: str) -> tuple[SRVTarget, ...]:
-        records, error, kind = answers[key]
-        if kind == "timeout":
-            timeouts.append(f"SRV _{key}")
-        elif error and kind != "nxdomain":  # NXDOMAIN for an SRV name just means "not published"
-            errors.append(error)
-        if error:
-            return ()
-        real = [r for r in records if r.target.to_text() != "."]
-        if records and not real:
-            notes.append(
-                f"{name} declares that it offers no {service} service "
-                f"(SRV target '.', RFC 6186 §3)."
-            )
-        return tuple(
-            sorted(
-                (
-                    SRVTarget(_host(r.target), int(r.port), int(r.priority), int(r.weight))
-                    for r in real
-                ),
-                key=lambda s: (s.priority, -s.weight, s.host.lower(), s.port),
-            )
-        )
-
-    submission = srv("submission", "STARTTLS submission (port 587 style)")
-    submissions = srv("submissions", "implicit-TLS submission (port 465 style)")
+    said = _Said()
+    mx, null_mx, implicit_mx = _mx_hosts(name, answers["mx"], look, said)
+    submission = _srv_targets(
+        name, "submission", answers["submission"], "STARTTLS submission (port 587 style)", said
+    )
+    submissions = _srv_targets(
+        name,
+        "submissions",
+        answers["submissions"],
+        "implicit-TLS submission (port 465 style)",
+        said,
+    )
+    errors, notes, timeouts = said.errors, said.notes, said.timeouts
     if timeouts:
         # One sentence for all the questions that went unanswered, not one per question.
         errors.append(

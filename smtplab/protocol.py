@@ -388,8 +388,18 @@ class Redactor:
     XOAUTH2's token) is redacted until the server sends a reply that is not ``334``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._in_auth = False
+        #: forms of the secret to scrub from any text, longest first (see :func:`secret_forms`)
+        self.secrets: tuple[str, ...] = tuple(sorted(set(secrets), key=len, reverse=True))
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every form of the secret replaced by ``[redacted]`` (a server that
+        echoes the AUTH data back must not put it into a transcript, error or finding)."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
 
     def client(self, text: str) -> str:
         """The text to record for a client line."""
@@ -406,6 +416,21 @@ class Redactor:
         """Note a server reply code (a reply that is not 334 ends the AUTH exchange)."""
         if reply_code is not None and reply_code != 334:
             self._in_auth = False
+
+
+def secret_forms(user: str, password: str) -> tuple[str, ...]:
+    """Every form an AUTH secret takes on the wire, as sent and as a transcript would show it:
+    the password, AUTH PLAIN's base64 payload, AUTH LOGIN's base64 user and password (each also
+    without its ``=`` padding, which an echo may drop)."""
+    import base64
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+    raw = {password, b64(f"\0{user}\0{password}"), b64(user), b64(password)}
+    raw |= {x.rstrip("=") for x in raw if x.rstrip("=")}
+    shown = {printable(x.encode("utf-8")) for x in raw}
+    return tuple(sorted((x for x in raw | shown if x), key=len, reverse=True))
 
 
 def redact_transcript(lines: Iterable[TranscriptLine]) -> list[TranscriptLine]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import math
 import re
 import ssl
@@ -25,19 +24,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.findings import Finding
-from smtplab.probe import (
-    DEFAULT_TIMEOUT,
-    ProbeResult,
-    _DeadlineHit,
-    _Options,
-    _State,
-    _WireProtocol,
-)
-from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
+from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeOptions
+from smtplab.probe.result import ProbeResult, ProbeState
+from smtplab.probe.run import run_probe, run_sync
+from smtplab.probe.tlsfacts import TLSFacts
+from smtplab.probe.wire import DeadlineReached, ReplyReader, WireFailed
+from smtplab.protocol import ProtocolError, Reply, TranscriptLine, validate_ehlo_name
 from smtplab.tls import CertFacts
-
-# the engine module (the package attribute `smtplab.probe` is the function of the same name)
-_engine = importlib.import_module("smtplab.probe")
 
 __all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
 
@@ -47,18 +40,6 @@ TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_m
 _CONNECTING = re.compile(r"^connecting to (\S+) port (\d+)")
 _SECONDS = re.compile(r"(?:within|after) ([0-9.]+) s\b")
 _DEADLINE = re.compile(r"deadline of ([0-9.]+) s")
-
-
-class _RecordedError(OSError):
-    """A connect failure as the recording tells it (outcome word and message)."""
-
-    def __init__(self, outcome: str, message: str) -> None:
-        super().__init__(message)
-        self.recorded_outcome = outcome
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class _RecordedSSLError(ssl.SSLError):
@@ -71,7 +52,10 @@ class _RecordedSSLError(ssl.SSLError):
 
 
 class _RecordedWire:
-    """Looks like the live wire to the conversation, but reads from a transcript."""
+    """A :class:`~smtplab.probe.wire.Wire` that reads from a transcript instead of a socket.
+
+    One cursor serves every connection of the probe (the conversation calls the wire factory,
+    this object, once per connection). To its :class:`ReplyReader` it is also the transport."""
 
     def __init__(self, rec: Mapping[str, Any], lines: list[TranscriptLine], speed: float | None):
         self.rec = rec
@@ -80,14 +64,12 @@ class _RecordedWire:
         self.speed = speed
         self.t_start: float | None = None
         self.last_t = 0.0
-        self.st: _State | None = None
-        self.proto: _WireProtocol | None = None
-        self.transport = None
+        self.st: ProbeState | None = None
+        self.proto: ReplyReader | None = None
 
-    # the conversation calls make_wire(state) for each connection; one cursor serves them all
-    def __call__(self, st: _State) -> _RecordedWire:
+    def __call__(self, st: ProbeState) -> _RecordedWire:
         self.st = st
-        self.proto = _WireProtocol(st)
+        self.proto = ReplyReader(st)
         return self
 
     # --- reading the recording ------------------------------------------------------------
@@ -141,22 +123,19 @@ class _RecordedWire:
 
     # --- what the conversation calls -------------------------------------------------------
 
-    async def resolve(self, conv: Any) -> tuple[str, int]:
-        st = conv.st
+    async def resolve(self) -> tuple[str, int]:
+        assert self.st is not None
         for i, line in enumerate(self.lines):
             if line.dir == "event" and (
                 line.text.startswith("lab: ") or line.text.startswith("name lookup")
             ):
                 self.pos = i + 1
-                st.event(line.text)
-                raise _engine._Stop("dns_failed", self.rec.get("error") or line.text)
+                self.st.event(line.text)
+                raise WireFailed("dns_failed", str(self.rec.get("error") or line.text))
             m = _CONNECTING.match(line.text) if line.dir == "event" else None
             if m:
-                st.set(address=m.group(1))
                 return m.group(1), int(m.group(2))
-        address = self.rec.get("address") or "0.0.0.0"
-        st.set(address=address)
-        return address, int(self.rec["port"])
+        return str(self.rec.get("address") or "0.0.0.0"), int(self.rec["port"])
 
     async def connect(self, address: str, port: int, timeout: float) -> None:
         assert self.st is not None and self.proto is not None
@@ -173,13 +152,15 @@ class _RecordedWire:
                 return
             if line.text == "connection refused":
                 raise ConnectionRefusedError(line.text)
+            if line.text.startswith("the probe's overall deadline"):
+                raise DeadlineReached()
             if line.text.startswith("connect timed out"):
                 raise asyncio.TimeoutError()
             outcome = (
                 "reset" if line.text == "connection reset" else self.rec.get("outcome", "error")
             )
-            raise _RecordedError(str(outcome), line.text)
-        raise _RecordedError("error", "the recording ends before the connection")
+            raise WireFailed(str(outcome), line.text)
+        raise WireFailed("error", "the recording ends before the connection")
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return default
@@ -191,8 +172,7 @@ class _RecordedWire:
         self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
     ) -> None:
         assert self.st is not None and self.proto is not None
-        self.proto.parser = self.proto._new_parser()
-        self.proto.replies.clear()
+        self.proto.restart()
         while (line := await self._next()) is not None:
             if line.dir == "server":  # came over TLS as the handshake ended (the greeting on 465)
                 self._feed(line.text)
@@ -202,6 +182,8 @@ class _RecordedWire:
             text = line.text
             if text.startswith("TLS established"):
                 return
+            if text.startswith("the probe's overall deadline"):
+                raise DeadlineReached()
             if text.startswith("certificate rejected: "):
                 exc = ssl.SSLCertVerificationError(text)
                 exc.verify_message = text[len("certificate rejected: ") :]
@@ -218,7 +200,7 @@ class _RecordedWire:
                 )
         raise ConnectionResetError("the recording ends during the TLS handshake")
 
-    def tls_facts(self) -> tuple[str | None, str | None, CertFacts | None]:
+    def tls_facts(self) -> TLSFacts:
         rec = self.rec
         facts = None
         if rec.get("cert_subject") or rec.get("cert_issuer"):
@@ -229,7 +211,7 @@ class _RecordedWire:
                 san=tuple(_list(rec.get("cert_san"))),
                 self_signed=rec.get("cert_subject") == rec.get("cert_issuer"),
             )
-        return rec.get("tls_version"), rec.get("tls_cipher"), facts
+        return TLSFacts(rec.get("tls_version"), rec.get("tls_cipher"), facts)
 
     def local_name(self) -> str:
         for line in self.lines[self.pos :]:
@@ -237,10 +219,22 @@ class _RecordedWire:
                 return line.text.split(" ", 1)[1]
         return "[127.0.0.1]"
 
+    def pending(self) -> int:
+        assert self.proto is not None
+        return len(self.proto.replies)
+
     def leftover(self) -> int:
         assert self.proto is not None
         self._arrive()
         return len(self.proto.replies) + self.proto.parser.buffered
+
+    def received(self) -> int:
+        assert self.proto is not None
+        return self.proto.received
+
+    def reply_started(self) -> bool:
+        assert self.proto is not None
+        return self.proto.parser.started_reply()
 
     def send(self, data: bytes) -> None:
         while (line := self._peek()) is not None:
@@ -259,7 +253,7 @@ class _RecordedWire:
                 self._feed(line.text)
         raise ConnectionResetError("connection already closed")
 
-    async def read_reply(self, timeout: float) -> Any:
+    async def read_reply(self, timeout: float) -> Reply:
         proto = self.proto
         assert proto is not None
         while True:
@@ -296,7 +290,7 @@ class _RecordedWire:
             if text.startswith(("connection closed", "connection reset")):
                 raise ConnectionResetError(text)
             if text.startswith("the probe's overall deadline"):
-                raise _DeadlineHit()
+                raise DeadlineReached()
 
     def close(self) -> None:
         pass
@@ -339,7 +333,7 @@ def _transcript(rec: Mapping[str, Any]) -> list[TranscriptLine]:
     ]
 
 
-def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Options:
+def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> ProbeOptions:
     events = " | ".join(x.text for x in lines if x.dir == "event")
     m = _SECONDS.search(events)
     timeout = float(m.group(1)) if m else DEFAULT_TIMEOUT
@@ -359,9 +353,12 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
         ehlo = None
     first_tls = next((x.text for x in lines if x.text.startswith("TLS handshake (")), "")
     sent_auth = any(x.dir == "client" and x.text.upper().startswith("AUTH ") for x in lines)
+    asked_auth = sent_auth or any(
+        x.dir == "event" and x.text.startswith("AUTH check skipped") for x in lines
+    )
     connecting = next((x for x in lines if x.dir == "event" and _CONNECTING.match(x.text)), None)
     lab_socket = connecting is not None and "(lab socket for" in connecting.text
-    return _Options(
+    return ProbeOptions(
         host=str(rec["host"]),
         port=int(rec["port"]),
         mode=str(rec.get("mode") or "auto"),
@@ -376,7 +373,7 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> _Optio
         vantage=str(rec.get("vantage") or "unspecified"),
         source=str(rec.get("source") or "live"),
         connect_to=("replay", 0) if lab_socket else None,
-        auth=("[redacted]", "[redacted]") if sent_auth else None,
+        auth=("[redacted]", "[redacted]") if asked_auth else None,
         allow_cleartext_auth=sent_auth and not rec.get("tls_version"),
     )
 
@@ -390,8 +387,7 @@ async def areplay(
     opts = _options_from(rec, lines)
     speed = (1.0 if pace is True else float(pace)) if pace else None
     wire = _RecordedWire(rec, lines, speed)
-    st = _State(opts)
-    result = await _engine._aprobe(opts, wire, st)
+    result = await run_probe(opts, wire, ProbeState(opts))
     return dataclasses.replace(
         result,
         probe_id=str(rec.get("probe_id") or result.probe_id),
@@ -404,7 +400,7 @@ def replay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = Fals
 
     ``pace=True`` replays at the recorded speed, ``pace=5`` five times faster, ``False`` at once.
     """
-    return _engine._run_sync(lambda: areplay(record, pace=pace))  # type: ignore[no-any-return]
+    return run_sync(lambda: areplay(record, pace=pace))  # type: ignore[no-any-return]
 
 
 def _norm(name: str, value: Any) -> Any:

@@ -271,6 +271,71 @@ def auth_cleartext_handler(rec: Recorder) -> Handler:
     return run
 
 
+def auth_echo_handler(certs: Certs, rec: Recorder, variant: str) -> Handler:
+    """STARTTLS with a certificate the probe trusts, then a server that echoes the AUTH data
+    back in every place it can: the reply to AUTH, the 221 to QUIT, and (``broken``) a line
+    that is not SMTP, so the echo lands in the probe's error. ``plain`` also greets with the
+    password, as a man in the middle replaying an earlier session could.
+
+    ``plain`` and ``broken`` offer AUTH PLAIN; ``login`` offers only AUTH LOGIN and echoes each
+    base64 line in its next 334 challenge."""
+    import base64
+
+    mechs = b"LOGIN" if variant == "login" else b"PLAIN LOGIN"
+    after_tls = b"250-hostile.example\r\n250 AUTH " + mechs + b"\r\n"
+
+    def decoded(blob: bytes) -> bytes:
+        try:
+            return base64.b64decode(blob).replace(b"\0", b" ")
+        except ValueError:
+            return b"?"
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rec.connections += 1
+        greeting = b"220 hostile.example ESMTP"
+        sent = [c for c in rec.commands if c.upper().startswith(b"AUTH PLAIN ")]
+        if variant == "plain" and sent:  # the password seen on an earlier connection
+            greeting += b" hello again " + decoded(sent[0].split()[-1])
+        writer.write(greeting + b"\r\n")
+        await writer.drain()
+        said: list[bytes] = []
+        while line := await _read_line(reader):
+            line = line.rstrip(b"\r\n")
+            verb = line.split(b" ", 1)[0].upper()
+            tls = writer.get_extra_info("ssl_object") is not None
+            if verb == b"AUTH" or said:
+                rec.commands.append(line)
+                said.append(line)
+            if verb == b"EHLO":
+                writer.write(after_tls if tls else EHLO_STARTTLS)
+            elif verb == b"STARTTLS":
+                writer.write(b"220 2.0.0 Go ahead\r\n")
+                await writer.drain()
+                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
+                continue
+            elif verb == b"QUIT":
+                writer.write(b"221 bye, " + b" ".join(said) + b"\r\n")
+                await writer.drain()
+                return
+            elif verb == b"AUTH" and variant == "login":
+                writer.write(b"334 VXNlcm5hbWU6\r\n")
+            elif said and variant == "login" and len(said) == 2:
+                writer.write(b"334 " + line + b" " + decoded(line) + b"\r\n")
+            elif said and variant == "login":
+                writer.write(b"535-5.7.8 you said " + line + b"\r\n")
+                writer.write(b"535 5.7.8 which is " + decoded(line) + b"\r\n")
+            elif variant == "broken":
+                blob = line.split()[-1]
+                writer.write(b"what you sent: " + blob + b" = " + decoded(blob) + b"\r\n")
+            else:
+                blob = line.split()[-1]
+                writer.write(b"535-5.7.8 you sent " + blob + b"\r\n")
+                writer.write(b"535 5.7.8 that is " + decoded(blob) + b"\r\n")
+            await writer.drain()
+
+    return run
+
+
 async def starttls_masked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """A firewall's SMTP inspection in the path: STARTTLS in the EHLO reply overwritten with
     XXXXXXXA (same length, patched in place), and the STARTTLS command itself refused."""
@@ -436,10 +501,29 @@ BEHAVIOURS: dict[str, Behaviour] = {
         ),
         Behaviour(
             "starttls_masked",
-            "STARTTLS overwritten with XXXXXXXA in the EHLO reply, as firewall SMTP inspection does",
+            "STARTTLS overwritten with XXXXXXXA in the EHLO reply, as firewall SMTP inspection "
+            "does",
             "open",
             "a working server behind a middlebox that strips STARTTLS: finding starttls_masked",
             "starttls_masked",
+        ),
+        Behaviour(
+            "auth_echo_plain",
+            "a server that echoes AUTH PLAIN's payload and password back (and greets with it)",
+            "open",
+            "a working server; probed with credentials (test_hostile), every echo is redacted",
+        ),
+        Behaviour(
+            "auth_echo_login",
+            "a server that echoes AUTH LOGIN's base64 user and password in its challenges",
+            "open",
+            "a working server; probed with credentials, every echo is redacted",
+        ),
+        Behaviour(
+            "auth_echo_broken",
+            "a server that answers AUTH with a non-SMTP line echoing the payload",
+            "open",
+            "a working server; probed with credentials, the echo lands in the error, redacted",
         ),
         Behaviour(
             "greeting_421",
@@ -534,7 +618,16 @@ class Started:
 
 def start_all(servers: ServerThread, certs: Certs) -> Started:
     """Start one server per behaviour on the shared server thread; returns their ports."""
-    rec = {"starttls_injection": Recorder(), "auth_cleartext": Recorder()}
+    rec = {
+        name: Recorder()
+        for name in (
+            "starttls_injection",
+            "auth_cleartext",
+            "auth_echo_plain",
+            "auth_echo_login",
+            "auth_echo_broken",
+        )
+    }
     handlers: dict[str, Handler] = {
         "never_ending_line": never_ending_line,
         "ehlo_flood": ehlo_flood,
@@ -548,6 +641,9 @@ def start_all(servers: ServerThread, certs: Certs) -> Started:
         "starttls_injection": starttls_injection_handler(certs, rec["starttls_injection"]),
         "auth_cleartext": auth_cleartext_handler(rec["auth_cleartext"]),
         "starttls_masked": starttls_masked,
+        "auth_echo_plain": auth_echo_handler(certs, rec["auth_echo_plain"], "plain"),
+        "auth_echo_login": auth_echo_handler(certs, rec["auth_echo_login"], "login"),
+        "auth_echo_broken": auth_echo_handler(certs, rec["auth_echo_broken"], "broken"),
         "greeting_421": greeting(b"421 4.7.0 hostile.example too many connections, try later\r\n"),
         "greeting_554": greeting(b"554 5.7.1 hostile.example: no SMTP service here for you\r\n"),
         "invalid_utf8_nul": invalid_utf8_nul,

@@ -95,3 +95,66 @@ def test_single_probe_through_the_lab(labs: dict[str, Lab]) -> None:
     assert r.outcome == "open" and r.to_record()["vantage"] == "lab:home-isp"
     r = probe_module.probe("mx.lab.example", 25, lab=labs["home-isp"], timeout=1.0)
     assert r.outcome == "filtered"
+
+
+#: A lab session with clients that misbehave (garbage after a refused STARTTLS, resets in the
+#: middle of TLS and of AUTH), probes beside them, then a clean stop.
+_NOISY_SESSION = r"""
+import socket, ssl, struct, gc
+import smtplab
+
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplab.Lab("open-internet", slow_delay=0.3) as lab:
+    smtplab.probe_many([(e.host, e.port) for e in lab.endpoints], lab=lab, timeout=0.6)
+    for e in lab.endpoints:
+        for cut in ("garbage", "tls", "auth"):
+            s = None
+            try:
+                s = socket.create_connection(lab.address(e.host, e.port), timeout=0.6)
+                if e.implicit_tls:
+                    s = ctx.wrap_socket(s, server_hostname=e.host)
+                s.recv(1000)
+                if not e.implicit_tls:
+                    s.send(b"EHLO x\r\n"); s.recv(1000)
+                    s.send(b"STARTTLS\r\n"); s.recv(1000)
+                    if cut == "garbage":
+                        s.send(b"\x16\x03\x01\x02\x00\x01")
+                    else:
+                        s = ctx.wrap_socket(s, server_hostname=e.host)
+                        s.send(b"EHLO x\r\n"); s.recv(1000)
+                if cut == "auth":
+                    s.send(b"AUTH LOGIN\r\n"); s.recv(100)
+            except OSError:
+                pass
+            if s is not None:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.close()
+                except OSError:
+                    pass
+gc.collect()
+print("done")
+"""
+
+
+def test_a_clean_stop_prints_nothing() -> None:
+    """Issue 11 #14: no "Future exception was never retrieved", no aiosmtpd warning about what a
+    client did: a lesson's output shows only what the lesson prints."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _NOISY_SESSION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout == "done\n", done.stderr[-2000:]
+    assert done.stderr == ""

@@ -333,3 +333,242 @@ def test_tls_required_check_on_the_lab() -> None:
     assert "tls_required" in codes(sub)
     legacy_findings = {f.code: f.severity for f in legacy.findings}
     assert legacy_findings["mail_before_tls_accepted"] == "high"
+
+
+# --- what a deadline or a tiny timeout must not erase (issue 11 #4) ---------------------------
+
+
+@pytest.mark.parametrize("tiny", [1e-300, 0.001, 0.049])
+def test_absurdly_short_timeouts_are_refused(tiny: float, silent_port: int) -> None:
+    """Below 0.05 s not even loopback connects: an open port would be called filtered."""
+    with pytest.raises(ProbeInputError, match=r"between 0\.05 and 600"):
+        smtplab.probe("127.0.0.1", silent_port, timeout=tiny)
+    with pytest.raises(ProbeInputError, match="deadline"):
+        smtplab.probe("127.0.0.1", silent_port, timeout=1, deadline=tiny)
+
+
+def test_cli_refuses_a_tiny_timeout_instead_of_saying_filtered(
+    smtp_ports: dict[str, int],
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "smtplab", "probe", "127.0.0.1"),
+            *("-p", str(smtp_ports["plain"]), "--json", "--timeout", "1e-300"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert done.returncode == 2 and "filtered" not in done.stdout, (done.stdout, done.stderr)
+    assert "0.05" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_then_silent_port(servers: ServerThread, certs: Certs) -> int:
+    """Implicit TLS with an expired certificate, then no greeting ever."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(certs.expired_context())  # type: ignore[attr-defined]
+        await asyncio.wait_for(reader.read(1), 8)
+
+    return servers.raw(run)
+
+
+def test_a_deadline_keeps_the_certificate_rejection(tls_then_silent_port: int, cafile: str) -> None:
+    """The certificate was rejected, the reconnect read it, then the deadline passed while
+    waiting for the greeting: what was learnt before the deadline stays in the record."""
+    if not hasattr(asyncio.StreamWriter, "start_tls"):
+        pytest.skip("StreamWriter.start_tls needs Python 3.11")
+    r = smtplab.probe(
+        "localhost", tls_then_silent_port, mode="tls", cafile=cafile, timeout=3, deadline=1.5
+    )
+    assert "deadline" in (r.error or ""), r.error
+    assert r.outcome == "silent", r.outcome  # connected and TLS came up: never "filtered"
+    assert r.cert_verified is False and "expired" in (r.cert_error or "").lower()
+    assert "cert_expired" in codes(r), codes(r)
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+
+
+@pytest.fixture(scope="module")
+def slow_handshake_port(servers: ServerThread) -> int:
+    """Reads the ClientHello, answers with the first bytes of a TLS record, then stalls."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if await asyncio.wait_for(reader.read(5), 8):
+            writer.write(b"\x16\x03\x03")
+            await writer.drain()
+        await asyncio.wait_for(reader.read(1 << 16), 8)
+        await asyncio.wait_for(reader.read(1), 8)
+
+    return servers.raw(run)
+
+
+@pytest.mark.parametrize("mode", ["tls", "auto"])
+def test_a_slow_tls_handshake_is_not_silent(slow_handshake_port: int, mode: str) -> None:
+    r = smtplab.probe("127.0.0.1", slow_handshake_port, mode=mode, timeout=1, deadline=5)
+    assert r.outcome == "tls_failed", (r.outcome, r.error, [x.text for x in r.transcript])
+    assert "TLS handshake timed out" in (r.error or ""), r.error
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+
+
+def test_a_tls_port_that_never_answers_is_still_silent(silent_port: int) -> None:
+    r = smtplab.probe("127.0.0.1", silent_port, mode="tls", timeout=1)
+    assert r.outcome == "silent", (r.outcome, r.error)
+
+
+# --- one options object, validated once (issue 10) --------------------------------------------
+
+
+def test_options_are_built_once_and_frozen(smtp_ports: dict[str, int]) -> None:
+    import dataclasses
+
+    opts = smtplab.ProbeOptions.create("127.0.0.1", smtp_ports["plain"], timeout=2)
+    assert smtplab.make_options == smtplab.ProbeOptions.create
+    assert opts.timeout == 2 and opts.deadline == 8 and opts.literal and opts.loopback
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.port = 25  # type: ignore[misc]
+    r = smtplab.probe(opts)
+    assert r.outcome == "open" and r.port == smtp_ports["plain"]
+    many = smtplab.probe_many([opts, ("127.0.0.1", smtp_ports["plain"])], timeout=2)
+    assert [x.outcome for x in many] == ["open", "open"]
+    assert asyncio.run(smtplab.aprobe(opts)).outcome == "open"
+
+
+def test_options_hide_secrets_from_repr(smtp_ports: dict[str, int]) -> None:
+    opts = smtplab.make_options("127.0.0.1", 25, auth=("alice", "s3cret-PW"))
+    assert "s3cret-PW" not in repr(opts) and "alice" not in repr(opts)
+
+
+def test_each_input_is_checked_once(
+    smtp_ports: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host is parsed once, when the options are made, and never again on the way."""
+    import importlib
+
+    engine = importlib.import_module("smtplab.probe.options")
+
+    calls: list[object] = []
+    real = engine._check_host
+    monkeypatch.setattr(engine, "_check_host", lambda h: calls.append(h) or real(h))
+    opts = smtplab.make_options("127.0.0.1", smtp_ports["plain"], timeout=2)
+    assert calls == ["127.0.0.1"]
+    smtplab.probe(opts)
+    smtplab.probe_many([opts] * 3)
+    assert calls == ["127.0.0.1"]
+    smtplab.probe_many([("127.0.0.1", smtp_ports["plain"])] * 3, timeout=2)
+    assert len(calls) == 4  # one per target
+
+
+def test_one_error_base_for_the_package(silent_port: int) -> None:
+    from smtplab.errors import SmtplabError
+
+    assert smtplab.SmtplabError is SmtplabError
+    with pytest.raises(SmtplabError):
+        smtplab.probe("127.0.0.1", 70000)
+    with pytest.raises(ValueError):  # and still what it always was
+        smtplab.probe("127.0.0.1", 70000)
+
+
+def test_unknown_options_are_refused_before_any_target_is_checked() -> None:
+    with pytest.raises(ProbeInputError, match="unknown option"):
+        smtplab.probe_many([("no such host!", 1)], colour="blue")
+
+
+# --- why MAIL was refused: encryption or a login (issue 15 #3) ---------------------------------
+
+
+def _mail_refusing_server(certs: Certs, after_tls: bytes, seen: list[bytes]) -> object:
+    """STARTTLS with a trusted certificate; MAIL before TLS gets Haraka's 550 Authentication
+    required, MAIL after TLS gets ``after_tls``. Records every command it receives."""
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 haraka.test ESMTP\r\n")
+        while line := await asyncio.wait_for(reader.readline(), 8):
+            seen.append(line.rstrip(b"\r\n"))
+            verb = line.split(b" ", 1)[0].strip().upper()
+            tls = writer.get_extra_info("ssl_object") is not None
+            if verb == b"EHLO":
+                writer.write(
+                    b"250-haraka.test\r\n250 AUTH PLAIN LOGIN\r\n"
+                    if tls
+                    else b"250-haraka.test\r\n250 STARTTLS\r\n"
+                )
+            elif verb == b"STARTTLS":
+                writer.write(b"220 go ahead\r\n")
+                await writer.drain()
+                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
+                continue
+            elif verb == b"MAIL":
+                writer.write(after_tls if tls else b"550 5.7.1 Authentication required\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            else:
+                writer.write(b"250 OK\r\n")
+            await writer.drain()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("after_tls", "code", "words"),
+    [
+        (b"550 5.7.1 Authentication required\r\n", "mail_needs_login", "needs a login"),
+        (b"250 2.1.0 OK\r\n", "tls_required", "encryption first, and only that"),
+        (b"530 5.7.0 Authentication required\r\n", "tls_required", "and then on a login"),
+    ],
+)
+def test_the_reason_mail_was_refused_is_asked_after_starttls(
+    servers: ServerThread, certs: Certs, cafile: str, after_tls: bytes, code: str, words: str
+) -> None:
+    if not hasattr(asyncio.StreamWriter, "start_tls"):
+        pytest.skip("StreamWriter.start_tls needs Python 3.11")
+    seen: list[bytes] = []
+    port = servers.raw(_mail_refusing_server(certs, after_tls, seen))  # type: ignore[arg-type]
+    r = smtplab.probe("localhost", port, cafile=cafile, timeout=2, tls_required_check=True)
+    assert code in codes(r), (codes(r), r.error)
+    message = next(f.message for f in r.findings if f.code == code)
+    assert words in message, message
+    other = {"mail_needs_login", "tls_required"} - {code}
+    assert not other & codes(r)
+    verbs = [c.split(b" ")[0].upper() for c in seen]
+    assert verbs.count(b"MAIL") == 2 and b"RCPT" not in verbs and b"DATA" not in verbs, verbs
+    assert (
+        verbs.index(b"MAIL")
+        < verbs.index(b"STARTTLS")
+        < len(verbs) - 1 - verbs[::-1].index(b"MAIL")
+    )
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []
+
+
+def test_a_deadline_during_a_reconnect_is_not_filtered() -> None:
+    """The first connection was accepted (and stayed silent); auto mode's implicit-TLS retry
+    then waits on a full accept queue when the deadline passes. The port was reached: it is
+    `silent`, with the first connection's timing, never `filtered`."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)  # room for the probe's first connection, then SYNs are dropped
+    port = int(ls.getsockname()[1])
+    try:
+        r = smtplab.probe("127.0.0.1", port, timeout=1, deadline=1.6)
+    finally:
+        ls.close()
+    events = [x.text for x in r.transcript if x.dir == "event"]
+    assert events.count("connected") == 1 and "retrying with implicit TLS" in " ".join(events)
+    assert r.outcome == "silent", (r.outcome, r.error, events)
+    assert r.connect_ms is not None and "deadline" in (r.error or "")
+    from smtplab.replay import differences, replay
+
+    assert differences(r, replay(r)) == []

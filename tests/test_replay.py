@@ -71,3 +71,73 @@ def test_replay_can_be_paced_by_the_recorded_timings() -> None:
     t = time.monotonic()
     replay(rec)
     assert time.monotonic() - t < last / 2
+
+
+# --- the seams: one Wire interface, no private reach-through, no shadowed name (issue 15 #7) ---
+
+
+def test_replay_stays_callable_after_importing_its_module() -> None:
+    """In a fresh interpreter, importing the module `smtplab.replay` (for `differences`) must
+    not turn `smtplab.replay` into a module: it stays the function."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    code = (
+        "import smtplab\n"
+        "from smtplab.replay import differences\n"
+        "import smtplab.replay\n"
+        "rec = {'host': 'mx.example', 'port': 25, 'outcome': 'refused', 'transcript': ["
+        "{'t': 0, 'dir': 'event', 'text': 'connecting to 127.0.0.1 port 25'},"
+        "{'t': 1, 'dir': 'event', 'text': 'connection refused'}]}\n"
+        "r = smtplab.replay(rec)\n"
+        "assert smtplab.replay_record is smtplab.replay\n"
+        "print(r.outcome, differences(rec, r) == [] or differences(rec, r))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "refused"
+
+
+def test_live_and_replayed_wires_implement_one_interface() -> None:
+    from smtplab.probe.options import ProbeOptions
+    from smtplab.probe.result import ProbeState
+    from smtplab.probe.wire import LiveWire, Wire
+    from smtplab.replay import _RecordedWire
+
+    st = ProbeState(ProbeOptions("mx.example", 25))
+    assert isinstance(LiveWire(st), Wire)
+    assert isinstance(_RecordedWire({"port": 25}, [], None)(st), Wire)
+
+
+def test_replay_uses_no_private_name_of_the_engine() -> None:
+    """Replay talks to the engine through its public seams only, and the live engine knows
+    nothing of replay (no hooks for recorded outcomes or recorded resolvers)."""
+    import ast
+    import sys
+
+    replay_module = sys.modules["smtplab.replay"]  # the module (smtplab.replay is the function)
+
+    tree = ast.parse(Path(replay_module.__file__).read_text(encoding="utf-8"))
+    private = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smtplab.probe")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert private == []
+    assert "_engine" not in replay_module.__dict__
+    engine = Path(smtplab.__file__).parent / "probe"
+    for path in engine.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for hook in ("recorded_outcome", "hasattr(self.make_wire", "smtplab.replay import"):
+            assert hook not in text, (path.name, hook)

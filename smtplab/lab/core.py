@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import ipaddress
+import logging
 import secrets
 import select
 import smtplib
@@ -276,6 +277,33 @@ _HANDOVER_WAIT: Final = 1.0
 def _is_accept_task(task: asyncio.Task[Any]) -> bool:
     """True for asyncio's own task that hands a just-accepted connection to its protocol."""
     return "_accept_connection" in getattr(task.get_coro(), "__qualname__", "")
+
+
+#: What a client can do to a lab connection (reset it, hang up mid-handshake, time out): the lab
+#: carries on, and a learner's notebook or terminal should not show it as an error.
+_PEER_ERRORS: Final = (ConnectionError, ssl.SSLError, TimeoutError, EOFError, OSError)
+
+
+def _quiet_about_peers(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The lab loop's exception handler: a future or task that failed because of what a client
+    did (``Future exception was never retrieved: ConnectionResetError``, often reported only
+    when it is garbage-collected after a clean stop) is no error of the lab's; anything else
+    still goes to asyncio's default handler."""
+    exc = context.get("exception")
+    if isinstance(exc, (*_PEER_ERRORS, asyncio.CancelledError)):
+        return
+    loop.default_exception_handler(context)
+
+
+def _quiet_logging() -> None:
+    """aiosmtpd logs what clients do wrong (``unrecognised: ...`` for garbage) at WARNING on
+    ``mail.log``, and with no logging configured Python's last-resort handler prints it on
+    stderr. A NullHandler keeps a lesson's output clean; records still propagate to whatever
+    logging the user sets up (tests capture them)."""
+    for name in ("mail.log", "smtplab"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
@@ -534,6 +562,8 @@ class Lab:
     def _start(self) -> None:
         rt = self._rt
         rt.loop = asyncio.new_event_loop()
+        rt.loop.set_exception_handler(_quiet_about_peers)
+        _quiet_logging()
         rt.hub = Hub(
             loop=rt.loop,
             credentials=self._credentials,

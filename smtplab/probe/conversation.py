@@ -1,0 +1,592 @@
+"""The conversation: what the probe says, when, and what each answer means.
+
+It drives the sans-IO core of :mod:`smtplab.protocol` over any :class:`~smtplab.probe.wire.Wire`
+and writes what it learns into the :class:`~smtplab.probe.result.ProbeState`. A conversation
+ends by returning (the server spoke SMTP to the end) or with :class:`_Stop` and the outcome
+word; it never lets a network error escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+import time
+from typing import Any, Final
+
+from smtplab.findings import Finding
+from smtplab.probe.result import ProbeState
+from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
+from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
+from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
+
+__all__ = ["RELAY_CHECK_RCPT", "Conversation", "run_sessions"]
+
+#: Where the relay check sends its test recipient: a domain reserved by RFC 2606, so even an
+#: open relay could never deliver (and we never send DATA anyway).
+RELAY_CHECK_RCPT: Final = "smtplab-relay-check@example.net"
+
+
+class _Stop(Exception):
+    """Ends the conversation with an outcome."""
+
+    def __init__(self, outcome: str, error: str | None = None) -> None:
+        super().__init__(error or outcome)
+        self.outcome = outcome
+        self.error = error
+
+
+class _Silent(_Stop):
+    def __init__(self, error: str) -> None:
+        super().__init__("silent", error)
+
+
+class _CertRejected(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _CleartextOnTLSPort(_Stop):
+    def __init__(self, error: str) -> None:
+        super().__init__("tls_failed", error)
+
+
+def _ms(start: float) -> float:
+    return round((time.monotonic() - start) * 1000.0, 3)
+
+
+def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, WireFailed):  # the wire said it in its own words
+        return exc.outcome, exc.message
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "filtered", "connect timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset", "connection reset"
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EAFNOSUPPORT,
+    ):
+        return "unreachable", exc.strerror or str(exc)
+    return "error", f"{type(exc).__name__}: {exc}"
+
+
+class Conversation:
+    """What the probe says and when, over any :class:`~smtplab.probe.wire.Wire`: the live one,
+    or a replayed recording."""
+
+    def __init__(self, st: ProbeState, make_wire: WireFactory | None = None) -> None:
+        self.st = st
+        self.o = st.opts
+        self.make_wire: WireFactory = make_wire or LiveWire
+        self.wire: Wire | None = None
+
+    async def send(self, verb: str, arg: str | None = None) -> None:
+        assert self.wire is not None
+        n = self.wire.pending()
+        if n:  # the probe never pipelines: a reply waiting now answers nothing we sent
+            self.st.event(f"the server sent {n} reply(ies) nobody asked for before {verb}")
+            raise _Stop(
+                "open" if self.st.values.get("outcome") == "open" else "error",
+                f"the server sent {n} reply(ies) nobody asked for: the conversation is out of step",
+            )
+        data = build_command(verb, arg)
+        shown = self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
+        try:
+            self.wire.send(data)
+        except (ConnectionError, OSError) as exc:
+            what = shown.split(" ", 1)[0]  # the redacted form: never a secret in an error
+            self.st.event(f"connection lost while sending {what}: {exc}")
+            raise _Stop("reset", f"connection lost while sending {what}: {exc}") from None
+
+    async def reply(self, what: str, timeout: float | None = None) -> Reply:
+        assert self.wire is not None
+        st = self.st
+        try:
+            return await self.wire.read_reply(self.o.timeout if timeout is None else timeout)
+        except asyncio.TimeoutError:
+            st.event(f"no reply to {what} within {self.o.timeout:g} s")
+            raise _Stop("open", f"no reply to {what} within {self.o.timeout:g} s") from None
+        except ProtocolError as exc:
+            st.event(f"protocol error: {exc}")
+            raise _Stop("open", f"the server broke SMTP after {what}: {exc}") from None
+        except (ConnectionError, OSError) as exc:
+            st.event(str(exc))
+            raise _Stop("reset", f"{exc} (waiting for the reply to {what})") from None
+
+    async def tls_handshake(self, verify: bool, server_hostname: str | None) -> None:
+        o, st = self.o, self.st
+        assert self.wire is not None
+        ctx = client_context(verify=verify, cadata=o.cadata, cafile=o.cafile)
+        t = time.monotonic()
+        st.phase = "tls"
+        st.event(f"TLS handshake ({'verifying the certificate' if verify else 'not verifying'})")
+        try:
+            await self.wire.start_tls(ctx, server_hostname, o.timeout)
+        except ssl.SSLCertVerificationError as exc:
+            reason = describe_verify_error(exc)
+            st.event(f"certificate rejected: {reason}")
+            st.cert_rejected = reason
+            raise _CertRejected(reason) from None
+        except ssl.SSLError as exc:
+            msg = describe_handshake_error(exc)
+            cleartext = (
+                "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower()
+            )
+            if cleartext and st.values.get("tls_mode") != "implicit":
+                # After STARTTLS's 220 this is no implicit/STARTTLS mix-up: the server agreed to
+                # TLS and then did not speak it.
+                msg = f"{exc} — the server agreed to STARTTLS, then answered in cleartext, not TLS"
+            st.event(f"TLS handshake failed: {msg}")
+            if cleartext and st.values.get("tls_mode") == "implicit":
+                raise _CleartextOnTLSPort(msg) from None
+            raise _Stop("tls_failed", msg) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            st.event(f"TLS handshake timed out after {o.timeout:g} s")
+            if st.bytes_in_phase == 0 and st.values.get("tls_mode") == "implicit":
+                raise _Silent(f"no TLS handshake reply within {o.timeout:g} s") from None
+            raise _Stop("tls_failed", f"TLS handshake timed out after {o.timeout:g} s") from None
+        except (ConnectionError, OSError, EOFError) as exc:
+            st.event(f"connection lost during the TLS handshake: {exc}")
+            raise _Stop("tls_failed", f"connection lost during the TLS handshake: {exc}") from None
+        st.set(tls_ms=_ms(t))
+        version, cipher, facts = self.wire.tls_facts()
+        st.set(tls_version=version, tls_cipher=cipher)
+        if facts is not None:
+            st.set(
+                cert_subject=facts.subject,
+                cert_issuer=facts.issuer,
+                cert_not_after=facts.not_after,
+                cert_san=list(facts.san),
+            )
+        if verify:
+            st.set(cert_verified=True, cert_error=None)
+        st.event(f"TLS established: {version} {cipher}")
+
+    async def session(self, implicit: bool, verify: bool) -> None:
+        """One connection: connect, [TLS], greeting, EHLO, [STARTTLS, EHLO], [relay check], QUIT."""
+        o, st = self.o, self.st
+        st.reset_session()
+        self.wire = self.make_wire(st)
+        try:
+            address, port = await self.wire.resolve()
+        except WireFailed as exc:
+            raise _Stop(exc.outcome, exc.message) from None
+        st.set(address=address)
+        sni = None if o.literal else o.host
+        st.set(tls_mode="implicit" if implicit else "none")
+        st.phase = "connect"
+        st.event(
+            f"connecting to {address} port {port}"
+            + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else "")
+        )
+        t = time.monotonic()
+        try:
+            await self.wire.connect(address, port, o.timeout)
+        except (asyncio.TimeoutError, TimeoutError, OSError, WireFailed) as exc:
+            outcome, msg = _classify_connect_error(exc)
+            if outcome == "filtered":
+                msg = f"connect timed out after {o.timeout:g} s"
+            st.event(msg)
+            raise _Stop(outcome, msg) from None
+        st.set(connect_ms=_ms(t))
+        try:
+            if implicit:
+                st.bytes_in_phase = 0
+                await self.tls_handshake(verify, sni)
+            await self.greeting()
+            caps = await self.ehlo(first=True)
+            refused = None
+            if o.tls_required_check and not implicit and caps is not None:
+                refused = await self.tls_required_check()
+            if not implicit and caps is not None and o.mode in ("auto", "starttls"):
+                if caps.starttls:
+                    caps = await self.starttls(verify, sni) or caps
+                elif o.mode == "starttls":
+                    st.event("STARTTLS is not offered: staying in cleartext")
+                    st.extra.append(
+                        Finding(
+                            "no_starttls",
+                            "high" if o.port != 25 else "low",
+                            "STARTTLS was asked for but the server does not offer it.",
+                        )
+                    )
+            if refused is not None:
+                await self.why_mail_was_refused(refused)
+            if o.auth is not None:
+                await self.auth_check(caps)
+            if o.relay_check:
+                await self.relay_check()
+            await self.quit()
+        finally:
+            self.wire.close()
+
+    async def greeting(self) -> None:
+        o, st = self.o, self.st
+        assert self.wire is not None
+        st.phase = "greeting"
+        st.bytes_in_phase = 0
+        t = time.monotonic()
+        try:
+            reply = await self.wire.read_reply(o.timeout)
+        except asyncio.TimeoutError:
+            if self.wire.received() and st.values.get("tls_mode") != "implicit":
+                if self.wire.reply_started():
+                    # A greeting was arriving, too slowly: a tarpit. Not "not_smtp" (what came
+                    # looks like SMTP), and no implicit-TLS retry (it spoke cleartext).
+                    n = self.wire.received()
+                    st.event(f"tarpit: only {n} bytes of a greeting within {o.timeout:g} s")
+                    raise _Stop(
+                        "silent",
+                        f"the greeting was still arriving after {o.timeout:g} s "
+                        f"({n} bytes so far): a tarpit",
+                    ) from None
+                st.event(f"received {self.wire.received()} bytes that are not an SMTP greeting")
+                raise _Stop(
+                    "not_smtp", "the server sent data that is not an SMTP greeting"
+                ) from None
+            st.event(f"no greeting within {o.timeout:g} s")
+            raise _Silent(f"no greeting within {o.timeout:g} s") from None
+        except ProtocolError as exc:
+            st.event(f"not SMTP: {exc}")
+            raise _Stop("not_smtp", _not_smtp_reason(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            st.event(str(exc))
+            raise _Stop("reset", f"{exc} before any greeting") from None
+        st.set(banner_ms=_ms(t), banner_code=reply.code, banner=reply.text)
+        if reply.code == 220:
+            st.set(outcome="open")
+            return
+        if reply.code in (421, 554) or reply.code >= 400:
+            raise _Stop("rejected", f"the server greeted with {reply.code}: {reply.text}")
+        raise _Stop("not_smtp", f"greeting code {reply.code} is not an SMTP greeting (220)")
+
+    async def ehlo(self, first: bool) -> Any:
+        o, st = self.o, self.st
+        assert self.wire is not None
+        st.phase = "ehlo"
+        name = o.ehlo_name or self.wire.local_name()
+        t = time.monotonic()
+        await self.send("EHLO", name)
+        reply = await self.reply("EHLO")
+        if first:
+            st.set(ehlo_ms=_ms(t))
+        tls_now = st.values.get("tls_mode") in ("implicit", "starttls") and st.values.get(
+            "tls_version"
+        )
+        if reply.code != 250:
+            if reply.code >= 500 and first:
+                await self.send("HELO", name)
+                helo = await self.reply("HELO")
+                st.set(esmtp=False, extensions=[], starttls_offered=False)
+                if helo.code == 250:
+                    st.set(**({"auth_after_tls": []} if tls_now else {"auth_before_tls": []}))
+                return None
+            raise _Stop("open", f"EHLO was answered with {reply.code}: {reply.text}")
+        caps = parse_ehlo(reply)
+        if first:
+            st.set(
+                esmtp=True,
+                extensions=list(caps.extensions),
+                size_limit=caps.size_limit,
+                starttls_offered=caps.starttls,
+            )
+        else:
+            st.set(extensions=list(caps.extensions), size_limit=caps.size_limit)
+        if tls_now:
+            st.set(auth_after_tls=list(caps.auth))
+        else:
+            st.set(auth_before_tls=list(caps.auth))
+        return caps
+
+    async def starttls(self, verify: bool, sni: str | None) -> Any:
+        st = self.st
+        assert self.wire is not None
+        st.phase = "starttls"
+        await self.send("STARTTLS")
+        reply = await self.reply("STARTTLS")
+        if reply.code != 220:
+            st.event(f"STARTTLS refused with {reply.code}: staying in cleartext")
+            st.extra.append(
+                Finding(
+                    "starttls_refused",
+                    "high",
+                    f"STARTTLS is offered but was refused with {reply.code}: {reply.text}",
+                )
+            )
+            return
+        leftover = self.wire.leftover()
+        if leftover:
+            st.event(f"discarding {leftover} unexpected item(s) sent before the TLS handshake")
+            st.extra.append(
+                Finding(
+                    "starttls_injection",
+                    "high",
+                    "The server (or something on the way) sent extra data right after agreeing to "
+                    "STARTTLS: a response-injection risk (CVE-2011-0411 style); it was discarded.",
+                )
+            )
+        st.set(tls_mode="starttls")
+        await self.tls_handshake(verify, sni)
+        return await self.ehlo(first=False)
+
+    async def auth_check(self, caps: Any) -> None:
+        """Log in once with the given credentials: only over TLS whose certificate was verified
+        for the host (or the lab's legacy profile, when allowed)."""
+        o, st = self.o, self.st
+        assert o.auth is not None
+        st.phase = "auth"
+        encrypted = bool(st.values.get("tls_version"))
+        if not encrypted and not o.allow_cleartext_auth:
+            st.event("AUTH check skipped: the connection is not encrypted")
+            st.extra.append(
+                Finding(
+                    "auth_not_attempted",
+                    "info",
+                    "The AUTH check did not send the password: the connection is not encrypted.",
+                )
+            )
+            return
+        if encrypted and st.values.get("cert_verified") is not True:
+            why = st.cert_rejected or "certificate verification was turned off"
+            st.event("AUTH check skipped: the certificate was not verified for this host")
+            st.extra.append(
+                Finding(
+                    "auth_skipped_unverified",
+                    "info",
+                    "The AUTH check did not send the password: the server's certificate was not "
+                    f"verified for {o.host} ({why}), so anyone in the middle could have read it.",
+                )
+            )
+            return
+        mechs = tuple(getattr(caps, "auth", ()) or ())
+        user, password = o.auth  # used only to build the AUTH lines, which are redacted
+        if "PLAIN" in mechs:
+            import base64
+
+            payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+            await self.send("AUTH", f"PLAIN {payload}")
+            reply = await self.reply("AUTH")
+        elif "LOGIN" in mechs:
+            import base64
+
+            await self.send("AUTH", "LOGIN")
+            reply = await self.reply("AUTH")
+            for secret in (user, password):
+                if reply.code != 334:
+                    break
+                await self.send(base64.b64encode(secret.encode()).decode())
+                reply = await self.reply("AUTH")
+        else:
+            st.extra.append(
+                Finding(
+                    "auth_unavailable",
+                    "medium",
+                    "The AUTH check could not log in: the server offers neither PLAIN nor LOGIN "
+                    "here.",
+                )
+            )
+            return
+        if reply.code == 235:
+            where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
+            st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
+        else:
+            st.extra.append(
+                Finding(
+                    "auth_failed",
+                    "medium",
+                    f"The login check was refused with {reply.code}.",
+                )
+            )
+
+    async def tls_required_check(self) -> Reply | None:
+        """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks
+        servers to require TLS; aiosmtpd, Postfix and Exchange answer 530). Never RCPT or DATA.
+        Returns the refusal, whose reason :meth:`why_mail_was_refused` finds out after TLS."""
+        st, o = self.st, self.o
+        st.phase = "tls-required"
+        st.event("TLS-required check: MAIL before any TLS (never RCPT or DATA)")
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        mail = await self.reply("MAIL")
+        if mail.code == 250:
+            await self.send("RSET")
+            await self.reply("RSET")
+            severity = "high" if o.port in (465, 587, 2525) else "low"
+            st.extra.append(
+                Finding(
+                    "mail_before_tls_accepted",
+                    severity,
+                    "The server accepted MAIL before any TLS: a client that does not insist on TLS "
+                    "could send its message, and on a submission port its password, unencrypted.",
+                )
+            )
+        elif mail.code >= 500:
+            return mail
+        else:
+            st.extra.append(
+                Finding(
+                    "tls_required_unclear",
+                    "info",
+                    f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
+                )
+            )
+        return None
+
+    async def why_mail_was_refused(self, before: Reply) -> None:
+        """MAIL was refused before TLS: ask again once TLS is up (still no RCPT, no DATA). A
+        server that now accepts wanted encryption; one that gives the same answer wanted a
+        login (Haraka's ``550 Authentication required`` on 587), not encryption."""
+        st = self.st
+        said = f"{before.code} ({before.text})"
+        if not st.values.get("tls_version"):  # no TLS came up: the reason stays a guess
+            st.extra.append(
+                Finding(
+                    "tls_required",
+                    "info",
+                    f"Mail before TLS was refused with {said}: this port seems to insist on "
+                    "encryption first (no TLS session came up to ask again).",
+                )
+            )
+            return
+        st.phase = "tls-required"
+        st.event("TLS-required check: MAIL again after STARTTLS (never RCPT or DATA)")
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        after = await self.reply("MAIL")
+        if after.code == 250:
+            await self.send("RSET")
+            await self.reply("RSET")
+            code, message = "tls_required", "it insists on encryption first, and only that."
+        elif (after.code, after.text) == (before.code, before.text):
+            code = "mail_needs_login"
+            message = (
+                "it gave the same answer after STARTTLS: it needs a login, not encryption "
+                "(whether it also insists on TLS, this cannot tell)."
+            )
+        else:
+            code = "tls_required"
+            message = (
+                f"after STARTTLS it answered {after.code} ({after.text}): it insists on "
+                "encryption first, and then on a login."
+            )
+        st.extra.append(
+            Finding(code, "info", f"Mail before TLS was refused with {said}; {message}")
+        )
+
+    async def relay_check(self) -> None:
+        st = self.st
+        st.phase = "relay"
+        st.event("relay check: MAIL and RCPT to a reserved foreign domain (never DATA)")
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        mail = await self.reply("MAIL")
+        if mail.code != 250:
+            st.set(relay_check="denied")
+            return
+        await self.send("RCPT", f"TO:<{RELAY_CHECK_RCPT}>")
+        rcpt = await self.reply("RCPT")
+        st.set(relay_check="accepted" if rcpt.code in (250, 251) else "denied")
+        await self.send("RSET")
+        await self.reply("RSET")
+
+    async def quit(self) -> None:
+        st = self.st
+        st.phase = "quit"
+        try:
+            await self.send("QUIT")
+            assert self.wire is not None
+            await self.wire.read_reply(min(1.0, self.o.timeout))
+        except (_Stop, asyncio.TimeoutError, ProtocolError, ConnectionError, OSError):
+            pass
+
+
+def _not_smtp_reason(exc: ProtocolError) -> str:
+    text = str(exc)
+    if "HTTP/" in text:
+        return f"an HTTP server answered, not SMTP ({text})"
+    if "SSH-" in text:
+        return f"an SSH server answered, not SMTP ({text})"
+    return f"not an SMTP greeting: {text}"
+
+
+async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> None:
+    """The whole probe: one session, and the retries auto mode allows (implicit TLS after a
+    silent cleartext try, plain SMTP after a cleartext answer on a TLS port, a reconnect
+    without verification to read a certificate that failed it)."""
+    o = st.opts
+    conv = Conversation(st, make_wire)
+    implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
+    verify = o.verify
+    cert_error: str | None = None
+    found_implicit = False
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            await conv.session(implicit, verify)
+            break
+        except _CertRejected as exc:
+            cert_error = exc.reason
+            st.event("reconnecting without verification to read the certificate")
+            verify = False
+        except _Silent as exc:
+            if o.mode == "auto" and not implicit and attempts == 1:
+                first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
+                st.event("no cleartext greeting: retrying with implicit TLS")
+                implicit = found_implicit = True
+                try:
+                    await conv.session(implicit, verify)
+                    break
+                except _CertRejected as exc2:
+                    cert_error = exc2.reason
+                    st.event("reconnecting without verification to read the certificate")
+                    verify = False
+                    continue
+                except _Stop as stop:
+                    found_implicit = False
+                    if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
+                        raise
+                    st.values = first_try  # report the cleartext connection that stayed silent
+                    st.event("implicit TLS did not answer either")
+            raise _Stop("silent", exc.error) from None
+        except _CleartextOnTLSPort:
+            if o.mode == "auto" and implicit and attempts == 1:
+                st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
+                st.extra.append(
+                    Finding(
+                        "wrong_tls_mode",
+                        "medium",
+                        f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not "
+                        "implicit TLS: a client set to SSL/TLS here fails with "
+                        "WRONG_VERSION_NUMBER.",
+                    )
+                )
+                implicit = False
+                continue
+            st.extra.append(
+                Finding(
+                    "wrong_tls_mode",
+                    "medium",
+                    "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): "
+                    "this port expects plain SMTP with STARTTLS, not implicit TLS. Try mode "
+                    "'starttls'.",
+                )
+            )
+            raise
+        if attempts > 4:  # pragma: no cover - a safety net; each path above ends sooner
+            break
+    if found_implicit:  # only now that it answered (a deadline may end the retry first)
+        st.extra.append(
+            Finding(
+                "implicit_tls_detected",
+                "info",
+                f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
+                "first: it speaks implicit TLS.",
+            )
+        )
+    if cert_error is not None:
+        st.set(cert_verified=False, cert_error=cert_error)

@@ -1,0 +1,329 @@
+"""What a probe is asked to do, checked once: the host, port, mode, timeouts and checks.
+
+:meth:`ProbeOptions.create` turns what a caller typed (the CLI, a notebook, ``probe_many``'s
+targets) into one frozen :class:`ProbeOptions`, or raises :class:`ProbeInputError` before
+anything is sent. Everything after it trusts the options and checks nothing again.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import math
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from smtplab import schema
+from smtplab.errors import SmtplabError
+from smtplab.protocol import MAX_COMMAND, CommandError, validate_ehlo_name
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "DEFAULT_TIMEOUT",
+    "MIN_TIMEOUT",
+    "ProbeInputError",
+    "ProbeOptions",
+    "make_options",
+]
+
+DEFAULT_PORTS: Final = (25, 465, 587, 2525)
+
+#: Seconds allowed for each phase (connect, greeting, one reply, a TLS handshake). RFC 5321
+#: §4.5.3.2 lets a patient client wait minutes; a probe that teaches wants an answer while the
+#: learner is still looking, and 8 s is well above a healthy server's round trip anywhere.
+DEFAULT_TIMEOUT: Final = 8.0
+
+
+class ProbeInputError(SmtplabError, ValueError):
+    """A probe was asked for something impossible (bad host, port, mode). Nothing was sent."""
+
+
+def _check_host(host: object) -> str:
+    if not isinstance(host, str):
+        raise ProbeInputError(f"host must be a string, not {type(host).__name__}")
+    h = host.strip()
+    if not h:
+        raise ProbeInputError("host is empty: give a name such as smtp.example.org or an address")
+    if any(c in h for c in "\r\n\t\x00") or any(ord(c) < 32 or ord(c) == 127 for c in h):
+        raise ProbeInputError(f"host {host!r} contains control characters")
+    if " " in h:
+        raise ProbeInputError(f"host {host!r} contains spaces")
+    if h.startswith("[") and h.endswith("]"):
+        h = h[1:-1]
+    try:
+        return str(ipaddress.ip_address(h))
+    except ValueError:
+        pass
+    _refuse_ambiguous_number(host, h)
+    if len(h) > 253:
+        raise ProbeInputError(f"host name is {len(h)} characters long; DNS allows at most 253")
+    try:
+        ascii_host = h.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ProbeInputError(f"host {host!r} is not a valid domain name ({exc})") from None
+    labels = ascii_host.rstrip(".").split(".")
+    for label in labels:
+        if not label or len(label) > 63 or label.startswith("-") or label.endswith("-"):
+            raise ProbeInputError(f"host {host!r} is not a valid domain name")
+        if not all(c.isalnum() or c in "-_" for c in label):
+            raise ProbeInputError(f"host {host!r} contains characters a host name cannot have")
+    return h.rstrip(".") if h != "." else h
+
+
+#: A label the C resolver reads as a number (inet_aton): decimal, octal with a leading 0, or hex.
+_NUMERIC_LABEL = re.compile(r"^(?:0[xX][0-9a-fA-F]*|[0-9]+)$")
+
+
+def _refuse_ambiguous_number(given: str, h: str) -> None:
+    """``127.0.0.010``, ``0x7f.1``, ``127.1``, ``2130706433``: not a name (a top-level label is
+    never all digits) and not a dotted-decimal address, but inet_aton reads them as one, octal
+    and hex included (``127.0.0.010`` is 127.0.0.8). Tools disagree on them, so refuse."""
+    labels = h.rstrip(".").split(".")
+    if not _NUMERIC_LABEL.match(labels[-1]):
+        return
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(h))
+        meant = f" (the C library would connect to {address})"
+    except OSError:
+        address, meant = "192.0.2.8", ""
+    raise ProbeInputError(
+        f"host {given!r} is an ambiguous numeric address{meant}: write an IPv4 address as four "
+        f"decimal numbers without leading zeros, such as {address}"
+    )
+
+
+def _check_port(port: object) -> int:
+    if isinstance(port, bool):
+        raise ProbeInputError("port must be a number from 1 to 65535")
+    if isinstance(port, str) and port.strip().isdigit():
+        port = int(port.strip())
+    if not isinstance(port, int):
+        raise ProbeInputError(f"port must be a number from 1 to 65535, not {port!r}")
+    if not 1 <= port <= 65535:
+        raise ProbeInputError(f"port {port} is out of range: ports run from 1 to 65535")
+    return port
+
+
+#: The shortest timeout a probe accepts: below it not even loopback connects and greets, so an
+#: open port would look filtered (``--timeout 1e-300``). A wrong answer is worse than a refusal.
+MIN_TIMEOUT: Final = 0.05
+
+
+def _check_timeout(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProbeInputError(f"{name} must be a number of seconds")
+    if not (MIN_TIMEOUT <= float(value) <= 600) or math.isnan(float(value)):
+        raise ProbeInputError(
+            f"{name} must be between {MIN_TIMEOUT:g} and 600 seconds, not {value:g}: a shorter "
+            "wait cannot tell an open port from a filtered one"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Everything one probe needs, checked once: build it with :meth:`create` (the CLI, probe,
+    aprobe and probe_many all do), then hand it to :func:`probe` or :func:`aprobe` as is.
+
+    >>> opts = ProbeOptions.create("smtp.lab.example", 587, lab=lab, timeout=2)  # doctest: +SKIP
+    >>> smtplab.probe(opts)                                                      # doctest: +SKIP
+    """
+
+    host: str
+    port: int
+    mode: str = "auto"
+    timeout: float = DEFAULT_TIMEOUT
+    deadline: float = 3 * DEFAULT_TIMEOUT + 2
+    ehlo_name: str | None = None
+    verify: bool = True
+    cadata: str | None = field(default=None, repr=False)
+    cafile: str | None = None
+    relay_check: bool = False
+    tls_required_check: bool = False
+    vantage: str = "unspecified"
+    source: str = "live"
+    connect_to: tuple[str, int] | None = None  # lab: the loopback socket serving host:port
+    lab_error: str | None = None
+    # (user, password) for the optional AUTH check; kept out of repr so it never reaches a log
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    allow_cleartext_auth: bool = False
+
+    @functools.cached_property
+    def literal(self) -> bool:
+        """The host is an IP address literal (parsed once): no SNI is sent for it."""
+        return _is_ip(self.host)
+
+    @functools.cached_property
+    def loopback(self) -> bool:
+        """The host is this machine, where no politeness limit is needed."""
+        return _is_loopback(self.host)
+
+    @classmethod
+    def create(
+        cls,
+        host: object,
+        port: object = 587,
+        *,
+        mode: str = "auto",
+        timeout: object = DEFAULT_TIMEOUT,
+        deadline: object | None = None,
+        ehlo_name: str | None = None,
+        lab: Any = None,
+        vantage: str | None = None,
+        verify: bool = True,
+        cafile: str | None = None,
+        relay_check: bool = False,
+        auth: object = None,
+        allow_cleartext_auth: bool = False,
+        tls_required_check: bool = False,
+    ) -> ProbeOptions:
+        """Check every input once; raises :class:`ProbeInputError` (nothing is sent) if one is
+        impossible. The arguments are those of :func:`probe`."""
+        return _options(
+            host,
+            port,
+            mode=mode,
+            timeout=timeout,
+            deadline=deadline,
+            ehlo_name=ehlo_name,
+            lab=lab,
+            vantage=vantage,
+            verify=verify,
+            cafile=cafile,
+            relay_check=relay_check,
+            auth=auth,
+            allow_cleartext_auth=allow_cleartext_auth,
+            tls_required_check=tls_required_check,
+        )
+
+
+#: The function form of :meth:`ProbeOptions.create`.
+make_options = ProbeOptions.create
+
+
+def _check_auth(auth: object) -> tuple[str, str] | None:
+    if auth is None:
+        return None
+    if (
+        not isinstance(auth, (tuple, list))
+        or len(auth) != 2
+        or not all(isinstance(x, str) and x for x in auth)
+    ):
+        raise ProbeInputError("auth must be a (user, password) pair of non-empty strings")
+    if any(ord(c) < 32 or ord(c) == 127 for c in auth[0] + auth[1]):
+        raise ProbeInputError("the user name or password contains control characters")
+    _check_auth_length(auth[0], auth[1])
+    return (auth[0], auth[1])
+
+
+def _check_auth_length(user: str, password: str) -> None:
+    """The AUTH lines must fit SMTP's 512-octet command line (RFC 5321 §4.5.3.1.4), or the
+    login would end in a local error after the connection is made: say so before."""
+    import base64
+
+    def b64len(text: str) -> int:
+        return len(base64.b64encode(text.encode("utf-8")))
+
+    plain = len("AUTH PLAIN \r\n") + b64len(f"\0{user}\0{password}")
+    login = 2 + max(b64len(user), b64len(password))
+    if max(plain, login) > MAX_COMMAND:
+        raise ProbeInputError(
+            f"the user name and password are too long: AUTH PLAIN would be a {plain}-octet "
+            f"command, and SMTP allows {MAX_COMMAND} (RFC 5321 §4.5.3.1.4); together they must "
+            f"stay under about {(MAX_COMMAND - 14) * 3 // 4 - 2} characters"
+        )
+
+
+def _options(
+    host: object,
+    port: object,
+    *,
+    mode: str,
+    timeout: object,
+    deadline: object | None,
+    ehlo_name: str | None,
+    lab: Any,
+    vantage: str | None,
+    verify: bool,
+    cafile: str | None,
+    relay_check: bool,
+    auth: object = None,
+    allow_cleartext_auth: bool = False,
+    tls_required_check: bool = False,
+) -> ProbeOptions:
+    h = _check_host(host)
+    p = _check_port(port)
+    if mode not in schema.MODES:
+        raise ProbeInputError(f"mode must be one of {', '.join(schema.MODES)}, not {mode!r}")
+    t = _check_timeout(timeout, "timeout")
+    d = _check_timeout(deadline, "deadline") if deadline is not None else min(600.0, 3 * t + 2)
+    if ehlo_name is not None:
+        try:
+            ehlo_name = validate_ehlo_name(ehlo_name)
+        except CommandError as exc:
+            raise ProbeInputError(str(exc)) from None
+    connect_to = None
+    lab_error = None
+    cadata = None
+    source = "live"
+    if lab is not None:
+        if not getattr(lab, "running", False):
+            raise ProbeInputError(
+                "the lab is not running: call lab.start() or use `with Lab() as lab`"
+            )
+        try:
+            connect_to = tuple(lab.address(h, p))  # type: ignore[assignment]
+        except LookupError as exc:
+            lab_error = str(exc.args[0] if exc.args else exc)
+        cadata = lab.ca_pem
+        source = "lab"
+        vantage = vantage or lab.vantage
+    credentials = _check_auth(auth)
+    if allow_cleartext_auth:
+        profile = None
+        if lab is not None and connect_to is not None:
+            profile = getattr(lab.endpoint(h, p), "profile", None)
+        if profile != "legacy":
+            raise ProbeInputError(
+                "cleartext AUTH is allowed only against the lab's legacy profile "
+                "(legacy.lab.example): a password sent without TLS can be read by anyone on the way"
+            )
+    return ProbeOptions(
+        host=h,
+        port=p,
+        mode=mode,
+        timeout=t,
+        deadline=d,
+        ehlo_name=ehlo_name,
+        verify=verify,
+        cadata=cadata,
+        cafile=cafile,
+        relay_check=bool(relay_check),
+        tls_required_check=bool(tls_required_check),
+        vantage=vantage or "unspecified",
+        source=source,
+        connect_to=connect_to,
+        lab_error=lab_error,
+        auth=credentials,
+        allow_cleartext_auth=bool(allow_cleartext_auth),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: this machine, where no politeness limit is needed."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,260 @@
+"""What a probe found: the running :class:`ProbeState`, and the frozen :class:`ProbeResult`.
+
+A result has every field of the record schema (DESIGN.md); :func:`finish` makes one from a
+state, with the findings computed and every form of an AUTH secret scrubbed from every field.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from smtplab import schema
+from smtplab.findings import Finding, analyze, guess_role, top_finding
+from smtplab.probe.options import ProbeOptions
+from smtplab.protocol import Redactor, TranscriptLine
+
+__all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "finish"]
+
+#: A transcript keeps at most this many lines (a 1,000-line EHLO reply, twice, and the rest);
+#: beyond it one event says how many were left out, so memory stays bounded.
+MAX_TRANSCRIPT_LINES: Final = 2500
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one probe saw, with every field of the record schema (see DESIGN.md)."""
+
+    schema_version: int
+    probe_id: str
+    started_at: str
+    vantage: str
+    source: str
+    host: str
+    address: str | None
+    port: int
+    mode: str
+    tls_mode: str
+    outcome: str
+    role: str
+    connect_ms: float | None
+    banner_ms: float | None
+    ehlo_ms: float | None
+    tls_ms: float | None
+    total_ms: float | None
+    banner_code: int | None
+    banner: str | None
+    esmtp: bool | None
+    extensions: tuple[str, ...]
+    size_limit: int | None
+    starttls_offered: bool | None
+    auth_before_tls: tuple[str, ...] | None
+    auth_after_tls: tuple[str, ...] | None
+    tls_version: str | None
+    tls_cipher: str | None
+    cert_subject: str | None
+    cert_issuer: str | None
+    cert_not_after: str | None
+    cert_san: tuple[str, ...]
+    cert_verified: bool | None
+    cert_error: str | None
+    relay_check: str
+    findings: tuple[Finding, ...]
+    error: str | None
+    transcript: tuple[TranscriptLine, ...]
+
+    def to_record(self) -> dict[str, Any]:
+        """A plain dict in the record schema (JSON-ready: lists, not tuples)."""
+        rec: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("findings", "transcript"):
+                value = [x.to_dict() for x in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            rec[f.name] = value
+        return rec
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> ProbeResult:
+        """Rebuild a result from a record (missing fields take their empty value)."""
+        full = schema.empty_record(**{k: v for k, v in rec.items() if k in schema.FIELDS})
+        kw: dict[str, Any] = {}
+        for name in schema.FIELD_NAMES:
+            value = full[name]
+            if hasattr(value, "tolist") and not isinstance(value, str):
+                value = value.tolist()
+            if name == "findings":
+                value = tuple(Finding.from_dict(x) for x in (value or ()))
+            elif name == "transcript":
+                value = tuple(
+                    TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"]))
+                    for x in (value or ())
+                )
+            elif isinstance(value, list):
+                value = tuple(value)
+            elif name in ("extensions", "cert_san") and value is None:
+                value = ()
+            elif hasattr(value, "isoformat"):
+                value = value.isoformat()
+            elif isinstance(value, float) and math.isnan(value):
+                value = None
+            kw[name] = value
+        return cls(**kw)
+
+    @property
+    def top_finding(self) -> Finding | None:
+        """The most severe finding, if any."""
+        return top_finding(self.findings)
+
+    @property
+    def tls(self) -> str:
+        """TLS in a few words: ``TLSv1.3 (STARTTLS)``, ``TLSv1.3 (implicit)`` or ``none``."""
+        if self.tls_mode == "none" or not self.tls_version:
+            return "none"
+        return f"{self.tls_version} ({'STARTTLS' if self.tls_mode == 'starttls' else 'implicit'})"
+
+    def summary(self) -> str:
+        """One line: where, outcome, TLS, AUTH, time and the top finding."""
+        auth = (
+            "AUTH " + "/".join(self.auth_after_tls or self.auth_before_tls or ())
+            if (self.auth_after_tls or self.auth_before_tls)
+            else "no AUTH"
+        )
+        ms = f"{self.total_ms:.0f} ms" if self.total_ms is not None else "-"
+        top = self.top_finding
+        return f"{self.host}:{self.port} {self.outcome} · TLS {self.tls} · {auth} · {ms}" + (
+            f" · {top.message}" if top else ""
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<li><b>{html.escape(f.severity)}</b> {html.escape(f.message)}</li>"
+            for f in self.findings
+        )
+        return (
+            f"<div><b>{html.escape(self.host)}:{self.port}</b> → <b>{html.escape(self.outcome)}</b>"
+            f" — {html.escape(schema.OUTCOME_MEANING.get(self.outcome, ''))}<br>"
+            f"TLS: {html.escape(self.tls)} · AUTH before TLS: "
+            f"{html.escape(' '.join(self.auth_before_tls or ()) or '—')} · AUTH after TLS: "
+            f"{html.escape(' '.join(self.auth_after_tls or ()) or '—')} · "
+            f"{'' if self.total_ms is None else f'{self.total_ms:.0f} ms'}<ul>{rows}</ul></div>"
+        )
+
+
+@dataclass
+class ProbeState:
+    """What one probe has found so far: the transcript as it grows, the record's values, the
+    findings the conversation adds. Every connection of the probe writes into the same one."""
+
+    opts: ProbeOptions
+    t0: float = field(default_factory=time.monotonic)
+    started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    transcript: list[TranscriptLine] = field(default_factory=list)
+    dropped_lines: int = 0
+    redactor: Redactor = field(default_factory=Redactor)
+    extra: list[Finding] = field(default_factory=list)
+    phase: str = "connect"
+    bytes_in_phase: int = 0
+    values: dict[str, Any] = field(default_factory=dict)
+    #: why a certificate was rejected on an earlier connection (kept across reconnects and past a
+    #: deadline: what was learnt stays in the record)
+    cert_rejected: str | None = None
+    #: a TCP connection was established at some point (so the port is not ``filtered``)
+    connected: bool = False
+    #: what the previous connection found, kept when a retry starts (restored if a deadline
+    #: passes before the retry learnt as much)
+    previous: dict[str, Any] = field(default_factory=dict)
+
+    def now_ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000.0
+
+    def _add(self, direction: str, text: str) -> None:
+        if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
+            self.dropped_lines += 1
+            return
+        text = self.redactor.scrub(text)
+        self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
+
+    def client(self, text: str) -> str:
+        """Record a line we sent (AUTH secrets redacted); returns what was recorded."""
+        shown = self.redactor.client(text)
+        self._add("client", shown)
+        return shown
+
+    def server(self, text: str) -> None:
+        self._add("server", text)
+
+    def event(self, text: str) -> None:
+        self._add("event", text)
+
+    def set(self, **kw: Any) -> None:
+        self.values.update(kw)
+
+    def reset_session(self) -> None:
+        """Forget what one connection found (before a retry on a new connection)."""
+        keep = {k: self.values[k] for k in ("address",) if k in self.values}
+        if self.values.get("outcome") == "open" or not self.previous:
+            self.previous = self.values
+        self.values = keep
+
+
+def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
+    """The frozen result: the values found, the findings, every secret form scrubbed."""
+    o = st.opts
+    v = st.values
+    if st.dropped_lines:
+        st.transcript.append(
+            TranscriptLine(
+                round(st.now_ms(), 3),
+                "event",
+                f"transcript truncated: {st.dropped_lines} more lines",
+            )
+        )
+    rec = schema.empty_record(
+        probe_id=uuid.uuid4().hex,
+        started_at=st.started_at,
+        vantage=o.vantage,
+        source=o.source,
+        host=o.host,
+        port=o.port,
+        mode=o.mode,
+        outcome=outcome,
+        error=error,
+        total_ms=round(st.now_ms(), 3),
+    )
+    for k, val in v.items():
+        if k in rec and k != "outcome":
+            rec[k] = val
+    if st.cert_rejected is not None:  # learnt before a reconnect or a deadline: it stays
+        rec["cert_verified"], rec["cert_error"] = False, st.cert_rejected
+    if not rec.get("tls_version"):
+        rec["tls_mode"] = "none"  # tls_mode says what was found, and no TLS session came up
+    rec["role"] = guess_role(rec)
+    findings = analyze(rec, st.extra)
+    if error is not None and outcome == "open":
+        findings = (*findings, Finding("protocol_problem", "medium", error))
+    scrub = st.redactor.scrub  # an echo of the AUTH data, wherever the server put it
+    values: dict[str, Any] = {
+        k: _scrubbed(val, scrub) for k, val in rec.items() if k not in ("findings", "transcript")
+    }
+    findings = tuple(Finding(f.code, f.severity, scrub(f.message)) for f in findings)
+    return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+
+
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(scrub(x) if isinstance(x, str) else x for x in value)
+    return value

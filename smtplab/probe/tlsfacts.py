@@ -1,0 +1,34 @@
+"""What a TLS session tells about itself: version, cipher and the server's certificate.
+
+A verified session hands over the decoded certificate; only an unverified one needs its DER
+parsed (with ``cryptography``, imported then and not before, see :mod:`smtplab.tls`).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import NamedTuple
+
+from smtplab.tls import CertFacts, cert_facts, cert_facts_from_dict
+
+__all__ = ["TLSFacts", "session_facts"]
+
+
+class TLSFacts(NamedTuple):
+    """One TLS session: ``TLSv1.3``, its cipher, and the certificate's facts (``None``s when no
+    session came up)."""
+
+    version: str | None
+    cipher: str | None
+    cert: CertFacts | None
+
+
+def session_facts(sslobj: ssl.SSLObject | None) -> TLSFacts:
+    """The facts of a live TLS session (all ``None`` without one)."""
+    if sslobj is None:
+        return TLSFacts(None, None, None)
+    cipher_info = sslobj.cipher()
+    cert = cert_facts_from_dict(sslobj.getpeercert()) or cert_facts(  # type: ignore[arg-type]
+        sslobj.getpeercert(binary_form=True)
+    )
+    return TLSFacts(sslobj.version(), cipher_info[0] if cipher_info else None, cert)
