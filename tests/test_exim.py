@@ -232,10 +232,6 @@ def test_login_first_refuses_mail_for_want_of_a_login(exim: Exim) -> None:
     assert "mail_before_tls_accepted" not in codes(r)
 
 
-@pytest.mark.xfail(
-    strict=True,  # turns red once the probe does it: then drop this marker
-    reason="issue 15 point 3 is not built yet: a 550 for want of a login is read as TLS-first",
-)
 def test_mail_refused_for_a_login_is_not_called_tls_required(exim: Exim) -> None:
     """Issue 15, point 3: ask again after STARTTLS (still no RCPT, no DATA) and name the true
     reason. Exim refuses MAIL on login_first with the same 550 on both sides of STARTTLS."""
