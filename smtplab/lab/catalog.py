@@ -176,8 +176,10 @@ _SCENARIO_LIST: Final = (
         "strict-firewall",
         "You are on a locked-down corporate or campus network. Its firewall drops everything that "
         "is not on its short allow list, and the only mail port on that list is 465, the "
-        "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This is why RFC 8314 "
-        "recommends implicit TLS on 465 for submission: it is the port most likely to get out.",
+        "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This network is "
+        "invented for the lab: real strict networks differ (some restrict 465 too), so a mail "
+        "program should know both submission ports. RFC 8314's reasons for preferring implicit "
+        "TLS are its own (its section 3 and Appendix A), not firewalls.",
         {25: "filtered", 587: "filtered", 2525: "filtered"},
     ),
     Scenario(
@@ -191,11 +193,12 @@ _SCENARIO_LIST: Final = (
     ),
     Scenario(
         "hosting-provider",
-        "You are on a web-hosting provider's server, like the host in the article this course "
-        "grew from. The provider blocks outgoing port 25 with a firewall that rejects the "
-        "connection at once, so port 25 is 'refused' straight away instead of timing out. Ports "
-        "587, 465 and 2525 are open, and the provider's advice is to submit mail on one of them "
-        "with a password.",
+        "You are on a web-hosting provider's server, on an invented network whose firewall "
+        "rejects outgoing port 25 at once, so port 25 is 'refused' straight away instead of "
+        "timing out. Some providers block that way; others drop the packets (the article this "
+        "course grew from runs on Google Cloud, whose port-25 block is a timeout: see cloud-vm). "
+        "Ports 587, 465 and 2525 are open, and the provider's advice is to submit mail on one of "
+        "them with a password.",
         {25: "refused"},
     ),
     Scenario(
