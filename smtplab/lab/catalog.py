@@ -46,6 +46,7 @@ PROFILES: Final[Mapping[str, str]] = {
     "submission": "mail submission: STARTTLS first, then AUTH, then mail to anywhere",
     "submission-implicit": "mail submission over implicit TLS: TLS from the first byte, then AUTH",
     "legacy": "an old server offering AUTH PLAIN and LOGIN in cleartext, without STARTTLS",
+    "submission-oauth": "submission taking only OAuth tokens (XOAUTH2, OAUTHBEARER): no password",
     "intercept": f"the network's own server, greeting as {INTERCEPT_NAME}",
     "tarpit": "accepts the connection and never says a word",
 }
@@ -112,6 +113,7 @@ HOSTS: Final[Mapping[str, Mapping[int, HostService]]] = {
         25: HostService("tarpit", behaviour="silent"),
         587: HostService("tarpit", behaviour="silent"),
     },
+    "oauth.lab.example": {587: HostService("submission-oauth", "lab-ca")},
     "slow.lab.example": {
         25: HostService("relay", "lab-ca", behaviour="slow"),
         587: HostService("submission", "lab-ca", behaviour="slow"),
@@ -151,8 +153,11 @@ _SCENARIO_LIST: Final = (
         "server in a data centre with no outbound firewall, or the internet as the SMTP "
         "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
-        "see what each port is for before any network gets in the way.",
+        "see what each port is for before any network gets in the way. Beside them, "
+        "oauth.lab.example on 587 takes only OAuth tokens, as Gmail and Outlook.com now do: a "
+        "password will not work there.",
         {},
+        hosts=(*_CORE_HOSTS, "oauth.lab.example"),
     ),
     Scenario(
         "home-isp",
@@ -288,6 +293,8 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "submission-implicit": "Implicit-TLS submission (RFC 8314): TLS from the first byte, "
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
+        "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
+        "OAUTHBEARER with a token; a password will not work here.",
     }[service.profile]
     if port == 2525 and service.profile == "submission":
         text = (
