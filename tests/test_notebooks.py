@@ -185,19 +185,24 @@ def test_stored_without_outputs(path: Path) -> None:
     )
 
 
-_CLOSE_AT_TOP = re.compile(r"^[A-Za-z_]\w*\.close\(\)", re.MULTILINE)
+_WIDGET_NAME = re.compile(r"^([A-Za-z_]\w*)\s*=\s*widgets\.\w+\(", re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_run_all_leaves_no_widget_blank(path: Path) -> None:
-    """Run All must not end by closing the widgets it showed (issue 16): a ``.close()`` may only
-    run when the learner asks for it (inside an ``if``), never unconditionally."""
+    """Run All must not end by closing the widgets it showed (issue 16): a widget's ``.close()``
+    may only run when the learner asks for it (inside an ``if``), never unconditionally."""
+    cells = [c for c in _read(path).cells if c.cell_type == "code"]
+    names = {m for c in cells for m in _WIDGET_NAME.findall(c.source)}
     closing = [
-        i
-        for i, c in enumerate(_read(path).cells)
-        if c.cell_type == "code" and _CLOSE_AT_TOP.search(c.source)
+        (i, name)
+        for i, c in enumerate(cells)
+        for name in sorted(names)
+        if re.search(rf"^{re.escape(name)}\.close\(\)", c.source, re.MULTILINE)
     ]
-    assert not closing, f"{path.name}: cells {closing} close widgets whenever Run All reaches them"
+    assert not closing, (
+        f"{path.name}: code cells close widgets whenever Run All reaches them: {closing}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
