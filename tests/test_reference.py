@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +165,22 @@ def test_import_smtplab_does_not_import_pandas() -> None:
     code = "import sys, smtplab; print('pandas' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_example_dns_is_labelled_example_data_with_documentation_names_only() -> None:
+    """Notebook 11's DNS answers are invented teaching data: reserved names (RFC 2606) and
+    documentation addresses (RFC 5737) only, and they say so."""
+    data = json.loads((reference.reference_dir() / "example_dns.json").read_text(encoding="utf-8"))
+    assert "EXAMPLE DATA" in data["about"] and "Nothing here was fetched" in data["about"]
+    docs = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+    for rec in data["records"]:
+        name = rec["name"]
+        if name.endswith(".in-addr.arpa."):
+            ip = ipaddress.ip_address(".".join(reversed(name.split(".")[:4])))
+            assert any(ip in n for n in docs), name
+        else:
+            assert name == "example.org." or name.endswith(".example.org."), name
+        if rec["type"] == "A":
+            assert any(ipaddress.ip_address(rec["data"]) in n for n in docs), rec
+    types = {r["type"] for r in data["records"]}
+    assert {"MX", "SRV", "TXT", "TLSA", "PTR", "A"} <= types
