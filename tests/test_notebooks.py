@@ -185,6 +185,19 @@ def test_stored_without_outputs(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_self_checks_are_folded(path: Path) -> None:
+    """A self-check's code computes or fingerprints its answer: it is folded, so that the answer
+    stays hidden until the learner asks for it (issue 13)."""
+    checks = [c for c in _read(path).cells if c.cell_type == "code" and "# Self-check" in c.source]
+    open_ = [
+        c.source.splitlines()[0]
+        for c in checks
+        if not c.metadata.get("jupyter", {}).get("source_hidden")
+    ]
+    assert not open_, f"{path.name}: self-checks shown unfolded: {open_}"
+
+
 _WIDGET_NAME = re.compile(r"^([A-Za-z_]\w*)\s*=\s*widgets\.\w+\(", re.MULTILINE)
 
 
