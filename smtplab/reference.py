@@ -29,6 +29,7 @@ from smtplab._paths import data_dir
 __all__ = [
     "FOUR_PORTS",
     "cloud_policies",
+    "logins",
     "ports",
     "providers",
     "reference_dir",
@@ -44,6 +45,7 @@ _FILES: Final = {
     "providers": "provider_ports.csv",
     "cloud_policies": "cloud_port25_policies.csv",
     "ports": "ports.csv",
+    "logins": "provider_logins.csv",
 }
 
 # Short labels for timeline events, for charts and tables: (pattern matched at the start of the
@@ -151,6 +153,13 @@ def _cloud_policies() -> pd.DataFrame:
 
 
 @functools.cache
+def _logins() -> pd.DataFrame:
+    df = _read("logins")
+    df["checked"] = pd.to_datetime(df["checked"], format="%Y-%m-%d")
+    return df
+
+
+@functools.cache
 def _ports() -> pd.DataFrame:
     df = _read("ports")
     df["port"] = df["port"].astype("int64")
@@ -181,8 +190,23 @@ def providers() -> pd.DataFrame:
 
 
 def cloud_policies() -> pd.DataFrame:
-    """Cloud platforms' outbound port-25 policies: ``provider``, ``policy``, ``source``."""
+    """Cloud platforms' outbound port-25 policies: ``provider``, ``policy``, ``source``,
+    ``checked`` (the day the row was last checked against its source, as text; empty when not
+    recorded) and ``evidence`` (``read``: the page itself was read; ``quoted by others``: its
+    words as quoted elsewhere; ``third-party report``: no primary page was read)."""
     return _cloud_policies().copy()
+
+
+def logins() -> pd.DataFrame:
+    """How providers let a mail program log in to submit mail, one row per provider.
+
+    Columns: ``provider``, ``host``, ``login_methods`` (the SASL mechanisms and what goes into
+    them), ``password_works`` (whether the account password still works: ``no``, ``app password
+    only``, ``API key only``, ``being retired``), ``change`` (what changed and when), ``quote``
+    (the source's words, when recorded), ``source``, ``checked`` (a Timestamp, NaT when not
+    recorded) and ``evidence`` (as in :func:`cloud_policies`).
+    """
+    return _logins().copy()
 
 
 def ports() -> pd.DataFrame:

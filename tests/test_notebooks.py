@@ -185,6 +185,39 @@ def test_stored_without_outputs(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_self_checks_are_folded(path: Path) -> None:
+    """A self-check's code computes or fingerprints its answer: it is folded, so that the answer
+    stays hidden until the learner asks for it (issue 13)."""
+    checks = [c for c in _read(path).cells if c.cell_type == "code" and "# Self-check" in c.source]
+    open_ = [
+        c.source.splitlines()[0]
+        for c in checks
+        if not c.metadata.get("jupyter", {}).get("source_hidden")
+    ]
+    assert not open_, f"{path.name}: self-checks shown unfolded: {open_}"
+
+
+_WIDGET_NAME = re.compile(r"^([A-Za-z_]\w*)\s*=\s*widgets\.\w+\(", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_run_all_leaves_no_widget_blank(path: Path) -> None:
+    """Run All must not end by closing the widgets it showed (issue 16): a widget's ``.close()``
+    may only run when the learner asks for it (inside an ``if``), never unconditionally."""
+    cells = [c for c in _read(path).cells if c.cell_type == "code"]
+    names = {m for c in cells for m in _WIDGET_NAME.findall(c.source)}
+    closing = [
+        (i, name)
+        for i, c in enumerate(cells)
+        for name in sorted(names)
+        if re.search(rf"^{re.escape(name)}\.close\(\)", c.source, re.MULTILINE)
+    ]
+    assert not closing, (
+        f"{path.name}: code cells close widgets whenever Run All reaches them: {closing}"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # execution
 
@@ -234,9 +267,24 @@ def _execute(path_text: str, workdir_text: str) -> dict[str, Any]:
     return {"seconds": seconds, "error": error, "tracebacks": tracebacks, "retried": retried}
 
 
+def _selected(request: pytest.FixtureRequest) -> list[Path]:
+    """The notebooks this session's selected tests need: all for the whole-course test, else
+    only those picked with ``-k`` (so ``-k 10_`` runs one notebook, not the course)."""
+    wanted = set()
+    for item in request.session.items:
+        name = getattr(item, "originalname", item.name)
+        if name == "test_the_whole_course_runs_well_under_five_minutes":
+            return NOTEBOOKS
+        if name == "test_notebook_runs_offline_in_under_a_minute":
+            wanted.add(item.callspec.id)  # type: ignore[attr-defined]
+    return [p for p in NOTEBOOKS if p.stem in wanted]
+
+
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Every notebook executed once, two at a time, on a copy of the notebooks folder."""
+def executed(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> dict[str, dict[str, Any]]:
+    """The selected notebooks executed once, two at a time, on a copy of the notebooks folder."""
     workdir = tmp_path_factory.mktemp("course") / "notebooks"
     shutil.copytree(NOTEBOOKS_DIR, workdir, ignore=shutil.ignore_patterns(".*", "__pycache__"))
     # spawn: each worker is a fresh interpreter, free of pytest's warning filters
@@ -245,7 +293,8 @@ def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     start = time.monotonic()
     with concurrent.futures.ProcessPoolExecutor(max_workers=WORKERS, mp_context=ctx) as pool:
         futures = {
-            pool.submit(_execute, str(workdir / p.name), str(workdir)): p.stem for p in NOTEBOOKS
+            pool.submit(_execute, str(workdir / p.name), str(workdir)): p.stem
+            for p in _selected(request)
         }
         for fut in concurrent.futures.as_completed(futures):
             results[futures[fut]] = fut.result()

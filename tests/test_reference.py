@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ LOADERS = {
     "providers": reference.providers,
     "cloud_policies": reference.cloud_policies,
     "ports": reference.ports,
+    "logins": reference.logins,
 }
 
 
@@ -109,16 +112,75 @@ def test_cloud_policies_name_port_25() -> None:
     assert cp["policy"].str.contains("25").all()
 
 
-def test_shipped_csvs_match_the_shared_facts() -> None:
-    """When the shared research folder is around, the shipped copies are byte for byte equal."""
+def test_cloud_policies_cover_the_big_clouds_with_current_sources() -> None:
+    cp = reference.cloud_policies().set_index("provider")
+    for name in (
+        "Google Cloud (Compute Engine)",
+        "Hetzner Cloud",
+        "Vultr",
+        "Oracle Cloud Infrastructure",
+    ):
+        assert name in cp.index, name
+        assert cp.loc[name, "checked"] == "2026-11-30"
+    for name in ("Google Cloud (Compute Engine)", "Hetzner Cloud", "Vultr"):
+        assert cp.loc[name, "source"].startswith("https://"), name  # the provider's own page first
+    azure = cp.loc["Microsoft Azure", "source"]
+    assert azure.startswith("https://learn.microsoft.com/") and "blogs.msdn" not in azure
+    assert set(cp["evidence"]) <= {"read", "quoted by others", "third-party report"}
+    # the article's cloud: a timeout, not a refusal
+    assert "time out" in cp.loc["Google Cloud (Compute Engine)", "policy"]
+
+
+def test_logins_say_how_to_log_in_and_when_it_changed() -> None:
+    lg = reference.logins().set_index("provider")
+    assert pd.api.types.is_datetime64_any_dtype(lg["checked"])
+    assert "XOAUTH2" in lg.loc["Gmail", "login_methods"]
+    assert "app password" in lg.loc["Gmail", "login_methods"]
+    assert lg.loc["Outlook.com", "password_works"] == "no"
+    assert "2024-09-16" in lg.loc["Outlook.com", "change"]
+    assert lg.loc["Microsoft 365 (Exchange Online)", "password_works"] == "being retired"
+    for provider in ("Gmail", "Google Workspace", "Outlook.com", "Microsoft 365 (Exchange Online)"):
+        assert lg.loc[provider, "checked"] == pd.Timestamp("2026-11-30"), provider
+        assert lg.loc[provider, "quote"], provider  # dated claims carry the source's words
+    # every provider here also has its ports documented
+    assert set(lg.index) - {"Google Workspace", "Microsoft 365 (Exchange Online)"} <= set(
+        reference.providers()["provider"]
+    )
+
+
+def test_shipped_csvs_keep_the_shared_facts() -> None:
+    """When the shared research folder is around, the shipped copies keep its facts: the
+    timeline and provider ports byte for byte, and every cloud it names (sources may be newer:
+    Azure's 2017 blog post gave way to Microsoft's documentation page)."""
     shared = Path(__file__).resolve().parents[2] / "shared" / "reference"
     if not shared.is_dir():
         pytest.skip("no ../shared/reference next to this checkout")
-    for name in ("port_history.csv", "provider_ports.csv", "cloud_port25_policies.csv"):
+    for name in ("port_history.csv", "provider_ports.csv"):
         assert (reference.reference_dir() / name).read_bytes() == (shared / name).read_bytes()
+    old = pd.read_csv(shared / "cloud_port25_policies.csv", dtype=str)
+    assert set(old["provider"]) <= set(reference.cloud_policies()["provider"])
 
 
 def test_import_smtplab_does_not_import_pandas() -> None:
     code = "import sys, smtplab; print('pandas' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_example_dns_is_labelled_example_data_with_documentation_names_only() -> None:
+    """Notebook 11's DNS answers are invented teaching data: reserved names (RFC 2606) and
+    documentation addresses (RFC 5737) only, and they say so."""
+    data = json.loads((reference.reference_dir() / "example_dns.json").read_text(encoding="utf-8"))
+    assert "EXAMPLE DATA" in data["about"] and "Nothing here was fetched" in data["about"]
+    docs = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+    for rec in data["records"]:
+        name = rec["name"]
+        if name.endswith(".in-addr.arpa."):
+            ip = ipaddress.ip_address(".".join(reversed(name.split(".")[:4])))
+            assert any(ip in n for n in docs), name
+        else:
+            assert name == "example.org." or name.endswith(".example.org."), name
+        if rec["type"] == "A":
+            assert any(ipaddress.ip_address(rec["data"]) in n for n in docs), rec
+    types = {r["type"] for r in data["records"]}
+    assert {"MX", "SRV", "TXT", "TLSA", "PTR", "A"} <= types

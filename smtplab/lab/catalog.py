@@ -46,6 +46,7 @@ PROFILES: Final[Mapping[str, str]] = {
     "submission": "mail submission: STARTTLS first, then AUTH, then mail to anywhere",
     "submission-implicit": "mail submission over implicit TLS: TLS from the first byte, then AUTH",
     "legacy": "an old server offering AUTH PLAIN and LOGIN in cleartext, without STARTTLS",
+    "submission-oauth": "submission taking only OAuth tokens (XOAUTH2, OAUTHBEARER): no password",
     "intercept": f"the network's own server, greeting as {INTERCEPT_NAME}",
     "tarpit": "accepts the connection and never says a word",
 }
@@ -113,6 +114,7 @@ HOSTS: Final[Mapping[str, Mapping[int, HostService]]] = {
         25: HostService("tarpit", behaviour="silent"),
         587: HostService("tarpit", behaviour="silent"),
     },
+    "oauth.lab.example": {587: HostService("submission-oauth", "lab-ca")},
     "slow.lab.example": {
         25: HostService("relay", "lab-ca", behaviour="slow"),
         587: HostService("submission", "lab-ca", behaviour="slow"),
@@ -153,8 +155,11 @@ _SCENARIO_LIST: Final = (
         "server in a data centre with no outbound firewall, or the internet as the SMTP "
         "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
-        "see what each port is for before any network gets in the way.",
+        "see what each port is for before any network gets in the way. Beside them, "
+        "oauth.lab.example on 587 takes only OAuth tokens, as Gmail and Outlook.com now do: a "
+        "password will not work there.",
         {},
+        hosts=(*_CORE_HOSTS, "oauth.lab.example"),
     ),
     Scenario(
         "home-isp",
@@ -179,7 +184,9 @@ _SCENARIO_LIST: Final = (
         "You are on a locked-down corporate or campus network. Its firewall drops everything that "
         "is not on its short allow list, and the only mail port on that list is 465, the "
         "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This network is "
-        "invented for the lab: real allow lists differ, so probe before you trust any port.",
+        "invented for the lab: real strict networks differ (some restrict 465 too), so a mail "
+        "program should know both submission ports. RFC 8314's reasons for preferring implicit "
+        "TLS are its own (its section 3 and Appendix A), not firewalls.",
         {25: "filtered", 587: "filtered", 2525: "filtered"},
     ),
     Scenario(
@@ -203,11 +210,12 @@ _SCENARIO_LIST: Final = (
     ),
     Scenario(
         "hosting-provider",
-        "You are on a web-hosting provider's server, like the host in the article this course "
-        "grew from. The provider blocks outgoing port 25 with a firewall that rejects the "
-        "connection at once, so port 25 is 'refused' straight away instead of timing out. Ports "
-        "587, 465 and 2525 are open, and the provider's advice is to submit mail on one of them "
-        "with a password.",
+        "You are on a web-hosting provider's server, on an invented network whose firewall "
+        "rejects outgoing port 25 at once, so port 25 is 'refused' straight away instead of "
+        "timing out. Some providers block that way; others drop the packets (the article this "
+        "course grew from runs on Google Cloud, whose port-25 block is a timeout: see cloud-vm). "
+        "Ports 587, 465 and 2525 are open, and the provider's advice is to submit mail on one of "
+        "them with a password.",
         {25: "refused"},
     ),
     Scenario(
@@ -303,6 +311,8 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "submission-implicit": "Implicit-TLS submission (RFC 8314): TLS from the first byte, "
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
+        "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
+        "OAUTHBEARER with a token; a password will not work here.",
     }[service.profile]
     if port == 2525 and service.profile == "submission":
         text = (

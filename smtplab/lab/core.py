@@ -85,6 +85,7 @@ REAL_PORT_ADDRESSES: Final = {
     "wronghost.lab.example": "127.0.0.43",
     "tarpit.lab.example": "127.0.0.51",
     "slow.lab.example": "127.0.0.52",
+    "oauth.lab.example": "127.0.0.88",
 }
 
 

@@ -148,7 +148,12 @@ class LabHandler:
         self.hub = hub
         self.plan = plan
         self.greeting_name = greeting_name
-        self.offers_auth = plan.profile in ("submission", "submission-implicit", "legacy")
+        self.offers_auth = plan.profile in (
+            "submission",
+            "submission-implicit",
+            "legacy",
+            "submission-oauth",
+        )
 
     async def handle_exception(self, error: Exception) -> str:
         """A client that gives up during STARTTLS (say, it rejected a bad certificate) is a lesson,
@@ -221,6 +226,33 @@ class LabHandler:
             )
         )
         return "250 2.0.0 OK: queued in the lab outbox"
+
+
+#: The reply to every OAuth attempt: the lab issues no tokens, so none can be valid.
+OAUTH_REFUSAL: Final = (
+    "535 5.7.8 Authentication credentials invalid: the lab issues no OAuth tokens "
+    "(a real provider checks one from its sign-in page)"
+)
+
+
+class OAuthHandler(LabHandler):
+    """The OAuth-only profile: AUTH offers XOAUTH2 and OAUTHBEARER, and no password mechanism.
+
+    aiosmtpd lists a handler's ``auth_<NAME>`` methods as AUTH mechanisms. Each reads the
+    client's token (inline, or after an empty ``334`` challenge) and refuses it.
+    """
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await _refuse_token(server, args)
+
+    async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await _refuse_token(server, args)
+
+
+async def _refuse_token(server: SMTP, args: list[str]) -> AuthResult:
+    if len(args) == 1:  # no initial response: ask for the token, and read (never log) it
+        await server.challenge_auth("", encode_to_b64=False)
+    return AuthResult(success=False, handled=False, message=OAUTH_REFUSAL)
 
 
 def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
@@ -321,8 +353,9 @@ class Gate(asyncio.Protocol):
             return Silent()
         intercept = plan.profile == "intercept"
         greeting_name = INTERCEPT_NAME if intercept else plan.host
-        handler = LabHandler(hub, plan, greeting_name)
-        submission = plan.profile in ("submission", "submission-implicit")
+        oauth = plan.profile == "submission-oauth"
+        handler = (OAuthHandler if oauth else LabHandler)(hub, plan, greeting_name)
+        submission = plan.profile in ("submission", "submission-implicit", "submission-oauth")
         starttls_ctx = self.tls_context if not plan.implicit_tls else None
         return LabSMTP(
             handler,
@@ -334,13 +367,16 @@ class Gate(asyncio.Protocol):
             data_size_limit=hub.data_size_limit,
             timeout=SERVER_TIMEOUT,
             tls_context=starttls_ctx,
-            require_starttls=plan.profile == "submission",
+            require_starttls=plan.profile in ("submission", "submission-oauth"),
             auth_required=submission,
             # Legacy is the one profile that offers AUTH without TLS: the lesson it exists for.
             auth_require_tls=plan.profile != "legacy",
             authenticator=_authenticator(hub.credentials),
             # A relay or an intercepting proxy knows no AUTH at all (504 to any AUTH command).
-            auth_exclude_mechanism=None if handler.offers_auth else ("PLAIN", "LOGIN"),
+            # The OAuth-only profile knows no password mechanism either.
+            auth_exclude_mechanism=None
+            if handler.offers_auth and not oauth
+            else ("PLAIN", "LOGIN"),
         )
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:
