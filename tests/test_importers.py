@@ -8,6 +8,8 @@ parser tests run without nmap.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 import socket
 import ssl
@@ -19,8 +21,15 @@ from typing import Any
 
 import pytest
 
-from smtplab.importers import from_nmap_xml, from_zgrab2, parse_ehlo_reply
-from smtplab.records import load_records, save_records, validate_record
+from smtplab.importers import (
+    Tally,
+    from_csv,
+    from_nmap_xml,
+    from_zgrab2,
+    iter_zgrab2,
+    parse_ehlo_reply,
+)
+from smtplab.records import RecordError, RecordWarning, load_records, save_records, validate_record
 
 DATA = Path(__file__).parent / "data"
 
@@ -116,9 +125,13 @@ def test_zgrab2_bad_line_names_line(tmp_path: Path) -> None:
 
 
 def test_parse_ehlo_reply() -> None:
-    reply = "250-mx Hello\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN\r\n250 STARTTLS\r\n"
+    reply = (
+        "250-mx Hello\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250-AUTH=LOGIN\r\n"
+        "250 STARTTLS\r\n"
+    )
     ext, auth, size = parse_ehlo_reply(reply)
-    assert ext == ["SIZE 1000", "AUTH PLAIN LOGIN", "AUTH=LOGIN", "STARTTLS"]
+    # The same parser as a live probe (smtplab.protocol.parse_ehlo): keywords, upper case.
+    assert ext == ["SIZE", "AUTH", "STARTTLS"]
     assert auth == ["PLAIN", "LOGIN"]
     assert size == 1000
     assert parse_ehlo_reply("502 no\r\n") == ([], None, None)
@@ -260,7 +273,8 @@ def test_nmap_against_real_servers(smtp_servers: _Servers, tmp_path: Path) -> No
 
     st = records[s.starttls_port]
     assert st["outcome"] == "open"
-    assert st["banner"].startswith("220 mail.lab.example")
+    assert st["banner"].startswith("mail.lab.example")  # the text, as a live probe records it
+    assert st["banner_code"] == 220
     assert "STARTTLS" in st["extensions"]
     assert st["starttls_offered"] is True and st["tls_mode"] == "starttls"
     assert "PLAIN" in st["auth_before_tls"]
@@ -272,3 +286,185 @@ def test_nmap_against_real_servers(smtp_servers: _Servers, tmp_path: Path) -> No
 
     assert records[s.closed_port]["outcome"] == "refused"
     assert "reason: " in records[s.closed_port]["transcript"][0]["text"]
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 11, items 5 and 11): never a crash, always file, line and field
+# --------------------------------------------------------------------------------------------
+
+GOOD_ZGRAB = (
+    '{"ip":"192.0.2.1","domain":"mx.example.org","data":{"smtp":{"status":"success",'
+    '"timestamp":"2026-11-02T09:15:07Z","result":{"banner":"220 mx.example.org ESMTP\\r\\n"}}}}'
+)
+
+# (line, field named in the error, or None for the whole line): each crashed the old importer
+# with AttributeError/TypeError/ValueError/RecursionError and no line number, or let a wrong
+# value through (browser_trusted "no" read as True, dns_names "abc" as ['a', 'b', 'c']).
+HOSTILE_ZGRAB = [
+    ('{"ip":"192.0.2.2","data":[1]}', "data"),
+    ('{"ip":"192.0.2.2","data":{"smtp":"x"}}', "data.smtp"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"result":"x"}}}', "data.smtp.result"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"result":{"banner":5}}}}', "data.smtp.result.banner"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"result":{"ehlo":["250 x"]}}}}', "data.smtp.result.ehlo"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"status":7}}}', "data.smtp.status"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"timestamp":12}}}', "data.smtp.timestamp"),
+    ('{"ip":"192.0.2.2","data":{"smtp":{"timestamp":"yesterday"}}}', "data.smtp.timestamp"),
+    (
+        '{"ip":"192.0.2.2","data":{"smtp":{"result":{"tls":{"handshake_log":"x"}}}}}',
+        "data.smtp.result.tls.handshake_log",
+    ),
+    (
+        '{"ip":"192.0.2.2","data":{"smtp":{"result":{"tls":{"handshake_log":{"server_hello":'
+        '{"version":"TLSv1.2"}}}}}}}',
+        "data.smtp.result.tls.handshake_log.server_hello.version",
+    ),
+    (
+        '{"ip":"192.0.2.2","data":{"smtp":{"result":{"tls":{"handshake_log":{'
+        '"server_certificates":{"validation":{"browser_trusted":"no"}}}}}}}}',
+        "data.smtp.result.tls.handshake_log.server_certificates.validation.browser_trusted",
+    ),
+    (
+        '{"ip":"192.0.2.2","data":{"smtp":{"result":{"tls":{"handshake_log":{'
+        '"server_certificates":{"certificate":{"parsed":{"extensions":{"subject_alt_name":'
+        '{"dns_names":"abc"}}}}}}}}}}}',
+        "data.smtp.result.tls.handshake_log.server_certificates.certificate.parsed"
+        ".extensions.subject_alt_name.dns_names",
+    ),
+    ('{"ip":5,"data":{"smtp":{}}}', "ip"),
+    ('{"ip":null,"domain":"","data":{"smtp":{}}}', "ip"),
+    ('{"ip":"192.0.2.2","port":"abc","data":{"smtp":{}}}', "port"),
+    ('{"ip":"192.0.2.2","port":null,"data":{"smtp":{}}}', "port"),
+    ('{"ip":"192.0.2.2","port":70000,"data":{"smtp":{}}}', "port"),
+    ('{"ip":"192.0.2.2","port":true,"data":{"smtp":{}}}', "port"),
+    ('{"ip":"192.0.2.2","port":' + "9" * 5000 + ',"data":{"smtp":{}}}', None),
+    ("[" * 100_000 + "]" * 100_000, None),
+    ('["not", "an", "object"]', None),
+    ("{not json", None),
+]
+
+
+@pytest.mark.parametrize("line, field", HOSTILE_ZGRAB, ids=[f or "line" for _, f in HOSTILE_ZGRAB])
+def test_zgrab2_malformed_line_is_one_precise_error(
+    tmp_path: Path, line: str, field: str | None
+) -> None:
+    p = tmp_path / "z.jsonl"
+    p.write_text(GOOD_ZGRAB + "\n" + line + "\n" + GOOD_ZGRAB.replace("192.0.2.1", "192.0.2.3"))
+    where = f"{p}, line 2, field '{field}': " if field else f"{p}, line 2: "
+    with pytest.raises(RecordError) as info:
+        from_zgrab2(p)
+    assert str(info.value).startswith(where), str(info.value)
+    assert info.value.line == 2 and info.value.field == field
+    # Lenient: the bad line is skipped and counted; the lines around it are imported.
+    with pytest.warns(RecordWarning, match="skipped 1 bad input line and imported 2"):
+        records = from_zgrab2(p, strict=False)
+    assert [r["address"] for r in records] == ["192.0.2.1", "192.0.2.3"]
+
+
+def test_zgrab2_non_utf8_and_huge_lines(tmp_path: Path) -> None:
+    p = tmp_path / "z.jsonl"
+    p.write_bytes(GOOD_ZGRAB.encode() + b"\n" + b'{"ip":"\xff"}\n')
+    with pytest.raises(RecordError, match=r"z.jsonl, line 2: not UTF-8"):
+        from_zgrab2(p)
+    tally = Tally()
+    out = list(iter_zgrab2(p, strict=False, tally=tally))
+    assert len(out) == 1 and tally.skipped == 1 and tally.records == 1
+
+
+# Control characters and bidi overrides a hostile server (or file) can plant: ESC sequences
+# that retitle or clear a terminal, the 8-bit CSI U+009B, and the "Trojan Source" overrides.
+HOSTILE_CHARS = ["\x1b", "\x07", "\x00", "\x9b", "\x85", "\u202e", "\u2066", "\u2069", "\u200f"]
+UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+
+
+def _assert_safe(records: list[dict[str, Any]]) -> None:
+    assert records
+    for rec in records:
+        for text in _strings(rec):
+            assert not UNSAFE.search(text), repr(text)
+
+
+def test_zgrab2_strings_are_made_safe(tmp_path: Path) -> None:
+    evil = "".join(HOSTILE_CHARS)
+    line = {
+        "ip": "192.0.2.7",
+        "domain": f"mx{evil}.example.org",
+        "data": {
+            "smtp": {
+                "status": "success",
+                "error": f"x{evil}",
+                "result": {
+                    "banner": f"220 mx.example.org \x1b]0;pwned\x07\x1b[2J ESMTP{evil}\r\n",
+                    "ehlo": f"250-mx{evil}\r\n250-AUTH PLAIN{evil}\r\n250 STARTTLS\r\n",
+                    "starttls": "220 go\u202e\r\n",
+                    "tls": {
+                        "handshake_log": {
+                            "server_hello": {"version": {"name": f"TLSv1.2{evil}"}},
+                            "server_certificates": {
+                                "certificate": {
+                                    "parsed": {
+                                        "subject_dn": f"CN=\u202elpmaxe{evil}",
+                                        "issuer_dn": "CN=\x9b31mCA",
+                                        "extensions": {
+                                            "subject_alt_name": {"dns_names": [f"a{evil}"]}
+                                        },
+                                    }
+                                },
+                                "validation": {"browser_trusted": False, "browser_error": evil},
+                            },
+                        }
+                    },
+                },
+            }
+        },
+    }
+    p = tmp_path / "z.jsonl"
+    p.write_text(json.dumps(line) + "\n")
+    records = from_zgrab2(p, vantage=f"campus{evil}")
+    _assert_safe(records)
+    rec = records[0]
+    assert rec["banner"].startswith("mx.example.org \\x1b]0;pwned\\x07\\x1b[2J ESMTP\\x1b")
+    assert "\\u202e" in rec["cert_subject"] and "\\x9b" in rec["cert_issuer"]
+    assert rec["vantage"].startswith("campus\\x1b")
+    assert validate_record(rec) == []
+
+
+def test_nmap_strings_are_made_safe(tmp_path: Path) -> None:
+    # XML 1.0 cannot carry C0 controls, but U+0085, U+009B and the bidi overrides are legal.
+    evil = "&#x9b;&#x85;&#x202e;&#x2066;&#x2069;"
+    p = tmp_path / "scan.xml"
+    p.write_text(
+        '<?xml version="1.0"?>\n<nmaprun start="1795928593">\n'
+        '<host><address addr="192.0.2.9" addrtype="ipv4"/>\n'
+        f'<hostnames><hostname name="mx{evil}.example" type="user"/></hostnames>\n'
+        '<ports><port protocol="tcp" portid="25"><state state="open" reason="syn-ack"/>\n'
+        f'<script id="banner" output="220 mx.example ESMTP{evil}"/>\n'
+        f'<script id="smtp-commands" output="mx.example, SIZE 10, AUTH PLAIN{evil}"/>\n'
+        "</port></ports></host></nmaprun>\n"
+    )
+    records = from_nmap_xml(p)
+    _assert_safe(records)
+    assert records[0]["banner"] == "mx.example ESMTP\\x9b\\x85\\u202e\\u2066\\u2069"
+    assert records[0]["host"] == "mx\\x9b\\x85\\u202e\\u2066\\u2069.example"
+
+
+def test_csv_strings_are_made_safe(tmp_path: Path) -> None:
+    p = tmp_path / "scan.csv"
+    evil = "".join(HOSTILE_CHARS)
+    p.write_text(f'host,port,banner\nmx{evil}.example,25,"220 mx.example ESMTP {evil}"\n')
+    records = from_csv(p)
+    _assert_safe(records)
+    assert (
+        records[0]["banner"]
+        == "mx.example ESMTP \\x1b\\x07\\x00\\x9b\\x85\\u202e\\u2066\\u2069\\u200f"
+    )
