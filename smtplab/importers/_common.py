@@ -51,13 +51,25 @@ def _escape(m: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def safe_text(text: str) -> str:
+def safe_text(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` with every control, bidi-override and lone-surrogate character shown as an escape.
+
+    ``keep_newlines`` keeps ``\\n`` (a multi-line banner joins its lines with it, as in a live
+    probe's record); every other control is escaped all the same.
 
     >>> safe_text("220 mx\\u202egro.elpmaxe\\x1b[2J")
     '220 mx\\\\u202egro.elpmaxe\\\\x1b[2J'
     """
+    if keep_newlines:
+        return "\n".join(_UNSAFE.sub(_escape, part) for part in text.split("\n"))
     return _UNSAFE.sub(_escape, text)
+
+
+def _safe_record(rec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _safe(v) for k, v in rec.items()}
+    if isinstance(rec.get("banner"), str):
+        out["banner"] = safe_text(rec["banner"], keep_newlines=True)
+    return out
 
 
 def _safe(value: Any) -> Any:
@@ -232,7 +244,7 @@ def parse_ehlo_reply(reply: str) -> tuple[list[str], list[str] | None, int | Non
 
 def finish(rec: dict[str, Any], *, path: Path, line: int | None) -> dict[str, Any]:
     """Safe text, role and findings as a live probe gets them, checked against the schema."""
-    rec = _safe(rec)
+    rec = _safe_record(rec)
     rec["role"] = guess_role(rec)
     rec["findings"] = [f.to_dict() for f in analyze(rec)]
     return check_record(rec, path=str(path), line=line)
