@@ -66,7 +66,14 @@ def safe_text(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def _safe_record(rec: dict[str, Any]) -> dict[str, Any]:
-    out = {k: _safe(v) for k, v in rec.items()}
+    """Every string of a record made safe, field by field (the banner keeps its newlines)."""
+    out = dict(rec)
+    sub = _UNSAFE.sub
+    for name, value in rec.items():
+        if isinstance(value, str):
+            out[name] = sub(_escape, value)
+        elif isinstance(value, list):
+            out[name] = [_safe(v) for v in value]
     if isinstance(rec.get("banner"), str):
         out["banner"] = safe_text(rec["banner"], keep_newlines=True)
     return out
@@ -74,11 +81,11 @@ def _safe_record(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _safe(value: Any) -> Any:
     if isinstance(value, str):
-        return safe_text(value)
+        return _UNSAFE.sub(_escape, value)
+    if isinstance(value, dict):
+        return {k: _UNSAFE.sub(_escape, v) if isinstance(v, str) else v for k, v in value.items()}
     if isinstance(value, list):
         return [_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _safe(v) for k, v in value.items()}
     return value
 
 

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from smtplab.importers._common import Tally
 from smtplab.importers.banners_csv import iter_csv
 from smtplab.importers.nmap import iter_nmap_xml
 from smtplab.importers.zgrab2 import iter_zgrab2
-from smtplab.records import save_records, write_parquet
+from smtplab.records import arrow_schema, save_records, write_parquet
 
 __all__ = ["FORMATS", "ImportSummary", "import_scan", "iter_scan"]
 
@@ -41,6 +42,22 @@ class ImportSummary:
     records: int
     skipped: int
     problems: tuple[str, ...]
+
+
+def _table(batch: list[dict[str, Any]]) -> Any:
+    """Checked records as an Arrow table (write_parquet checks it again column by column)."""
+    import pyarrow as pa
+
+    rows = [
+        {
+            **rec,
+            "started_at": datetime.fromisoformat(rec["started_at"]),
+            "cert_not_after": rec["cert_not_after"]
+            and datetime.fromisoformat(rec["cert_not_after"]),
+        }
+        for rec in batch
+    ]
+    return pa.Table.from_pylist(rows, schema=arrow_schema())
 
 
 def guess_format(path: str | os.PathLike[str]) -> str:
@@ -115,10 +132,10 @@ def import_scan(
         if to_jsonl:
             n = save_records(batch, dest)
         elif partition_cols:
-            n = write_parquet(batch, dest, partition_cols=list(partition_cols))
+            n = write_parquet(_table(batch), dest, partition_cols=list(partition_cols))
         else:
             dest.mkdir(parents=True, exist_ok=True)
-            n = write_parquet(batch, dest / f"part-{uuid.uuid4().hex}.parquet")
+            n = write_parquet(_table(batch), dest / f"part-{uuid.uuid4().hex}.parquet")
         batch.clear()
         return n
 
