@@ -27,6 +27,7 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
+import queue as queue_module
 import random
 import resource
 import sys
@@ -192,7 +193,9 @@ def _child(kind: str, fmt: str, path: str, out: str, queue: Any) -> None:
     elif kind == "baseline" and fmt == "csv":
         import pyarrow.csv as pc
 
-        rows = pc.read_csv(path).num_rows
+        # Banners span lines (multi-line replies): the same CSV dialect smtplab reads.
+        options = pc.ParseOptions(newlines_in_values=True)
+        rows = pc.read_csv(path, parse_options=options).num_rows
     elif kind == "baseline" and fmt == "nmap":
         import xml.etree.ElementTree as ET
 
@@ -205,7 +208,15 @@ def run(kind: str, fmt: str, path: Path, out: Path) -> tuple[float, float, int]:
     queue = ctx.Queue()
     p = ctx.Process(target=_child, args=(kind, fmt, str(path), str(out), queue))
     p.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except queue_module.Empty:
+            if not p.is_alive():
+                raise RuntimeError(
+                    f"the {kind} step for {fmt} failed (exit {p.exitcode})"
+                ) from None
     p.join()
     return result
 

@@ -735,3 +735,28 @@ def test_imported_records_match_live_probes(tmp_path: Path) -> None:
         assert (got["outcome"], got["banner_code"], got["banner"]) == (
             want["outcome"], want["banner_code"], want["banner"],
         )  # fmt: skip
+
+
+def test_oversized_tokens_and_lines_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import smtplab.importers.banners_csv as banners_csv
+    import smtplab.importers.nmap as nmap
+    import smtplab.importers.zgrab2 as zgrab2
+
+    for module in (nmap, zgrab2, banners_csv):
+        monkeypatch.setattr(module, "MAX_LINE_BYTES", 16 * 1024)
+    # One XML attribute of 200 kB: refused once it outgrows the limit, without reading on.
+    x = tmp_path / "scan.xml"
+    x.write_text(NMAP_HEAD + _nmap_host(0) + '<host comment="' + "A" * 200_000 + '"/></nmaprun>')
+    with pytest.raises(RecordError, match=r"scan.xml, line 5: an XML token longer than 16,384"):
+        from_nmap_xml(x)
+    # A 200 kB JSON line and a 200 kB CSV line: one bad line each, the next lines still read.
+    z = tmp_path / "z.jsonl"
+    z.write_text('{"pad":"' + "A" * 200_000 + '"}\n' + GOOD_ZGRAB + "\n")
+    with pytest.warns(RecordWarning, match=r"line 1: line longer than 16,384 bytes"):
+        assert len(from_zgrab2(z, strict=False)) == 1
+    c = tmp_path / "scan.csv"
+    c.write_text("host,port,banner\nmx1.example,25," + "A" * 200_000 + "\nmx2.example,25,220 b\n")
+    with pytest.warns(RecordWarning, match=r"line 2: line longer than 16,384 bytes"):
+        assert [r["host"] for r in from_csv(c, strict=False)] == ["mx2.example"]
