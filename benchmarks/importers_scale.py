@@ -19,6 +19,29 @@ resident memory the process ever used) belongs to that step alone:
 * **idle**: a child that only imports smtplab, pyarrow and pandas (the floor under both).
 
 It prints the file size, the times, the peak memory, and the ratios import / baseline.
+
+Measured 2026-11-30 (x86_64, 2 cores shared with other jobs: load average 3 to 11, so times
+vary by 2-4x between runs; peak memory does not).  Idle child: 111 MB.
+
+=======  =========  =======  ========  =======  =========  =======  ========
+format   targets    file MB  import s  rec/s    import MB  plain s  plain MB
+=======  =========  =======  ========  =======  =========  =======  ========
+nmap        25,000     15.2     11.3    2,221      257       1.9      240
+nmap       100,000     60.8    191.3      523      304      53.2      632
+zgrab2      25,000     12.9     32.6      767      265       0.6      152
+zgrab2     100,000     51.9    114.6      872      298       2.6      208
+zgrab2     400,000    208.6    570.0      702      308       5.8      450
+csv         25,000      2.8      8.5    1,851      239       0.2      136
+csv        100,000     11.2    125.0      505      266       0.3      166
+=======  =========  =======  ========  =======  =========  =======  ========
+
+(CSV rows: only the ports that answered, 63 % of targets.)  Memory stays flat as the file
+grows 16-fold (zgrab2: 265, 298, 308 MB; the record stream alone holds 110 MB from the
+first to the 60,000th record) while the plain readers grow with the file (ElementTree 632 MB
+for 61 MB of XML).  Time is where the importers pay: 6-100x the plain reader, because each
+record is parsed by the SMTP reply parser, checked field by field, given findings and written
+with its transcript, where pyarrow only tokenises JSON or CSV in C.  About 1 ms per record on
+this loaded machine (profiled: a third is smtplab.records.check_record).
 """
 
 from __future__ import annotations
