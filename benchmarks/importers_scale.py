@@ -41,7 +41,7 @@ first to the 60,000th record) while the plain readers grow with the file (Elemen
 for 61 MB of XML).  Time is where the importers pay: 6-100x the plain reader, because each
 record is parsed by the SMTP reply parser, checked field by field, given findings and written
 with its transcript, where pyarrow only tokenises JSON or CSV in C.  About 1 ms per record on
-this loaded machine (profiled: a third is smtplab.records.check_record).
+this loaded machine (profiled: about a quarter is smtplab.records.check_record).
 """
 
 from __future__ import annotations
