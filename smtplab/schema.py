@@ -72,7 +72,7 @@ def progress_rank(outcome: str) -> int:
 
 MODES: Final = ("auto", "plain", "starttls", "tls")
 TLS_MODES: Final = ("none", "starttls", "implicit")
-SOURCES: Final = ("live", "lab", "imported")
+SOURCES: Final = ("live", "lab", "imported", "synthetic")
 RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
 SEVERITIES: Final = ("info", "low", "medium", "high")
 DIRECTIONS: Final = ("client", "server", "event")

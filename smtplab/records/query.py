@@ -353,12 +353,15 @@ class Dataset:
     def tls_versions(self, **filters: Any) -> pd.DataFrame:
         """Columns tls_version (None: no TLS), probes."""
         where, params = self._where(filters)
-        return self.sql(
+        out = self.sql(
             "SELECT tls_version, count(*) AS probes "
             f"FROM {self._table(['tls_version', *filters])}{where} "
             "GROUP BY ALL ORDER BY probes DESC, tls_version NULLS LAST",
             params,
         )
+        versions = out["tls_version"].astype(object)
+        out["tls_version"] = versions.where(versions.notna(), None)
+        return out
 
     def finding_counts(self, **filters: Any) -> pd.DataFrame:
         """Columns code, severity, probes (records with the finding)."""
