@@ -133,7 +133,7 @@ def _bad_rows_sql(columns: Iterable[str]) -> str:
     """A boolean SQL expression: the row breaks a rule of one of these fields."""
     tests = []
     for name in columns:
-        kind, nullable = FIELDS[name]
+        nullable = FIELDS[name][1]
         col = _q(name)
         if not nullable:
             tests.append(f"{col} IS NULL")
@@ -146,12 +146,20 @@ def _bad_rows_sql(columns: Iterable[str]) -> str:
 
             versions = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
             tests.append(f"coalesce({col} NOT IN ({versions}), true)")
-        if kind == "findings":
-            tests.append(
-                f"coalesce(len(list_filter({col}, f -> NOT coalesce("
-                f"list_contains({_words(SEVERITIES)}, f.severity), false))) > 0, false)"
-            )
     return " OR ".join(tests) if tests else "false"
+
+
+def _count_bad_rows(con: Any, table: str, columns: Sequence[str]) -> int:
+    """How many rows of ``table`` break a rule of these fields (nested findings included)."""
+    row = con.execute(f"SELECT count(*) FROM {table} WHERE {_bad_rows_sql(columns)}").fetchone()
+    bad = int(row[0]) if row else 0
+    if "findings" in columns:
+        row = con.execute(
+            f"SELECT count(*) FROM (SELECT unnest(findings) AS f FROM {table}) "
+            f"WHERE NOT coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
+        ).fetchone()
+        bad += int(row[0]) if row else 0
+    return bad
 
 
 class Dataset:
@@ -214,9 +222,18 @@ class Dataset:
             self.cache()
 
     @classmethod
+    def open(cls, source: PathLike | Sequence[PathLike], *, cache: bool = True) -> Dataset:
+        """A Dataset over files DuckDB reads directly, else (``.gz``, mixed formats) over the
+        table the bounded line reader loads."""
+        try:
+            return cls(source, cache=cache)
+        except _NeedsReader:
+            return cls.from_frame(load_records(source, columns=cls.CACHED_COLUMNS))
+
+    @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Dataset:
         """A Dataset over a records DataFrame (its cached columns, as an Arrow table)."""
-        from smtplab.records.save import _frame_to_table
+        from smtplab.records.save import frame_to_table
 
         self = cls.__new__(cls)
         self.paths = []
@@ -224,9 +241,8 @@ class Dataset:
         self.con = _connect()
         self.format = "frame"
         self._cached = False
-        table = _frame_to_table(df)
         keep = [c for c in cls.CACHED_COLUMNS if c in df.columns]
-        self._frame = table.select(keep)
+        self._frame = frame_to_table(df, keep)
         self.con.register("_frame", self._frame)
         self._from = "_frame"
         self._columns = set(keep)
@@ -376,21 +392,39 @@ class Dataset:
     def bad_rows(self, columns: Iterable[str] = SUMMARY_INPUTS) -> int:
         """How many rows break a rule of these fields (null, unknown word, port range, …)."""
         cols = [*columns, "schema_version"]
-        row = self.con.execute(
-            f"SELECT count(*) FROM {self._table(cols)} WHERE {_bad_rows_sql(cols)}"
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return _count_bad_rows(self.con, self._table(cols), cols)
 
-    def summary(self, **filters: Any) -> pd.DataFrame:
-        """The table of :func:`smtplab.records.summarize`, computed by DuckDB."""
+    def summary(self, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """The table of :func:`smtplab.records.summarize`, computed by DuckDB.
+
+        ``limit``: only the first rows (in the table's order), computed from only their
+        probes; ``attrs["groups"]`` still says how many rows the whole table has.
+        """
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
         self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params
+            f"CREATE OR REPLACE TEMP TABLE _f AS SELECT {cols} FROM {src}{where}", params
         )
-        out = self.con.execute(_SUMMARY_SQL).df()
-        return _typed(out[SUMMARY_COLUMNS])
+        row = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {_K} FROM _f)").fetchone()
+        groups = int(row[0]) if row else 0
+        if limit is None:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _f")
+        else:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT _f.* FROM _f SEMI JOIN ("
+                f"SELECT DISTINCT {_K} FROM _f ORDER BY {_K} LIMIT {int(limit)}) k "
+                "USING (vantage, host, port)"
+            )
+        out = _typed(self.con.execute(_SUMMARY_SQL).df()[SUMMARY_COLUMNS])
+        out.attrs["groups"] = groups
+        return out
+
+    def frame(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
+        """Matching rows of these columns as a plain DataFrame (text as Python str, fast)."""
+        where, params = self._where(filters)
+        names = ", ".join(_q(c) for c in columns)
+        return self.sql(f"SELECT {names} FROM {self._table([*columns, *filters])}{where}", params)
 
     def close(self) -> None:
         """Release DuckDB's memory."""
@@ -488,10 +522,7 @@ def summary_for_file(
             needed = [*SUMMARY_INPUTS, "schema_version"]
             cols = ", ".join(_q(c) for c in needed)
             ds.con.execute(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
-            row = ds.con.execute(
-                f"SELECT count(*) FROM _in WHERE {_bad_rows_sql(needed)}"
-            ).fetchone()
-            if row is None or row[0] == 0:
+            if _count_bad_rows(ds.con, "_in", needed) == 0:
                 ds.con.execute("CREATE VIEW records_in AS SELECT * FROM _in")
                 ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
                 out = _typed(ds.con.execute(_SUMMARY_SQL).df()[SUMMARY_COLUMNS])

@@ -104,13 +104,26 @@ def save_records(items: Any, path: str | os.PathLike[str], *, vantage: str | Non
     return len(records)
 
 
-def _frame_to_table(data: Any) -> pa.Table:
+def _list_array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """Python lists (of str or dicts) as Arrow; numpy arrays inside cells made plain first."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([plain(v) for v in values], type=type_)
+
+
+def frame_to_table(data: Any, columns: Sequence[str] | None = None) -> pa.Table:
+    """A records DataFrame as an Arrow table in the record schema (or only ``columns``)."""
     import pyarrow as pa
 
     from smtplab.records.arrow import LIST_KINDS, arrow_schema
 
     cols = []
     schema = arrow_schema()
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns], metadata=schema.metadata)
     for field in schema:
         if field.name not in data.columns:
             if not field.nullable:
@@ -120,7 +133,7 @@ def _frame_to_table(data: Any) -> pa.Table:
         series = data[field.name]
         try:
             if FIELDS[field.name][0] in LIST_KINDS:
-                cols.append(pa.array([plain(v) for v in series.tolist()], type=field.type))
+                cols.append(_list_array(series.tolist(), field.type))
             else:
                 cols.append(pa.array(series, type=field.type, from_pandas=True))
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
@@ -137,7 +150,7 @@ def _to_table(data: Any) -> pa.Table:
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pd.DataFrame):
-        return _frame_to_table(data)
+        return frame_to_table(data)
     checked = []
     for i, item in enumerate(iter_items(data), start=1):
         out, problems = check_fields(item)
