@@ -103,6 +103,8 @@ def step(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
     from smtplab import records
 
     jsonl, folder, parquet = files["jsonl"], files["folder"], files["parquet"]
+    if name != "import_parquet" and not Path(folder).exists():
+        folder += ".duckdb"  # --skip import_parquet: the Parquet steps read DuckDB's folder
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     if name == "floor":
@@ -227,10 +229,13 @@ def _write_single_parquet(files: dict[str, str]) -> None:
     """One Parquet file for the load_records(parquet) pair (DuckDB, from the partitions)."""
     import duckdb
 
+    folder = files["folder"]
+    if not Path(folder).exists():
+        folder += ".duckdb"
     if not Path(files["parquet"]).exists():
         duckdb.execute(
             f"COPY (SELECT * EXCLUDE (vantage, port), vantage, port FROM "
-            f"read_parquet('{files['folder']}/**/*.parquet', hive_partitioning=true)) "
+            f"read_parquet('{folder}/**/*.parquet', hive_partitioning=true)) "
             f"TO '{files['parquet']}' (FORMAT parquet)"
         )
 
@@ -275,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         files = make_files(base, args.rows)
         results: dict[str, dict[str, Any]] = {}
         for name in STEPS:
-            if name in skip or name.removeprefix("base_") in skip:
+            if name in skip or (
+                name.removeprefix("base_") in skip and name != "base_import_parquet"
+            ):
                 continue
             if name == "load_parquet":
                 _write_single_parquet(files)
