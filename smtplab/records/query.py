@@ -30,8 +30,8 @@ from smtplab.records.frame import table_to_frame
 from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.load import PathLike, load_records
 from smtplab.records.parquet import is_parquet, parquet_files
-from smtplab.records.summary import KEYS, SUMMARY_COLUMNS, SUMMARY_INPUTS, _typed, summarize
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, OUTCOMES, SEVERITIES, TLS_MODES
+from smtplab.records.summary import KEYS, SUMMARY_INPUTS, assemble, summarize
+from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,6 +122,7 @@ def _connect(threads: int | None = None, memory_limit: str | None = None) -> Any
     import duckdb
 
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -416,7 +417,7 @@ class Dataset:
                 f"SELECT DISTINCT {_K} FROM _f ORDER BY {_K} LIMIT {int(limit)}) k "
                 "USING (vantage, host, port)"
             )
-        out = _typed(self.con.execute(_SUMMARY_SQL).df()[SUMMARY_COLUMNS])
+        out = assemble(_duckdb_parts(self.con))
         out.attrs["groups"] = groups
         return out
 
@@ -445,59 +446,54 @@ def _schema_for(names: list[str]) -> pa.Schema:
 
 
 _K = "vantage, host, port"
-_OUTCOME_RANK = f"coalesce(list_position({_words(OUTCOMES)}, outcome), 999)"
-_TLS_RANK = f"coalesce(list_position({_words(TLS_MODES)}, tls_mode), 999)"
-_SEV_RANK = f"coalesce(list_position({_words(SEVERITIES)}, severity), 0)"
 
 
-def _auth_sql(col: str) -> str:
-    return f"""
-  {col}_pos AS (
-    SELECT {_K}, m, avg(i) AS pos FROM (
-      SELECT {_K}, unnest({col}) AS m, unnest(generate_series(0, len({col}) - 1)) AS i
-      FROM _s WHERE {col} IS NOT NULL AND len({col}) > 0)
-    GROUP BY ALL),
-  {col}_words AS (
-    SELECT {_K}, string_agg(m, ' ' ORDER BY pos, m) AS w FROM {col}_pos GROUP BY ALL),
-  {col}_looked AS (
-    SELECT {_K}, bool_or({col} IS NOT NULL) AS looked FROM _s GROUP BY ALL)"""
+def _duckdb_parts(con: Any) -> dict[str, Any]:
+    """The aggregates :func:`smtplab.records.summary.assemble` needs, counted by DuckDB.
+
+    Plain GROUP BYs over the temporary table ``_s``: DuckDB does the heavy counting over
+    every probe; the small per-group results are put together by the same code as pandas'.
+    """
+    import pandas as pd
+
+    def df(query: str) -> pd.DataFrame:
+        out: pd.DataFrame = con.execute(query).df()
+        return out
+
+    groups = df(
+        f"SELECT {_K}, count(*) AS probes, "
+        "bool_or(auth_before_tls IS NOT NULL) AS auth_before_tls_looked, "
+        "bool_or(auth_after_tls IS NOT NULL) AS auth_after_tls_looked "
+        f"FROM _s GROUP BY ALL ORDER BY {_K}"
+    ).set_index(KEYS)
+    parts: dict[str, Any] = {"probes": groups["probes"]}
+    for col in ("outcome", "tls_mode"):
+        parts[col] = df(f"SELECT {_K}, {col}, count(*) AS n FROM _s GROUP BY ALL")
+    for col in ("auth_before_tls", "auth_after_tls"):
+        parts[f"{col}_looked"] = groups[f"{col}_looked"]
+        parts[col] = df(
+            f"SELECT {_K}, m AS {col}, avg(i) AS pos FROM ("
+            f"SELECT {_K}, unnest({col}) AS m, unnest(range(len({col}))) AS i "
+            f"FROM _s WHERE len({col}) > 0) GROUP BY ALL"
+        )
+    parts["findings"] = df(
+        f"SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n "
+        f"FROM (SELECT {_K}, unnest(findings) AS f FROM _s) GROUP BY ALL"
+    )
+    for name, part in parts.items():
+        if isinstance(part, pd.DataFrame) and "port" in part.columns:
+            parts[name] = part.astype({"port": "Int64"})
+    parts["probes"].index = _typed_index(parts["probes"].index)
+    for col in ("auth_before_tls_looked", "auth_after_tls_looked"):
+        parts[col].index = _typed_index(parts[col].index)
+    return parts
 
 
-_SUMMARY_SQL = f"""
-WITH
-  g AS (SELECT {_K}, count(*) AS probes FROM _s GROUP BY ALL),
-  oc AS (SELECT {_K}, outcome, count(*) AS n FROM _s GROUP BY ALL),
-  o AS (
-    SELECT {_K},
-      first(outcome ORDER BY n DESC, {_OUTCOME_RANK}) AS outcome,
-      string_agg(outcome || '×' || n, ' ' ORDER BY n DESC, {_OUTCOME_RANK}) AS outcomes
-    FROM oc GROUP BY ALL),
-  tc AS (SELECT {_K}, tls_mode, count(*) AS n FROM _s GROUP BY ALL),
-  t AS (SELECT {_K}, first(tls_mode ORDER BY n DESC, {_TLS_RANK}) AS tls_mode
-    FROM tc GROUP BY ALL),
-  {_auth_sql("auth_before_tls")},
-  {_auth_sql("auth_after_tls")},
-  fc AS (
-    SELECT {_K}, f.code AS code, f.severity AS severity, count(*) AS n
-    FROM (SELECT {_K}, unnest(findings) AS f FROM _s) GROUP BY ALL),
-  tf AS (
-    SELECT {_K},
-      first(code || ' (' || severity || ')' ORDER BY {_SEV_RANK} DESC, n DESC, code DESC) AS top
-    FROM fc GROUP BY ALL)
-SELECT g.vantage, g.host, g.port, g.probes, o.outcome, o.outcomes, t.tls_mode,
-  CASE WHEN NOT ab.looked THEN 'n/a' ELSE coalesce(abw.w, 'none') END AS auth_before_tls,
-  CASE WHEN NOT aa.looked THEN 'n/a' ELSE coalesce(aaw.w, 'none') END AS auth_after_tls,
-  coalesce(tf.top, '') AS top_finding
-FROM g
-  JOIN o USING (vantage, host, port)
-  JOIN t USING (vantage, host, port)
-  JOIN auth_before_tls_looked ab USING (vantage, host, port)
-  JOIN auth_after_tls_looked aa USING (vantage, host, port)
-  LEFT JOIN auth_before_tls_words abw USING (vantage, host, port)
-  LEFT JOIN auth_after_tls_words aaw USING (vantage, host, port)
-  LEFT JOIN tf USING (vantage, host, port)
-ORDER BY g.vantage, g.host, g.port
-"""
+def _typed_index(index: Any) -> Any:
+    import pandas as pd
+
+    frame = index.to_frame(index=False).astype({"port": "Int64"})
+    return pd.MultiIndex.from_frame(frame)
 
 
 def summary_for_file(
@@ -523,9 +519,8 @@ def summary_for_file(
             cols = ", ".join(_q(c) for c in needed)
             ds.con.execute(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
             if _count_bad_rows(ds.con, "_in", needed) == 0:
-                ds.con.execute("CREATE VIEW records_in AS SELECT * FROM _in")
                 ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
-                out = _typed(ds.con.execute(_SUMMARY_SQL).df()[SUMMARY_COLUMNS])
+                out = assemble(_duckdb_parts(ds.con))
                 out.attrs["skipped"] = 0
                 return out
     except (duckdb.Error, _NeedsReader):

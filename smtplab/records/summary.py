@@ -67,51 +67,88 @@ def _joined(rows: pd.DataFrame, column: str) -> Any:
     return pd.Series(joined, index=index, dtype=object)
 
 
-def _counted_words(df: pd.DataFrame, column: str, order: dict[str, int]) -> pd.DataFrame:
-    """Per group: the most common word of ``column`` and the ``word×n`` list."""
-    counts = df.groupby([*KEYS, column], sort=False, dropna=False, observed=True).size()
-    counts = counts.rename("n").reset_index()
-    counts["rank"] = counts[column].astype(object).map(order).fillna(len(order))
+def _words_from_counts(counts: pd.DataFrame, column: str, order: dict[str, int]) -> Any:
+    """Per group, from ``[*KEYS, column, n]``: the most common word and the ``word×n`` list."""
+    counts = counts.assign(rank=counts[column].astype(object).map(order).fillna(len(order)))
     counts = counts.sort_values([*KEYS, "n", "rank"], ascending=[True] * len(KEYS) + [False, True])
     counts["piece"] = counts[column].astype(str) + "×" + counts["n"].astype(str)
     first = counts.groupby(KEYS, sort=False, dropna=False)[column].first()
     return first.rename("word").to_frame().assign(pieces=_joined(counts, "piece"))
 
 
-def _auth_words(df: pd.DataFrame, column: str) -> Any:
-    """Per group: 'n/a', 'none' or the mechanisms in the order servers list them."""
+def _auth_from_positions(looked: Any, positions: pd.DataFrame, column: str) -> Any:
+    """Per group: 'n/a' (never looked), 'none', or the mechanisms by average place, then name.
+
+    ``looked`` is a boolean Series indexed by :data:`KEYS`; ``positions`` has
+    ``[*KEYS, column, pos]`` (each mechanism's average place in the lists of its group).
+    """
     import pandas as pd
 
-    keys = df[KEYS]
-    seen = df[column].map(lambda v: not is_missing(v))
-    looked = seen.groupby([keys[k] for k in KEYS], sort=False, dropna=False).any()
     out = pd.Series("n/a", index=looked.index, dtype=object)
-    out[looked] = "none"
-    lists = df.loc[seen, [*KEYS, column]].explode(column).dropna(subset=[column])
-    if len(lists):
-        lists["pos"] = lists.groupby(level=0).cumcount()
-        mean = lists.groupby([*KEYS, column], sort=False, dropna=False)["pos"].mean()
-        mean = mean.rename("pos").reset_index().sort_values([*KEYS, "pos", column])
-        words = _joined(mean, column)
+    out[looked.astype(bool)] = "none"
+    if len(positions):
+        positions = positions.sort_values([*KEYS, "pos", column])
+        words = _joined(positions, column)
         out.loc[words.index] = words
     return out
 
 
-def _top_findings(df: pd.DataFrame) -> Any:
-    """Per group: ``"code (severity)"`` of the most severe, most frequent finding, or ''."""
-    flat = df[[*KEYS, "findings"]].explode("findings").dropna(subset=["findings"])
-    if not len(flat):
+def _top_from_counts(counts: pd.DataFrame) -> Any:
+    """Per group, from ``[*KEYS, severity, code, n]``: the top finding's ``"code (severity)"``."""
+    if not len(counts):
         return None
-    flat["code"] = [f["code"] for f in flat["findings"]]
-    flat["severity"] = [f["severity"] for f in flat["findings"]]
-    counts = flat.groupby([*KEYS, "severity", "code"], sort=False, dropna=False).size()
-    counts = counts.rename("n").reset_index()
-    counts["rank"] = counts["severity"].map(_word_order(SEVERITIES)).fillna(-1)
+    counts = counts.assign(rank=counts["severity"].map(_word_order(SEVERITIES)).fillna(-1))
     counts = counts.sort_values(
         [*KEYS, "rank", "n", "code"], ascending=[True] * len(KEYS) + [False, False, False]
     )
     counts["label"] = counts["code"] + " (" + counts["severity"] + ")"
     return counts.groupby(KEYS, sort=False, dropna=False)["label"].first()
+
+
+def assemble(parts: dict[str, Any]) -> pd.DataFrame:
+    """The summary table from its aggregates, whichever engine counted them.
+
+    ``parts``: ``probes`` (Series indexed by :data:`KEYS`), ``outcome`` and ``tls_mode``
+    (``[*KEYS, word, n]`` counts), ``auth_before_tls_looked`` / ``auth_after_tls_looked``
+    (boolean Series by KEYS), ``auth_before_tls`` / ``auth_after_tls`` (``[*KEYS, mechanism,
+    pos]``) and ``findings`` (``[*KEYS, severity, code, n]``).
+    """
+    out = parts["probes"].rename("probes").sort_index().to_frame()
+    outcome = _words_from_counts(parts["outcome"], "outcome", _word_order(OUTCOMES))
+    tls = _words_from_counts(parts["tls_mode"], "tls_mode", _word_order(TLS_MODES))
+    out["outcome"] = outcome["word"]
+    out["outcomes"] = outcome["pieces"]
+    out["tls_mode"] = tls["word"]
+    for col in ("auth_before_tls", "auth_after_tls"):
+        out[col] = _auth_from_positions(parts[f"{col}_looked"], parts[col], col)
+    top = _top_from_counts(parts["findings"])
+    out["top_finding"] = "" if top is None else top
+    out["top_finding"] = out["top_finding"].fillna("")
+    return _typed(out.reset_index()[SUMMARY_COLUMNS])
+
+
+def _pandas_parts(df: pd.DataFrame) -> dict[str, Any]:
+    """The aggregates :func:`assemble` needs, counted by pandas."""
+    parts: dict[str, Any] = {"probes": df.groupby(KEYS, sort=True, dropna=False).size()}
+    for col in ("outcome", "tls_mode"):
+        counts = df.groupby([*KEYS, col], sort=False, dropna=False, observed=True).size()
+        parts[col] = counts.rename("n").reset_index()
+    for col in ("auth_before_tls", "auth_after_tls"):
+        seen = df[col].map(lambda v: not is_missing(v))
+        parts[f"{col}_looked"] = seen.groupby([df[k] for k in KEYS], dropna=False).any()
+        lists = df.loc[seen, [*KEYS, col]].explode(col).dropna(subset=[col])
+        if len(lists):
+            lists["pos"] = lists.groupby(level=0).cumcount()
+            mean = lists.groupby([*KEYS, col], sort=False, dropna=False)["pos"].mean()
+            parts[col] = mean.rename("pos").reset_index()
+        else:
+            parts[col] = lists.assign(pos=[])
+    flat = df[[*KEYS, "findings"]].explode("findings").dropna(subset=["findings"])
+    flat["code"] = [f["code"] for f in flat["findings"]]
+    flat["severity"] = [f["severity"] for f in flat["findings"]]
+    counts = flat.groupby([*KEYS, "severity", "code"], sort=False, dropna=False).size()
+    parts["findings"] = counts.rename("n").reset_index()
+    return parts
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -126,27 +163,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     if not len(df):
-        out = pd.DataFrame({c: [] for c in SUMMARY_COLUMNS}, columns=SUMMARY_COLUMNS)
-    else:
-        df = df[SUMMARY_INPUTS].reset_index(drop=True)
-        df = df.assign(
-            vantage=df["vantage"].astype(object),
-            host=df["host"].astype(object),
-            port=df["port"].astype("Int64"),
-        )
-        out = df.groupby(KEYS, sort=True, dropna=False).size().rename("probes").to_frame()
-        outcome = _counted_words(df, "outcome", _word_order(OUTCOMES))
-        tls = _counted_words(df, "tls_mode", _word_order(TLS_MODES))
-        out["outcome"] = outcome["word"]
-        out["outcomes"] = outcome["pieces"]
-        out["tls_mode"] = tls["word"]
-        out["auth_before_tls"] = _auth_words(df, "auth_before_tls")
-        out["auth_after_tls"] = _auth_words(df, "auth_after_tls")
-        top = _top_findings(df)
-        out["top_finding"] = "" if top is None else top
-        out["top_finding"] = out["top_finding"].fillna("")
-        out = out.reset_index()[SUMMARY_COLUMNS]
-    return _typed(out)
+        return _typed(pd.DataFrame({c: [] for c in SUMMARY_COLUMNS}, columns=SUMMARY_COLUMNS))
+    df = df[SUMMARY_INPUTS].reset_index(drop=True)
+    df = df.assign(
+        vantage=df["vantage"].astype(object),
+        host=df["host"].astype(object),
+        port=df["port"].astype("Int64"),
+    )
+    return assemble(_pandas_parts(df))
 
 
 def _typed(out: pd.DataFrame) -> pd.DataFrame:
@@ -172,12 +196,13 @@ def format_summary(df: pd.DataFrame, *, max_width: int = 40) -> str:
     headers = [str(c) for c in table.columns]
 
     def cell(v: Any) -> str:
-        text = "" if is_missing(v) else str(v)
+        text = "" if v is None or (not isinstance(v, (str, int)) and is_missing(v)) else str(v)
         text = text.replace("\n", " ")
         return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
-    rows = [[cell(v) for v in row] for row in table.itertuples(index=False, name=None)]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    columns = [[cell(v) for v in table[c].astype(object).tolist()] for c in table.columns]
+    rows = [list(r) for r in zip(*columns, strict=True)]
+    widths = [max(len(h), *map(len, col)) for h, col in zip(headers, columns, strict=True)]
     numeric = {i for i, c in enumerate(table.columns) if c in ("port", "probes")}
 
     def fmt(values: list[str]) -> str:
