@@ -18,10 +18,14 @@ smtplab                                baseline
 ``load_records(jsonl)``                pyarrow ``json.read_json`` (declared schema) + to_pandas
 ``load_records(parquet)``              pyarrow ``parquet.read_table`` + to_pandas
 ``show --summary`` from JSONL          DuckDB ``read_json`` GROUP BY vantage, port, outcome
-  (``summary_for_file`` +
-  ``format_summary``)
-``show --summary`` from Parquet        DuckDB ``read_parquet`` (hive) GROUP BY vantage, port,
-  (partitioned folder)                 outcome
+  (``port_summary_for_file`` +
+  ``format_summary``: outcome by
+  vantage and port)
+``show FILE`` from JSONL (per          the same DuckDB GROUP BY
+  vantage × host × port:
+  ``summary_for_file``)
+the same two from Parquet (the         DuckDB ``read_parquet`` (hive) GROUP BY vantage, port,
+  partitioned folder)                  outcome
 JSONL -> partitioned Parquet           DuckDB ``COPY … TO … (PARTITION_BY (vantage, port))``
   (``jsonl_to_parquet``: every line
   checked, batch by batch)
@@ -56,10 +60,12 @@ STEPS = (
     "load_jsonl",
     "base_load_jsonl",
     "summary_jsonl",
+    "port_summary_jsonl",
     "base_summary_jsonl",
     "import_parquet",
     "base_import_parquet",
     "summary_parquet",
+    "port_summary_parquet",
     "base_summary_parquet",
     "load_parquet",
     "base_load_parquet",
@@ -128,6 +134,11 @@ def step(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
         out["rows"] = len(pq.read_table(parquet).to_pandas())
     elif name in ("summary_jsonl", "summary_parquet"):
         summary = records.summary_for_file(jsonl if name == "summary_jsonl" else folder)
+        text = records.format_summary(summary)
+        out["rows"] = int(summary["probes"].sum())
+        out["lines"] = text.count("\n") + 1
+    elif name in ("port_summary_jsonl", "port_summary_parquet"):
+        summary = records.port_summary_for_file(jsonl if name.endswith("jsonl") else folder)
         text = records.format_summary(summary)
         out["rows"] = int(summary["probes"].sum())
         out["lines"] = text.count("\n") + 1
@@ -298,14 +309,17 @@ def report(results: dict[str, dict[str, Any]], rows: int) -> None:
         print(_line("floor (imports only)", results["floor"], None))
     pairs = (
         ("load_records(jsonl)", "load_jsonl"),
-        ("show --summary (JSONL)", "summary_jsonl"),
+        ("show FILE, per host (JSONL)", "summary_jsonl"),
+        ("show --summary, by port (JSONL)", "port_summary_jsonl"),
         ("JSONL -> partitioned Parquet", "import_parquet"),
-        ("show --summary (Parquet folder)", "summary_parquet"),
+        ("show FILE, per host (Parquet dir)", "summary_parquet"),
+        ("show --summary, by port (Parquet)", "port_summary_parquet"),
         ("load_records(parquet)", "load_parquet"),
     )
     for label, key in pairs:
         if key in results:
-            print(_line(label, results[key], results.get(f"base_{key}")))
+            base_key = "base_" + key.removeprefix("port_")
+            print(_line(label, results[key], results.get(base_key)))
     ex = results.get("explorer")
     if ex and "error" not in ex:
         for suffix, what in (("_no_charts", "counts + summary"), ("", "with both charts")):

@@ -16,8 +16,11 @@ import pytest
 from smtplab.records import (
     Dataset,
     RecordError,
+    format_summary,
     jsonl_to_parquet,
     load_records,
+    port_summary,
+    port_summary_for_file,
     summarize,
     summary_for_file,
     validate_record,
@@ -174,3 +177,24 @@ def test_jsonl_to_parquet_is_line_precise(tmp_path: Path) -> None:
     assert lenient.rows == 9 and lenient.skipped == 1
     assert "line 7, field 'port'" in lenient.problems[0]
     assert len(load_records(tmp_path / "lenient")) == 9
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_port_summary_for_file_equals_pandas(files: dict[str, Any], fmt: str) -> None:
+    expected = port_summary(files["df"])
+    got = port_summary_for_file(files[fmt])
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["probes"].sum() == N and len(got) >= 40
+    assert format_summary(got).splitlines()[0].split() == list(got.columns)
+
+
+def test_port_summary_falls_back_to_line_precise_errors(tmp_path: Path) -> None:
+    recs = list(synthetic_records(20, seed=6))
+    recs[4]["port"] = 70000
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(RecordError) as info:
+        port_summary_for_file(path)
+    assert (info.value.line, info.value.field) == (5, "port")
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        assert port_summary_for_file(path, strict=False)["probes"].sum() == 19

@@ -46,9 +46,9 @@ from smtplab.records.jsonl import (
 )
 from smtplab.records.load import MAX_LOAD_ROWS, load_records
 from smtplab.records.merge import MergeReport, merge_files, merge_records
-from smtplab.records.query import Dataset, summary_for_file
+from smtplab.records.query import Dataset, port_summary_for_file, summary_for_file
 from smtplab.records.save import check_output_path, save_records, write_parquet
-from smtplab.records.summary import format_summary, summarize
+from smtplab.records.summary import format_summary, port_summary, summarize
 
 __all__ = [
     "MAX_BLANK_LINES",
@@ -71,6 +71,8 @@ __all__ = [
     "load_records",
     "merge_files",
     "merge_records",
+    "port_summary",
+    "port_summary_for_file",
     "records_to_frame",
     "save_records",
     "summarize",

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Dataset", "duckdb_type", "summary_for_file"]
+__all__ = ["Dataset", "duckdb_type", "port_summary_for_file", "summary_for_file"]
 
 _SCALAR_SQL = {
     "int": "BIGINT",
@@ -494,6 +494,54 @@ def _typed_index(index: Any) -> Any:
 
     frame = index.to_frame(index=False).astype({"port": "Int64"})
     return pd.MultiIndex.from_frame(frame)
+
+
+def port_summary_for_file(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    strict: bool = True,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """Outcome by vantage and port for record files (:func:`smtplab.records.port_summary`).
+
+    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`): one DuckDB
+    GROUP BY over the file, reading four columns; the few groups are checked (known outcome
+    words, ports 0-65535, no missing values, a schema version this smtplab reads) and, if any
+    is wrong or DuckDB cannot read the file, the files are read again line by line for an
+    error naming file, line and field (strict) or to skip bad lines (lenient).
+    """
+    import duckdb
+
+    from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
+    from smtplab.records.summary import port_summary, port_table
+    from smtplab.schema import OUTCOMES
+
+    try:
+        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
+            counts = ds.sql(
+                "SELECT vantage, port, outcome, schema_version, count(*) AS n "
+                "FROM records GROUP BY ALL"
+            )
+            ok = (
+                counts[["vantage", "port", "outcome", "schema_version"]].notna().all(axis=None)
+                and counts["outcome"].isin(OUTCOMES).all()
+                and counts["port"].between(0, 65535).all()
+                and counts["schema_version"].isin(SUPPORTED_SCHEMA_VERSIONS).all()
+            )
+            if ok:
+                out = port_table(
+                    counts.groupby(["vantage", "port", "outcome"])["n"].sum().reset_index()
+                )
+                out.attrs["skipped"] = 0
+                return out
+    except (duckdb.Error, _NeedsReader):
+        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
+    columns = ["vantage", "port", "outcome"]
+    df = load_records(path_or_paths, strict=strict, columns=columns, max_rows=None)
+    out = port_summary(df)
+    out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out
 
 
 def summary_for_file(

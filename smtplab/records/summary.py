@@ -127,6 +127,36 @@ def assemble(parts: dict[str, Any]) -> pd.DataFrame:
     return _typed(out.reset_index()[SUMMARY_COLUMNS])
 
 
+#: The columns of :func:`port_summary`: outcome by vantage and port.
+PORT_SUMMARY_COLUMNS = ["vantage", "port", "probes", "outcome", "outcomes"]
+
+
+def port_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """Outcome by vantage and port from counts ``[vantage, port, outcome, n]`` (any engine)."""
+    import pandas as pd
+
+    if not len(counts):
+        return pd.DataFrame({c: [] for c in PORT_SUMMARY_COLUMNS}).astype(
+            {"port": "Int64", "probes": "int64"}
+        )
+    counts = counts.assign(host="", port=counts["port"].astype("Int64"))
+    words = _words_from_counts(counts, "outcome", _word_order(OUTCOMES))
+    out = counts.groupby(KEYS, sort=True)["n"].sum().rename("probes").to_frame()
+    out["outcome"] = words["word"]
+    out["outcomes"] = words["pieces"]
+    out = out.reset_index()[PORT_SUMMARY_COLUMNS]
+    out = out.astype({"vantage": object, "outcome": object, "outcomes": object})
+    return out.astype({"port": "Int64", "probes": "int64"}).reset_index(drop=True)
+
+
+def port_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Outcome by vantage and port: ``vantage``, ``port``, ``probes``, ``outcome`` (the most
+    common), ``outcomes`` (``"filtered×40 open×2"``): what ``smtplab show --summary`` prints."""
+    counts = df.groupby(["vantage", "port", "outcome"], observed=True).size()
+    counts = counts.rename("n").reset_index()
+    return port_table(counts.astype({"vantage": object, "outcome": object}))
+
+
 def _pandas_parts(df: pd.DataFrame) -> dict[str, Any]:
     """The aggregates :func:`assemble` needs, counted by pandas."""
     parts: dict[str, Any] = {"probes": df.groupby(KEYS, sort=True, dropna=False).size()}
