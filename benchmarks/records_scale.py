@@ -156,7 +156,7 @@ def step(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
         report = records.jsonl_to_parquet(jsonl, folder)
         out["rows"] = report.rows
     elif name == "base_import_parquet":
-        target = folder + ".duckdb"
+        target = files["folder"] + ".duckdb"
         con = _duckdb()
         con.execute(
             f"COPY (SELECT * FROM read_json('{jsonl}', format='newline_delimited')) "

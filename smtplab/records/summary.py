@@ -60,7 +60,7 @@ def _joined(rows: pd.DataFrame, column: str) -> Any:
     if len(keys) > 1:
         changed[1:] = (keys.iloc[1:].to_numpy() != keys.iloc[:-1].to_numpy()).any(axis=1)
     starts = np.flatnonzero(changed).tolist()
-    ends = [*starts[1:], len(keys)]
+    ends = [*starts[1:], len(keys)] if starts else []
     values = rows[column].astype(str).tolist()
     joined = [" ".join(values[a:b]) for a, b in zip(starts, ends, strict=True)]
     index = pd.MultiIndex.from_frame(keys.iloc[starts])
