@@ -3,8 +3,8 @@
 Records are read and checked line by line (the same rules and line-precise errors as
 :func:`smtplab.records.load_records`), gathered into Arrow batches of ``batch_rows`` records,
 and handed to Arrow's dataset writer, which keeps at most a row group per open partition file.
-Peak memory therefore depends on ``batch_rows`` and the number of partitions, not on the
-number of records.
+Peak memory therefore depends on ``batch_rows``, ``rows_per_group`` and the number of
+partitions, not on the number of records.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def jsonl_to_parquet(
     *,
     partition_cols: Sequence[str] = ("vantage", "port"),
     strict: bool = True,
-    batch_rows: int = 20_000,
+    batch_rows: int = 5_000,
+    rows_per_group: int = 2_048,
 ) -> ConvertReport:
     """Import JSON Lines files into a hive-partitioned Parquet folder, in constant memory.
 
@@ -84,6 +85,10 @@ def jsonl_to_parquet(
     are added beside any already there.  Strict (the default): the first bad line raises
     :class:`RecordError` naming file, line and field (files already written stay; delete the
     folder to start again).  ``strict=False``: bad lines are skipped and counted.
+
+    Memory: at most ``batch_rows`` records as Python objects, plus, per open partition, up to
+    ``rows_per_group`` rows waiting to become a Parquet row group — bounded by the number of
+    partitions, whatever the number of records.
     """
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -109,8 +114,8 @@ def jsonl_to_parquet(
             partitioning=ds.partitioning(part_schema, flavor="hive"),
             basename_template=f"part-{os.getpid()}-{os.urandom(4).hex()}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
-            max_rows_per_group=batch_rows,
-            min_rows_per_group=min(batch_rows, 10_000),
+            max_rows_per_group=rows_per_group,
+            min_rows_per_group=rows_per_group // 2,
             max_open_files=256,
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
         )
