@@ -29,9 +29,16 @@ OUTCOMES: Final = (
 OUTCOME_MEANING: Final = {
     "open": "The server answered with an SMTP greeting (220).",
     "rejected": "The server greeted with 421 or 554: it refuses to talk to this client.",
-    "refused": "The connection was refused (TCP reset): nothing listens there, or a firewall rejects it.",
-    "filtered": "The connection timed out: a firewall silently drops the traffic, the usual ISP block.",
-    "silent": "The connection opened but no greeting came: a tarpit, or a TLS port spoken to in cleartext.",
+    "refused": (
+        "The connection was refused (TCP reset): nothing listens there, or a firewall rejects it."
+    ),
+    "filtered": (
+        "The connection timed out: a firewall silently drops the traffic, the usual ISP block."
+    ),
+    "silent": (
+        "The connection opened but no greeting came: "
+        "a tarpit, or a TLS port spoken to in cleartext."
+    ),
     "not_smtp": "Something answered, but it is not an SMTP server.",
     "tls_failed": "The TLS handshake failed.",
     "dns_failed": "The host name could not be resolved.",
@@ -65,14 +72,15 @@ def progress_rank(outcome: str) -> int:
 
 MODES: Final = ("auto", "plain", "starttls", "tls")
 TLS_MODES: Final = ("none", "starttls", "implicit")
-SOURCES: Final = ("live", "lab", "imported")
+SOURCES: Final = ("live", "lab", "imported", "synthetic")
 RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
 SEVERITIES: Final = ("info", "low", "medium", "high")
 DIRECTIONS: Final = ("client", "server", "event")
 ROLES: Final = ("relay", "submission-starttls", "submission-implicit", "unknown")
 
 # Field name -> (kind, nullable).  Kinds: str, int, float, bool, datetime (ISO-8601 UTC string in
-# JSON), list[str], findings (list of {code, severity, message}), transcript (list of {t, dir, text}).
+# JSON), list[str], findings (list of {code, severity, message}), transcript (list of
+# {t, dir, text}).
 FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "schema_version": ("int", False),
     "probe_id": ("str", False),
