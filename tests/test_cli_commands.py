@@ -365,19 +365,40 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None
 LAB_PROBE = ("probe", "smtp.lab.example", "-p", "465,587", "--lab", "open-internet")
 
 
-def test_record_to_dev_full_prints_results_and_says_where(tmp_path: Path) -> None:
-    as_json = smtplab_cmd(*LAB_PROBE, "--json", "--record", "/dev/full", "--timeout", "2")
-    _one_line_error(as_json, "/dev/full", "No space left", "2 results", "standard output")
-    assert [json.loads(x)["port"] for x in as_json.stdout.splitlines()] == [465, 587]
-    table = smtplab_cmd(*LAB_PROBE, "--record", "/dev/full", "--timeout", "2")
-    _one_line_error(table, "could not write /dev/full")
-    assert "OUTCOME" in table.stdout and "587" in table.stdout
-    rec = smtplab_cmd(
-        "record", "smtp.lab.example", "-p", "587", "--lab", "open-internet", "--vantage", "x",
-        "-o", "/dev/full", "--timeout", "2",
+def test_record_to_dev_full_is_refused_before_probing() -> None:
+    out = smtplab_cmd(*LAB_PROBE, "--json", "--record", "/dev/full", "--timeout", "2")
+    _one_line_error(out, "/dev/full", "not a regular file")
+    assert out.stdout == ""  # refused up front: nothing was probed, so nothing is lost
+
+
+@contextlib.contextmanager
+def nearly_full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on an 8 KiB tmpfs with one page left: an empty record file can be created (the
+    up-front checks pass), but appending a few probes' records runs out of space."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mnt)],
+        capture_output=True, check=False,
     )  # fmt: skip
-    _one_line_error(rec, "could not write /dev/full", "1 result ")
-    assert "587" in rec.stdout
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        (mnt / "filler").write_bytes(b"x" * 4096)
+        (mnt / "probes.jsonl").write_text("")
+        yield mnt / "probes.jsonl"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_record_to_a_full_disk_prints_results_and_says_where(tmp_path: Path) -> None:
+    with nearly_full_disk(tmp_path) as path:
+        as_json = smtplab_cmd(*LAB_PROBE, "--json", "--record", str(path), "--timeout", "2")
+        _one_line_error(as_json, str(path), "no space left", "2 results", "standard output")
+        assert [json.loads(x)["port"] for x in as_json.stdout.splitlines()] == [465, 587]
+        table = smtplab_cmd(*LAB_PROBE, "--record", str(path), "--timeout", "2")
+        _one_line_error(table, f"could not write {path}")
+        assert "OUTCOME" in table.stdout and "587" in table.stdout
 
 
 def test_record_to_a_read_only_file_is_one_line(tmp_path: Path) -> None:

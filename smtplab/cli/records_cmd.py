@@ -33,6 +33,11 @@ def add_show_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+")
     p.add_argument("--lenient", action="store_true", help="skip bad lines instead of stopping")
     p.add_argument(
+        "--summary",
+        action="store_true",
+        help="only outcome by port and vantage, asked of the file by DuckDB (fast on big files)",
+    )
+    p.add_argument(
         "--transcript",
         action="store_true",
         help="show each recorded conversation as swaks does (-> sent, <- received, === events)",
@@ -101,6 +106,36 @@ def summary_block(summary: Any, width: int) -> list[Any]:
     return blocks
 
 
+def port_summary_block(summary: Any, width: int) -> list[Any]:
+    """The table of :func:`smtplab.records.port_summary`: outcome by vantage and port."""
+    columns = [
+        Column("VANTAGE", flexible=True, min_width=10),
+        Column("PORT", justify="right"),
+        Column("PROBES", justify="right"),
+        Column("OUTCOME"),
+        Column("OUTCOMES", flexible=True, min_width=10),
+    ]
+    rows = [
+        Row(
+            (
+                styled(rec["vantage"]),
+                styled(rec["port"]),
+                styled(rec["probes"]),
+                styled(rec["outcome"], OUTCOME_STYLE.get(str(rec["outcome"]), "")),
+                styled(rec["outcomes"]),
+            ),
+            (),
+        )
+        for rec in frame_rows(summary)
+    ]
+    return [rows_block(columns, rows, width)]
+
+
+#: ``show`` adds the per-host checklist when the summary is at most this many rows: beyond that
+#: the file is a dataset, not one host's probes, and loading every record would be slow.
+CHECKLIST_MAX_ROWS = 50
+
+
 def _print_transcripts(console: Any, records: Iterable[dict[str, Any]]) -> None:
     for rec in records:
         console.print()
@@ -109,28 +144,41 @@ def _print_transcripts(console: Any, records: Iterable[dict[str, Any]]) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from smtplab.checklist import checklist
-    from smtplab.cli.probe_cmd import print_checklist
-    from smtplab.records import load_records, summarize
+    from smtplab.records import port_summary_for_file, summary_for_file
 
+    source = args.files if len(args.files) > 1 else args.files[0]
+    console = make_console()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = load_records(
-            args.files if len(args.files) > 1 else args.files[0], strict=not args.lenient
-        )
-    console = make_console()
-    if len(df) == 0:
-        console.print("(no records)")
-    else:
-        for block in summary_block(summarize(df), console.width):
-            console.print(block)
-        records = frame_rows(df)
-        print_checklist(console, checklist(records))
-        if args.transcript:
-            _print_transcripts(console, records)
+        if args.summary:
+            summary = port_summary_for_file(source, strict=not args.lenient)
+            blocks = port_summary_block(summary, console.width)
+        else:
+            summary = summary_for_file(source, strict=not args.lenient)
+            blocks = summary_block(summary, console.width)
+        if len(summary) == 0:
+            console.print("(no records)")
+        else:
+            for block in blocks:
+                console.print(block)
+            if args.transcript or (not args.summary and len(summary) <= CHECKLIST_MAX_ROWS):
+                _show_records(console, source, args)
     for w in caught:
         print(f"note: {safe_text(w.message)}", file=sys.stderr)
     return 0
+
+
+def _show_records(console: Any, source: Any, args: argparse.Namespace) -> None:
+    """The per-host checklist and, when asked, the transcripts: these need whole records."""
+    from smtplab.checklist import checklist
+    from smtplab.cli.probe_cmd import print_checklist
+    from smtplab.records import load_records
+
+    records = frame_rows(load_records(source, strict=not args.lenient))
+    if not args.summary:
+        print_checklist(console, checklist(records))
+    if args.transcript:
+        _print_transcripts(console, records)
 
 
 def run_merge(args: argparse.Namespace) -> int:
