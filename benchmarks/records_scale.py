@@ -74,6 +74,16 @@ STEPS = (
 
 
 def _peak_mb() -> float:
+    """Peak resident memory of this child. On Linux ``VmHWM``: it belongs to the child's own
+    memory map, which ``exec`` replaces, while ``ru_maxrss`` survives ``exec`` and would report
+    the parent's peak when the parent was the bigger process."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) / 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / 1024 if sys.platform != "darwin" else rss / 1024 / 1024
 

@@ -14,7 +14,8 @@ import pytest
 from smtplab.records import jsonl_to_parquet, load_records, summarize
 from smtplab.synthetic import write_synthetic_jsonl
 from smtplab.widgets import dataset_explorer
-from smtplab.widgets._explorer import SCROLL_STYLE, count_line, filter_records
+from smtplab.widgets._explorer import count_line, filter_records
+from smtplab.widgets._render import SCROLL_STYLE
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_summary_table_scrolls_in_its_own_box(scan: dict[str, Path]) -> None:
     ex = dataset_explorer(scan["folder"], charts=False)
     try:
         html = ex.summary_html.value
-        match = re.match(r'<div class="smtplab-table-scroll" style="([^"]*)"><table', html)
+        match = re.match(r'<div class="smtplab-scroll" style="([^"]*)"><table', html)
         assert match and "overflow-x:auto" in match.group(1) and match.group(1) == SCROLL_STYLE
         assert html.endswith("</table></div>")
         assert ex.layout.max_width == "100%" and ex.summary_html.layout.width == "100%"

@@ -56,7 +56,6 @@ CHART_COLUMNS: Final = (
 )
 
 #: The summary table's own scrolling box: it, not the page, scrolls sideways.
-SCROLL_STYLE: Final = "overflow-x:auto;max-width:100%;-webkit-overflow-scrolling:touch"
 
 
 #: Charts are drawn at this resolution: a 11-inch chart is then about 800 pixels wide, enough
@@ -172,8 +171,7 @@ def summary_table_html(table: Any, *, max_rows: int = 25, total: int | None = No
     caption = "Summary by vantage × host × port" + (
         f" (first {max_rows} of {total} rows)" if total > max_rows else ""
     )
-    inner = table_html(_SUMMARY_HEADERS, rows, caption=caption)
-    return f'<div class="smtplab-table-scroll" style="{SCROLL_STYLE}">{inner}</div>'
+    return table_html(_SUMMARY_HEADERS, rows, caption=caption)  # scrolls in its own box
 
 
 def summary_html(df: Any, *, max_rows: int = 25) -> str:

@@ -96,13 +96,14 @@ def message_html(text: str, kind: str = "info") -> str:
     )
 
 
+#: The style of a box that scrolls sideways on its own (see :func:`scroll_box`).
+SCROLL_STYLE = "overflow-x:auto;max-width:100%;-webkit-overflow-scrolling:touch"
+
+
 def scroll_box(inner: str) -> str:
     """``inner`` in a box as wide as the widget that scrolls sideways on its own when ``inner``
     is wider (a projector at 1024×768), instead of the whole widget scrolling or clipping."""
-    return (
-        '<div class="smtplab-scroll" style="overflow-x:auto;max-width:100%;'
-        f'-webkit-overflow-scrolling:touch">{inner}</div>'
-    )
+    return f'<div class="smtplab-scroll" style="{SCROLL_STYLE}">{inner}</div>'
 
 
 def table_html(
