@@ -52,7 +52,6 @@ import multiprocessing as mp
 import platform
 import queue as queue_module
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -195,18 +194,9 @@ WRITERS = {
 
 
 def _peak_mb() -> float:
-    """Peak resident memory of this child. On Linux ``VmHWM``: it belongs to the child's own
-    memory map, which ``exec`` replaces, while ``ru_maxrss`` survives ``exec`` and would report
-    the parent's peak when the parent was the bigger process."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss / 1024 if sys.platform != "darwin" else rss / 1024 / 1024
+    from peak_memory import peak_mb  # benchmarks/, beside this script
+
+    return peak_mb()
 
 
 def _child(kind: str, fmt: str, path: str, out: str, queue: Any) -> None:

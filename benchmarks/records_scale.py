@@ -43,7 +43,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -74,18 +73,9 @@ STEPS = (
 
 
 def _peak_mb() -> float:
-    """Peak resident memory of this child. On Linux ``VmHWM``: it belongs to the child's own
-    memory map, which ``exec`` replaces, while ``ru_maxrss`` survives ``exec`` and would report
-    the parent's peak when the parent was the bigger process."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) / 1024
-    except OSError:
-        pass
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return rss / 1024 if sys.platform != "darwin" else rss / 1024 / 1024
+    from peak_memory import peak_mb  # benchmarks/, beside this script
+
+    return peak_mb()
 
 
 # ---- the steps, each run in a child process ------------------------------------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -91,17 +90,10 @@ def child(lines: int) -> dict[str, Any]:
 
 
 def _peak_kb() -> float:
-    """This process's peak resident memory in KiB. ``VmHWM`` belongs to the process's own memory
-    map, which ``exec`` replaces; ``ru_maxrss`` is not reset by ``exec``, so a child forked from a
-    big parent (pytest after many tests) would report the parent's peak."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peak_memory import peak_mb
+
+    return peak_mb() * 1024
 
 
 def measure(lines: int) -> dict[str, Any]:
