@@ -24,13 +24,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.findings import Finding
+from smtplab.probe.conversation import HANDSHAKE_EVENTS
 from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState
 from smtplab.probe.run import run_probe, run_sync
 from smtplab.probe.tlsfacts import TLSFacts
 from smtplab.probe.wire import DeadlineReached, ReplyReader, WireFailed
 from smtplab.protocol import ProtocolError, Reply, TranscriptLine, validate_ehlo_name
-from smtplab.tls import CertFacts
+from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
 __all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
 
@@ -213,6 +214,29 @@ class _RecordedWire:
             )
         return TLSFacts(rec.get("tls_version"), rec.get("tls_cipher"), facts)
 
+    def hands_over_chain(self) -> bool:
+        first_look = HANDSHAKE_EVENTS[(True, True)]
+        return any(x.dir == "event" and x.text == first_look for x in self.lines)
+
+    def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        """The verdict the recording holds (``cert_verified``, ``cert_problems``,
+        ``cert_error``): a replay has no certificate to judge again."""
+        rec = self.rec
+        kinds = None if _missing_list(rec.get("cert_problems")) else _list(rec["cert_problems"])
+        if kinds is None:
+            return None
+        error = None if _missing(rec.get("cert_error")) else str(rec["cert_error"])
+        words = dict(verify_error_parts(error))
+        problems = tuple(CertProblem(str(k), words.get(str(k), str(k))) for k in kinds)
+        return ChainVerdict(rec.get("cert_verified") is True, problems, error)
+
     def local_name(self) -> str:
         for line in self.lines[self.pos :]:
             if line.dir == "client" and line.text.upper().startswith(("EHLO ", "HELO ")):
@@ -311,6 +335,10 @@ def _list(value: Any) -> list[Any]:
     if hasattr(value, "tolist"):
         value = value.tolist()
     return list(value)
+
+
+def _missing_list(value: Any) -> bool:
+    return not isinstance(value, (list, tuple)) and not hasattr(value, "tolist") and _missing(value)
 
 
 def _missing(value: Any) -> bool:
@@ -439,6 +467,8 @@ def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult
         if name in TIMING_FIELDS:
             continue
         va, vb = _norm(name, a.get(name)), _norm(name, b.get(name))
+        if name == "cert_problems" and va is None:
+            continue  # not computed when it was recorded (schema v1): nothing to compare
         if name in ("started_at", "cert_not_after") and va and vb:
             import datetime as dt
 

@@ -107,6 +107,7 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "cert_san": ("list[str]", False),
     "cert_verified": ("bool", True),
     "cert_error": ("str", True),
+    "cert_problems": ("list[str]", True),
     "relay_check": ("str", False),
     "findings": ("findings", False),
     "error": ("str", True),

@@ -637,6 +637,37 @@ def unverified_chain_der(sslobj: object) -> list[bytes] | None:
     return [bytes(der) for der in get() or ()]
 
 
+def judge_session_certificate(
+    sslobj: object,
+    server_name: str,
+    *,
+    cafile: str | None = None,
+    cadata: str | None = None,
+    verify_error: str | None = None,
+    now: dt.datetime | None = None,
+) -> ChainVerdict | None:
+    """The verdict on the certificate of a TLS session that did not verify it (``CERT_NONE``).
+
+    Where Python hands over the chain (:func:`unverified_chain_der`), the chain is verified
+    here against the trust store a verifying handshake would use (``cafile``, the lab's CA as
+    ``cadata``, or the system's): that one handshake is enough. Elsewhere only the leaf can be
+    had, and only a certificate OpenSSL already rejected (``verify_error``, from an earlier
+    verifying handshake) is judged: its every problem (:func:`leaf_problems`). ``None`` when
+    there is nothing to judge with.
+    """
+    chain = unverified_chain_der(sslobj)
+    when = _utc(now or dt.datetime.now(dt.timezone.utc))
+    if chain is not None:
+        return verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
+    if verify_error is None:
+        return None
+    leaf = sslobj.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+    if not leaf:
+        return None
+    problems = leaf_problems(leaf, server_name, verify_error=verify_error, now=when)
+    return ChainVerdict(False, problems, verify_error)
+
+
 #: OpenSSL's verification messages and the problem each names (X509_verify_cert_error_string).
 _VERIFY_WORDS: Final = (
     ("self-signed certificate in certificate chain", "unknown_issuer"),

@@ -307,10 +307,6 @@ def test_connections_per_probe_match_the_transcript(exim: Exim) -> None:
     not hasattr(ssl.SSLObject, "get_unverified_chain"),
     reason="this Python cannot hand over an unverified chain (3.13 can); CI runs 3.13 too",
 )
-@pytest.mark.xfail(
-    strict=True,  # turns red once the probe does it: then drop this marker
-    reason="issue 15 point 1 is not built yet: an unverified certificate costs a 2nd connection",
-)
 def test_one_connection_per_tls_port_when_python_hands_over_the_chain(exim: Exim) -> None:
     """Issue 15, point 1: judge an unverified certificate from the one handshake. Exim's log
     counts the connections and the TLS errors a second, aborted handshake would leave."""

@@ -140,6 +140,12 @@ def test_expired_certificate(smtp_ports: dict[str, int], cafile: str) -> None:
     assert r.outcome == "open" and r.cert_verified is False
     assert "cert_expired" in codes(r)
     assert r.cert_not_after and r.cert_not_after.startswith("2021-01-01")
+    # every problem, from the certificate itself, whichever Python (one look or a reconnect)
+    assert r.cert_problems is not None and "expired" in r.cert_problems
+    reconnects = sum("reconnecting" in x.text for x in r.transcript)
+    assert reconnects == (0 if hasattr(ssl.SSLObject, "get_unverified_chain") else 1)
+    verified = smtplab.probe("localhost", smtp_ports["implicit"], mode="tls", cafile=cafile)
+    assert verified.cert_verified is True and verified.cert_problems == ()
 
 
 def test_auth_before_tls(smtp_ports: dict[str, int]) -> None:

@@ -66,6 +66,7 @@ def full_record(i: int = 0, **over: Any) -> dict[str, Any]:
         cert_san=["smtp.lab.example", "localhost"],
         cert_verified=False,
         cert_error="self-signed certificate in certificate chain",
+        cert_problems=["unknown_issuer"],
         relay_check="denied",
         findings=[
             {

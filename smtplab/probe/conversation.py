@@ -52,6 +52,25 @@ class _CleartextOnTLSPort(_Stop):
         super().__init__("tls_failed", error)
 
 
+#: What the transcript says as a handshake starts, by (verify, judge the chain after it).
+HANDSHAKE_EVENTS: Final = {
+    (True, False): "TLS handshake (verifying the certificate)",
+    (False, False): "TLS handshake (not verifying)",
+    (True, True): "TLS handshake (reading the certificate, to verify it after the handshake)",
+    (False, True): "TLS handshake (not verifying)",
+}
+
+#: What the transcript says where this Python needs a second connection to read a certificate
+#: that failed verification.
+RECONNECT_EVENT: Final = (
+    "this Python cannot hand over the unverified chain: reconnecting to read the certificate"
+)
+
+#: TLS versions a verifying client accepts (Python's default context refuses older ones): the
+#: AUTH check sends credentials over nothing older, whatever a probe that reads old servers took.
+AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
+
+
 def _ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000.0, 3)
 
@@ -121,12 +140,16 @@ class Conversation:
             raise _Stop("reset", f"{exc} (waiting for the reply to {what})") from None
 
     async def tls_handshake(self, verify: bool, server_hostname: str | None) -> None:
+        """The TLS handshake. Verifying, where this Python can hand over the chain of a
+        handshake that did not verify it, means: one handshake that reads the certificate,
+        then :meth:`judge_certificate` (issue 15: one connection per port)."""
         o, st = self.o, self.st
         assert self.wire is not None
-        ctx = client_context(verify=verify, cadata=o.cadata, cafile=o.cafile)
+        judge_after = verify and self.wire.hands_over_chain()
+        ctx = client_context(verify=verify and not judge_after, cadata=o.cadata, cafile=o.cafile)
         t = time.monotonic()
         st.phase = "tls"
-        st.event(f"TLS handshake ({'verifying the certificate' if verify else 'not verifying'})")
+        st.event(HANDSHAKE_EVENTS[(verify, judge_after)])
         try:
             await self.wire.start_tls(ctx, server_hostname, o.timeout)
         except ssl.SSLCertVerificationError as exc:
@@ -165,9 +188,33 @@ class Conversation:
                 cert_not_after=facts.not_after,
                 cert_san=list(facts.san),
             )
-        if verify:
+        if verify and not judge_after:
             st.set(cert_verified=True, cert_error=None)
+            st.cert_problems = ()
+        elif judge_after or st.cert_rejected is not None:
+            self.judge_certificate(first_look=judge_after)
         st.event(f"TLS established: {version} {cipher}")
+
+    def judge_certificate(self, first_look: bool) -> None:
+        """Judge the certificate of the session that just came up without verifying it: on the
+        first look (the chain handed over), or on a reconnection after OpenSSL rejected it."""
+        o, st = self.o, self.st
+        assert self.wire is not None
+        verdict = self.wire.judge_certificate(
+            o.host, cafile=o.cafile, cadata=o.cadata, verify_error=st.cert_rejected
+        )
+        if verdict is None:
+            return
+        st.cert_problems = verdict.kinds
+        if not first_look:
+            return  # OpenSSL's reason stays the record's cert_error
+        if verdict.verified:
+            st.event("certificate verified")
+            st.set(cert_verified=True, cert_error=None)
+            return
+        reason = verdict.error or "the certificate was not verified"
+        st.event(f"certificate not verified: {reason}")
+        st.cert_rejected = reason
 
     async def session(self, implicit: bool, verify: bool) -> None:
         """One connection: connect, [TLS], greeting, EHLO, [STARTTLS, EHLO], [relay check], QUIT."""
@@ -179,7 +226,7 @@ class Conversation:
         except WireFailed as exc:
             raise _Stop(exc.outcome, exc.message) from None
         st.set(address=address)
-        sni = None if o.literal else o.host
+        sni = o.host  # ssl verifies an address literal as one and sends no SNI for it
         st.set(tls_mode="implicit" if implicit else "none")
         st.phase = "connect"
         st.event(
@@ -365,6 +412,17 @@ class Conversation:
                 )
             )
             return
+        if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
+            st.event("AUTH check skipped: TLS older than 1.2")
+            st.extra.append(
+                Finding(
+                    "auth_skipped_unverified",
+                    "info",
+                    "The AUTH check did not send the password: the session is "
+                    f"{st.values.get('tls_version')}, older than a verifying client accepts.",
+                )
+            )
+            return
         mechs = tuple(getattr(caps, "auth", ()) or ())
         user, password = o.auth  # used only to build the AUTH lines, which are redacted
         if "PLAIN" in mechs:
@@ -531,7 +589,7 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
             break
         except _CertRejected as exc:
             cert_error = exc.reason
-            st.event("reconnecting without verification to read the certificate")
+            st.event(RECONNECT_EVENT)
             verify = False
         except _Silent as exc:
             if o.mode == "auto" and not implicit and attempts == 1:
@@ -543,7 +601,7 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
                     break
                 except _CertRejected as exc2:
                     cert_error = exc2.reason
-                    st.event("reconnecting without verification to read the certificate")
+                    st.event(RECONNECT_EVENT)
                     verify = False
                     continue
                 except _Stop as stop:

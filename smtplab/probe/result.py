@@ -63,6 +63,10 @@ class ProbeResult:
     cert_san: tuple[str, ...]
     cert_verified: bool | None
     cert_error: str | None
+    #: every problem of the certificate (``expired``, ``self_signed``, ... from
+    #: :data:`smtplab.tls.CERT_PROBLEM_KINDS`), computed from the certificate itself; ``()``
+    #: when it was verified, ``None`` when not computed (verification off, no TLS)
+    cert_problems: tuple[str, ...] | None
     relay_check: str
     findings: tuple[Finding, ...]
     error: str | None
@@ -170,6 +174,8 @@ class ProbeState:
     #: why a certificate was rejected on an earlier connection (kept across reconnects and past a
     #: deadline: what was learnt stays in the record)
     cert_rejected: str | None = None
+    #: every problem found in the certificate (``None``: not judged), kept like cert_rejected
+    cert_problems: tuple[str, ...] | None = None
     #: a TCP connection was established at some point (so the port is not ``filtered``)
     connected: bool = False
     #: what the previous connection found, kept when a retry starts (restored if a deadline
@@ -238,6 +244,8 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
             rec[k] = val
     if st.cert_rejected is not None:  # learnt before a reconnect or a deadline: it stays
         rec["cert_verified"], rec["cert_error"] = False, st.cert_rejected
+    if st.cert_problems is not None and rec.get("tls_version"):
+        rec["cert_problems"] = list(st.cert_problems)
     if not rec.get("tls_version"):
         rec["tls_mode"] = "none"  # tls_mode says what was found, and no TLS session came up
     rec["role"] = guess_role(rec)

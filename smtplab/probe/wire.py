@@ -18,8 +18,10 @@ from typing import Final, Protocol, runtime_checkable
 from smtplab.probe.result import ProbeState
 from smtplab.probe.tlsfacts import TLSFacts, session_facts
 from smtplab.protocol import ProtocolError, Reply, ReplyParser
+from smtplab.tls import ChainVerdict, judge_session_certificate
 
 __all__ = [
+    "HANDS_OVER_CHAIN",
     "MAX_QUEUED_REPLIES",
     "DeadlineReached",
     "LiveWire",
@@ -28,6 +30,10 @@ __all__ = [
     "WireFactory",
     "WireFailed",
 ]
+
+#: This Python hands over the chain of a handshake that did not verify it (3.13's
+#: ``SSLObject.get_unverified_chain``): one connection per port is enough to judge it.
+HANDS_OVER_CHAIN: Final = hasattr(ssl.SSLObject, "get_unverified_chain")
 
 #: Replies received and not yet read: an honest server sends one reply per command (a few with
 #: PIPELINING); more than this unasked-for is a flood, and we stop reading.
@@ -72,6 +78,25 @@ class Wire(Protocol):
 
     def tls_facts(self) -> TLSFacts:
         """TLS version, cipher and certificate facts of the session (``None`` where unknown)."""
+        ...
+
+    def hands_over_chain(self) -> bool:
+        """True if a handshake that does not verify can still hand over the whole chain the
+        server sent (Python 3.13), so that it is judged without a second connection."""
+        ...
+
+    def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        """The verdict on the certificate of this TLS session, from the certificate itself:
+        the whole chain verified against the trust store (when :meth:`hands_over_chain`), or
+        the leaf's problems beside OpenSSL's ``verify_error`` from an earlier, verifying
+        handshake. ``None`` when it cannot be judged."""
         ...
 
     def local_name(self) -> str:
@@ -275,6 +300,23 @@ class LiveWire:
 
     def tls_facts(self) -> TLSFacts:
         return session_facts(self.ssl_object)
+
+    def hands_over_chain(self) -> bool:
+        return HANDS_OVER_CHAIN
+
+    def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        if self.ssl_object is None:
+            return None
+        return judge_session_certificate(
+            self.ssl_object, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
+        )
 
     def local_name(self) -> str:
         """An honest EHLO name: our own address as an RFC 5321 address literal."""
