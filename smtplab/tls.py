@@ -627,14 +627,47 @@ def leaf_problems(
 def unverified_chain_der(sslobj: object) -> list[bytes] | None:
     """The certificates the server sent, leaf first, as DER — even from a handshake that did not
     verify them (``CERT_NONE``). ``sslobj`` is an ``ssl.SSLObject`` (asyncio's ``ssl_object``)
-    or ``ssl.SSLSocket``. Python 3.13 hands the chain over (``get_unverified_chain()``); on
-    older Pythons this returns ``None``, and only the leaf can be had
-    (``getpeercert(binary_form=True)``). An empty list: nothing was sent.
+    or ``ssl.SSLSocket``. Python 3.13 hands the chain over (``get_unverified_chain()``); 3.10
+    to 3.12 have the same call on the C object underneath (``_ssl._SSLSocket``, made public in
+    3.13 unchanged but for returning DER), which is used there. Without either this returns
+    ``None``, and only the leaf can be had (``getpeercert(binary_form=True)``). An empty list:
+    nothing was sent.
     """
     get = getattr(sslobj, "get_unverified_chain", None)
+    if get is not None:
+        return [bytes(der) for der in get() or ()]
+    get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
     if get is None:
         return None
-    return [bytes(der) for der in get() or ()]
+    try:
+        import _ssl
+
+        return [bytes(c.public_bytes(_ssl.ENCODING_DER)) for c in get() or ()]
+    except Exception:  # a private call that changed shape: read the certificate another way
+        return None
+
+
+def _hands_over_chain() -> bool:
+    if hasattr(ssl.SSLObject, "get_unverified_chain"):
+        return True
+    try:
+        import _ssl
+
+        return hasattr(_ssl._SSLSocket, "get_unverified_chain") and hasattr(_ssl, "ENCODING_DER")
+    except (ImportError, AttributeError):
+        return False
+
+
+#: This Python hands over the chain of a handshake that did not verify it
+#: (:func:`unverified_chain_der`): one handshake is enough to judge a certificate.
+HANDS_OVER_CHAIN: Final = _hands_over_chain()
+
+
+def warm_up(cafile: str | None = None, cadata: str | None = None) -> None:
+    """Import ``cryptography`` and read the trust store :func:`verify_chain` will use, ahead of
+    need (a probe runs it in a thread while it waits for the network)."""
+    extra = cadata.encode() if isinstance(cadata, str) else cadata
+    _trust_store(cafile, None, extra, _default_paths())
 
 
 def judge_session_certificate(

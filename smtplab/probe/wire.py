@@ -15,13 +15,14 @@ import ssl
 from collections import deque
 from typing import Final, Protocol, runtime_checkable
 
+from smtplab.probe.options import ProbeOptions
 from smtplab.probe.result import ProbeState
 from smtplab.probe.tlsfacts import TLSFacts, session_facts
 from smtplab.protocol import ProtocolError, Reply, ReplyParser
+from smtplab import tls
 from smtplab.tls import ChainVerdict, judge_session_certificate
 
 __all__ = [
-    "HANDS_OVER_CHAIN",
     "MAX_QUEUED_REPLIES",
     "DeadlineReached",
     "LiveWire",
@@ -30,10 +31,6 @@ __all__ = [
     "WireFactory",
     "WireFailed",
 ]
-
-#: This Python hands over the chain of a handshake that did not verify it (3.13's
-#: ``SSLObject.get_unverified_chain``): one connection per port is enough to judge it.
-HANDS_OVER_CHAIN: Final = hasattr(ssl.SSLObject, "get_unverified_chain")
 
 #: Replies received and not yet read: an honest server sends one reply per command (a few with
 #: PIPELINING); more than this unasked-for is a flood, and we stop reading.
@@ -215,6 +212,22 @@ class ReplyReader(asyncio.Protocol):
             self._waiter = None
 
 
+_WARMING: dict[tuple[str | None, str | None], asyncio.Future[None]] = {}
+
+
+def _warm_up_tls(o: ProbeOptions) -> None:
+    """A probe that may judge a certificate from its one handshake imports ``cryptography``
+    and reads the trust store in a thread while it waits for the network, once per process."""
+    if not o.verify or o.mode == "plain" or not tls.HANDS_OVER_CHAIN:
+        return
+    key = (o.cafile, o.cadata)
+    if key in _WARMING:
+        return
+    loop = asyncio.get_running_loop()
+    _WARMING[key] = fut = loop.run_in_executor(None, tls.warm_up, o.cafile, o.cadata)
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "never retrieved"
+
+
 class LiveWire:
     """One TCP connection, optionally upgraded to TLS: the :class:`Wire` a live probe uses."""
 
@@ -226,6 +239,7 @@ class LiveWire:
 
     async def resolve(self) -> tuple[str, int]:
         o, st = self.state.opts, self.state
+        _warm_up_tls(o)
         if o.lab_error is not None:
             st.event(f"lab: {o.lab_error}")
             raise WireFailed("dns_failed", o.lab_error)
@@ -302,7 +316,7 @@ class LiveWire:
         return session_facts(self.ssl_object)
 
     def hands_over_chain(self) -> bool:
-        return HANDS_OVER_CHAIN
+        return tls.HANDS_OVER_CHAIN
 
     def judge_certificate(
         self,
