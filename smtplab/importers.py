@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from smtplab.protocol import ehlo_keyword, parse_ehlo, parse_ehlo_text
 from smtplab.schema import empty_record
 
 __all__ = ["IMPORT_NAMESPACE", "from_nmap_xml", "from_zgrab2", "parse_ehlo_reply"]
@@ -98,36 +99,33 @@ def parse_ehlo_reply(reply: str) -> tuple[list[str], list[str] | None, int | Non
     is ``[]`` when the EHLO reply offered no AUTH, and ``None`` when the reply was not a 250
     reply at all (nothing was learnt).
     """
-    lines = [ln for ln in reply.replace("\r\n", "\n").split("\n") if ln.strip()]
-    if not lines or not lines[0].startswith("250"):
+    caps = parse_ehlo_text(reply)
+    if caps is None:
         return [], None, None
-    extensions = [ln[4:].strip() for ln in lines[1:] if len(ln) > 4 and ln[:3] == "250"]
-    return extensions, *_auth_and_size(extensions)
+    return list(caps.as_sent), list(caps.auth), caps.size_limit
 
 
 def _auth_and_size(extensions: list[str]) -> tuple[list[str], int | None]:
-    auth: list[str] = []
-    size = None
-    for ext in extensions:
-        words = ext.split()
-        if not words:
-            continue
-        keyword = words[0].upper()
-        if keyword in ("AUTH", "AUTH=") or keyword.startswith("AUTH="):
-            rest = words[1:] if keyword in ("AUTH", "AUTH=") else [keyword[5:], *words[1:]]
-            for mech in rest:
-                if mech and mech.upper() not in auth:
-                    auth.append(mech.upper())
-        elif keyword == "SIZE" and len(words) > 1 and words[1].isdigit():
-            size = int(words[1])
-    return auth, size
+    caps = parse_ehlo(["", *extensions])  # the one EHLO parser (smtplab.protocol)
+    return list(caps.auth), caps.size_limit
+
+
+def _with_findings(rec: dict[str, Any]) -> dict[str, Any]:
+    """An imported record gets its role and findings as a probe's own record does (the same
+    rules, on what the other tool saw)."""
+    from smtplab.findings import analyze, guess_role
+
+    rec["role"] = guess_role(rec)
+    rec["findings"] = [f.to_dict() for f in analyze(rec)]
+    return rec
 
 
 def _check_size(path: Path) -> None:
     size = os.path.getsize(path)
     if size > MAX_INPUT_BYTES:
         raise ValueError(
-            f"{path}: {size:,} bytes is larger than the {MAX_INPUT_BYTES:,}-byte import limit; split the file"
+            f"{path}: {size:,} bytes is larger than the {MAX_INPUT_BYTES:,}-byte import limit; "
+            "split the file"
         )
 
 
@@ -167,7 +165,8 @@ def from_nmap_xml(
 
     Run nmap with the scripts that speak SMTP, for example::
 
-        nmap -Pn -p 25,465,587,2525 --script banner,smtp-commands,ssl-cert -oX scan.xml mail.example.org
+        nmap -Pn -p 25,465,587,2525 --script banner,smtp-commands,ssl-cert -oX scan.xml \\
+            mail.example.org
 
     Port states become outcomes: ``open`` → ``open`` (``rejected`` if the banner was 421/554,
     ``not_smtp`` if the banner was something else), ``closed`` → ``refused``, ``filtered`` and
@@ -270,7 +269,7 @@ def _nmap_port(
         rec["esmtp"] = True
         rec["extensions"] = extensions
         rec["size_limit"] = size
-        rec["starttls_offered"] = any(e.upper() == "STARTTLS" for e in extensions)
+        rec["starttls_offered"] = any(ehlo_keyword(e) == "STARTTLS" for e in extensions)
         if implicit:
             rec["auth_after_tls"] = auth  # that EHLO was already inside TLS
         else:
@@ -300,7 +299,7 @@ def _nmap_port(
     if product:
         transcript.append(_event(f"nmap service detection: {service_name} {product}"))
     rec["transcript"] = transcript
-    return rec
+    return _with_findings(rec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +411,7 @@ def _zgrab_record(
         rec["esmtp"] = _reply_code(ehlo) == 250
         rec["extensions"] = extensions
         rec["size_limit"] = size
-        rec["starttls_offered"] = any(e.upper() == "STARTTLS" for e in extensions)
+        rec["starttls_offered"] = any(ehlo_keyword(e) == "STARTTLS" for e in extensions)
         if implicit:
             rec["auth_after_tls"] = auth
         else:
@@ -432,7 +431,7 @@ def _zgrab_record(
         ):
             rec["outcome"] = "tls_failed"
     rec["transcript"] = transcript
-    return rec
+    return _with_findings(rec)
 
 
 def _zgrab_tls(rec: dict[str, Any], tls: dict[str, Any], transcript: list[dict[str, Any]]) -> None:

@@ -38,6 +38,10 @@ __all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
 #: Fields that measure this run's clock, not what the server did: a replay differs in them.
 TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_ms")
 
+#: Fields schema v2 added: a v1 record holds ``None`` there, and a replay is not faulted for
+#: knowing them.
+NEW_IN_V2: Final = ("timeout", "deadline", "checks", "cert_problems")
+
 _CONNECTING = re.compile(r"^connecting to (\S+) port (\d+)")
 _SECONDS = re.compile(r"(?:within|after) ([0-9.]+) s\b")
 _DEADLINE = re.compile(r"deadline of ([0-9.]+) s")
@@ -230,9 +234,11 @@ class _RecordedWire:
         ``cert_error``): a replay has no certificate to judge again."""
         rec = self.rec
         kinds = None if _missing_list(rec.get("cert_problems")) else _list(rec["cert_problems"])
-        if kinds is None:
-            return None
         error = None if _missing(rec.get("cert_error")) else str(rec["cert_error"])
+        if kinds is None:  # not recorded (v1): the one-look verdict is still in cert_verified
+            if verify_error is not None or not self.hands_over_chain():
+                return None
+            return ChainVerdict(rec.get("cert_verified") is True, (), error)
         words = dict(verify_error_parts(error))
         problems = tuple(CertProblem(str(k), words.get(str(k), str(k))) for k in kinds)
         return ChainVerdict(rec.get("cert_verified") is True, problems, error)
@@ -361,7 +367,53 @@ def _transcript(rec: Mapping[str, Any]) -> list[TranscriptLine]:
     ]
 
 
+def _ehlo_name(lines: list[TranscriptLine]) -> str | None:
+    """The name the recorded probe said EHLO (or HELO) with: what it sent, not what it wrote."""
+    ehlo = next(
+        (
+            x.text.split(" ", 1)[1]
+            for x in lines
+            if x.dir == "client" and x.text.upper().startswith(("EHLO ", "HELO ")) and " " in x.text
+        ),
+        None,
+    )
+    try:
+        return validate_ehlo_name(ehlo) if ehlo else None
+    except ValueError:
+        return None
+
+
 def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> ProbeOptions:
+    """The options the recorded probe ran with, from the record's own fields (schema v2:
+    ``timeout``, ``deadline``, ``checks``); a v1 record did not keep them, and they are read
+    from its transcript instead (:func:`_options_from_v1_transcript`)."""
+    checks, timeout, deadline = rec.get("checks"), rec.get("timeout"), rec.get("deadline")
+    if _missing_list(checks) or _missing(timeout) or _missing(deadline):
+        return _options_from_v1_transcript(rec, lines)
+    asked = {str(c) for c in _list(checks)}
+    return ProbeOptions(
+        host=str(rec["host"]),
+        port=int(rec["port"]),
+        mode=str(rec.get("mode") or "auto"),
+        timeout=float(timeout),
+        deadline=float(deadline),
+        ehlo_name=_ehlo_name(lines),
+        verify="verify" in asked,
+        cadata=None,
+        cafile=None,
+        relay_check="relay" in asked,
+        tls_required_check="tls_required" in asked,
+        vantage=str(rec.get("vantage") or "unspecified"),
+        source=str(rec.get("source") or "live"),
+        connect_to=("replay", 0) if rec.get("source") == "lab" else None,
+        auth=("[redacted]", "[redacted]") if "auth" in asked else None,
+        allow_cleartext_auth="cleartext_auth" in asked,
+    )
+
+
+def _options_from_v1_transcript(
+    rec: Mapping[str, Any], lines: list[TranscriptLine]
+) -> ProbeOptions:
     events = " | ".join(x.text for x in lines if x.dir == "event")
     m = _SECONDS.search(events)
     timeout = float(m.group(1)) if m else DEFAULT_TIMEOUT
@@ -467,8 +519,8 @@ def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult
         if name in TIMING_FIELDS:
             continue
         va, vb = _norm(name, a.get(name)), _norm(name, b.get(name))
-        if name == "cert_problems" and va is None:
-            continue  # not computed when it was recorded (schema v1): nothing to compare
+        if name in NEW_IN_V2 and va is None:
+            continue  # not recorded then (schema v1): nothing to compare
         if name in ("started_at", "cert_not_after") and va and vb:
             import datetime as dt
 

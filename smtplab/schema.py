@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-SCHEMA_VERSION: Final = 1
+#: Version 2 (issue 15): ``extensions`` as sent (``SIZE 35882577``) by live probes as by
+#: importers; ``cert_problems``; what the probe was asked (``timeout``, ``deadline``,
+#: ``checks``), so a replay needs no transcript wording. Version 1 files are read and upgraded
+#: (:func:`upgrade_record`).
+SCHEMA_VERSION: Final = 2
+
+#: Every version this smtplab reads: older ones go through :func:`upgrade_record`.
+READABLE_SCHEMA_VERSIONS: Final = (1, 2)
 
 #: The outcome words, one per probe, in the order a learner meets them.
 OUTCOMES: Final = (
@@ -29,9 +36,16 @@ OUTCOMES: Final = (
 OUTCOME_MEANING: Final = {
     "open": "The server answered with an SMTP greeting (220).",
     "rejected": "The server greeted with 421 or 554: it refuses to talk to this client.",
-    "refused": "The connection was refused (TCP reset): nothing listens there, or a firewall rejects it.",
-    "filtered": "The connection timed out: a firewall silently drops the traffic, the usual ISP block.",
-    "silent": "The connection opened but no greeting came: a tarpit, or a TLS port spoken to in cleartext.",
+    "refused": (
+        "The connection was refused (TCP reset): nothing listens there, or a firewall rejects it."
+    ),
+    "filtered": (
+        "The connection timed out: a firewall silently drops the traffic, the usual ISP block."
+    ),
+    "silent": (
+        "The connection opened but no greeting came: a tarpit, or a TLS port spoken to in "
+        "cleartext."
+    ),
     "not_smtp": "Something answered, but it is not an SMTP server.",
     "tls_failed": "The TLS handshake failed.",
     "dns_failed": "The host name could not be resolved.",
@@ -70,9 +84,14 @@ RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
 SEVERITIES: Final = ("info", "low", "medium", "high")
 DIRECTIONS: Final = ("client", "server", "event")
 ROLES: Final = ("relay", "submission-starttls", "submission-implicit", "unknown")
+#: What a probe can be asked to do beyond looking (the ``checks`` field): verify the
+#: certificate, try MAIL/RCPT to a foreign domain, try MAIL before TLS, log in, and allow that
+#: login in cleartext (the lab's legacy profile only).
+CHECKS: Final = ("verify", "relay", "tls_required", "auth", "cleartext_auth")
 
 # Field name -> (kind, nullable).  Kinds: str, int, float, bool, datetime (ISO-8601 UTC string in
-# JSON), list[str], findings (list of {code, severity, message}), transcript (list of {t, dir, text}).
+# JSON), list[str], findings (list of {code, severity, message}), transcript (list of
+# {t, dir, text}).
 FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "schema_version": ("int", False),
     "probe_id": ("str", False),
@@ -83,6 +102,9 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "address": ("str", True),
     "port": ("int", False),
     "mode": ("str", False),
+    "timeout": ("float", True),
+    "deadline": ("float", True),
+    "checks": ("list[str]", True),
     "tls_mode": ("str", False),
     "outcome": ("str", False),
     "role": ("str", False),
@@ -149,3 +171,21 @@ def empty_record(**values: Any) -> dict[str, Any]:
         raise KeyError(f"not record fields: {', '.join(sorted(unknown))}")
     rec.update(values)
     return rec
+
+
+def upgrade_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older schema version as the current one (a new dict; the current
+    version comes back unchanged). Version 1 → 2: ``extensions`` stay as they are (live v1
+    records kept bare keywords, imported ones the parameters: both are what was known);
+    ``cert_problems``, ``timeout``, ``deadline`` and ``checks`` become ``None``: not recorded
+    then (findings read the certificate problems from the other fields, and a replay takes the
+    options from the transcript). A newer version than this smtplab knows is left for the
+    reader to refuse."""
+    version = rec.get("schema_version")
+    if version != 1:
+        return rec
+    out = dict(rec)
+    out["schema_version"] = 2
+    for name in ("cert_problems", "timeout", "deadline", "checks"):
+        out.setdefault(name, None)
+    return out

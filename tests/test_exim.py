@@ -147,7 +147,7 @@ def test_implicit_tls_service(exim: Exim) -> None:
         assert isinstance(s.sock, ssl.SSLSocket)
         assert r.tls_version == s.sock.version() and r.tls_cipher == s.sock.cipher()[0]
         s.ehlo()
-        assert set(r.extensions) == features(s)
+        assert set(r.extension_keywords) == features(s)
         assert r.auth_after_tls == auth_of(s)
         assert "STARTTLS" not in features(s)
 
@@ -159,13 +159,13 @@ def test_capabilities_equal_smtplib_before_and_after_starttls(exim: Exim, servic
     after = smtplab.probe("127.0.0.1", port, mode="starttls", timeout=3)
     with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
         s.ehlo()
-        assert set(before.extensions) == features(s)
+        assert set(before.extension_keywords) == features(s)
         assert before.auth_before_tls == auth_of(s) == ()
         assert "STARTTLS" in features(s) and "PIPECONNECT" in features(s)
         assert before.size_limit == int(s.esmtp_features["size"])
         s.starttls(context=unverified())
         s.ehlo()
-        assert set(after.extensions) == features(s)
+        assert set(after.extension_keywords) == features(s)
         assert after.auth_after_tls == auth_of(s) == expected_auth(service)
         assert "STARTTLS" not in features(s)
     assert before.tls_mode == "none" and after.tls_mode == "starttls"

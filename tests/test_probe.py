@@ -79,7 +79,7 @@ def test_open_plain_matches_smtplib(smtp_ports: dict[str, int]) -> None:
     assert r.outcome == "open" and r.banner_code == 220
     with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
         s.ehlo()
-        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+        assert set(r.extension_keywords) == {k.upper() for k in s.esmtp_features}
     assert r.tls_mode == "none" and r.auth_before_tls == () and r.auth_after_tls is None
     assert r.role == "relay"
     assert r.connect_ms is not None and r.banner_ms is not None and r.ehlo_ms is not None
@@ -106,7 +106,7 @@ def test_starttls_capabilities_before_and_after_tls(
     with smtplib.SMTP("localhost", port, timeout=3) as s:
         s.starttls(context=ctx)
         s.ehlo()
-        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+        assert set(r.extension_keywords) == {k.upper() for k in s.esmtp_features}
 
 
 def test_untrusted_certificate_is_reported_not_fatal(smtp_ports: dict[str, int]) -> None:

@@ -3,9 +3,9 @@ checked by smtplab.tls and, over real TLS handshakes on loopback, by OpenSSL its
 
 from __future__ import annotations
 
+import _ssl
 import datetime as dt
 import socket
-import _ssl
 import ssl
 import sys
 import threading
@@ -23,13 +23,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from smtplab.lab import certs as lab_certs
 from smtplab.tls import (
     CERT_PROBLEM_KINDS,
+    HANDS_OVER_CHAIN,
     certificate_problems,
     client_context,
     leaf_problems,
     name_matches,
     problems_from_verify_error,
     trust_from_verify_error,
-    HANDS_OVER_CHAIN,
     unverified_chain_der,
     verify_chain,
     verify_error_parts,
@@ -530,9 +530,9 @@ def test_unverified_chain_from_asyncio(tls_server: object, tmp_path: Path) -> No
 
 def test_unverified_chain_needs_the_method() -> None:
     assert unverified_chain_der(object()) is None
-    assert HANDS_OVER_CHAIN == (
+    assert (
         sys.version_info >= (3, 13) or hasattr(_ssl._SSLSocket, "get_unverified_chain")
-    )
+    ) == HANDS_OVER_CHAIN
 
 
 def test_verify_error_parts_and_kinds() -> None:

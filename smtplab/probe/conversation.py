@@ -340,12 +340,12 @@ class Conversation:
         if first:
             st.set(
                 esmtp=True,
-                extensions=list(caps.extensions),
+                extensions=list(caps.as_sent),
                 size_limit=caps.size_limit,
                 starttls_offered=caps.starttls,
             )
         else:
-            st.set(extensions=list(caps.extensions), size_limit=caps.size_limit)
+            st.set(extensions=list(caps.as_sent), size_limit=caps.size_limit)
         if tls_now:
             st.set(auth_after_tls=list(caps.auth))
         else:

@@ -15,11 +15,11 @@ import ssl
 from collections import deque
 from typing import Final, Protocol, runtime_checkable
 
+from smtplab import tls
 from smtplab.probe.options import ProbeOptions
 from smtplab.probe.result import ProbeState
 from smtplab.probe.tlsfacts import TLSFacts, session_facts
 from smtplab.protocol import ProtocolError, Reply, ReplyParser
-from smtplab import tls
 from smtplab.tls import ChainVerdict, judge_session_certificate
 
 __all__ = [
