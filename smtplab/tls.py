@@ -690,14 +690,18 @@ def judge_session_certificate(
     """
     chain = unverified_chain_der(sslobj)
     when = _utc(now or dt.datetime.now(dt.timezone.utc))
-    if chain is not None:
-        return verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
-    if verify_error is None:
-        return None
-    leaf = sslobj.getpeercert(binary_form=True)  # type: ignore[attr-defined]
-    if not leaf:
-        return None
-    problems = leaf_problems(leaf, server_name, verify_error=verify_error, now=when)
+    try:
+        if chain is not None:
+            return verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
+        if verify_error is None:
+            return None
+        leaf = sslobj.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        if not leaf:
+            return None
+        problems = leaf_problems(leaf, server_name, verify_error=verify_error, now=when)
+    except Exception as exc:  # a certificate cryptography cannot read is never a verified one
+        problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
+        return ChainVerdict(False, (problem,), verify_error or problem.detail)
     return ChainVerdict(False, problems, verify_error)
 
 
