@@ -222,7 +222,7 @@ class _RecordedWire:
         first_look = HANDSHAKE_EVENTS[(True, True)]
         return any(x.dir == "event" and x.text == first_look for x in self.lines)
 
-    def judge_certificate(
+    async def judge_certificate(
         self,
         server_name: str,
         *,

@@ -192,15 +192,15 @@ class Conversation:
             st.set(cert_verified=True, cert_error=None)
             st.cert_problems = ()
         elif judge_after or st.cert_rejected is not None:
-            self.judge_certificate(first_look=judge_after)
+            await self.judge_certificate(first_look=judge_after)
         st.event(f"TLS established: {version} {cipher}")
 
-    def judge_certificate(self, first_look: bool) -> None:
+    async def judge_certificate(self, first_look: bool) -> None:
         """Judge the certificate of the session that just came up without verifying it: on the
         first look (the chain handed over), or on a reconnection after OpenSSL rejected it."""
         o, st = self.o, self.st
         assert self.wire is not None
-        verdict = self.wire.judge_certificate(
+        verdict = await self.wire.judge_certificate(
             o.host, cafile=o.cafile, cadata=o.cadata, verify_error=st.cert_rejected
         )
         if verdict is None:

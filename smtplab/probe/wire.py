@@ -9,6 +9,7 @@ recording goes back through the very same conversation.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
@@ -82,7 +83,7 @@ class Wire(Protocol):
         server sent (Python 3.13), so that it is judged without a second connection."""
         ...
 
-    def judge_certificate(
+    async def judge_certificate(
         self,
         server_name: str,
         *,
@@ -212,20 +213,23 @@ class ReplyReader(asyncio.Protocol):
             self._waiter = None
 
 
-_WARMING: dict[tuple[str | None, str | None], asyncio.Future[None]] = {}
+_WARM_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # made on first need
+_WARMING: dict[tuple[str | None, str | None], concurrent.futures.Future[None]] = {}
 
 
-def _warm_up_tls(o: ProbeOptions) -> None:
+def _warm_up_tls(o: ProbeOptions) -> concurrent.futures.Future[None] | None:
     """A probe that may judge a certificate from its one handshake imports ``cryptography``
-    and reads the trust store in a thread while it waits for the network, once per process."""
+    and reads the trust store in a thread while it waits for the network, once per process
+    (its own thread: the end of an event loop never waits for it)."""
     if not o.verify or o.mode == "plain" or not tls.HANDS_OVER_CHAIN:
-        return
+        return None
     key = (o.cafile, o.cadata)
-    if key in _WARMING:
-        return
-    loop = asyncio.get_running_loop()
-    _WARMING[key] = fut = loop.run_in_executor(None, tls.warm_up, o.cafile, o.cadata)
-    fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "never retrieved"
+    fut = _WARMING.get(key)
+    if fut is None:
+        if not _WARM_POOL:
+            _WARM_POOL.append(concurrent.futures.ThreadPoolExecutor(1, "smtplab-tls-warm-up"))
+        fut = _WARMING[key] = _WARM_POOL[0].submit(tls.warm_up, o.cafile, o.cadata)
+    return fut
 
 
 class LiveWire:
@@ -236,10 +240,11 @@ class LiveWire:
         self.proto = ReplyReader(state)
         self.transport: asyncio.Transport | None = None
         self.ssl_object: ssl.SSLObject | None = None
+        self.warm: concurrent.futures.Future[None] | None = None
 
     async def resolve(self) -> tuple[str, int]:
         o, st = self.state.opts, self.state
-        _warm_up_tls(o)
+        self.warm = _warm_up_tls(o)
         if o.lab_error is not None:
             st.event(f"lab: {o.lab_error}")
             raise WireFailed("dns_failed", o.lab_error)
@@ -318,7 +323,7 @@ class LiveWire:
     def hands_over_chain(self) -> bool:
         return tls.HANDS_OVER_CHAIN
 
-    def judge_certificate(
+    async def judge_certificate(
         self,
         server_name: str,
         *,
@@ -328,6 +333,9 @@ class LiveWire:
     ) -> ChainVerdict | None:
         if self.ssl_object is None:
             return None
+        if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
+            timeout = self.state.opts.timeout
+            await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=timeout)
         return judge_session_certificate(
             self.ssl_object, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
         )
