@@ -554,8 +554,9 @@ class Conversation:
     async def quit(self) -> None:
         """Say QUIT and hang up without waiting for the 221. RFC 5321 §4.1.1.10 says a client
         SHOULD wait for it; a probe that has learnt what it came for does not, to save the
-        round trip (issue 15 #4): the server has nothing left to say, and only sees the close
-        a moment sooner. QUIT is still said, so no MTA logs a lost connection."""
+        round trip (issue 15 #4): the server has nothing left to say. QUIT is still said, so
+        the server ends the session as a normal one (Exim logs no TLS error for it:
+        tests/test_exim.py)."""
         self.st.phase = "quit"
         try:
             await self.send("QUIT")
