@@ -1,29 +1,50 @@
-"""How far do smtplab record files scale?  Parquet beside JSON Lines, with times and peak memory.
+"""How far do smtplab record files scale?  Measured directly, on realistic synthetic records.
 
-Run:  python benchmarks/records_scale.py [--rows 1000000] [--jsonl-rows 100000]
+Run:  python benchmarks/records_scale.py [--rows 100000] [--keep DIR] [--skip load,...]
 
-What it does, each step in its own child process so that each peak-memory figure (ru_maxrss:
-the most resident memory the process ever used) belongs to that step alone:
+``--rows`` is any size from 1,000 to 10,000,000 (default 100,000).  Nothing is extrapolated:
+every figure is measured at that size, on records from :mod:`smtplab.synthetic` (varied hosts,
+ports, vantages, outcomes, TLS versions, findings, transcripts of 2 to 40 lines, log-normal
+timings; ``source="synthetic"``), written once to a JSON Lines file in a temporary folder.
 
-1. Build N synthetic records *column by column* with numpy and pyarrow (not a million dicts),
-   and write them with ``smtplab.records.write_parquet`` (which checks every row first).
-2. ``load_records`` the Parquet file into pandas (every column, lists as Python lists), then
-   compute the outcome-by-port crosstab.  Also the same with only the two columns needed
-   (``load_records(path, columns=["port", "outcome"])``), the way to work with big sets.
-3. Write M records as JSON Lines with ``save_records`` (every record checked, then appended).
-4. ``load_records`` the JSON Lines file and compute the same crosstab.
+Each step runs in its own child process, so its peak resident memory (``ru_maxrss``) belongs to
+it alone (a bare child with pandas, pyarrow and duckdb imported is measured too, as the floor).
+Each smtplab step is paired with the best plain alternative on the same file, measured in the
+same run, and the ratio printed:
 
-JSON Lines times are also scaled to N rows (linear extrapolation, stated as such) so the two
-formats can be compared at the same size.
+=====================================  ==========================================================
+smtplab                                baseline
+=====================================  ==========================================================
+``load_records(jsonl)``                pyarrow ``json.read_json`` (declared schema) + to_pandas
+``load_records(parquet)``              pyarrow ``parquet.read_table`` + to_pandas
+``show --summary`` from JSONL          DuckDB ``read_json`` GROUP BY vantage, port, outcome
+  (``port_summary_for_file`` +
+  ``format_summary``: outcome by
+  vantage and port)
+``show FILE`` from JSONL (per          the same DuckDB GROUP BY
+  vantage × host × port:
+  ``summary_for_file``)
+the same two from Parquet (the         DuckDB ``read_parquet`` (hive) GROUP BY vantage, port,
+  partitioned folder)                  outcome
+JSONL -> partitioned Parquet           DuckDB ``COPY … TO … (PARTITION_BY (vantage, port))``
+  (``jsonl_to_parquet``: every line
+  checked, batch by batch)
+explorer first view / filter change    (a target: under 1 s at 100,000 records)
+=====================================  ==========================================================
+
+``load_records`` is skipped above 1,000,000 rows (its own default bound, ``MAX_LOAD_ROWS``:
+a pandas table of every field would not fit); the explorer is measured on the first 100,000
+records at most.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,242 +54,299 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-PORTS = [25, 465, 587, 2525]
-OUTCOMES_BY_PORT = {  # plausible mixes: home networks block 25, most submission ports answer
-    25: (["filtered", "open", "refused", "rejected"], [0.55, 0.3, 0.1, 0.05]),
-    465: (["open", "refused", "filtered", "tls_failed"], [0.7, 0.15, 0.1, 0.05]),
-    587: (["open", "refused", "filtered", "silent"], [0.75, 0.1, 0.1, 0.05]),
-    2525: (["refused", "open", "filtered", "silent"], [0.5, 0.35, 0.1, 0.05]),
-}
-
-
-def synthetic_table(n: int, seed: int = 1) -> Any:
-    """N records in smtplab's Arrow schema, built from numpy columns."""
-    import numpy as np
-    import pyarrow as pa
-
-    from smtplab.records import arrow_schema
-    from smtplab.schema import FIELDS, SCHEMA_VERSION
-
-    rng = np.random.default_rng(seed)
-    schema = arrow_schema()
-    port = rng.choice(PORTS, size=n)
-    outcome = np.empty(n, dtype=object)
-    for p, (words, weights) in OUTCOMES_BY_PORT.items():
-        mask = port == p
-        outcome[mask] = rng.choice(words, size=int(mask.sum()), p=weights)
-    is_open = outcome == "open"
-    tls_mode = np.where(port == 465, "implicit", np.where(is_open, "starttls", "none"))
-    start = np.datetime64("2026-11-01T00:00:00", "us") + rng.integers(
-        0, 30 * 86400 * 10**6, n
-    ).astype("timedelta64[us]")
-    hosts = np.array([f"mx{i}.example.org" for i in range(2000)], dtype=object)
-    vantages = np.array([f"student-{i:02d}" for i in range(40)], dtype=object)
-
-    def opt_float(values: Any, present: Any) -> Any:
-        return pa.array(values, type=pa.float64(), mask=~present)
-
-    def list_col(choices: list[list[Any]], which: Any, typ: Any) -> Any:
-        # Build a ListArray from a few distinct lists: offsets from the chosen list lengths.
-        lengths = np.array([len(c) for c in choices])[which]
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-        # The values: for each row, the items of its chosen list, gathered by index (no loop).
-        pool = pa.array([item for c in choices for item in c], type=typ.value_type)
-        starts = np.concatenate([[0], np.cumsum([len(c) for c in choices])[:-1]])
-        idx = np.repeat(starts[which], lengths) + (
-            np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets), pool.take(pa.array(idx)), type=typ)
-
-    ext_choices = [
-        [],
-        ["PIPELINING", "SIZE 52428800", "STARTTLS", "8BITMIME", "ENHANCEDSTATUSCODES"],
-        ["SIZE 35882577", "8BITMIME", "AUTH PLAIN LOGIN", "PIPELINING", "CHUNKING", "SMTPUTF8"],
-    ]
-    ext_which = np.where(is_open, np.where(port == 465, 2, 1), 0)
-    finding_choices = [
-        [],
-        [
-            {
-                "code": "port25-blocked",
-                "severity": "info",
-                "message": "Port 25 is filtered from this network.",
-            }
-        ],
-        [
-            {"code": "starttls-offered", "severity": "info", "message": "STARTTLS is offered."},
-            {
-                "code": "auth-before-tls",
-                "severity": "high",
-                "message": "AUTH is offered before TLS.",
-            },
-        ],
-    ]
-    find_which = np.where(
-        (port == 25) & (outcome == "filtered"), 1, np.where(is_open & (port == 587), 2, 0)
-    )
-    transcript_choices = [
-        [{"t": 0.0, "dir": "event", "text": "connect"}],
-        [
-            {"t": 0.0, "dir": "event", "text": "connect"},
-            {"t": 1.2, "dir": "server", "text": "220 mx.example.org ESMTP"},
-            {"t": 1.3, "dir": "client", "text": "EHLO probe.smtplab.invalid"},
-        ],
-    ]
-    tr_which = is_open.astype(np.int64)
-
-    cols: dict[str, Any] = {
-        "schema_version": pa.array(np.full(n, SCHEMA_VERSION)),
-        "probe_id": pa.array([f"{i:032x}" for i in range(n)]),
-        "started_at": pa.array(start).cast(pa.timestamp("us", tz="UTC")),
-        "vantage": pa.array(vantages[rng.integers(0, len(vantages), n)]),
-        "source": pa.array(np.full(n, "live", dtype=object)),
-        "host": pa.array(hosts[rng.integers(0, len(hosts), n)]),
-        "address": pa.array(np.full(n, "192.0.2.1", dtype=object)),
-        "port": pa.array(port.astype(np.int64)),
-        "mode": pa.array(np.full(n, "auto", dtype=object)),
-        "tls_mode": pa.array(tls_mode.astype(object)),
-        "outcome": pa.array(outcome),
-        "role": pa.array(np.full(n, "unknown", dtype=object)),
-        "connect_ms": opt_float(rng.gamma(2.0, 15.0, n), outcome != "filtered"),
-        "banner_ms": opt_float(rng.gamma(2.0, 40.0, n), is_open),
-        "ehlo_ms": opt_float(rng.gamma(2.0, 5.0, n), is_open),
-        "tls_ms": opt_float(rng.gamma(2.0, 30.0, n), is_open),
-        "total_ms": pa.array(rng.gamma(2.0, 100.0, n)),
-        "banner_code": pa.array(np.where(is_open, 220, 0), mask=~is_open, type=pa.int64()),
-        "banner": pa.array(np.where(is_open, "220 mx.example.org ESMTP", None)),
-        "esmtp": pa.array(is_open, mask=~is_open),
-        "extensions": list_col(ext_choices, ext_which, schema.field("extensions").type),
-        "starttls_offered": pa.array(port != 465, mask=~is_open),
-        "auth_before_tls": list_col(
-            [[], ["PLAIN"]],
-            (port == 2525).astype(np.int64) & is_open,
-            schema.field("auth_before_tls").type,
-        ),
-        "tls_version": pa.array(np.where(is_open, "TLSv1.3", None)),
-        "cert_san": list_col(
-            [[], ["mx.example.org"]], is_open.astype(np.int64), schema.field("cert_san").type
-        ),
-        "relay_check": pa.array(np.full(n, "not_run", dtype=object)),
-        "findings": list_col(finding_choices, find_which, schema.field("findings").type),
-        "transcript": list_col(transcript_choices, tr_which, schema.field("transcript").type),
-    }
-    arrays = [cols[f.name] if f.name in cols else pa.nulls(n, f.type) for f in schema]
-    assert set(cols) <= set(FIELDS)
-    return pa.Table.from_arrays(
-        [a.cast(f.type) for a, f in zip(arrays, schema, strict=False)], schema=schema
-    )
+EXPLORER_ROWS = 100_000
+STEPS = (
+    "floor",
+    "load_jsonl",
+    "base_load_jsonl",
+    "summary_jsonl",
+    "port_summary_jsonl",
+    "base_summary_jsonl",
+    "import_parquet",
+    "base_import_parquet",
+    "summary_parquet",
+    "port_summary_parquet",
+    "base_summary_parquet",
+    "load_parquet",
+    "base_load_parquet",
+    "explorer",
+)
 
 
 def _peak_mb() -> float:
-    # Linux reports ru_maxrss in KiB, macOS in bytes.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / 1024 if sys.platform != "darwin" else rss / 1024 / 1024
 
 
-def _step(name: str, args: tuple[Any, ...], queue: Any) -> None:
+# ---- the steps, each run in a child process ------------------------------------------------------
+
+
+def _duckdb() -> Any:
+    import duckdb
+
+    return duckdb.connect()
+
+
+def _arrow_json_schema() -> Any:
+    """The record schema for pyarrow's JSON reader (timestamps read as text, as on disk)."""
+    import pyarrow as pa
+
+    from smtplab.records import arrow_schema
+
+    fields = [
+        pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f
+        for f in arrow_schema()
+    ]
+    return pa.schema(fields)
+
+
+def step(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
+    """Run one step; return what it measured (seconds, and facts to cross-check)."""
+    import duckdb  # noqa: F401 - imported in every step, so the floor is the same
+    import pandas as pd  # noqa: F401
+    import pyarrow  # noqa: F401
+
     from smtplab import records
 
-    result: dict[str, Any] = {"step": name}
+    jsonl, folder, parquet = files["jsonl"], files["folder"], files["parquet"]
+    if name != "import_parquet" and not Path(folder).exists():
+        folder += ".duckdb"  # --skip import_parquet: the Parquet steps read DuckDB's folder
+    out: dict[str, Any] = {}
     t0 = time.perf_counter()
-    if name == "write_parquet":
-        n, path = args
-        table = synthetic_table(n)
-        result["build_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        records.write_parquet(table, path)
-        result["write_s"] = time.perf_counter() - t1
-        result["bytes"] = os.path.getsize(path)
-    elif name == "write_jsonl":
-        n, path = args
-        table = synthetic_table(n)
-        rows = table.to_pylist()  # what a recorder has in hand: one dict per probe
-        for r in rows:
-            r["started_at"] = r["started_at"].isoformat()
-        result["build_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        records.save_records(rows, path)
-        result["write_s"] = time.perf_counter() - t1
-        result["bytes"] = os.path.getsize(path)
-    elif name in ("load", "load_columns"):
-        (path,) = args
-        import pandas as pd
+    if name == "floor":
+        pass
+    elif name == "load_jsonl":
+        df = records.load_records(jsonl, max_rows=None)
+        out["rows"] = len(df)
+    elif name == "base_load_jsonl":
+        import pyarrow.json as pj
 
-        if name == "load":
-            df = records.load_records(path)
-        else:
-            df = records.load_records(path, columns=["port", "outcome"])
-        result["load_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        xtab = pd.crosstab(df["outcome"], df["port"])
-        result["crosstab_s"] = time.perf_counter() - t1
-        result["rows"] = len(df)
-        result["crosstab"] = xtab.to_string()
-    result["peak_mb"] = _peak_mb()
-    queue.put(result)
+        table = pj.read_json(
+            jsonl, parse_options=pj.ParseOptions(explicit_schema=_arrow_json_schema())
+        )
+        out["rows"] = len(table.to_pandas())
+    elif name == "load_parquet":
+        df = records.load_records(parquet, max_rows=None)
+        out["rows"] = len(df)
+    elif name == "base_load_parquet":
+        import pyarrow.parquet as pq
+
+        out["rows"] = len(pq.read_table(parquet).to_pandas())
+    elif name in ("summary_jsonl", "summary_parquet"):
+        summary = records.summary_for_file(jsonl if name == "summary_jsonl" else folder)
+        text = records.format_summary(summary)
+        out["rows"] = int(summary["probes"].sum())
+        out["lines"] = text.count("\n") + 1
+    elif name in ("port_summary_jsonl", "port_summary_parquet"):
+        summary = records.port_summary_for_file(jsonl if name.endswith("jsonl") else folder)
+        text = records.format_summary(summary)
+        out["rows"] = int(summary["probes"].sum())
+        out["lines"] = text.count("\n") + 1
+    elif name in ("base_summary_jsonl", "base_summary_parquet"):
+        src = (
+            f"read_json('{jsonl}', format='newline_delimited')"
+            if name == "base_summary_jsonl"
+            else f"read_parquet('{folder}/**/*.parquet', hive_partitioning=true)"
+        )
+        res = _duckdb().execute(
+            f"SELECT vantage, port, outcome, count(*) AS n FROM {src} GROUP BY ALL"
+        )
+        out["rows"] = int(sum(r[3] for r in res.fetchall()))
+    elif name == "import_parquet":
+        report = records.jsonl_to_parquet(jsonl, folder)
+        out["rows"] = report.rows
+    elif name == "base_import_parquet":
+        target = files["folder"] + ".duckdb"
+        con = _duckdb()
+        con.execute(
+            f"COPY (SELECT * FROM read_json('{jsonl}', format='newline_delimited')) "
+            f"TO '{target}' (FORMAT parquet, PARTITION_BY (vantage, port))"
+        )
+        out["rows"] = int(
+            con.execute(f"SELECT count(*) FROM read_parquet('{target}/**/*.parquet')").fetchone()[0]
+        )
+    elif name == "explorer":
+        out.update(_explorer(files["explorer"]))
+    else:
+        raise SystemExit(f"unknown step {name}")
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_mb"] = _peak_mb()
+    return out
 
 
-def run_step(name: str, *args: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")  # a fresh interpreter: its peak memory is this step's alone
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_step, args=(name, args, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+def _explorer(path: str) -> dict[str, Any]:
+    """First view and five filter changes, without and with the two charts (PNG each)."""
+    from smtplab.widgets import dataset_explorer
+
+    out: dict[str, Any] = {"rows": EXPLORER_ROWS}
+    parquet = path + ".parquet"
+    if not Path(parquet).exists():  # the same records as one Parquet file (not timed)
+        _duckdb().execute(
+            f"COPY (SELECT * FROM read_json('{path}', format='newline_delimited')) "
+            f"TO '{parquet}' (FORMAT parquet)"
+        )
+    for source, charts in ((path, False), (path, True), (parquet, False), (parquet, True)):
+        t0 = time.perf_counter()
+        ex = dataset_explorer(source, charts=charts)
+        first = time.perf_counter() - t0
+        changes = []
+        for attr, value in (
+            ("port", 25),
+            ("vantage", ex.vantage.options[1]),
+            ("outcome", "open"),
+            ("port", "all"),
+            ("host", ex.host.options[1]),
+        ):
+            t1 = time.perf_counter()
+            getattr(ex, attr).value = value
+            changes.append(time.perf_counter() - t1)
+        ex.close()
+        suffix = ("" if charts else "_no_charts") + ("_parquet" if source == parquet else "")
+        out[f"first_view_s{suffix}"] = first
+        out[f"filter_changes_s{suffix}"] = changes
+    return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", type=int, default=1_000_000, help="Parquet rows (default 1,000,000)")
-    ap.add_argument(
-        "--jsonl-rows", type=int, default=100_000, help="JSON Lines rows (default 100,000)"
-    )
-    args = ap.parse_args()
-    n, m = args.rows, args.jsonl_rows
+# ---- the parent --------------------------------------------------------------------------------
+
+
+def run_child(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", name, "--files", json.dumps(files)]
+    cmd += ["--rows", str(rows)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def make_files(base: Path, rows: int) -> dict[str, str]:
+    from smtplab.synthetic import write_synthetic_jsonl
+
+    jsonl = base / f"synthetic-{rows}.jsonl"
+    explorer = base / f"synthetic-{min(rows, EXPLORER_ROWS)}.jsonl"
+    if not jsonl.exists():
+        t0 = time.perf_counter()
+        write_synthetic_jsonl(jsonl, rows, seed=1)
+        print(
+            f"generated {rows:,} records, {jsonl.stat().st_size / 1e6:,.0f} MB of JSON Lines "
+            f"in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+    if not explorer.exists():
+        write_synthetic_jsonl(explorer, min(rows, EXPLORER_ROWS), seed=1)
+    return {
+        "jsonl": str(jsonl),
+        "explorer": str(explorer),
+        "folder": str(base / f"partitioned-{rows}"),
+        "parquet": str(base / f"synthetic-{rows}.parquet"),
+    }
+
+
+def _write_single_parquet(files: dict[str, str]) -> None:
+    """One Parquet file for the load_records(parquet) pair (DuckDB, from the partitions)."""
+    import duckdb
+
+    folder = files["folder"]
+    if not Path(folder).exists():
+        folder += ".duckdb"
+    if not Path(files["parquet"]).exists():
+        duckdb.execute(
+            f"COPY (SELECT * EXCLUDE (vantage, port), vantage, port FROM "
+            f"read_parquet('{folder}/**/*.parquet', hive_partitioning=true)) "
+            f"TO '{files['parquet']}' (FORMAT parquet)"
+        )
+
+
+def _line(label: str, ours: dict[str, Any], base: dict[str, Any] | None) -> str:
+    if "error" in ours:
+        return f"{label:<34} failed: {ours['error']}"
+    text = f"{label:<34} {ours['seconds']:8.2f} s {ours['peak_mb']:8.0f} MB"
+    if base and "error" not in base:
+        text += (
+            f"   | baseline {base['seconds']:7.2f} s {base['peak_mb']:7.0f} MB"
+            f"   | ratio {ours['seconds'] / base['seconds']:5.2f}x time"
+            f" {ours['peak_mb'] / base['peak_mb']:5.2f}x memory"
+        )
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="1,000 to 10,000,000")
+    parser.add_argument("--keep", type=Path, help="folder to keep (and reuse) the files in")
+    parser.add_argument("--skip", default="", help="comma-separated steps to leave out")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--files", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(step(args.child, json.loads(args.files), args.rows)))
+        return 0
+    if not 1_000 <= args.rows <= 10_000_000:
+        parser.error("--rows must be between 1,000 and 10,000,000")
+    skip = {s for s in args.skip.split(",") if s}
+    if args.rows > 1_000_000:
+        skip |= {"load_jsonl", "base_load_jsonl", "load_parquet", "base_load_parquet"}
     print(
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"records_scale: {args.rows:,} synthetic records; Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}",
+        flush=True,
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        pq_path, jl_path = os.path.join(tmp, "probes.parquet"), os.path.join(tmp, "probes.jsonl")
-        w = run_step("write_parquet", n, pq_path)
-        l = run_step("load", pq_path)
-        c = run_step("load_columns", pq_path)
-        wj = run_step("write_jsonl", m, jl_path)
-        lj = run_step("load", jl_path)
-    scale = n / m
-    print()
-    print(f"Parquet, {n:,} rows ({w['bytes'] / 1e6:.1f} MB on disk)")
-    print(f"  build columns      {w['build_s']:7.2f} s")
-    print(f"  check + write      {w['write_s']:7.2f} s   peak {w['peak_mb']:7.0f} MB")
-    print(
-        f"  load_records       {l['load_s']:7.2f} s   peak {l['peak_mb']:7.0f} MB   (all columns, lists as Python lists)"
+    with tempfile.TemporaryDirectory(prefix="smtplab-scale-") as tmp:
+        base = args.keep or Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        files = make_files(base, args.rows)
+        results: dict[str, dict[str, Any]] = {}
+        for name in STEPS:
+            if name in skip or (
+                name.removeprefix("base_") in skip and name != "base_import_parquet"
+            ):
+                continue
+            if name == "load_parquet":
+                _write_single_parquet(files)
+            results[name] = run_child(name, files, args.rows)
+            print(f"  {name}: {results[name]}", flush=True)
+        report(results, args.rows)
+    return 0
+
+
+def report(results: dict[str, dict[str, Any]], rows: int) -> None:
+    print(f"\n== {rows:,} records (peak RSS per step; floor = a child that only imports) ==")
+    if "floor" in results:
+        print(_line("floor (imports only)", results["floor"], None))
+    pairs = (
+        ("load_records(jsonl)", "load_jsonl"),
+        ("show FILE, per host (JSONL)", "summary_jsonl"),
+        ("show --summary, by port (JSONL)", "port_summary_jsonl"),
+        ("JSONL -> partitioned Parquet", "import_parquet"),
+        ("show FILE, per host (Parquet dir)", "summary_parquet"),
+        ("show --summary, by port (Parquet)", "port_summary_parquet"),
+        ("load_records(parquet)", "load_parquet"),
     )
-    print(f"  crosstab           {l['crosstab_s']:7.2f} s")
-    print(
-        f"  read 2 columns     {c['load_s']:7.2f} s   peak {c['peak_mb']:7.0f} MB   (load_records(columns=['port', 'outcome']))"
-    )
-    print()
-    print(
-        f"JSON Lines, {m:,} rows ({wj['bytes'] / 1e6:.1f} MB on disk; x{scale:g} = {wj['bytes'] * scale / 1e6:.0f} MB at {n:,})"
-    )
-    print(
-        f"  save_records       {wj['write_s']:7.2f} s   peak {wj['peak_mb']:7.0f} MB   -> {wj['write_s'] * scale:7.1f} s at {n:,} (extrapolated)"
-    )
-    print(
-        f"  load_records       {lj['load_s']:7.2f} s   peak {lj['peak_mb']:7.0f} MB   -> {lj['load_s'] * scale:7.1f} s at {n:,} (extrapolated)"
-    )
-    print(f"  crosstab           {lj['crosstab_s']:7.2f} s")
-    print()
-    print(f"ratio at {n:,} rows (JSON Lines extrapolated / Parquet):")
-    print(
-        f"  write  {wj['write_s'] * scale / w['write_s']:6.1f}x   load  {lj['load_s'] * scale / l['load_s']:6.1f}x"
-        f"   size  {wj['bytes'] * scale / w['bytes']:6.1f}x"
-    )
-    print()
-    print("outcome by port (Parquet):")
-    print(l["crosstab"])
+    for label, key in pairs:
+        if key in results:
+            base_key = "base_" + key.removeprefix("port_")
+            print(_line(label, results[key], results.get(base_key)))
+    ex = results.get("explorer")
+    if ex and "error" not in ex:
+        for suffix, what in (
+            ("_no_charts", "JSONL file, counts + summary"),
+            ("", "JSONL file, with both charts"),
+            ("_no_charts_parquet", "Parquet file, counts + summary"),
+            ("_parquet", "Parquet file, with both charts"),
+        ):
+            changes = ", ".join(f"{s:.2f}" for s in ex[f"filter_changes_s{suffix}"])
+            print(
+                f"explorer, {min(rows, EXPLORER_ROWS):,}-record {what}: "
+                f"first view {ex[f'first_view_s{suffix}']:.2f} s, "
+                f"filter changes {changes} s (target < 1 s each)"
+            )
+        print(f"explorer peak {ex['peak_mb']:.0f} MB")
+    elif ex:
+        print(f"explorer failed: {ex['error']}")
+    counts = {k: v.get("rows") for k, v in results.items() if "rows" in v and k != "explorer"}
+    if len(set(counts.values())) > 1:
+        print(f"WARNING: the steps saw different row counts: {counts}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -43,8 +43,8 @@ OUTCOME_MEANING: Final = {
         "The connection timed out: a firewall silently drops the traffic, the usual ISP block."
     ),
     "silent": (
-        "The connection opened but no greeting came: a tarpit, or a TLS port spoken to in "
-        "cleartext."
+        "The connection opened but no greeting came: "
+        "a tarpit, or a TLS port spoken to in cleartext."
     ),
     "not_smtp": "Something answered, but it is not an SMTP server.",
     "tls_failed": "The TLS handshake failed.",
@@ -79,7 +79,7 @@ def progress_rank(outcome: str) -> int:
 
 MODES: Final = ("auto", "plain", "starttls", "tls")
 TLS_MODES: Final = ("none", "starttls", "implicit")
-SOURCES: Final = ("live", "lab", "imported")
+SOURCES: Final = ("live", "lab", "imported", "synthetic")
 RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
 SEVERITIES: Final = ("info", "low", "medium", "high")
 DIRECTIONS: Final = ("client", "server", "event")

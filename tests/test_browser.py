@@ -197,9 +197,9 @@ class JupyterLab:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """One JupyterLab for the whole session; one notebook (and kernel) per viewport."""
+    """One JupyterLab for this module; one notebook (and kernel) per viewport."""
     if not CHROMIUM.exists():
         pytest.skip(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="needs playwright from PyPI")
@@ -214,9 +214,11 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
         lab.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(jupyterlab: JupyterLab) -> Iterator[Any]:
-    """One headless Chromium for the whole session (Debian's, never a downloaded one)."""
+    """One headless Chromium for this module (Debian's, never a downloaded one). Module scope,
+    not session: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, which would break every later test that starts a loop of its own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

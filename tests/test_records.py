@@ -561,8 +561,9 @@ def test_partitioned_parquet_read_by_duckdb_and_us(tmp_path: Path) -> None:
     assert vantages == [("lab:cloud",), ("lab:home-isp",)]
     # Nested columns are plain Parquet lists/structs: DuckDB unnests them.
     write_parquet([full_record(0)], tmp_path / "full.parquet")
+    where = (tmp_path / "full.parquet").as_posix()
     sev = duckdb.sql(
-        f"select f.severity from (select unnest(findings) as f from read_parquet('{(tmp_path / 'full.parquet').as_posix()}'))"
+        f"select f.severity from (select unnest(findings) as f from read_parquet('{where}'))"
     ).fetchall()
     assert sev == [("info",), ("medium",)]
     # We read the partitioned folder back too, with the partition columns restored.

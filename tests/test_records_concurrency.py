@@ -30,7 +30,8 @@ WRITER = textwrap.dedent(
         recs = [
             empty_record(probe_id=f"{tag}-{i}", started_at="2026-11-29T05:00:00Z", host="h",
                          port=25, outcome="open", banner=pad,
-                         transcript=[{"t": float(j), "dir": "server", "text": pad} for j in range(3)])
+                         transcript=[{"t": float(j), "dir": "server", "text": pad}
+                                     for j in range(3)])
             for i in range(start, min(start + batch, total))
         ]
         save_records(recs, path)

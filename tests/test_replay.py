@@ -158,6 +158,20 @@ def test_a_v1_record_is_upgraded_and_still_replays() -> None:
     assert again.checks == tuple(rec["checks"])  # read from the transcript's wording
 
 
+def test_load_records_reads_a_v1_file_and_upgrades_it(tmp_path: Path) -> None:
+    import json
+
+    rec = load_records(RECORDINGS[0]).to_dict("records")[0]
+    raw = json.loads(RECORDINGS[0].read_text(encoding="utf-8").splitlines()[0])
+    v1 = {k: v for k, v in raw.items() if k not in NEW_IN_V2} | {"schema_version": 1}
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(v1) + "\n", encoding="utf-8")
+    got = load_records(path).to_dict("records")[0]
+    assert got["schema_version"] == 2 and got["probe_id"] == rec["probe_id"]
+    assert all(got[k] is None or got[k] != got[k] for k in NEW_IN_V2)  # None, or NaN in a frame
+    assert list(got["extensions"]) == list(v1["extensions"])
+
+
 def test_replay_takes_the_options_from_the_record_not_its_wording() -> None:
     """A v2 record says what the probe was asked (timeout, deadline, checks): a replay needs
     no sentence of the transcript for it, so rewording the events changes nothing it does."""

@@ -89,10 +89,14 @@ def run_lab(args: argparse.Namespace) -> int:
         user, password = lab.credentials
         console.print()
         console.print(
-            styled(f"Credentials (every submission server): user {user!r}, password {password!r}")
+            styled(
+                f"Credentials (every password submission server): user {user!r}, "
+                f"password {password!r}"
+            )
         )
         console.print(
-            "AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465. Mail to "
+            "AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465 "
+            "(oauth.lab.example, where the scenario has it, takes OAuth tokens only). Mail to "
             "anyone@lab.example is accepted on port 25."
         )
         console.print("\nThe lab CA (save as lab-ca.pem to verify the lab's certificates):")

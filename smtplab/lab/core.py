@@ -728,8 +728,9 @@ class Lab:
         user, password = self._credentials
         lines += [
             "",
-            f"Credentials (every submission server): user {user!r}, password {password!r}",
+            f"Credentials (every password submission server): user {user!r}, password {password!r}",
             "  AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465;",
+            "  oauth.lab.example (where the scenario has it) takes OAuth tokens only;",
             "  legacy.lab.example offers them in cleartext (do not do this in real life).",
             "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
             "accepted on port 25; everything accepted lands in lab.outbox.",

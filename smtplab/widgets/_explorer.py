@@ -1,7 +1,19 @@
-"""The dataset explorer: filter a table of probe records and watch the summary and charts follow."""
+"""The dataset explorer: filter probe records and watch the summary and charts follow.
+
+The explorer asks questions of the data instead of holding it all in pandas: the records go
+into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the columns it shows, and
+each filter change is a few queries — the counts, the summary table, and the narrow rows the
+two charts draw.  A record file is read by DuckDB directly (JSON Lines or Parquet, one pass);
+a DataFrame or a list of records is handed over as an Arrow table.  ``benchmarks/
+records_scale.py`` measures the first view and a filter change at 100,000 records.
+
+The summary table sits in its own horizontally scrolling box, so on a 1024-pixel projector the
+table scrolls where it is while the filters and charts stay put.
+"""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Final
 
 import ipywidgets as W
@@ -15,22 +27,69 @@ from smtplab.widgets._render import (
     table_html,
 )
 
-__all__ = ["ALL", "DatasetExplorer", "count_line", "dataset_explorer", "filter_records"]
+__all__ = [
+    "ALL",
+    "DatasetExplorer",
+    "count_line",
+    "dataset_explorer",
+    "filter_records",
+    "summary_html",
+]
 
 #: The filter value that keeps everything.
 ALL: Final = "all"
 
+#: What the explorer filters on, in the order of its dropdowns.
+FILTERS: Final = ("vantage", "host", "port", "outcome")
 
-def _frame(data: Any) -> Any:
+#: The columns the two charts read (one row per probe, only these).
+CHART_COLUMNS: Final = (
+    "vantage",
+    "host",
+    "port",
+    "outcome",
+    "tls_mode",
+    "connect_ms",
+    "banner_ms",
+    "ehlo_ms",
+    "tls_ms",
+)
+
+#: The summary table's own scrolling box: it, not the page, scrolls sideways.
+SCROLL_STYLE: Final = "overflow-x:auto;max-width:100%;-webkit-overflow-scrolling:touch"
+
+
+#: Charts are drawn at this resolution: a 11-inch chart is then about 800 pixels wide, enough
+#: for the explorer's 900-pixel column on a 1024-pixel projector, and quicker to draw.
+CHART_DPI: Final = 72
+
+
+class _ProjectorChart:
+    """A chart whose PNG is drawn at :data:`CHART_DPI` (for :func:`chart_html`)."""
+
+    def __init__(self, chart: Any) -> None:
+        self.chart = chart
+        self.alt_text = getattr(chart, "alt_text", "")
+        self.description = getattr(chart, "description", "")
+
+    def to_png(self) -> bytes:
+        png: bytes = self.chart.to_png(dpi=CHART_DPI)
+        return png
+
+
+def _dataset(data: Any) -> tuple[Any, Any]:
+    """(Dataset, the DataFrame if one was given) for a DataFrame, a path or records."""
     import pandas as pd
 
-    from smtplab.records import load_records, records_to_frame
+    from smtplab.records import Dataset, records_to_frame
 
     if isinstance(data, pd.DataFrame):
-        return data
+        return Dataset.from_frame(data), data
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
-        return load_records(data)  # type: ignore[arg-type]
-    return records_to_frame(data)
+        path = data.decode() if isinstance(data, bytes) else data
+        return Dataset.open(path, cache=True), None
+    frame = records_to_frame(data)
+    return Dataset.from_frame(frame), frame
 
 
 def filter_records(df: Any, **filters: Any) -> Any:
@@ -55,59 +114,73 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _count_words(probes: int, vantages: int, hosts: int, ports: int) -> str:
+    if probes == 0:
+        return "0 probes"
+    return (
+        f"{_plural(probes, 'probe')} from {_plural(vantages, 'vantage')}, "
+        f"{_plural(hosts, 'host')}, {_plural(ports, 'port')}"
+    )
+
+
 def count_line(df: Any) -> str:
     """``"312 probes from 6 vantages, 8 hosts, 4 ports"``."""
     if len(df) == 0:
         return "0 probes"
-    return (
-        f"{_plural(len(df), 'probe')} from {_plural(df['vantage'].nunique(), 'vantage')}, "
-        f"{_plural(df['host'].nunique(), 'host')}, {_plural(df['port'].nunique(), 'port')}"
+    return _count_words(
+        len(df), df["vantage"].nunique(), df["host"].nunique(), df["port"].nunique()
     )
+
+
+_SUMMARY_HEADERS: Final = [
+    "vantage",
+    "host",
+    "port",
+    "probes",
+    "outcome",
+    "all outcomes",
+    "TLS",
+    "AUTH before TLS",
+    "AUTH after TLS",
+    "top finding",
+]
+
+
+def summary_table_html(table: Any, *, max_rows: int = 25, total: int | None = None) -> str:
+    """A summary table (the columns of :func:`smtplab.records.summarize`) as scrolling HTML.
+
+    ``total`` is how many rows the whole table has, when ``table`` holds only the first ones.
+    """
+    if table.empty:
+        return message_html("No probes match these filters.", "info")
+    rows = [
+        [
+            esc(r.vantage),
+            esc(r.host),
+            f"<b>{esc(r.port)}</b>",
+            esc(r.probes),
+            outcome_badge(str(r.outcome)),
+            esc(r.outcomes),
+            esc(r.tls_mode),
+            esc(r.auth_before_tls),
+            esc(r.auth_after_tls),
+            esc(r.top_finding),
+        ]
+        for r in table.head(max_rows).itertuples(index=False)
+    ]
+    total = len(table) if total is None else total
+    caption = "Summary by vantage × host × port" + (
+        f" (first {max_rows} of {total} rows)" if total > max_rows else ""
+    )
+    inner = table_html(_SUMMARY_HEADERS, rows, caption=caption)
+    return f'<div class="smtplab-table-scroll" style="{SCROLL_STYLE}">{inner}</div>'
 
 
 def summary_html(df: Any, *, max_rows: int = 25) -> str:
     """The summary table (:func:`smtplab.records.summarize`) as HTML, outcomes as badges."""
     from smtplab.records import summarize
 
-    table = summarize(df)
-    if table.empty:
-        return message_html("No probes match these filters.", "info")
-    rows = []
-    for r in table.head(max_rows).itertuples(index=False):
-        rows.append(
-            [
-                esc(r.vantage),
-                esc(r.host),
-                f"<b>{esc(r.port)}</b>",
-                esc(r.probes),
-                outcome_badge(str(r.outcome)),
-                esc(r.outcomes),
-                esc(r.tls_mode),
-                esc(r.auth_before_tls),
-                esc(r.auth_after_tls),
-                esc(r.top_finding),
-            ]
-        )
-    more = len(table) - max_rows
-    caption = "Summary by vantage × host × port" + (
-        f" (first {max_rows} of {len(table)} rows)" if more > 0 else ""
-    )
-    return table_html(
-        [
-            "vantage",
-            "host",
-            "port",
-            "probes",
-            "outcome",
-            "all outcomes",
-            "TLS",
-            "AUTH before TLS",
-            "AUTH after TLS",
-            "top finding",
-        ],
-        rows,
-        caption=caption,
-    )
+    return summary_table_html(summarize(df), max_rows=max_rows)
 
 
 class DatasetExplorer(W.VBox):
@@ -115,96 +188,118 @@ class DatasetExplorer(W.VBox):
 
     Filters (Dropdowns whose first option is ``"all"``): ``vantage``, ``host``, ``port``,
     ``outcome``. Outputs: ``counts`` (HTML: "312 probes from 6 vantages, …"), ``summary_html``
-    (HTML table), ``heatmap_html`` and ``times_html`` (HTML with a chart each). ``filtered`` is
-    the DataFrame the filters leave. ``df`` is the whole dataset.
+    (HTML table in its own scrolling box), ``heatmap_html`` and ``times_html`` (HTML with a
+    chart each). ``dataset`` is the :class:`smtplab.records.Dataset` the questions go to;
+    ``filtered`` the records the filters leave and ``df`` the whole dataset, both as
+    DataFrames built only when asked for.
     """
 
+    #: Rows of the summary table shown (the rest are counted in its caption).
+    max_rows = 25
+
     def __init__(self, df: Any, *, charts: bool = True) -> None:
-        self.df = _frame(df)
+        self.dataset, self._df = _dataset(df)
         self.show_charts = charts
-
-        def choices(column: str) -> list[Any]:
-            values = self.df[column].dropna().unique().tolist() if len(self.df) else []
-            if column == "port":
-                values = sorted(int(v) for v in values)
-            else:
-                values = sorted(str(v) for v in values)
-            return [ALL, *values]
-
-        layout = W.Layout(width="300px")
-        self.vantage = W.Dropdown(
-            options=choices("vantage"), value=ALL, description="Vantage", layout=layout
-        )
-        self.host = W.Dropdown(
-            options=choices("host"), value=ALL, description="Host", layout=layout
-        )
-        self.port = W.Dropdown(
-            options=choices("port"), value=ALL, description="Port", layout=W.Layout(width="200px")
-        )
-        self.outcome = W.Dropdown(
-            options=choices("outcome"),
-            value=ALL,
-            description="Outcome",
-            layout=W.Layout(width="240px"),
-        )
-        self.counts = W.HTML()
-        self.summary_html = W.HTML()
-        self.heatmap_html = W.HTML()
-        self.times_html = W.HTML()
-        self.filtered = self.df
+        self.total = self.dataset.count()
+        self.vantage = self._dropdown("vantage", "Vantage", "300px")
+        self.host = self._dropdown("host", "Host", "300px")
+        self.port = self._dropdown("port", "Port", "200px")
+        self.outcome = self._dropdown("outcome", "Outcome", "240px")
+        full = W.Layout(width="100%", max_width="100%")
+        self.counts = W.HTML(layout=full)
+        self.summary_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
+        self.heatmap_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
+        self.times_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
         for w in (self.vantage, self.host, self.port, self.outcome):
             w.observe(lambda _c: self.update(), names="value")
+        wrap = W.Layout(flex_flow="row wrap", max_width="100%")
         super().__init__(
             [
                 W.HTML('<div style="font-size:20px;font-weight:bold">Explore probe records</div>'),
-                W.HBox([self.vantage, self.host], layout=W.Layout(flex_flow="row wrap")),
+                W.HBox([self.vantage, self.host], layout=wrap),
                 W.HBox([self.port, self.outcome], layout=W.Layout(flex_flow="row wrap")),
                 self.counts,
                 self.summary_html,
                 self.heatmap_html,
                 self.times_html,
-            ]
+            ],
+            layout=W.Layout(width="100%", max_width="100%", overflow="hidden"),
         )
         self.add_class("smtplab-dataset-explorer")
         self.update()
 
+    def _dropdown(self, column: str, label: str, width: str) -> W.Dropdown:
+        values = self.dataset.distinct(column)
+        values = [int(v) for v in values] if column == "port" else [str(v) for v in values]
+        return W.Dropdown(
+            options=[ALL, *values], value=ALL, description=label, layout=W.Layout(width=width)
+        )
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The filter values now chosen (``"all"`` keeps everything)."""
+        return {
+            "vantage": self.vantage.value,
+            "host": self.host.value,
+            "port": self.port.value,
+            "outcome": self.outcome.value,
+        }
+
+    @cached_property
+    def df(self) -> Any:
+        """The whole dataset as a DataFrame (loaded on first use when given a file)."""
+        if self._df is not None:
+            return self._df
+        from smtplab.records import load_records
+
+        return load_records(self.dataset.paths)
+
+    @property
+    def filtered(self) -> Any:
+        """The records the filters leave, as a DataFrame (built when asked for)."""
+        if self._df is not None:
+            return filter_records(self._df, **self.filters)
+        return self.dataset.rows(**self.filters)
+
     def update(self) -> None:
         """Apply the filters and redraw the counts, the summary and the charts."""
-        self.filtered = filter_records(
-            self.df,
-            vantage=self.vantage.value,
-            host=self.host.value,
-            port=self.port.value,
-            outcome=self.outcome.value,
-        )
-        f = self.filtered
+        filters = self.filters
+        n = self.dataset.counts(**filters)
+        line = _count_words(n["probes"], n["vantages"], n["hosts"], n["ports"])
         self.counts.value = (
-            f'<div style="font-size:17px;margin:6px 0"><b>{esc(count_line(f))}</b>'
-            + (f" (of {len(self.df)} in the dataset)" if len(f) != len(self.df) else "")
+            f'<div style="font-size:17px;margin:6px 0"><b>{esc(line)}</b>'
+            + (f" (of {self.total} in the dataset)" if n["probes"] != self.total else "")
             + "</div>"
         )
-        self.summary_html.value = summary_html(f)
+        table = self.dataset.summary(limit=self.max_rows, **filters)
+        self.summary_html.value = summary_table_html(
+            table, max_rows=self.max_rows, total=table.attrs["groups"]
+        )
         if not self.show_charts:
             return
         from smtplab import charts
 
         try:
-            rows = "vantage" if f["vantage"].nunique() > 1 else "host"
-            self.heatmap_html.value = chart_html(charts.outcome_heatmap(f, rows=rows))
-            self.times_html.value = chart_html(charts.phase_times(f, by="port"))
+            f = self.dataset.frame(CHART_COLUMNS, **filters)
+            rows = "vantage" if n["vantages"] > 1 else "host"
+            heatmap = charts.outcome_heatmap(f, rows=rows)
+            self.heatmap_html.value = chart_html(_ProjectorChart(heatmap))
+            self.times_html.value = chart_html(_ProjectorChart(charts.phase_times(f, by="port")))
         except Exception as exc:
             self.heatmap_html.value = message_html(f"(the charts could not be drawn: {exc})")
             self.times_html.value = ""
 
     def close(self) -> None:
         close_parts(self)
+        self.dataset.close()
         super().close()
 
 
 def dataset_explorer(df: Any, *, charts: bool = True) -> DatasetExplorer:
     """Explore probe records: filter by vantage, host, port and outcome; summary and charts follow.
 
-    ``df`` is a DataFrame from :func:`smtplab.load_records`, a path to a record file, or a list
-    of records / ProbeResults. Returned, not displayed; see :class:`DatasetExplorer`.
+    ``df`` is a DataFrame from :func:`smtplab.load_records`, a path to a record file (JSON
+    Lines or Parquet, read lazily by DuckDB), or a list of records / ProbeResults. Returned, not
+    displayed; see :class:`DatasetExplorer`.
     """
     return DatasetExplorer(df, charts=charts)

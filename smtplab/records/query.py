@@ -1,0 +1,579 @@
+"""Questions asked of record files with DuckDB: lazy, column by column, no pandas table first.
+
+>>> ds = Dataset("probes.jsonl")                   # or a .parquet file, or a partitioned folder
+>>> ds.outcome_by_port_vantage()                   # doctest: +SKIP
+>>> ds.rows(["host", "port", "outcome"], port=25, limit=10)   # doctest: +SKIP
+>>> summary_for_file("probes.jsonl")               # what `smtplab show --summary` prints
+
+DuckDB reads only the columns an answer needs: a JSON Lines file through ``read_json`` with
+every column declared (no type guessing), Parquet through ``read_parquet`` (hive partitions
+decoded, their values read as text and cast to the schema's types).  Answers come back as
+small pandas DataFrames.  :func:`smtplab.records.load_records` still builds the full table
+when one is wanted.
+
+Checking: every answer checks the fields it reads (a port out of range, an unknown outcome
+word, a newer ``schema_version``…).  When DuckDB cannot read a file, or a row breaks a rule,
+:func:`summary_for_file` falls back to the line-by-line reader, which names the file, the line
+and the field (strict) or skips and counts bad lines (lenient).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smtplab.records.arrow import arrow_schema, conform_table
+from smtplab.records.errors import RecordError
+from smtplab.records.frame import table_to_frame
+from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
+from smtplab.records.load import PathLike, load_records
+from smtplab.records.parquet import is_parquet, parquet_files
+from smtplab.records.summary import KEYS, SUMMARY_INPUTS, assemble, summarize
+from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["Dataset", "duckdb_type", "port_summary_for_file", "summary_for_file"]
+
+_SCALAR_SQL = {
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "str": "VARCHAR",
+    "datetime": "TIMESTAMPTZ",
+    "list[str]": "VARCHAR[]",
+    "findings": "STRUCT(code VARCHAR, severity VARCHAR, message VARCHAR)[]",
+    "transcript": 'STRUCT(t DOUBLE, dir VARCHAR, "text" VARCHAR)[]',
+}
+
+
+def duckdb_type(field: str) -> str:
+    """The DuckDB type of a record field (``port`` -> ``BIGINT``)."""
+    return _SCALAR_SQL[FIELDS[field][0]]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _words(values: Iterable[str]) -> str:
+    return "[" + ", ".join(_lit(v) for v in values) + "]"
+
+
+def _expand(source: PathLike | Sequence[PathLike]) -> list[Path]:
+    if isinstance(source, (str, os.PathLike)):
+        return [Path(source)]
+    return [Path(p) for p in source]
+
+
+def _source_sql(paths: list[Path], *, strict: bool) -> tuple[str, str]:
+    """(format, FROM clause) reading the files; format is ``parquet`` or ``jsonl``."""
+    parquet: list[str] = []
+    jsonl: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            files = parquet_files(path)
+            if files:
+                parquet.extend(str(f) for f in files)
+                continue
+            found = sorted(str(p) for p in path.glob("*.jsonl"))
+            if not found:
+                raise RecordError(
+                    "a folder without .parquet or .jsonl files: no records here", path=path
+                )
+            jsonl.extend(found)
+            continue
+        if not path.exists():
+            raise FileNotFoundError(2, "no such record file", str(path))
+        require_regular_file(path)
+        if path.name.lower().endswith(".gz"):
+            raise _NeedsReader("compressed files are read by the bounded line reader")
+        (parquet if path.name.lower().endswith(".parquet") or is_parquet(path) else jsonl).append(
+            str(path)
+        )
+    if parquet and jsonl:
+        raise _NeedsReader("a mix of Parquet and JSON Lines")
+    listed = "[" + ", ".join(_lit(p) for p in (parquet or jsonl)) + "]"
+    if parquet:
+        return "parquet", (
+            f"read_parquet({listed}, hive_partitioning=true, hive_types_autocast=false, "
+            "union_by_name=true)"
+        )
+    columns = "{" + ", ".join(f"{_lit(n)}: {_lit(duckdb_type(n))}" for n in FIELD_NAMES) + "}"
+    return "jsonl", (
+        f"read_json({listed}, format='newline_delimited', columns={columns}, "
+        f"maximum_object_size={MAX_LINE_BYTES}, ignore_errors={'false' if strict else 'true'})"
+    )
+
+
+class _NeedsReader(Exception):
+    """DuckDB is not the right reader for this input: use the line-by-line reader."""
+
+
+def _connect(threads: int | None = None, memory_limit: str | None = None) -> Any:
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    return con
+
+
+def _bad_rows_sql(columns: Iterable[str]) -> str:
+    """A boolean SQL expression: the row breaks a rule of one of these fields."""
+    tests = []
+    for name in columns:
+        nullable = FIELDS[name][1]
+        col = _q(name)
+        if not nullable:
+            tests.append(f"{col} IS NULL")
+        if name in ENUMS:
+            tests.append(f"NOT coalesce(list_contains({_words(ENUMS[name])}, {col}), true)")
+        if name == "port":
+            tests.append(f"coalesce({col} NOT BETWEEN 0 AND 65535, false)")
+        if name == "schema_version":
+            from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
+
+            versions = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            tests.append(f"coalesce({col} NOT IN ({versions}), true)")
+    return " OR ".join(tests) if tests else "false"
+
+
+def _count_bad_rows(con: Any, table: str, columns: Sequence[str]) -> int:
+    """How many rows of ``table`` break a rule of these fields (nested findings included)."""
+    row = con.execute(f"SELECT count(*) FROM {table} WHERE {_bad_rows_sql(columns)}").fetchone()
+    bad = int(row[0]) if row else 0
+    if "findings" in columns:
+        row = con.execute(
+            f"SELECT count(*) FROM (SELECT unnest(findings) AS f FROM {table}) "
+            f"WHERE NOT coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
+        ).fetchone()
+        bad += int(row[0]) if row else 0
+    return bad
+
+
+class Dataset:
+    """Record files (JSON Lines, Parquet, partitioned Parquet folders) to ask questions of.
+
+    Nothing is read until a question is asked, and each question reads only the columns it
+    needs.  ``cache=True`` copies the columns the explorer and summaries use (everything but
+    the transcript and long texts) into DuckDB's memory once, so many questions in a row (a
+    widget's filters) do not parse a JSON file again each time.  ``Dataset.from_frame(df)``
+    wraps a records DataFrame the same way.
+
+    Filters (``rows``, ``count``, ``summary``, …) are keyword arguments naming a field:
+    ``port=25``, ``outcome=["open", "rejected"]``; ``None`` or ``"all"`` keeps everything.
+    """
+
+    #: The columns :meth:`cache` keeps: what summaries, filters and the explorer's charts read.
+    CACHED_COLUMNS: tuple[str, ...] = (
+        "schema_version",
+        "probe_id",
+        "started_at",
+        "vantage",
+        "source",
+        "host",
+        "port",
+        "mode",
+        "tls_mode",
+        "outcome",
+        "connect_ms",
+        "banner_ms",
+        "ehlo_ms",
+        "tls_ms",
+        "total_ms",
+        "banner_code",
+        "starttls_offered",
+        "auth_before_tls",
+        "auth_after_tls",
+        "tls_version",
+        "cert_verified",
+        "findings",
+    )
+
+    def __init__(
+        self,
+        source: PathLike | Sequence[PathLike],
+        *,
+        strict: bool = True,
+        cache: bool = False,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
+        self._frame: pa.Table | None = None
+        self._cached = False
+        self.paths = _expand(source)
+        self.strict = strict
+        self.con = _connect(threads, memory_limit)
+        self.format, self._from = _source_sql(self.paths, strict=strict)
+        self._columns = self._available_columns()
+        self.con.execute(f"CREATE VIEW records AS SELECT {self._projection()} FROM {self._from}")
+        if cache:
+            self.cache()
+
+    @classmethod
+    def open(cls, source: PathLike | Sequence[PathLike], *, cache: bool = True) -> Dataset:
+        """A Dataset over files DuckDB reads directly, else (``.gz``, mixed formats) over the
+        table the bounded line reader loads."""
+        try:
+            return cls(source, cache=cache)
+        except _NeedsReader:
+            return cls.from_frame(load_records(source, columns=cls.CACHED_COLUMNS))
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> Dataset:
+        """A Dataset over a records DataFrame (its cached columns, as an Arrow table)."""
+        from smtplab.records.save import frame_to_table
+
+        self = cls.__new__(cls)
+        self.paths = []
+        self.strict = True
+        self.con = _connect()
+        self.format = "frame"
+        self._cached = False
+        keep = [c for c in cls.CACHED_COLUMNS if c in df.columns]
+        self._frame = frame_to_table(df, keep)
+        self.con.register("_frame", self._frame)
+        self._from = "_frame"
+        self._columns = set(keep)
+        self.con.execute(f"CREATE VIEW records AS SELECT {self._projection()} FROM _frame")
+        return self
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _available_columns(self) -> set[str]:
+        if self.format == "jsonl":
+            return set(FIELD_NAMES)
+        names = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {self._from}").fetchall()}
+        return names & set(FIELD_NAMES)
+
+    def _projection(self) -> str:
+        parts = []
+        for name in FIELD_NAMES:
+            if name in self._columns:
+                parts.append(f"CAST({_q(name)} AS {duckdb_type(name)}) AS {_q(name)}")
+            elif FIELDS[name][1]:
+                parts.append(f"CAST(NULL AS {duckdb_type(name)}) AS {_q(name)}")
+        return ", ".join(parts)
+
+    def cache(self) -> Dataset:
+        """Copy the :attr:`CACHED_COLUMNS` into memory once (one pass over the files)."""
+        keep = ", ".join(_q(c) for c in self.CACHED_COLUMNS)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cached AS SELECT {keep} FROM records")
+        self.con.execute("CREATE OR REPLACE VIEW records_cached AS SELECT * FROM _cached")
+        self._cached = True
+        return self
+
+    def _table(self, columns: Iterable[str]) -> str:
+        if self._cached and set(columns) <= set(self.CACHED_COLUMNS):
+            return "records_cached"
+        return "records"
+
+    def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for name, wanted in filters.items():
+            if name not in FIELDS:
+                raise ValueError(f"not a record field: {name!r}")
+            if wanted is None or wanted == "all" or wanted == ("all",):
+                continue
+            values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
+            if FIELDS[name][0] == "int":
+                values = [int(v) for v in values]
+            else:
+                values = [str(v) for v in values]
+            clauses.append(f"{_q(name)} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Any SQL over the view ``records`` (every field, typed as the schema says)."""
+        return self.con.execute(query, list(params or [])).df()
+
+    def arrow(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
+        """Like :meth:`sql`, as an Arrow table."""
+        relation = self.con.sql(query, params=list(params or []))
+        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 2 or 1
+        table: pa.Table = fetch()
+        return table
+
+    # -- questions -----------------------------------------------------------------------
+
+    def count(self, **filters: Any) -> int:
+        """How many records match the filters."""
+        where, params = self._where(filters)
+        row = self.con.execute(
+            f"SELECT count(*) FROM {self._table(filters)}{where}", params
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def distinct(self, column: str, **filters: Any) -> list[Any]:
+        """The distinct non-null values of one column, sorted."""
+        where, params = self._where(filters)
+        extra = f"{' AND' if where else ' WHERE'} {_q(column)} IS NOT NULL"
+        rows = self.con.execute(
+            f"SELECT DISTINCT {_q(column)} FROM {self._table([column, *filters])}{where}{extra} "
+            f"ORDER BY 1",
+            params,
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def counts(self, **filters: Any) -> dict[str, int]:
+        """``probes`` and the number of distinct ``vantage``, ``host`` and ``port`` values."""
+        where, params = self._where(filters)
+        row = self.con.execute(
+            "SELECT count(*), count(DISTINCT vantage), count(DISTINCT host), "
+            f"count(DISTINCT port) FROM {self._table([*KEYS, *filters])}{where}",
+            params,
+        ).fetchone()
+        probes, vantages, hosts, ports = row if row else (0, 0, 0, 0)
+        return {"probes": probes, "vantages": vantages, "hosts": hosts, "ports": ports}
+
+    def rows(
+        self, columns: Sequence[str] | None = None, *, limit: int | None = None, **filters: Any
+    ) -> pd.DataFrame:
+        """Matching records with only ``columns`` (default: all), dtypes as in load_records."""
+        names = [n for n in FIELD_NAMES if columns is None or n in columns]
+        unknown = [c for c in (columns or []) if c not in FIELDS]
+        if unknown:
+            raise ValueError(f"not record fields: {', '.join(unknown)}")
+        where, params = self._where(filters)
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        table = self.arrow(
+            f"SELECT {', '.join(_q(n) for n in names)} "
+            f"FROM {self._table([*names, *filters])}{where}{lim}",
+            params,
+        )
+        table = table.cast(_schema_for(names))
+        return table_to_frame(conform_table(table, None, strict=False, columns=names)[0])
+
+    def outcome_by_port_vantage(self, **filters: Any) -> pd.DataFrame:
+        """Columns vantage, port, outcome, probes: how many probes had each outcome."""
+        where, params = self._where(filters)
+        return self.sql(
+            "SELECT vantage, port, outcome, count(*) AS probes "
+            f"FROM {self._table(['vantage', 'port', 'outcome', *filters])}{where} "
+            "GROUP BY ALL ORDER BY vantage, port, probes DESC, outcome",
+            params,
+        )
+
+    def tls_versions(self, **filters: Any) -> pd.DataFrame:
+        """Columns tls_version (None: no TLS), probes."""
+        where, params = self._where(filters)
+        out = self.sql(
+            "SELECT tls_version, count(*) AS probes "
+            f"FROM {self._table(['tls_version', *filters])}{where} "
+            "GROUP BY ALL ORDER BY probes DESC, tls_version NULLS LAST",
+            params,
+        )
+        versions = out["tls_version"].astype(object)
+        out["tls_version"] = versions.where(versions.notna(), None)
+        return out
+
+    def finding_counts(self, **filters: Any) -> pd.DataFrame:
+        """Columns code, severity, probes (records with the finding)."""
+        where, params = self._where(filters)
+        return self.sql(
+            "SELECT f.code AS code, f.severity AS severity, count(*) AS probes FROM ("
+            f"SELECT unnest(findings) AS f FROM {self._table(['findings', *filters])}{where}) "
+            "GROUP BY ALL ORDER BY probes DESC, code",
+            params,
+        )
+
+    def bad_rows(self, columns: Iterable[str] = SUMMARY_INPUTS) -> int:
+        """How many rows break a rule of these fields (null, unknown word, port range, …)."""
+        cols = [*columns, "schema_version"]
+        return _count_bad_rows(self.con, self._table(cols), cols)
+
+    def summary(self, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+        """The table of :func:`smtplab.records.summarize`, computed by DuckDB.
+
+        ``limit``: only the first rows (in the table's order), computed from only their
+        probes; ``attrs["groups"]`` still says how many rows the whole table has.
+        """
+        where, params = self._where(filters)
+        src = self._table([*SUMMARY_INPUTS, *filters])
+        cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _f AS SELECT {cols} FROM {src}{where}", params
+        )
+        row = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {_K} FROM _f)").fetchone()
+        groups = int(row[0]) if row else 0
+        if limit is None:
+            self.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _f")
+        else:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT _f.* FROM _f SEMI JOIN ("
+                f"SELECT DISTINCT {_K} FROM _f ORDER BY {_K} LIMIT {int(limit)}) k "
+                "USING (vantage, host, port)"
+            )
+        out = assemble(_duckdb_parts(self.con))
+        out.attrs["groups"] = groups
+        return out
+
+    def frame(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
+        """Matching rows of these columns as a plain DataFrame (text as Python str, fast)."""
+        where, params = self._where(filters)
+        names = ", ".join(_q(c) for c in columns)
+        return self.sql(f"SELECT {names} FROM {self._table([*columns, *filters])}{where}", params)
+
+    def close(self) -> None:
+        """Release DuckDB's memory."""
+        self.con.close()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _schema_for(names: list[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    return pa.schema([schema.field(n).with_nullable(True) for n in names])
+
+
+_K = "vantage, host, port"
+
+
+def _duckdb_parts(con: Any) -> dict[str, Any]:
+    """The aggregates :func:`smtplab.records.summary.assemble` needs, counted by DuckDB.
+
+    Plain GROUP BYs over the temporary table ``_s``: DuckDB does the heavy counting over
+    every probe; the small per-group results are put together by the same code as pandas'.
+    """
+    import pandas as pd
+
+    def df(query: str) -> pd.DataFrame:
+        out: pd.DataFrame = con.execute(query).df()
+        return out
+
+    groups = df(
+        f"SELECT {_K}, count(*) AS probes, "
+        "bool_or(auth_before_tls IS NOT NULL) AS auth_before_tls_looked, "
+        "bool_or(auth_after_tls IS NOT NULL) AS auth_after_tls_looked "
+        f"FROM _s GROUP BY ALL ORDER BY {_K}"
+    ).set_index(KEYS)
+    parts: dict[str, Any] = {"probes": groups["probes"]}
+    for col in ("outcome", "tls_mode"):
+        parts[col] = df(f"SELECT {_K}, {col}, count(*) AS n FROM _s GROUP BY ALL")
+    for col in ("auth_before_tls", "auth_after_tls"):
+        parts[f"{col}_looked"] = groups[f"{col}_looked"]
+        parts[col] = df(
+            f"SELECT {_K}, m AS {col}, avg(i) AS pos FROM ("
+            f"SELECT {_K}, unnest({col}) AS m, unnest(range(len({col}))) AS i "
+            f"FROM _s WHERE len({col}) > 0) GROUP BY ALL"
+        )
+    parts["findings"] = df(
+        f"SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n "
+        f"FROM (SELECT {_K}, unnest(findings) AS f FROM _s) GROUP BY ALL"
+    )
+    for name, part in parts.items():
+        if isinstance(part, pd.DataFrame) and "port" in part.columns:
+            parts[name] = part.astype({"port": "Int64"})
+    parts["probes"].index = _typed_index(parts["probes"].index)
+    for col in ("auth_before_tls_looked", "auth_after_tls_looked"):
+        parts[col].index = _typed_index(parts[col].index)
+    return parts
+
+
+def _typed_index(index: Any) -> Any:
+    import pandas as pd
+
+    frame = index.to_frame(index=False).astype({"port": "Int64"})
+    return pd.MultiIndex.from_frame(frame)
+
+
+def port_summary_for_file(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    strict: bool = True,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """Outcome by vantage and port for record files (:func:`smtplab.records.port_summary`).
+
+    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`): one DuckDB
+    GROUP BY over the file, reading four columns; the few groups are checked (known outcome
+    words, ports 0-65535, no missing values, a schema version this smtplab reads) and, if any
+    is wrong or DuckDB cannot read the file, the files are read again line by line for an
+    error naming file, line and field (strict) or to skip bad lines (lenient).
+    """
+    import duckdb
+
+    from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
+    from smtplab.records.summary import port_summary, port_table
+    from smtplab.schema import OUTCOMES
+
+    try:
+        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
+            counts = ds.sql(
+                "SELECT vantage, port, outcome, schema_version, count(*) AS n "
+                "FROM records GROUP BY ALL"
+            )
+            ok = (
+                counts[["vantage", "port", "outcome", "schema_version"]].notna().all(axis=None)
+                and counts["outcome"].isin(OUTCOMES).all()
+                and counts["port"].between(0, 65535).all()
+                and counts["schema_version"].isin(SUPPORTED_SCHEMA_VERSIONS).all()
+            )
+            if ok:
+                out = port_table(
+                    counts.groupby(["vantage", "port", "outcome"])["n"].sum().reset_index()
+                )
+                out.attrs["skipped"] = 0
+                return out
+    except (duckdb.Error, _NeedsReader):
+        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
+    columns = ["vantage", "port", "outcome"]
+    df = load_records(path_or_paths, strict=strict, columns=columns, max_rows=None)
+    out = port_summary(df)
+    out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out
+
+
+def summary_for_file(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    strict: bool = True,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """The summary of :func:`smtplab.records.summarize` for record files, read by DuckDB.
+
+    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`).  Only the
+    columns the summary needs are read.  If DuckDB cannot read the files, or a row breaks a
+    rule of those columns, the files are read again line by line: strict, the first bad line
+    raises :class:`RecordError` naming file, line and field; lenient, bad lines are skipped,
+    counted in ``attrs["skipped"]`` and warned about (:class:`RecordWarning`).
+    """
+    import duckdb
+
+    try:
+        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
+            needed = [*SUMMARY_INPUTS, "schema_version"]
+            cols = ", ".join(_q(c) for c in needed)
+            ds.con.execute(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
+            if _count_bad_rows(ds.con, "_in", needed) == 0:
+                ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
+                out = assemble(_duckdb_parts(ds.con))
+                out.attrs["skipped"] = 0
+                return out
+    except (duckdb.Error, _NeedsReader):
+        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
+    df = load_records(path_or_paths, strict=strict, columns=SUMMARY_INPUTS, max_rows=None)
+    out = summarize(df)
+    out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out

@@ -1,0 +1,159 @@
+"""The dataset summaries on a real Dask cluster give exactly DuckDB's answer on the same files.
+
+A real ``LocalCluster`` (two worker processes, loopback only, no dashboard) is started once for
+the module.  The data is a scan imported by smtplab's own importers into hive-partitioned
+Parquet (by vantage and port): varied outcomes, TLS versions and findings, two vantages, one
+of them with a character (``:``) that the partition folder names must escape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smtplab.importers import import_scan
+
+distributed = pytest.importorskip("distributed")
+duckdb = pytest.importorskip("duckdb")
+
+from smtplab.distributed import Summaries, summaries  # noqa: E402
+
+STATUSES = ["success"] * 6 + ["connection-refused", "connection-timeout", "io-timeout"]
+
+
+def _zgrab_line(rng: random.Random, i: int) -> dict[str, Any]:
+    port = rng.choice([25, 465, 587, 2525])
+    status = rng.choice(STATUSES)
+    result: dict[str, Any] = {}
+    if status == "success":
+        code = rng.choice(["220", "220", "220", "554"])
+        result["banner"] = f"{code} mx{i}.example ESMTP\r\n"
+        auth = rng.choice(["", "250-AUTH PLAIN LOGIN\r\n"])
+        result["ehlo"] = f"250-mx{i}.example\r\n{auth}250-SIZE 1000\r\n250 STARTTLS\r\n"
+        version = rng.choice(["TLSv1.3", "TLSv1.2", "TLSv1.0", None])
+        if version:
+            if port != 465:
+                result["starttls"] = "220 go ahead\r\n"
+            result["tls"] = {
+                "handshake_log": {
+                    "server_hello": {"version": {"name": version}},
+                    "server_certificates": {"validation": {"browser_trusted": rng.random() < 0.7}},
+                }
+            }
+    return {
+        "ip": f"192.0.2.{i % 250 + 1}",
+        "domain": f"mx{i}.example",
+        "port": port,
+        "data": {"smtp": {"status": status, "timestamp": "2026-11-02T09:15:07Z", "result": result}},
+    }
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("dist")
+    out = d / "parquet"
+    rng = random.Random(14)
+    for k, vantage in enumerate(["campus", "lab:home-isp"]):
+        src = d / f"scan{k}.jsonl"
+        src.write_text("".join(json.dumps(_zgrab_line(rng, i)) + "\n" for i in range(800)))
+        summary = import_scan(
+            src, out, vantage=vantage, batch_size=500, partition_cols=["vantage", "port"]
+        )
+        assert summary.records == 800 and summary.skipped == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    c = Client(cluster)
+    # The workers are fresh processes: let them import Dask's dataframe code (seconds) in the
+    # background while the test builds its dataset.
+    warm = [
+        c.submit(lambda: bool(importlib.import_module("dask.dataframe")), workers=[w], pure=False)
+        for w in c.scheduler_info()["workers"]
+    ]
+    try:
+        yield c
+    finally:
+        del warm
+        c.close()
+        cluster.close()
+
+
+def _duckdb_answer(path: Path) -> Summaries:
+    src = f"read_parquet('{path}/**/*.parquet', hive_partitioning = true)"
+    con = duckdb.connect()
+    outcomes = con.sql(
+        f"SELECT port, vantage, outcome, count(*) FROM {src} GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    versions = con.sql(
+        f"SELECT port, tls_version, count(*) FROM {src} WHERE tls_version IS NOT NULL "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    findings = con.sql(
+        f"SELECT f.code, f.severity, count(*) FROM (SELECT unnest(findings) AS f FROM {src}) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    [(n,)] = con.sql(f"SELECT count(*) FROM {src}").fetchall()
+    return Summaries(tuple(outcomes), tuple(versions), tuple(findings), n)
+
+
+@pytest.mark.timeout(120)
+def test_dask_cluster_gives_duckdbs_answer(client: Any, dataset: Path) -> None:
+    want = _duckdb_answer(dataset)
+    assert want.records == 1600
+    # The data is varied enough for the comparison to mean something.
+    assert {o for _, _, o, _ in want.outcomes} >= {"open", "rejected", "refused", "filtered"}
+    assert {v for _, v, _ in want.tls_versions} == {"TLSv1.0", "TLSv1.2", "TLSv1.3"}
+    assert {v for _, v, _, _ in want.outcomes} == {"campus", "lab:home-isp"}
+    assert len(want.findings) >= 4
+    got = summaries(dataset, client=client)
+    assert got == want
+    # It really ran on the cluster's two worker processes.
+    assert len(client.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.timeout(120)
+def test_one_partition_folder(client: Any, dataset: Path) -> None:
+    one = next(dataset.glob("vantage=campus/port=587"))
+    got = summaries(one, client=client)
+    # Outside the hive folder the partition values are not in the files: compare the rest.
+    files = f"read_parquet('{one}/*.parquet')"
+    [(n,)] = duckdb.sql(f"SELECT count(*) FROM {files}").fetchall()
+    assert got.records == n > 0
+    codes = duckdb.sql(
+        f"SELECT f.code, f.severity, count(*) FROM (SELECT unnest(findings) AS f FROM {files}) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert got.findings == tuple(codes)
+
+
+def test_dask_is_imported_lazily_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    code = "import sys, smtplab.distributed; print('dask' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "False"
+    monkeypatch.setitem(sys.modules, "dask", None)
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)
+    with pytest.raises(ImportError, match=r'pip install "dask\[distributed\]"'):
+        summaries("anything")

@@ -1,0 +1,99 @@
+"""The dataset explorer over DuckDB: same answers from a file, a folder or a DataFrame.
+
+Real files in ``tmp_path`` written from generated records (``source="synthetic"``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from smtplab.records import jsonl_to_parquet, load_records, summarize
+from smtplab.synthetic import write_synthetic_jsonl
+from smtplab.widgets import dataset_explorer
+from smtplab.widgets._explorer import SCROLL_STYLE, count_line, filter_records
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("explorer")
+    jsonl = write_synthetic_jsonl(base / "scan.jsonl", 1500, seed=3, hosts=40)
+    folder = base / "parts"
+    jsonl_to_parquet(jsonl, folder)
+    return {"jsonl": jsonl, "folder": folder}
+
+
+def shown_rows(html: str) -> int:
+    return html.count("<tr>") - 1  # minus the header row
+
+
+@pytest.mark.parametrize("source", ["jsonl", "folder", "frame"])
+def test_explorer_answers_match_pandas(scan: dict[str, Path], source: str) -> None:
+    df = load_records(scan["jsonl"])
+    data = df if source == "frame" else scan[source]
+    ex = dataset_explorer(data, charts=False)
+    try:
+        assert ex.port.options == ("all", 25, 465, 587, 2525)
+        assert ex.vantage.options[1:] == tuple(sorted(df["vantage"].unique()))
+        assert count_line(df) in ex.counts.value
+        ex.port.value = 587
+        ex.outcome.value = "open"
+        want = filter_records(df, port=587, outcome="open")
+        assert f"<b>{count_line(want)}</b>" in ex.counts.value
+        assert f"(of {len(df)} in the dataset)" in ex.counts.value
+        summary = summarize(want)
+        assert shown_rows(ex.summary_html.value) == min(25, len(summary))
+        assert f"first 25 of {len(summary)} rows" in ex.summary_html.value
+        first = summary.iloc[0]
+        assert f">{first['host']}<" in ex.summary_html.value
+        got = ex.filtered.sort_values("probe_id").reset_index(drop=True)
+        assert got["probe_id"].tolist() == sorted(want["probe_id"])
+    finally:
+        ex.close()
+
+
+def test_summary_table_scrolls_in_its_own_box(scan: dict[str, Path]) -> None:
+    ex = dataset_explorer(scan["folder"], charts=False)
+    try:
+        html = ex.summary_html.value
+        match = re.match(r'<div class="smtplab-table-scroll" style="([^"]*)"><table', html)
+        assert match and "overflow-x:auto" in match.group(1) and match.group(1) == SCROLL_STYLE
+        assert html.endswith("</table></div>")
+        assert ex.layout.max_width == "100%" and ex.summary_html.layout.width == "100%"
+    finally:
+        ex.close()
+
+
+def test_explorer_draws_both_charts_from_a_file(scan: dict[str, Path]) -> None:
+    ex = dataset_explorer(scan["jsonl"])
+    try:
+        assert "<img" in ex.heatmap_html.value and "<img" in ex.times_html.value
+        before = ex.heatmap_html.value
+        ex.vantage.value = ex.vantage.options[1]
+        assert ex.heatmap_html.value != before and "<img" in ex.heatmap_html.value
+    finally:
+        ex.close()
+
+
+def test_explorer_with_no_match_says_so(scan: dict[str, Path]) -> None:
+    df = load_records(scan["jsonl"]).head(50)
+    empty = [
+        (v, p)
+        for v in sorted(df["vantage"].unique())
+        for p in (25, 465, 587, 2525)
+        if len(filter_records(df, vantage=v, port=p, outcome="open")) == 0
+        and len(filter_records(df, vantage=v)) > 0
+        and p in set(df["port"])
+    ]
+    assert empty
+    ex = dataset_explorer(df, charts=False)
+    try:
+        ex.outcome.value = "open"
+        ex.vantage.value, ex.port.value = empty[0]
+        assert "0 probes" in ex.counts.value and "No probes match" in ex.summary_html.value
+        assert isinstance(ex.filtered, pd.DataFrame) and len(ex.filtered) == 0
+    finally:
+        ex.close()

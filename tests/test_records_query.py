@@ -1,0 +1,200 @@
+"""DuckDB queries over record files give the same answers as pandas over the loaded table.
+
+Generated data (:mod:`smtplab.synthetic`, ``source="synthetic"``) written to real JSON Lines
+and Parquet files in ``tmp_path``; each DuckDB answer is compared with the pandas answer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from smtplab.records import (
+    Dataset,
+    RecordError,
+    format_summary,
+    jsonl_to_parquet,
+    load_records,
+    port_summary,
+    port_summary_for_file,
+    summarize,
+    summary_for_file,
+    validate_record,
+    write_parquet,
+)
+from smtplab.schema import OUTCOMES
+from smtplab.synthetic import synthetic_records, write_synthetic_jsonl
+
+N = 3000
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("synthetic")
+    jsonl = write_synthetic_jsonl(base / "scan.jsonl", N, seed=11, hosts=120)
+    df = load_records(jsonl)
+    parquet = base / "scan.parquet"
+    write_parquet(df, parquet)
+    folder = base / "partitioned"
+    report = jsonl_to_parquet(jsonl, folder, batch_rows=700)
+    assert report.rows == N and report.skipped == 0
+    return {"jsonl": jsonl, "parquet": parquet, "folder": folder, "df": df}
+
+
+FORMATS = ["jsonl", "parquet", "folder"]
+
+
+def test_generator_is_valid_varied_labelled_and_reproducible() -> None:
+    recs = list(synthetic_records(4000, seed=5, hosts=200))
+    assert all(validate_record(r) == [] for r in recs)
+    assert {r["source"] for r in recs} == {"synthetic"}
+    assert len({r["host"] for r in recs}) > 150 and len({r["vantage"] for r in recs}) >= 10
+    assert len({r["outcome"] for r in recs}) >= 8 and set(r["outcome"] for r in recs) <= set(
+        OUTCOMES
+    )
+    assert {r["tls_version"] for r in recs} >= {None, "TLSv1.3", "TLSv1.2"}
+    lengths = {len(r["transcript"]) for r in recs}
+    assert min(lengths) <= 3 and max(lengths) >= 20 and len(lengths) > 10
+    assert len({r["total_ms"] for r in recs}) > 3000  # timings differ probe to probe
+    assert len({r["probe_id"] for r in recs}) == len(recs)
+    again = list(synthetic_records(50, seed=5, hosts=200))
+    assert again == recs[:50]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_summary_for_file_equals_pandas_summary(files: dict[str, Any], fmt: str) -> None:
+    expected = summarize(files["df"])
+    got = summary_for_file(files[fmt])
+    assert got.attrs["skipped"] == 0
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(expected) > 300
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_outcome_by_port_and_vantage(files: dict[str, Any], fmt: str) -> None:
+    df = files["df"]
+    with Dataset(files[fmt]) as ds:
+        got = ds.outcome_by_port_vantage()
+    want = df.groupby(["vantage", "port", "outcome"]).size().rename("probes").reset_index()
+    key = ["vantage", "port", "outcome"]
+    got = got.astype({"vantage": str, "outcome": str, "port": int}).sort_values(key)
+    want = want.astype({"vantage": str, "outcome": str, "port": int}).sort_values(key)
+    assert got.reset_index(drop=True).to_dict("list") == want.reset_index(drop=True).to_dict("list")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tls_versions_and_finding_counts(files: dict[str, Any], fmt: str) -> None:
+    df = files["df"]
+    with Dataset(files[fmt]) as ds:
+        tls = ds.tls_versions()
+        findings = ds.finding_counts(port=[465, 587])
+    want_tls = df["tls_version"].astype(object).where(df["tls_version"].notna(), None)
+    got_tls = dict(zip(tls["tls_version"], tls["probes"], strict=True))
+    assert got_tls == want_tls.value_counts(dropna=False).to_dict()
+    sub = df[df["port"].isin([465, 587])]
+    flat = [(f["code"], f["severity"]) for fs in sub["findings"] for f in fs]
+    want = pd.Series(flat).value_counts().to_dict()
+    assert (
+        dict(
+            zip(
+                zip(findings["code"], findings["severity"], strict=True),
+                findings["probes"],
+                strict=True,
+            )
+        )
+        == want
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_filtered_rows_with_only_requested_columns(files: dict[str, Any], fmt: str) -> None:
+    df = files["df"]
+    cols = ["probe_id", "started_at", "host", "port", "outcome", "auth_after_tls", "findings"]
+    with Dataset(files[fmt]) as ds:
+        got = ds.rows(cols, port=587, outcome=["open", "tls_failed"])
+        count = ds.count(port=587, outcome=["open", "tls_failed"])
+    want = df[(df["port"] == 587) & df["outcome"].isin(["open", "tls_failed"])][cols]
+    assert list(got.columns) == cols and count == len(want) > 50
+    got = got.sort_values("probe_id").reset_index(drop=True)
+    want = want.sort_values("probe_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_cached_dataset_and_frame_dataset_agree(files: dict[str, Any]) -> None:
+    df = files["df"]
+    with Dataset(files["jsonl"], cache=True) as cached:
+        a = cached.summary(vantage="home-isp:fr")
+        counts = cached.counts(port=25)
+        choices = cached.distinct("vantage")
+    with Dataset.from_frame(df) as framed:
+        b = framed.summary(vantage="home-isp:fr")
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, summarize(df[df["vantage"] == "home-isp:fr"]))
+    sub = df[df["port"] == 25]
+    assert counts == {
+        "probes": len(sub),
+        "vantages": sub["vantage"].nunique(),
+        "hosts": sub["host"].nunique(),
+        "ports": 1,
+    }
+    assert choices == sorted(df["vantage"].unique())
+
+
+def test_partitioned_import_loads_back_the_same_records(files: dict[str, Any]) -> None:
+    back = load_records(files["folder"]).sort_values("probe_id").reset_index(drop=True)
+    want = files["df"].sort_values("probe_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, want)
+    parts = {p.parent.parent.name for p in Path(files["folder"]).rglob("*.parquet")}
+    assert len(parts) >= 10 and all(p.startswith("vantage=") for p in parts)
+
+
+def test_summary_falls_back_to_line_precise_errors(tmp_path: Path) -> None:
+    recs = list(synthetic_records(30, seed=2))
+    recs[17]["outcome"] = "opened"
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(RecordError) as info:
+        summary_for_file(path)
+    assert (info.value.line, info.value.field) == (18, "outcome")
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        lenient = summary_for_file(path, strict=False)
+    assert lenient["probes"].sum() == 29 and lenient.attrs["skipped"] == 1
+
+
+def test_jsonl_to_parquet_is_line_precise(tmp_path: Path) -> None:
+    recs = list(synthetic_records(10, seed=4))
+    lines = [json.dumps(r) for r in recs]
+    lines[6] = lines[6].replace('"port":', '"port":"x", "was":')
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RecordError, match=r"line 7, field 'port'"):
+        jsonl_to_parquet(path, tmp_path / "strict")
+    lenient = jsonl_to_parquet(path, tmp_path / "lenient", strict=False)
+    assert lenient.rows == 9 and lenient.skipped == 1
+    assert "line 7, field 'port'" in lenient.problems[0]
+    assert len(load_records(tmp_path / "lenient")) == 9
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_port_summary_for_file_equals_pandas(files: dict[str, Any], fmt: str) -> None:
+    expected = port_summary(files["df"])
+    got = port_summary_for_file(files[fmt])
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["probes"].sum() == N and len(got) >= 40
+    assert format_summary(got).splitlines()[0].split() == list(got.columns)
+
+
+def test_port_summary_falls_back_to_line_precise_errors(tmp_path: Path) -> None:
+    recs = list(synthetic_records(20, seed=6))
+    recs[4]["port"] = 70000
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(RecordError) as info:
+        port_summary_for_file(path)
+    assert (info.value.line, info.value.field) == (5, "port")
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        assert port_summary_for_file(path, strict=False)["probes"].sum() == 19
