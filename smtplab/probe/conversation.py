@@ -20,7 +20,7 @@ from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
 
-__all__ = ["RELAY_CHECK_RCPT", "Conversation", "run_sessions"]
+__all__ = ["HANDSHAKE_EVENTS", "RECONNECT_EVENT", "RELAY_CHECK_RCPT", "Conversation"]
 
 #: Where the relay check sends its test recipient: a domain reserved by RFC 2606, so even an
 #: open relay could never deliver (and we never send DATA anyway).
@@ -571,82 +571,3 @@ def _not_smtp_reason(exc: ProtocolError) -> str:
     if "SSH-" in text:
         return f"an SSH server answered, not SMTP ({text})"
     return f"not an SMTP greeting: {text}"
-
-
-async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> None:
-    """The whole probe: one session, and the retries auto mode allows (implicit TLS after a
-    silent cleartext try, plain SMTP after a cleartext answer on a TLS port, a reconnect
-    without verification to read a certificate that failed it)."""
-    o = st.opts
-    conv = Conversation(st, make_wire)
-    implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
-    verify = o.verify
-    cert_error: str | None = None
-    found_implicit = False
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            await conv.session(implicit, verify)
-            break
-        except _CertRejected as exc:
-            cert_error = exc.reason
-            st.event(RECONNECT_EVENT)
-            verify = False
-        except _Silent as exc:
-            if o.mode == "auto" and not implicit and attempts == 1:
-                first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
-                st.event("no cleartext greeting: retrying with implicit TLS")
-                implicit = found_implicit = True
-                try:
-                    await conv.session(implicit, verify)
-                    break
-                except _CertRejected as exc2:
-                    cert_error = exc2.reason
-                    st.event(RECONNECT_EVENT)
-                    verify = False
-                    continue
-                except _Stop as stop:
-                    found_implicit = False
-                    if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
-                        raise
-                    st.values = first_try  # report the cleartext connection that stayed silent
-                    st.event("implicit TLS did not answer either")
-            raise _Stop("silent", exc.error) from None
-        except _CleartextOnTLSPort:
-            if o.mode == "auto" and implicit and attempts == 1:
-                st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
-                st.extra.append(
-                    Finding(
-                        "wrong_tls_mode",
-                        "medium",
-                        f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not "
-                        "implicit TLS: a client set to SSL/TLS here fails with "
-                        "WRONG_VERSION_NUMBER.",
-                    )
-                )
-                implicit = False
-                continue
-            st.extra.append(
-                Finding(
-                    "wrong_tls_mode",
-                    "medium",
-                    "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): "
-                    "this port expects plain SMTP with STARTTLS, not implicit TLS. Try mode "
-                    "'starttls'.",
-                )
-            )
-            raise
-        if attempts > 4:  # pragma: no cover - a safety net; each path above ends sooner
-            break
-    if found_implicit:  # only now that it answered (a deadline may end the retry first)
-        st.extra.append(
-            Finding(
-                "implicit_tls_detected",
-                "info",
-                f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
-                "first: it speaks implicit TLS.",
-            )
-        )
-    if cert_error is not None:
-        st.set(cert_verified=False, cert_error=cert_error)

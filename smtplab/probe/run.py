@@ -13,9 +13,10 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop, run_sessions
+from smtplab.probe.conversation import _Stop
 from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState, finish
+from smtplab.probe.sessions import run_sessions
 from smtplab.probe.wire import DeadlineReached, WireFactory
 from smtplab.protocol import Redactor, secret_forms
 
