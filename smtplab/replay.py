@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.findings import Finding
-from smtplab.probe.conversation import HANDSHAKE_EVENTS
+from smtplab.probe.conversation import GRACE_EVENT, HANDSHAKE_EVENTS, TLS_FIRST_EVENT
 from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState
 from smtplab.probe.run import run_probe, run_sync
@@ -304,7 +304,7 @@ class _RecordedWire:
                 self._feed(line.text)
                 continue
             text = line.text
-            if text.startswith(("no reply to ", "no greeting within ")):
+            if text.startswith(("no reply to ", "no greeting within ", GRACE_EVENT)):
                 raise asyncio.TimeoutError()
             m = re.match(r"^tarpit: only (\d+) bytes", text)
             if m:  # a greeting had begun; its partial bytes were not kept, their count was
@@ -321,6 +321,20 @@ class _RecordedWire:
                 raise ConnectionResetError(text)
             if text.startswith("the probe's overall deadline"):
                 raise DeadlineReached()
+
+    def races_tls(self) -> bool:
+        return any(x.dir == "event" and x.text.startswith(GRACE_EVENT) for x in self.lines)
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        """The race as recorded: TLS first if that event comes before any server line."""
+        for i in range(self.pos, len(self.lines)):
+            line = self.lines[i]
+            if line.dir == "event" and line.text == TLS_FIRST_EVENT:
+                self.pos = i  # the conversation writes this event itself
+                return None
+            if line.dir != "event" or line.text.startswith("no greeting within "):
+                break
+        return await self.read_reply(timeout)
 
     def close(self) -> None:
         pass

@@ -20,7 +20,15 @@ from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
 
-__all__ = ["HANDSHAKE_EVENTS", "RECONNECT_EVENT", "RELAY_CHECK_RCPT", "Conversation"]
+__all__ = [
+    "CLEARTEXT_FIRST_EVENT",
+    "GRACE_EVENT",
+    "HANDSHAKE_EVENTS",
+    "RECONNECT_EVENT",
+    "RELAY_CHECK_RCPT",
+    "TLS_FIRST_EVENT",
+    "Conversation",
+]
 
 #: Where the relay check sends its test recipient: a domain reserved by RFC 2606, so even an
 #: open relay could never deliver (and we never send DATA anyway).
@@ -66,6 +74,15 @@ RECONNECT_EVENT: Final = (
     "this Python cannot hand over the unverified chain: reconnecting to read the certificate"
 )
 
+#: Auto mode's grace before it tries implicit TLS beside a silent cleartext connection: this
+#: many times the connect time (a few round trips), and never less than GRACE_MIN_S seconds.
+GRACE_CONNECTS: Final = 4
+GRACE_MIN_S: Final = 0.25
+#: The transcript's words for that race (a replay finds the race's outcome by them).
+GRACE_EVENT: Final = "no cleartext greeting within"
+TLS_FIRST_EVENT: Final = "implicit TLS answered first on the second connection"
+CLEARTEXT_FIRST_EVENT: Final = "the cleartext greeting came first: the TLS attempt was dropped"
+
 #: TLS versions a verifying client accepts (Python's default context refuses older ones): the
 #: AUTH check sends credentials over nothing older, whatever a probe that reads old servers took.
 AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
@@ -105,6 +122,7 @@ class Conversation:
         self.o = st.opts
         self.make_wire: WireFactory = make_wire or LiveWire
         self.wire: Wire | None = None
+        self.raced = False  # auto mode raced implicit TLS against a silent greeting already
 
     async def send(self, verb: str, arg: str | None = None) -> None:
         assert self.wire is not None
@@ -281,7 +299,7 @@ class Conversation:
         st.bytes_in_phase = 0
         t = time.monotonic()
         try:
-            reply = await self.wire.read_reply(o.timeout)
+            reply = await self.read_greeting()
         except asyncio.TimeoutError:
             if self.wire.received() and st.values.get("tls_mode") != "implicit":
                 if self.wire.reply_started():
@@ -313,6 +331,38 @@ class Conversation:
         if reply.code in (421, 554) or reply.code >= 400:
             raise _Stop("rejected", f"the server greeted with {reply.code}: {reply.text}")
         raise _Stop("not_smtp", f"greeting code {reply.code} is not an SMTP greeting (220)")
+
+    async def read_greeting(self) -> Reply:
+        """The greeting. In auto mode, a cleartext connection still silent after a short grace
+        (:data:`GRACE_CONNECTS` times the connect time, at least :data:`GRACE_MIN_S`) has
+        implicit TLS tried on a second connection meanwhile, happy-eyeballs style: the first
+        that speaks wins. TLS first ends this connection as silent (:class:`_Silent`), and the
+        implicit-TLS session follows at once instead of after the whole timeout."""
+        o, st = self.o, self.st
+        assert self.wire is not None
+        connect_s = float(st.values.get("connect_ms") or 0.0) / 1000.0
+        grace = round(max(GRACE_MIN_S, GRACE_CONNECTS * connect_s), 3)
+        if (
+            self.raced
+            or o.mode != "auto"
+            or st.values.get("tls_mode") != "none"
+            or grace >= o.timeout
+            or not self.wire.races_tls()
+        ):
+            return await self.wire.read_reply(o.timeout)
+        self.raced = True  # once per probe: the retry is the TLS session itself
+        try:
+            return await self.wire.read_reply(grace)
+        except asyncio.TimeoutError:
+            if self.wire.received():  # something is arriving: give it the whole timeout
+                return await self.wire.read_reply(o.timeout - grace)
+        st.event(f"{GRACE_EVENT} {grace:g} s: trying implicit TLS on a second connection")
+        reply = await self.wire.race_tls(o.timeout - grace, o.host)
+        if reply is None:
+            st.event(TLS_FIRST_EVENT)
+            raise _Silent(f"no cleartext greeting within {grace:g} s; implicit TLS answered")
+        st.event(CLEARTEXT_FIRST_EVENT)
+        return reply
 
     async def ehlo(self, first: bool) -> Any:
         o, st = self.o, self.st

@@ -125,6 +125,17 @@ class Wire(Protocol):
         """The next reply; raises ``TimeoutError``, ``ProtocolError`` or ``ConnectionError``."""
         ...
 
+    def races_tls(self) -> bool:
+        """True if auto mode may race implicit TLS against a silent greeting over this wire
+        (a live one; a recording only where it recorded such a race)."""
+        ...
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        """Wait for the greeting on this connection while implicit TLS is tried on a second
+        one: the greeting if it comes first, ``None`` if a TLS handshake completes first;
+        ``TimeoutError`` when neither happens within ``timeout``."""
+        ...
+
     def close(self) -> None:
         """Drop the connection (the conversation has already said QUIT if it could)."""
         ...
@@ -384,6 +395,45 @@ class LiveWire:
                 raise asyncio.TimeoutError()
             await self.proto.wait(remaining)
 
+    def races_tls(self) -> bool:
+        return True
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        greeting = asyncio.ensure_future(self.read_reply(timeout))
+        if not peer:
+            return await greeting
+        tls_try = asyncio.ensure_future(_tls_answers(peer[0], peer[1], server_hostname, timeout))
+        try:
+            done, _ = await asyncio.wait({greeting, tls_try}, return_when=asyncio.FIRST_COMPLETED)
+            if greeting not in done and tls_try.result():
+                return None
+            return await greeting
+        finally:
+            for task in (greeting, tls_try):
+                task.cancel()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+async def _tls_answers(address: str, port: int, server_hostname: str, timeout: float) -> bool:
+    """Whether a TLS handshake completes on a fresh connection within ``timeout`` (the
+    connection is dropped at once: the probe's own TLS session follows on another)."""
+    ctx = tls.client_context(verify=False)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                address,
+                port,
+                ssl=ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=timeout,
+            ),
+            timeout,
+        )
+    except (OSError, ssl.SSLError, asyncio.TimeoutError, EOFError):
+        return False
+    writer.transport.abort()
+    return True
