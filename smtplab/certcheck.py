@@ -470,7 +470,8 @@ def _hands_over_chain() -> bool:
     try:
         import _ssl
 
-        return hasattr(_ssl._SSLSocket, "get_unverified_chain") and hasattr(_ssl, "ENCODING_DER")
+        inner = getattr(_ssl, "_SSLSocket", None)  # the C object under SSLObject and SSLSocket
+        return hasattr(inner, "get_unverified_chain") and hasattr(_ssl, "ENCODING_DER")
     except (ImportError, AttributeError):
         return False
 

@@ -409,8 +409,8 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> ProbeO
         host=str(rec["host"]),
         port=int(rec["port"]),
         mode=str(rec.get("mode") or "auto"),
-        timeout=float(timeout),
-        deadline=float(deadline),
+        timeout=float(timeout),  # type: ignore[arg-type]  # not missing: checked above
+        deadline=float(deadline),  # type: ignore[arg-type]
         ehlo_name=_ehlo_name(lines),
         verify="verify" in asked,
         cadata=None,
