@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from smtplab.protocol import ehlo_keyword
+
 SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
 SUBMISSION_PORTS: Final = (587, 2525)
@@ -72,7 +74,7 @@ _MASKED = re.compile(r"^X{7}[A-Z]$|^X{8}$")
 
 
 def _masked(rec: Record) -> list[str]:
-    return [str(e) for e in rec.get("extensions") or () if _MASKED.match(str(e))]
+    return [str(e) for e in rec.get("extensions") or () if _MASKED.match(ehlo_keyword(str(e)))]
 
 
 def _site(name: str) -> str:

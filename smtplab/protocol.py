@@ -245,6 +245,8 @@ class Capabilities:
     params: dict[str, str] = field(default_factory=dict)  # keyword -> parameter text
     auth: tuple[str, ...] = ()  # SASL mechanisms from AUTH and the old AUTH= form
     size_limit: int | None = None
+    #: each extension line as the server sent it (``SIZE 35882577``), as records keep them
+    as_sent: tuple[str, ...] = ()
 
     @property
     def starttls(self) -> bool:
@@ -270,6 +272,7 @@ def parse_ehlo(reply: Reply | Iterable[str]) -> Capabilities:
     if not lines:
         return Capabilities(greeting="", extensions=())
     extensions: list[str] = []
+    as_sent: list[str] = []
     params: dict[str, str] = {}
     auth: list[str] = []
     size: int | None = None
@@ -277,11 +280,10 @@ def parse_ehlo(reply: Reply | Iterable[str]) -> Capabilities:
         line = line.strip()
         if not line:
             continue
-        if line.upper().startswith("AUTH="):
-            keyword, _, rest = "AUTH", "=", line[5:]
-        else:
-            keyword, _, rest = line.partition(" ")
-            keyword = keyword.upper()
+        if line not in as_sent:
+            as_sent.append(line)
+        keyword = ehlo_keyword(line)
+        rest = line[5:] if line.upper().startswith("AUTH=") else line.partition(" ")[2]
         rest = rest.strip()
         if keyword not in extensions:
             extensions.append(keyword)
@@ -300,6 +302,29 @@ def parse_ehlo(reply: Reply | Iterable[str]) -> Capabilities:
         params=params,
         auth=tuple(auth),
         size_limit=size,
+        as_sent=tuple(as_sent),
+    )
+
+
+def ehlo_keyword(extension: str) -> str:
+    """The keyword of one EHLO extension as sent, upper case: ``SIZE`` of ``SIZE 35882577``,
+    ``AUTH`` of the pre-standard ``AUTH=LOGIN PLAIN`` too.
+
+    >>> ehlo_keyword("size 35882577"), ehlo_keyword("AUTH=LOGIN")
+    ('SIZE', 'AUTH')
+    """
+    word = extension.strip().split(None, 1)[0].upper() if extension.strip() else ""
+    return "AUTH" if word.startswith("AUTH=") else word
+
+
+def parse_ehlo_text(reply: str) -> Capabilities | None:
+    """Parse an EHLO reply as raw text (``"250-mail.example Hello\\r\\n250 SIZE 1000"``), the
+    form tools such as ZGrab2 store; ``None`` when it is no 250 reply (nothing was learnt)."""
+    lines = [ln for ln in reply.replace("\r\n", "\n").split("\n") if ln.strip()]
+    if not lines or not lines[0].startswith("250"):
+        return None
+    return parse_ehlo(
+        [lines[0][4:].strip(), *(ln[4:] for ln in lines[1:] if len(ln) > 4 and ln[:3] == "250")]
     )
 
 

@@ -24,18 +24,23 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.findings import Finding
+from smtplab.probe.conversation import GRACE_EVENT, HANDSHAKE_EVENTS, TLS_FIRST_EVENT
 from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState
 from smtplab.probe.run import run_probe, run_sync
 from smtplab.probe.tlsfacts import TLSFacts
 from smtplab.probe.wire import DeadlineReached, ReplyReader, WireFailed
 from smtplab.protocol import ProtocolError, Reply, TranscriptLine, validate_ehlo_name
-from smtplab.tls import CertFacts
+from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
 __all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
 
 #: Fields that measure this run's clock, not what the server did: a replay differs in them.
 TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_ms")
+
+#: Fields schema v2 added: a v1 record holds ``None`` there, and a replay is not faulted for
+#: knowing them.
+NEW_IN_V2: Final = ("timeout", "deadline", "checks", "cert_problems")
 
 _CONNECTING = re.compile(r"^connecting to (\S+) port (\d+)")
 _SECONDS = re.compile(r"(?:within|after) ([0-9.]+) s\b")
@@ -213,6 +218,31 @@ class _RecordedWire:
             )
         return TLSFacts(rec.get("tls_version"), rec.get("tls_cipher"), facts)
 
+    def hands_over_chain(self) -> bool:
+        first_look = HANDSHAKE_EVENTS[(True, True)]
+        return any(x.dir == "event" and x.text == first_look for x in self.lines)
+
+    async def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        """The verdict the recording holds (``cert_verified``, ``cert_problems``,
+        ``cert_error``): a replay has no certificate to judge again."""
+        rec = self.rec
+        kinds = None if _missing_list(rec.get("cert_problems")) else _list(rec["cert_problems"])
+        error = None if _missing(rec.get("cert_error")) else str(rec["cert_error"])
+        if kinds is None:  # not recorded (v1): the one-look verdict is still in cert_verified
+            if verify_error is not None or not self.hands_over_chain():
+                return None
+            return ChainVerdict(rec.get("cert_verified") is True, (), error)
+        words = dict(verify_error_parts(error))
+        problems = tuple(CertProblem(str(k), words.get(str(k), str(k))) for k in kinds)
+        return ChainVerdict(rec.get("cert_verified") is True, problems, error)
+
     def local_name(self) -> str:
         for line in self.lines[self.pos :]:
             if line.dir == "client" and line.text.upper().startswith(("EHLO ", "HELO ")):
@@ -274,7 +304,7 @@ class _RecordedWire:
                 self._feed(line.text)
                 continue
             text = line.text
-            if text.startswith(("no reply to ", "no greeting within ")):
+            if text.startswith(("no reply to ", "no greeting within ", GRACE_EVENT)):
                 raise asyncio.TimeoutError()
             m = re.match(r"^tarpit: only (\d+) bytes", text)
             if m:  # a greeting had begun; its partial bytes were not kept, their count was
@@ -291,6 +321,20 @@ class _RecordedWire:
                 raise ConnectionResetError(text)
             if text.startswith("the probe's overall deadline"):
                 raise DeadlineReached()
+
+    def races_tls(self) -> bool:
+        return any(x.dir == "event" and x.text.startswith(GRACE_EVENT) for x in self.lines)
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        """The race as recorded: TLS first if that event comes before any server line."""
+        for i in range(self.pos, len(self.lines)):
+            line = self.lines[i]
+            if line.dir == "event" and line.text == TLS_FIRST_EVENT:
+                self.pos = i  # the conversation writes this event itself
+                return None
+            if line.dir != "event" or line.text.startswith("no greeting within "):
+                break
+        return await self.read_reply(timeout)
 
     def close(self) -> None:
         pass
@@ -313,6 +357,10 @@ def _list(value: Any) -> list[Any]:
     return list(value)
 
 
+def _missing_list(value: Any) -> bool:
+    return not isinstance(value, (list, tuple)) and not hasattr(value, "tolist") and _missing(value)
+
+
 def _missing(value: Any) -> bool:
     """None, NaN, or pandas' NaT/NA (without importing pandas)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -333,7 +381,53 @@ def _transcript(rec: Mapping[str, Any]) -> list[TranscriptLine]:
     ]
 
 
+def _ehlo_name(lines: list[TranscriptLine]) -> str | None:
+    """The name the recorded probe said EHLO (or HELO) with: what it sent, not what it wrote."""
+    ehlo = next(
+        (
+            x.text.split(" ", 1)[1]
+            for x in lines
+            if x.dir == "client" and x.text.upper().startswith(("EHLO ", "HELO ")) and " " in x.text
+        ),
+        None,
+    )
+    try:
+        return validate_ehlo_name(ehlo) if ehlo else None
+    except ValueError:
+        return None
+
+
 def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> ProbeOptions:
+    """The options the recorded probe ran with, from the record's own fields (schema v2:
+    ``timeout``, ``deadline``, ``checks``); a v1 record did not keep them, and they are read
+    from its transcript instead (:func:`_options_from_v1_transcript`)."""
+    checks, timeout, deadline = rec.get("checks"), rec.get("timeout"), rec.get("deadline")
+    if _missing_list(checks) or _missing(timeout) or _missing(deadline):
+        return _options_from_v1_transcript(rec, lines)
+    asked = {str(c) for c in _list(checks)}
+    return ProbeOptions(
+        host=str(rec["host"]),
+        port=int(rec["port"]),
+        mode=str(rec.get("mode") or "auto"),
+        timeout=float(timeout),  # type: ignore[arg-type]  # not missing: checked above
+        deadline=float(deadline),  # type: ignore[arg-type]
+        ehlo_name=_ehlo_name(lines),
+        verify="verify" in asked,
+        cadata=None,
+        cafile=None,
+        relay_check="relay" in asked,
+        tls_required_check="tls_required" in asked,
+        vantage=str(rec.get("vantage") or "unspecified"),
+        source=str(rec.get("source") or "live"),
+        connect_to=("replay", 0) if rec.get("source") == "lab" else None,
+        auth=("[redacted]", "[redacted]") if "auth" in asked else None,
+        allow_cleartext_auth="cleartext_auth" in asked,
+    )
+
+
+def _options_from_v1_transcript(
+    rec: Mapping[str, Any], lines: list[TranscriptLine]
+) -> ProbeOptions:
     events = " | ".join(x.text for x in lines if x.dir == "event")
     m = _SECONDS.search(events)
     timeout = float(m.group(1)) if m else DEFAULT_TIMEOUT
@@ -439,6 +533,8 @@ def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult
         if name in TIMING_FIELDS:
             continue
         va, vb = _norm(name, a.get(name)), _norm(name, b.get(name))
+        if name in NEW_IN_V2 and va is None:
+            continue  # not recorded then (schema v1): nothing to compare
         if name in ("started_at", "cert_not_after") and va and vb:
             import datetime as dt
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-SCHEMA_VERSION: Final = 1
+#: Version 2 (issue 15): ``extensions`` as sent (``SIZE 35882577``) by live probes as by
+#: importers; ``cert_problems``; what the probe was asked (``timeout``, ``deadline``,
+#: ``checks``), so a replay needs no transcript wording. Version 1 files are read and upgraded
+#: (:func:`upgrade_record`).
+SCHEMA_VERSION: Final = 2
+
+#: Every version this smtplab reads: older ones go through :func:`upgrade_record`.
+READABLE_SCHEMA_VERSIONS: Final = (1, 2)
 
 #: The outcome words, one per probe, in the order a learner meets them.
 OUTCOMES: Final = (
@@ -77,6 +84,10 @@ RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
 SEVERITIES: Final = ("info", "low", "medium", "high")
 DIRECTIONS: Final = ("client", "server", "event")
 ROLES: Final = ("relay", "submission-starttls", "submission-implicit", "unknown")
+#: What a probe can be asked to do beyond looking (the ``checks`` field): verify the
+#: certificate, try MAIL/RCPT to a foreign domain, try MAIL before TLS, log in, and allow that
+#: login in cleartext (the lab's legacy profile only).
+CHECKS: Final = ("verify", "relay", "tls_required", "auth", "cleartext_auth")
 
 # Field name -> (kind, nullable).  Kinds: str, int, float, bool, datetime (ISO-8601 UTC string in
 # JSON), list[str], findings (list of {code, severity, message}), transcript (list of
@@ -91,6 +102,9 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "address": ("str", True),
     "port": ("int", False),
     "mode": ("str", False),
+    "timeout": ("float", True),
+    "deadline": ("float", True),
+    "checks": ("list[str]", True),
     "tls_mode": ("str", False),
     "outcome": ("str", False),
     "role": ("str", False),
@@ -115,6 +129,7 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "cert_san": ("list[str]", False),
     "cert_verified": ("bool", True),
     "cert_error": ("str", True),
+    "cert_problems": ("list[str]", True),
     "relay_check": ("str", False),
     "findings": ("findings", False),
     "error": ("str", True),
@@ -156,3 +171,21 @@ def empty_record(**values: Any) -> dict[str, Any]:
         raise KeyError(f"not record fields: {', '.join(sorted(unknown))}")
     rec.update(values)
     return rec
+
+
+def upgrade_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record of an older schema version as the current one (a new dict; the current
+    version comes back unchanged). Version 1 → 2: ``extensions`` stay as they are (live v1
+    records kept bare keywords, imported ones the parameters: both are what was known);
+    ``cert_problems``, ``timeout``, ``deadline`` and ``checks`` become ``None``: not recorded
+    then (findings read the certificate problems from the other fields, and a replay takes the
+    options from the transcript). A newer version than this smtplab knows is left for the
+    reader to refuse."""
+    version = rec.get("schema_version")
+    if version != 1:
+        return rec
+    out = dict(rec)
+    out["schema_version"] = 2
+    for name in ("cert_problems", "timeout", "deadline", "checks"):
+        out.setdefault(name, None)
+    return out

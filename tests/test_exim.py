@@ -28,6 +28,7 @@ import smtplab
 from smtplab import schema
 from smtplab.probe import ProbeResult
 from smtplab.records import validate_record
+from smtplab.tls import HANDS_OVER_CHAIN
 
 STARTTLS_SERVICES = ("smtp", "submission", "alt")
 SUBMISSION_AUTH = ("PLAIN", "LOGIN")
@@ -146,7 +147,7 @@ def test_implicit_tls_service(exim: Exim) -> None:
         assert isinstance(s.sock, ssl.SSLSocket)
         assert r.tls_version == s.sock.version() and r.tls_cipher == s.sock.cipher()[0]
         s.ehlo()
-        assert set(r.extensions) == features(s)
+        assert set(r.extension_keywords) == features(s)
         assert r.auth_after_tls == auth_of(s)
         assert "STARTTLS" not in features(s)
 
@@ -158,13 +159,13 @@ def test_capabilities_equal_smtplib_before_and_after_starttls(exim: Exim, servic
     after = smtplab.probe("127.0.0.1", port, mode="starttls", timeout=3)
     with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
         s.ehlo()
-        assert set(before.extensions) == features(s)
+        assert set(before.extension_keywords) == features(s)
         assert before.auth_before_tls == auth_of(s) == ()
         assert "STARTTLS" in features(s) and "PIPECONNECT" in features(s)
         assert before.size_limit == int(s.esmtp_features["size"])
         s.starttls(context=unverified())
         s.ehlo()
-        assert set(after.extensions) == features(s)
+        assert set(after.extension_keywords) == features(s)
         assert after.auth_after_tls == auth_of(s) == expected_auth(service)
         assert "STARTTLS" not in features(s)
     assert before.tls_mode == "none" and after.tls_mode == "starttls"
@@ -304,12 +305,8 @@ def test_connections_per_probe_match_the_transcript(exim: Exim) -> None:
 
 
 @pytest.mark.skipif(
-    not hasattr(ssl.SSLObject, "get_unverified_chain"),
-    reason="this Python cannot hand over an unverified chain (3.13 can); CI runs 3.13 too",
-)
-@pytest.mark.xfail(
-    strict=True,  # turns red once the probe does it: then drop this marker
-    reason="issue 15 point 1 is not built yet: an unverified certificate costs a 2nd connection",
+    not HANDS_OVER_CHAIN,
+    reason="this Python cannot hand over an unverified chain (3.10 to 3.13 can)",
 )
 def test_one_connection_per_tls_port_when_python_hands_over_the_chain(exim: Exim) -> None:
     """Issue 15, point 1: judge an unverified certificate from the one handshake. Exim's log
@@ -322,6 +319,25 @@ def test_one_connection_per_tls_port_when_python_hands_over_the_chain(exim: Exim
         assert not any("reconnecting" in line.text for line in r.transcript), r.transcript
         assert len(log_after(exim, mark, CONNECTION.pattern, 2, limit=0.5)) == 1, service
         assert not log_after(exim, mark, "TLS error", 1, limit=0.2), service
+
+
+def test_a_python_that_cannot_hand_over_the_chain_reconnects_and_says_so(
+    exim: Exim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the chain cannot be had from an unverified handshake (a Python without
+    ``get_unverified_chain``), the certificate is read on a second connection, the transcript
+    says why, and the problems found are the same as from the one look."""
+    one_look = smtplab.probe("127.0.0.1", exim.ports["expired"], mode="starttls", timeout=3)
+    monkeypatch.setattr(smtplab.tls, "HANDS_OVER_CHAIN", False)
+    mark = len(mainlog(exim))
+    r = smtplab.probe("127.0.0.1", exim.ports["expired"], mode="starttls", timeout=3)
+    assert r.outcome == "open" and r.cert_verified is False, r.transcript
+    said = [x.text for x in r.transcript if "reconnecting" in x.text]
+    assert said == ["this Python cannot hand over the unverified chain: reconnecting to read "
+                    "the certificate"]  # fmt: skip
+    assert len(log_after(exim, mark, CONNECTION.pattern, 2, limit=1.0)) == 2
+    assert r.cert_problems and set(r.cert_problems) == set(one_look.cert_problems or ())
+    assert codes(r) & CERT_CODES == codes(one_look) & CERT_CODES
 
 
 def s_client(

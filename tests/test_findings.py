@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from smtplab.findings import RULES, analyze, guess_role, rule_for, top_finding
+from smtplab.findings import RULES, Finding, analyze, guess_role, rule_for, top_finding
 from smtplab.schema import SEVERITIES, empty_record
 
 
@@ -327,3 +328,16 @@ def test_from_a_chain_verdict_to_findings() -> None:
     # a record without the list still reads each problem from the error line
     del r["cert_problems"]
     assert set(codes(r)) & CERT_CODES == expected
+
+
+def test_imported_records_get_findings_too() -> None:
+    """Records from other tools go through the same rules as the probe's own."""
+    from smtplab.importers import from_nmap_xml, from_zgrab2
+
+    here = Path(__file__).parent / "data"
+    recs = from_zgrab2(here / "zgrab2-smtp.jsonl") + from_nmap_xml(here / "nmap-lab.xml")
+    for rec in recs:
+        assert [Finding.from_dict(f) for f in rec["findings"]] == list(analyze(rec)), rec["host"]
+    by_outcome = {r["outcome"]: {f["code"] for f in r["findings"]} for r in recs}
+    assert "refused" in by_outcome["refused"] and "filtered" in by_outcome["filtered"]
+    assert any("cert_self_signed" in {f["code"] for f in r["findings"]} for r in recs)

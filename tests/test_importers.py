@@ -34,6 +34,7 @@ from smtplab.importers import (
     iter_zgrab2,
     parse_ehlo_reply,
 )
+from smtplab.protocol import ehlo_keyword
 from smtplab.records import RecordError, RecordWarning, load_records, save_records, validate_record
 
 DATA = Path(__file__).parent / "data"
@@ -135,8 +136,8 @@ def test_parse_ehlo_reply() -> None:
         "250 STARTTLS\r\n"
     )
     ext, auth, size = parse_ehlo_reply(reply)
-    # The same parser as a live probe (smtplab.protocol.parse_ehlo): keywords, upper case.
-    assert ext == ["SIZE", "AUTH", "STARTTLS"]
+    # The same parser as a live probe (smtplab.protocol.parse_ehlo): as sent (schema v2).
+    assert ext == ["SIZE 1000", "AUTH PLAIN LOGIN", "AUTH=LOGIN", "STARTTLS"]
     assert auth == ["PLAIN", "LOGIN"]
     assert size == 1000
     assert parse_ehlo_reply("502 no\r\n") == ([], None, None)
@@ -569,7 +570,7 @@ def test_nmap_stream_many_hosts_across_chunks(tmp_path: Path) -> None:
     opened = [r for r in records if r["port"] == 25]
     assert {r["host"] for r in opened} == {f"mx{i}.example" for i in range(3000)}
     one = opened[1234]
-    assert one["extensions"] == ["SIZE", "STARTTLS", "AUTH"]
+    assert [ehlo_keyword(e) for e in one["extensions"]] == ["SIZE", "STARTTLS", "AUTH"]
     assert one["auth_before_tls"] == ["PLAIN", "LOGIN"] and one["size_limit"] == 1000
     assert one["role"] == guess_role(one)
     assert one["findings"] == [f.to_dict() for f in analyze(one)]
@@ -611,7 +612,7 @@ def test_csv_banners_through_the_protocol_parser(tmp_path: Path) -> None:
     )
     by_host = {r["host"]: r for r in from_csv(p)}
     one = by_host["mx.example.org"]
-    assert one["extensions"] == ["SIZE", "STARTTLS", "AUTH"] and one["esmtp"] is True
+    assert one["extensions"] == ["SIZE 100", "STARTTLS", "AUTH PLAIN"] and one["esmtp"] is True
     assert one["auth_before_tls"] == ["PLAIN"] and one["starttls_offered"] is True
     assert by_host["mx2.example.org"]["banner"] == "mx2 hello\nESMTP"
     assert by_host["mx3.example.org"]["outcome"] == "rejected"

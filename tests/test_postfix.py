@@ -117,12 +117,12 @@ def test_capabilities_equal_smtplib_before_and_after_starttls(
     after = smtplab.probe("127.0.0.1", port, mode="starttls", timeout=3)
     with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
         s.ehlo()
-        assert set(before.extensions) == features(s)
+        assert set(before.extension_keywords) == features(s)
         assert before.auth_before_tls == auth_of(s) == ()
         assert "STARTTLS" in features(s)
         s.starttls(context=unverified())
         s.ehlo()
-        assert set(after.extensions) == features(s)
+        assert set(after.extension_keywords) == features(s)
         assert after.auth_after_tls == auth_of(s) == expected_auth(postfix, service)
         assert "STARTTLS" not in features(s)
     assert before.tls_mode == "none" and after.tls_mode == "starttls"
@@ -133,7 +133,7 @@ def test_capabilities_equal_smtplib_on_implicit_tls(postfix: Postfix) -> None:
     r = smtplab.probe("127.0.0.1", port, mode="tls", timeout=3)
     with smtplib.SMTP_SSL("127.0.0.1", port, timeout=3, context=unverified()) as s:
         s.ehlo()
-        assert set(r.extensions) == features(s)
+        assert set(r.extension_keywords) == features(s)
         assert r.auth_after_tls == auth_of(s)
 
 

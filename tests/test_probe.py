@@ -17,6 +17,7 @@ from servers import Certs, ServerThread
 import smtplab
 from smtplab import schema
 from smtplab.probe import ProbeInputError, ProbeResult
+from smtplab.tls import HANDS_OVER_CHAIN
 
 
 def codes(r: ProbeResult) -> set[str]:
@@ -78,7 +79,7 @@ def test_open_plain_matches_smtplib(smtp_ports: dict[str, int]) -> None:
     assert r.outcome == "open" and r.banner_code == 220
     with smtplib.SMTP("127.0.0.1", port, timeout=3) as s:
         s.ehlo()
-        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+        assert set(r.extension_keywords) == {k.upper() for k in s.esmtp_features}
     assert r.tls_mode == "none" and r.auth_before_tls == () and r.auth_after_tls is None
     assert r.role == "relay"
     assert r.connect_ms is not None and r.banner_ms is not None and r.ehlo_ms is not None
@@ -105,7 +106,7 @@ def test_starttls_capabilities_before_and_after_tls(
     with smtplib.SMTP("localhost", port, timeout=3) as s:
         s.starttls(context=ctx)
         s.ehlo()
-        assert set(r.extensions) == {k.upper() for k in s.esmtp_features}
+        assert set(r.extension_keywords) == {k.upper() for k in s.esmtp_features}
 
 
 def test_untrusted_certificate_is_reported_not_fatal(smtp_ports: dict[str, int]) -> None:
@@ -140,6 +141,12 @@ def test_expired_certificate(smtp_ports: dict[str, int], cafile: str) -> None:
     assert r.outcome == "open" and r.cert_verified is False
     assert "cert_expired" in codes(r)
     assert r.cert_not_after and r.cert_not_after.startswith("2021-01-01")
+    # every problem, from the certificate itself, whichever Python (one look or a reconnect)
+    assert r.cert_problems is not None and "expired" in r.cert_problems
+    reconnects = sum("reconnecting" in x.text for x in r.transcript)
+    assert reconnects == (0 if HANDS_OVER_CHAIN else 1)
+    verified = smtplab.probe("localhost", smtp_ports["implicit"], mode="tls", cafile=cafile)
+    assert verified.cert_verified is True and verified.cert_problems == ()
 
 
 def test_auth_before_tls(smtp_ports: dict[str, int]) -> None:
@@ -571,4 +578,48 @@ def test_a_deadline_during_a_reconnect_is_not_filtered() -> None:
     assert r.connect_ms is not None and "deadline" in (r.error or "")
     from smtplab.replay import differences, replay
 
+    assert differences(r, replay(r)) == []
+
+
+def test_auto_mode_tries_implicit_tls_after_a_short_grace(
+    smtp_ports: dict[str, int], cafile: str
+) -> None:
+    """Issue 15 #5: a port silent in cleartext has implicit TLS tried on a second connection
+    after a grace of a few connect times, not after the whole timeout; TLS answers first and
+    its session follows. The recording replays the race as it went."""
+    from smtplab.probe.conversation import GRACE_EVENT, GRACE_MIN_S, TLS_FIRST_EVENT
+    from smtplab.replay import differences, replay
+
+    r = smtplab.probe("localhost", smtp_ports["implicit"], cafile=cafile, timeout=3)
+    assert r.outcome == "open" and r.tls_mode == "implicit", (r.error, r.transcript)
+    assert "implicit_tls_detected" in codes(r) and r.cert_verified is True
+    events = {x.text.split(" s:")[0] if x.text.startswith(GRACE_EVENT) else x.text: x.t
+              for x in r.transcript if x.dir == "event"}  # fmt: skip
+    grace = next(k for k in events if k.startswith(GRACE_EVENT))
+    assert float(grace.rsplit(" ", 1)[1]) >= GRACE_MIN_S
+    assert events[TLS_FIRST_EVENT] < 3000 / 2  # long before the 3 s cleartext timeout
+    assert differences(r, replay(r)) == []
+
+
+def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) -> None:
+    """A greeting that comes after the grace but within the timeout is still the answer: the
+    TLS attempt beside it fails (the server greets it in cleartext) and is dropped."""
+    from smtplab.probe.conversation import CLEARTEXT_FIRST_EVENT, GRACE_EVENT
+    from smtplab.replay import differences, replay
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.8)
+        writer.write(b"220 slow.example ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            writer.write(b"250 slow.example\r\n" if verb == b"EHLO" else b"221 bye\r\n")
+            await writer.drain()
+            if verb == b"QUIT":
+                break
+
+    r = smtplab.probe("127.0.0.1", servers.raw(slow), timeout=3)
+    texts = [x.text for x in r.transcript if x.dir == "event"]
+    assert r.outcome == "open" and r.tls_mode == "none", (r.error, texts)
+    assert any(t.startswith(GRACE_EVENT) for t in texts) and CLEARTEXT_FIRST_EVENT in texts
+    assert "implicit_tls_detected" not in codes(r)
     assert differences(r, replay(r)) == []

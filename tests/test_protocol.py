@@ -18,8 +18,10 @@ from smtplab.protocol import (
     TranscriptLine,
     build_command,
     client_states,
+    ehlo_keyword,
     explain_line,
     parse_ehlo,
+    parse_ehlo_text,
     parse_replies,
     redact_transcript,
     validate_ehlo_name,
@@ -303,3 +305,21 @@ def test_state_table_and_explanations() -> None:
     assert "TLS" in explain_line("client", "STARTTLS")
     assert explain_line("server", "530 5.7.0 Must issue STARTTLS").startswith("530:")
     assert "temporary" in explain_line("server", "499 odd")
+
+
+def test_one_ehlo_parser_keeps_extensions_as_sent() -> None:
+    """Live probes, replay and importers read EHLO through this one parser; records keep each
+    extension as sent, keywords and AUTH lists are derived from it."""
+    caps = parse_ehlo_text(
+        "250-mail.example Hello\r\n250-SIZE 35882577\r\n250-AUTH=LOGIN PLAIN\r\n"
+        "250-auth LOGIN CRAM-MD5\r\n250 STARTTLS\r\n"
+    )
+    assert caps is not None
+    assert caps.as_sent == ("SIZE 35882577", "AUTH=LOGIN PLAIN", "auth LOGIN CRAM-MD5", "STARTTLS")
+    assert caps.extensions == ("SIZE", "AUTH", "STARTTLS") and caps.starttls
+    assert caps.auth == ("LOGIN", "PLAIN", "CRAM-MD5") and caps.size_limit == 35882577
+    assert [ehlo_keyword(e) for e in caps.as_sent] == ["SIZE", "AUTH", "AUTH", "STARTTLS"]
+    assert parse_ehlo_text("554 go away\r\n") is None and parse_ehlo_text("") is None
+    from smtplab.importers import parse_ehlo_reply
+
+    assert parse_ehlo_reply("250-x\r\n250 SIZE 1000\r\n") == (["SIZE 1000"], [], 1000)

@@ -10,7 +10,8 @@ import pytest
 import smtplab
 from smtplab._paths import data_dir
 from smtplab.records import load_records
-from smtplab.replay import differences, replay
+from smtplab.replay import NEW_IN_V2, differences, replay
+from smtplab.schema import upgrade_record
 
 RECORDINGS = sorted((data_dir() / "recordings").glob("*.jsonl"))
 
@@ -141,3 +142,61 @@ def test_replay_uses_no_private_name_of_the_engine() -> None:
         text = path.read_text(encoding="utf-8")
         for hook in ("recorded_outcome", "hasattr(self.make_wire", "smtplab.replay import"):
             assert hook not in text, (path.name, hook)
+
+
+def test_a_v1_record_is_upgraded_and_still_replays() -> None:
+    """Schema v1 → v2: the fields v2 added were not recorded then (None, never guessed), the
+    extensions stay as they were, and the replay reads the options from the v1 transcript."""
+    recs = load_records(RECORDINGS[0]).to_dict("records")
+    rec = next(r for r in recs if r["outcome"] == "open" and r["tls_version"])
+    v1 = {k: v for k, v in rec.items() if k not in NEW_IN_V2} | {"schema_version": 1}
+    up = upgrade_record(v1)
+    assert up["schema_version"] == 2 and all(up[k] is None for k in NEW_IN_V2)
+    assert list(up["extensions"]) == list(v1["extensions"]) and upgrade_record(up) == up
+    again = replay(up)
+    assert differences(up, again) == [], (rec["host"], rec["port"])
+    assert again.checks == tuple(rec["checks"])  # read from the transcript's wording
+
+
+def test_load_records_reads_a_v1_file_and_upgrades_it(tmp_path: Path) -> None:
+    import json
+
+    rec = load_records(RECORDINGS[0]).to_dict("records")[0]
+    raw = json.loads(RECORDINGS[0].read_text(encoding="utf-8").splitlines()[0])
+    v1 = {k: v for k, v in raw.items() if k not in NEW_IN_V2} | {"schema_version": 1}
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(v1) + "\n", encoding="utf-8")
+    got = load_records(path).to_dict("records")[0]
+    assert got["schema_version"] == 2 and got["probe_id"] == rec["probe_id"]
+    assert all(got[k] is None or got[k] != got[k] for k in NEW_IN_V2)  # None, or NaN in a frame
+    assert list(got["extensions"]) == list(v1["extensions"])
+
+
+def test_replay_takes_the_options_from_the_record_not_its_wording() -> None:
+    """A v2 record says what the probe was asked (timeout, deadline, checks): a replay needs
+    no sentence of the transcript for it, so rewording the events changes nothing it does."""
+    with smtplab.Lab(scenario="classroom") as lab:
+        r = smtplab.probe(
+            "smtp.lab.example", 587, lab=lab, relay_check=True, tls_required_check=True, timeout=2
+        )
+    assert r.checks == ("verify", "relay", "tls_required") and r.timeout == 2.0
+    rec = r.to_record()
+    rec["transcript"] = [
+        {**x, "text": "(reworded)"} if x["dir"] == "event" and "check:" in x["text"] else x
+        for x in rec["transcript"]
+    ]
+    again = replay(rec)
+    assert (again.timeout, again.deadline, again.checks) == (r.timeout, r.deadline, r.checks)
+    assert again.relay_check == r.relay_check
+    assert [f.code for f in again.findings] == [f.code for f in r.findings]
+    assert differences(rec, again) == ["transcript"]  # only the rewording itself
+
+
+def test_live_records_keep_extensions_as_sent() -> None:
+    """data/README.md's promise: extensions as sent (``SIZE 35882577``), live as imported."""
+    with smtplab.Lab(scenario="classroom") as lab:
+        r = smtplab.probe("smtp.lab.example", 587, lab=lab, timeout=2)
+    sent = [x.text[4:] for x in r.transcript if x.dir == "server" and x.text.startswith("250")]
+    assert r.size_limit is not None and f"SIZE {r.size_limit}" in r.extensions
+    assert set(r.extensions) <= set(sent)
+    assert "SIZE" in r.extension_keywords and r.starttls_offered  # (the list is after TLS)

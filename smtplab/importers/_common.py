@@ -203,7 +203,7 @@ def apply_ehlo_lines(rec: dict[str, Any], lines: list[str], *, after_tls: bool) 
     """Capabilities from an EHLO reply's text lines (first line: the server's name)."""
     caps = parse_ehlo(lines)
     rec["esmtp"] = True
-    rec["extensions"] = list(caps.extensions)
+    rec["extensions"] = list(caps.as_sent)  # schema v2: as sent (``SIZE 35882577``)
     rec["size_limit"] = caps.size_limit
     rec["starttls_offered"] = caps.starttls
     rec["auth_after_tls" if after_tls else "auth_before_tls"] = list(caps.auth)
@@ -233,15 +233,15 @@ def parse_ehlo_reply(reply: str) -> tuple[list[str], list[str] | None, int | Non
 
     ``reply`` is the server's text, e.g. ``"250-mail.example Hello\\r\\n250-SIZE 1000\\r\\n
     250-AUTH PLAIN LOGIN\\r\\n250 STARTTLS\\r\\n"``.  Parsed by :func:`smtplab.protocol.parse_ehlo`,
-    as in a live probe: extensions are the keywords (``"SIZE"``), upper case, in the server's
-    order.  The AUTH list is ``[]`` when no AUTH was offered, and ``None`` when the reply was
+    as in a live probe: extensions as the server sent them (``"SIZE 1000"``), in its order
+    (schema v2).  The AUTH list is ``[]`` when no AUTH was offered, and ``None`` when the reply was
     not a 250 reply (nothing was learnt).
     """
     parsed = parse_reply_text(reply)
     if parsed is None or parsed.code != 250:
         return [], None, None
     caps = parse_ehlo(list(parsed.lines))
-    return list(caps.extensions), list(caps.auth), caps.size_limit
+    return list(caps.as_sent), list(caps.auth), caps.size_limit
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ The engine is the only part of smtplab that touches the network. Each concern ha
 - :mod:`~smtplab.probe.options`: what a probe is asked to do, checked once (:class:`ProbeOptions`)
 - :mod:`~smtplab.probe.wire`: the :class:`~smtplab.probe.wire.Wire` interface and the live socket
 - :mod:`~smtplab.probe.conversation`: what the probe says and what the answers mean
+- :mod:`~smtplab.probe.sessions`: one session and the retries auto mode allows
 - :mod:`~smtplab.probe.tlsfacts`: what a TLS session tells about itself
 - :mod:`~smtplab.probe.result`: the running state and the frozen :class:`ProbeResult`
 - :mod:`~smtplab.probe.run`: :func:`probe`, :func:`aprobe`, :func:`probe_many`

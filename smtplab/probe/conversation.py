@@ -20,7 +20,15 @@ from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
 
-__all__ = ["RELAY_CHECK_RCPT", "Conversation", "run_sessions"]
+__all__ = [
+    "CLEARTEXT_FIRST_EVENT",
+    "GRACE_EVENT",
+    "HANDSHAKE_EVENTS",
+    "RECONNECT_EVENT",
+    "RELAY_CHECK_RCPT",
+    "TLS_FIRST_EVENT",
+    "Conversation",
+]
 
 #: Where the relay check sends its test recipient: a domain reserved by RFC 2606, so even an
 #: open relay could never deliver (and we never send DATA anyway).
@@ -50,6 +58,34 @@ class _CertRejected(Exception):
 class _CleartextOnTLSPort(_Stop):
     def __init__(self, error: str) -> None:
         super().__init__("tls_failed", error)
+
+
+#: What the transcript says as a handshake starts, by (verify, judge the chain after it).
+HANDSHAKE_EVENTS: Final = {
+    (True, False): "TLS handshake (verifying the certificate)",
+    (False, False): "TLS handshake (not verifying)",
+    (True, True): "TLS handshake (reading the certificate, to verify it after the handshake)",
+    (False, True): "TLS handshake (not verifying)",
+}
+
+#: What the transcript says where this Python needs a second connection to read a certificate
+#: that failed verification.
+RECONNECT_EVENT: Final = (
+    "this Python cannot hand over the unverified chain: reconnecting to read the certificate"
+)
+
+#: Auto mode's grace before it tries implicit TLS beside a silent cleartext connection: this
+#: many times the connect time (a few round trips), and never less than GRACE_MIN_S seconds.
+GRACE_CONNECTS: Final = 4
+GRACE_MIN_S: Final = 0.25
+#: The transcript's words for that race (a replay finds the race's outcome by them).
+GRACE_EVENT: Final = "no cleartext greeting within"
+TLS_FIRST_EVENT: Final = "implicit TLS answered first on the second connection"
+CLEARTEXT_FIRST_EVENT: Final = "the cleartext greeting came first: the TLS attempt was dropped"
+
+#: TLS versions a verifying client accepts (Python's default context refuses older ones): the
+#: AUTH check sends credentials over nothing older, whatever a probe that reads old servers took.
+AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
 
 
 def _ms(start: float) -> float:
@@ -86,6 +122,7 @@ class Conversation:
         self.o = st.opts
         self.make_wire: WireFactory = make_wire or LiveWire
         self.wire: Wire | None = None
+        self.raced = False  # auto mode raced implicit TLS against a silent greeting already
 
     async def send(self, verb: str, arg: str | None = None) -> None:
         assert self.wire is not None
@@ -121,12 +158,16 @@ class Conversation:
             raise _Stop("reset", f"{exc} (waiting for the reply to {what})") from None
 
     async def tls_handshake(self, verify: bool, server_hostname: str | None) -> None:
+        """The TLS handshake. Verifying, where this Python can hand over the chain of a
+        handshake that did not verify it, means: one handshake that reads the certificate,
+        then :meth:`judge_certificate` (issue 15: one connection per port)."""
         o, st = self.o, self.st
         assert self.wire is not None
-        ctx = client_context(verify=verify, cadata=o.cadata, cafile=o.cafile)
+        judge_after = verify and self.wire.hands_over_chain()
+        ctx = client_context(verify=verify and not judge_after, cadata=o.cadata, cafile=o.cafile)
         t = time.monotonic()
         st.phase = "tls"
-        st.event(f"TLS handshake ({'verifying the certificate' if verify else 'not verifying'})")
+        st.event(HANDSHAKE_EVENTS[(verify, judge_after)])
         try:
             await self.wire.start_tls(ctx, server_hostname, o.timeout)
         except ssl.SSLCertVerificationError as exc:
@@ -165,9 +206,33 @@ class Conversation:
                 cert_not_after=facts.not_after,
                 cert_san=list(facts.san),
             )
-        if verify:
+        if verify and not judge_after:
             st.set(cert_verified=True, cert_error=None)
+            st.cert_problems = ()
+        elif judge_after or st.cert_rejected is not None:
+            await self.judge_certificate(first_look=judge_after)
         st.event(f"TLS established: {version} {cipher}")
+
+    async def judge_certificate(self, first_look: bool) -> None:
+        """Judge the certificate of the session that just came up without verifying it: on the
+        first look (the chain handed over), or on a reconnection after OpenSSL rejected it."""
+        o, st = self.o, self.st
+        assert self.wire is not None
+        verdict = await self.wire.judge_certificate(
+            o.host, cafile=o.cafile, cadata=o.cadata, verify_error=st.cert_rejected
+        )
+        if verdict is None:
+            return
+        st.cert_problems = verdict.kinds
+        if not first_look:
+            return  # OpenSSL's reason stays the record's cert_error
+        if verdict.verified:
+            st.event("certificate verified")
+            st.set(cert_verified=True, cert_error=None)
+            return
+        reason = verdict.error or "the certificate was not verified"
+        st.event(f"certificate not verified: {reason}")
+        st.cert_rejected = reason
 
     async def session(self, implicit: bool, verify: bool) -> None:
         """One connection: connect, [TLS], greeting, EHLO, [STARTTLS, EHLO], [relay check], QUIT."""
@@ -179,7 +244,7 @@ class Conversation:
         except WireFailed as exc:
             raise _Stop(exc.outcome, exc.message) from None
         st.set(address=address)
-        sni = None if o.literal else o.host
+        sni = o.host  # ssl verifies an address literal as one and sends no SNI for it
         st.set(tls_mode="implicit" if implicit else "none")
         st.phase = "connect"
         st.event(
@@ -234,7 +299,7 @@ class Conversation:
         st.bytes_in_phase = 0
         t = time.monotonic()
         try:
-            reply = await self.wire.read_reply(o.timeout)
+            reply = await self.read_greeting()
         except asyncio.TimeoutError:
             if self.wire.received() and st.values.get("tls_mode") != "implicit":
                 if self.wire.reply_started():
@@ -267,6 +332,38 @@ class Conversation:
             raise _Stop("rejected", f"the server greeted with {reply.code}: {reply.text}")
         raise _Stop("not_smtp", f"greeting code {reply.code} is not an SMTP greeting (220)")
 
+    async def read_greeting(self) -> Reply:
+        """The greeting. In auto mode, a cleartext connection still silent after a short grace
+        (:data:`GRACE_CONNECTS` times the connect time, at least :data:`GRACE_MIN_S`) has
+        implicit TLS tried on a second connection meanwhile, happy-eyeballs style: the first
+        that speaks wins. TLS first ends this connection as silent (:class:`_Silent`), and the
+        implicit-TLS session follows at once instead of after the whole timeout."""
+        o, st = self.o, self.st
+        assert self.wire is not None
+        connect_s = float(st.values.get("connect_ms") or 0.0) / 1000.0
+        grace = round(max(GRACE_MIN_S, GRACE_CONNECTS * connect_s), 3)
+        if (
+            self.raced
+            or o.mode != "auto"
+            or st.values.get("tls_mode") != "none"
+            or grace >= o.timeout
+            or not self.wire.races_tls()
+        ):
+            return await self.wire.read_reply(o.timeout)
+        self.raced = True  # once per probe: the retry is the TLS session itself
+        try:
+            return await self.wire.read_reply(grace)
+        except asyncio.TimeoutError:
+            if self.wire.received():  # something is arriving: give it the whole timeout
+                return await self.wire.read_reply(o.timeout - grace)
+        st.event(f"{GRACE_EVENT} {grace:g} s: trying implicit TLS on a second connection")
+        reply = await self.wire.race_tls(o.timeout - grace, o.host)
+        if reply is None:
+            st.event(TLS_FIRST_EVENT)
+            raise _Silent(f"no cleartext greeting within {grace:g} s; implicit TLS answered")
+        st.event(CLEARTEXT_FIRST_EVENT)
+        return reply
+
     async def ehlo(self, first: bool) -> Any:
         o, st = self.o, self.st
         assert self.wire is not None
@@ -293,12 +390,12 @@ class Conversation:
         if first:
             st.set(
                 esmtp=True,
-                extensions=list(caps.extensions),
+                extensions=list(caps.as_sent),
                 size_limit=caps.size_limit,
                 starttls_offered=caps.starttls,
             )
         else:
-            st.set(extensions=list(caps.extensions), size_limit=caps.size_limit)
+            st.set(extensions=list(caps.as_sent), size_limit=caps.size_limit)
         if tls_now:
             st.set(auth_after_tls=list(caps.auth))
         else:
@@ -362,6 +459,17 @@ class Conversation:
                     "info",
                     "The AUTH check did not send the password: the server's certificate was not "
                     f"verified for {o.host} ({why}), so anyone in the middle could have read it.",
+                )
+            )
+            return
+        if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
+            st.event("AUTH check skipped: TLS older than 1.2")
+            st.extra.append(
+                Finding(
+                    "auth_skipped_unverified",
+                    "info",
+                    "The AUTH check did not send the password: the session is "
+                    f"{st.values.get('tls_version')}, older than a verifying client accepts.",
                 )
             )
             return
@@ -494,13 +602,15 @@ class Conversation:
         await self.reply("RSET")
 
     async def quit(self) -> None:
-        st = self.st
-        st.phase = "quit"
+        """Say QUIT and hang up without waiting for the 221. RFC 5321 §4.1.1.10 says a client
+        SHOULD wait for it; a probe that has learnt what it came for does not, to save the
+        round trip (issue 15 #4): the server has nothing left to say. QUIT is still said, so
+        the server ends the session as a normal one (Exim logs no TLS error for it:
+        tests/test_exim.py)."""
+        self.st.phase = "quit"
         try:
             await self.send("QUIT")
-            assert self.wire is not None
-            await self.wire.read_reply(min(1.0, self.o.timeout))
-        except (_Stop, asyncio.TimeoutError, ProtocolError, ConnectionError, OSError):
+        except _Stop:
             pass
 
 
@@ -511,82 +621,3 @@ def _not_smtp_reason(exc: ProtocolError) -> str:
     if "SSH-" in text:
         return f"an SSH server answered, not SMTP ({text})"
     return f"not an SMTP greeting: {text}"
-
-
-async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> None:
-    """The whole probe: one session, and the retries auto mode allows (implicit TLS after a
-    silent cleartext try, plain SMTP after a cleartext answer on a TLS port, a reconnect
-    without verification to read a certificate that failed it)."""
-    o = st.opts
-    conv = Conversation(st, make_wire)
-    implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
-    verify = o.verify
-    cert_error: str | None = None
-    found_implicit = False
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            await conv.session(implicit, verify)
-            break
-        except _CertRejected as exc:
-            cert_error = exc.reason
-            st.event("reconnecting without verification to read the certificate")
-            verify = False
-        except _Silent as exc:
-            if o.mode == "auto" and not implicit and attempts == 1:
-                first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
-                st.event("no cleartext greeting: retrying with implicit TLS")
-                implicit = found_implicit = True
-                try:
-                    await conv.session(implicit, verify)
-                    break
-                except _CertRejected as exc2:
-                    cert_error = exc2.reason
-                    st.event("reconnecting without verification to read the certificate")
-                    verify = False
-                    continue
-                except _Stop as stop:
-                    found_implicit = False
-                    if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
-                        raise
-                    st.values = first_try  # report the cleartext connection that stayed silent
-                    st.event("implicit TLS did not answer either")
-            raise _Stop("silent", exc.error) from None
-        except _CleartextOnTLSPort:
-            if o.mode == "auto" and implicit and attempts == 1:
-                st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
-                st.extra.append(
-                    Finding(
-                        "wrong_tls_mode",
-                        "medium",
-                        f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not "
-                        "implicit TLS: a client set to SSL/TLS here fails with "
-                        "WRONG_VERSION_NUMBER.",
-                    )
-                )
-                implicit = False
-                continue
-            st.extra.append(
-                Finding(
-                    "wrong_tls_mode",
-                    "medium",
-                    "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): "
-                    "this port expects plain SMTP with STARTTLS, not implicit TLS. Try mode "
-                    "'starttls'.",
-                )
-            )
-            raise
-        if attempts > 4:  # pragma: no cover - a safety net; each path above ends sooner
-            break
-    if found_implicit:  # only now that it answered (a deadline may end the retry first)
-        st.extra.append(
-            Finding(
-                "implicit_tls_detected",
-                "info",
-                f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
-                "first: it speaks implicit TLS.",
-            )
-        )
-    if cert_error is not None:
-        st.set(cert_verified=False, cert_error=cert_error)

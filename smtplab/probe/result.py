@@ -17,9 +17,9 @@ from typing import Any, Final
 from smtplab import schema
 from smtplab.findings import Finding, analyze, guess_role, top_finding
 from smtplab.probe.options import ProbeOptions
-from smtplab.protocol import Redactor, TranscriptLine
+from smtplab.protocol import Redactor, TranscriptLine, ehlo_keyword
 
-__all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "finish"]
+__all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "checks_of", "finish"]
 
 #: A transcript keeps at most this many lines (a 1,000-line EHLO reply, twice, and the rest);
 #: beyond it one event says how many were left out, so memory stays bounded.
@@ -39,6 +39,11 @@ class ProbeResult:
     address: str | None
     port: int
     mode: str
+    #: what the probe was asked: its per-phase timeout and overall deadline (seconds), and the
+    #: checks beyond looking (words of :data:`smtplab.schema.CHECKS`); ``None`` in v1 records
+    timeout: float | None
+    deadline: float | None
+    checks: tuple[str, ...] | None
     tls_mode: str
     outcome: str
     role: str
@@ -63,6 +68,10 @@ class ProbeResult:
     cert_san: tuple[str, ...]
     cert_verified: bool | None
     cert_error: str | None
+    #: every problem of the certificate (``expired``, ``self_signed``, ... from
+    #: :data:`smtplab.tls.CERT_PROBLEM_KINDS`), computed from the certificate itself; ``()``
+    #: when it was verified, ``None`` when not computed (verification off, no TLS)
+    cert_problems: tuple[str, ...] | None
     relay_check: str
     findings: tuple[Finding, ...]
     error: str | None
@@ -106,6 +115,11 @@ class ProbeResult:
                 value = None
             kw[name] = value
         return cls(**kw)
+
+    @property
+    def extension_keywords(self) -> tuple[str, ...]:
+        """The EHLO keywords alone (``SIZE`` of ``SIZE 35882577``), in the order sent."""
+        return tuple(dict.fromkeys(ehlo_keyword(e) for e in self.extensions))
 
     @property
     def top_finding(self) -> Finding | None:
@@ -170,6 +184,8 @@ class ProbeState:
     #: why a certificate was rejected on an earlier connection (kept across reconnects and past a
     #: deadline: what was learnt stays in the record)
     cert_rejected: str | None = None
+    #: every problem found in the certificate (``None``: not judged), kept like cert_rejected
+    cert_problems: tuple[str, ...] | None = None
     #: a TCP connection was established at some point (so the port is not ``filtered``)
     connected: bool = False
     #: what the previous connection found, kept when a retry starts (restored if a deadline
@@ -229,6 +245,9 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
         host=o.host,
         port=o.port,
         mode=o.mode,
+        timeout=o.timeout,
+        deadline=o.deadline,
+        checks=checks_of(o),
         outcome=outcome,
         error=error,
         total_ms=round(st.now_ms(), 3),
@@ -238,6 +257,8 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
             rec[k] = val
     if st.cert_rejected is not None:  # learnt before a reconnect or a deadline: it stays
         rec["cert_verified"], rec["cert_error"] = False, st.cert_rejected
+    if st.cert_problems is not None and rec.get("tls_version"):
+        rec["cert_problems"] = list(st.cert_problems)
     if not rec.get("tls_version"):
         rec["tls_mode"] = "none"  # tls_mode says what was found, and no TLS session came up
     rec["role"] = guess_role(rec)
@@ -250,6 +271,18 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
     }
     findings = tuple(Finding(f.code, f.severity, scrub(f.message)) for f in findings)
     return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+
+
+def checks_of(o: ProbeOptions) -> list[str]:
+    """The words of :data:`smtplab.schema.CHECKS` that these options ask for."""
+    asked = {
+        "verify": o.verify,
+        "relay": o.relay_check,
+        "tls_required": o.tls_required_check,
+        "auth": o.auth is not None,
+        "cleartext_auth": o.auth is not None and o.allow_cleartext_auth,
+    }
+    return [word for word in schema.CHECKS if asked[word]]
 
 
 def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:

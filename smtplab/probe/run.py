@@ -13,9 +13,10 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop, run_sessions
+from smtplab.probe.conversation import _Stop
 from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState, finish
+from smtplab.probe.sessions import run_sessions
 from smtplab.probe.wire import DeadlineReached, WireFactory
 from smtplab.protocol import Redactor, secret_forms
 
@@ -40,9 +41,12 @@ async def run_probe(
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
         st.event(error)
         prev = st.previous
-        if prev and st.values.get("outcome") != "open":
-            if prev.get("outcome") == "open" or st.values.get("connect_ms") is None:
-                st.values = prev  # a retry learnt less than the connection before it
+        if (
+            prev
+            and st.values.get("outcome") != "open"
+            and (prev.get("outcome") == "open" or st.values.get("connect_ms") is None)
+        ):
+            st.values = prev  # a retry learnt less than the connection before it
         if st.values.get("outcome") == "open":
             outcome = "open"
         elif not st.connected:
@@ -196,6 +200,10 @@ def _targets(targets: Iterable[Any]) -> list[ProbeOptions | tuple[Any, Any, str 
     return out
 
 
+#: Probes in flight per host towards other people's servers, unless told otherwise.
+DEFAULT_PER_HOST: Final = 4
+
+
 class _RateLimiter:
     """At most ``rate`` new connections per second, spaced evenly (politeness for live probes)."""
 
@@ -232,7 +240,7 @@ async def aprobe_many(
     targets: Iterable[Any],
     *,
     concurrency: int = 64,
-    per_host: int = 4,
+    per_host: int | None = None,
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
     **kwargs: Any,
@@ -240,7 +248,9 @@ async def aprobe_many(
     """Probe many ``(host, port)`` targets (or :class:`ProbeOptions`) concurrently; results in
     input order.
 
-    ``concurrency`` bounds probes in flight; ``per_host`` bounds them per host (politeness);
+    ``concurrency`` bounds probes in flight; ``per_host`` bounds them per host (politeness:
+    by default 4 towards other people's hosts, no bound of its own on loopback and in the lab,
+    where 32 probes of a port that drops packets then cost one timeout, not eight);
     ``rate`` caps new connections per second (default: none in the lab or on loopback, 10 per
     second towards other hosts).
     All ports of a host run side by side, so a filtered port costs its timeout once.
@@ -249,7 +259,7 @@ async def aprobe_many(
     items = _targets(targets)
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ProbeInputError("concurrency must be a whole number of at least 1")
-    if not isinstance(per_host, int) or per_host < 1:
+    if per_host is not None and (not isinstance(per_host, int) or per_host < 1):
         raise ProbeInputError("per_host must be a whole number of at least 1")
     unknown = set(kwargs) - _MANY_OPTIONS
     if unknown:
@@ -275,7 +285,8 @@ async def aprobe_many(
 
     async def one(i: int, o: ProbeOptions) -> None:
         nonlocal done, report
-        hs = host_sems.setdefault(o.host.lower(), asyncio.Semaphore(per_host))
+        limit = per_host or (concurrency if o.source == "lab" or o.loopback else DEFAULT_PER_HOST)
+        hs = host_sems.setdefault(o.host.lower(), asyncio.Semaphore(limit))
         async with sem, hs:
             await limiter.wait()
             r = await run_probe(o)
@@ -295,7 +306,7 @@ def probe_many(
     targets: Iterable[Any],
     *,
     concurrency: int = 64,
-    per_host: int = 4,
+    per_host: int | None = None,
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
     **kwargs: Any,

@@ -9,15 +9,19 @@ recording goes back through the very same conversation.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import socket
 import ssl
 from collections import deque
 from typing import Final, Protocol, runtime_checkable
 
+from smtplab import tls
+from smtplab.probe.options import ProbeOptions
 from smtplab.probe.result import ProbeState
 from smtplab.probe.tlsfacts import TLSFacts, session_facts
 from smtplab.protocol import ProtocolError, Reply, ReplyParser
+from smtplab.tls import ChainVerdict, judge_session_certificate
 
 __all__ = [
     "MAX_QUEUED_REPLIES",
@@ -74,6 +78,25 @@ class Wire(Protocol):
         """TLS version, cipher and certificate facts of the session (``None`` where unknown)."""
         ...
 
+    def hands_over_chain(self) -> bool:
+        """True if a handshake that does not verify can still hand over the whole chain the
+        server sent (Python 3.13), so that it is judged without a second connection."""
+        ...
+
+    async def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        """The verdict on the certificate of this TLS session, from the certificate itself:
+        the whole chain verified against the trust store (when :meth:`hands_over_chain`), or
+        the leaf's problems beside OpenSSL's ``verify_error`` from an earlier, verifying
+        handshake. ``None`` when it cannot be judged."""
+        ...
+
     def local_name(self) -> str:
         """An honest EHLO name for our end of the connection."""
         ...
@@ -100,6 +123,17 @@ class Wire(Protocol):
 
     async def read_reply(self, timeout: float) -> Reply:
         """The next reply; raises ``TimeoutError``, ``ProtocolError`` or ``ConnectionError``."""
+        ...
+
+    def races_tls(self) -> bool:
+        """True if auto mode may race implicit TLS against a silent greeting over this wire
+        (a live one; a recording only where it recorded such a race)."""
+        ...
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        """Wait for the greeting on this connection while implicit TLS is tried on a second
+        one: the greeting if it comes first, ``None`` if a TLS handshake completes first;
+        ``TimeoutError`` when neither happens within ``timeout``."""
         ...
 
     def close(self) -> None:
@@ -190,6 +224,25 @@ class ReplyReader(asyncio.Protocol):
             self._waiter = None
 
 
+_WARM_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # made on first need
+_WARMING: dict[tuple[str | None, str | None], concurrent.futures.Future[None]] = {}
+
+
+def _warm_up_tls(o: ProbeOptions) -> concurrent.futures.Future[None] | None:
+    """A probe that may judge a certificate from its one handshake imports ``cryptography``
+    and reads the trust store in a thread while it waits for the network, once per process
+    (its own thread: the end of an event loop never waits for it)."""
+    if not o.verify or o.mode == "plain" or not tls.HANDS_OVER_CHAIN:
+        return None
+    key = (o.cafile, o.cadata)
+    fut = _WARMING.get(key)
+    if fut is None:
+        if not _WARM_POOL:
+            _WARM_POOL.append(concurrent.futures.ThreadPoolExecutor(1, "smtplab-tls-warm-up"))
+        fut = _WARMING[key] = _WARM_POOL[0].submit(tls.warm_up, o.cafile, o.cadata)
+    return fut
+
+
 class LiveWire:
     """One TCP connection, optionally upgraded to TLS: the :class:`Wire` a live probe uses."""
 
@@ -198,9 +251,11 @@ class LiveWire:
         self.proto = ReplyReader(state)
         self.transport: asyncio.Transport | None = None
         self.ssl_object: ssl.SSLObject | None = None
+        self.warm: concurrent.futures.Future[None] | None = None
 
     async def resolve(self) -> tuple[str, int]:
         o, st = self.state.opts, self.state
+        self.warm = _warm_up_tls(o)
         if o.lab_error is not None:
             st.event(f"lab: {o.lab_error}")
             raise WireFailed("dns_failed", o.lab_error)
@@ -276,6 +331,26 @@ class LiveWire:
     def tls_facts(self) -> TLSFacts:
         return session_facts(self.ssl_object)
 
+    def hands_over_chain(self) -> bool:
+        return tls.HANDS_OVER_CHAIN
+
+    async def judge_certificate(
+        self,
+        server_name: str,
+        *,
+        cafile: str | None,
+        cadata: str | None,
+        verify_error: str | None,
+    ) -> ChainVerdict | None:
+        if self.ssl_object is None:
+            return None
+        if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
+            timeout = self.state.opts.timeout
+            await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=timeout)
+        return judge_session_certificate(
+            self.ssl_object, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
+        )
+
     def local_name(self) -> str:
         """An honest EHLO name: our own address as an RFC 5321 address literal."""
         sockname = self.transport.get_extra_info("sockname") if self.transport else None
@@ -320,6 +395,45 @@ class LiveWire:
                 raise asyncio.TimeoutError()
             await self.proto.wait(remaining)
 
+    def races_tls(self) -> bool:
+        return True
+
+    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        greeting = asyncio.ensure_future(self.read_reply(timeout))
+        if not peer:
+            return await greeting
+        tls_try = asyncio.ensure_future(_tls_answers(peer[0], peer[1], server_hostname, timeout))
+        try:
+            done, _ = await asyncio.wait({greeting, tls_try}, return_when=asyncio.FIRST_COMPLETED)
+            if greeting not in done and tls_try.result():
+                return None
+            return await greeting
+        finally:
+            for task in (greeting, tls_try):
+                task.cancel()
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+async def _tls_answers(address: str, port: int, server_hostname: str, timeout: float) -> bool:
+    """Whether a TLS handshake completes on a fresh connection within ``timeout`` (the
+    connection is dropped at once: the probe's own TLS session follows on another)."""
+    ctx = tls.client_context(verify=False)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                address,
+                port,
+                ssl=ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=timeout,
+            ),
+            timeout,
+        )
+    except (OSError, ssl.SSLError, asyncio.TimeoutError, EOFError):
+        return False
+    writer.transport.abort()
+    return True

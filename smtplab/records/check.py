@@ -19,7 +19,15 @@ from typing import Any
 
 from smtplab.records.errors import RecordError, show, where
 from smtplab.records.normalise import HugeInt, as_mapping, parse_time, to_json_ready
-from smtplab.schema import DIRECTIONS, ENUMS, FIELDS, SCHEMA_VERSION, SEVERITIES
+from smtplab.schema import (
+    DIRECTIONS,
+    ENUMS,
+    FIELDS,
+    READABLE_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    SEVERITIES,
+    upgrade_record,
+)
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
@@ -32,7 +40,7 @@ __all__ = [
 
 #: The schema versions this smtplab can read.  A file from a newer smtplab is refused with a
 #: message saying so, rather than misread.
-SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION,)
+SUPPORTED_SCHEMA_VERSIONS: tuple[int, ...] = READABLE_SCHEMA_VERSIONS
 
 #: (field or None for the whole record, what is wrong)
 Problem = tuple["str | None", str]
@@ -215,6 +223,7 @@ def check_fields(rec: Any, *, keep_unknown: bool = False) -> tuple[dict[str, Any
     _, problem = _check_int("schema_version", rec["schema_version"])
     if problem:
         return {}, [("schema_version", problem)]
+    rec = upgrade_record(dict(rec))  # an older version read as the current one (v1 -> v2)
     problems: list[Problem] = []
     out: dict[str, Any] = {}
     for name, (kind, nullable) in FIELDS.items():

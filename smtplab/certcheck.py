@@ -1,0 +1,579 @@
+"""Every certificate problem, and a chain verified against the probe's trust store.
+
+The second half of :mod:`smtplab.tls` (which re-exports every name here): what is wrong with a
+server certificate, read from the certificate itself with ``cryptography`` (imported when
+first needed, not before), and :func:`verify_chain`, which decides as a verifying handshake
+would from the chain one unverified handshake handed over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import os
+import re
+import ssl
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.x509.verification import Store
+
+#: A CA file in OpenSSL's hashed directory (``/etc/ssl/certs/1a2b3c4d.0``).
+_HASHED: Final = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
+
+
+# --- every certificate problem, from the certificate itself ----------------------------------
+
+#: The certificate problems, in the order they are reported (findings map each to a code).
+CERT_PROBLEM_KINDS: Final = (
+    "expired",
+    "not_yet_valid",
+    "self_signed",
+    "unknown_issuer",
+    "name_mismatch",
+    "weak_key",
+    "weak_signature",
+)
+
+#: Signature algorithms whose hash has practical collisions: MD2, MD4, MD5 (RFC 6151) and SHA-1
+#: (RFC 9155), with RSA, DSA and ECDSA. By OID, since cryptography cannot even name MD2/MD4.
+_WEAK_SIGNATURES: Final = {
+    "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+    "1.2.840.113549.1.1.3": "md4WithRSAEncryption",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.3.14.3.2.29": "sha1WithRSAEncryption (OIW)",
+    "1.2.840.10040.4.3": "dsa-with-sha1",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+}
+
+#: Smallest acceptable keys: RSA and DSA 2048 bits (NIST SP 800-131A Rev. 2; the CA/Browser
+#: Forum's Baseline Requirements §6.1.5), elliptic curves 256 bits (P-256 and up).
+MIN_RSA_BITS: Final = 2048
+MIN_EC_BITS: Final = 256
+
+
+@dataclass(frozen=True)
+class CertProblem:
+    """One thing wrong with a server certificate: a ``kind`` from :data:`CERT_PROBLEM_KINDS` and
+    a short ``detail`` in OpenSSL's words where OpenSSL has some (``certificate has expired``)."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """The verdict on a certificate chain: ``verified`` as a verifying TLS client would decide
+    (chain to a trusted root, valid now, right name, strong enough), every problem found, and
+    one line naming them all for the record's ``cert_error`` (``None`` when verified)."""
+
+    verified: bool
+    problems: tuple[CertProblem, ...]
+    error: str | None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(p.kind for p in self.problems)
+
+
+def _norm_dns(name: str) -> str | None:
+    """A DNS name in comparable form: lower-case A-labels, no trailing dot."""
+    name = name.strip().rstrip(".").lower()
+    if not name:
+        return None
+    try:
+        return name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError:
+        return None
+
+
+def name_matches(server_name: str, pattern: str) -> bool:
+    """Whether a certificate's DNS name (``pattern``) covers ``server_name`` (RFC 6125 §6.4).
+
+    Case-insensitive, compared as A-labels. A wildcard is only the whole left-most label
+    (``*.example.org``), stands for exactly one non-empty label, and needs at least two labels
+    after it (``*.org`` covers nothing) — partial wildcards such as ``w*.example.org`` are
+    refused, as Python's ssl module (OpenSSL's NO_PARTIAL_WILDCARDS) and RFC 9525 refuse them.
+    """
+    host, pat = _norm_dns(server_name), _norm_dns(pattern)
+    if host is None or pat is None:
+        return False
+    if "*" not in pat:
+        return host == pat
+    first, _, rest = pat.partition(".")
+    if first != "*" or "*" in rest or rest.count(".") < 1:
+        return False
+    label, _, host_rest = host.partition(".")
+    return bool(label) and host_rest == rest
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def _name_ok(cert: x509.Certificate, server_name: str) -> bool:
+    """RFC 6125 §6.4: an address against iPAddress SANs only; a name against dNSName SANs, and
+    against the subject CN only when the certificate has no dNSName at all (§6.4.4)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = [str(n) for n in san.get_values_for_type(x509.DNSName)]
+        ips = list(san.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        dns, ips = [], []
+    addr = _ip(server_name)
+    if addr is not None:
+        return any(addr == a for a in ips)
+    if not dns:
+        dns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return any(name_matches(server_name, d) for d in dns)
+
+
+def _is_self_signed(cert: x509.Certificate) -> bool:
+    if cert.subject != cert.issuer:
+        return False
+    try:
+        cert.verify_directly_issued_by(cert)
+    except Exception:  # a bad or unsupported self-signature: still not from any CA
+        return True
+    return True
+
+
+def _key_weakness(cert: x509.Certificate) -> str | None:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return f"RSA {key.key_size} bits"
+    if isinstance(key, dsa.DSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return f"DSA {key.key_size} bits"
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
+        return f"EC {key.curve.name} ({key.curve.key_size} bits)"
+    return None
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
+    return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+def certificate_problems(
+    leaf_der: bytes,
+    chain_der: Sequence[bytes],
+    server_name: str | None,
+    *,
+    now: dt.datetime,
+    trusted: bool | None,
+) -> tuple[CertProblem, ...]:
+    """Every problem of a server certificate, read from the certificate itself.
+
+    ``chain_der`` is what the server sent (the leaf first, or not at all); ``trusted`` says
+    whether the chain leads to a trusted root (:func:`verify_chain` finds out; ``None`` when
+    unknown). Checks: validity dates of the leaf at ``now``; a self-signed leaf (not a problem
+    when it is itself trusted, as a pinned certificate is); an unknown issuer (``trusted`` is
+    False and the leaf is not self-signed); the name (:func:`name_matches`, skipped when
+    ``server_name`` is empty); RSA/DSA keys under 2048 bits and curves under 256; MD5 or SHA-1
+    signatures on the leaf and the intermediates sent (a root's own signature is never relied
+    on). An unreadable leaf is one ``unknown_issuer`` problem saying so.
+    """
+    from cryptography import x509
+
+    try:
+        leaf = x509.load_der_x509_certificate(leaf_der)
+    except ValueError as exc:
+        return (CertProblem("unknown_issuer", f"unreadable certificate: {exc}"),)
+    others = []
+    for der in chain_der:
+        if der == leaf_der:
+            continue
+        try:
+            others.append(x509.load_der_x509_certificate(der))
+        except ValueError:
+            continue
+    now = _utc(now)
+    out: list[CertProblem] = []
+    not_before, not_after = _validity(leaf)
+    if now > not_after:
+        out.append(
+            CertProblem("expired", f"certificate has expired (not after {not_after.isoformat()})")
+        )
+    if now < not_before:
+        out.append(CertProblem("not_yet_valid", f"certificate is not yet valid until {not_before}"))
+    self_signed = _is_self_signed(leaf)
+    if self_signed and trusted is not True:
+        out.append(CertProblem("self_signed", "self-signed certificate"))
+    elif trusted is False:
+        out.append(
+            CertProblem(
+                "unknown_issuer",
+                f"unable to get local issuer certificate for {leaf.issuer.rfc4514_string()}",
+            )
+        )
+    if server_name and not _name_ok(leaf, server_name):
+        what = "IP address" if _ip(server_name) is not None else "Hostname"
+        out.append(
+            CertProblem(
+                "name_mismatch",
+                f"{what} mismatch, certificate is not valid for {server_name!r}",
+            )
+        )
+    # The leaf's key is used in every handshake; an intermediate's key and signature are relied
+    # on; a root's are not (a root is trusted for being in the store, not for its signature).
+    relied_on = [leaf, *(c for c in others if not _is_self_signed(c))]
+    weak_key = next((w for c in relied_on if (w := _key_weakness(c))), None)
+    if weak_key:
+        out.append(CertProblem("weak_key", f"certificate key too weak: {weak_key}"))
+    signed = relied_on if not self_signed else relied_on[1:]
+    weak_sig = next(
+        (
+            _WEAK_SIGNATURES[c.signature_algorithm_oid.dotted_string]
+            for c in signed
+            if c.signature_algorithm_oid.dotted_string in _WEAK_SIGNATURES
+        ),
+        None,
+    )
+    if weak_sig:
+        out.append(
+            CertProblem("weak_signature", f"certificate signature algorithm too weak: {weak_sig}")
+        )
+    return tuple(out)
+
+
+# --- checking a chain against the probe's trust store ------------------------------------------
+
+
+def _load_certs(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in PEM text (a bundle) or one DER; a broken PEM block is skipped.
+
+    System bundles hold old roots that cryptography warns about (a serial number of zero):
+    OpenSSL trusts them, so they load here too, quietly.
+    """
+    from cryptography import x509
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if b"-----BEGIN" not in data:
+            try:
+                return [x509.load_der_x509_certificate(data)]
+            except ValueError:
+                return []
+        try:
+            return x509.load_pem_x509_certificates(data)
+        except ValueError:
+            pass
+        out = []
+        pem = rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----"
+        for block in re.findall(pem, data, re.S):
+            try:
+                out.append(x509.load_pem_x509_certificate(block))
+            except ValueError:
+                continue
+        return out
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+@functools.lru_cache(maxsize=8)
+def _trust_store(
+    cafile: str | None, capath: str | None, cadata: bytes | None, default: tuple[str | None, ...]
+) -> tuple[Store | None, frozenset[bytes]]:
+    """The trusted certificates as a cryptography ``Store`` and as DER (for pinned leaves)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.verification import Store
+
+    if cafile is None and capath is None and cadata is None:
+        # The system's bundle; its hashed directory only when there is no bundle (on Debian
+        # both hold the same CAs, and reading both doubles the ~35 ms this costs once).
+        cafile, capath = default[0], None if default[0] else default[1]
+        if cafile is None and capath is None and default[2]:
+            cafile = default[2]  # no system store at all: certifi's, if installed
+    certs: list[x509.Certificate] = []
+    if cadata:
+        certs += _load_certs(cadata)
+    if cafile:
+        certs += _load_certs(_read(cafile))
+    if capath and os.path.isdir(capath):
+        with os.scandir(capath) as entries:
+            names = sorted(e.path for e in entries if _HASHED.match(e.name))
+        for name in names:
+            certs += _load_certs(_read(name))
+    ders = {c.public_bytes(Encoding.DER): c for c in certs}
+    return (Store(list(ders.values())) if ders else None), frozenset(ders)
+
+
+def _default_paths() -> tuple[str | None, ...]:
+    """Where the probe's verifying context finds its CAs: OpenSSL's default file and directory
+    (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` win, as for :func:`client_context`), and certifi's
+    bundle as a last resort."""
+    paths = ssl.get_default_verify_paths()
+    capath = paths.capath if paths.capath and os.path.isdir(paths.capath) else None
+    try:
+        import certifi
+
+        fallback: str | None = certifi.where()
+    except ImportError:
+        fallback = None
+    return paths.cafile, capath, fallback
+
+
+def _chains_to_store(
+    leaf: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    store: Store | None,
+    now: dt.datetime,
+) -> tuple[bool, str | None]:
+    """Whether the chain leads to a trusted root, apart from the leaf's name and dates.
+
+    cryptography's verifier checks all at once; to ask only about the issuer, the leaf is
+    checked as a client certificate with any extensions allowed (so no name and no key usage
+    are asked of it) at a moment inside its own validity.
+    """
+    from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, VerificationError
+
+    if store is None:
+        return False, "no trusted certificates found"
+    not_before, not_after = _validity(leaf)
+    when = min(max(_utc(now), not_before), not_after)
+    builder = (
+        PolicyBuilder()
+        .store(store)
+        .time(when)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+        )
+    )
+    try:
+        builder.build_client_verifier().verify(leaf, intermediates)
+    except VerificationError as exc:
+        return False, re.sub(r"\s*\(encountered processing .*$", "", str(exc), flags=re.S)
+    return True, None
+
+
+def verify_chain(
+    chain_der: Sequence[bytes],
+    server_name: str | None,
+    *,
+    cafile: str | None = None,
+    capath: str | None = None,
+    extra_ca_pem: bytes | str | None = None,
+    now: dt.datetime | None = None,
+) -> ChainVerdict:
+    """Verify a chain the server sent (leaf first) as the probe's verifying handshake would.
+
+    The trust store is the one :func:`client_context` uses: with ``cafile``, ``capath`` or
+    ``extra_ca_pem`` (the lab's CA, PEM) exactly those, as ``ssl.create_default_context(cafile=,
+    cadata=)`` does; without them, the system's (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured). A
+    leaf found in the store itself is trusted as it stands (a pinned self-signed certificate).
+    Every problem is listed (:func:`certificate_problems`), not the first one only.
+    """
+    from cryptography import x509
+
+    if not chain_der:
+        return ChainVerdict(False, (), "the server sent no certificate")
+    now = _utc(now or dt.datetime.now(dt.timezone.utc))
+    if isinstance(extra_ca_pem, str):
+        extra_ca_pem = extra_ca_pem.encode()
+    store, pinned = _trust_store(cafile, capath, extra_ca_pem, _default_paths())
+    leaf_der = bytes(chain_der[0])
+    try:
+        leaf = x509.load_der_x509_certificate(leaf_der)
+    except ValueError as exc:
+        problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
+        return ChainVerdict(False, (problem,), problem.detail)
+    intermediates = []
+    for der in chain_der[1:]:
+        try:
+            intermediates.append(x509.load_der_x509_certificate(bytes(der)))
+        except ValueError:
+            continue  # an unreadable extra certificate cannot help build the chain
+    if leaf_der in pinned:
+        trusted, reason = True, None
+    else:
+        trusted, reason = _chains_to_store(leaf, intermediates, store, now)
+    problems = certificate_problems(leaf_der, chain_der, server_name, now=now, trusted=trusted)
+    details = [
+        p.detail + (f" ({reason})" if p.kind == "unknown_issuer" and reason else "")
+        for p in problems
+    ]
+    return ChainVerdict(not problems, problems, "; ".join(details) if details else None)
+
+
+def leaf_problems(
+    leaf_der: bytes, server_name: str | None, *, verify_error: str | None, now: dt.datetime
+) -> tuple[CertProblem, ...]:
+    """Every problem of a certificate that OpenSSL rejected, when only the leaf is at hand (a
+    Python without :func:`unverified_chain_der`: the leaf read on an unverified reconnection).
+
+    Whether the issuer was trusted comes from OpenSSL's complaint
+    (:func:`trust_from_verify_error`); the rest from the certificate. The problem OpenSSL named
+    is always among them, in its words.
+    """
+    trusted = trust_from_verify_error(verify_error)
+    found = {
+        p.kind: p
+        for p in certificate_problems(leaf_der, [leaf_der], server_name, now=now, trusted=trusted)
+    }
+    for kind, words in verify_error_parts(verify_error):
+        if kind not in found and not (kind == "unknown_issuer" and "self_signed" in found):
+            found[kind] = CertProblem(kind, words)
+    if not found and verify_error:
+        found["unknown_issuer"] = CertProblem("unknown_issuer", verify_error)
+    return tuple(found[k] for k in CERT_PROBLEM_KINDS if k in found)
+
+
+def unverified_chain_der(sslobj: object) -> list[bytes] | None:
+    """The certificates the server sent, leaf first, as DER — even from a handshake that did not
+    verify them (``CERT_NONE``). ``sslobj`` is an ``ssl.SSLObject`` (asyncio's ``ssl_object``)
+    or ``ssl.SSLSocket``. Python 3.13 hands the chain over (``get_unverified_chain()``); 3.10
+    to 3.12 have the same call on the C object underneath (``_ssl._SSLSocket``, made public in
+    3.13 unchanged but for returning DER), which is used there. Without either this returns
+    ``None``, and only the leaf can be had (``getpeercert(binary_form=True)``). An empty list:
+    nothing was sent.
+    """
+    get = getattr(sslobj, "get_unverified_chain", None)
+    if get is not None:
+        return [bytes(der) for der in get() or ()]
+    get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if get is None:
+        return None
+    try:
+        import _ssl
+
+        return [bytes(c.public_bytes(_ssl.ENCODING_DER)) for c in get() or ()]
+    except Exception:  # a private call that changed shape: read the certificate another way
+        return None
+
+
+def _hands_over_chain() -> bool:
+    if hasattr(ssl.SSLObject, "get_unverified_chain"):
+        return True
+    try:
+        import _ssl
+
+        inner = getattr(_ssl, "_SSLSocket", None)  # the C object under SSLObject and SSLSocket
+        return hasattr(inner, "get_unverified_chain") and hasattr(_ssl, "ENCODING_DER")
+    except (ImportError, AttributeError):
+        return False
+
+
+#: This Python hands over the chain of a handshake that did not verify it
+#: (:func:`unverified_chain_der`): one handshake is enough to judge a certificate.
+HANDS_OVER_CHAIN: Final = _hands_over_chain()
+
+
+def warm_up(cafile: str | None = None, cadata: str | None = None) -> None:
+    """Import ``cryptography`` and read the trust store :func:`verify_chain` will use, ahead of
+    need (a probe runs it in a thread while it waits for the network)."""
+    extra = cadata.encode() if isinstance(cadata, str) else cadata
+    _trust_store(cafile, None, extra, _default_paths())
+
+
+def judge_session_certificate(
+    sslobj: object,
+    server_name: str,
+    *,
+    cafile: str | None = None,
+    cadata: str | None = None,
+    verify_error: str | None = None,
+    now: dt.datetime | None = None,
+) -> ChainVerdict | None:
+    """The verdict on the certificate of a TLS session that did not verify it (``CERT_NONE``).
+
+    Where Python hands over the chain (:func:`unverified_chain_der`), the chain is verified
+    here against the trust store a verifying handshake would use (``cafile``, the lab's CA as
+    ``cadata``, or the system's): that one handshake is enough. Elsewhere only the leaf can be
+    had, and only a certificate OpenSSL already rejected (``verify_error``, from an earlier
+    verifying handshake) is judged: its every problem (:func:`leaf_problems`). ``None`` when
+    there is nothing to judge with.
+    """
+    chain = unverified_chain_der(sslobj)
+    when = _utc(now or dt.datetime.now(dt.timezone.utc))
+    try:
+        if chain is not None:
+            return verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
+        if verify_error is None:
+            return None
+        leaf = sslobj.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        if not leaf:
+            return None
+        problems = leaf_problems(leaf, server_name, verify_error=verify_error, now=when)
+    except Exception as exc:  # a certificate cryptography cannot read is never a verified one
+        problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
+        return ChainVerdict(False, (problem,), verify_error or problem.detail)
+    return ChainVerdict(False, problems, verify_error)
+
+
+#: OpenSSL's verification messages and the problem each names (X509_verify_cert_error_string).
+_VERIFY_WORDS: Final = (
+    ("self-signed certificate in certificate chain", "unknown_issuer"),
+    ("self signed certificate in certificate chain", "unknown_issuer"),
+    ("not yet valid", "not_yet_valid"),
+    ("expired", "expired"),
+    ("self-signed", "self_signed"),
+    ("self signed", "self_signed"),
+    ("hostname mismatch", "name_mismatch"),
+    ("ip address mismatch", "name_mismatch"),
+    ("doesn't match", "name_mismatch"),
+    ("key too weak", "weak_key"),
+    ("key too small", "weak_key"),
+    ("md too weak", "weak_signature"),
+    ("digest algorithm too weak", "weak_signature"),
+    ("signature algorithm too weak", "weak_signature"),
+    ("issuer", "unknown_issuer"),
+    ("unknown authority", "unknown_issuer"),
+    ("unknown ca", "unknown_issuer"),
+)
+
+
+def verify_error_parts(message: str | None) -> tuple[tuple[str, str], ...]:
+    """The problems a verification message names, each with the words that name it.
+
+    OpenSSL names one problem (``certificate has expired``); :attr:`ChainVerdict.error` names
+    each, separated by ``;``. Parts that name no known problem are left out.
+    """
+    out: list[tuple[str, str]] = []
+    for part in (message or "").split(";"):
+        low = part.strip().lower()
+        kind = next((k for words, k in _VERIFY_WORDS if words in low), None)
+        if kind is not None and kind not in (k for k, _ in out):
+            out.append((kind, part.strip()))
+    return tuple(out)
+
+
+def problems_from_verify_error(message: str | None) -> tuple[str, ...]:
+    """The problem kinds a verification message names (see :func:`verify_error_parts`)."""
+    return tuple(kind for kind, _ in verify_error_parts(message))
+
+
+def trust_from_verify_error(message: str | None) -> bool | None:
+    """Whether the chain reached a trusted root, judged from OpenSSL's first complaint.
+
+    OpenSSL builds the chain before it checks names, key sizes and dates, and stops at the first
+    error: a complaint about the issuer (or a self-signed leaf) means no trusted root was found;
+    a complaint about the dates, the name or the key means one was. ``None`` when the message
+    says neither.
+    """
+    kinds = problems_from_verify_error(message)
+    if not kinds:
+        return None
+    return kinds[0] not in ("unknown_issuer", "self_signed")
