@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from smtplab.findings import CERT_PROBLEMS
+
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.x509.verification import Store
@@ -29,16 +31,9 @@ _HASHED: Final = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
 
 # --- every certificate problem, from the certificate itself ----------------------------------
 
-#: The certificate problems, in the order they are reported (findings map each to a code).
-CERT_PROBLEM_KINDS: Final = (
-    "expired",
-    "not_yet_valid",
-    "self_signed",
-    "unknown_issuer",
-    "name_mismatch",
-    "weak_key",
-    "weak_signature",
-)
+#: The certificate problems, in the order they are reported (findings map each to a code):
+#: one list, kept with the findings that name them.
+CERT_PROBLEM_KINDS: Final = CERT_PROBLEMS
 
 #: Signature algorithms whose hash has practical collisions: MD2, MD4, MD5 (RFC 6151) and SHA-1
 #: (RFC 9155), with RSA, DSA and ECDSA. By OID, since cryptography cannot even name MD2/MD4.
