@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from smtplab._paths import notebooks_dir
+from smtplab.errors import SmtplabError
 
 __all__ = [
     "START_PAGE",
@@ -45,7 +46,7 @@ START_PAGE = "00_start_here.ipynb"
 BACKUP_PREFIX = ".backup-"
 
 
-class NotebooksError(ValueError):
+class NotebooksError(SmtplabError, ValueError):
     """The copy of the course cannot be made where asked: one line for the learner."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from smtplab.errors import SmtplabError
+
 __all__ = ["UsageError"]
 
 
-class UsageError(Exception):
+class UsageError(SmtplabError):
     """Bad arguments or an unusable file: printed as one line, exit status 2."""

@@ -1,8 +1,13 @@
-"""Checking command-line values: every bad value is one clear line (and exit status 2)."""
+"""Checking command-line values: every bad value is one clear line (and exit status 2).
+
+Text becomes numbers here; whether a number is acceptable is the probe's own rule
+(:func:`smtplab.probe.options.check_port`, :func:`~smtplab.probe.options.check_timeout`), so
+the command line and the library never disagree."""
 
 from __future__ import annotations
 
 from smtplab.cli.errors import UsageError
+from smtplab.probe.options import ProbeInputError, check_port, check_timeout
 
 __all__ = ["concurrency", "parse_ports", "port_number", "timeout_seconds"]
 
@@ -19,9 +24,10 @@ def parse_ports(text: str) -> list[int]:
             continue
         if not part.isdigit():
             raise UsageError(f"port {part!r} is not a number (ports are 1-65535, e.g. -p 25,587)")
-        p = int(part)
-        if not 1 <= p <= 65535:
-            raise UsageError(f"port {p} is out of range: ports run from 1 to 65535")
+        try:
+            p = check_port(int(part))
+        except ProbeInputError as exc:
+            raise UsageError(str(exc)) from None
         if p not in ports:
             ports.append(p)
     if not ports:
@@ -45,9 +51,10 @@ def timeout_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise UsageError(f"--timeout {text!r} is not a number of seconds") from None
-    if not 0 < value <= 600:
-        raise UsageError("--timeout must be between 0 and 600 seconds")
-    return value
+    try:
+        return check_timeout(value, "--timeout")
+    except ProbeInputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def concurrency(text: str) -> int:

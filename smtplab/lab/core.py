@@ -44,6 +44,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
+from smtplab.errors import SmtplabError
 from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
@@ -100,7 +101,7 @@ def _new_password() -> str:
     return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
 
 
-class LabError(LookupError):
+class LabError(SmtplabError, LookupError):
     """The lab cannot find what you asked for: an unknown scenario or host, or it is not running."""
 
 

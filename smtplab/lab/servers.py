@@ -184,7 +184,7 @@ class LabHandler:
         session: Session,
         envelope: Envelope,
         address: str,
-        rcpt_options: list[str],
+        _rcpt_options: list[str],
     ) -> str:
         # Anyone may send to the lab's own domain; only an authenticated user may relay elsewhere.
         if not (_is_local(address) or session.authenticated):
@@ -259,7 +259,7 @@ def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
     user, password = (c.encode("utf-8") for c in credentials)
 
     def check(
-        server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+        server: SMTP, session: Session, envelope: Envelope, _mechanism: str, data: Any
     ) -> AuthResult:
         if isinstance(data, LoginPassword):
             # compare_digest: constant time, so timing does not leak how much of a guess was right.

@@ -25,6 +25,8 @@ __all__ = [
     "MIN_TIMEOUT",
     "ProbeInputError",
     "ProbeOptions",
+    "check_port",
+    "check_timeout",
     "make_options",
 ]
 
@@ -327,3 +329,8 @@ def _is_ip(host: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+#: The probe's own checks, for the command line to reuse: one set of rules for every input.
+check_port = _check_port
+check_timeout = _check_timeout

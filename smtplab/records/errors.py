@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from smtplab.errors import SmtplabError
+
 __all__ = ["MAX_PROBLEMS_KEPT", "RecordError", "RecordWarning", "show", "where"]
 
 #: How many problem messages a lenient load keeps in ``df.attrs["problems"]``.
@@ -31,7 +33,7 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class RecordError(ValueError):
+class RecordError(SmtplabError, ValueError):
     """A record, or a line of a record file, breaks the schema; or a record file can't be used.
 
     Attributes say where: ``path`` (the file, or ``None`` for records in memory), ``line``
