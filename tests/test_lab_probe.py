@@ -158,3 +158,22 @@ def test_a_clean_stop_prints_nothing() -> None:
     )
     assert done.returncode == 0 and done.stdout == "done\n", done.stderr[-2000:]
     assert done.stderr == ""
+
+
+def test_on_phase_names_each_step_as_the_probe_enters_it(labs: dict[str, Lab]) -> None:
+    """probe_many's on_phase hook (the command line's live lines use it): each target reports
+    the steps it waits for, in order, and a probe of a dropped port never gets past connect."""
+    import smtplab
+
+    lab = labs["home-isp"]
+    seen: dict[int, list[str]] = {0: [], 1: []}
+    results = smtplab.probe_many(
+        [("smtp.lab.example", 587), ("smtp.lab.example", 25)],
+        lab=lab,
+        timeout=1,
+        on_phase=lambda i, phase: seen[i].append(phase),
+    )
+    assert [r.outcome for r in results] == ["open", "filtered"]
+    steps = [p for i, p in enumerate(seen[0]) if i == 0 or seen[0][i - 1] != p]
+    assert steps[:5] == ["connect", "greeting", "ehlo", "starttls", "tls"], seen[0]
+    assert set(seen[1]) == {"connect"}, seen[1]

@@ -29,6 +29,21 @@ def probe_deadline(timeout: float) -> float:
     return min(600.0, 3 * timeout + 2)
 
 
+#: What a probe waits for in each phase, in a learner's words.
+WAITING_FOR: dict[str, str] = {
+    "queued": "its turn",
+    "connect": "the TCP connection",
+    "greeting": "the 220 greeting",
+    "ehlo": "the EHLO reply",
+    "starttls": "the answer to STARTTLS",
+    "tls": "the TLS handshake",
+    "auth": "the login",
+    "tls-required": "the answer to MAIL before TLS",
+    "relay": "the relay check's answer",
+    "quit": "the goodbye",
+}
+
+
 class LiveProbes:
     """Shows ``targets`` while ``run`` probes them; ``run`` gets a progress callback."""
 
@@ -40,6 +55,7 @@ class LiveProbes:
         self.deadline = probe_deadline(timeout)
         self.console = console
         self.done: list[Any] = [None] * len(self.targets)
+        self.phases: list[str] = ["queued"] * len(self.targets)
         self.lock = threading.Lock()
         self.started = time.monotonic()
 
@@ -51,7 +67,13 @@ class LiveProbes:
                     self.done[i] = result
                     return
 
-    def _status(self, result: Any, now: float) -> Text:
+    def phase(self, index: int, phase: str) -> None:
+        """The ``on_phase`` callable of :func:`smtplab.probe_many`: target ``index`` now waits
+        for ``phase``."""
+        with self.lock:
+            self.phases[index] = phase
+
+    def _status(self, result: Any, now: float, phase: str = "connect") -> Text:
         if result is not None:
             outcome = str(result.outcome)
             text = Text(f"{safe_text(outcome)}", style=OUTCOME_STYLE.get(outcome, ""))
@@ -59,9 +81,9 @@ class LiveProbes:
                 text.append(f"  {result.total_ms:.0f} ms", style="dim")
             return text
         left = max(0.0, self.deadline - (now - self.started))
+        waiting = WAITING_FOR.get(phase, phase)
         return Text(
-            f"{left:3.0f} s left · waiting for the server"
-            f" (connect, greeting, each reply ≤ {self.timeout:g} s)",
+            f"{left:3.0f} s left · waiting for {waiting} (≤ {self.timeout:g} s each step)",
             style="yellow" if left < self.timeout else "",
         )
 
@@ -70,25 +92,26 @@ class LiveProbes:
         now = time.monotonic()
         frame = _FRAMES[int(now * 10) % len(_FRAMES)]
         with self.lock:
-            rows = list(zip(self.targets, self.done, strict=True))
+            rows = list(zip(self.targets, self.done, self.phases, strict=True))
         names = [f"{safe_text(host)}:{port}" for host, port in self.targets]
         pad = max(map(len, names), default=0) + 2
         lines = []
-        for name, (_, result) in zip(names, rows, strict=True):
+        for name, (_, result, phase) in zip(names, rows, strict=True):
             line = Text(f"{frame} " if result is None else "✓ ", style="green" if result else "")
             line.append(name.ljust(pad))
-            line.append_text(self._status(result, now))
+            line.append_text(self._status(result, now, phase))
             line.truncate(max(10, self.console.width - 1), overflow="ellipsis")
             lines.append(line)
         return Group(*lines)
 
-    def run(self, probe: Callable[[Callable[[int, int, Any], None]], list[Any]]) -> list[Any]:
-        """Call ``probe(progress)`` on a worker thread while the lines update; return its result."""
+    def run(self, probe: Callable[[LiveProbes], list[Any]]) -> list[Any]:
+        """Call ``probe(self)`` on a worker thread while the lines update (``probe`` passes
+        :meth:`progress` and :meth:`phase` to :func:`smtplab.probe_many`); return its result."""
         box: dict[str, Any] = {}
 
         def work() -> None:
             try:
-                box["results"] = probe(self.progress)
+                box["results"] = probe(self)
             except BaseException as exc:  # handed back to the caller's thread below
                 box["error"] = exc
 

@@ -113,13 +113,18 @@ def probe_targets(
     def run(lab: Any) -> list[Any]:
         from smtplab.probe import probe_many
 
-        def call(progress: Any) -> list[Any]:
+        def call(live: Any = None) -> list[Any]:
             return probe_many(
-                list(targets), lab=lab, concurrency=args.concurrency, progress=progress, **kw
+                list(targets),
+                lab=lab,
+                concurrency=args.concurrency,
+                progress=live.progress if live else False,
+                on_phase=live.phase if live else None,
+                **kw,
             )
 
         if not show_live:
-            return call(False)
+            return call()
         from smtplab.cli.live import LiveProbes
 
         return LiveProbes(targets, kw["timeout"], make_console(sys.stderr)).run(call)

@@ -191,6 +191,19 @@ class ProbeState:
     #: what the previous connection found, kept when a retry starts (restored if a deadline
     #: passes before the retry learnt as much)
     previous: dict[str, Any] = field(default_factory=dict)
+    #: called with each new phase as the probe enters it ("connect", "greeting", "ehlo",
+    #: "starttls", "tls", "auth", ...): what a live display says the probe is waiting for
+    on_phase: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "phase":
+            watcher = self.__dict__.get("on_phase")
+            if watcher is not None:
+                try:
+                    watcher(value)
+                except Exception:  # a broken display must never break a probe
+                    object.__setattr__(self, "on_phase", None)
 
     def now_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0

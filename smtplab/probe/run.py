@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -23,12 +24,19 @@ from smtplab.protocol import Redactor, secret_forms
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
 
+def new_state(o: ProbeOptions, on_phase: Callable[[str], None] | None = None) -> ProbeState:
+    """A probe's empty state, its redactor armed with every form of the secret it may send."""
+    return ProbeState(
+        o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()), on_phase=on_phase
+    )
+
+
 async def run_probe(
     o: ProbeOptions, make_wire: WireFactory | None = None, st: ProbeState | None = None
 ) -> ProbeResult:
     """One probe over ``make_wire``'s wires (live sockets by default), within its deadline,
     always ending in a result."""
-    st = st or ProbeState(o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()))
+    st = st or new_state(o)
     outcome, error = "error", None
     try:
         await asyncio.wait_for(run_sessions(st, make_wire), o.deadline)
@@ -243,6 +251,7 @@ async def aprobe_many(
     per_host: int | None = None,
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
+    on_phase: Callable[[int, str], None] | None = None,
     **kwargs: Any,
 ) -> list[ProbeResult]:
     """Probe many ``(host, port)`` targets (or :class:`ProbeOptions`) concurrently; results in
@@ -255,6 +264,8 @@ async def aprobe_many(
     second towards other hosts).
     All ports of a host run side by side, so a filtered port costs its timeout once.
     ``progress=True`` prints a counter; a callable gets ``(done, total, result)``.
+    ``on_phase(i, phase)`` is called as target ``i`` enters each phase of its conversation
+    (``"connect"``, ``"greeting"``, ``"ehlo"``, ``"starttls"``, ``"tls"``, ...).
     """
     items = _targets(targets)
     if not isinstance(concurrency, int) or concurrency < 1:
@@ -289,7 +300,8 @@ async def aprobe_many(
         hs = host_sems.setdefault(o.host.lower(), asyncio.Semaphore(limit))
         async with sem, hs:
             await limiter.wait()
-            r = await run_probe(o)
+            watch = None if on_phase is None else functools.partial(on_phase, i)
+            r = await run_probe(o, st=new_state(o, watch))
         results[i] = r
         done += 1
         if report:
@@ -309,6 +321,7 @@ def probe_many(
     per_host: int | None = None,
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
+    on_phase: Callable[[int, str], None] | None = None,
     **kwargs: Any,
 ) -> list[ProbeResult]:
     """Sync twin of :func:`aprobe_many` (works inside a running notebook too)."""
@@ -320,6 +333,7 @@ def probe_many(
             per_host=per_host,
             rate=rate,
             progress=progress,
+            on_phase=on_phase,
             **kwargs,
         )
     )
