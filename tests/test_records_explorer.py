@@ -71,9 +71,11 @@ def test_summary_table_scrolls_in_its_own_box(scan: dict[str, Path]) -> None:
 def test_explorer_draws_both_charts_from_a_file(scan: dict[str, Path]) -> None:
     ex = dataset_explorer(scan["jsonl"])
     try:
+        ex.wait_for_charts()
         assert "<img" in ex.heatmap_html.value and "<img" in ex.times_html.value
         before = ex.heatmap_html.value
         ex.vantage.value = ex.vantage.options[1]
+        ex.wait_for_charts()
         assert ex.heatmap_html.value != before and "<img" in ex.heatmap_html.value
     finally:
         ex.close()

@@ -446,7 +446,7 @@ def test_player_widget_steps_through_lines(home_results: list[smtplab.ProbeResul
         assert pl.play.value == 4  # Play and slider are linked
         pl.play.value = n
         assert pl.slider.value == n and pl.screen.value == pl.frames[n][1]
-        assert "221" in pl.screen.value
+        assert "QUIT" in pl.screen.value  # the last line: QUIT, said without waiting for 221
         pl.slider.value = 0
         pl.speed.value = "line"
         assert pl.play.interval == 1000  # one line per second
@@ -482,12 +482,14 @@ def test_explorer_filters_update_counts_summary_and_charts(two_networks: Any) ->
         assert ex.counts.value.count("12 probes from 2 vantages, 2 hosts, 4 ports") == 1
         assert ex.vantage.options == ("all", "lab:home-isp", "lab:open-internet")
         assert ex.port.options == ("all", 25, 465, 587, 2525)
+        ex.wait_for_charts()
         assert "<img" in ex.heatmap_html.value and "<img" in ex.times_html.value
         assert "What each network saw" in ex.heatmap_html.value or 'alt="' in ex.heatmap_html.value
         before = ex.heatmap_html.value
         ex.port.value = 25
         assert "3 probes from 2 vantages, 2 hosts, 1 port" in ex.counts.value
         assert "(of 12 in the dataset)" in ex.counts.value
+        ex.wait_for_charts()
         assert ex.heatmap_html.value != before
         assert set(shown_outcomes(ex.summary_html.value)) == {"filtered", "refused", "open"}
         ex.vantage.value = "lab:home-isp"
@@ -495,6 +497,7 @@ def test_explorer_filters_update_counts_summary_and_charts(two_networks: Any) ->
         assert shown_outcomes(ex.summary_html.value) == ["filtered"]
         ex.outcome.value = "open"
         assert "0 probes" in ex.counts.value and "No probes match" in ex.summary_html.value
+        ex.wait_for_charts()
         assert "no data" in ex.heatmap_html.value or "<img" in ex.heatmap_html.value
         ex.vantage.value = ex.port.value = ex.outcome.value = "all"
         assert len(ex.filtered) == 12

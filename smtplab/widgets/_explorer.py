@@ -7,12 +7,19 @@ two charts draw.  A record file is read by DuckDB directly (JSON Lines or Parque
 a DataFrame or a list of records is handed over as an Arrow table.  ``benchmarks/
 records_scale.py`` measures the first view and a filter change at 100,000 records.
 
+The counts and the summary table answer at once; the two charts are drawn on a worker thread
+and replace the previous ones when ready (a newer filter change supersedes a drawing still
+under way), so a filter never waits for matplotlib. :meth:`DatasetExplorer.wait_for_charts`
+waits for them (scripts and tests).
+
 The summary table sits in its own horizontally scrolling box, so on a 1024-pixel projector the
 table scrolls where it is while the filters and charts stay put.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, Final
 
@@ -198,6 +205,14 @@ class DatasetExplorer(W.VBox):
     def __init__(self, df: Any, *, charts: bool = True) -> None:
         self.dataset, self._df = _dataset(df)
         self.show_charts = charts
+        self._drawer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtplab-explorer-charts")
+            if charts
+            else None
+        )
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._pending: Future[None] | None = None
         self.total = self.dataset.count()
         self.vantage = self._dropdown("vantage", "Vantage", "300px")
         self.host = self._dropdown("host", "Host", "300px")
@@ -273,21 +288,50 @@ class DatasetExplorer(W.VBox):
         self.summary_html.value = summary_table_html(
             table, max_rows=self.max_rows, total=table.attrs["groups"]
         )
-        if not self.show_charts:
+        if self._drawer is None:
             return
-        from smtplab import charts
-
         try:
-            f = self.dataset.frame(CHART_COLUMNS, **filters)
-            rows = "vantage" if n["vantages"] > 1 else "host"
-            heatmap = charts.outcome_heatmap(f, rows=rows)
-            self.heatmap_html.value = chart_html(_ProjectorChart(heatmap))
-            self.times_html.value = chart_html(_ProjectorChart(charts.phase_times(f, by="port")))
+            frame = self.dataset.frame(CHART_COLUMNS, **filters)  # queried here, drawn there
         except Exception as exc:
             self.heatmap_html.value = message_html(f"(the charts could not be drawn: {exc})")
             self.times_html.value = ""
+            return
+        rows = "vantage" if n["vantages"] > 1 else "host"
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        if not self.heatmap_html.value:
+            self.heatmap_html.value = message_html("(drawing the charts…)")
+        self._pending = self._drawer.submit(self._draw, generation, frame, rows)
+
+    def _draw(self, generation: int, frame: Any, rows: str) -> None:
+        """Draw both charts (on the worker thread); show them unless newer filters came since."""
+        from smtplab import charts
+
+        with self._lock:
+            if generation != self._generation:
+                return  # superseded before it started: draw only the newest
+        try:
+            heatmap = chart_html(_ProjectorChart(charts.outcome_heatmap(frame, rows=rows)))
+            times = chart_html(_ProjectorChart(charts.phase_times(frame, by="port")))
+        except Exception as exc:
+            heatmap, times = message_html(f"(the charts could not be drawn: {exc})"), ""
+        with self._lock:
+            if generation == self._generation:
+                self.heatmap_html.value = heatmap
+                self.times_html.value = times
+
+    def wait_for_charts(self, timeout: float = 120.0) -> None:
+        """Wait until the charts of the filters now chosen are drawn."""
+        pending = self._pending
+        if pending is not None:
+            pending.result(timeout)
 
     def close(self) -> None:
+        if self._drawer is not None:
+            with self._lock:
+                self._generation += 1  # a drawing under way shows nothing now
+            self._drawer.shutdown(wait=True, cancel_futures=True)
         close_parts(self)
         self.dataset.close()
         super().close()

@@ -64,9 +64,11 @@ def tls_rule_after(lines: Sequence[Mapping[str, Any]]) -> list[bool]:
     for i in range(len(lines) - 1, -1, -1):
         if lines[i]["dir"] != "event":
             continue
-        if lines[i]["text"].startswith("TLS handshake ("):
+        text = lines[i]["text"]
+        if text.startswith("TLS handshake ("):
             out[i] = next_event.startswith("TLS established")
-        next_event = lines[i]["text"]
+        if not text.startswith("certificate "):  # the verdict on the certificate comes between
+            next_event = text
     return out
 
 
