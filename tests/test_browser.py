@@ -78,6 +78,11 @@ NOTEBOOK = {
             "    [{'host': 'mx.lab.example', 'port': 25, 'outcome': o} for o in outcomes]",
             "))",
         ),
+        _cell(
+            "explorer",
+            "from smtplab._paths import data_dir",
+            "w.dataset_explorer(str(data_dir() / 'classroom.jsonl'), charts=False)",
+        ),
     ],
     "metadata": {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -276,6 +281,13 @@ _CLIPPED_JS = """(els) => els.map((el) => {
             clipLeft: clip.left, clipRight: clip.right, text: el.innerText};
 })"""
 
+_BOX_JS = """(el) => {
+    const r = el.getBoundingClientRect();
+    return {left: r.left, right: r.right, viewport: window.innerWidth,
+            scrollWidth: el.scrollWidth, clientWidth: el.clientWidth,
+            overflowX: getComputedStyle(el).overflowX};
+}"""
+
 _EHLO_NOTES_JS = """(rows) => rows.map((row) => ({
     line: row.children[2].innerText,
     note: row.querySelector('.smtplab-note') ? row.querySelector('.smtplab-note').innerText : ''
@@ -366,6 +378,18 @@ def test_the_course_reads_well_in_jupyterlab(
         assert "of the 6 probes in that cell, 2 got that far" in captions[2]
         alt = page.locator(".jp-Notebook .jp-CodeCell").nth(3).locator("img").get_attribute("alt")
         assert "(probes: 2 filtered, 1 open of 3)" in (alt or ""), alt
+
+        # the dataset explorer: its table scrolls sideways in its own box, on screen, and the
+        # widget itself never needs a scrollbar of its own (a projector once saw 5 of 10 columns)
+        explorer = page.locator(".smtplab-dataset-explorer")
+        expect(explorer).to_have_count(1, timeout=60_000)
+        explorer.scroll_into_view_if_needed()
+        shot("explorer")
+        box = explorer.locator(".smtplab-scroll").first.evaluate(_BOX_JS)
+        whole = explorer.evaluate(_BOX_JS)
+        assert box["right"] <= min(box["viewport"], whole["right"]) + 1, (box, whole)
+        assert box["left"] >= whole["left"] - 1, (box, whole)
+        assert whole["overflowX"] == "hidden" or whole["scrollWidth"] <= whole["clientWidth"]
     finally:
         page.close()
     assert all(p.stat().st_size > 10_000 for p in shots)

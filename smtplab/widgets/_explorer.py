@@ -218,11 +218,18 @@ class DatasetExplorer(W.VBox):
         self.host = self._dropdown("host", "Host", "300px")
         self.port = self._dropdown("port", "Port", "200px")
         self.outcome = self._dropdown("outcome", "Outcome", "240px")
-        full = W.Layout(width="100%", max_width="100%")
-        self.counts = W.HTML(layout=full)
-        self.summary_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
-        self.heatmap_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
-        self.times_html = W.HTML(layout=W.Layout(width="100%", max_width="100%"))
+
+        # Full width, no margin, and a block box: as a flex box (the default) an HTML widget grows
+        # to its widest content, so the table's scroll box was as wide as the table (1,098 px in
+        # an 844 px explorer at 1024x768) and never scrolled; the widget's default 2-pixel
+        # margins on top of width 100% also cut off the box's right edge.
+        def full() -> W.Layout:
+            return W.Layout(width="100%", max_width="100%", margin="0", display="block")
+
+        self.counts = W.HTML(layout=full())
+        self.summary_html = W.HTML(layout=full())
+        self.heatmap_html = W.HTML(layout=full())
+        self.times_html = W.HTML(layout=full())
         for w in (self.vantage, self.host, self.port, self.outcome):
             w.observe(lambda _c: self.update(), names="value")
         wrap = W.Layout(flex_flow="row wrap", max_width="100%")
