@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import ipaddress
 import itertools
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -20,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from hostile import has_stream_start_tls
@@ -701,8 +703,31 @@ def test_rate_limit_leaves_loopback_unspaced(recorder_port: int, tally: Tally) -
     assert min(b - a for a, b in itertools.pairwise(starts)) < 0.1
 
 
-@pytest.mark.parametrize("address", ["192.0.2.1", "203.0.113.7", "2001:db8::25", "8.8.8.8"])
-def test_the_suite_never_leaves_loopback_even_for_address_literals(address: str) -> None:
+@pytest.fixture
+def tripwire(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The real connect and name lookup behind conftest's guard, replaced for one test by a
+    tripwire that records the call and sends nothing: a guard that let an address through would
+    fail the test without a packet leaving the machine."""
+    guard = next(
+        m for m in sys.modules.values()
+        if getattr(m, "__file__", "") and m.__file__.endswith(os.path.join("tests", "conftest.py"))
+    )  # fmt: skip
+    reached: list[object] = []
+
+    def trip(*args: object, **kwargs: object) -> NoReturn:
+        reached.append(args)
+        raise OSError(errno.EHOSTUNREACH, "tripwire: the guard let this through")
+
+    for name in ("_real_connect", "_real_connect_ex", "_real_getaddrinfo"):
+        monkeypatch.setattr(guard, name, trip)
+    return reached
+
+
+# Documentation addresses only (RFC 5737, RFC 3849): nothing real is ever named, let alone dialled.
+@pytest.mark.parametrize("address", ["192.0.2.1", "203.0.113.7", "2001:db8::25"])
+def test_the_suite_never_leaves_loopback_even_for_address_literals(
+    address: str, tripwire: list[object]
+) -> None:
     """conftest's guard: an address literal skips name lookup (asyncio connects to it
     directly), so connect itself refuses anything beyond loopback."""
     with pytest.raises(socket.gaierror):
@@ -717,6 +742,7 @@ def test_the_suite_never_leaves_loopback_even_for_address_literals(address: str)
     r = smtplab.probe(address, 25, timeout=1)
     assert r.outcome in ("dns_failed", "unreachable") and "loopback" in (r.error or ""), r.error
     assert r.connect_ms is None
+    assert tripwire == []  # the guard refused every one before the real call
 
 
 def test_default_rate_for_hosts_that_are_not_this_machine(
