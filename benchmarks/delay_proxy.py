@@ -36,6 +36,12 @@ def _loopback(address: tuple[str, int]) -> tuple[str, int]:
     return address
 
 
+def _quiet_cancel(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """Stopping the proxy cancels its connections; asyncio's stream callback would log each."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
+
+
 class DelayProxy:
     """Forward ``listen`` → ``upstream`` on a background thread, adding ``rtt`` seconds per RTT."""
 
@@ -46,6 +52,7 @@ class DelayProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
+        self._loop.set_exception_handler(_quiet_cancel)
 
     def __enter__(self) -> DelayProxy:
         self._thread.start()

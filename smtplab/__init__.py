@@ -1,43 +1,52 @@
 """smtplab: learn and check SMTP ports 25, 465, 587 and 2525.
 
-``import smtplab`` stays light: the probe engine loads on first use, and pandas, matplotlib and
-ipywidgets load only when records, charts or widgets are used.
+``import smtplab`` stays light: the probe engine, discovery and replay load on first use, and
+pandas, matplotlib and ipywidgets only when records, charts or widgets are used.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# The probe engine loads eagerly: its package shares the name of the function `smtplab.probe`,
-# and importing the function here first keeps `smtplab.probe(...)` callable whatever imports
-# `smtplab.probe` the package later (Python sets a package attribute only when it first loads
-# a submodule). It needs only the standard library.
-# Discovery and replay too, for the same reason: `smtplab.discover` and `smtplab.replay` are
-# each both a module and its function (`from smtplab.replay import differences`, then
-# `smtplab.replay(rec)`, must still call the function). Discovery imports dnspython only when
-# a lookup runs; replay needs only the probe engine.
-from smtplab.discover import discover
 from smtplab.errors import SmtplabError
-from smtplab.probe import (
-    ProbeInputError,
-    ProbeOptions,
-    ProbeResult,
-    aprobe,
-    aprobe_many,
-    make_options,
-    probe,
-    probe_many,
-)
-from smtplab.replay import replay
 
-#: The same function as :func:`smtplab.replay`, by a name no module shadows.
-replay_record = replay
+if TYPE_CHECKING:
+    from smtplab.discover import discover
+    from smtplab.probe import (
+        ProbeInputError,
+        ProbeOptions,
+        ProbeResult,
+        aprobe,
+        aprobe_many,
+        make_options,
+        probe,
+        probe_many,
+    )
+    from smtplab.replay import replay
+
+    replay_record = replay
+
+#: Public functions that share their name with the module defining them: ``smtplab.probe``,
+#: ``smtplab.discover`` and ``smtplab.replay`` are always the functions, whatever imports the
+#: modules of those names (``from smtplab.replay import differences``, then ``smtplab.replay(rec)``
+#: must still call the function) — see :class:`_Package`.
+_SHADOWED = {"probe": "smtplab.probe", "discover": "smtplab.discover", "replay": "smtplab.replay"}
 
 # public name -> module that defines it, loaded on first use
 _LAZY = {
+    "ProbeInputError": "smtplab.probe",
+    "ProbeOptions": "smtplab.probe",
+    "ProbeResult": "smtplab.probe",
+    "aprobe": "smtplab.probe",
+    "aprobe_many": "smtplab.probe",
+    "make_options": "smtplab.probe",
+    "probe_many": "smtplab.probe",
+    **_SHADOWED,
     "Finding": "smtplab.findings",
     "TranscriptLine": "smtplab.protocol",
     "Lab": "smtplab.lab",
@@ -86,7 +95,23 @@ __all__ = [
 ]
 
 
+class _Package(types.ModuleType):
+    """The ``smtplab`` module: Python sets a package's attribute to each submodule it loads
+    (``smtplab.replay`` = the module), which would hide the function of the same name; the
+    functions named in :data:`_SHADOWED` keep their names."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
 def __getattr__(name: str) -> Any:
+    if name == "replay_record":
+        return __getattr__("replay")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -76,3 +76,45 @@ def test_a_module_can_register_a_command(capsys: pytest.CaptureFixture[str]) -> 
     finally:
         del cli.COMMANDS["hello"]
     assert main(["hello"]) == 2  # gone again: an unknown command, one line
+
+
+def test_a_json_probe_loads_only_the_probe_engine() -> None:
+    """`smtplab probe --json` starts fast because it loads neither the terminal renderer nor the
+    lab, the records layer or the advice engine; and `import smtplab` loads no engine at all."""
+    code = (
+        "import sys, smtplab\n"
+        "assert 'smtplab.probe' not in sys.modules, 'import smtplab loaded the probe engine'\n"
+        "from smtplab.cli import main\n"
+        "status = main(['probe', '127.0.0.1', '-p', '1', '--json', '--timeout', '1'])\n"
+        "heavy = ('rich', 'smtplab.advice', 'smtplab.doctor', 'smtplab.lab', 'smtplab.records',\n"
+        "         'smtplab.discover', 'smtplab.replay', 'pandas')\n"
+        "loaded = sorted({m.split('.')[0] if m.startswith(('rich', 'pandas')) else m\n"
+        "                 for m in sys.modules if m.startswith(heavy)})\n"
+        "print('LOADED', status, loaded, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "LOADED 0 []" in done.stderr, done.stderr
+    assert json.loads(done.stdout)["outcome"] == "refused"
+
+
+def test_shadowed_names_stay_functions_whatever_is_imported() -> None:
+    """`smtplab.probe`, `smtplab.discover` and `smtplab.replay` name functions, and keep doing
+    so after their modules of the same names are imported, in either order."""
+    code = (
+        "import smtplab\n"
+        "first = smtplab.probe\n"
+        "import smtplab.probe.options, smtplab.discover, smtplab.replay\n"
+        "from smtplab.probe import run\n"
+        "assert smtplab.probe is first and callable(first), smtplab.probe\n"
+        "assert callable(smtplab.discover) and callable(smtplab.replay)\n"
+        "assert smtplab.replay_record is smtplab.replay\n"
+        "import smtplab as again\n"
+        "assert again.probe.__module__ == 'smtplab.probe.run'\n"
+        "print('OK')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "OK", done.stderr

@@ -13,24 +13,24 @@ Exit status: 0 when probes ran, whatever they found; 2 for bad arguments or a fi
 read or written, with one line saying what was wrong (results already obtained are still printed).
 
 Each command is a :class:`Command` (name, help, ``add_arguments``, ``run``) in :data:`COMMANDS`;
-another module may add one with :func:`register`.
+another module may add one with :func:`register`. A command's module loads only when that command
+runs, so ``smtplab probe`` never pays for the lab, the records layer or the advice engine, and
+``--json`` output never loads the terminal renderer.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from smtplab.cli import lab_cmd, notebooks_cmd, probe_cmd, records_cmd
 from smtplab.cli.errors import UsageError
-from smtplab.cli.options import parse_ports
-from smtplab.cli.render import make_console, probe_table
 from smtplab.cli.text import safe_text
-from smtplab.probe import ProbeInputError
+from smtplab.errors import SmtplabError
 
 __all__ = [
     "COMMANDS",
@@ -72,49 +72,33 @@ def register(
     return command
 
 
-register("probe", "probe a host's SMTP ports", probe_cmd.add_probe_arguments, probe_cmd.run_probe)
+def _lazy(module: str, name: str) -> Callable[[Any], Any]:
+    """``module.name(arg)``, with ``module`` imported on the first call."""
+
+    def call(arg: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(arg)
+
+    call.__qualname__ = f"{module}.{name}"
+    return call
 
 
-def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
-    from smtplab import doctor  # the advice engine loads only for `smtplab doctor`
+_BUILT_IN = (
+    ("probe", "probe a host's SMTP ports", "probe_cmd", "add_probe_arguments", "run_probe"),
+    ("doctor", "which port and settings to use, and why", "..doctor", "add_arguments", "run"),
+    ("lab", "run the embedded mail lab until Ctrl-C", "lab_cmd", "add_lab_arguments", "run_lab"),
+    ("record", "probe hosts and append the records to a file", "probe_cmd",
+     "add_record_arguments", "run_record"),
+    ("show", "summarise a record file by host and port", "records_cmd",
+     "add_show_arguments", "run_show"),
+    ("merge", "pool record files, dropping duplicate probes", "records_cmd",
+     "add_merge_arguments", "run_merge"),
+    ("notebooks", "open the course notebooks in JupyterLab", "notebooks_cmd",
+     "add_notebooks_arguments", "run_notebooks"),
+)  # fmt: skip
 
-    doctor.add_arguments(parser)
-
-
-def _doctor_run(args: argparse.Namespace) -> int:
-    from smtplab import doctor
-
-    return doctor.run(args)
-
-
-register("doctor", "which port and settings to use, and why", _doctor_arguments, _doctor_run)
-register(
-    "lab", "run the embedded mail lab until Ctrl-C", lab_cmd.add_lab_arguments, lab_cmd.run_lab
-)
-register(
-    "record",
-    "probe hosts and append the records to a file",
-    probe_cmd.add_record_arguments,
-    probe_cmd.run_record,
-)
-register(
-    "show",
-    "summarise a record file by host and port",
-    records_cmd.add_show_arguments,
-    records_cmd.run_show,
-)
-register(
-    "merge",
-    "pool record files, dropping duplicate probes",
-    records_cmd.add_merge_arguments,
-    records_cmd.run_merge,
-)
-register(
-    "notebooks",
-    "open the course notebooks in JupyterLab",
-    notebooks_cmd.add_notebooks_arguments,
-    notebooks_cmd.run_notebooks,
-)
+for _name, _help, _module, _add, _run in _BUILT_IN:
+    _path = "smtplab.doctor" if _module == "..doctor" else f"smtplab.cli.{_module}"
+    register(_name, _help, _lazy(_path, _add), _lazy(_path, _run))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,17 +106,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def parse_ports(text: str) -> list[int]:
+    """``"25,465"`` -> ``[25, 465]`` (see :func:`smtplab.cli.options.parse_ports`)."""
+    from smtplab.cli import options  # loads the probe engine's input checks
+
+    return options.parse_ports(text)
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word not an option), if any."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv``, only the command it names declares its options (the
+    others are listed by name and help), so only that command's module loads."""
     parser = _Parser(prog="smtplab", description="Learn and check SMTP ports 25, 465, 587, 2525.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    chosen = None if argv is None else _chosen(argv)
     for command in COMMANDS.values():
-        command.add_arguments(sub.add_parser(command.name, help=command.help))
+        command_parser = sub.add_parser(command.name, help=command.help)
+        if argv is None or command.name == chosen:
+            command.add_arguments(command_parser)
     return parser
 
 
 def format_table(results: Sequence[Any], width: int = 100) -> str:
     """The probe table as plain text ``width`` columns wide (findings under their row)."""
     import io
+
+    from smtplab.cli.render import make_console, probe_table
 
     buffer = io.StringIO()
     console = make_console(buffer, plain=True)
@@ -162,7 +165,8 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
         if not args.command:
@@ -173,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except BrokenPipeError:
         return _quiet_broken_pipe()
-    except (UsageError, ProbeInputError) as exc:
+    except SmtplabError as exc:  # bad arguments, input, files, lab: one line, no traceback
         return _fail(str(exc))
     except FileNotFoundError as exc:
         return _fail(f"{exc.filename or exc}: no such file")
@@ -184,10 +188,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # a known error type from records (bad file) gets one line too
-        if type(exc).__name__ in ("RecordError",):
-            return _fail(str(exc))
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,6 @@ from typing import Any
 from smtplab.cli import output
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import concurrency, parse_ports, timeout_seconds
-from smtplab.cli.render import AUTH_LEGEND, make_console, probe_table, transcript_lines
 from smtplab.cli.text import safe_text
 
 __all__ = ["add_probe_arguments", "add_record_arguments", "run_probe", "run_record"]
@@ -126,6 +125,7 @@ def probe_targets(
         if not show_live:
             return call()
         from smtplab.cli.live import LiveProbes
+        from smtplab.cli.render import make_console
 
         return LiveProbes(targets, kw["timeout"], make_console(sys.stderr)).run(call)
 
@@ -137,6 +137,7 @@ def print_report(results: Sequence[Any], *, transcript: bool) -> None:
     from rich.text import Text
 
     from smtplab.checklist import checklist
+    from smtplab.cli.render import AUTH_LEGEND, make_console, probe_table, transcript_lines
 
     console = make_console()
     console.print(probe_table(results, console.width))
@@ -174,6 +175,8 @@ def _finish(results: list[Any], args: argparse.Namespace, path: str | None, json
     else:
         print_report(results, transcript=args.transcript)
         if path and error is None:
+            from smtplab.cli.render import make_console
+
             make_console().print(f"appended {written} record(s) to {safe_text(path)}")
     if error is not None:
         raise error
@@ -193,6 +196,8 @@ def run_probe(args: argparse.Namespace) -> int:
 
         found = discover(args.host)
         if not args.json:
+            from smtplab.cli.render import make_console
+
             console = make_console()
             for line in found.explain().splitlines():
                 console.print(safe_text(line))
