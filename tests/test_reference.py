@@ -122,8 +122,19 @@ def test_cloud_policies_cover_the_big_clouds_with_current_sources() -> None:
     ):
         assert name in cp.index, name
         assert cp.loc[name, "checked"] == "2026-11-30"
-    for name in ("Google Cloud (Compute Engine)", "Hetzner Cloud", "Vultr"):
-        assert cp.loc[name, "source"].startswith("https://"), name  # the provider's own page first
+    own_domain = {  # each cloud's source opens with the provider's own page
+        "Google Cloud (Compute Engine)": "https://cloud.google.com/",
+        "Hetzner Cloud": "https://docs.hetzner.com/",
+        "Vultr": "https://docs.vultr.com/",
+        "Oracle Cloud Infrastructure": "https://docs.oracle.com/",
+        "Microsoft Azure": "https://learn.microsoft.com/",
+        "DigitalOcean": "https://docs.digitalocean.com/",
+    }
+    for name, prefix in own_domain.items():
+        assert cp.loc[name, "source"].startswith(prefix), name
+    # a row whose primary page was not read says so in its source
+    for name, row in cp[cp["evidence"] != "read"].iterrows():
+        assert "not read here" in row["source"] or "quoted" in row["source"], name
     azure = cp.loc["Microsoft Azure", "source"]
     assert azure.startswith("https://learn.microsoft.com/") and "blogs.msdn" not in azure
     assert set(cp["evidence"]) <= {"read", "quoted by others", "third-party report"}

@@ -156,27 +156,34 @@ _SCENARIO_LIST: Final = (
         "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
         "see what each port is for before any network gets in the way. Beside them, "
-        "oauth.lab.example on 587 takes only OAuth tokens, as Gmail and Outlook.com now do: a "
-        "password will not work there.",
+        "oauth.lab.example on 587 takes only OAuth tokens, as Outlook.com has since 2024-09-16 "
+        "(Gmail still takes an app password; see provider_logins.csv): a password will not work "
+        "there.",
         {},
         hosts=(*_CORE_HOSTS, "oauth.lab.example"),
     ),
     Scenario(
         "home-isp",
-        "You are at home, behind a consumer broadband provider. Like most home ISPs, it silently "
-        "drops every outgoing connection to port 25, to stop infected home computers from sending "
-        "spam straight to other people's mail servers. A connection to port 25 just hangs until it "
-        "times out: that is 'filtered'. Ports 587, 465 and 2525 get through, so a mail program "
-        "that submits mail with a password still works.",
+        "You are at home, behind an invented consumer broadband provider that silently drops "
+        "every outgoing connection to port 25, so that an infected home computer cannot send spam "
+        "straight to other people's mail servers. Real networks block port 25 for that reason too: "
+        "RFC 6409 (section 1) says that because of machines with malicious software 'that "
+        "generate large amounts of spam, many sites now prohibit outbound traffic on the standard "
+        "SMTP port (port 25)'. A connection to port 25 just hangs until it times out: that is "
+        "'filtered'. Ports 587, 465 and 2525 get through, so a mail program that submits mail "
+        "with a password still works.",
         {25: "filtered"},
     ),
     Scenario(
         "cloud-vm",
-        "You are on a fresh virtual machine at a cloud provider. Azure, DigitalOcean and most "
-        "other clouds block outgoing port 25 on new accounts, so a VM cannot become a spam "
-        "cannon; the packets are dropped, and connections to 25 time out. Everything else is "
-        "open: to send mail from a cloud VM you submit it to a mail provider on 587 or 465, or ask "
-        "the cloud to lift the block.",
+        "You are on a fresh virtual machine at an invented cloud provider that drops outgoing "
+        "packets to port 25, so connections to 25 time out, as they do on Google Cloud. Every "
+        "cloud in the course's table (cloud_port25_policies.csv: AWS, Azure, Google Cloud, "
+        "DigitalOcean, Linode, Hetzner, Vultr, Oracle) blocks or restricts outgoing port 25 in "
+        "its own way: by default, for new accounts or tenancies, or for some subscription types. "
+        "Everything else is open here: you submit mail to a mail provider on 587 or 465, or ask "
+        "the cloud to lift the block. On a real cloud check its row first: Hetzner blocks 465 as "
+        "well, and Linode restricts 465 and 587 for some new accounts.",
         {25: "filtered"},
     ),
     Scenario(
@@ -184,38 +191,39 @@ _SCENARIO_LIST: Final = (
         "You are on a locked-down corporate or campus network. Its firewall drops everything that "
         "is not on its short allow list, and the only mail port on that list is 465, the "
         "implicit-TLS submission port. Ports 25, 587 and 2525 all time out. This network is "
-        "invented for the lab: real strict networks differ (some restrict 465 too), so a mail "
-        "program should know both submission ports. RFC 8314's reasons for preferring implicit "
-        "TLS are its own (its section 3 and Appendix A), not firewalls.",
+        "invented for the lab: real networks differ (Hetzner's cloud blocks 465, for one; see "
+        "cloud_port25_policies.csv), so a mail program should know both submission ports. RFC "
+        "8314's reasons for preferring implicit TLS are its own (its section 3 and Appendix A), "
+        "not firewalls.",
         {25: "filtered", 587: "filtered", 2525: "filtered"},
     ),
     Scenario(
         "hotel-wifi",
-        "You are on a hotel's guest Wi-Fi. Its gateway grabs every connection to port 25 and "
-        "answers itself, with the greeting of the hotel's own mail filter, "
-        f"{INTERCEPT_NAME}, whatever server you asked for; that interception is how some ISPs "
-        "and hotels handle port 25. Port 587 is silently dropped, so it times out. Ports 465 and "
-        "2525 get through untouched.",
+        "You are on a hotel's guest Wi-Fi, on an invented network. Its gateway grabs every "
+        "connection to port 25 and answers itself, with the greeting of the hotel's own mail "
+        f"filter, {INTERCEPT_NAME}, whatever server you asked for: the greeting's host name is "
+        "what gives the interception away. Port 587 is silently dropped, so it times out. Ports "
+        "465 and 2525 get through untouched.",
         {25: "intercept", 587: "filtered"},
     ),
     Scenario(
         "campus-dpi",
         "You are on a campus network whose firewall inspects SMTP. It lets connections to 25, "
         "587 and 2525 reach the real server, but rewrites the server's EHLO reply on the way: "
-        "where the server offers STARTTLS, the firewall writes XXXXXXXA, as the SMTP inspection "
-        "of some firewalls does. A mail program then never starts TLS, and would send its "
-        "password in cleartext: a STARTTLS stripping attack, whoever does it. Port 465 speaks "
-        "TLS from the first byte, so there is nothing in cleartext for the firewall to rewrite.",
+        "where the server offers STARTTLS, this invented firewall writes XXXXXXXA instead. A mail "
+        "program then never starts TLS, and would send its password in cleartext: a STARTTLS "
+        "stripping attack, whoever does it. Port 465 speaks TLS from the first byte, so there is "
+        "nothing in cleartext for the firewall to rewrite.",
         {25: "strip", 587: "strip", 2525: "strip"},
     ),
     Scenario(
         "hosting-provider",
         "You are on a web-hosting provider's server, on an invented network whose firewall "
         "rejects outgoing port 25 at once, so port 25 is 'refused' straight away instead of "
-        "timing out. Some providers block that way; others drop the packets (the article this "
-        "course grew from runs on Google Cloud, whose port-25 block is a timeout: see cloud-vm). "
-        "Ports 587, 465 and 2525 are open, and the provider's advice is to submit mail on one of "
-        "them with a password.",
+        "timing out. A firewall can block by rejecting or by dropping; the article this course "
+        "grew from runs on Google Cloud, whose port-25 block is a timeout (see cloud-vm). Ports "
+        "587, 465 and 2525 are open, and this provider's advice is to submit mail on one of them "
+        "with a password.",
         {25: "refused"},
     ),
     Scenario(
