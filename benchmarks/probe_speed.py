@@ -68,8 +68,8 @@ for arg in sys.argv[2:]:
 #: second) forced on, as it was before loopback targets were exempted (diagnosis only).
 RATE_LIMITED = r"""
 import sys
-import smtplab
-P = sys.modules["smtplab.probe.run"]  # where probe_many finds its rate limiter
+import importlib
+P = importlib.import_module("smtplab.probe.run")  # where probe_many finds its rate limiter
 class _Limit(P._RateLimiter):
     def __init__(self, rate):
         super().__init__(10.0)
@@ -82,6 +82,7 @@ sys.exit(main(sys.argv[1:]))
 def _ports_free(ports: list[int]) -> bool:
     for p in ports:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME-WAIT of a last run
             try:
                 s.bind(("127.0.0.1", p))
             except OSError:
