@@ -439,9 +439,11 @@ RULES: Final[tuple[Rule, ...]] = (
         "high",
         lambda r: bool(_masked(r)) and not r.get("starttls_offered"),
         "The EHLO reply lists {masked} where STARTTLS would stand: a firewall on the way "
-        "rewrote the offer (SMTP inspection in some firewalls does this), so the client "
+        "rewrote the offer, so the client "
         "never starts TLS. That is a STARTTLS stripping attack, whoever does it.",
-        "RFC 3207 §6 (deleting the STARTTLS offer is a man-in-the-middle attack)",
+        "RFC 3207 §6 (deleting the STARTTLS offer is a man-in-the-middle attack); Cisco ASA "
+        'Series Firewall CLI Configuration Guide, ch. 13, Defaults for ESMTP Inspection: "The '
+        'STARTTLS indication is removed from the session connection attempt"',
     ),
     Rule(
         "greeting_from_elsewhere",
@@ -470,9 +472,11 @@ RULES: Final[tuple[Rule, ...]] = (
         "port_2525_unofficial",
         "info",
         lambda r: _open(r) and r.get("port") == 2525,
-        "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); providers offer it "
-        "when 587 is blocked.",
-        "IANA Service Name and Transport Protocol Port Number Registry (2525: ms-v-worlds)",
+        "2525 is not registered for SMTP (IANA lists it as ms-v-worlds); some sending services "
+        "document it as an alternative for networks that block 587.",
+        "IANA Service Name and Transport Protocol Port Number Registry (2525: ms-v-worlds); "
+        'SparkPost SMTP docs: "Port 2525 is provided as an alternate port for cases where port '
+        '587 is blocked" (data/reference/provider_ports.csv)',
     ),
 )
 
@@ -494,7 +498,7 @@ def _context(rec: Record) -> dict[str, Any]:
     ctx["port"], ctx["host"] = port, host
     ctx["where"] = f"{host}:{port}"
     ctx["why_filtered"] = (
-        " (many ISPs and clouds block port 25 this way, against spam from infected machines)"
+        ' (RFC 6409 §1: "many sites now prohibit outbound traffic on the standard SMTP port")'
         if port == 25
         else " (a network that allows only a few ports drops the rest this way)"
     )

@@ -22,7 +22,7 @@ OUTCOMES: Final = (
     "open",  # an SMTP greeting 220 came
     "rejected",  # greeting was 421/554: the server refuses this client
     "refused",  # TCP reset: closed port or a REJECT rule
-    "filtered",  # connect timed out: a DROP rule, the usual ISP block
+    "filtered",  # connect timed out: something on the way drops the packets (a DROP rule)
     "silent",  # TCP connected, no greeting in time (tarpit, or a TLS port probed in cleartext)
     "not_smtp",  # something else answered: HTTP, SSH, garbage
     "tls_failed",  # the TLS handshake failed
@@ -40,7 +40,8 @@ OUTCOME_MEANING: Final = {
         "The connection was refused (TCP reset): nothing listens there, or a firewall rejects it."
     ),
     "filtered": (
-        "The connection timed out: a firewall silently drops the traffic, the usual ISP block."
+        "The connection timed out: something on the way silently drops the traffic "
+        "(a firewall DROP rule)."
     ),
     "silent": (
         "The connection opened but no greeting came: "

@@ -429,6 +429,6 @@ def _next_steps(
         )
     else:
         steps.append(
-            "Many providers also offer sending over HTTPS (an API), which no mail-port block stops."
+            "If your provider offers sending over HTTPS (an API), no mail-port block stops it."
         )
     return steps

@@ -3,9 +3,11 @@
 It relays every byte between the client and the real server, except that it masks STARTTLS:
 in the server's EHLO reply ``250-STARTTLS`` becomes ``250-XXXXXXXA``, and a ``STARTTLS``
 command from the client becomes ``XXXXXXXA`` (which the server answers with a 500). The
-replacement keeps the length, as the SMTP inspection of some firewalls does when it patches a
-packet in place. The client never starts TLS, so everything, a password too, would cross in
-cleartext: a downgrade that implicit TLS on 465 leaves no room for.
+replacement keeps the length, so a middlebox can patch a packet in place. Cisco documents this
+behaviour as the default of its firewalls' ESMTP inspection: "The STARTTLS indication is removed
+from the session connection attempt" (ASA Series Firewall CLI Configuration Guide, chapter 13,
+Defaults for ESMTP Inspection). The client never starts TLS, so everything, a password too,
+would cross in cleartext: a downgrade that implicit TLS on 465 leaves no room for.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ _PORT_ROLES: Final = {
 _LIVE_NOTICE: Final = (
     "Live mode probes a real host on the internet: your computer opens a TCP connection to it "
     "from this network, reads its greeting, asks EHLO and STARTTLS, and says QUIT. It sends no "
-    "mail and no password. Probe only servers you use or may test; many networks block port 25."
+    "mail and no password. Probe only servers you use or may test; port 25 may be blocked "
+    "(RFC 6409 §1)."
 )
 
 
