@@ -1,7 +1,5 @@
 """``python -m smtplab`` is the ``smtplab`` command."""
 
-import sys
+from smtplab.cli import run
 
-from smtplab.cli import main
-
-sys.exit(main())
+run()

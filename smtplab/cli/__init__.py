@@ -21,6 +21,7 @@ runs, so ``smtplab probe`` never pays for the lab, the records layer or the advi
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import sys
@@ -190,5 +191,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``smtplab`` command as a whole process: :func:`main`, then a quick exit.
+
+    A probe loads asyncio, ssl and cryptography, and may have a thread still reading the trust
+    store (a refused port never needed it). A normal exit waits for that thread and then frees
+    every module and object one by one, which costs tens of milliseconds and shows nothing.
+    Here the output is flushed and the ``atexit`` handlers run (a forgotten lab is still
+    stopped), and then the process ends with the status :func:`main` returned.
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: main has already dealt with it
+            pass
+    atexit._run_exitfuncs()
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
