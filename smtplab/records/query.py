@@ -19,6 +19,7 @@ and the field (strict) or skips and counts bad lines (lenient).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.load import PathLike, load_records
 from smtplab.records.parquet import is_parquet, parquet_files
 from smtplab.records.summary import KEYS, SUMMARY_INPUTS, assemble, summarize
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
+from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, OUTCOMES, SEVERITIES, TLS_MODES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -212,7 +213,7 @@ class Dataset:
         memory_limit: str | None = None,
     ) -> None:
         self._frame: pa.Table | None = None
-        self._cached = False
+        self._cached: tuple[str, ...] = ()
         self.paths = _expand(source)
         self.strict = strict
         self.con = _connect(threads, memory_limit)
@@ -223,17 +224,27 @@ class Dataset:
             self.cache()
 
     @classmethod
-    def open(cls, source: PathLike | Sequence[PathLike], *, cache: bool = True) -> Dataset:
+    def open(
+        cls,
+        source: PathLike | Sequence[PathLike],
+        *,
+        cache: bool = True,
+        columns: Sequence[str] | None = None,
+    ) -> Dataset:
         """A Dataset over files DuckDB reads directly, else (``.gz``, mixed formats) over the
-        table the bounded line reader loads."""
+        table the bounded line reader loads.  ``columns``: the fields to keep in memory
+        (default :attr:`CACHED_COLUMNS`); questions about other fields read the files again."""
+        keep = tuple(columns or cls.CACHED_COLUMNS)
         try:
-            return cls(source, cache=cache)
+            self = cls(source)
         except _NeedsReader:
-            return cls.from_frame(load_records(source, columns=cls.CACHED_COLUMNS))
+            return cls.from_frame(load_records(source, columns=keep), columns=keep)
+        return self.cache(keep) if cache else self
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame) -> Dataset:
-        """A Dataset over a records DataFrame (its cached columns, as an Arrow table)."""
+    def from_frame(cls, df: pd.DataFrame, *, columns: Sequence[str] | None = None) -> Dataset:
+        """A Dataset over a records DataFrame (these columns of it, default
+        :attr:`CACHED_COLUMNS`, as an Arrow table)."""
         from smtplab.records.save import frame_to_table
 
         self = cls.__new__(cls)
@@ -241,8 +252,8 @@ class Dataset:
         self.strict = True
         self.con = _connect()
         self.format = "frame"
-        self._cached = False
-        keep = [c for c in cls.CACHED_COLUMNS if c in df.columns]
+        self._cached = ()
+        keep = [c for c in (columns or cls.CACHED_COLUMNS) if c in df.columns]
         self._frame = frame_to_table(df, keep)
         self.con.register("_frame", self._frame)
         self._from = "_frame"
@@ -267,16 +278,37 @@ class Dataset:
                 parts.append(f"CAST(NULL AS {duckdb_type(name)}) AS {_q(name)}")
         return ", ".join(parts)
 
-    def cache(self) -> Dataset:
-        """Copy the :attr:`CACHED_COLUMNS` into memory once (one pass over the files)."""
-        keep = ", ".join(_q(c) for c in self.CACHED_COLUMNS)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cached AS SELECT {keep} FROM records")
+    def cache(self, columns: Sequence[str] | None = None) -> Dataset:
+        """Copy these fields (default :attr:`CACHED_COLUMNS`) into memory once (one pass over
+        the files); questions about them are then answered from memory.
+
+        Fewer columns read faster: DuckDB still parses each JSON line, but converts and keeps
+        only the fields asked for (the explorer keeps the dozen it shows).
+        """
+        keep = tuple(columns or self.CACHED_COLUMNS)
+        unknown = [c for c in keep if c not in FIELDS]
+        if unknown:
+            raise ValueError(f"not record fields: {', '.join(unknown)}")
+        names = ", ".join(_q(c) for c in keep)
+        # A table of the in-memory database, not a TEMP one: cursors (other threads) see it.
+        self.con.execute(f"CREATE OR REPLACE TABLE _cached AS SELECT {names} FROM records")
         self.con.execute("CREATE OR REPLACE VIEW records_cached AS SELECT * FROM _cached")
-        self._cached = True
+        self._cached = keep
         return self
 
+    def cursor(self) -> Dataset:
+        """The same Dataset over a new DuckDB cursor, to ask questions from another thread.
+
+        It shares the data (and the memory cache); closing it closes only the cursor.
+        """
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        if self._frame is not None:
+            other.con.register("_frame", self._frame)  # registrations belong to a connection
+        return other
+
     def _table(self, columns: Iterable[str]) -> str:
-        if self._cached and set(columns) <= set(self.CACHED_COLUMNS):
+        if self._cached and set(columns) <= set(self._cached):
             return "records_cached"
         return "records"
 
@@ -404,20 +436,20 @@ class Dataset:
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _f AS SELECT {cols} FROM {src}{where}", params
-        )
-        row = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {_K} FROM _f)").fetchone()
+        keys = f"SELECT DISTINCT {_K} FROM {src}{where}"
+        row = self.con.execute(f"SELECT count(*) FROM ({keys})", params).fetchone()
         groups = int(row[0]) if row else 0
         if limit is None:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _f")
-        else:
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT _f.* FROM _f SEMI JOIN ("
-                f"SELECT DISTINCT {_K} FROM _f ORDER BY {_K} LIMIT {int(limit)}) k "
-                "USING (vantage, host, port)"
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params
             )
-        out = assemble(_duckdb_parts(self.con))
+        else:  # only the probes of the first groups are copied and counted
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src} SEMI JOIN ("
+                f"{keys} ORDER BY {_K} LIMIT {int(limit)}) k USING (vantage, host, port){where}",
+                [*params, *params],
+            )
+        out = _summary_table(self.con)
         out.attrs["groups"] = groups
         return out
 
@@ -426,6 +458,36 @@ class Dataset:
         where, params = self._where(filters)
         names = ", ".join(_q(c) for c in columns)
         return self.sql(f"SELECT {names} FROM {self._table([*columns, *filters])}{where}", params)
+
+    def counted(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
+        """How many matching records have each combination of these columns' values: the
+        columns and ``probes``, in the order of the columns (e.g. what a heat map draws)."""
+        where, params = self._where(filters)
+        names = ", ".join(_q(c) for c in columns)
+        return self.sql(
+            f"SELECT {names}, count(*) AS probes "
+            f"FROM {self._table([*columns, *filters])}{where} GROUP BY ALL ORDER BY ALL",
+            params,
+        )
+
+    def phase_rows(self, by: str = "port", **filters: Any) -> pd.DataFrame:
+        """What :func:`smtplab.charts.phase_times` draws, small: each probe that got a greeting
+        with its timings (``probes`` 1), and the others counted by ``by`` and ``outcome``
+        (``probes`` how many, no timings).  Columns: ``by``, outcome, tls_mode, the four
+        ``*_ms`` timings, probes."""
+        where, params = self._where(filters)
+        timings = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+        src = self._table([by, "outcome", "tls_mode", *timings, *filters])
+        usable = f"coalesce(outcome = 'open' AND coalesce({', '.join(timings)}) IS NOT NULL, false)"
+        also = " AND " if where else " WHERE "
+        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in timings)
+        return self.sql(
+            f"SELECT {_q(by)}, outcome, tls_mode, {', '.join(timings)}, 1 AS probes "
+            f"FROM {src}{where}{also}{usable} UNION ALL "
+            f"SELECT {_q(by)}, outcome, NULL::VARCHAR AS tls_mode, {nulls}, count(*) AS probes "
+            f"FROM {src}{where}{also}NOT {usable} GROUP BY ALL ORDER BY ALL",
+            [*params, *params],
+        )
 
     def close(self) -> None:
         """Release DuckDB's memory."""
@@ -446,6 +508,77 @@ def _schema_for(names: list[str]) -> pa.Schema:
 
 
 _K = "vantage, host, port"
+
+
+def _ordered_words(column: str, words: Sequence[str]) -> str:
+    """Per group of ``_s``: the commonest word of ``column`` (ties: the schema's order, then
+    by name) and every word with its count, most common first (``open×3 filtered×1``)."""
+    rank = f"coalesce(list_position({_words(words)}, w), {len(words) + 1})"
+    return (
+        f"SELECT {_K}, first(w ORDER BY n DESC, {rank}, w) AS word, "
+        f"string_agg(w || '×' || n, ' ' ORDER BY n DESC, {rank}, w) AS pieces "
+        f"FROM (SELECT {_K}, {column} AS w, count(*) AS n FROM _s GROUP BY ALL) GROUP BY ALL"
+    )
+
+
+def _mechanisms(column: str) -> str:
+    """Per group of ``_s``: the mechanisms of ``column`` by their average place in the lists
+    (missing entries skipped), then by name, joined by spaces."""
+    return (
+        f"SELECT {_K}, string_agg(m, ' ' ORDER BY pos, m) AS words FROM ("
+        f"SELECT {_K}, m, avg(i) AS pos FROM ("
+        f"SELECT {_K}, unnest(l) AS m, unnest(range(len(l))) AS i FROM ("
+        f"SELECT {_K}, [x FOR x IN {column} IF x IS NOT NULL] AS l FROM _s) "
+        "WHERE len(l) > 0) GROUP BY ALL) GROUP BY ALL"
+    )
+
+
+def _summary_table(con: Any) -> pd.DataFrame:
+    """The table of :func:`smtplab.records.summarize` for the probes in the table ``_s``, in
+    one DuckDB statement: the same rules as :func:`smtplab.records.summary.assemble` (the
+    tests compare the two), without pandas' per-call overhead on a page of 25 groups."""
+    import pandas as pd
+
+    from smtplab.records.summary import SUMMARY_COLUMNS
+
+    severity = f"coalesce(list_position({_words(SEVERITIES)}, severity), 0)"
+    query = f"""
+        WITH g AS (
+            SELECT {_K}, count(*) AS probes,
+                bool_or(auth_before_tls IS NOT NULL) AS before_looked,
+                bool_or(auth_after_tls IS NOT NULL) AS after_looked
+            FROM _s GROUP BY ALL),
+        o AS ({_ordered_words("outcome", OUTCOMES)}),
+        t AS ({_ordered_words("tls_mode", TLS_MODES)}),
+        b AS ({_mechanisms("auth_before_tls")}),
+        a AS ({_mechanisms("auth_after_tls")}),
+        f AS (
+            SELECT {_K}, first(code || ' (' || severity || ')'
+                ORDER BY {severity} DESC, n DESC, code DESC)
+                FILTER (WHERE code IS NOT NULL AND severity IS NOT NULL) AS top
+            FROM (SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n
+                  FROM (SELECT {_K}, unnest(findings) AS f FROM _s) WHERE f IS NOT NULL
+                  GROUP BY ALL)
+            GROUP BY ALL)
+        SELECT g.vantage, g.host, g.port, g.probes, o.word AS outcome, o.pieces AS outcomes,
+            t.word AS tls_mode,
+            CASE WHEN g.before_looked THEN coalesce(b.words, 'none') ELSE 'n/a' END
+                AS auth_before_tls,
+            CASE WHEN g.after_looked THEN coalesce(a.words, 'none') ELSE 'n/a' END
+                AS auth_after_tls,
+            coalesce(f.top, '') AS top_finding
+        FROM g
+        LEFT JOIN o ON (g.vantage, g.host, g.port) = (o.vantage, o.host, o.port)
+        LEFT JOIN t ON (g.vantage, g.host, g.port) = (t.vantage, t.host, t.port)
+        LEFT JOIN b ON (g.vantage, g.host, g.port) = (b.vantage, b.host, b.port)
+        LEFT JOIN a ON (g.vantage, g.host, g.port) = (a.vantage, a.host, a.port)
+        LEFT JOIN f ON (g.vantage, g.host, g.port) = (f.vantage, f.host, f.port)
+        ORDER BY g.vantage, g.host, g.port
+    """
+    rows = con.execute(query).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
+    out = out.astype({c: object for c in SUMMARY_COLUMNS if c not in ("port", "probes")})
+    return out.astype({"port": "Int64", "probes": "int64"})
 
 
 def _duckdb_parts(con: Any) -> dict[str, Any]:
