@@ -610,3 +610,25 @@ def test_phase_times_from_counted_rows_is_the_chart_of_every_row(frame: pd.DataF
         pd.concat([frame[frame["port"] != 465].assign(probes=1), compact]), count="probes"
     )
     assert _texts(a) == _texts(b) and any("filtered ×9" in t for t in _texts(b))
+
+
+def test_heatmap_says_how_many_rows_it_leaves_out_inside_the_figure() -> None:
+    df = pd.DataFrame(
+        [
+            empty_record(
+                probe_id=f"p{i}",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host=f"mx{i:02d}.lab.example",
+                port=25,
+                outcome="open",
+            )
+            for i in range(45)
+        ]
+    )
+    fig = charts.outcome_heatmap(df)
+    (note,) = [t for t in fig.texts if t.get_text() == "first 40 of 45 hosts"]
+    fig.canvas.draw()
+    box, whole = note.get_window_extent(), fig.bbox
+    assert whole.x0 <= box.x0 < box.x1 <= whole.x1 and whole.y0 <= box.y0 < box.y1 <= whole.y1
+    png(fig)

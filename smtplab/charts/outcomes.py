@@ -121,8 +121,8 @@ def outcome_heatmap(
         if mixed:
             fig.text(0.01, 0.1 / height, fraction_note(agg), fontsize=12, color="#333333")
         if len(row_names) > max_rows:
-            fig.text(
-                0.99,
+            fig.text(  # in inches from the bottom left: 0.1 inch in from the right edge
+                width - 0.1,
                 height - 0.35,
                 f"first {max_rows} of {len(row_names)} {rows}s",
                 transform=fig.dpi_scale_trans,
