@@ -6,7 +6,10 @@ Real files in ``tmp_path`` written from generated records (``source="synthetic"`
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -129,3 +132,21 @@ def test_explorer_charts_are_the_charts_of_the_filtered_records(
                 assert svg.lstrip().startswith("<?xml") and "<text" in svg  # words as text
     finally:
         ex.close()
+
+
+def test_a_files_first_view_does_not_need_pandas(scan: dict[str, Path]) -> None:
+    """Counts, dropdowns and the summary page come straight from DuckDB: a fresh kernel opening
+    a file does not wait for pandas (the charts, drawn later on their thread, do use it)."""
+    code = (
+        "import sys\n"
+        "from smtplab.widgets import dataset_explorer\n"
+        f"ex = dataset_explorer({str(scan['jsonl'])!r}, charts=False)\n"
+        "assert 'probes from' in ex.counts.value and '<table' in ex.summary_html.value\n"
+        "ex.port.value = 25\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'matplotlib') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"

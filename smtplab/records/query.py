@@ -433,6 +433,23 @@ class Dataset:
         ``limit``: only the first rows (in the table's order), computed from only their
         probes; ``attrs["groups"]`` still says how many rows the whole table has.
         """
+        import pandas as pd
+
+        from smtplab.records.summary import SUMMARY_COLUMNS
+
+        rows, groups = self.summary_rows(limit=limit, **filters)
+        out = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
+        out = out.astype({c: object for c in SUMMARY_COLUMNS if c not in ("port", "probes")})
+        out = out.astype({"port": "Int64", "probes": "int64"})
+        out.attrs["groups"] = groups
+        return out
+
+    def summary_rows(
+        self, *, limit: int | None = None, **filters: Any
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """(the rows of :meth:`summary` as tuples, how many rows the whole table has): the
+        same answer without building a DataFrame (the explorer shows 25 rows, and a file's
+        first view then never imports pandas)."""
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
@@ -449,9 +466,7 @@ class Dataset:
                 f"{keys} ORDER BY {_K} LIMIT {int(limit)}) k USING (vantage, host, port){where}",
                 [*params, *params],
             )
-        out = _summary_table(self.con)
-        out.attrs["groups"] = groups
-        return out
+        return self.con.execute(_SUMMARY_SQL).fetchall(), groups
 
     def frame(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
         """Matching rows of these columns as a plain DataFrame (text as Python str, fast)."""
@@ -533,52 +548,44 @@ def _mechanisms(column: str) -> str:
     )
 
 
-def _summary_table(con: Any) -> pd.DataFrame:
-    """The table of :func:`smtplab.records.summarize` for the probes in the table ``_s``, in
-    one DuckDB statement: the same rules as :func:`smtplab.records.summary.assemble` (the
-    tests compare the two), without pandas' per-call overhead on a page of 25 groups."""
-    import pandas as pd
+_SEVERITY_RANK = f"coalesce(list_position({_words(SEVERITIES)}, severity), 0)"
 
-    from smtplab.records.summary import SUMMARY_COLUMNS
-
-    severity = f"coalesce(list_position({_words(SEVERITIES)}, severity), 0)"
-    query = f"""
-        WITH g AS (
-            SELECT {_K}, count(*) AS probes,
-                bool_or(auth_before_tls IS NOT NULL) AS before_looked,
-                bool_or(auth_after_tls IS NOT NULL) AS after_looked
-            FROM _s GROUP BY ALL),
-        o AS ({_ordered_words("outcome", OUTCOMES)}),
-        t AS ({_ordered_words("tls_mode", TLS_MODES)}),
-        b AS ({_mechanisms("auth_before_tls")}),
-        a AS ({_mechanisms("auth_after_tls")}),
-        f AS (
-            SELECT {_K}, first(code || ' (' || severity || ')'
-                ORDER BY {severity} DESC, n DESC, code DESC)
-                FILTER (WHERE code IS NOT NULL AND severity IS NOT NULL) AS top
-            FROM (SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n
-                  FROM (SELECT {_K}, unnest(findings) AS f FROM _s) WHERE f IS NOT NULL
-                  GROUP BY ALL)
-            GROUP BY ALL)
-        SELECT g.vantage, g.host, g.port, g.probes, o.word AS outcome, o.pieces AS outcomes,
-            t.word AS tls_mode,
-            CASE WHEN g.before_looked THEN coalesce(b.words, 'none') ELSE 'n/a' END
-                AS auth_before_tls,
-            CASE WHEN g.after_looked THEN coalesce(a.words, 'none') ELSE 'n/a' END
-                AS auth_after_tls,
-            coalesce(f.top, '') AS top_finding
-        FROM g
-        LEFT JOIN o ON (g.vantage, g.host, g.port) = (o.vantage, o.host, o.port)
-        LEFT JOIN t ON (g.vantage, g.host, g.port) = (t.vantage, t.host, t.port)
-        LEFT JOIN b ON (g.vantage, g.host, g.port) = (b.vantage, b.host, b.port)
-        LEFT JOIN a ON (g.vantage, g.host, g.port) = (a.vantage, a.host, a.port)
-        LEFT JOIN f ON (g.vantage, g.host, g.port) = (f.vantage, f.host, f.port)
-        ORDER BY g.vantage, g.host, g.port
-    """
-    rows = con.execute(query).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
-    out = out.astype({c: object for c in SUMMARY_COLUMNS if c not in ("port", "probes")})
-    return out.astype({"port": "Int64", "probes": "int64"})
+#: The table of :func:`smtplab.records.summarize` for the probes in the table ``_s``, in one
+#: DuckDB statement: the same rules as :func:`smtplab.records.summary.assemble` (the tests
+#: compare the two), without pandas' per-call overhead on a page of 25 groups.
+_SUMMARY_SQL = f"""
+    WITH g AS (
+        SELECT {_K}, count(*) AS probes,
+            bool_or(auth_before_tls IS NOT NULL) AS before_looked,
+            bool_or(auth_after_tls IS NOT NULL) AS after_looked
+        FROM _s GROUP BY ALL),
+    o AS ({_ordered_words("outcome", OUTCOMES)}),
+    t AS ({_ordered_words("tls_mode", TLS_MODES)}),
+    b AS ({_mechanisms("auth_before_tls")}),
+    a AS ({_mechanisms("auth_after_tls")}),
+    f AS (
+        SELECT {_K}, first(code || ' (' || severity || ')'
+            ORDER BY {_SEVERITY_RANK} DESC, n DESC, code DESC)
+            FILTER (WHERE code IS NOT NULL AND severity IS NOT NULL) AS top
+        FROM (SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n
+              FROM (SELECT {_K}, unnest(findings) AS f FROM _s) WHERE f IS NOT NULL
+              GROUP BY ALL)
+        GROUP BY ALL)
+    SELECT g.vantage, g.host, g.port, g.probes, o.word AS outcome, o.pieces AS outcomes,
+        t.word AS tls_mode,
+        CASE WHEN g.before_looked THEN coalesce(b.words, 'none') ELSE 'n/a' END
+            AS auth_before_tls,
+        CASE WHEN g.after_looked THEN coalesce(a.words, 'none') ELSE 'n/a' END
+            AS auth_after_tls,
+        coalesce(f.top, '') AS top_finding
+    FROM g
+    LEFT JOIN o ON (g.vantage, g.host, g.port) = (o.vantage, o.host, o.port)
+    LEFT JOIN t ON (g.vantage, g.host, g.port) = (t.vantage, t.host, t.port)
+    LEFT JOIN b ON (g.vantage, g.host, g.port) = (b.vantage, b.host, b.port)
+    LEFT JOIN a ON (g.vantage, g.host, g.port) = (a.vantage, a.host, a.port)
+    LEFT JOIN f ON (g.vantage, g.host, g.port) = (f.vantage, f.host, f.port)
+    ORDER BY g.vantage, g.host, g.port
+"""
 
 
 def _duckdb_parts(con: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ table scrolls where it is while the filters and charts stay put.
 from __future__ import annotations
 
 import base64
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
@@ -104,22 +105,16 @@ _CAPTION_STYLE: Final = "font-size:15px;line-height:1.45;color:#333;margin-top:2
 
 def _dataset(data: Any) -> tuple[Any, Any]:
     """(Dataset, the DataFrame if one was given) for a DataFrame, a path or records."""
-    import pandas as pd
-
     from smtplab.records import Dataset, records_to_frame
 
-    if isinstance(data, pd.DataFrame):
+    pd = sys.modules.get("pandas")  # not imported yet: not a DataFrame (and a file's first
+    if pd is not None and isinstance(data, pd.DataFrame):  # view never needs pandas)
         return Dataset.from_frame(data, columns=EXPLORER_COLUMNS), data
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         path = data.decode() if isinstance(data, bytes) else data
         return Dataset.open(path, cache=True, columns=EXPLORER_COLUMNS), None
     frame = records_to_frame(data)
     return Dataset.from_frame(frame, columns=EXPLORER_COLUMNS), frame
-
-
-def _warm_charts() -> None:
-    """Import matplotlib and the charts (on the drawing thread, while DuckDB reads the file)."""
-    import smtplab.charts  # noqa: F401
 
 
 def filter_records(df: Any, **filters: Any) -> Any:
@@ -181,28 +176,35 @@ def summary_table_html(table: Any, *, max_rows: int = 25, total: int | None = No
 
     ``total`` is how many rows the whole table has, when ``table`` holds only the first ones.
     """
-    if table.empty:
+    rows = list(table.head(max_rows).itertuples(index=False, name=None))
+    return _summary_rows_html(rows, max_rows=max_rows, total=len(table) if total is None else total)
+
+
+def _summary_rows_html(rows: list[tuple[Any, ...]], *, max_rows: int, total: int) -> str:
+    """The summary table's HTML from its rows as tuples (the summary's column order)."""
+    if not rows:
         return message_html("No probes match these filters.", "info")
-    rows = [
+    cells = [
         [
-            esc(r.vantage),
-            esc(r.host),
-            f"<b>{esc(r.port)}</b>",
-            esc(r.probes),
-            outcome_badge(str(r.outcome)),
-            esc(r.outcomes),
-            esc(r.tls_mode),
-            esc(r.auth_before_tls),
-            esc(r.auth_after_tls),
-            esc(r.top_finding),
+            esc(vantage),
+            esc(host),
+            f"<b>{esc(port)}</b>",
+            esc(probes),
+            outcome_badge(str(outcome)),
+            esc(outcomes),
+            esc(tls_mode),
+            esc(before),
+            esc(after),
+            esc(top),
         ]
-        for r in table.head(max_rows).itertuples(index=False)
+        for vantage, host, port, probes, outcome, outcomes, tls_mode, before, after, top in rows[
+            :max_rows
+        ]
     ]
-    total = len(table) if total is None else total
     caption = "Summary by vantage × host × port" + (
         f" (first {max_rows} of {total} rows)" if total > max_rows else ""
     )
-    return table_html(_SUMMARY_HEADERS, rows, caption=caption)  # scrolls in its own box
+    return table_html(_SUMMARY_HEADERS, cells, caption=caption)  # scrolls in its own box
 
 
 def summary_html(df: Any, *, max_rows: int = 25) -> str:
@@ -236,14 +238,10 @@ class DatasetExplorer(W.VBox):
         self._generation = 0
         self._lock = threading.Lock()
         self._pending: Future[Any] | None = None
-        if self._drawer is not None:  # matplotlib's import overlaps DuckDB reading the file
-            self._pending = self._drawer.submit(_warm_charts)
-        try:
-            self.dataset, self._df = _dataset(df)
-        except BaseException:
-            if self._drawer is not None:
-                self._drawer.shutdown(wait=False, cancel_futures=True)
-            raise
+        # (matplotlib is imported by the first drawing, not ahead on this thread while DuckDB
+        # reads the file: on two cores that slowed the first view by ~1 s and the charts
+        # came no sooner.)
+        self.dataset, self._df = _dataset(df)
         # The charts' questions are asked on the drawing thread, through their own cursor.
         self._chart_data = self.dataset.cursor() if charts else None
         self.total = self.dataset.count()
@@ -324,10 +322,8 @@ class DatasetExplorer(W.VBox):
             + (f" (of {self.total} in the dataset)" if n["probes"] != self.total else "")
             + "</div>"
         )
-        table = self.dataset.summary(limit=self.max_rows, **filters)
-        self.summary_html.value = summary_table_html(
-            table, max_rows=self.max_rows, total=table.attrs["groups"]
-        )
+        rows, groups = self.dataset.summary_rows(limit=self.max_rows, **filters)
+        self.summary_html.value = _summary_rows_html(rows, max_rows=self.max_rows, total=groups)
         if self._drawer is None:
             return
         rows = "vantage" if n["vantages"] > 1 else "host"
