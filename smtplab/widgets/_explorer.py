@@ -1,16 +1,19 @@
 """The dataset explorer: filter probe records and watch the summary and charts follow.
 
 The explorer asks questions of the data instead of holding it all in pandas: the records go
-into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the columns it shows, and
-each filter change is a few queries — the counts, the summary table, and the narrow rows the
-two charts draw.  A record file is read by DuckDB directly (JSON Lines or Parquet, one pass);
-a DataFrame or a list of records is handed over as an Arrow table.  ``benchmarks/
-records_scale.py`` measures the first view and a filter change at 100,000 records.
+into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the dozen fields it shows
+(:data:`EXPLORER_COLUMNS`), and each filter change is a few queries — the counts, the 25 rows
+of the summary table (one SQL statement, no DataFrame: a file's first view never imports
+pandas), and the counts the two charts draw.  A record file is read by DuckDB directly (JSON
+Lines or Parquet, one pass); a DataFrame or a list of records is handed over as an Arrow table.
+``benchmarks/records_scale.py`` measures the first view and the filter changes at 100,000
+records, and when the charts are on screen.
 
-The counts and the summary table answer at once; the two charts are drawn on a worker thread
-and replace the previous ones when ready (a newer filter change supersedes a drawing still
-under way), so a filter never waits for matplotlib. :meth:`DatasetExplorer.wait_for_charts`
-waits for them (scripts and tests).
+The counts and the summary table answer at once; the two charts are asked for (through their
+own DuckDB cursor: a few hundred counted rows, not every probe) and drawn on a worker thread,
+as SVG with the words as text, and replace the previous ones when ready (a newer filter change
+supersedes a drawing still under way), so a filter never waits for matplotlib.
+:meth:`DatasetExplorer.wait_for_charts` waits for them (scripts and tests).
 
 The summary table sits in its own horizontally scrolling box, so on a 1024-pixel projector the
 table scrolls where it is while the filters and charts stay put.
