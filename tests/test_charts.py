@@ -568,3 +568,67 @@ def test_charts_render_probes_of_the_lab() -> None:
     assert "filtered for lab:home-isp" in alt
     for fig in _all_charts(df):
         png(fig)
+
+
+def _texts(fig: Figure) -> list[str]:
+    return sorted(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+@pytest.mark.parametrize("rows", ["host", "vantage"])
+@pytest.mark.parametrize("agg", ["best", "majority"])
+def test_heatmap_from_counts_is_the_heatmap_of_the_rows(
+    frame: pd.DataFrame, rows: str, agg: str
+) -> None:
+    """``count=``: rows counted already (as the explorer asks DuckDB) draw the same chart."""
+    counted = frame.groupby([rows, "port", "outcome"]).size().rename("probes").reset_index()
+    counted = counted.sample(frac=1, random_state=1)  # the order of the counts does not matter
+    a = charts.outcome_heatmap(frame, rows=rows, agg=agg)
+    b = charts.outcome_heatmap(counted, rows=rows, agg=agg, count="probes")
+    assert a.alt_text == b.alt_text and _texts(a) == _texts(b)
+    assert "of 9)" in b.alt_text  # 9 probes on port 25, counted from the counts
+
+
+def test_phase_times_from_counted_rows_is_the_chart_of_every_row(frame: pd.DataFrame) -> None:
+    """Probes without timings collapsed into counted rows, the others one per row (and one
+    row standing for two probes): the same medians, n and words as every row."""
+    timings = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+    usable = (frame["outcome"] == "open") & frame[timings].notna().any(axis=1)
+    rest = frame[~usable].groupby(["port", "outcome"]).size().rename("probes").reset_index()
+    ones = frame[usable].assign(probes=1)
+    doubled = pd.concat([ones, ones]).reset_index(drop=True)
+    halved = ones.assign(probes=2)
+    for timed in (ones, halved):
+        compact = pd.concat([timed, rest], ignore_index=True)
+        got = charts.phase_times(compact, count="probes")
+        want = charts.phase_times(frame if timed is ones else pd.concat([doubled, frame[~usable]]))
+        assert got.alt_text == want.alt_text and _texts(got) == _texts(want)
+    # a port where nothing got a greeting says what the probes saw instead
+    no_greeting = frame[frame["port"] == 465].assign(outcome="filtered")
+    compact = no_greeting.groupby(["port", "outcome"]).size().rename("probes").reset_index()
+    a = charts.phase_times(pd.concat([frame[frame["port"] != 465], no_greeting]))
+    b = charts.phase_times(
+        pd.concat([frame[frame["port"] != 465].assign(probes=1), compact]), count="probes"
+    )
+    assert _texts(a) == _texts(b) and any("filtered ×9" in t for t in _texts(b))
+
+
+def test_heatmap_says_how_many_rows_it_leaves_out_inside_the_figure() -> None:
+    df = pd.DataFrame(
+        [
+            empty_record(
+                probe_id=f"p{i}",
+                started_at=T0,
+                vantage="lab:home-isp",
+                host=f"mx{i:02d}.lab.example",
+                port=25,
+                outcome="open",
+            )
+            for i in range(45)
+        ]
+    )
+    fig = charts.outcome_heatmap(df)
+    (note,) = [t for t in fig.texts if t.get_text() == "first 40 of 45 hosts"]
+    fig.canvas.draw()
+    box, whole = note.get_window_extent(), fig.bbox
+    assert whole.x0 <= box.x0 < box.x1 <= whole.x1 and whole.y0 <= box.y0 < box.y1 <= whole.y1
+    png(fig)

@@ -5,17 +5,22 @@ Real files in ``tmp_path`` written from generated records (``source="synthetic"`
 
 from __future__ import annotations
 
+import base64
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from smtplab import charts
 from smtplab.records import jsonl_to_parquet, load_records, summarize
 from smtplab.synthetic import write_synthetic_jsonl
 from smtplab.widgets import dataset_explorer
 from smtplab.widgets._explorer import count_line, filter_records
-from smtplab.widgets._render import SCROLL_STYLE
+from smtplab.widgets._render import SCROLL_STYLE, esc
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +105,48 @@ def test_explorer_with_no_match_says_so(scan: dict[str, Path]) -> None:
         assert isinstance(ex.filtered, pd.DataFrame) and len(ex.filtered) == 0
     finally:
         ex.close()
+
+
+@pytest.mark.parametrize("source", ["jsonl", "frame"])
+def test_explorer_charts_are_the_charts_of_the_filtered_records(
+    scan: dict[str, Path], source: str
+) -> None:
+    """Drawn from DuckDB's counts on the drawing thread, as SVG: the same chart (alt text) as
+    the chart of every matching record."""
+    df = load_records(scan["jsonl"])
+    ex = dataset_explorer(df if source == "frame" else scan["jsonl"])
+    try:
+        for change in ({}, {"port": 25}, {"vantage": ex.vantage.options[1]}):
+            for name, value in change.items():
+                getattr(ex, name).value = value
+            ex.wait_for_charts()
+            want = filter_records(df, **ex.filters)
+            rows = "vantage" if want["vantage"].nunique() > 1 else "host"
+            for html, fig in (
+                (ex.heatmap_html.value, charts.outcome_heatmap(want, rows=rows)),
+                (ex.times_html.value, charts.phase_times(want, by="port")),
+            ):
+                assert html.count('<img src="data:image/svg+xml;base64,') == 1
+                assert f'alt="{esc(fig.alt_text)}"' in html
+                svg = base64.b64decode(re.search(r"base64,([^\"]+)", html).group(1)).decode()
+                assert svg.lstrip().startswith("<?xml") and "<text" in svg  # words as text
+    finally:
+        ex.close()
+
+
+def test_a_files_first_view_does_not_need_pandas(scan: dict[str, Path]) -> None:
+    """Counts, dropdowns and the summary page come straight from DuckDB: a fresh kernel opening
+    a file does not wait for pandas (the charts, drawn later on their thread, do use it)."""
+    code = (
+        "import sys\n"
+        "from smtplab.widgets import dataset_explorer\n"
+        f"ex = dataset_explorer({str(scan['jsonl'])!r}, charts=False)\n"
+        "assert 'probes from' in ex.counts.value and '<table' in ex.summary_html.value\n"
+        "ex.port.value = 25\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'matplotlib') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "[]"

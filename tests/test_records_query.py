@@ -7,6 +7,7 @@ and Parquet files in ``tmp_path``; each DuckDB answer is compared with the panda
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from smtplab.records import (
     validate_record,
     write_parquet,
 )
+from smtplab.records.summary import SUMMARY_INPUTS
 from smtplab.schema import OUTCOMES
 from smtplab.synthetic import synthetic_records, write_synthetic_jsonl
+from smtplab.widgets._explorer import filter_records
 
 N = 3000
 
@@ -198,3 +201,97 @@ def test_port_summary_falls_back_to_line_precise_errors(tmp_path: Path) -> None:
     assert (info.value.line, info.value.field) == (5, "port")
     with pytest.warns(UserWarning, match="skipped 1 bad line"):
         assert port_summary_for_file(path, strict=False)["probes"].sum() == 19
+
+
+SUMMARY_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"port": 25},
+    {"vantage": "home-isp:fr", "outcome": ["open", "filtered"]},
+    {"outcome": "tls_failed"},
+    {"outcome": "no-such-outcome"},
+]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_dataset_summary_equals_pandas_with_filters_and_limit(
+    files: dict[str, Any], fmt: str
+) -> None:
+    """The one-statement DuckDB summary (the explorer's table) is pandas' summarize."""
+    df = files["df"]
+    with Dataset.open(files[fmt], columns=SUMMARY_INPUTS) as ds:
+        for filters in SUMMARY_FILTERS:
+            want = summarize(filter_records(df, **filters))
+            whole = ds.summary(**filters)
+            pd.testing.assert_frame_equal(whole, want)
+            page = ds.summary(limit=25, **filters)
+            pd.testing.assert_frame_equal(page, want.head(25).reset_index(drop=True))
+            assert page.attrs["groups"] == whole.attrs["groups"] == len(want)
+    assert len(summarize(df)) > 300
+
+
+def test_summary_rules_on_awkward_records(files: dict[str, Any]) -> None:
+    """Ties, unknown words, empty and missing lists, several findings: DuckDB says what
+    pandas says."""
+    df = files["df"].head(400).copy()
+    df.loc[0:40, "auth_before_tls"] = pd.Series([["PLAIN", "LOGIN"]] * 41)
+    df.loc[41:80, "auth_before_tls"] = pd.Series([["LOGIN", "PLAIN"]] * 40, index=range(41, 81))
+    df.loc[81:90, "auth_after_tls"] = pd.Series([[]] * 10, index=range(81, 91))
+    df.loc[91:95, "findings"] = pd.Series([[]] * 5, index=range(91, 96))
+    df.loc[96:120, "host"] = "tie.example"
+    df.loc[96:120, "port"] = 25
+    df.loc[96:120, "vantage"] = "lab:tie"
+    df.loc[96:108, "outcome"] = "open"
+    df.loc[109:120, "outcome"] = "filtered"
+    df.loc[120, "outcome"] = "silent"
+    with Dataset.from_frame(df) as ds:
+        pd.testing.assert_frame_equal(ds.summary(), summarize(df))
+
+
+def test_cache_keeps_only_the_columns_asked_for(files: dict[str, Any]) -> None:
+    df = files["df"]
+    with Dataset.open(files["jsonl"], columns=["vantage", "port", "outcome"]) as ds:
+        assert ds.con.execute("SELECT count(*) FROM _cached").fetchone() == (len(df),)
+        cached = {r[0] for r in ds.con.execute("DESCRIBE _cached").fetchall()}
+        assert cached == {"vantage", "port", "outcome"}
+        assert ds.count(port=25) == int((df["port"] == 25).sum())
+        # a field not kept is read from the file again, not refused
+        assert ds.distinct("tls_version") == sorted(df["tls_version"].dropna().unique())
+        with pytest.raises(ValueError, match="not record fields"):
+            ds.cache(["vantage", "nonsense"])
+
+
+@pytest.mark.parametrize("source", ["jsonl", "frame"])
+def test_cursor_answers_from_another_thread(files: dict[str, Any], source: str) -> None:
+    df = files["df"]
+    data = df if source == "frame" else files["jsonl"]
+    ds = Dataset.from_frame(df) if source == "frame" else Dataset.open(data)
+    with ds, ThreadPoolExecutor(1) as pool:
+        cur = ds.cursor()
+        got = pool.submit(cur.counts, port=587).result()
+        cur.close()
+        assert got == ds.counts(port=587)
+        assert ds.count() == len(df)  # closing the cursor leaves the dataset open
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_counted_and_phase_rows_are_the_records_counted(files: dict[str, Any], fmt: str) -> None:
+    df = files["df"]
+    with Dataset.open(files[fmt]) as ds:
+        counted = ds.counted(["vantage", "port", "outcome"], port=[25, 587])
+        phases = ds.phase_rows("port", vantage="home-isp:fr")
+    sub = df[df["port"].isin([25, 587])]
+    want = sub.groupby(["vantage", "port", "outcome"]).size()
+    got = counted.set_index(["vantage", "port", "outcome"])["probes"]
+    assert dict(got.items()) == {k: v for k, v in want.items() if v}
+    sub = df[df["vantage"] == "home-isp:fr"]
+    timings = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+    usable = (sub["outcome"] == "open") & sub[timings].notna().any(axis=1)
+    assert int(phases["probes"].sum()) == len(sub)
+    one = phases[phases["probes"] == 1].dropna(subset=timings, how="all")
+    assert len(one) == int(usable.sum()) > 20
+    assert sorted(one["connect_ms"].dropna()) == sorted(sub.loc[usable, "connect_ms"].dropna())
+    rest = phases[phases[timings].isna().all(axis=1)]
+    want_rest = sub[~usable].groupby(["port", "outcome"]).size()
+    assert dict(rest.groupby(["port", "outcome"])["probes"].sum().items()) == dict(
+        want_rest.items()
+    )

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from matplotlib.collections import PatchCollection
 from matplotlib.patches import Patch, Rectangle
 
 from smtplab.charts._style import TITLE_PAD, hatch_colour
@@ -91,14 +92,16 @@ def draw_grid(
     a pale ``empty_fill`` cell with ``empty_text`` in small grey letters.
     """
     n = len(rows)
+    # One collection per fill and hatch, not two patches per cell: with a 40-row grid the
+    # per-patch bookkeeping of matplotlib (transforms, data limits) was most of the drawing.
+    fills: dict[tuple[str, str], list[Rectangle]] = {}
+    empty: list[Rectangle] = []
     for i in range(n):
         y = n - 1 - i
         for j in range(len(cols)):
             c = cells.get((i, j))
             if c is None:
-                ax.add_patch(
-                    Rectangle((j, y), 1, 1, facecolor=empty_fill, edgecolor="white", linewidth=3)
-                )
+                empty.append(Rectangle((j, y), 1, 1))
                 if empty_text:
                     ax.text(
                         j + 0.5,
@@ -110,8 +113,31 @@ def draw_grid(
                         color="#888888",
                     )
                 continue
-            cell(ax, j, y, 1, 1, c.fill, c.hatch)
+            fills.setdefault((c.fill, c.hatch), []).append(Rectangle((j, y), 1, 1))
             boxed(ax, j + 0.5, y + 0.5, c.text, fontsize=c.fontsize)
+    for (fill, hatch), rects in fills.items():
+        ax.add_collection(
+            PatchCollection(
+                rects,
+                facecolor=fill,
+                hatch=hatch or None,
+                edgecolor=hatch_colour(fill),
+                linewidth=0,
+                zorder=1,
+            ),
+            autolim=False,
+        )
+    if empty:
+        ax.add_collection(
+            PatchCollection(empty, facecolor=empty_fill, edgecolor="white", linewidth=3, zorder=1),
+            autolim=False,
+        )
+    borders = [r for rects in fills.values() for r in rects]
+    if borders:  # the white gap between cells, over every fill
+        ax.add_collection(
+            PatchCollection(borders, facecolor="none", edgecolor="white", linewidth=3, zorder=1.01),
+            autolim=False,
+        )
     ax.set_xlim(0, len(cols))
     ax.set_ylim(0, n)
     ax.set_xticks([j + 0.5 for j in range(len(cols))], [str(c) for c in cols])

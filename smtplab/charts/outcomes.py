@@ -44,6 +44,7 @@ def outcome_heatmap(
     agg: str = "best",
     title: str | None = None,
     max_rows: int = MAX_ROWS,
+    count: str | None = None,
 ) -> Chart:
     """Outcome of each probe as a grid: one row per host (or per vantage), one column per port.
 
@@ -55,10 +56,14 @@ def outcome_heatmap(
     greeting came, so "port 25 gets out of this network" or "this server speaks on 25" — and
     ``agg="majority"`` the commonest outcome; either way with how many of the cell's probes had
     it, written under the word ("open / 2 of 6 probes").
+
+    ``count`` names a column saying how many probes each row stands for, when the rows are
+    counts already (one per row, port and outcome from a ``GROUP BY``, as the dataset explorer
+    asks DuckDB for); by default each row is one probe.
     """
     if agg not in ("best", "majority"):
         raise ValueError(f"agg must be 'best' or 'majority', not {agg!r}")
-    df = clean(to_frame(df), [rows, "port", "outcome"])
+    df = clean(to_frame(df), [rows, "port", "outcome", *([count] if count else [])])
     title = title or (
         "What each network saw, by port" if rows == "vantage" else f"Outcome by {rows} and port"
     )
@@ -69,11 +74,11 @@ def outcome_heatmap(
     if df.empty:
         return no_data(title, "no probe records with a host, port and outcome", description)
 
-    df = df.assign(outcome=df["outcome"].astype(str), _row=df[rows].astype(str))
-    ports = port_order(df["port"])
-    row_names = list(dict.fromkeys(sorted(df["_row"])))
+    counted = _count(df, rows, count)
+    ports = port_order(counted["port"].unique())
+    row_names = sorted(set(counted["_row"]))
     shown_rows = row_names[:max_rows]
-    cells = _aggregate(df, agg)
+    cells = _aggregate(counted, agg)
     mixed = any(k != n for (row, _), (_, k, n) in cells.items() if row in shown_rows)
 
     cw, ch = 2.0, (0.95 if mixed else 0.75)
@@ -81,7 +86,9 @@ def outcome_heatmap(
     label_w = min(4.2, 0.8 + 0.12 * max(len(r) for r in shown_rows))
     width = min(13.0, label_w + cw * len(ports) + 0.6)
     height = 2.2 + note_h + ch * len(shown_rows)
-    fig = new_chart(width, height, _heatmap_alt(df, cells, ports, row_names, rows), description)
+    fig = new_chart(
+        width, height, _heatmap_alt(counted, cells, ports, row_names, rows), description
+    )
     grid = {
         (i, j): GridCell(*outcome_style(c[0]), cell_label(*c), fontsize=13 if c[1] != c[2] else 14)
         for i, row in enumerate(shown_rows)
@@ -114,8 +121,8 @@ def outcome_heatmap(
         if mixed:
             fig.text(0.01, 0.1 / height, fraction_note(agg), fontsize=12, color="#333333")
         if len(row_names) > max_rows:
-            fig.text(
-                0.99,
+            fig.text(  # in inches from the bottom left: 0.1 inch in from the right edge
+                width - 0.1,
                 height - 0.35,
                 f"first {max_rows} of {len(row_names)} {rows}s",
                 transform=fig.dpi_scale_trans,
@@ -127,16 +134,40 @@ def outcome_heatmap(
     return fig
 
 
-def _aggregate(df: pd.DataFrame, agg: str) -> dict[tuple[str, int], tuple[str, int, int]]:
-    """(row, port) -> (outcome shown, its count, probes in the cell)."""
+def _count(df: pd.DataFrame, rows: str, count: str | None) -> pd.DataFrame:
+    """``[_row, port, outcome, n]``: probes per row, port and outcome, in order of appearance."""
+    n: Any = pd.to_numeric(df[count], errors="coerce").fillna(0).to_numpy() if count else 1
+    frame = pd.DataFrame(
+        {
+            "_row": df[rows].astype(str).to_numpy(object),
+            "port": df["port"].to_numpy(),
+            "outcome": df["outcome"].astype(str).to_numpy(object),
+            "n": n,
+        }
+    )
+    out = frame.groupby(["_row", "port", "outcome"], sort=False)["n"].sum().reset_index()
+    return out[out["n"] > 0].astype({"n": "int64"})
+
+
+def _aggregate(counted: pd.DataFrame, agg: str) -> dict[tuple[str, int], tuple[str, int, int]]:
+    """(row, port) -> (outcome shown, its count, probes in the cell), from :func:`_count`."""
+    by_cell: dict[tuple[str, int], dict[str, int]] = {}
+    for row, port, outcome, n in zip(
+        counted["_row"],
+        counted["port"].tolist(),
+        counted["outcome"],
+        counted["n"].tolist(),
+        strict=True,
+    ):
+        seen = by_cell.setdefault((row, port), {})
+        seen[outcome] = seen.get(outcome, 0) + n
     cells: dict[tuple[str, int], tuple[str, int, int]] = {}
-    for (row, port), grp in df.groupby(["_row", "port"], sort=False):
-        counts = Counter(grp["outcome"])
+    for key, counts in by_cell.items():
         if agg == "best":
             best = min(counts.items(), key=lambda kv: progress_rank(kv[0]))
         else:
             best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
-        cells[(str(row), int(port))] = (best[0], best[1], len(grp))
+        cells[key] = (best[0], best[1], sum(counts.values()))
     return cells
 
 
@@ -144,12 +175,15 @@ def _outcome_rank(outcome: str) -> int:
     return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
 
 
-def _port_sentence(df: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -> str:
+def _port_sentence(counted: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -> str:
     by_outcome: dict[str, list[str]] = {}
     for (row, p), (outcome, _k, _n) in cells.items():
         if p == port:
             by_outcome.setdefault(outcome, []).append(row)
-    probes = Counter(df.loc[df["port"] == port, "outcome"])
+    here = counted[counted["port"] == port]
+    probes: Counter[str] = Counter()
+    for outcome, n in zip(here["outcome"], here["n"].tolist(), strict=True):
+        probes[outcome] += n
     if len(by_outcome) == 1:
         ((outcome, names),) = by_outcome.items()
         who = f"all {plural(len(names), rows_word)}" if len(names) > 1 else names[0]
@@ -163,7 +197,7 @@ def _port_sentence(df: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -
             )
         sentence = f"Port {port}: {'; '.join(bits)}"
     if len(probes) > 1:
-        counted = sorted(probes.items(), key=lambda kv: -kv[1])
+        counted = sorted(probes.items(), key=lambda kv: (-kv[1], _outcome_rank(kv[0]), kv[0]))
         sentence += (
             " (probes: "
             + ", ".join(f"{n} {o}" for o, n in counted)
@@ -173,17 +207,18 @@ def _port_sentence(df: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -
 
 
 def _heatmap_alt(
-    df: pd.DataFrame,
+    counted: pd.DataFrame,
     cells: _Cells,
     ports: Sequence[int],
     row_names: Sequence[str],
     rows_word: str,
 ) -> str:
+    probes = int(counted["n"].sum())
     head = (
-        f"Heat map of {len(df)} probe outcomes: {plural(len(row_names), rows_word)} by "
+        f"Heat map of {probes} probe outcomes: {plural(len(row_names), rows_word)} by "
         f"{plural(len(ports), 'port')} ({join([str(p) for p in ports])})."
     )
-    parts = [_port_sentence(df, cells, port, rows_word) for port in ports]
+    parts = [_port_sentence(counted, cells, port, rows_word) for port in ports]
     shown = sorted({c[0] for c in cells.values()} - {"open"}, key=_outcome_rank)
     meaning = [f"{o}: {OUTCOME_MEANING[o]}" for o in shown if o in OUTCOME_MEANING]
     text = " ".join([head, *parts])

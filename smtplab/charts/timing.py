@@ -15,6 +15,7 @@ from smtplab.charts._draw import bar_axes, bar_segment, legend_patch
 from smtplab.charts._figure import Chart, new_chart, no_data
 from smtplab.charts._style import OKABE_ITO, RC
 from smtplab.charts._words import fmt_ms, join
+from smtplab.schema import OUTCOMES
 
 __all__ = ["phase_times"]
 
@@ -28,7 +29,12 @@ _PHASE_STYLE: Final = {
 
 
 def phase_times(
-    df: Any, by: str = "port", *, title: str | None = None, only_open: bool = True
+    df: Any,
+    by: str = "port",
+    *,
+    title: str | None = None,
+    only_open: bool = True,
+    count: str | None = None,
 ) -> Chart:
     """Median time of each phase (connect, banner, ehlo, tls) per port, as stacked bars.
 
@@ -36,24 +42,32 @@ def phase_times(
     implicit TLS, as on 465, the TLS handshake comes before the greeting). Only probes that got a
     greeting are counted unless ``only_open=False``: a filtered port's "connect time" is just the
     timeout. ``by`` may name another column (e.g. ``"vantage"``).
+
+    ``count`` names a column saying how many probes each row stands for (rows counted already,
+    as the dataset explorer sends the probes without timings); by default each row is one.
     """
     title = title or f"Where the time goes, per {by}"
     description = (
         f"Median milliseconds spent in each phase of the SMTP conversation per {by}: "
         "TCP connect, waiting for the greeting, EHLO and the TLS handshake."
     )
-    frame = clean(to_frame(df), [by])
+    frame = clean(to_frame(df), [by, *([count] if count else [])])
     cols = [f"{p}_ms" for p in _PHASES]
     if frame.empty or not any(c in frame.columns for c in cols):
         return no_data(title, "no probe records with timings", description)
     for c in cols:
         frame[c] = pd.to_numeric(frame[c], errors="coerce") if c in frame.columns else math.nan
-    usable = frame
+    weight = (
+        pd.to_numeric(frame[count], errors="coerce").fillna(0).astype("int64")
+        if count
+        else pd.Series(1, index=frame.index, dtype="int64")
+    )
+    usable = frame[cols].notna().any(axis=1)
     if only_open and "outcome" in frame.columns:
-        usable = frame[frame["outcome"].astype(str) == "open"]
-    usable = usable[usable[cols].notna().any(axis=1)]
+        usable &= frame["outcome"].astype(str) == "open"
+    usable &= weight > 0
 
-    rows = _phase_rows(frame, usable, by)
+    rows = _phase_rows(frame, usable, weight, by)
     if not any(r["n"] for r in rows):
         return no_data(title, "no probe that got a greeting has timings", description)
 
@@ -86,28 +100,52 @@ def phase_times(
     return fig
 
 
-def _phase_rows(frame: pd.DataFrame, usable: pd.DataFrame, by: str) -> list[dict[str, Any]]:
-    """Per group: probes counted, median of each phase, phase order, and what the rest saw."""
-    groups = port_order(frame[by]) if by == "port" else sorted(frame[by].astype(str).unique())
+def _phase_rows(
+    frame: pd.DataFrame, usable: pd.Series, weight: pd.Series, by: str
+) -> list[dict[str, Any]]:
+    """Per group: probes counted, median of each phase, phase order, and what the rest saw.
+
+    ``usable``: the rows whose timings count; ``weight``: how many probes each row stands for.
+    """
     key = frame[by] if by == "port" else frame[by].astype(str)
-    ukey = usable[by] if by == "port" else usable[by].astype(str)
+    groups = port_order(key.unique()) if by == "port" else sorted(key.unique())
     rows: list[dict[str, Any]] = []
     for g in groups:
-        sub = usable[ukey == g]
-        all_sub = frame[key == g]
+        in_group = (key == g).to_numpy()
+        take = in_group & usable.to_numpy()
+        sub, w = frame[take], weight[take].to_numpy()
+        n = int(w.sum())
         implicit = (
             "tls_mode" in sub.columns
-            and len(sub) > 0
-            and (sub["tls_mode"].astype(str) == "implicit").mean() > 0.5
+            and n > 0
+            and float(((sub["tls_mode"].astype(str) == "implicit").to_numpy() * w).sum()) / n > 0.5
         )
         order = ("connect", "tls", "banner", "ehlo") if implicit else _PHASES
-        med = {p: float(sub[f"{p}_ms"].median()) if len(sub) else math.nan for p in _PHASES}
+        med = {p: _median(sub[f"{p}_ms"], w) if n else math.nan for p in _PHASES}
         other = ""
-        if "outcome" in all_sub.columns and len(sub) == 0:
-            seen = Counter(all_sub["outcome"].astype(str))
-            other = ", ".join(f"{o} ×{n}" if n > 1 else o for o, n in seen.most_common())
-        rows.append({"group": g, "n": len(sub), "median": med, "order": order, "other": other})
+        if "outcome" in frame.columns and n == 0:
+            seen: Counter[str] = Counter()
+            everyone = frame[in_group]
+            for outcome, k in zip(
+                everyone["outcome"].astype(str), weight[in_group].tolist(), strict=True
+            ):
+                seen[outcome] += k
+            common = sorted(seen.items(), key=lambda ok: (-ok[1], _rank(ok[0]), ok[0]))
+            other = ", ".join(f"{o} ×{k}" if k > 1 else o for o, k in common if k)
+        rows.append({"group": g, "n": n, "median": med, "order": order, "other": other})
     return rows
+
+
+def _rank(outcome: str) -> int:
+    """An outcome's place in the schema's order (ties in counts are listed in this order)."""
+    return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
+
+
+def _median(values: pd.Series, weight: Any) -> float:
+    """The median of ``values`` (NaN skipped), each counted ``weight`` times."""
+    if (weight == 1).all():
+        return float(values.median())
+    return float(pd.Series(values.to_numpy(float).repeat(weight)).median())
 
 
 def _draw_phase_bars(

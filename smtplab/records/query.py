@@ -19,6 +19,7 @@ and the field (strict) or skips and counts bad lines (lenient).
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +32,12 @@ from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.load import PathLike, load_records
 from smtplab.records.parquet import is_parquet, parquet_files
 from smtplab.records.summary import KEYS, SUMMARY_INPUTS, assemble, summarize
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
+from smtplab.records.summary_sql import KEYS_SQL as _K
+from smtplab.records.summary_sql import SUMMARY_SQL as _SUMMARY_SQL
+from smtplab.records.summary_sql import duckdb_parts as _duckdb_parts
+from smtplab.records.summary_sql import lit as _lit
+from smtplab.records.summary_sql import word_list as _words
+from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, OUTCOMES, SEVERITIES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,14 +64,6 @@ def duckdb_type(field: str) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _words(values: Iterable[str]) -> str:
-    return "[" + ", ".join(_lit(v) for v in values) + "]"
 
 
 def _expand(source: PathLike | Sequence[PathLike]) -> list[Path]:
@@ -212,7 +210,7 @@ class Dataset:
         memory_limit: str | None = None,
     ) -> None:
         self._frame: pa.Table | None = None
-        self._cached = False
+        self._cached: tuple[str, ...] = ()
         self.paths = _expand(source)
         self.strict = strict
         self.con = _connect(threads, memory_limit)
@@ -223,17 +221,27 @@ class Dataset:
             self.cache()
 
     @classmethod
-    def open(cls, source: PathLike | Sequence[PathLike], *, cache: bool = True) -> Dataset:
+    def open(
+        cls,
+        source: PathLike | Sequence[PathLike],
+        *,
+        cache: bool = True,
+        columns: Sequence[str] | None = None,
+    ) -> Dataset:
         """A Dataset over files DuckDB reads directly, else (``.gz``, mixed formats) over the
-        table the bounded line reader loads."""
+        table the bounded line reader loads.  ``columns``: the fields to keep in memory
+        (default :attr:`CACHED_COLUMNS`); questions about other fields read the files again."""
+        keep = tuple(columns or cls.CACHED_COLUMNS)
         try:
-            return cls(source, cache=cache)
+            self = cls(source)
         except _NeedsReader:
-            return cls.from_frame(load_records(source, columns=cls.CACHED_COLUMNS))
+            return cls.from_frame(load_records(source, columns=keep), columns=keep)
+        return self.cache(keep) if cache else self
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame) -> Dataset:
-        """A Dataset over a records DataFrame (its cached columns, as an Arrow table)."""
+    def from_frame(cls, df: pd.DataFrame, *, columns: Sequence[str] | None = None) -> Dataset:
+        """A Dataset over a records DataFrame (these columns of it, default
+        :attr:`CACHED_COLUMNS`, as an Arrow table)."""
         from smtplab.records.save import frame_to_table
 
         self = cls.__new__(cls)
@@ -241,8 +249,8 @@ class Dataset:
         self.strict = True
         self.con = _connect()
         self.format = "frame"
-        self._cached = False
-        keep = [c for c in cls.CACHED_COLUMNS if c in df.columns]
+        self._cached = ()
+        keep = [c for c in (columns or cls.CACHED_COLUMNS) if c in df.columns]
         self._frame = frame_to_table(df, keep)
         self.con.register("_frame", self._frame)
         self._from = "_frame"
@@ -267,16 +275,37 @@ class Dataset:
                 parts.append(f"CAST(NULL AS {duckdb_type(name)}) AS {_q(name)}")
         return ", ".join(parts)
 
-    def cache(self) -> Dataset:
-        """Copy the :attr:`CACHED_COLUMNS` into memory once (one pass over the files)."""
-        keep = ", ".join(_q(c) for c in self.CACHED_COLUMNS)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cached AS SELECT {keep} FROM records")
+    def cache(self, columns: Sequence[str] | None = None) -> Dataset:
+        """Copy these fields (default :attr:`CACHED_COLUMNS`) into memory once (one pass over
+        the files); questions about them are then answered from memory.
+
+        Fewer columns read faster: DuckDB still parses each JSON line, but converts and keeps
+        only the fields asked for (the explorer keeps the dozen it shows).
+        """
+        keep = tuple(columns or self.CACHED_COLUMNS)
+        unknown = [c for c in keep if c not in FIELDS]
+        if unknown:
+            raise ValueError(f"not record fields: {', '.join(unknown)}")
+        names = ", ".join(_q(c) for c in keep)
+        # A table of the in-memory database, not a TEMP one: cursors (other threads) see it.
+        self.con.execute(f"CREATE OR REPLACE TABLE _cached AS SELECT {names} FROM records")
         self.con.execute("CREATE OR REPLACE VIEW records_cached AS SELECT * FROM _cached")
-        self._cached = True
+        self._cached = keep
         return self
 
+    def cursor(self) -> Dataset:
+        """The same Dataset over a new DuckDB cursor, to ask questions from another thread.
+
+        It shares the data (and the memory cache); closing it closes only the cursor.
+        """
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        if self._frame is not None:
+            other.con.register("_frame", self._frame)  # registrations belong to a connection
+        return other
+
     def _table(self, columns: Iterable[str]) -> str:
-        if self._cached and set(columns) <= set(self.CACHED_COLUMNS):
+        if self._cached and set(columns) <= set(self._cached):
             return "records_cached"
         return "records"
 
@@ -401,31 +430,76 @@ class Dataset:
         ``limit``: only the first rows (in the table's order), computed from only their
         probes; ``attrs["groups"]`` still says how many rows the whole table has.
         """
+        import pandas as pd
+
+        from smtplab.records.summary import SUMMARY_COLUMNS
+
+        rows, groups = self.summary_rows(limit=limit, **filters)
+        out = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
+        out = out.astype({c: object for c in SUMMARY_COLUMNS if c not in ("port", "probes")})
+        out = out.astype({"port": "Int64", "probes": "int64"})
+        out.attrs["groups"] = groups
+        return out
+
+    def summary_rows(
+        self, *, limit: int | None = None, **filters: Any
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        """(the rows of :meth:`summary` as tuples, how many rows the whole table has): the
+        same answer without building a DataFrame (the explorer shows 25 rows, and a file's
+        first view then never imports pandas)."""
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _f AS SELECT {cols} FROM {src}{where}", params
-        )
-        row = self.con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {_K} FROM _f)").fetchone()
+        keys = f"SELECT DISTINCT {_K} FROM {src}{where}"
+        row = self.con.execute(f"SELECT count(*) FROM ({keys})", params).fetchone()
         groups = int(row[0]) if row else 0
         if limit is None:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _f")
-        else:
             self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT _f.* FROM _f SEMI JOIN ("
-                f"SELECT DISTINCT {_K} FROM _f ORDER BY {_K} LIMIT {int(limit)}) k "
-                "USING (vantage, host, port)"
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params
             )
-        out = assemble(_duckdb_parts(self.con))
-        out.attrs["groups"] = groups
-        return out
+        else:  # only the probes of the first groups are copied and counted
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src} SEMI JOIN ("
+                f"{keys} ORDER BY {_K} LIMIT {int(limit)}) k USING (vantage, host, port){where}",
+                [*params, *params],
+            )
+        return self.con.execute(_SUMMARY_SQL).fetchall(), groups
 
     def frame(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
         """Matching rows of these columns as a plain DataFrame (text as Python str, fast)."""
         where, params = self._where(filters)
         names = ", ".join(_q(c) for c in columns)
         return self.sql(f"SELECT {names} FROM {self._table([*columns, *filters])}{where}", params)
+
+    def counted(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
+        """How many matching records have each combination of these columns' values: the
+        columns and ``probes``, in the order of the columns (e.g. what a heat map draws)."""
+        where, params = self._where(filters)
+        names = ", ".join(_q(c) for c in columns)
+        return self.sql(
+            f"SELECT {names}, count(*) AS probes "
+            f"FROM {self._table([*columns, *filters])}{where} GROUP BY ALL ORDER BY ALL",
+            params,
+        )
+
+    def phase_rows(self, by: str = "port", **filters: Any) -> pd.DataFrame:
+        """What :func:`smtplab.charts.phase_times` draws, small: each probe that got a greeting
+        with its timings (``probes`` 1), and the others counted by ``by`` and ``outcome``
+        (``probes`` how many, no timings).  Columns: ``by``, outcome, tls_mode, the four
+        ``*_ms`` timings, probes."""
+        where, params = self._where(filters)
+        timings = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+        src = self._table([by, "outcome", "tls_mode", *timings, *filters])
+        usable = f"coalesce(outcome = 'open' AND coalesce({', '.join(timings)}) IS NOT NULL, false)"
+        also = " AND " if where else " WHERE "
+        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in timings)
+        return self.sql(
+            f"SELECT {_q(by)}, outcome, tls_mode, {', '.join(timings)}, 1 AS probes "
+            f"FROM {src}{where}{also}{usable} UNION ALL "
+            f"SELECT {_q(by)}, outcome, NULL::VARCHAR AS tls_mode, {nulls}, count(*) AS probes "
+            f"FROM {src}{where}{also}NOT {usable} GROUP BY ALL ORDER BY ALL",
+            [*params, *params],
+        )
 
     def close(self) -> None:
         """Release DuckDB's memory."""
@@ -443,57 +517,6 @@ def _schema_for(names: list[str]) -> pa.Schema:
 
     schema = arrow_schema()
     return pa.schema([schema.field(n).with_nullable(True) for n in names])
-
-
-_K = "vantage, host, port"
-
-
-def _duckdb_parts(con: Any) -> dict[str, Any]:
-    """The aggregates :func:`smtplab.records.summary.assemble` needs, counted by DuckDB.
-
-    Plain GROUP BYs over the temporary table ``_s``: DuckDB does the heavy counting over
-    every probe; the small per-group results are put together by the same code as pandas'.
-    """
-    import pandas as pd
-
-    def df(query: str) -> pd.DataFrame:
-        out: pd.DataFrame = con.execute(query).df()
-        return out
-
-    groups = df(
-        f"SELECT {_K}, count(*) AS probes, "
-        "bool_or(auth_before_tls IS NOT NULL) AS auth_before_tls_looked, "
-        "bool_or(auth_after_tls IS NOT NULL) AS auth_after_tls_looked "
-        f"FROM _s GROUP BY ALL ORDER BY {_K}"
-    ).set_index(KEYS)
-    parts: dict[str, Any] = {"probes": groups["probes"]}
-    for col in ("outcome", "tls_mode"):
-        parts[col] = df(f"SELECT {_K}, {col}, count(*) AS n FROM _s GROUP BY ALL")
-    for col in ("auth_before_tls", "auth_after_tls"):
-        parts[f"{col}_looked"] = groups[f"{col}_looked"]
-        parts[col] = df(
-            f"SELECT {_K}, m AS {col}, avg(i) AS pos FROM ("
-            f"SELECT {_K}, unnest({col}) AS m, unnest(range(len({col}))) AS i "
-            f"FROM _s WHERE len({col}) > 0) GROUP BY ALL"
-        )
-    parts["findings"] = df(
-        f"SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n "
-        f"FROM (SELECT {_K}, unnest(findings) AS f FROM _s) GROUP BY ALL"
-    )
-    for name, part in parts.items():
-        if isinstance(part, pd.DataFrame) and "port" in part.columns:
-            parts[name] = part.astype({"port": "Int64"})
-    parts["probes"].index = _typed_index(parts["probes"].index)
-    for col in ("auth_before_tls_looked", "auth_after_tls_looked"):
-        parts[col].index = _typed_index(parts[col].index)
-    return parts
-
-
-def _typed_index(index: Any) -> Any:
-    import pandas as pd
-
-    frame = index.to_frame(index=False).astype({"port": "Int64"})
-    return pd.MultiIndex.from_frame(frame)
 
 
 def port_summary_for_file(
@@ -515,7 +538,6 @@ def port_summary_for_file(
 
     from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
     from smtplab.records.summary import port_summary, port_table
-    from smtplab.schema import OUTCOMES
 
     try:
         with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:

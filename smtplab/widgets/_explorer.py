@@ -1,16 +1,19 @@
 """The dataset explorer: filter probe records and watch the summary and charts follow.
 
 The explorer asks questions of the data instead of holding it all in pandas: the records go
-into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the columns it shows, and
-each filter change is a few queries — the counts, the summary table, and the narrow rows the
-two charts draw.  A record file is read by DuckDB directly (JSON Lines or Parquet, one pass);
-a DataFrame or a list of records is handed over as an Arrow table.  ``benchmarks/
-records_scale.py`` measures the first view and a filter change at 100,000 records.
+into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the dozen fields it shows
+(:data:`EXPLORER_COLUMNS`), and each filter change is a few queries — the counts, the 25 rows
+of the summary table (one SQL statement, no DataFrame: a file's first view never imports
+pandas), and the counts the two charts draw.  A record file is read by DuckDB directly (JSON
+Lines or Parquet, one pass); a DataFrame or a list of records is handed over as an Arrow table.
+``benchmarks/records_scale.py`` measures the first view and the filter changes at 100,000
+records, and when the charts are on screen.
 
-The counts and the summary table answer at once; the two charts are drawn on a worker thread
-and replace the previous ones when ready (a newer filter change supersedes a drawing still
-under way), so a filter never waits for matplotlib. :meth:`DatasetExplorer.wait_for_charts`
-waits for them (scripts and tests).
+The counts and the summary table answer at once; the two charts are asked for (through their
+own DuckDB cursor: a few hundred counted rows, not every probe) and drawn on a worker thread,
+as SVG with the words as text, and replace the previous ones when ready (a newer filter change
+supersedes a drawing still under way), so a filter never waits for matplotlib.
+:meth:`DatasetExplorer.wait_for_charts` waits for them (scripts and tests).
 
 The summary table sits in its own horizontally scrolling box, so on a 1024-pixel projector the
 table scrolls where it is while the filters and charts stay put.
@@ -18,6 +21,8 @@ table scrolls where it is while the filters and charts stay put.
 
 from __future__ import annotations
 
+import base64
+import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
@@ -26,7 +31,6 @@ from typing import Any, Final
 import ipywidgets as W
 
 from smtplab.widgets._render import (
-    chart_html,
     close_parts,
     esc,
     message_html,
@@ -62,40 +66,58 @@ CHART_COLUMNS: Final = (
     "tls_ms",
 )
 
-#: The summary table's own scrolling box: it, not the page, scrolls sideways.
+#: The fields the explorer keeps in memory: what its filters, summary and charts read.
+EXPLORER_COLUMNS: Final = tuple(
+    dict.fromkeys(
+        [*FILTERS, *CHART_COLUMNS, "tls_mode", "auth_before_tls", "auth_after_tls", "findings"]
+    )
+)
+
+#: SVG settings of the explorer's charts: words stay text (the browser draws them, with the
+#: chart's font or a close one) instead of glyphs rasterised by matplotlib, which was most of
+#: the drawing time; no date in the metadata, so the same view gives the same image.
+_SVG_RC: Final[Any] = {"svg.fonttype": "none", "svg.hashsalt": "smtplab-explorer"}
 
 
-#: Charts are drawn at this resolution: a 11-inch chart is then about 800 pixels wide, enough
-#: for the explorer's 900-pixel column on a 1024-pixel projector, and quicker to draw.
-CHART_DPI: Final = 72
+def _chart_markup(chart: Any) -> str:
+    """A chart as a ``<figure>``: an SVG ``<img>`` with its alt text, and its caption.
+
+    SVG, not PNG: no rasterising of the figure or of its words in Python (3-4 times quicker
+    for the heat map), smaller, and sharp at any projector size.
+    """
+    import io
+
+    import matplotlib as mpl
+
+    buf = io.BytesIO()
+    with mpl.rc_context(_SVG_RC):
+        chart.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    alt = getattr(chart, "alt_text", "") or getattr(chart, "description", "")
+    description = getattr(chart, "description", "")
+    return (
+        '<figure class="smtplab-chart" style="margin:4px 0;width:100%;max-width:100%">'
+        f'<img src="data:image/svg+xml;base64,{data}" alt="{esc(alt)}" '
+        'style="display:block;width:100%;height:auto"/>'
+        f'<figcaption style="{_CAPTION_STYLE}">{esc(description)}</figcaption></figure>'
+    )
 
 
-class _ProjectorChart:
-    """A chart whose PNG is drawn at :data:`CHART_DPI` (for :func:`chart_html`)."""
-
-    def __init__(self, chart: Any) -> None:
-        self.chart = chart
-        self.alt_text = getattr(chart, "alt_text", "")
-        self.description = getattr(chart, "description", "")
-
-    def to_png(self) -> bytes:
-        png: bytes = self.chart.to_png(dpi=CHART_DPI)
-        return png
+_CAPTION_STYLE: Final = "font-size:15px;line-height:1.45;color:#333;margin-top:2px"
 
 
 def _dataset(data: Any) -> tuple[Any, Any]:
     """(Dataset, the DataFrame if one was given) for a DataFrame, a path or records."""
-    import pandas as pd
-
     from smtplab.records import Dataset, records_to_frame
 
-    if isinstance(data, pd.DataFrame):
-        return Dataset.from_frame(data), data
+    pd = sys.modules.get("pandas")  # not imported yet: not a DataFrame (and a file's first
+    if pd is not None and isinstance(data, pd.DataFrame):  # view never needs pandas)
+        return Dataset.from_frame(data, columns=EXPLORER_COLUMNS), data
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
         path = data.decode() if isinstance(data, bytes) else data
-        return Dataset.open(path, cache=True), None
+        return Dataset.open(path, cache=True, columns=EXPLORER_COLUMNS), None
     frame = records_to_frame(data)
-    return Dataset.from_frame(frame), frame
+    return Dataset.from_frame(frame, columns=EXPLORER_COLUMNS), frame
 
 
 def filter_records(df: Any, **filters: Any) -> Any:
@@ -157,28 +179,35 @@ def summary_table_html(table: Any, *, max_rows: int = 25, total: int | None = No
 
     ``total`` is how many rows the whole table has, when ``table`` holds only the first ones.
     """
-    if table.empty:
+    rows = list(table.head(max_rows).itertuples(index=False, name=None))
+    return _summary_rows_html(rows, max_rows=max_rows, total=len(table) if total is None else total)
+
+
+def _summary_rows_html(rows: list[tuple[Any, ...]], *, max_rows: int, total: int) -> str:
+    """The summary table's HTML from its rows as tuples (the summary's column order)."""
+    if not rows:
         return message_html("No probes match these filters.", "info")
-    rows = [
+    cells = [
         [
-            esc(r.vantage),
-            esc(r.host),
-            f"<b>{esc(r.port)}</b>",
-            esc(r.probes),
-            outcome_badge(str(r.outcome)),
-            esc(r.outcomes),
-            esc(r.tls_mode),
-            esc(r.auth_before_tls),
-            esc(r.auth_after_tls),
-            esc(r.top_finding),
+            esc(vantage),
+            esc(host),
+            f"<b>{esc(port)}</b>",
+            esc(probes),
+            outcome_badge(str(outcome)),
+            esc(outcomes),
+            esc(tls_mode),
+            esc(before),
+            esc(after),
+            esc(top),
         ]
-        for r in table.head(max_rows).itertuples(index=False)
+        for vantage, host, port, probes, outcome, outcomes, tls_mode, before, after, top in rows[
+            :max_rows
+        ]
     ]
-    total = len(table) if total is None else total
     caption = "Summary by vantage × host × port" + (
         f" (first {max_rows} of {total} rows)" if total > max_rows else ""
     )
-    return table_html(_SUMMARY_HEADERS, rows, caption=caption)  # scrolls in its own box
+    return table_html(_SUMMARY_HEADERS, cells, caption=caption)  # scrolls in its own box
 
 
 def summary_html(df: Any, *, max_rows: int = 25) -> str:
@@ -203,7 +232,6 @@ class DatasetExplorer(W.VBox):
     max_rows = 25
 
     def __init__(self, df: Any, *, charts: bool = True) -> None:
-        self.dataset, self._df = _dataset(df)
         self.show_charts = charts
         self._drawer = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="smtplab-explorer-charts")
@@ -212,7 +240,13 @@ class DatasetExplorer(W.VBox):
         )
         self._generation = 0
         self._lock = threading.Lock()
-        self._pending: Future[None] | None = None
+        self._pending: Future[Any] | None = None
+        # (matplotlib is imported by the first drawing, not ahead on this thread while DuckDB
+        # reads the file: on two cores that slowed the first view by ~1 s and the charts
+        # came no sooner.)
+        self.dataset, self._df = _dataset(df)
+        # The charts' questions are asked on the drawing thread, through their own cursor.
+        self._chart_data = self.dataset.cursor() if charts else None
         self.total = self.dataset.count()
         self.vantage = self._dropdown("vantage", "Vantage", "300px")
         self.host = self._dropdown("host", "Host", "300px")
@@ -291,17 +325,9 @@ class DatasetExplorer(W.VBox):
             + (f" (of {self.total} in the dataset)" if n["probes"] != self.total else "")
             + "</div>"
         )
-        table = self.dataset.summary(limit=self.max_rows, **filters)
-        self.summary_html.value = summary_table_html(
-            table, max_rows=self.max_rows, total=table.attrs["groups"]
-        )
+        rows, groups = self.dataset.summary_rows(limit=self.max_rows, **filters)
+        self.summary_html.value = _summary_rows_html(rows, max_rows=self.max_rows, total=groups)
         if self._drawer is None:
-            return
-        try:
-            frame = self.dataset.frame(CHART_COLUMNS, **filters)  # queried here, drawn there
-        except Exception as exc:
-            self.heatmap_html.value = message_html(f"(the charts could not be drawn: {exc})")
-            self.times_html.value = ""
             return
         rows = "vantage" if n["vantages"] > 1 else "host"
         with self._lock:
@@ -309,18 +335,24 @@ class DatasetExplorer(W.VBox):
             generation = self._generation
         if not self.heatmap_html.value:
             self.heatmap_html.value = message_html("(drawing the charts…)")
-        self._pending = self._drawer.submit(self._draw, generation, frame, rows)
+        self._pending = self._drawer.submit(self._draw, generation, filters, rows)
 
-    def _draw(self, generation: int, frame: Any, rows: str) -> None:
-        """Draw both charts (on the worker thread); show them unless newer filters came since."""
+    def _draw(self, generation: int, filters: dict[str, Any], rows: str) -> None:
+        """Query and draw both charts (on the worker thread); show them unless newer filters
+        came since."""
         from smtplab import charts
 
         with self._lock:
             if generation != self._generation:
                 return  # superseded before it started: draw only the newest
         try:
-            heatmap = chart_html(_ProjectorChart(charts.outcome_heatmap(frame, rows=rows)))
-            times = chart_html(_ProjectorChart(charts.phase_times(frame, by="port")))
+            data = self._chart_data
+            assert data is not None
+            # DuckDB counts; the charts get a few hundred rows, not every probe
+            cells = data.counted([rows, "port", "outcome"], **filters)
+            heatmap = _chart_markup(charts.outcome_heatmap(cells, rows=rows, count="probes"))
+            timed = data.phase_rows("port", **filters)
+            times = _chart_markup(charts.phase_times(timed, by="port", count="probes"))
         except Exception as exc:
             heatmap, times = message_html(f"(the charts could not be drawn: {exc})"), ""
         with self._lock:
@@ -339,6 +371,8 @@ class DatasetExplorer(W.VBox):
             with self._lock:
                 self._generation += 1  # a drawing under way shows nothing now
             self._drawer.shutdown(wait=True, cancel_futures=True)
+        if self._chart_data is not None:
+            self._chart_data.close()
         close_parts(self)
         self.dataset.close()
         super().close()
