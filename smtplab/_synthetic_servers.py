@@ -280,7 +280,7 @@ _BLANK = {name: None for name in FIELD_NAMES}
 _WAIT_NONE, _WAIT_CONNECT, _WAIT_BANNER, _WAIT_TLS, _WAIT_TIMEOUT = range(5)
 
 
-_J = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+_J = functools.partial(json.dumps, separators=(",", ":"))  # ASCII: the C encoder
 
 
 class _Template:

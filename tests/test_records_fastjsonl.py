@@ -234,3 +234,19 @@ def test_convert_gives_the_same_rows_as_the_line_reader(
     with pytest.raises(RecordError) as err:
         jsonl_to_parquet(path, tmp_path / "strict")
     assert err.value.line == at + 1 and err.value.field == "probe_id"
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_line_longer_than_the_bound_across_a_block_end(
+    lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strict: bool
+) -> None:
+    rec = json.loads(lines[30])
+    rec["banner"] = "x" * (5 * BLOCK)  # starts inside one block, ends blocks later
+    at = 31
+    path = write(tmp_path / "long.jsonl", [*lines[:at], json.dumps(rec), *lines[at:]])
+    fast, slow, _ = both(path, monkeypatch, strict=strict, max_line_bytes=2 * BLOCK)
+    assert_same(fast, slow)
+    if strict:
+        assert fast[2] == at + 1 and "longer than" in fast[1]
+    else:
+        assert len(fast[1]) == N and fast[2]["skipped"] == 1
