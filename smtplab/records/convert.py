@@ -60,6 +60,7 @@ def jsonl_to_parquet(
     strict: bool = True,
     batch_rows: int = 5_000,
     rows_per_group: int = 2_048,
+    rows_per_file: int = 100_000,
 ) -> ConvertReport:
     """Import JSON Lines files into a hive-partitioned Parquet folder, in constant memory.
 
@@ -72,7 +73,8 @@ def jsonl_to_parquet(
     Memory: one block of JSON text and its Arrow table (or, for a block read line by line, its
     records as Python objects), plus, per open partition, up to ``rows_per_group`` rows waiting
     to become a Parquet row group — bounded by the number of partitions, whatever the number
-    of records.
+    of records.  A partition's file is closed after ``rows_per_file`` rows and a new one
+    begun, so no writer keeps the footer of millions of rows in memory.
     """
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -99,6 +101,7 @@ def jsonl_to_parquet(
             basename_template=f"part-{os.getpid()}-{os.urandom(4).hex()}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
             max_rows_per_group=rows_per_group,
+            max_rows_per_file=rows_per_file,
             min_rows_per_group=rows_per_group // 2,
             max_open_files=256,
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
