@@ -1,9 +1,11 @@
 """JSON Lines to partitioned Parquet, streaming: constant memory whatever the file's size.
 
-Records are read and checked line by line (the same rules and line-precise errors as
-:func:`smtplab.records.load_records`), gathered into Arrow batches of ``batch_rows`` records,
-and handed to Arrow's dataset writer, which keeps at most a row group per open partition file.
-Peak memory therefore depends on ``batch_rows``, ``rows_per_group`` and the number of
+Records are read and checked a block at a time (:mod:`smtplab.records.fastjsonl`: Arrow
+parses, columns are checked, and a block that fails is read line by line, so the rules and the
+line-precise errors are those of :func:`smtplab.records.load_records`), cut into Arrow batches
+of at most ``batch_rows`` records, and handed to Arrow's dataset writer, which keeps at most a
+row group per open partition file.  Peak memory therefore depends on the block size
+(:data:`smtplab.records.fastjsonl.BLOCK_BYTES`), ``rows_per_group`` and the number of
 partitions, not on the number of records.
 """
 
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from smtplab.records.arrow import arrow_schema, records_to_table
+from smtplab.records.arrow import arrow_schema
 from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError
-from smtplab.records.jsonl import MAX_LINE_BYTES, _open_for_reading, _Reader, os_error_reason
+from smtplab.records.fastjsonl import iter_tables
+from smtplab.records.jsonl import MAX_LINE_BYTES, _Reader, os_error_reason
 from smtplab.records.parquet import check_partition_cols
 
 if TYPE_CHECKING:
@@ -36,37 +39,17 @@ class ConvertReport:
 
 
 class _BatchReader(_Reader):
-    """The line reader, handing out its records every ``batch_rows``."""
+    """The block reader, handing out its records in batches of at most ``batch_rows``."""
 
     def __init__(self, path: Path, strict: bool, batch_rows: int) -> None:
         super().__init__(path, strict, MAX_LINE_BYTES, None)
         self.batch_rows = batch_rows
         self.written = 0
 
-    def _flush(self) -> list[pa.RecordBatch]:
-        batches: list[pa.RecordBatch] = records_to_table(self.records).to_batches()
-        self.written += len(self.records)
-        self.records = []
-        return batches
-
     def batches(self) -> Iterator[pa.RecordBatch]:
-        with _open_for_reading(self.path) as f:
-            line_no = 0
-            while True:
-                raw = f.readline(self.max_line_bytes + 1)
-                if not raw:
-                    break
-                line_no += 1
-                if len(raw) > self.max_line_bytes and not raw.endswith(b"\n"):
-                    while raw and not raw.endswith(b"\n"):
-                        raw = f.readline(1024 * 1024)
-                    self.bad(line_no, None, f"line longer than {self.max_line_bytes:,} bytes")
-                    continue
-                self.line(line_no, raw)
-                if len(self.records) >= self.batch_rows:
-                    yield from self._flush()
-        if self.records:
-            yield from self._flush()
+        for table in iter_tables(self):
+            self.written += table.num_rows
+            yield from table.to_batches(max_chunksize=self.batch_rows)
 
 
 def jsonl_to_parquet(
@@ -77,6 +60,7 @@ def jsonl_to_parquet(
     strict: bool = True,
     batch_rows: int = 5_000,
     rows_per_group: int = 2_048,
+    rows_per_file: int = 100_000,
 ) -> ConvertReport:
     """Import JSON Lines files into a hive-partitioned Parquet folder, in constant memory.
 
@@ -86,9 +70,11 @@ def jsonl_to_parquet(
     :class:`RecordError` naming file, line and field (files already written stay; delete the
     folder to start again).  ``strict=False``: bad lines are skipped and counted.
 
-    Memory: at most ``batch_rows`` records as Python objects, plus, per open partition, up to
-    ``rows_per_group`` rows waiting to become a Parquet row group — bounded by the number of
-    partitions, whatever the number of records.
+    Memory: one block of JSON text and its Arrow table (or, for a block read line by line, its
+    records as Python objects), plus, per open partition, up to ``rows_per_group`` rows waiting
+    to become a Parquet row group — bounded by the number of partitions, whatever the number
+    of records.  A partition's file is closed after ``rows_per_file`` rows and a new one
+    begun, so no writer keeps the footer of millions of rows in memory.
     """
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -115,6 +101,7 @@ def jsonl_to_parquet(
             basename_template=f"part-{os.getpid()}-{os.urandom(4).hex()}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",
             max_rows_per_group=rows_per_group,
+            max_rows_per_file=rows_per_file,
             min_rows_per_group=rows_per_group // 2,
             max_open_files=256,
             file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),

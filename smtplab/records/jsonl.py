@@ -177,7 +177,12 @@ class _BoundedGzip:
         self._path = path
 
     def readline(self, size: int = -1) -> bytes:
-        data = self._f.readline(size)
+        return self._count(self._f.readline(size))
+
+    def read(self, size: int = -1) -> bytes:
+        return self._count(self._f.read(size))
+
+    def _count(self, data: bytes) -> bytes:
         self._read += len(data)
         if self._read > self._limit:
             raise RecordError(
@@ -214,6 +219,7 @@ class _Reader:
         self.max_line_bytes = max_line_bytes
         self.max_rows = max_rows
         self.records: list[dict[str, Any]] = []
+        self.done = 0  # records already handed out (block by block)
         self.problems: list[str] = []
         self.skipped = 0
         self.blank = 0
@@ -226,8 +232,8 @@ class _Reader:
         if len(self.problems) < MAX_PROBLEMS_KEPT:
             self.problems.append(where(str(self.path), line_no, field, reason))
 
-    def run(self, f: Any) -> None:
-        line_no = 0
+    def run(self, f: Any, line_no: int = 0) -> int:
+        """Read lines from ``f`` (numbered after ``line_no``); return the last line's number."""
         while True:
             raw = f.readline(self.max_line_bytes + 1)
             if not raw:
@@ -245,6 +251,7 @@ class _Reader:
                 )
                 continue
             self.line(line_no, raw)
+        return line_no
 
     def line(self, line_no: int, raw: bytes) -> None:
         stripped = raw.strip()
@@ -267,7 +274,7 @@ class _Reader:
             return
         if not self.strict:
             self.dropped |= {k for k in obj if k not in FIELDS}
-        if self.max_rows is not None and len(self.records) >= self.max_rows:
+        if self.max_rows is not None and self.done + len(self.records) >= self.max_rows:
             raise RecordError(
                 f"more than {self.max_rows:,} records (max_rows): too many for one pandas table; "
                 "query the file with smtplab.records.Dataset, or pass a larger max_rows",
@@ -311,11 +318,19 @@ class _Reader:
 def read_jsonl(
     path: Path, strict: bool, max_line_bytes: int, max_rows: int | None = None
 ) -> LoadPart:
-    """Read and check one JSON Lines file (plain or .gz) into an Arrow table."""
+    """Read and check one JSON Lines file (plain or .gz) into an Arrow table.
+
+    Blocks of lines are parsed and checked column-wise by Arrow; a block that fails a check is
+    read again line by line (:mod:`smtplab.records.fastjsonl`), so errors name the line."""
+    import pyarrow as pa
+
+    from smtplab.records.fastjsonl import iter_tables
+
     reader = _Reader(path, strict, max_line_bytes, max_rows)
+    tables = []
     try:
-        with _open_for_reading(path) as f:
-            reader.run(f)
+        for table in iter_tables(reader):
+            tables.append(table)
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
             raise RecordError(f"cannot read: {os_error_reason(exc)}", path=path) from exc
@@ -323,4 +338,6 @@ def read_jsonl(
         if strict:
             raise RecordError(f"the compressed file is damaged: {exc}", path=path) from exc
         reader.bad(None, None, f"the compressed file is damaged: {exc}")
-    return records_to_table(reader.records), reader.skipped, reader.problems, reader.dropped
+    tables = [t for t in tables if t.num_rows] or [records_to_table([])]
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return table, reader.skipped, reader.problems, reader.dropped
