@@ -121,6 +121,9 @@ def _connect(threads: int | None = None, memory_limit: str | None = None) -> Any
 
     con = duckdb.connect(":memory:")
     con.execute("SET enable_progress_bar = false")
+    # Every question binds the files again; without this each one re-reads every Parquet footer
+    # (at 10^7 records in 120 files, ~1 s per binding, three bindings for one summary).
+    con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
