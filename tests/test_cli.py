@@ -78,6 +78,13 @@ def test_a_module_can_register_a_command(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["hello"]) == 2  # gone again: an unknown command, one line
 
 
+def fresh_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter, so that what it imports is its own doing."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def test_a_json_probe_loads_only_the_probe_engine() -> None:
     """`smtplab probe --json` starts fast because it loads neither the terminal renderer nor the
     lab, the records layer or the advice engine; and `import smtplab` loads no engine at all."""
@@ -92,9 +99,7 @@ def test_a_json_probe_loads_only_the_probe_engine() -> None:
         "                 for m in sys.modules if m.startswith(heavy)})\n"
         "print('LOADED', status, loaded, file=sys.stderr)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = fresh_python(code)
     assert "LOADED 0 []" in done.stderr, done.stderr
     assert json.loads(done.stdout)["outcome"] == "refused"
 
@@ -114,7 +119,5 @@ def test_shadowed_names_stay_functions_whatever_is_imported() -> None:
         "assert again.probe.__module__ == 'smtplab.probe.run'\n"
         "print('OK')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = fresh_python(code)
     assert done.stdout.strip() == "OK", done.stderr
