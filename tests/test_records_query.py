@@ -295,3 +295,53 @@ def test_counted_and_phase_rows_are_the_records_counted(files: dict[str, Any], f
     assert dict(rest.groupby(["port", "outcome"])["probes"].sum().items()) == dict(
         want_rest.items()
     )
+
+
+def test_a_line_longer_than_duckdbs_first_limit_is_still_read(tmp_path: Path) -> None:
+    """DuckDB is first asked for lines up to DUCKDB_OBJECT_BYTES (its buffers are then small
+    enough to parse on every core); a longer record, such as a hostile server's huge EHLO
+    reply, makes it ask again with the line reader's limit, for every kind of question."""
+    from smtplab.records.query import DUCKDB_OBJECT_BYTES
+
+    recs = list(synthetic_records(5, seed=8))
+    line = {"t": 1.0, "dir": "server", "text": "250-" + "x" * 500}
+    recs[2]["transcript"] = [line] * (2 * DUCKDB_OBJECT_BYTES // 530 + 1)
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert path.stat().st_size > 2 * DUCKDB_OBJECT_BYTES  # past DuckDB's smallest buffer
+    want = load_records(path)
+    with Dataset(path) as ds:
+        assert ds.count() == 5
+        assert "maximum_object_size=134217728" in ds._from  # it widened, and only then
+        assert len(ds.rows(["transcript"], probe_id=want["probe_id"][2])["transcript"][0]) > 1000
+    with Dataset(path) as ds:  # the first question reads Arrow
+        assert ds.arrow("SELECT host FROM records").column(0).to_pylist() == list(want["host"])
+    with Dataset.open(path) as ds:
+        assert ds.format == "jsonl" and ds.counts()["probes"] == 5
+    pd.testing.assert_frame_equal(summary_for_file(path), summarize(want))
+
+
+def test_open_names_the_malformed_line(tmp_path: Path) -> None:
+    """DuckDB's own message for a malformed JSON line names the line after it: Dataset.open
+    (the explorer's reader) reads the file again line by line to name the right one."""
+    recs = list(synthetic_records(3, seed=9))
+    path = tmp_path / "broken.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs) + '{"host": \n')
+    with pytest.raises(RecordError) as info:
+        Dataset.open(path)
+    assert info.value.line == 4 and "not valid JSON" in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_questions_in_any_order_on_one_dataset(files: dict[str, Any], fmt: str) -> None:
+    """Every one-row answer reads its result to the end: DuckDB 2 refused ``rows`` (Arrow)
+    after ``count`` on the same connection while the count's result was half-fetched."""
+    df = files["df"]
+    with Dataset(files[fmt]) as ds:
+        assert ds.count(port=25) == int((df["port"] == 25).sum())
+        assert len(ds.rows(["host"], port=25)) == int((df["port"] == 25).sum())
+        assert ds.counts()["probes"] == N
+        assert ds.arrow("SELECT count(*) AS n FROM records").column("n").to_pylist() == [N]
+        assert ds.bad_rows() == 0
+        assert ds.summary_rows(limit=3)[1] == len(summarize(df))
+        assert len(ds.rows(["port"], limit=7)) == 7

@@ -72,7 +72,19 @@ def _expand(source: PathLike | Sequence[PathLike]) -> list[Path]:
     return [Path(p) for p in source]
 
 
-def _source_sql(paths: list[Path], *, strict: bool) -> tuple[str, str]:
+#: The longest JSON line DuckDB is first asked to read.  DuckDB reads a JSON Lines file in
+#: buffers of twice this size, one per thread: at MAX_LINE_BYTES (128 MiB) a 173 MB file was
+#: two buffers and parsed on about one core (0.78 s for 10^5 records against 0.46-0.51 s at
+#: 1-16 MiB, in ``benchmarks/records_scale.py``'s explorer file).  Records this long are rare
+#: (a 200,000-line hostile EHLO reply); when DuckDB meets one, the question is asked again
+#: with MAX_LINE_BYTES (:meth:`Dataset._run`).  DuckDB's smallest buffer is 32 MiB, so less
+#: than 16 MiB gains nothing.
+DUCKDB_OBJECT_BYTES = 16 * 1024 * 1024
+
+
+def _source_sql(
+    paths: list[Path], *, strict: bool, object_bytes: int = DUCKDB_OBJECT_BYTES
+) -> tuple[str, str]:
     """(format, FROM clause) reading the files; format is ``parquet`` or ``jsonl``."""
     parquet: list[str] = []
     jsonl: list[str] = []
@@ -108,7 +120,7 @@ def _source_sql(paths: list[Path], *, strict: bool) -> tuple[str, str]:
     columns = "{" + ", ".join(f"{_lit(n)}: {_lit(duckdb_type(n))}" for n in FIELD_NAMES) + "}"
     return "jsonl", (
         f"read_json({listed}, format='newline_delimited', columns={columns}, "
-        f"maximum_object_size={MAX_LINE_BYTES}, ignore_errors={'false' if strict else 'true'})"
+        f"maximum_object_size={object_bytes}, ignore_errors={'false' if strict else 'true'})"
     )
 
 
@@ -151,15 +163,26 @@ def _bad_rows_sql(columns: Iterable[str]) -> str:
     return " OR ".join(tests) if tests else "false"
 
 
-def _count_bad_rows(con: Any, table: str, columns: Sequence[str]) -> int:
-    """How many rows of ``table`` break a rule of these fields (nested findings included)."""
-    row = con.execute(f"SELECT count(*) FROM {table} WHERE {_bad_rows_sql(columns)}").fetchone()
+def _one(result: Any) -> Any:
+    """The first row of a query's result, reading the result to its end: DuckDB 2 refuses
+    other work on a connection (``con.sql``) while a result is only partly fetched, as
+    ``fetchone()`` leaves it."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
+def _count_bad_rows(run: Any, table: str, columns: Sequence[str]) -> int:
+    """How many rows of ``table`` break a rule of these fields (nested findings included).
+    ``run(query)`` executes a query (a connection's ``execute``, or :meth:`Dataset._run`)."""
+    row = _one(run(f"SELECT count(*) FROM {table} WHERE {_bad_rows_sql(columns)}"))
     bad = int(row[0]) if row else 0
     if "findings" in columns:
-        row = con.execute(
-            f"SELECT count(*) FROM (SELECT unnest(findings) AS f FROM {table}) "
-            f"WHERE NOT coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
-        ).fetchone()
+        row = _one(
+            run(
+                f"SELECT count(*) FROM (SELECT unnest(findings) AS f FROM {table}) "
+                f"WHERE NOT coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
+            )
+        )
         bad += int(row[0]) if row else 0
     return bad
 
@@ -234,12 +257,20 @@ class Dataset:
         """A Dataset over files DuckDB reads directly, else (``.gz``, mixed formats) over the
         table the bounded line reader loads.  ``columns``: the fields to keep in memory
         (default :attr:`CACHED_COLUMNS`); questions about other fields read the files again."""
+        import duckdb
+
         keep = tuple(columns or cls.CACHED_COLUMNS)
         try:
             self = cls(source)
         except _NeedsReader:
             return cls.from_frame(load_records(source, columns=keep), columns=keep)
-        return self.cache(keep) if cache else self
+        try:
+            return self.cache(keep) if cache else self
+        except duckdb.Error:
+            # DuckDB's message names the wrong line for a malformed one; the line reader names
+            # the file, the line and the field (or reads what DuckDB does not).
+            self.close()
+            return cls.from_frame(load_records(source, columns=keep), columns=keep)
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, *, columns: Sequence[str] | None = None) -> Dataset:
@@ -262,6 +293,32 @@ class Dataset:
         return self
 
     # -- plumbing ------------------------------------------------------------------------
+
+    def _run(self, query: str, params: Sequence[Any] | None = None) -> Any:
+        """Execute ``query`` (its result is fetched from the return value).  A JSON line
+        longer than :data:`DUCKDB_OBJECT_BYTES` makes DuckDB stop; the view ``records`` is
+        then made again with the line reader's limit and the query asked once more."""
+        import duckdb
+
+        try:
+            return self.con.execute(query, list(params or []))
+        except duckdb.InvalidInputException as exc:
+            if not self._widen(exc):
+                raise
+        return self.con.execute(query, list(params or []))
+
+    def _widen(self, exc: Exception) -> bool:
+        """Read JSON lines up to MAX_LINE_BYTES from now on, if ``exc`` is DuckDB meeting a
+        longer line than it was asked to read (False: ``exc`` is something else)."""
+        if self.format != "jsonl" or "maximum_object_size" not in str(exc):
+            return False
+        if f"maximum_object_size={MAX_LINE_BYTES}," in self._from:
+            return False
+        _, self._from = _source_sql(self.paths, strict=self.strict, object_bytes=MAX_LINE_BYTES)
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW records AS SELECT {self._projection()} FROM {self._from}"
+        )
+        return True
 
     def _available_columns(self) -> set[str]:
         if self.format == "jsonl":
@@ -291,7 +348,7 @@ class Dataset:
             raise ValueError(f"not record fields: {', '.join(unknown)}")
         names = ", ".join(_q(c) for c in keep)
         # A table of the in-memory database, not a TEMP one: cursors (other threads) see it.
-        self.con.execute(f"CREATE OR REPLACE TABLE _cached AS SELECT {names} FROM records")
+        self._run(f"CREATE OR REPLACE TABLE _cached AS SELECT {names} FROM records")
         self.con.execute("CREATE OR REPLACE VIEW records_cached AS SELECT * FROM _cached")
         self._cached = keep
         return self
@@ -330,30 +387,38 @@ class Dataset:
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Any SQL over the view ``records`` (every field, typed as the schema says)."""
-        return self.con.execute(query, list(params or [])).df()
+        return self._run(query, params).df()
 
     def arrow(self, query: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Like :meth:`sql`, as an Arrow table."""
-        relation = self.con.sql(query, params=list(params or []))
-        fetch = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 2 or 1
-        table: pa.Table = fetch()
-        return table
+        import duckdb
+
+        def fetch() -> pa.Table:
+            relation = self.con.sql(query, params=list(params or []))
+            to_arrow = getattr(relation, "to_arrow_table", None) or relation.arrow  # duckdb 2, 1
+            table: pa.Table = to_arrow()
+            return table
+
+        try:
+            return fetch()
+        except duckdb.InvalidInputException as exc:
+            if not self._widen(exc):
+                raise
+        return fetch()
 
     # -- questions -----------------------------------------------------------------------
 
     def count(self, **filters: Any) -> int:
         """How many records match the filters."""
         where, params = self._where(filters)
-        row = self.con.execute(
-            f"SELECT count(*) FROM {self._table(filters)}{where}", params
-        ).fetchone()
+        row = _one(self._run(f"SELECT count(*) FROM {self._table(filters)}{where}", params))
         return int(row[0]) if row else 0
 
     def distinct(self, column: str, **filters: Any) -> list[Any]:
         """The distinct non-null values of one column, sorted."""
         where, params = self._where(filters)
         extra = f"{' AND' if where else ' WHERE'} {_q(column)} IS NOT NULL"
-        rows = self.con.execute(
+        rows = self._run(
             f"SELECT DISTINCT {_q(column)} FROM {self._table([column, *filters])}{where}{extra} "
             f"ORDER BY 1",
             params,
@@ -363,11 +428,13 @@ class Dataset:
     def counts(self, **filters: Any) -> dict[str, int]:
         """``probes`` and the number of distinct ``vantage``, ``host`` and ``port`` values."""
         where, params = self._where(filters)
-        row = self.con.execute(
-            "SELECT count(*), count(DISTINCT vantage), count(DISTINCT host), "
-            f"count(DISTINCT port) FROM {self._table([*KEYS, *filters])}{where}",
-            params,
-        ).fetchone()
+        row = _one(
+            self._run(
+                "SELECT count(*), count(DISTINCT vantage), count(DISTINCT host), "
+                f"count(DISTINCT port) FROM {self._table([*KEYS, *filters])}{where}",
+                params,
+            )
+        )
         probes, vantages, hosts, ports = row if row else (0, 0, 0, 0)
         return {"probes": probes, "vantages": vantages, "hosts": hosts, "ports": ports}
 
@@ -425,7 +492,7 @@ class Dataset:
     def bad_rows(self, columns: Iterable[str] = SUMMARY_INPUTS) -> int:
         """How many rows break a rule of these fields (null, unknown word, port range, …)."""
         cols = [*columns, "schema_version"]
-        return _count_bad_rows(self.con, self._table(cols), cols)
+        return _count_bad_rows(self._run, self._table(cols), cols)
 
     def summary(self, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
         """The table of :func:`smtplab.records.summarize`, computed by DuckDB.
@@ -454,14 +521,12 @@ class Dataset:
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
         keys = f"SELECT DISTINCT {_K} FROM {src}{where}"
-        row = self.con.execute(f"SELECT count(*) FROM ({keys})", params).fetchone()
+        row = _one(self._run(f"SELECT count(*) FROM ({keys})", params))
         groups = int(row[0]) if row else 0
         if limit is None:
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params
-            )
+            self._run(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params)
         else:  # only the probes of the first groups are copied and counted
-            self.con.execute(
+            self._run(
                 f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src} SEMI JOIN ("
                 f"{keys} ORDER BY {_K} LIMIT {int(limit)}) k USING (vantage, host, port){where}",
                 [*params, *params],
@@ -590,8 +655,8 @@ def summary_for_file(
         with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
             needed = [*SUMMARY_INPUTS, "schema_version"]
             cols = ", ".join(_q(c) for c in needed)
-            ds.con.execute(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
-            if _count_bad_rows(ds.con, "_in", needed) == 0:
+            ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
+            if _count_bad_rows(ds._run, "_in", needed) == 0:
                 ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
                 out = assemble(_duckdb_parts(ds.con))
                 out.attrs["skipped"] = 0
