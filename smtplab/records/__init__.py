@@ -22,7 +22,8 @@ Where each concern lives:
 ``load`` / ``save``  :func:`load_records`, :func:`save_records`, :func:`write_parquet`
 ``merge``          :func:`merge_records`
 ``summary``        :func:`summarize`, :func:`format_summary`
-``query``          DuckDB: :class:`Dataset`, :func:`summary_for_file`
+``query``          DuckDB: :class:`Dataset`, questions asked of files
+``file_summary``   :func:`summary_for_file`, :func:`port_summary_for_file` (DuckDB, then lines)
 ``convert``        streaming JSON Lines -> partitioned Parquet in constant memory
 =================  ==========================================================================
 
@@ -37,6 +38,7 @@ from smtplab.records.arrow import arrow_schema
 from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS, check_record, validate_record
 from smtplab.records.convert import jsonl_to_parquet
 from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, RecordWarning
+from smtplab.records.file_summary import port_summary_for_file, summary_for_file
 from smtplab.records.frame import frame_to_records, records_to_frame
 from smtplab.records.jsonl import (
     MAX_BLANK_LINES,
@@ -46,7 +48,7 @@ from smtplab.records.jsonl import (
 )
 from smtplab.records.load import MAX_LOAD_ROWS, load_records
 from smtplab.records.merge import MergeReport, merge_files, merge_records
-from smtplab.records.query import Dataset, port_summary_for_file, summary_for_file
+from smtplab.records.query import Dataset
 from smtplab.records.save import check_output_path, save_records, write_parquet
 from smtplab.records.summary import format_summary, port_summary, summarize
 

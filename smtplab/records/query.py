@@ -3,7 +3,6 @@
 >>> ds = Dataset("probes.jsonl")                   # or a .parquet file, or a partitioned folder
 >>> ds.outcome_by_port_vantage()                   # doctest: +SKIP
 >>> ds.rows(["host", "port", "outcome"], port=25, limit=10)   # doctest: +SKIP
->>> summary_for_file("probes.jsonl")               # what `smtplab show --summary` prints
 
 DuckDB reads only the columns an answer needs: a JSON Lines file through ``read_json`` with
 every column declared (no type guessing), Parquet through ``read_parquet`` (hive partitions
@@ -13,8 +12,9 @@ when one is wanted.
 
 Checking: every answer checks the fields it reads (a port out of range, an unknown outcome
 word, a newer ``schema_version``…).  When DuckDB cannot read a file, or a row breaks a rule,
-:func:`summary_for_file` falls back to the line-by-line reader, which names the file, the line
-and the field (strict) or skips and counts bad lines (lenient).
+the file summaries (:mod:`smtplab.records.file_summary`) and :meth:`Dataset.open` fall back to
+the line-by-line reader, which names the file, the line and the field (strict) or skips and
+counts bad lines (lenient).
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ from smtplab.records.frame import table_to_frame
 from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.load import PathLike, load_records
 from smtplab.records.parquet import is_parquet, parquet_files
-from smtplab.records.summary import KEYS, SUMMARY_INPUTS, assemble, summarize
+from smtplab.records.summary import KEYS, SUMMARY_INPUTS
 from smtplab.records.summary_sql import KEYS_SQL as _K
 from smtplab.records.summary_sql import SUMMARY_SQL as _SUMMARY_SQL
-from smtplab.records.summary_sql import duckdb_parts as _duckdb_parts
 from smtplab.records.summary_sql import lit as _lit
 from smtplab.records.summary_sql import word_list as _words
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, OUTCOMES, SEVERITIES
+from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Dataset", "duckdb_type", "port_summary_for_file", "summary_for_file"]
+__all__ = ["DUCKDB_OBJECT_BYTES", "Dataset", "duckdb_type"]
 
 _SCALAR_SQL = {
     "int": "BIGINT",
@@ -585,85 +584,3 @@ def _schema_for(names: list[str]) -> pa.Schema:
 
     schema = arrow_schema()
     return pa.schema([schema.field(n).with_nullable(True) for n in names])
-
-
-def port_summary_for_file(
-    path_or_paths: PathLike | Sequence[PathLike],
-    *,
-    strict: bool = True,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-) -> pd.DataFrame:
-    """Outcome by vantage and port for record files (:func:`smtplab.records.port_summary`).
-
-    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`): one DuckDB
-    GROUP BY over the file, reading four columns; the few groups are checked (known outcome
-    words, ports 0-65535, no missing values, a schema version this smtplab reads) and, if any
-    is wrong or DuckDB cannot read the file, the files are read again line by line for an
-    error naming file, line and field (strict) or to skip bad lines (lenient).
-    """
-    import duckdb
-
-    from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
-    from smtplab.records.summary import port_summary, port_table
-
-    try:
-        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
-            counts = ds.sql(
-                "SELECT vantage, port, outcome, schema_version, count(*) AS n "
-                "FROM records GROUP BY ALL"
-            )
-            ok = (
-                counts[["vantage", "port", "outcome", "schema_version"]].notna().all(axis=None)
-                and counts["outcome"].isin(OUTCOMES).all()
-                and counts["port"].between(0, 65535).all()
-                and counts["schema_version"].isin(SUPPORTED_SCHEMA_VERSIONS).all()
-            )
-            if ok:
-                out = port_table(
-                    counts.groupby(["vantage", "port", "outcome"])["n"].sum().reset_index()
-                )
-                out.attrs["skipped"] = 0
-                return out
-    except (duckdb.Error, _NeedsReader):
-        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
-    columns = ["vantage", "port", "outcome"]
-    df = load_records(path_or_paths, strict=strict, columns=columns, max_rows=None)
-    out = port_summary(df)
-    out.attrs["skipped"] = df.attrs.get("skipped", 0)
-    return out
-
-
-def summary_for_file(
-    path_or_paths: PathLike | Sequence[PathLike],
-    *,
-    strict: bool = True,
-    threads: int | None = None,
-    memory_limit: str | None = None,
-) -> pd.DataFrame:
-    """The summary of :func:`smtplab.records.summarize` for record files, read by DuckDB.
-
-    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`).  Only the
-    columns the summary needs are read.  If DuckDB cannot read the files, or a row breaks a
-    rule of those columns, the files are read again line by line: strict, the first bad line
-    raises :class:`RecordError` naming file, line and field; lenient, bad lines are skipped,
-    counted in ``attrs["skipped"]`` and warned about (:class:`RecordWarning`).
-    """
-    import duckdb
-
-    try:
-        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
-            needed = [*SUMMARY_INPUTS, "schema_version"]
-            cols = ", ".join(_q(c) for c in needed)
-            ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
-            if _count_bad_rows(ds._run, "_in", needed) == 0:
-                ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
-                out = assemble(_duckdb_parts(ds.con))
-                out.attrs["skipped"] = 0
-                return out
-    except (duckdb.Error, _NeedsReader):
-        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
-    df = load_records(path_or_paths, strict=strict, columns=SUMMARY_INPUTS, max_rows=None)
-    out = summarize(df)
-    out.attrs["skipped"] = df.attrs.get("skipped", 0)
-    return out

@@ -2,8 +2,8 @@
 
 :func:`summarize` works on a pandas table (vectorised: one groupby per column, no Python loop
 over groups); :func:`summary_for_file` asks the same question of a file with DuckDB, reading
-only the columns the answer needs (:mod:`smtplab.records.query`).  Both follow the same rules,
-so they give the same table:
+only the columns the answer needs (:mod:`smtplab.records.file_summary`).  Both follow the
+same rules, so they give the same table:
 
 * ``outcome`` and ``tls_mode`` are the most common word; ties go to the word listed first in
   the schema (:data:`smtplab.schema.OUTCOMES`, :data:`smtplab.schema.TLS_MODES`);

@@ -1,0 +1,108 @@
+"""What ``smtplab show --summary FILE`` prints, asked of the files by DuckDB.
+
+>>> summary_for_file("probes.jsonl")            # doctest: +SKIP
+>>> port_summary_for_file("scan/")              # outcome by vantage and port
+
+Each reads only the columns its answer needs (:class:`smtplab.records.Dataset`) and checks
+them; if DuckDB cannot read the files, or a row breaks a rule, the files are read again line
+by line, for an error naming the file, the line and the field (strict) or to skip bad lines
+(lenient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from smtplab.records.load import PathLike, load_records
+from smtplab.records.query import Dataset, _count_bad_rows, _NeedsReader, _q
+from smtplab.records.summary import SUMMARY_INPUTS, assemble, summarize
+from smtplab.records.summary_sql import duckdb_parts
+from smtplab.schema import OUTCOMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["port_summary_for_file", "summary_for_file"]
+
+
+def port_summary_for_file(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    strict: bool = True,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """Outcome by vantage and port for record files (:func:`smtplab.records.port_summary`).
+
+    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`): one DuckDB
+    GROUP BY over the file, reading four columns; the few groups are checked (known outcome
+    words, ports 0-65535, no missing values, a schema version this smtplab reads) and, if any
+    is wrong or DuckDB cannot read the file, the files are read again line by line for an
+    error naming file, line and field (strict) or to skip bad lines (lenient).
+    """
+    import duckdb
+
+    from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
+    from smtplab.records.summary import port_summary, port_table
+
+    try:
+        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
+            counts = ds.sql(
+                "SELECT vantage, port, outcome, schema_version, count(*) AS n "
+                "FROM records GROUP BY ALL"
+            )
+            ok = (
+                counts[["vantage", "port", "outcome", "schema_version"]].notna().all(axis=None)
+                and counts["outcome"].isin(OUTCOMES).all()
+                and counts["port"].between(0, 65535).all()
+                and counts["schema_version"].isin(SUPPORTED_SCHEMA_VERSIONS).all()
+            )
+            if ok:
+                out = port_table(
+                    counts.groupby(["vantage", "port", "outcome"])["n"].sum().reset_index()
+                )
+                out.attrs["skipped"] = 0
+                return out
+    except (duckdb.Error, _NeedsReader):
+        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
+    columns = ["vantage", "port", "outcome"]
+    df = load_records(path_or_paths, strict=strict, columns=columns, max_rows=None)
+    out = port_summary(df)
+    out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out
+
+
+def summary_for_file(
+    path_or_paths: PathLike | Sequence[PathLike],
+    *,
+    strict: bool = True,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> pd.DataFrame:
+    """The summary of :func:`smtplab.records.summarize` for record files, read by DuckDB.
+
+    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`).  Only the
+    columns the summary needs are read.  If DuckDB cannot read the files, or a row breaks a
+    rule of those columns, the files are read again line by line: strict, the first bad line
+    raises :class:`RecordError` naming file, line and field; lenient, bad lines are skipped,
+    counted in ``attrs["skipped"]`` and warned about (:class:`RecordWarning`).
+    """
+    import duckdb
+
+    try:
+        with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
+            needed = [*SUMMARY_INPUTS, "schema_version"]
+            cols = ", ".join(_q(c) for c in needed)
+            ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
+            if _count_bad_rows(ds._run, "_in", needed) == 0:
+                ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
+                out = assemble(duckdb_parts(ds.con))
+                out.attrs["skipped"] = 0
+                return out
+    except (duckdb.Error, _NeedsReader):
+        pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
+    df = load_records(path_or_paths, strict=strict, columns=SUMMARY_INPUTS, max_rows=None)
+    out = summarize(df)
+    out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out
