@@ -23,7 +23,9 @@ smtplab                                baseline
   vantage and port)
 ``show FILE`` from JSONL (per          the same DuckDB GROUP BY
   vantage × host × port:
-  ``summary_for_file``)
+  ``summary_for_file``): its first
+  100 rows, as the command prints
+  them, and every row (``--limit 0``)
 the same two from Parquet (the         DuckDB ``read_parquet`` (hive) GROUP BY vantage, port,
   partitioned folder)                  outcome
 JSONL -> partitioned Parquet           DuckDB ``COPY … TO … (PARTITION_BY (vantage, port))``
@@ -59,11 +61,13 @@ STEPS = (
     "load_jsonl",
     "base_load_jsonl",
     "summary_jsonl",
+    "summary_all_jsonl",
     "port_summary_jsonl",
     "base_summary_jsonl",
     "import_parquet",
     "base_import_parquet",
     "summary_parquet",
+    "summary_all_parquet",
     "port_summary_parquet",
     "base_summary_parquet",
     "load_parquet",
@@ -132,10 +136,19 @@ def step(name: str, files: dict[str, str], rows: int) -> dict[str, Any]:
         import pyarrow.parquet as pq
 
         out["rows"] = len(pq.read_table(parquet).to_pandas())
-    elif name in ("summary_jsonl", "summary_parquet"):
-        summary = records.summary_for_file(jsonl if name == "summary_jsonl" else folder)
+    elif name in ("summary_jsonl", "summary_parquet"):  # what `smtplab show FILE` prints
+        from smtplab.cli.records_cmd import SHOW_ROWS
+
+        source = jsonl if name.endswith("jsonl") else folder
+        summary = records.summary_for_file(source, limit=SHOW_ROWS)
+        text = records.format_summary(summary)
+        out["groups"] = summary.attrs["groups"]
+        out["lines"] = text.count("\n") + 1
+    elif name in ("summary_all_jsonl", "summary_all_parquet"):  # show FILE --limit 0
+        summary = records.summary_for_file(jsonl if name.endswith("jsonl") else folder)
         text = records.format_summary(summary)
         out["rows"] = int(summary["probes"].sum())
+        out["groups"] = len(summary)
         out["lines"] = text.count("\n") + 1
     elif name in ("port_summary_jsonl", "port_summary_parquet"):
         summary = records.port_summary_for_file(jsonl if name.endswith("jsonl") else folder)
@@ -324,16 +337,18 @@ def report(results: dict[str, dict[str, Any]], rows: int) -> None:
         print(_line("floor (imports only)", results["floor"], None))
     pairs = (
         ("load_records(jsonl)", "load_jsonl"),
-        ("show FILE, per host (JSONL)", "summary_jsonl"),
+        ("show FILE, 100 rows (JSONL)", "summary_jsonl"),
+        ("show FILE --limit 0 (JSONL)", "summary_all_jsonl"),
         ("show --summary, by port (JSONL)", "port_summary_jsonl"),
         ("JSONL -> partitioned Parquet", "import_parquet"),
-        ("show FILE, per host (Parquet dir)", "summary_parquet"),
+        ("show FILE, 100 rows (Parquet dir)", "summary_parquet"),
+        ("show FILE --limit 0 (Parquet dir)", "summary_all_parquet"),
         ("show --summary, by port (Parquet)", "port_summary_parquet"),
         ("load_records(parquet)", "load_parquet"),
     )
     for label, key in pairs:
         if key in results:
-            base_key = "base_" + key.removeprefix("port_")
+            base_key = "base_" + key.removeprefix("port_").replace("summary_all_", "summary_")
             print(_line(label, results[key], results.get(base_key)))
     ex = results.get("explorer")
     if ex and "error" not in ex:

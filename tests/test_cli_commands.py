@@ -90,6 +90,47 @@ def test_show_names_file_line_and_field_of_a_bad_record(tmp_path: Path) -> None:
     assert lenient.returncode == 0 and "mx.lab.example" in lenient.stdout
 
 
+def test_show_prints_the_first_rows_of_a_big_file_and_says_how_many_more(
+    tmp_path: Path,
+) -> None:
+    from smtplab.records import summarize
+    from smtplab.synthetic import write_synthetic_jsonl
+
+    path = write_synthetic_jsonl(tmp_path / "scan.jsonl", 3000, seed=11, hosts=120)
+    table = summarize(load_records(path))
+    assert len(table) > 150
+
+    def shown(*extra: str) -> tuple[list[tuple[str, int]], str]:
+        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+        out = subprocess.run(
+            [sys.executable, "-m", "smtplab", "show", str(path), *extra],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        rows = []
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if len(parts) > 2 and parts[1].isdigit() and not line.startswith(" "):
+                rows.append((parts[0], int(parts[1])))
+        return rows, out.stdout
+
+    want = list(zip(table["host"], table["port"].astype(int), strict=True))
+    rows, text = shown("--limit", "7")
+    assert rows == want[:7]
+    assert f"the first 7 of {len(table):,} rows" in text and "--limit 0" in text
+    rows, text = shown()
+    assert rows == want[:100] and f"the first 100 of {len(table):,} rows" in text
+    rows, text = shown("--limit", "0")
+    assert rows == want and "the first" not in text
+    bad = smtplab_cmd("show", str(path), "--limit", "-3")
+    assert bad.returncode == 2 and "--limit" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_probe_record_option_appends(tmp_path: Path) -> None:
     out = tmp_path / "p.jsonl"
     for _ in range(2):

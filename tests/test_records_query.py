@@ -345,3 +345,35 @@ def test_questions_in_any_order_on_one_dataset(files: dict[str, Any], fmt: str) 
         assert ds.bad_rows() == 0
         assert ds.summary_rows(limit=3)[1] == len(summarize(df))
         assert len(ds.rows(["port"], limit=7)) == 7
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_summary_for_file_first_rows(files: dict[str, Any], fmt: str) -> None:
+    """``limit`` gives the first rows of the same table, counted from only their probes, and
+    says how many rows the whole table has; so does the line reader's path."""
+    expected = summarize(files["df"])
+    got = summary_for_file(files[fmt], limit=40)
+    pd.testing.assert_frame_equal(got, expected.head(40))
+    assert got.attrs["groups"] == len(expected) and got.attrs["skipped"] == 0
+    assert summary_for_file(files[fmt]).attrs["groups"] == len(expected)
+
+
+def test_summary_for_file_first_rows_from_the_line_reader(tmp_path: Path) -> None:
+    recs = list(synthetic_records(60, seed=12))
+    recs[9]["outcome"] = "opened"
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    from smtplab.records.query import RulesBroken
+
+    with Dataset(path) as ds, pytest.raises(RulesBroken) as broken:
+        ds.summary(limit=5, checked=True)
+    assert broken.value.rows == 1
+    with pytest.raises(RecordError) as info:
+        summary_for_file(path, limit=5)
+    assert (info.value.line, info.value.field) == (10, "outcome")
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        got = summary_for_file(path, strict=False, limit=5)
+    with pytest.warns(UserWarning, match="skipped 1 bad line"):
+        whole = summarize(load_records(path, strict=False))
+    pd.testing.assert_frame_equal(got, whole.head(5))
+    assert got.attrs["groups"] == len(whole) and got.attrs["skipped"] == 1

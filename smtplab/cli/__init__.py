@@ -5,7 +5,7 @@
                        [--transcript]
     smtplab lab [--scenario NAME | --list]
     smtplab record HOST... [-p LIST] --vantage LABEL -o FILE [--lab SCENARIO] [-c N]
-    smtplab show FILE... [--lenient] [--transcript]
+    smtplab show FILE... [--lenient] [--summary] [--limit N] [--transcript]
     smtplab merge FILE... -o OUT
     smtplab notebooks [--dir DIR] [--reset] [--no-browser] [--port N]
 

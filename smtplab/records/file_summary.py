@@ -1,7 +1,8 @@
-"""What ``smtplab show --summary FILE`` prints, asked of the files by DuckDB.
+"""What ``smtplab show FILE`` and ``smtplab show --summary FILE`` print, asked by DuckDB.
 
->>> summary_for_file("probes.jsonl")            # doctest: +SKIP
->>> port_summary_for_file("scan/")              # outcome by vantage and port
+>>> summary_for_file("probes.jsonl")            # doctest: +SKIP  (show FILE)
+>>> summary_for_file("scan/", limit=100)        # doctest: +SKIP
+>>> port_summary_for_file("scan/")              # doctest: +SKIP
 
 Each reads only the columns its answer needs (:class:`smtplab.records.Dataset`) and checks
 them; if DuckDB cannot read the files, or a row breaks a rule, the files are read again line
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from smtplab.records.load import PathLike, load_records
-from smtplab.records.query import Dataset, _count_bad_rows, _NeedsReader, _q
+from smtplab.records.query import Dataset, RulesBroken, _count_bad_rows, _NeedsReader, _q
 from smtplab.records.summary import SUMMARY_INPUTS, assemble, summarize
 from smtplab.records.summary_sql import duckdb_parts
 from smtplab.schema import OUTCOMES
@@ -79,30 +80,49 @@ def summary_for_file(
     strict: bool = True,
     threads: int | None = None,
     memory_limit: str | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """The summary of :func:`smtplab.records.summarize` for record files, read by DuckDB.
 
-    What ``smtplab show --summary FILE`` prints (through :func:`format_summary`).  Only the
-    columns the summary needs are read.  If DuckDB cannot read the files, or a row breaks a
-    rule of those columns, the files are read again line by line: strict, the first bad line
-    raises :class:`RecordError` naming file, line and field; lenient, bad lines are skipped,
-    counted in ``attrs["skipped"]`` and warned about (:class:`RecordWarning`).
+    What ``smtplab show FILE`` prints, one row per vantage, host and port.  Only the columns
+    the summary needs are read.  ``limit``: only the first rows of the table (in its order),
+    counted from only their probes, so a scan of millions of hosts never builds the whole
+    table; ``attrs["groups"]`` says how many rows the whole table has.  If DuckDB cannot read
+    the files, or a row breaks a rule of those columns, the files are read again line by line:
+    strict, the first bad line raises :class:`RecordError` naming file, line and field;
+    lenient, bad lines are skipped, counted in ``attrs["skipped"]`` and warned about
+    (:class:`RecordWarning`).
     """
     import duckdb
 
     try:
         with Dataset(path_or_paths, strict=True, threads=threads, memory_limit=memory_limit) as ds:
-            needed = [*SUMMARY_INPUTS, "schema_version"]
-            cols = ", ".join(_q(c) for c in needed)
-            ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
-            if _count_bad_rows(ds._run, "_in", needed) == 0:
-                ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
-                out = assemble(duckdb_parts(ds.con))
+            out = _summary_by_duckdb(ds, limit)
+            if out is not None:
                 out.attrs["skipped"] = 0
                 return out
-    except (duckdb.Error, _NeedsReader):
+    except (duckdb.Error, _NeedsReader, RulesBroken):
         pass  # the line reader says exactly what is wrong, or reads what DuckDB does not
     df = load_records(path_or_paths, strict=strict, columns=SUMMARY_INPUTS, max_rows=None)
     out = summarize(df)
+    groups = len(out)
+    if limit is not None:
+        out = out.head(limit).copy()
+    out.attrs["groups"] = groups
     out.attrs["skipped"] = df.attrs.get("skipped", 0)
+    return out
+
+
+def _summary_by_duckdb(ds: Dataset, limit: int | None) -> pd.DataFrame | None:
+    """The summary (its first ``limit`` rows), or None if a row breaks a rule."""
+    needed = [*SUMMARY_INPUTS, "schema_version"]
+    if limit is not None:  # two passes over the files, and only small tables in memory
+        return ds.summary(limit=limit, checked=True)
+    cols = ", ".join(_q(c) for c in needed)  # one pass: the needed columns, in memory
+    ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
+    if _count_bad_rows(ds._run, "_in", needed):
+        return None
+    ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
+    out = assemble(duckdb_parts(ds.con))
+    out.attrs["groups"] = len(out)
     return out

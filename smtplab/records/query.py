@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["DUCKDB_OBJECT_BYTES", "Dataset", "duckdb_type"]
+__all__ = ["DUCKDB_OBJECT_BYTES", "Dataset", "RulesBroken", "duckdb_type"]
 
 _SCALAR_SQL = {
     "int": "BIGINT",
@@ -170,20 +170,30 @@ def _one(result: Any) -> Any:
     return rows[0] if rows else None
 
 
-def _count_bad_rows(run: Any, table: str, columns: Sequence[str]) -> int:
-    """How many rows of ``table`` break a rule of these fields (nested findings included).
-    ``run(query)`` executes a query (a connection's ``execute``, or :meth:`Dataset._run`)."""
-    row = _one(run(f"SELECT count(*) FROM {table} WHERE {_bad_rows_sql(columns)}"))
-    bad = int(row[0]) if row else 0
+def _bad_count_sql(columns: Sequence[str]) -> str:
+    """An aggregate SQL expression: how many rows break a rule of these fields, plus how many
+    findings have no known severity (when ``findings`` is one of them)."""
+    count = f"count(*) FILTER (WHERE {_bad_rows_sql(columns)})"
     if "findings" in columns:
-        row = _one(
-            run(
-                f"SELECT count(*) FROM (SELECT unnest(findings) AS f FROM {table}) "
-                f"WHERE NOT coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
-            )
-        )
-        bad += int(row[0]) if row else 0
-    return bad
+        known = f"coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
+        count += f" + coalesce(sum(len([f FOR f IN findings IF NOT {known}])), 0)"
+    return count
+
+
+def _count_bad_rows(run: Any, table: str, columns: Sequence[str]) -> int:
+    """How many rows of ``table`` break a rule of these fields (:func:`_bad_count_sql`), in
+    one pass.  ``run(query)`` executes a query (``execute``, or :meth:`Dataset._run`)."""
+    row = _one(run(f"SELECT {_bad_count_sql(columns)} FROM {table}"))
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+class RulesBroken(Exception):
+    """Rows break a rule of the fields a checked question reads (``checked=True``): the
+    caller reads the files again line by line to say which."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(f"{rows} row(s) break a rule of the fields read")
+        self.rows = rows
 
 
 class Dataset:
@@ -493,17 +503,21 @@ class Dataset:
         cols = [*columns, "schema_version"]
         return _count_bad_rows(self._run, self._table(cols), cols)
 
-    def summary(self, *, limit: int | None = None, **filters: Any) -> pd.DataFrame:
+    def summary(
+        self, *, limit: int | None = None, checked: bool = False, **filters: Any
+    ) -> pd.DataFrame:
         """The table of :func:`smtplab.records.summarize`, computed by DuckDB.
 
         ``limit``: only the first rows (in the table's order), computed from only their
         probes; ``attrs["groups"]`` still says how many rows the whole table has.
+        ``checked``: the pass that finds the rows also checks every field the summary reads
+        and raises :class:`RulesBroken` if a row breaks a rule.
         """
         import pandas as pd
 
         from smtplab.records.summary import SUMMARY_COLUMNS
 
-        rows, groups = self.summary_rows(limit=limit, **filters)
+        rows, groups = self.summary_rows(limit=limit, checked=checked, **filters)
         out = pd.DataFrame.from_records(rows, columns=SUMMARY_COLUMNS)
         out = out.astype({c: object for c in SUMMARY_COLUMNS if c not in ("port", "probes")})
         out = out.astype({"port": "Int64", "probes": "int64"})
@@ -511,24 +525,33 @@ class Dataset:
         return out
 
     def summary_rows(
-        self, *, limit: int | None = None, **filters: Any
+        self, *, limit: int | None = None, checked: bool = False, **filters: Any
     ) -> tuple[list[tuple[Any, ...]], int]:
         """(the rows of :meth:`summary` as tuples, how many rows the whole table has): the
         same answer without building a DataFrame (the explorer shows 25 rows, and a file's
-        first view then never imports pandas)."""
+        first view then never imports pandas).  Two passes over the data: one finds the
+        rows (vantage, host, port), one counts their probes."""
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
-        keys = f"SELECT DISTINCT {_K} FROM {src}{where}"
-        row = _one(self._run(f"SELECT count(*) FROM ({keys})", params))
-        groups = int(row[0]) if row else 0
+        bad = _bad_count_sql([*SUMMARY_INPUTS, "schema_version"]) if checked else "0"
+        self._run(
+            f"CREATE OR REPLACE TEMP TABLE _k AS SELECT {_K}, {bad} AS bad "
+            f"FROM {src}{where} GROUP BY {_K}",
+            params,
+        )
+        row = _one(self._run("SELECT count(*), coalesce(sum(bad), 0) FROM _k"))
+        groups, broken = (int(row[0]), int(row[1])) if row else (0, 0)
+        if broken:
+            raise RulesBroken(broken)
         if limit is None:
             self._run(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params)
         else:  # only the probes of the first groups are copied and counted
             self._run(
                 f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src} SEMI JOIN ("
-                f"{keys} ORDER BY {_K} LIMIT {int(limit)}) k USING (vantage, host, port){where}",
-                [*params, *params],
+                f"SELECT {_K} FROM _k ORDER BY {_K} LIMIT {int(limit)}) k "
+                f"USING (vantage, host, port){where}",
+                params,
             )
         return self.con.execute(_SUMMARY_SQL).fetchall(), groups
 
