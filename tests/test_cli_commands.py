@@ -20,13 +20,16 @@ import pytest
 from smtplab.records import load_records
 
 
-def smtplab_cmd(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def smtplab_cmd(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "smtplab", *args],
         check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 
@@ -102,14 +105,7 @@ def test_show_prints_the_first_rows_of_a_big_file_and_says_how_many_more(
 
     def shown(*extra: str) -> tuple[list[tuple[str, int]], str]:
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-        out = subprocess.run(
-            [sys.executable, "-m", "smtplab", "show", str(path), *extra],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
+        out = smtplab_cmd("show", str(path), *extra, env=env)
         assert out.returncode == 0, out.stderr
         rows = []
         for line in out.stdout.splitlines():
@@ -234,14 +230,7 @@ def test_notebooks_command_serves_a_writable_copy(tmp_path: Path) -> None:
             location = exc.headers.get("Location", "")
         assert location.rstrip("?").endswith("/lab/tree/00_start_here.ipynb"), location
         # Run twice: the running server is reused, not a second one started.
-        again = subprocess.run(
-            [sys.executable, "-m", "smtplab", "notebooks", "--dir", str(target), "--no-browser"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        again = smtplab_cmd("notebooks", "--dir", str(target), "--no-browser", env=env, timeout=60)
         assert again.returncode == 0, again.stderr
         assert "already serving" in again.stdout
         assert f":{port}/lab/tree/00_start_here.ipynb?token=" in again.stdout
