@@ -72,12 +72,12 @@ def _expand(source: PathLike | Sequence[PathLike]) -> list[Path]:
 
 
 #: The longest JSON line DuckDB is first asked to read.  DuckDB reads a JSON Lines file in
-#: buffers of twice this size, one per thread: at MAX_LINE_BYTES (128 MiB) a 173 MB file was
-#: two buffers and parsed on about one core (0.78 s for 10^5 records against 0.46-0.51 s at
-#: 1-16 MiB, in ``benchmarks/records_scale.py``'s explorer file).  Records this long are rare
-#: (a 200,000-line hostile EHLO reply); when DuckDB meets one, the question is asked again
-#: with MAX_LINE_BYTES (:meth:`Dataset._run`).  DuckDB's smallest buffer is 32 MiB, so less
-#: than 16 MiB gains nothing.
+#: buffers of about twice this size, one per thread: at MAX_LINE_BYTES (128 MiB) a 173 MB file
+#: fitted in one buffer and was parsed on about one core (0.78 s for 10^5 records against
+#: 0.46-0.51 s at 1-16 MiB, in ``benchmarks/records_scale.py``'s explorer file).  Records
+#: this long are rare (a 200,000-line hostile EHLO reply); when DuckDB meets one, the question
+#: is asked again with MAX_LINE_BYTES (:meth:`Dataset._run`).  DuckDB's smallest buffer is
+#: 32 MiB, so less than 16 MiB gains nothing.
 DUCKDB_OBJECT_BYTES = 16 * 1024 * 1024
 
 
