@@ -61,6 +61,51 @@ def test_explorer_answers_match_pandas(scan: dict[str, Path], source: str) -> No
         ex.close()
 
 
+def test_many_hosts_get_a_box_to_type_one_in(
+    scan: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past HOST_LIST_MAX hosts the host filter is a Combobox offering the first
+    HOST_SUGGESTIONS hosts that contain what was typed: empty or partial text keeps every
+    host, a host's name keeps that host.  Below, a Dropdown of every host, as before."""
+    import ipywidgets as W
+
+    from smtplab.widgets import _explorer
+
+    df = load_records(scan["jsonl"])
+    hosts = sorted(df["host"].unique())
+    assert 10 < len(hosts) <= _explorer.HOST_LIST_MAX
+    ex = dataset_explorer(scan["jsonl"], charts=False)
+    try:
+        assert isinstance(ex.host, W.Dropdown) and ex.host.options == ("all", *hosts)
+    finally:
+        ex.close()
+    monkeypatch.setattr(_explorer, "HOST_LIST_MAX", 10)
+    monkeypatch.setattr(_explorer, "HOST_SUGGESTIONS", 5)
+    ex = dataset_explorer(scan["jsonl"], charts=False)
+    everything = f"<b>{count_line(df)}</b>"
+    try:
+        assert isinstance(ex.host, W.Combobox)
+        assert ex.host.options == tuple(hosts[:5]) and ex.host.value == ""
+        assert f"all {len(hosts)} hosts" in ex.host.placeholder
+        assert ex.filters["host"] == "all" and everything in ex.counts.value
+        target = hosts[len(hosts) // 2]
+        partial = target[: len(target) - 2].upper()  # typed, not yet a host; any case
+        ex.host.value = partial
+        want = [h for h in hosts if partial.lower() in h.lower()][:5]
+        assert target in want and ex.host.options == tuple(want)
+        assert ex.filters["host"] == "all" and everything in ex.counts.value
+        ex.host.value = target
+        chosen = filter_records(df, host=target)
+        assert f"<b>{count_line(chosen)}</b>" in ex.counts.value
+        assert len(ex.filtered) == len(chosen)
+        ex.host.value = "no-such-host.example"
+        assert ex.host.options == () and everything in ex.counts.value
+        ex.host.value = ""
+        assert ex.host.options == tuple(hosts[:5]) and everything in ex.counts.value
+    finally:
+        ex.close()
+
+
 def test_summary_table_scrolls_in_its_own_box(scan: dict[str, Path]) -> None:
     ex = dataset_explorer(scan["folder"], charts=False)
     try:

@@ -53,6 +53,14 @@ ALL: Final = "all"
 #: What the explorer filters on, in the order of its dropdowns.
 FILTERS: Final = ("vantage", "host", "port", "outcome")
 
+#: Up to this many hosts the host filter is a drop-down list; beyond, a box to type a host name
+#: in, offered the first :data:`HOST_SUGGESTIONS` hosts that contain what was typed.  A list of
+#: every host costs twice: ipywidgets checks each option in the kernel (0.78 s for the 49,895
+#: hosts of 10^6 synthetic records) and the browser builds each one (about 3 s more on screen,
+#: ``benchmarks/explorer_browser.py``); and a list that long is no way to find one host.
+HOST_LIST_MAX: Final = 1000
+HOST_SUGGESTIONS: Final = 50
+
 #: The columns the two charts read (one row per probe, only these).
 CHART_COLUMNS: Final = (
     "vantage",
@@ -249,7 +257,7 @@ class DatasetExplorer(W.VBox):
         self._chart_data = self.dataset.cursor() if charts else None
         self.total = self.dataset.count()
         self.vantage = self._dropdown("vantage", "Vantage", "300px")
-        self.host = self._dropdown("host", "Host", "300px")
+        self.host = self._host_filter()
         self.port = self._dropdown("port", "Port", "200px")
         self.outcome = self._dropdown("outcome", "Outcome", "240px")
 
@@ -264,8 +272,9 @@ class DatasetExplorer(W.VBox):
         self.summary_html = W.HTML(layout=full())
         self.heatmap_html = W.HTML(layout=full())
         self.times_html = W.HTML(layout=full())
-        for w in (self.vantage, self.host, self.port, self.outcome):
+        for w in (self.vantage, self.port, self.outcome):
             w.observe(lambda _c: self.update(), names="value")
+        self.host.observe(self._host_changed, names="value")
         wrap = W.Layout(flex_flow="row wrap", max_width="100%")
         super().__init__(
             [
@@ -289,12 +298,45 @@ class DatasetExplorer(W.VBox):
             options=[ALL, *values], value=ALL, description=label, layout=W.Layout(width=width)
         )
 
+    def _host_filter(self) -> W.Dropdown | W.Combobox:
+        """A Dropdown of the hosts or, past :data:`HOST_LIST_MAX` hosts, a Combobox: empty or
+        any text that is not a host of the dataset keeps every host."""
+        self._hosts = [str(v) for v in self.dataset.distinct("host")]
+        self._host_names = frozenset(self._hosts)
+        layout = W.Layout(width="300px")
+        if len(self._hosts) <= HOST_LIST_MAX:
+            return W.Dropdown(
+                options=[ALL, *self._hosts], value=ALL, description="Host", layout=layout
+            )
+        return W.Combobox(
+            options=self._hosts[:HOST_SUGGESTIONS],
+            value="",
+            placeholder=f"all {len(self._hosts):,} hosts; type one",
+            description="Host",
+            layout=layout,
+        )
+
+    def _host_changed(self, change: Any) -> None:
+        """Offer the hosts that contain what was typed; filter when it names one (or none)."""
+        if isinstance(self.host, W.Combobox):
+            text = str(change.new).strip().lower()
+            found = [h for h in self._hosts if text in h.lower()] if text else self._hosts
+            self.host.options = found[:HOST_SUGGESTIONS]
+            if self._host_chosen(change.old) == self._host_chosen(change.new):
+                return  # still the same host filter: nothing to ask
+        self.update()
+
+    def _host_chosen(self, value: Any) -> Any:
+        """The host filter a value of the host widget means (:data:`ALL` unless a host)."""
+        return value if value in self._host_names else ALL
+
     @property
     def filters(self) -> dict[str, Any]:
-        """The filter values now chosen (``"all"`` keeps everything)."""
+        """The filter values now chosen (``"all"`` keeps everything; in the box, text that is
+        not a host of the dataset too)."""
         return {
             "vantage": self.vantage.value,
-            "host": self.host.value,
+            "host": self._host_chosen(self.host.value),
             "port": self.port.value,
             "outcome": self.outcome.value,
         }
