@@ -145,14 +145,72 @@ def _is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
+def _der_items(der: bytes) -> list[tuple[int, bytes]]:
+    """The (tag, contents) of each DER element in ``der``, in order: enough of X.690 to walk
+    a SubjectPublicKeyInfo. Raises ``ValueError`` on a truncated or indefinite length."""
+    items: list[tuple[int, bytes]] = []
+    i = 0
+    while i < len(der):
+        if i + 2 > len(der):
+            raise ValueError("truncated DER")
+        tag, length = der[i], der[i + 1]
+        i += 2
+        if length & 0x80:
+            n = length & 0x7F
+            if n == 0 or n > 4 or i + n > len(der):
+                raise ValueError("bad DER length")
+            length = int.from_bytes(der[i : i + n], "big")
+            i += n
+        if i + length > len(der):
+            raise ValueError("truncated DER")
+        items.append((tag, der[i : i + length]))
+        i += length
+    return items
+
+
+def _dsa_bits(cert: x509.Certificate) -> int | None:
+    """The size of a DSA key (the bit length of its prime ``p``), read from the certificate's
+    SubjectPublicKeyInfo: loading it as a key object is deprecated since cryptography 51."""
+    try:
+        ((_, tbs),) = _der_items(cert.tbs_certificate_bytes)
+        fields = _der_items(tbs)
+        # TBSCertificate: [0] version (optional), serial, signature, issuer, validity, subject,
+        # subjectPublicKeyInfo (RFC 5280 §4.1).
+        start = 1 if fields[0][0] == 0xA0 else 0
+        spki = _der_items(fields[start + 5][1])
+        algorithm = _der_items(spki[0][1])
+        p = _der_items(algorithm[1][1])[0][1]  # Dss-Parms: p, q, g (RFC 3279 §2.3.2)
+        return int.from_bytes(p, "big").bit_length()
+    except (ValueError, IndexError):
+        return None
+
+
+#: Key algorithms whose size is read from the loaded key (none of them deprecated).
+_SIZED_KEYS: Final = (
+    "1.2.840.113549.1.1.1",  # rsaEncryption
+    "1.2.840.113549.1.1.10",  # RSASSA-PSS
+    "1.2.840.10045.2.1",  # id-ecPublicKey
+)
+
+
 def _key_weakness(cert: x509.Certificate) -> str | None:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    """A key too small to rely on, judged by the algorithm the certificate names for its key
+    (so no deprecated key type is ever loaded), or ``None``."""
+    from cryptography.x509.oid import PublicKeyAlgorithmOID
+
+    algorithm = cert.public_key_algorithm_oid
+    if algorithm == PublicKeyAlgorithmOID.DSA:
+        bits = _dsa_bits(cert)
+        if bits is None:
+            return "DSA key of unreadable size"
+        return f"DSA {bits} bits" if bits < MIN_RSA_BITS else None
+    if algorithm.dotted_string not in _SIZED_KEYS:
+        return None
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return f"RSA {key.key_size} bits"
-    if isinstance(key, dsa.DSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        return f"DSA {key.key_size} bits"
     if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
         return f"EC {key.curve.name} ({key.curve.key_size} bits)"
     return None

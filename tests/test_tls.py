@@ -271,6 +271,35 @@ def test_weak_keys(key: object, weak: bool) -> None:
     assert kinds(got) == (("weak_key",) if weak else ())
 
 
+def _openssl_dsa_leaf(tmp_path: Path, bits: int) -> bytes:
+    """A self-signed DSA certificate made by ``openssl`` (cryptography 51 deprecates DSA, so
+    neither the test nor the code under test loads a DSA key object)."""
+    import subprocess
+
+    params, key, cert = (tmp_path / f"dsa{bits}.{ext}" for ext in ("params", "key", "der"))
+    for argv in (
+        ["dsaparam", "-out", str(params), str(bits)],
+        ["gendsa", "-out", str(key), str(params)],
+        ["req", "-x509", "-key", str(key), "-subj", "/CN=mx.lab.example", "-days", "2",
+         "-addext", "subjectAltName=DNS:mx.lab.example", "-outform", "DER", "-out", str(cert)],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, timeout=120)
+    return cert.read_bytes()
+
+
+@pytest.mark.parametrize("bits,weak", [(1024, True), (2048, False)])
+def test_dsa_keys_judged_without_the_deprecated_api(tmp_path: Path, bits: int, weak: bool) -> None:
+    import warnings
+
+    leaf = _openssl_dsa_leaf(tmp_path, bits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cryptography 51: touching DSA key objects warns
+        got = certificate_problems(leaf, [leaf], "mx.lab.example", now=NOW, trusted=True)
+    assert kinds(got) == (("weak_key",) if weak else ())
+    if weak:
+        assert got[0].detail.endswith(f"DSA {bits} bits")
+
+
 def test_weak_signature() -> None:
     ca_key = rsa.generate_private_key(65537, 2048)
     leaf = make_sha1_leaf(ca_key, _name("sha1 CA"))
