@@ -37,6 +37,8 @@ CELL_TIMEOUT_S = 120
 WORKERS = 2
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.MULTILINE | re.DOTALL)
+#: What a warning looks like in an output box (with the file path Python prints beside it).
+_NOISE = re.compile(r"\b\w*Warning: |/site-packages/")
 _EXERCISE = re.compile(r"^###\s+Exercise\s+(\d+)\b", re.MULTILINE)
 
 
@@ -253,7 +255,8 @@ def _execute(path_text: str, workdir_text: str) -> dict[str, Any]:
                 continue
         break
     seconds = time.monotonic() - start
-    tracebacks = []
+    tracebacks: list[str] = []
+    noise: list[str] = []
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             text = "".join(
@@ -263,8 +266,16 @@ def _execute(path_text: str, workdir_text: str) -> dict[str, Any]:
             )
             if out.get("output_type") == "error" or "Traceback" in text:
                 tracebacks.append(f"cell {i}: {text[-800:]}")
+            elif out.get("name") == "stderr" or _NOISE.search(text):
+                noise.append(f"cell {i}: {text[-800:]}")
     nbformat.write(nb, path)  # the executed copy, for a look when a test fails
-    return {"seconds": seconds, "error": error, "tracebacks": tracebacks, "retried": retried}
+    return {
+        "seconds": seconds,
+        "error": error,
+        "tracebacks": tracebacks,
+        "noise": noise,
+        "retried": retried,
+    }
 
 
 def _selected(request: pytest.FixtureRequest) -> list[Path]:
@@ -317,6 +328,8 @@ def test_notebook_runs_offline_in_under_a_minute(
     assert not result["tracebacks"], f"{path.name} printed a traceback:\n" + "\n".join(
         result["tracebacks"]
     )
+    # nothing on stderr, no warning and no path into the installed packages on a learner's screen
+    assert not result["noise"], f"{path.name} printed a warning:\n" + "\n".join(result["noise"])
     assert result["seconds"] < BUDGET_S, (
         f"{path.name} took {result['seconds']:.1f} s (budget {BUDGET_S:.0f} s). "
         f"All timings: {_timings(executed)}"
