@@ -84,3 +84,27 @@ def test_the_command_keeps_a_librarys_warning_off_the_screen(tmp_path: Path) -> 
         check=False,
     )
     assert "dsa is deprecated" in loud.stderr  # the simulated warning was really raised
+
+
+@pytest.mark.notebooks
+def test_notebook_00_runs_with_warnings_as_errors(tmp_path: Path) -> None:
+    """The course's first notebook, with every warning turned into an error in its kernel: a
+    deprecation anywhere on a learner's first path fails here, whatever filters Python's defaults
+    would have applied to it."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    course = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "notebooks", course, ignore=shutil.ignore_patterns(".*"))
+    path = course / "00_start_here.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("import warnings\nwarnings.simplefilter('error')"))
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(course)}}
+    )
+    client.execute()  # a warning raised in any cell is a CellExecutionError here
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.get("name") != "stderr", out.get("text")
