@@ -1,15 +1,16 @@
-"""``smtplab notebooks``: open the course in JupyterLab, on a copy the learner may change.
+"""The learner's copy of the course: made, refreshed, and reset one notebook at a time.
 
 The shipped notebooks stay pristine (an installed package may live in a read-only place); the
 learner works on a copy in ``~/smtplab-notebooks``. An existing copy is never overwritten unless
-asked with ``--reset``, and even then the notebooks it replaces are first kept in a dated backup
-folder beside them (``.backup-2026-11-30T153012``), so nobody loses their answers; notebooks added
-by a newer smtplab are copied in beside them.
+a reset is asked for, and then only the notebooks the learner *edited* (a notebook that was only
+run, its cells' sources unchanged, is left as it is), each first kept in a visible dated backup
+folder beside them (``backup-2026-11-30T153012/``), so nobody loses their answers; notebooks
+added by a newer smtplab are copied in beside them. :func:`open_in_jupyterlab` tells which
+notebooks a running JupyterLab has open, so a reset never writes under an open tab.
 
 The copy is written only into real files and folders: a symbolic link planted where a notebook
-goes (dangling or not) is refused, never written through. JupyterLab opens on the course's start
-page, notebook 00; when a JupyterLab already serves the same folder, its address is printed and
-reused instead of starting a second server.
+goes (dangling or not) is refused, never written through. This module prints nothing: the
+``smtplab notebooks`` command (:mod:`smtplab.cli.notebooks_cmd`) is its face.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import filecmp
+import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,20 @@ __all__ = [
     "START_PAGE",
     "CopyReport",
     "NotebooksError",
+    "edited",
     "find_running_server",
-    "launch",
+    "jupyter_command",
+    "open_in_jupyterlab",
     "prepare",
     "prepare_copy",
+    "resolve_names",
 ]
 
 #: The course's start page, opened first.
 START_PAGE = "00_start_here.ipynb"
 
-BACKUP_PREFIX = ".backup-"
+#: The backup folder's name before its date: visible in JupyterLab's file browser, on purpose.
+BACKUP_PREFIX = "backup-"
 
 
 class NotebooksError(SmtplabError, ValueError):
@@ -136,21 +141,73 @@ def _backup_dir(target: Path, now: dt.datetime | None = None) -> Path:
     return path
 
 
+def _cells(path: Path) -> list[tuple[str, str]] | None:
+    """A notebook's cells as (type, source): what a learner edits, without outputs, counts
+    and metadata that running it changes. None for a file that is not a readable notebook."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cells = nb["cells"]
+        return [
+            (str(c.get("cell_type")), "".join(c.get("source", "")) if isinstance(
+                c.get("source"), list) else str(c.get("source", "")))
+            for c in cells
+        ]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def edited(shipped: Path, copy: Path) -> bool:
+    """Whether the learner's ``copy`` differs from the ``shipped`` file in what a learner
+    writes: for a notebook its cells' types and sources (running it changes neither), for any
+    other file its bytes."""
+    if shipped.suffix == ".ipynb":
+        mine = _cells(copy)
+        return mine is None or mine != _cells(shipped)
+    return not filecmp.cmp(shipped, copy, shallow=False)
+
+
+def resolve_names(names: Iterable[str]) -> set[str]:
+    """The course files meant by ``names`` as a learner types them (``05``, ``05_tls``,
+    ``05_tls_starttls_vs_implicit.ipynb``). Raises :class:`NotebooksError` for a name that
+    matches no notebook, or more than one."""
+    shipped = sorted(p.name for p in notebooks_dir().glob("*.ipynb"))
+    chosen: set[str] = set()
+    for name in names:
+        key = Path(name).name
+        hits = [n for n in shipped if n == key or n.startswith(key.removesuffix(".ipynb"))]
+        if len(hits) != 1:
+            some = ", ".join(n.split("_")[0] for n in shipped)
+            why = "matches no notebook" if not hits else f"matches {len(hits)} notebooks"
+            raise NotebooksError(f"{name!r} {why}: name one by its number ({some})")
+        chosen.add(hits[0])
+    return chosen
+
+
 def prepare_copy(
     directory: str | os.PathLike[str] | None = None,
     *,
-    reset: bool = False,
+    reset: bool | Iterable[str] = False,
     now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> CopyReport:
     """Copy the course into ``directory`` (default ``~/smtplab-notebooks``) and say what was done.
 
-    New notebooks are always copied in; existing ones are replaced only with ``reset=True``, and
-    then those that differ from the fresh copy are first kept in ``.backup-<date and time>/``.
-    Raises :class:`NotebooksError` (nothing written) for a folder that is a file, cannot be
-    written, or holds a symbolic link where a notebook goes.
+    New notebooks are always copied in. ``reset`` replaces the notebooks the learner edited
+    (:func:`edited`): ``True`` for every one, or the names of some (:func:`resolve_names`);
+    each replaced file is first kept in ``backup-<date and time>/``. With ``dry_run`` nothing is
+    written and the report says what would be. Raises :class:`NotebooksError` (nothing written)
+    for a folder that is a file, cannot be written, or holds a symbolic link where a notebook
+    goes.
     """
     target = Path(directory).expanduser() if directory else _default_target()
-    _check_target(target)
+    if reset is True:
+        chosen: set[str] | None = None
+    elif reset is False:
+        chosen = set()
+    else:
+        chosen = resolve_names(reset)
+    if not dry_run:
+        _check_target(target)
     plan = list(_plan(notebooks_dir(), target))
     copied: list[str] = []
     replaced: list[str] = []
@@ -159,15 +216,19 @@ def prepare_copy(
         for src, dest in plan:
             rel = dest.relative_to(target)
             if dest.exists():
-                if not reset or filecmp.cmp(src, dest, shallow=False):
+                wanted = chosen is None or str(rel) in chosen
+                if not wanted or not edited(src, dest):
+                    continue
+                replaced.append(str(rel))
+                if dry_run:
                     continue
                 if backup is None:
                     backup = _backup_dir(target, now)
                     backup.mkdir()
                 (backup / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(dest, backup / rel)
-                replaced.append(str(rel))
-            _write_copy(src, dest)
+            if not dry_run:
+                _write_copy(src, dest)
             copied.append(str(rel))
     except OSError as exc:
         raise NotebooksError(f"cannot write the course into {target}: {_why(exc)}") from None
@@ -220,38 +281,25 @@ def jupyter_command(target: Path, *, open_browser: bool, port: int | None) -> li
     return cmd
 
 
-def launch(
-    directory: str | None = None,
-    *,
-    reset: bool = False,
-    open_browser: bool = True,
-    port: int | None = None,
-) -> int:
-    """Prepare the copy and run JupyterLab on it (the README's main command)."""
-    if port is not None and not (isinstance(port, int) and 1 <= port <= 65535):
-        raise NotebooksError(f"--port {port} is out of range: ports run from 1 to 65535")
-    from smtplab.cli.text import safe_text  # paths and runtime files are printed escaped
+def open_in_jupyterlab(server: dict[str, Any], *, timeout: float = 3.0) -> set[str] | None:
+    """The notebooks (paths relative to the served folder) that the running JupyterLab
+    ``server`` (from :func:`find_running_server`) has open with a kernel, from its sessions API
+    on loopback; None when it cannot be asked (then assume any could be open)."""
+    import urllib.request
 
-    report = prepare_copy(directory, reset=reset)
-    target = report.target
-    print(f"Your copy of the course is in {safe_text(target)}")
-    if report.backup is not None:
-        print(
-            f"--reset replaced {len(report.replaced)} notebook(s); your previous versions are "
-            f"kept in {safe_text(report.backup)}"
-        )
-    running = find_running_server(target)
-    if running is not None:
-        print(
-            f"JupyterLab is already serving this folder (process "
-            f"{safe_text(running.get('pid'))}): {safe_text(running['start_url'])}"
-        )
-        if open_browser:
-            import webbrowser
-
-            webbrowser.open(running["start_url"])
-        return 0
+    url = str(server.get("url") or "")
+    if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        return None  # only ever a server on this machine
+    if not url.endswith("/"):
+        url += "/"
+    request = urllib.request.Request(f"{url}api/sessions")
+    if server.get("token"):
+        request.add_header("Authorization", f"token {server['token']}")
     try:
-        return subprocess.call(jupyter_command(target, open_browser=open_browser, port=port))
-    except KeyboardInterrupt:
-        return 0
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            sessions = json.loads(reply.read(1_000_000))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(sessions, list):
+        return None
+    return {str(s.get("path", "")) for s in sessions if isinstance(s, dict)}

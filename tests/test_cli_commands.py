@@ -489,7 +489,7 @@ def test_notebooks_never_write_through_planted_links(tmp_path: Path, dangling: b
     if not dangling:
         victim.write_text("precious")
     (course / "03_submission_vs_relay.ipynb").symlink_to(victim)
-    out = smtplab_cmd("notebooks", "--dir", str(course), "--no-browser", "--reset")
+    out = smtplab_cmd("notebooks", "--dir", str(course), "--no-browser", "--reset", "--yes")
     _one_line_error(out, "symbolic link", "03_submission_vs_relay.ipynb")
     assert victim.exists() is not dangling or victim.read_text() == "precious"
     assert not dangling or not victim.exists()
@@ -514,7 +514,7 @@ def test_reset_keeps_a_dated_backup_of_what_it_replaces(tmp_path: Path) -> None:
     (target / "03_submission_vs_relay.ipynb").write_text('{"my": "answers 03"}')
     when = dt.datetime(2026, 11, 30, 15, 30, 12)
     report = prepare_copy(tmp_path, reset=True, now=when)
-    assert report.backup == tmp_path / ".backup-2026-11-30T153012"
+    assert report.backup == tmp_path / "backup-2026-11-30T153012"  # visible in JupyterLab
     assert sorted(report.replaced) == ["00_start_here.ipynb", "03_submission_vs_relay.ipynb"]
     assert sorted(p.name for p in report.backup.iterdir()) == sorted(report.replaced)
     assert (report.backup / "00_start_here.ipynb").read_text() == '{"my": "answers 00"}'
@@ -522,11 +522,74 @@ def test_reset_keeps_a_dated_backup_of_what_it_replaces(tmp_path: Path) -> None:
     # Nothing differs any more: no new backup folder, the old one is left alone.
     again = prepare_copy(tmp_path, reset=True, now=when)
     assert again.backup is None and again.replaced == ()
-    assert [p.name for p in tmp_path.glob(".backup-*")] == [".backup-2026-11-30T153012"]
+    assert [p.name for p in tmp_path.glob("backup-*")] == ["backup-2026-11-30T153012"]
     # The same second twice never overwrites an earlier backup.
     (target / "00_start_here.ipynb").write_text('{"my": "second try"}')
     third = prepare_copy(tmp_path, reset=True, now=when)
-    assert third.backup == tmp_path / ".backup-2026-11-30T153012-2"
+    assert third.backup == tmp_path / "backup-2026-11-30T153012-2"
+
+
+# --- issue 25: a safe --reset: per notebook, asks first, only what was edited, never under a tab -
+
+
+def _run_only(path: Path) -> None:
+    """What running a notebook does to it: outputs and execution counts, sources unchanged."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = i + 1
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["ran\n"]}]
+    path.write_text(json.dumps(nb))
+
+
+def _edit(path: Path, text: str) -> None:
+    nb = json.loads(path.read_text())
+    nb["cells"][-1]["source"] = [text]
+    path.write_text(json.dumps(nb))
+
+
+def test_reset_leaves_notebooks_that_were_only_run(tmp_path: Path) -> None:
+    from smtplab.notebooks import prepare, prepare_copy
+
+    target = prepare(tmp_path)
+    _run_only(target / "01_ip_addresses_and_ports.ipynb")
+    _edit(target / "02_an_smtp_conversation.ipynb", "my answer")
+    ran = (target / "01_ip_addresses_and_ports.ipynb").read_text()
+    report = prepare_copy(tmp_path, reset=True)
+    assert report.replaced == ("02_an_smtp_conversation.ipynb",)
+    assert (target / "01_ip_addresses_and_ports.ipynb").read_text() == ran  # outputs kept
+    assert report.backup is not None
+    assert "my answer" in (report.backup / "02_an_smtp_conversation.ipynb").read_text()
+
+
+def test_reset_one_notebook_by_its_number(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    from smtplab.notebooks import prepare
+
+    prepare(course)
+    _edit(course / "05_tls_starttls_vs_implicit.ipynb", "mine 05")
+    _edit(course / "09_choosing_your_port.ipynb", "mine 09")
+    out = smtplab_cmd("notebooks", "--dir", str(course), "--reset", "05", "--yes")
+    assert out.returncode == 0, out.stderr
+    assert "Reset 1 notebook(s): 05_tls_starttls_vs_implicit.ipynb." in out.stdout, out.stderr
+    assert "mine 05" not in (course / "05_tls_starttls_vs_implicit.ipynb").read_text()
+    assert "mine 09" in (course / "09_choosing_your_port.ipynb").read_text()
+    backups = list(course.glob("backup-*/05_tls_starttls_vs_implicit.ipynb"))
+    assert len(backups) == 1 and "mine 05" in backups[0].read_text()
+    bad = smtplab_cmd("notebooks", "--dir", str(course), "--reset", "99", "--yes")
+    _one_line_error(bad, "'99' matches no notebook")
+
+
+def test_reset_asks_first_and_never_silently(tmp_path: Path) -> None:
+    from smtplab.notebooks import prepare
+
+    course = prepare(tmp_path / "course")
+    _edit(course / "05_tls_starttls_vs_implicit.ipynb", "mine 05")
+    # No terminal to ask on and no --yes: refused in one line, nothing written.
+    out = smtplab_cmd("notebooks", "--dir", str(course), "--reset", "--no-browser")
+    _one_line_error(out, "add --yes")
+    assert "mine 05" in (course / "05_tls_starttls_vs_implicit.ipynb").read_text()
+    assert not list(course.glob("backup-*"))
 
 
 def _runtime_file(runtime: Path, root: Path, pid: int, port: int = 8899) -> None:
@@ -598,3 +661,38 @@ def test_jupyter_is_asked_to_open_notebook_00(tmp_path: Path) -> None:
     cmd = jupyter_command(target, open_browser=False, port=8890)
     assert "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in cmd
     assert f"--ServerApp.root_dir={target}" in cmd and "--port=8890" in cmd
+
+
+def test_reset_refuses_a_notebook_open_in_jupyterlab(tmp_path: Path) -> None:
+    """A real JupyterLab serves the copy with notebook 05 open (a session with its kernel):
+    resetting 05 is refused in one line, nothing written; 09, not open, is reset with a word
+    about tabs."""
+    from labserver import JupyterLab  # tests/labserver.py
+
+    from smtplab.notebooks import prepare
+
+    course = prepare(tmp_path / "course")
+    _edit(course / "05_tls_starttls_vs_implicit.ipynb", "mine 05")
+    _edit(course / "09_choosing_your_port.ipynb", "mine 09")
+    lab = JupyterLab(course)
+    try:
+        lab.wait_ready()
+        body = json.dumps(
+            {"path": "05_tls_starttls_vs_implicit.ipynb", "type": "notebook",
+             "name": "", "kernel": {"name": "python3"}}
+        ).encode()  # fmt: skip
+        req = urllib.request.Request(
+            f"{lab.base}/api/sessions?token={lab.token}", data=body, method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=60) as reply:
+            assert reply.status == 201
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(course / ".jupyter-test" / "runtime")}
+        refused = smtplab_cmd("notebooks", "--dir", str(course), "--reset", "05", "--yes", env=env)
+        _one_line_error(refused, "JupyterLab has 05_tls_starttls_vs_implicit.ipynb open")
+        assert "mine 05" in (course / "05_tls_starttls_vs_implicit.ipynb").read_text()
+        other = smtplab_cmd("notebooks", "--dir", str(course), "--reset", "09", "--yes", env=env)
+        assert other.returncode == 0, other.stderr
+        assert "JupyterLab is running on this folder" in other.stdout
+        assert "mine 09" not in (course / "09_choosing_your_port.ipynb").read_text()
+    finally:
+        lab.stop()
