@@ -1,8 +1,9 @@
 """A live line per port while probes run (stderr, only on a terminal).
 
-Each line shows the target, what it is waiting for and a countdown to the probe's overall
-deadline (``3 × timeout + 2`` s unless set, see :func:`smtplab.probe`), then the outcome once it is
-known. The lines vanish when the table is printed.
+Each line shows the target, what it is waiting for and how long until that step gives up (the
+step's ``--timeout``, never past the probe's overall deadline of ``3 × timeout + 2`` s, see
+:func:`smtplab.probe`), then the outcome once it is known. The lines vanish when the table is
+printed. A countdown that said "26 s left" for an 8 s wait was counting to the overall deadline.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class LiveProbes:
         self.phases: list[str] = ["queued"] * len(self.targets)
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        self.phase_started: list[float] = [self.started] * len(self.targets)
+        #: When each probe left the queue: its overall deadline counts from there.
+        self.began: list[float | None] = [None] * len(self.targets)
 
     def progress(self, done: int, total: int, result: Any) -> None:
         """The ``progress`` callable of :func:`smtplab.probe_many`: one result has arrived."""
@@ -71,20 +75,35 @@ class LiveProbes:
         """The ``on_phase`` callable of :func:`smtplab.probe_many`: target ``index`` now waits
         for ``phase``."""
         with self.lock:
+            now = time.monotonic()
             self.phases[index] = phase
+            self.phase_started[index] = now
+            if phase != "queued" and self.began[index] is None:
+                self.began[index] = now
 
-    def _status(self, result: Any, now: float, phase: str = "connect") -> Text:
+    def _status(
+        self,
+        result: Any,
+        now: float,
+        phase: str = "connect",
+        since: float | None = None,
+        began: float | None = None,
+    ) -> Text:
         if result is not None:
             outcome = str(result.outcome)
             text = Text(f"{safe_text(outcome)}", style=OUTCOME_STYLE.get(outcome, ""))
             if result.total_ms is not None:
                 text.append(f"  {result.total_ms:.0f} ms", style="dim")
             return text
-        left = max(0.0, self.deadline - (now - self.started))
         waiting = WAITING_FOR.get(phase, phase)
+        if phase == "queued":
+            return Text(f"waiting for {waiting}", style="dim")
+        overall = self.deadline - (now - (self.started if began is None else began))
+        step = self.timeout - (now - (self.started if since is None else since))
+        left = max(0.0, min(overall, step))
         return Text(
             f"{left:3.0f} s left · waiting for {waiting} (≤ {self.timeout:g} s each step)",
-            style="yellow" if left < self.timeout else "",
+            style="yellow" if left < 1.5 else "",
         )
 
     def renderable(self) -> Group:
@@ -92,14 +111,23 @@ class LiveProbes:
         now = time.monotonic()
         frame = _FRAMES[int(now * 10) % len(_FRAMES)]
         with self.lock:
-            rows = list(zip(self.targets, self.done, self.phases, strict=True))
+            rows = list(
+                zip(
+                    self.targets,
+                    self.done,
+                    self.phases,
+                    self.phase_started,
+                    self.began,
+                    strict=True,
+                )
+            )
         names = [f"{safe_text(host)}:{port}" for host, port in self.targets]
         pad = max(map(len, names), default=0) + 2
         lines = []
-        for name, (_, result, phase) in zip(names, rows, strict=True):
+        for name, (_, result, phase, since, began) in zip(names, rows, strict=True):
             line = Text(f"{frame} " if result is None else "✓ ", style="green" if result else "")
             line.append(name.ljust(pad))
-            line.append_text(self._status(result, now, phase))
+            line.append_text(self._status(result, now, phase, since, began))
             line.truncate(max(10, self.console.width - 1), overflow="ellipsis")
             lines.append(line)
         return Group(*lines)

@@ -10,7 +10,7 @@ from typing import Any
 from smtplab.cli import output
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import concurrency, parse_ports, timeout_seconds
-from smtplab.cli.text import safe_text
+from smtplab.cli.text import safe_text, under_notebook
 
 __all__ = ["add_probe_arguments", "add_record_arguments", "run_probe", "run_record"]
 
@@ -107,7 +107,7 @@ def probe_targets(
 ) -> list[Any]:
     """Probe ``targets`` (in the lab when ``--lab``), with live lines on a terminal's stderr."""
     kw = _probe_kwargs(args)
-    show_live = live and sys.stderr.isatty()
+    show_live = live and sys.stderr.isatty() and not under_notebook()
 
     def run(lab: Any) -> list[Any]:
         from smtplab.probe import probe_many

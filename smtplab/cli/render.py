@@ -24,7 +24,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from smtplab.cli.text import safe_text
+from smtplab.cli.text import safe_text, under_notebook
 
 __all__ = [
     "OUTCOME_STYLE",
@@ -72,12 +72,15 @@ def make_console(
     force_terminal: bool | None = None,
     width: int | None = None,
 ) -> Console:
-    """A console for ``file`` (default stdout): colour only on a terminal and without ``NO_COLOR``.
+    """A console for ``file`` (default stdout): colour only on a terminal, without ``NO_COLOR``
+    and outside a notebook (:func:`under_notebook`, where it is a plain file as in a pipe).
 
     ``plain=True`` (``--json``) never colours. Width: the terminal's, else ``COLUMNS``, else 80.
     ``force_terminal`` and ``width`` are for tests (a terminal that is not one).
     """
     no_color = plain or bool(os.environ.get("NO_COLOR"))
+    if force_terminal is None and under_notebook():
+        force_terminal, no_color = False, True
     return Console(
         file=file if file is not None else sys.stdout,
         force_terminal=force_terminal,

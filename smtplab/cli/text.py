@@ -9,9 +9,10 @@ as a visible escape (``\\x1b``, ``\\u202e``) instead; :func:`safe_json_line` doe
 
 from __future__ import annotations
 
+import os
 import re
 
-__all__ = ["safe_json_line", "safe_text"]
+__all__ = ["safe_json_line", "safe_text", "under_notebook"]
 
 #: C0 controls and DEL, C1 controls (U+0080-U+009F), bidirectional marks, embeddings, overrides and
 #: isolates (Unicode TR #9: U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069), zero-width and
@@ -57,3 +58,10 @@ def safe_json_line(line: str) -> str:
     value, safe on a terminal. (They can only occur inside JSON strings, where the escape is valid.)
     """
     return _UNSAFE.sub(_json_escape, line)
+
+
+def under_notebook() -> bool:
+    """Whether this command runs from a Jupyter notebook (``!smtplab probe …``): IPython gives
+    it a pseudo-terminal and ``FORCE_COLOR``, but the output box shows neither a live display's
+    cursor movements nor, reliably, colour codes; ``JPY_PARENT_PID`` is set by the kernel."""
+    return bool(os.environ.get("JPY_PARENT_PID"))
