@@ -121,3 +121,34 @@ def test_shadowed_names_stay_functions_whatever_is_imported() -> None:
     )
     done = fresh_python(code)
     assert done.stdout.strip() == "OK", done.stderr
+
+
+def test_version() -> None:
+    from smtplab import __version__
+
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"smtplab {__version__}"
+
+
+@pytest.mark.parametrize("command", ["", "probe", "doctor", "lab", "record", "show", "merge",
+                                     "notebooks"])  # fmt: skip
+def test_every_help_ends_with_examples_that_parse(command: str) -> None:
+    import shlex
+
+    from smtplab.cli import COMMANDS, EXAMPLES, build_parser
+
+    assert command == "" or command in COMMANDS
+    done = run(*([command] if command else []), "--help")
+    assert done.returncode == 0
+    assert "examples:\n" in done.stdout, done.stdout
+    for example, _ in EXAMPLES[command]:
+        assert example in done.stdout
+        argv = shlex.split(example)[1:]
+        args = build_parser(argv).parse_args(argv)  # raises UsageError for a wrong example
+        assert args.command == argv[0]
+
+
+def test_every_registered_command_has_examples() -> None:
+    from smtplab.cli import COMMANDS, EXAMPLES
+
+    assert set(COMMANDS) <= set(EXAMPLES), set(COMMANDS) - set(EXAMPLES)

@@ -103,6 +103,63 @@ for _name, _help, _module, _add, _run in _BUILT_IN:
     register(_name, _help, _lazy(_path, _add), _lazy(_path, _run))
 
 
+#: Examples at the end of each command's ``--help``: what a learner would type first.
+EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "": (
+        ("smtplab doctor smtp.gmail.com", "which port and settings to use from this network"),
+        ("smtplab probe smtp.lab.example --lab home-isp", "probe the embedded lab"),
+        ("smtplab notebooks", "open the course"),
+    ),
+    "probe": (
+        ("smtplab probe smtp.lab.example --lab home-isp", "the four ports, on the lab's home ISP"),
+        ("smtplab probe smtp.example.org -p 587 --transcript", "one port, the conversation shown"),
+        ("smtplab probe mx.example.org -p 25 --json", "one JSON record per probe"),
+    ),
+    "doctor": (
+        ("smtplab doctor smtp.lab.example --lab hotel-wifi", "advice on the lab's hotel Wi-Fi"),
+        ("smtplab doctor smtp.gmail.com --provider gmail", "advice for Gmail from this network"),
+        ("smtplab doctor smtp.example.org --compare class.jsonl",
+         "is it the server or my network?"),
+    ),
+    "explain": (
+        ('smtplab explain "535 5.7.8 Username and Password not accepted"', "what a reply means"),
+    ),
+    "lab": (
+        ("smtplab lab --list", "the lab's networks, one line each"),
+        ("smtplab lab --scenario hotel-wifi", "run the hotel Wi-Fi network until Ctrl-C"),
+    ),
+    "record": (
+        ("smtplab record smtp.lab.example --lab home-isp --vantage home -o home.jsonl",
+         "probe and append the records to a file"),
+    ),
+    "show": (
+        ("smtplab show home.jsonl", "one row per host and port"),
+        ("smtplab show --summary home.jsonl hotel.jsonl", "outcomes by network and port"),
+    ),
+    "merge": (
+        ("smtplab merge home.jsonl hotel.jsonl -o class.jsonl", "pool files, no duplicates"),
+    ),
+    "notebooks": (
+        ("smtplab notebooks", "open the course (your copy in ~/smtplab-notebooks)"),
+        ("smtplab notebooks --reset 05", "put notebook 05 back as shipped; yours goes to a backup"),
+        ("smtplab notebooks --reset --yes", "reset every notebook you edited, without asking"),
+    ),
+}  # fmt: skip
+
+
+def examples(command: str) -> str | None:
+    """The ``examples:`` block of ``command``'s help ("" for the top level), or None."""
+    rows = EXAMPLES.get(command)
+    if not rows:
+        return None
+    width = max(len(cmd) for cmd, _ in rows)
+    if any(4 + width + len(why) > 80 for _, why in rows):  # an 80-column terminal: own lines
+        body = "\n".join(f"  {cmd}\n      {why}" for cmd, why in rows)
+    else:
+        body = "\n".join(f"  {cmd.ljust(width)}  {why}" for cmd, why in rows)
+    return f"examples:\n{body}"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -123,11 +180,25 @@ def _chosen(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; given ``argv``, only the command it names declares its options (the
     others are listed by name and help), so only that command's module loads."""
-    parser = _Parser(prog="smtplab", description="Learn and check SMTP ports 25, 465, 587, 2525.")
+    from smtplab import __version__
+
+    parser = _Parser(
+        prog="smtplab",
+        description="Learn and check SMTP ports 25, 465, 587, 2525.",
+        epilog=examples(""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"smtplab {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     chosen = None if argv is None else _chosen(argv)
     for command in COMMANDS.values():
-        command_parser = sub.add_parser(command.name, help=command.help)
+        command_parser = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help[:1].upper() + command.help[1:] + ".",
+            epilog=examples(command.name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if argv is None or command.name == chosen:
             command.add_arguments(command_parser)
     return parser

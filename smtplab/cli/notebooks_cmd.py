@@ -25,16 +25,8 @@ from smtplab.cli.text import safe_text
 
 __all__ = ["add_notebooks_arguments", "launch", "run_notebooks"]
 
-EXAMPLES = """examples:
-  smtplab notebooks                 open the course (your copy in ~/smtplab-notebooks)
-  smtplab notebooks --reset 05      put notebook 05 back as shipped; yours goes to a backup
-  smtplab notebooks --reset --yes   reset every notebook you edited, without asking
-"""
-
 
 def add_notebooks_arguments(nb: argparse.ArgumentParser) -> None:
-    nb.formatter_class = argparse.RawDescriptionHelpFormatter
-    nb.epilog = EXAMPLES
     nb.add_argument("--dir", help="where to keep your copy (default ~/smtplab-notebooks)")
     nb.add_argument(
         "--reset",
