@@ -96,6 +96,8 @@ _BUILT_IN = (
      "add_merge_arguments", "run_merge"),
     ("notebooks", "open the course notebooks in JupyterLab", "notebooks_cmd",
      "add_notebooks_arguments", "run_notebooks"),
+    ("class", "collect a class's probes and show them live", "class_cmd",
+     "add_class_arguments", "run_class"),
 )  # fmt: skip
 
 for _name, _help, _module, _add, _run in _BUILT_IN:
@@ -131,6 +133,8 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "record": (
         ("smtplab record smtp.lab.example --lab home-isp --vantage home -o home.jsonl",
          "probe and append the records to a file"),
+        ("smtplab record smtp.gmail.com --vantage phone -o me.jsonl "
+         "--share 192.168.1.10:8025 --code K7QX2M", "and share them with the class"),
     ),
     "show": (
         ("smtplab show home.jsonl", "one row per host and port"),
@@ -138,6 +142,9 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "merge": (
         ("smtplab merge home.jsonl hotel.jsonl -o class.jsonl", "pool files, no duplicates"),
+    ),
+    "class": (
+        ("smtplab class serve", "start the class's collector; it prints the join code"),
     ),
     "notebooks": (
         ("smtplab notebooks", "open the course (your copy in ~/smtplab-notebooks)"),

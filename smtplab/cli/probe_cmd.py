@@ -70,6 +70,9 @@ def add_record_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("hosts", nargs="+")
     _probe_options(r)
     r.add_argument("-o", "--output", required=True, metavar="FILE")
+    from smtplab.cli.share_cmd import add_share_arguments
+
+    add_share_arguments(r)
 
 
 def _timeout(args: argparse.Namespace) -> float:
@@ -217,5 +220,11 @@ def run_record(args: argparse.Namespace) -> int:
     if not args.vantage:
         raise UsageError("record needs --vantage LABEL (where you probe from, e.g. home-fiber)")
     output.check_record_file(args.output)
+    from smtplab.cli.share_cmd import check_share_arguments, share_results
+
+    check_share_arguments(args)
     results = probe_targets([(h, p) for h in args.hosts for p in ports], args, live=True)
-    return _finish(results, args, args.output, False)
+    status = _finish(results, args, args.output, False)
+    if args.share:
+        share_results(results, args, args.output)
+    return status
