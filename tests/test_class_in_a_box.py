@@ -1,0 +1,223 @@
+"""A class in a box: five learners' networks, each its own network namespace with real iptables
+rules, probing one mail server and sharing with one collector; the teacher's page, read in
+Chromium, shows which networks block or intercept which port.
+
+Topology (every address exists only inside the namespaces this test creates, netns):
+
+* the *school* namespace holds the mail server (``mail.test.example`` on 25, 465, 587, 2525, and
+  an impostor greeting as ``mail.impostor.example`` on 2500) and the collector on 443;
+* each learner namespace has a veth link to the school, its own hosts file, and the firewall of
+  its network in its OUTPUT chain:
+
+  ==========  ==============================================================================
+  home        port 25 dropped (the usual ISP block)
+  office      port 587 dropped
+  hotel       port 25 redirected to the impostor (DNAT), as hotels and some ISPs do
+  campus      nothing in the way
+  lockdown    everything dropped but 443 (and DNS), so only the collector gets through
+  ==========  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+
+SERVER = r"""
+import asyncio, sys
+from aiosmtpd.smtp import SMTP, AuthResult
+from smtplab.lab import certs
+
+REAL, FAKE = "mail.test.example", "mail.impostor.example"
+
+class Handler:
+    pass
+
+def refuse(*args):
+    return AuthResult(success=False, handled=False)
+
+def smtp(name, ctx, implicit=False):
+    return lambda: SMTP(
+        Handler(), hostname=name, tls_context=None if implicit else ctx,
+        auth_require_tls=not implicit, authenticator=refuse,
+    )
+
+async def main():
+    loop = asyncio.get_running_loop()
+    real, fake = certs.server_context(REAL), certs.server_context(FAKE)
+    for port in (25, 587, 2525):
+        await loop.create_server(smtp(REAL, real), "0.0.0.0", port)
+    await loop.create_server(smtp(REAL, real, implicit=True), "0.0.0.0", 465, ssl=real)
+    await loop.create_server(smtp(FAKE, fake), "0.0.0.0", 2500)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+#: label -> iptables rules (arguments after ``iptables``) in the learner's OUTPUT chain
+NETWORKS: dict[str, list[list[str]]] = {
+    "home": [["-A", "OUTPUT", "-p", "tcp", "--dport", "25", "-j", "DROP"]],
+    "office": [["-A", "OUTPUT", "-p", "tcp", "--dport", "587", "-j", "DROP"]],
+    "hotel": [["-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "25", "-j", "DNAT",
+               "--to-destination", "{school}:2500"]],
+    "campus": [],
+    "lockdown": [["-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"],
+                 ["-A", "OUTPUT", "-p", "tcp", "--dport", "443", "-j", "ACCEPT"],
+                 ["-A", "OUTPUT", "-j", "DROP"]],
+}  # fmt: skip
+
+
+def _run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+
+
+def _skip_reason() -> str | None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return "needs root on Linux (network namespaces and iptables)"
+    for tool in ("ip", "iptables"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian: apt-get install -y iproute2 iptables)"
+    return None
+
+
+def _in(ns: str, *cmd: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+@pytest.fixture
+def classroom(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    reason = _skip_reason()
+    if reason:
+        if os.environ.get("SMTPLAB_REQUIRE_PEERS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    tag = uuid.uuid4().hex[:5]
+    school = f"scl{tag}"
+    learners = {label: f"sl{i}{tag}" for i, label in enumerate(NETWORKS)}
+    created: list[str] = []
+    hosts_dirs: list[Path] = []
+    procs: list[subprocess.Popen[str]] = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    try:
+        for ns in (school, *learners.values()):
+            _run("ip", "netns", "add", ns)
+            created.append(ns)
+            _run("ip", "-n", ns, "link", "set", "lo", "up")
+        for i, (label, ns) in enumerate(learners.items()):
+            school_ip, learner_ip = f"10.232.{i}.2", f"10.232.{i}.1"
+            _run("ip", "link", "add", f"vl{i}{tag}", "netns", ns, "type", "veth", "peer",
+                 "name", f"vs{i}{tag}", "netns", school)  # fmt: skip
+            for where, dev, addr in ((ns, f"vl{i}{tag}", learner_ip),
+                                     (school, f"vs{i}{tag}", school_ip)):  # fmt: skip
+                _run("ip", "-n", where, "addr", "add", f"{addr}/24", "dev", dev)
+                _run("ip", "-n", where, "link", "set", dev, "up")
+            for rule in NETWORKS[label]:
+                _run(*_in(ns, "iptables", *[r.format(school=school_ip) for r in rule]))
+            hosts = Path("/etc/netns") / ns
+            hosts.mkdir(parents=True, exist_ok=True)
+            hosts_dirs.append(hosts)
+            (hosts / "hosts").write_text(f"{school_ip} mail.test.example\n127.0.0.1 localhost\n")
+        mail = subprocess.Popen(
+            _in(school, sys.executable, "-c", SERVER),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        procs.append(mail)
+        assert mail.stdout is not None and mail.stdout.readline().strip() == "ready"
+        collector = subprocess.Popen(
+            _in(school, sys.executable, "-m", "smtplab", "class", "serve", "--port", "443",
+                "--dir", str(tmp_path / "class")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        procs.append(collector)
+        assert collector.stdout is not None
+        head = ""
+        while "Ctrl-C stops" not in head and collector.poll() is None:
+            head += collector.stdout.readline()
+        code = re.search(r"Join code: (\w+)", head)
+        key = re.search(r"\?key=(\S+)", head)
+        assert code and key, head + (collector.stderr.read() if collector.poll() else "")
+        yield {"school": school, "learners": learners, "code": code.group(1),
+               "key": key.group(1), "env": env, "tmp": tmp_path}  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate(timeout=10)
+        for ns in created:
+            subprocess.run(["ip", "netns", "delete", ns], check=False, capture_output=True)
+        for d in hosts_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _share(c: dict[str, Any], label: str, index: int) -> subprocess.Popen[str]:
+    ns = c["learners"][label]
+    out = c["tmp"] / f"{label}.jsonl"
+    return subprocess.Popen(
+        _in(ns, sys.executable, "-m", "smtplab", "record", "mail.test.example",
+            "--timeout", "2", "--vantage", label, "-o", str(out),
+            "--share", f"10.232.{index}.2:443", "--code", c["code"], "--yes"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c["env"],
+    )  # fmt: skip
+
+
+def test_five_networks_share_and_the_page_shows_the_pattern(classroom: dict[str, Any]) -> None:
+    c = classroom
+    runs = {label: _share(c, label, i) for i, label in enumerate(c["learners"])}
+    for label, proc in runs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{label}: {err}"
+        assert "Shared 4 of 4 record(s) with the class." in out, f"{label}: {out}\n{err}"
+    fetch = (
+        "import json, sys, urllib.request; "
+        "print(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())"
+    )
+    url = f"http://10.232.0.2:443/api/summary?key={c['key']}"
+    done = subprocess.run(
+        _in(c["school"], sys.executable, "-c", fetch, url),
+        capture_output=True, text=True, timeout=60, check=True, env=c["env"],
+    )  # fmt: skip
+    s = json.loads(done.stdout)
+    cells = {(g["label"], g["port"]): g["word"] for g in s["grid"]}
+    expected = {
+        "home": {25: "filtered", 465: "open", 587: "open", 2525: "open"},
+        "office": {25: "open", 465: "open", 587: "filtered", 2525: "open"},
+        "hotel": {25: "intercepted", 465: "open", 587: "open", 2525: "open"},
+        "campus": {25: "open", 465: "open", 587: "open", 2525: "open"},
+        "lockdown": {25: "filtered", 465: "filtered", 587: "filtered", 2525: "filtered"},
+    }
+    got = {label: {p: cells[label, p] for p in (25, 465, 587, 2525)} for label in expected}
+    assert got == expected
+    assert s["blocks_25"] == ["home", "hotel", "lockdown"]
+    answers = {(d["label"], d["port"]): d["answer"] for d in s["diagnosis"]}
+    assert answers["office", 587].startswith("your network: ")
+    assert "campus" in answers["office", 587]
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (the data above was checked)")
+    page = subprocess.run(
+        _in(c["school"], str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            f"--user-data-dir={c['tmp'] / 'chromium'}", "--virtual-time-budget=8000",
+            "--dump-dom", f"http://10.232.0.2:443/?key={c['key']}"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    dom = page.stdout
+    assert "20 probe records from 5 networks." in dom, dom[-3000:]
+    assert "⚠ intercepted" in dom and "✗ filtered" in dom and "✓ open" in dom
+    assert re.search(r"Networks that block port 25</h2>\s*<p[^>]*>home, hotel, lockdown<", dom), dom
