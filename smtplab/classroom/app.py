@@ -21,12 +21,14 @@ No client address is read or kept (uvicorn's access log is off too).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import json
 import secrets
+import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,25 @@ def _checked(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     except RecordError as exc:
         return None, str(exc)
     return scrub(to_json_ready(rec)), None
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """A failure inside the collector is one JSON line to the learner and one line on the
+    teacher's console, never a traceback; nothing already stored is lost."""
+
+    @functools.wraps(endpoint)
+    async def call(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except Exception as exc:
+            print(f"smtplab class: {request.url.path} failed: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return _error(500, "the collector could not do that; nothing already kept was lost")
+
+    return call
 
 
 def make_app(session: ClassSession) -> Starlette:
@@ -238,13 +259,13 @@ def make_app(session: ClassSession) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/", page),
-            Route("/api/join", join, methods=["POST"]),
-            Route("/api/records", add_records, methods=["POST"]),
-            Route("/api/summary", summary),
-            Route("/api/export.jsonl", export_jsonl),
-            Route("/api/export.parquet", export_parquet),
-            Route("/api/learners/{learner}/delete", delete_learner, methods=["POST"]),
-            Route("/api/delete-all", delete_all, methods=["POST"]),
+            Route("/", _guarded(page)),
+            Route("/api/join", _guarded(join), methods=["POST"]),
+            Route("/api/records", _guarded(add_records), methods=["POST"]),
+            Route("/api/summary", _guarded(summary)),
+            Route("/api/export.jsonl", _guarded(export_jsonl)),
+            Route("/api/export.parquet", _guarded(export_parquet)),
+            Route("/api/learners/{learner}/delete", _guarded(delete_learner), methods=["POST"]),
+            Route("/api/delete-all", _guarded(delete_all), methods=["POST"]),
         ]
     )

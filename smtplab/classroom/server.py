@@ -56,6 +56,7 @@ class ClassServer:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
+        self.sock.listen(511)  # learners who connect before uvicorn is up wait, not get refused
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self._server: Any = None
         self._thread: threading.Thread | None = None

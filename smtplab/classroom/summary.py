@@ -18,7 +18,11 @@ from typing import Any
 from smtplab.classroom.store import ClassStore
 from smtplab.classroom.words import BAD_WORDS
 
-__all__ = ["diagnose", "summarise"]
+__all__ = ["MAX_ROWS", "diagnose", "summarise"]
+
+#: Rows of "is it the server or my network?" sent to the page (a class probing thousands of
+#: hosts would otherwise send them all every two seconds); the total is sent beside them.
+MAX_ROWS = 200
 
 
 def _dominant(counts: dict[str, int]) -> str:
@@ -54,12 +58,9 @@ def diagnose(
     return rows
 
 
-def _advice(store: ClassStore, learner: str) -> dict[str, Any] | None:
+def _advice(mine: list[dict[str, Any]]) -> dict[str, Any]:
     from smtplab.advice import advise
 
-    mine = list(store.records(learner))
-    if not mine:
-        return None
     advice = advise(mine, purpose="mail-client")
     rec = advice.recommended
     if rec is None:
@@ -68,7 +69,18 @@ def _advice(store: ClassStore, learner: str) -> dict[str, Any] | None:
 
 
 def summarise(store: ClassStore) -> dict[str, Any]:
-    """The live view's data, JSON-ready."""
+    """The live view's data, JSON-ready (computed again only when the class's data changed)."""
+    # the page polls every two seconds, and nothing changes between most polls
+    version = store.version()
+    cached = store.cache.get("summary")
+    if cached is not None and cached[0] == version:
+        return dict(cached[1])
+    result = _summarise(store)
+    store.cache["summary"] = (version, result)
+    return result
+
+
+def _summarise(store: ClassStore) -> dict[str, Any]:
     learners = store.learners()
     labels = {lr.id: lr.label for lr in learners}
     cells: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -80,6 +92,8 @@ def summarise(store: ClassStore) -> dict[str, Any]:
          "word": _dominant(counts), "probes": sum(counts.values())}
         for (learner, port), counts in sorted(cells.items())
     ]  # fmt: skip
+    latest = store.latest()
+    diagnosis = diagnose(store.by_target(), labels)
     blocks_25 = sorted(
         {str(g["label"]) for g in grid if g["port"] == 25 and g["word"] in BAD_WORDS}
     )
@@ -89,10 +103,9 @@ def summarise(store: ClassStore) -> dict[str, Any]:
         "ports": ports,
         "grid": grid,
         "blocks_25": blocks_25,
-        "diagnosis": diagnose(store.by_target(), labels),
+        "diagnosis": diagnosis[:MAX_ROWS],
+        "diagnosis_total": len(diagnosis),
         "advice": [
-            {"label": lr.label, **(adv or {})}
-            for lr in learners
-            if (adv := _advice(store, lr.id)) is not None
+            {"label": lr.label, **_advice(latest[lr.id])} for lr in learners if lr.id in latest
         ],
     }
