@@ -583,6 +583,7 @@ _VERIFY_WORDS: Final = (
     ("invalid or inconsistent certificate extension", "bad_extension"),
     ("invalid ca certificate", "unknown_issuer"),
     ("path length constraint exceeded", "unknown_issuer"),
+    ("subtree violation", "unknown_issuer"),
     ("certificate signature failure", "unknown_issuer"),
     ("issuer", "unknown_issuer"),
     ("unknown authority", "unknown_issuer"),

@@ -24,7 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
     from cryptography import x509
+
+    IPAddress = IPv4Address | IPv6Address | IPv4Network | IPv6Network
 
 __all__ = [
     "OPENSSL_HANDLED_EXTENSIONS",
@@ -279,6 +283,59 @@ def _path_length_exceeded(certs: tuple[x509.Certificate, ...]) -> bool:
     return False
 
 
+def _names_of(cert: x509.Certificate) -> tuple[list[str], list[IPAddress]]:
+    """The DNS names and addresses a certificate vouches for: its SAN entries, and its subject
+    CN when it has no dNSName (OpenSSL's ``NAME_CONSTRAINTS_check_CN``)."""
+    from cryptography import x509 as _x509
+    from cryptography.x509.oid import NameOID
+
+    san = _ext(cert, "2.5.29.17")
+    dns, ips = [], []
+    if isinstance(san, _x509.SubjectAlternativeName):
+        dns = [str(n).lower() for n in san.get_values_for_type(_x509.DNSName)]
+        ips = list(san.get_values_for_type(_x509.IPAddress))
+    if not dns:
+        cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        dns = [str(a.value).lower() for a in cns if "." in str(a.value)]
+    return dns, ips
+
+
+def _dns_within(name: str, base: str) -> bool:
+    """RFC 5280 §4.2.1.10 as OpenSSL's ``nc_dns`` reads it: ``example.org`` holds itself and
+    every name below; ``.example.org`` only the names below."""
+    base = base.lower()
+    if not base:
+        return True
+    if len(name) > len(base) and not base.startswith(".") and name[-len(base) - 1] != ".":
+        return False
+    return name.endswith(base)
+
+
+def _name_constraint_violation(ca: x509.Certificate, below: x509.Certificate) -> str | None:
+    """Whether ``below`` names a host or address that ``ca``'s name constraints forbid, in
+    OpenSSL's words; ``None`` when none do (or ``ca`` has none)."""
+    from cryptography import x509 as _x509
+
+    nc = _ext(ca, "2.5.29.30")
+    if not isinstance(nc, _x509.NameConstraints):
+        return None
+    dns, ips = _names_of(below)
+    permitted = list(nc.permitted_subtrees or ())
+    excluded = list(nc.excluded_subtrees or ())
+    for kind, names, within in (
+        (_x509.DNSName, dns, lambda n, b: _dns_within(n, str(b))),
+        (_x509.IPAddress, ips, lambda n, b: n in b),
+    ):
+        allowed = [t.value for t in permitted if isinstance(t, kind)]
+        barred = [t.value for t in excluded if isinstance(t, kind)]
+        for name in names:
+            if allowed and not any(within(name, b) for b in allowed):
+                return f"permitted subtree violation: {name} ({_who(ca, 1)})"
+            if any(within(name, b) for b in barred):
+                return f"excluded subtree violation: {name} ({_who(ca, 1)})"
+    return None
+
+
 def _who(cert: x509.Certificate, depth: int) -> str:
     return "certificate" if depth == 0 else f"issuer {cert.subject.rfc4514_string()}"
 
@@ -329,6 +386,13 @@ def path_problems(path: ChainPath, now: dt.datetime) -> list[tuple[str, str]]:
             )
     if _path_length_exceeded(path.certs):
         out.append(("unknown_issuer", "path length constraint exceeded"))
+    for depth in range(1, len(path.certs)):
+        try:
+            why = _name_constraint_violation(path.certs[depth], path.certs[0])
+        except Exception:  # unreadable extensions: named as bad_extension already
+            continue
+        if why:
+            out.append(("unknown_issuer", why))
     seen: dict[str, str] = {}
     for kind, detail in out:
         seen.setdefault(kind, detail)

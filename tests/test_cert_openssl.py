@@ -200,6 +200,17 @@ def corpus() -> dict[str, Case]:
     )
     zero_len = make_ca("pathlen 0", root, path_length=0)
     below_zero = make_ca("below pathlen 0", zero_len)
+    only_lab = x509.NameConstraints([x509.DNSName("lab.test")], None)
+    nc_inter = make_ca("only lab.test", root, extra=[(only_lab, True)])
+    not_mx = x509.NameConstraints(None, [x509.DNSName("mx.lab.test")])
+    nc_excl = make_ca("not mx.lab.test", root, extra=[(not_mx, True)])
+    nc_ip = make_ca(
+        "only 10/8",
+        root,
+        extra=[
+            (x509.NameConstraints([x509.IPAddress(ipaddress.ip_network("10.0.0.0/8"))], None), True)
+        ],
+    )
     unknown = x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
     ns_client = x509.UnrecognizedExtension(
         ObjectIdentifier("2.16.840.1.113730.1.1"), b"\x03\x02\x07\x80"
@@ -261,6 +272,28 @@ def corpus() -> dict[str, Case]:
             ours=frozenset({"unknown_issuer"}),
         ),
         "intermediate-not-sent": Case(issue(HOST, inter), ours=frozenset({"unknown_issuer"})),
+        "name-constraints-kept": Case(issue(HOST, nc_inter), sent=(nc_inter,)),
+        "name-constraints-permitted-violation": Case(
+            issue("x", nc_inter, san=["mail.other.test"]),
+            name="mail.other.test",
+            sent=(nc_inter,),
+            ours=frozenset({"unknown_issuer"}),
+        ),
+        "name-constraints-cn-violation": Case(
+            issue("mail.other.test", nc_inter, san=None),
+            name="mail.other.test",
+            sent=(nc_inter,),
+            ours=frozenset({"unknown_issuer"}),
+        ),
+        "name-constraints-excluded-violation": Case(
+            issue(HOST, nc_excl), sent=(nc_excl,), ours=frozenset({"unknown_issuer"})
+        ),
+        "name-constraints-ip-violation": Case(
+            issue(HOST, nc_ip, san=["127.0.0.1"]),
+            name="127.0.0.1",
+            sent=(nc_ip,),
+            ours=frozenset({"unknown_issuer"}),
+        ),
         "expired": Case(
             issue(HOST, root, not_before=NOW - 90 * DAY, not_after=NOW - DAY),
             ours=frozenset({"expired"}),
@@ -418,6 +451,8 @@ OPENSSL_ERRORS = {
     26: "wrong_purpose",  # unsuitable certificate purpose
     34: "bad_extension",  # unhandled critical extension
     41: "bad_extension",  # invalid or inconsistent certificate extension
+    47: "unknown_issuer",  # permitted subtree violation
+    48: "unknown_issuer",  # excluded subtree violation
     62: "name_mismatch",  # hostname mismatch
     64: "name_mismatch",  # IP address mismatch
     66: "weak_key",  # EE certificate key too weak
