@@ -145,6 +145,11 @@ def issue(
     )
     if ca is not None:
         b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+    if ca:  # key identifiers, as Python 3.13's strict verification asks of a CA and below it
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+    if issuer is not None:
+        aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key())
+        b = b.add_extension(aki, critical=False)
     if eku is not None:
         b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
     if ku is not None:
