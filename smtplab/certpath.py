@@ -222,7 +222,7 @@ def _ns_cert_type(cert: x509.Certificate) -> int | None:
     return raw[3] if len(raw) >= 4 and raw[0] == 0x03 else 0
 
 
-def _usage_problem(cert: x509.Certificate, leaf: bool) -> str | None:
+def _usage_problem(cert: x509.Certificate, leaf: bool, who: str) -> str | None:
     """Why OpenSSL would find ``cert`` unfit for a TLS server (``check_purpose_ssl_server``),
     or ``None``: an Extended Key Usage without serverAuth; and on the leaf, a Key Usage without
     digitalSignature, keyEncipherment or keyAgreement, or a Netscape type without SSL server."""
@@ -233,17 +233,21 @@ def _usage_problem(cert: x509.Certificate, leaf: bool) -> str | None:
         oids = [u.dotted_string for u in eku]
         if not any(o in SERVER_AUTH_USAGES for o in oids):
             named = ", ".join(_USAGE_NAMES.get(o, o) for o in oids) or "nothing"
-            return f"Extended Key Usage allows {named}, not serverAuth"
+            return f"{who}'s Extended Key Usage allows {named}, not serverAuth"
     if not leaf:
-        return None if _is_ca(cert) else "is not a CA, so it cannot issue server certificates"
+        return (
+            None if _is_ca(cert) else f"{who} is not a CA, so it cannot issue server certificates"
+        )
     ku = _ext(cert, "2.5.29.15")
     if isinstance(ku, _x509.KeyUsage) and not (
         ku.digital_signature or ku.key_encipherment or ku.key_agreement
     ):
-        return "Key Usage allows neither digitalSignature, keyEncipherment nor keyAgreement"
+        return (
+            f"{who}'s Key Usage allows neither digitalSignature, keyEncipherment nor keyAgreement"
+        )
     ns = _ns_cert_type(cert)
     if ns is not None and not ns & _NS_SSL_SERVER:
-        return "Netscape certificate type is not SSL server"
+        return f"{who}'s Netscape certificate type is not SSL server"
     return None
 
 
@@ -380,10 +384,9 @@ def path_problems(path: ChainPath, now: dt.datetime) -> list[tuple[str, str]]:
             out.append(
                 ("unknown_issuer", f"invalid CA certificate: {_who(cert, depth)} is not a CA")
             )
-        if why := _usage_problem(cert, depth == 0):
-            out.append(
-                ("wrong_purpose", f"unsuitable certificate purpose: {_who(cert, depth)}'s {why}")
-            )
+        who = "the certificate" if depth == 0 else _who(cert, depth)
+        if why := _usage_problem(cert, depth == 0, who):
+            out.append(("wrong_purpose", f"unsuitable certificate purpose: {why}"))
     if _path_length_exceeded(path.certs):
         out.append(("unknown_issuer", "path length constraint exceeded"))
     for depth in range(1, len(path.certs)):
