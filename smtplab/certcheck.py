@@ -3,7 +3,10 @@
 The second half of :mod:`smtplab.tls` (which re-exports every name here): what is wrong with a
 server certificate, read from the certificate itself with ``cryptography`` (imported when
 first needed, not before), and :func:`verify_chain`, which decides as a verifying handshake
-would from the chain one unverified handshake handed over.
+would from the chain one unverified handshake handed over. The path from the leaf to a trusted
+root is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`): this is the
+probe's one certificate judge, and it agrees with ``openssl verify -purpose sslserver
+-auth_level 2`` (tests/test_cert_openssl.py).
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class CertProblem:
 @dataclass(frozen=True)
 class ChainVerdict:
     """The verdict on a certificate chain: ``verified`` as a verifying TLS client would decide
-    (chain to a trusted root, valid now, right name, strong enough), every problem found, and
+    (chain to a trusted root, valid now, issued for a TLS server, right name, strong enough),
+    every problem found, and
     one line naming them all for the record's ``cert_error`` (``None`` when verified)."""
 
     verified: bool
@@ -421,7 +425,8 @@ def verify_chain(
     ``extra_ca_pem`` (the lab's CA, PEM) exactly those, as ``ssl.create_default_context(cafile=,
     cadata=)`` does; without them, the system's (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured). A
     leaf found in the store itself is trusted as it stands (a pinned self-signed certificate).
-    Every problem is listed (:func:`certificate_problems`), not the first one only.
+    The path is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`); every
+    problem is listed, not the first one only.
     """
     from cryptography import x509
 
