@@ -143,16 +143,6 @@ def _name_ok(cert: x509.Certificate, server_name: str) -> bool:
     return any(name_matches(server_name, d) for d in dns)
 
 
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:  # a bad or unsupported self-signature: still not from any CA
-        return True
-    return True
-
-
 def _der_items(der: bytes) -> list[tuple[int, bytes]]:
     """The (tag, contents) of each DER element in ``der``, in order: enough of X.690 to walk
     a SubjectPublicKeyInfo. Raises ``ValueError`` on a truncated or indefinite length."""
@@ -228,10 +218,6 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
-    return cert.not_valid_before_utc, cert.not_valid_after_utc
-
-
 def certificate_problems(
     leaf_der: bytes,
     chain_der: Sequence[bytes],
@@ -290,8 +276,7 @@ def _problems(
     found: dict[str, str] = {}
     for kind, detail in path_problems(path, now):
         found.setdefault(kind, detail)
-    self_signed = _is_self_signed(leaf)
-    if self_signed and trusted is not True:
+    if is_self_signed(leaf) and trusted is not True:
         found["self_signed"] = "self-signed certificate"
         found.pop("unknown_issuer", None)  # a self-signed leaf has no issuer to look up
     elif trusted is False:
