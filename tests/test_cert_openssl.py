@@ -529,6 +529,56 @@ def test_the_probe_judges_as_openssl_does(name: str, openssl: str, tmp_path: Pat
         assert OPENSSL_ERRORS[first[0]] in {p.kind for p in alone}
 
 
+def _key_file(made: Made, path: Path) -> Path:
+    path.write_bytes(
+        made.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_partial_wildcards_are_refused_as_pythons_ssl_refuses_them(tmp_path: Path) -> None:
+    """The one stated difference from ``openssl verify``, checked against the handshake the rule
+    follows: Python's ``ssl`` refuses ``m*.lab.test`` for ``mx.lab.test`` and accepts the
+    whole-label ``*.lab.test``, with the same anchor."""
+    import socket
+    import ssl
+    import threading
+
+    for case_name, accepted in (("wildcard-partial", False), ("wildcard", True)):
+        case = CORPUS[case_name]
+        (tmp_path / "leaf.pem").write_bytes(case.leaf.pem)
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(tmp_path / "leaf.pem", _key_file(case.leaf, tmp_path / "key.pem"))
+        listener = socket.create_server(("127.0.0.1", 0))
+
+        def serve(listener: socket.socket = listener, server: ssl.SSLContext = server) -> None:
+            with listener:
+                conn, _ = listener.accept()
+                try:
+                    with server.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+                except (OSError, ssl.SSLError):
+                    pass  # the client refused the certificate
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        client = ssl.create_default_context(cadata=case.anchors[0].pem.decode())
+        with socket.create_connection(listener.getsockname(), timeout=5) as sock:
+            try:
+                with client.wrap_socket(sock, server_hostname=HOST):
+                    verdict = None
+            except ssl.SSLCertVerificationError as exc:
+                verdict = exc.verify_message
+        thread.join(timeout=10)
+        assert (verdict is None) == accepted == probe_verdict(case).verified, (case_name, verdict)
+        if not accepted:
+            assert "mismatch" in (verdict or "").lower()
+
+
 def test_the_corpus_covers_every_problem_kind() -> None:
     from smtplab.tls import CERT_PROBLEM_KINDS
 
@@ -572,16 +622,9 @@ def _serve(servers: ServerThread, leaf: Made, tmp: Path, anchor: Made) -> Served
 
     tmp.mkdir()
     (tmp / "cert.pem").write_bytes(leaf.pem)
-    (tmp / "key.pem").write_bytes(
-        leaf.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
     (tmp / "ca.pem").write_bytes(anchor.pem)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(tmp / "cert.pem", tmp / "key.pem")
+    ctx.load_cert_chain(tmp / "cert.pem", _key_file(leaf, tmp / "key.pem"))
     return Served(servers.smtp(ssl_ctx=ctx), str(tmp / "ca.pem"))
 
 
