@@ -3,7 +3,10 @@
 The second half of :mod:`smtplab.tls` (which re-exports every name here): what is wrong with a
 server certificate, read from the certificate itself with ``cryptography`` (imported when
 first needed, not before), and :func:`verify_chain`, which decides as a verifying handshake
-would from the chain one unverified handshake handed over.
+would from the chain one unverified handshake handed over. The path from the leaf to a trusted
+root is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`): this is the
+probe's one certificate judge, and it agrees with ``openssl verify -purpose sslserver
+-auth_level 2`` (tests/test_cert_openssl.py).
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ import os
 import re
 import ssl
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 from smtplab.findings import CERT_PROBLEMS
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.x509.verification import Store
+
+    from smtplab.certpath import ChainPath
 
 #: A CA file in OpenSSL's hashed directory (``/etc/ssl/certs/1a2b3c4d.0``).
 _HASHED: Final = re.compile(r"^[0-9a-f]{8}\.[0-9]+$")
@@ -48,9 +53,11 @@ _WEAK_SIGNATURES: Final = {
 }
 
 #: Smallest acceptable keys: RSA and DSA 2048 bits (NIST SP 800-131A Rev. 2; the CA/Browser
-#: Forum's Baseline Requirements §6.1.5), elliptic curves 256 bits (P-256 and up).
+#: Forum's Baseline Requirements §6.1.5), elliptic curves 224 bits (P-224 and up): 112 bits of
+#: security, what OpenSSL's security level 2 asks of every key a TLS client relies on (Python's
+#: ``ssl`` sets that level), so that the probe's judge and the handshake agree.
 MIN_RSA_BITS: Final = 2048
-MIN_EC_BITS: Final = 256
+MIN_EC_BITS: Final = 224
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ class CertProblem:
 @dataclass(frozen=True)
 class ChainVerdict:
     """The verdict on a certificate chain: ``verified`` as a verifying TLS client would decide
-    (chain to a trusted root, valid now, right name, strong enough), every problem found, and
+    (chain to a trusted root, valid now, issued for a TLS server, right name, strong enough),
+    every problem found, and
     one line naming them all for the record's ``cert_error`` (``None`` when verified)."""
 
     verified: bool
@@ -133,16 +141,6 @@ def _name_ok(cert: x509.Certificate, server_name: str) -> bool:
     if not dns:
         dns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     return any(name_matches(server_name, d) for d in dns)
-
-
-def _is_self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
-    try:
-        cert.verify_directly_issued_by(cert)
-    except Exception:  # a bad or unsupported self-signature: still not from any CA
-        return True
-    return True
 
 
 def _der_items(der: bytes) -> list[tuple[int, bytes]]:
@@ -220,10 +218,6 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
-def _validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
-    return cert.not_valid_before_utc, cert.not_valid_after_utc
-
-
 def certificate_problems(
     leaf_der: bytes,
     chain_der: Sequence[bytes],
@@ -236,14 +230,18 @@ def certificate_problems(
 
     ``chain_der`` is what the server sent (the leaf first, or not at all); ``trusted`` says
     whether the chain leads to a trusted root (:func:`verify_chain` finds out; ``None`` when
-    unknown). Checks: validity dates of the leaf at ``now``; a self-signed leaf (not a problem
-    when it is itself trusted, as a pinned certificate is); an unknown issuer (``trusted`` is
-    False and the leaf is not self-signed); the name (:func:`name_matches`, skipped when
-    ``server_name`` is empty); RSA/DSA keys under 2048 bits and curves under 256; MD5 or SHA-1
+    unknown). Checks: the validity dates of the leaf and of the intermediates sent at ``now``; a
+    self-signed leaf (not a problem when it is itself trusted, as a pinned certificate is); an
+    unknown issuer (``trusted`` is False and the leaf is not self-signed); the purpose (an
+    Extended Key Usage without serverAuth, a Key Usage a TLS server cannot use); critical
+    extensions OpenSSL does not handle; the name (:func:`name_matches`, skipped when
+    ``server_name`` is empty); RSA/DSA keys under 2048 bits and curves under 224; MD5 or SHA-1
     signatures on the leaf and the intermediates sent (a root's own signature is never relied
     on). An unreadable leaf is one ``unknown_issuer`` problem saying so.
     """
     from cryptography import x509
+
+    from smtplab.certpath import ChainPath, is_self_signed
 
     try:
         leaf = x509.load_der_x509_certificate(leaf_der)
@@ -254,43 +252,48 @@ def certificate_problems(
         if der == leaf_der:
             continue
         try:
-            others.append(x509.load_der_x509_certificate(der))
+            cert = x509.load_der_x509_certificate(der)
         except ValueError:
             continue
-    now = _utc(now)
-    out: list[CertProblem] = []
-    not_before, not_after = _validity(leaf)
-    if now > not_after:
-        out.append(
-            CertProblem("expired", f"certificate has expired (not after {not_after.isoformat()})")
-        )
-    if now < not_before:
-        out.append(CertProblem("not_yet_valid", f"certificate is not yet valid until {not_before}"))
-    self_signed = _is_self_signed(leaf)
-    if self_signed and trusted is not True:
-        out.append(CertProblem("self_signed", "self-signed certificate"))
+        if not is_self_signed(cert):  # a root sent along is not relied on
+            others.append(cert)
+    path = ChainPath((leaf, *others), 1 + len(others), trusted is True, None)
+    return _problems(path, server_name, now=_utc(now), trusted=trusted)
+
+
+def _problems(
+    path: ChainPath,
+    server_name: str | None,
+    *,
+    now: dt.datetime,
+    trusted: bool | None,
+) -> tuple[CertProblem, ...]:
+    """Every problem of the certificates on ``path`` (the leaf first), one per kind, in
+    :data:`CERT_PROBLEM_KINDS` order."""
+    from smtplab.certpath import is_self_signed, path_problems
+
+    leaf = path.certs[0]
+    found: dict[str, str] = {}
+    for kind, detail in path_problems(path, now):
+        found.setdefault(kind, detail)
+    if is_self_signed(leaf) and trusted is not True:
+        found["self_signed"] = "self-signed certificate"
+        found.pop("unknown_issuer", None)  # a self-signed leaf has no issuer to look up
     elif trusted is False:
-        out.append(
-            CertProblem(
-                "unknown_issuer",
-                f"unable to get local issuer certificate for {leaf.issuer.rfc4514_string()}",
-            )
+        found["unknown_issuer"] = (
+            f"unable to get local issuer certificate for {leaf.issuer.rfc4514_string()}"
         )
     if server_name and not _name_ok(leaf, server_name):
         what = "IP address" if _ip(server_name) is not None else "Hostname"
-        out.append(
-            CertProblem(
-                "name_mismatch",
-                f"{what} mismatch, certificate is not valid for {server_name!r}",
-            )
-        )
-    # The leaf's key is used in every handshake; an intermediate's key and signature are relied
-    # on; a root's are not (a root is trusted for being in the store, not for its signature).
-    relied_on = [leaf, *(c for c in others if not _is_self_signed(c))]
-    weak_key = next((w for c in relied_on if (w := _key_weakness(c))), None)
+        found["name_mismatch"] = f"{what} mismatch, certificate is not valid for {server_name!r}"
+    # The leaf's key is used in every handshake and each issuer's is relied on (OpenSSL checks
+    # the root's too); every signature is relied on but a root's own.
+    weak_key = next((w for c in path.certs if (w := _key_weakness(c))), None)
     if weak_key:
-        out.append(CertProblem("weak_key", f"certificate key too weak: {weak_key}"))
-    signed = relied_on if not self_signed else relied_on[1:]
+        found["weak_key"] = f"certificate key too weak: {weak_key}"
+    signed = list(path.certs)
+    if is_self_signed(signed[-1]):
+        signed.pop()
     weak_sig = next(
         (
             _WEAK_SIGNATURES[c.signature_algorithm_oid.dotted_string]
@@ -300,10 +303,8 @@ def certificate_problems(
         None,
     )
     if weak_sig:
-        out.append(
-            CertProblem("weak_signature", f"certificate signature algorithm too weak: {weak_sig}")
-        )
-    return tuple(out)
+        found["weak_signature"] = f"certificate signature algorithm too weak: {weak_sig}"
+    return tuple(CertProblem(k, found[k]) for k in CERT_PROBLEM_KINDS if k in found)
 
 
 # --- checking a chain against the probe's trust store ------------------------------------------
@@ -349,10 +350,12 @@ def _read(path: str) -> bytes:
 @functools.lru_cache(maxsize=8)
 def _trust_store(
     cafile: str | None, capath: str | None, cadata: bytes | None, default: tuple[str | None, ...]
-) -> tuple[Store | None, frozenset[bytes]]:
-    """The trusted certificates as a cryptography ``Store`` and as DER (for pinned leaves)."""
+) -> tuple[Mapping[str, tuple[x509.Certificate, ...]], frozenset[bytes]]:
+    """The trusted certificates by subject (:func:`smtplab.certpath.name_key`), and as DER (to
+    find a pinned leaf)."""
     from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.x509.verification import Store
+
+    from smtplab.certpath import name_key
 
     if cafile is None and capath is None and cadata is None:
         # The system's bundle; its hashed directory only when there is no bundle (on Debian
@@ -371,7 +374,10 @@ def _trust_store(
         for name in names:
             certs += _load_certs(_read(name))
     ders = {c.public_bytes(Encoding.DER): c for c in certs}
-    return (Store(list(ders.values())) if ders else None), frozenset(ders)
+    index: dict[str, list[x509.Certificate]] = {}
+    for cert in ders.values():
+        index.setdefault(name_key(cert.subject), []).append(cert)
+    return MappingProxyType({k: tuple(v) for k, v in index.items()}), frozenset(ders)
 
 
 def _default_paths() -> tuple[str | None, ...]:
@@ -389,39 +395,6 @@ def _default_paths() -> tuple[str | None, ...]:
     return paths.cafile, capath, fallback
 
 
-def _chains_to_store(
-    leaf: x509.Certificate,
-    intermediates: list[x509.Certificate],
-    store: Store | None,
-    now: dt.datetime,
-) -> tuple[bool, str | None]:
-    """Whether the chain leads to a trusted root, apart from the leaf's name and dates.
-
-    cryptography's verifier checks all at once; to ask only about the issuer, the leaf is
-    checked as a client certificate with any extensions allowed (so no name and no key usage
-    are asked of it) at a moment inside its own validity.
-    """
-    from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, VerificationError
-
-    if store is None:
-        return False, "no trusted certificates found"
-    not_before, not_after = _validity(leaf)
-    when = min(max(_utc(now), not_before), not_after)
-    builder = (
-        PolicyBuilder()
-        .store(store)
-        .time(when)
-        .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
-        )
-    )
-    try:
-        builder.build_client_verifier().verify(leaf, intermediates)
-    except VerificationError as exc:
-        return False, re.sub(r"\s*\(encountered processing .*$", "", str(exc), flags=re.S)
-    return True, None
-
-
 def verify_chain(
     chain_der: Sequence[bytes],
     server_name: str | None,
@@ -437,9 +410,12 @@ def verify_chain(
     ``extra_ca_pem`` (the lab's CA, PEM) exactly those, as ``ssl.create_default_context(cafile=,
     cadata=)`` does; without them, the system's (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured). A
     leaf found in the store itself is trusted as it stands (a pinned self-signed certificate).
-    Every problem is listed (:func:`certificate_problems`), not the first one only.
+    The path is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`); every
+    problem is listed, not the first one only.
     """
     from cryptography import x509
+
+    from smtplab.certpath import build_path
 
     if not chain_der:
         return ChainVerdict(False, (), "the server sent no certificate")
@@ -453,19 +429,19 @@ def verify_chain(
     except ValueError as exc:
         problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
         return ChainVerdict(False, (problem,), problem.detail)
-    intermediates = []
+    sent = []
     for der in chain_der[1:]:
         try:
-            intermediates.append(x509.load_der_x509_certificate(bytes(der)))
+            sent.append(x509.load_der_x509_certificate(bytes(der)))
         except ValueError:
             continue  # an unreadable extra certificate cannot help build the chain
-    if leaf_der in pinned:
-        trusted, reason = True, None
-    else:
-        trusted, reason = _chains_to_store(leaf, intermediates, store, now)
-    problems = certificate_problems(leaf_der, chain_der, server_name, now=now, trusted=trusted)
+    path = build_path(leaf, sent, store, pinned=leaf_der in pinned)
+    reason = path.reason if store or path.trusted else "no trusted certificates found"
+    problems = _problems(path, server_name, now=now, trusted=path.trusted)
     details = [
-        p.detail + (f" ({reason})" if p.kind == "unknown_issuer" and reason else "")
+        f"{p.detail} ({reason})"
+        if p.kind == "unknown_issuer" and reason and reason not in p.detail
+        else p.detail
         for p in problems
     ]
     return ChainVerdict(not problems, problems, "; ".join(details) if details else None)
@@ -592,6 +568,13 @@ _VERIFY_WORDS: Final = (
     ("md too weak", "weak_signature"),
     ("digest algorithm too weak", "weak_signature"),
     ("signature algorithm too weak", "weak_signature"),
+    ("unsuitable certificate purpose", "wrong_purpose"),
+    ("unhandled critical extension", "bad_extension"),
+    ("invalid or inconsistent certificate extension", "bad_extension"),
+    ("invalid ca certificate", "unknown_issuer"),
+    ("path length constraint exceeded", "unknown_issuer"),
+    ("subtree violation", "unknown_issuer"),
+    ("certificate signature failure", "unknown_issuer"),
     ("issuer", "unknown_issuer"),
     ("unknown authority", "unknown_issuer"),
     ("unknown ca", "unknown_issuer"),

@@ -76,9 +76,16 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         raise _BadArgs(f"--timeout {args.timeout!r} is not a number of seconds") from None
     if not 0 < timeout <= 600:
         raise _BadArgs("--timeout must be between 0 and 600 seconds")
-    for path in [*args.compare, *([args.cafile] if args.cafile else [])]:
+    for path in args.compare:
         if not os.path.isfile(path):
             raise _BadArgs(f"{path}: no such file")
+    if args.cafile is not None:
+        from smtplab.probe.options import ProbeInputError, check_cafile
+
+        try:
+            check_cafile(args.cafile)
+        except ProbeInputError as exc:
+            raise _BadArgs(f"--{exc}") from None
     if args.lab:
         from smtplab.lab import scenarios
 

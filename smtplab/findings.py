@@ -142,6 +142,8 @@ CERT_PROBLEMS: Final = (
     "not_yet_valid",
     "self_signed",
     "unknown_issuer",
+    "wrong_purpose",
+    "bad_extension",
     "name_mismatch",
     "weak_key",
     "weak_signature",
@@ -400,6 +402,25 @@ RULES: Final[tuple[Rule, ...]] = (
         "RFC 5280 §6.1 (path validation); RFC 7817",
     ),
     Rule(
+        "cert_wrong_purpose",
+        "high",
+        _cert_problem("wrong_purpose"),
+        "The certificate is not issued for a TLS server: its Extended Key Usage (or that of a "
+        "certificate above it) leaves out serverAuth, or its Key Usage forbids what a server "
+        'does with its key. Mail clients refuse it ("unsuitable certificate purpose"), '
+        "however trusted its issuer.{cert_note_wrong_purpose}",
+        "RFC 5280 §4.2.1.12 (Extended Key Usage: id-kp-serverAuth) and §4.2.1.3 (Key Usage); "
+        "OpenSSL's purpose sslserver",
+    ),
+    Rule(
+        "cert_bad_extension",
+        "high",
+        _cert_problem("bad_extension"),
+        "The certificate carries an extension marked critical that clients do not understand, "
+        "or one they cannot read: they must refuse the certificate.{cert_note_bad_extension}",
+        "RFC 5280 §4.2 (a critical extension that is not recognized must be rejected)",
+    ),
+    Rule(
         "cert_name_mismatch",
         "high",
         _cert_problem("name_mismatch"),
@@ -410,10 +431,11 @@ RULES: Final[tuple[Rule, ...]] = (
         "cert_weak_key",
         "medium",
         _cert_problem("weak_key"),
-        "The certificate's key is too weak (RSA under 2048 bits or elliptic curves under 256): "
+        "The certificate's key is too weak (RSA under 2048 bits or elliptic curves under 224): "
         "it can be broken or is refused by current clients.",
-        "NIST SP 800-131A Rev. 2 §3 (RSA at least 2048 bits); CA/Browser Forum Baseline "
-        "Requirements §6.1.5",
+        "NIST SP 800-131A Rev. 2 §3 (112 bits of security: RSA at least 2048 bits); OpenSSL "
+        "security level 2 (SSL_CTX_set_security_level); CA/Browser Forum Baseline Requirements "
+        "§6.1.5",
     ),
     Rule(
         "cert_weak_signature",
@@ -485,6 +507,8 @@ _CERT_CODE: Final = {
     "not_yet_valid": "cert_not_yet_valid",
     "self_signed": "cert_self_signed",
     "unknown_issuer": "cert_untrusted",
+    "wrong_purpose": "cert_wrong_purpose",
+    "bad_extension": "cert_bad_extension",
     "name_mismatch": "cert_name_mismatch",
     "weak_key": "cert_weak_key",
     "weak_signature": "cert_weak_signature",

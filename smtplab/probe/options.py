@@ -10,8 +10,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import os
 import re
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,6 +27,7 @@ __all__ = [
     "MIN_TIMEOUT",
     "ProbeInputError",
     "ProbeOptions",
+    "check_cafile",
     "check_port",
     "check_timeout",
     "make_options",
@@ -238,6 +241,50 @@ def _check_auth_length(user: str, password: str) -> None:
         )
 
 
+def _check_cafile(cafile: object) -> str | None:
+    """A CA file a verifying handshake can load: PEM text with at least one certificate, as
+    ``ssl.create_default_context(cafile=)`` reads it. Anything else is refused in one line,
+    never silently left out (the certificate would then fail for a reason the learner did not
+    cause). ``None`` stays ``None``."""
+    if cafile is None:
+        return None
+    if not isinstance(cafile, (str, os.PathLike)):
+        raise ProbeInputError(f"cafile must be a path to a PEM file, not {type(cafile).__name__}")
+    path = os.fspath(cafile)
+    if not isinstance(path, str) or not path:
+        raise ProbeInputError("cafile must be a path to a PEM file")
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        raise ProbeInputError(f"cafile {path!r}: no such file") from None
+    why = _cafile_problem(path, st.st_mtime_ns, st.st_size)
+    if why:
+        raise ProbeInputError(f"cafile {path!r}: {why}")
+    return path
+
+
+@functools.lru_cache(maxsize=16)
+def _cafile_problem(path: str, mtime_ns: int, size: int) -> str | None:
+    """What is wrong with a CA file (``None``: nothing), once per version of the file."""
+    if os.path.isdir(path):
+        return "is a folder, not a PEM file (give the file of CA certificates)"
+    try:
+        with open(path, "rb") as f:
+            data = f.read(64 * 1024 * 1024 + 1)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return (
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----); a DER file converts with "
+            "openssl x509 -inform der"
+        )
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return f"not a PEM file of CA certificates OpenSSL can load ({exc.__class__.__name__})"
+    return None
+
+
 def _options(
     host: object,
     port: object,
@@ -301,7 +348,7 @@ def _options(
         ehlo_name=ehlo_name,
         verify=verify,
         cadata=cadata,
-        cafile=cafile,
+        cafile=_check_cafile(cafile),
         relay_check=bool(relay_check),
         tls_required_check=bool(tls_required_check),
         vantage=vantage or "unspecified",
@@ -334,3 +381,4 @@ def _is_ip(host: str) -> bool:
 #: The probe's own checks, for the command line to reuse: one set of rules for every input.
 check_port = _check_port
 check_timeout = _check_timeout
+check_cafile = _check_cafile
