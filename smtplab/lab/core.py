@@ -51,15 +51,17 @@ from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
 from smtplab.lab.middlebox import StripStartTLS
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
 
-__all__ = ["Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
+__all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
 
 #: The lab's default upper bound on message size: 1 MB is far above any lesson's message and far
 #: below anything that strains memory. (Postfix's own default, message_size_limit, is 10 MB.)
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1_000_000
 
-#: Simultaneous connections across the whole lab. 50 is Postfix's default
-#: smtpd_client_connection_count_limit, and enough for a classroom of thirty probing at once.
-DEFAULT_MAX_CONNECTIONS: Final = 50
+#: Simultaneous connections across the whole lab. 100 is Postfix's default_process_limit (at most
+#: 100 smtpd processes, so 100 client connections, at once). A lab connection is freed the moment
+#: its client goes, so this is enough for a classroom of thirty probing at once, and for
+#: probe_many at its default concurrency (see :attr:`Lab.probe_concurrency`).
+DEFAULT_MAX_CONNECTIONS: Final = 100
 
 #: How long a slow server waits before its greeting. Two seconds is longer than a hasty client's
 #: one-second timeout and shorter than a patient probe's five: both lessons fit.
@@ -132,6 +134,20 @@ class Endpoint:
     implicit_tls: bool = False
 
 
+@dataclass(frozen=True)
+class ConnectionStats:
+    """How busy a running lab is (see :meth:`Lab.connection_stats`)."""
+
+    #: Client connections held now (what ``max_connections`` bounds).
+    active: int
+    #: The most held at once since the lab started.
+    peak: int
+    #: Connections turned away with ``421 Too many connections`` since the lab started.
+    turned_away: int
+    #: Bytes the lab has written that the kernel has not yet taken (its send buffers).
+    buffered_bytes: int
+
+
 def scenarios() -> dict[str, str]:
     """Every scenario's name and the paragraph a teacher can read aloud, in teaching order."""
     return {name: s.paragraph for name, s in catalog.SCENARIOS.items()}
@@ -141,6 +157,14 @@ def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
         raise TypeError(f"host must be a string, not {type(host).__name__}")
     return host.strip().rstrip(".").lower()
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -199,6 +223,20 @@ def _fill_queue(listener: socket.socket, family: socket.AddressFamily) -> list[s
             break
         fillers.append(s)
     return fillers
+
+
+#: Running labs by the real socket address of each endpoint, so that a probe made from options
+#: alone (``ProbeOptions.create(..., lab=lab)``) can find the lab whose limits it must respect.
+_SERVING: weakref.WeakValueDictionary[tuple[str, int], Lab] = weakref.WeakValueDictionary()
+_SERVING_LOCK = threading.Lock()
+
+
+def lab_at(address: tuple[str, int] | None) -> Lab | None:
+    """The running lab serving the real socket ``address`` (ip, port), or None."""
+    if address is None:
+        return None
+    with _SERVING_LOCK:
+        return _SERVING.get(tuple(address[:2]))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -457,6 +495,46 @@ class Lab:
     def max_connections(self) -> int:
         return self._max_connections
 
+    @property
+    def probe_concurrency(self) -> int:
+        """How many probes may run at once against this lab without meeting its limit.
+
+        A probe holds one connection at a time, but the lab may still be closing the one before
+        (say, the cleartext try before an implicit-TLS retry) as the next arrives: two slots per
+        probe. :func:`smtplab.probe_many` stays within this when it probes through the lab."""
+        return max(1, self._max_connections // 2)
+
+    def active_connections(self) -> int:
+        """How many client connections the lab's servers hold right now (what
+        ``max_connections`` bounds); 0 when the lab is not running."""
+        count: int = self._on_loop(lambda hub: hub.active_connections(), 0)
+        return count
+
+    def connection_stats(self) -> ConnectionStats:
+        """The lab's connections now and since it started (zeros when it is not running)."""
+        stats: ConnectionStats = self._on_loop(
+            lambda hub: ConnectionStats(
+                hub.active_connections(), hub.peak, hub.turned_away, hub.buffered_bytes()
+            ),
+            ConnectionStats(0, 0, 0, 0),
+        )
+        return stats
+
+    def _on_loop(self, fn: Any, default: Any) -> Any:
+        """``fn(hub)`` run on the lab's own thread (where the servers live), or ``default``."""
+        rt = self._rt
+        loop, hub = rt.loop, rt.hub
+        if loop is None or hub is None or not self.running:
+            return default
+
+        async def call() -> Any:
+            return fn(hub)
+
+        try:
+            return asyncio.run_coroutine_threadsafe(call(), loop).result(_THREAD_TIMEOUT)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            return default
+
     def endpoint(self, host: str, port: int) -> Endpoint:
         """The :class:`Endpoint` at logical ``host`` and ``port`` (one of the four ports)."""
         key = (self._host(host), port)
@@ -467,6 +545,13 @@ class Lab:
 
     def _host(self, host: str) -> str:
         name = _normalise_host(host)
+        if name not in self._scenario.hosts and _is_ip_literal(name):
+            # Not a name that failed to resolve: an address, from outside the lab's world.
+            raise LabError(
+                f"{host.strip()} is an IP address, not a host of the lab: inside the lab, name a "
+                f"host (its hosts are: {', '.join(self._scenario.hosts)}), or leave the lab out "
+                f"to probe {host.strip()} itself"
+            )
         if name not in self._scenario.hosts:
             raise LabError(
                 f"{host!r} is not a host of the lab (scenario {self.scenario}); "
@@ -512,6 +597,10 @@ class Lab:
     def stop(self) -> None:
         """Stop every server, close every connection and socket, end the thread. Idempotent."""
         with self._lock:
+            with _SERVING_LOCK:
+                for e in self._endpoints:
+                    if _SERVING.get(e.address) is self:
+                        del _SERVING[e.address]
             self._rt.shutdown()
             self._endpoints, self._index = [], {}
 
@@ -612,6 +701,9 @@ class Lab:
         fut.result(_THREAD_TIMEOUT)
         self._endpoints = endpoints
         self._index = {(e.host, e.port): e for e in endpoints}
+        with _SERVING_LOCK:
+            for e in endpoints:
+                _SERVING[e.address] = self
 
     def _hidden_socket(self, host: str) -> socket.socket:
         """A socket on an unused port of the host's address, for a server behind a middlebox."""
