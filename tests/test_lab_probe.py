@@ -192,7 +192,9 @@ def test_short_timeout_probes_of_the_slow_host_give_every_slot_back() -> None:
             probe_module.probe("slow.lab.example", port, lab=lab, timeout=0.3).outcome
             for port in (25, 587, 25, 587, 25, 587)
         ]
-        assert outcomes == ["silent"] * 6  # what a hasty client calls a slow server
+        # what a hasty client calls a slow server ("filtered" only if a starved CI runner takes
+        # longer than 0.3 s to connect); never the lab's own 421
+        assert set(outcomes) <= {"silent", "filtered"} and "silent" in outcomes, outcomes
         deadline = time.monotonic() + 2.0
         while lab.active_connections() and time.monotonic() < deadline:
             time.sleep(0.02)
