@@ -296,7 +296,7 @@ RULES: Final[tuple[Rule, ...]] = (
         "dns_failed",
         "medium",
         _outcome("dns_failed"),
-        "The name {host} could not be resolved.",
+        "{unresolved}",
         "RFC 3493 §6.1 (getaddrinfo); smtplab outcome words (DESIGN.md)",
     ),
     Rule(
@@ -515,6 +515,24 @@ _CERT_CODE: Final = {
 }
 
 
+def _unresolved(rec: Record) -> str:
+    """Why a ``dns_failed`` host has no address: an IP literal needs no lookup, and the lab
+    knows its own names only."""
+    host = str(rec.get("host") or "")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        literal = True
+    except ValueError:
+        literal = False
+    if rec.get("source") == "lab":
+        if literal:
+            return f"{host} is an IP address, not one of the lab's host names."
+        return f"The lab has no host named {host}."
+    if literal:
+        return f"The address {host} could not be used."
+    return f"The name {host} could not be resolved."
+
+
 def _context(rec: Record) -> dict[str, Any]:
     """The record's fields plus the derived values the message templates use."""
     ctx: dict[str, Any] = {k: ("" if v is None else v) for k, v in rec.items()}
@@ -526,6 +544,7 @@ def _context(rec: Record) -> dict[str, Any]:
         if port == 25
         else " (a network that allows only a few ports drops the rest this way)"
     )
+    ctx["unresolved"] = _unresolved(rec)
     ctx["error"] = rec.get("error")
     ctx["error_or_none"] = rec.get("error") or "no reason given"
     ctx["auth_before"] = " ".join(rec.get("auth_before_tls") or [])

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -825,3 +826,168 @@ def test_the_middlebox_relays_and_masks_starttls_both_ways() -> None:
         # 465 is untouched: TLS from the first byte leaves nothing to rewrite
         with lab.smtp("smtp.lab.example", 465) as s:
             assert s.ehlo()[0] == 250 and s.has_extn("auth")
+
+
+# --- a lab that does not run dry (issue 23) --------------------------------------------------
+
+
+def close_wait_sockets(ports: set[int]) -> int:
+    """Sockets in CLOSE-WAIT (the peer hung up, we have not) whose local port is one of
+    ``ports``, read from the kernel's own tables."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == "08" and int(local.rsplit(":", 1)[1], 16) in ports:
+                count += 1
+    return count
+
+
+def wait_for_connections(lab: Lab, want: int, within: float) -> int:
+    deadline = time.monotonic() + within
+    while (n := lab.active_connections()) != want and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return n
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket tables")
+@pytest.mark.parametrize(
+    ("scenario", "host", "port"),
+    [
+        ("classroom", "slow.lab.example", 25),  # greeting still being delayed
+        ("classroom", "slow.lab.example", 587),
+        ("classroom", "tarpit.lab.example", 587),  # never speaks
+        ("classroom", "smtp.lab.example", 587),  # greeted, waiting for a command
+        ("classroom", "smtp.lab.example", 465),  # TLS handshake not started
+        ("campus-dpi", "smtp.lab.example", 587),  # through the middlebox
+    ],
+)
+def test_a_client_that_hangs_up_frees_its_slot_at_once(scenario: str, host: str, port: int) -> None:
+    """Each short-timeout probe of slow.lab.example kept 3 of the lab's slots for five minutes
+    (CLOSE-WAIT until aiosmtpd's idle timeout): the lab ran dry after a few lessons."""
+    with Lab(scenario, slow_delay=5.0) as lab:
+        ports = {e.address[1] for e in lab.endpoints}
+        address = lab.address(host, port)
+        clients = [socket.create_connection(address, timeout=2) for _ in range(3)]
+        try:
+            assert wait_for_connections(lab, 3, 2.0) == 3
+        finally:
+            for c in clients:
+                c.close()  # FIN, no QUIT: a client that gave up
+        assert wait_for_connections(lab, 0, 1.5) == 0
+        deadline = time.monotonic() + 1.5
+        while close_wait_sockets(ports) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert close_wait_sockets(ports) == 0
+        stats = lab.connection_stats()
+        assert stats.active == 0 and stats.peak == 3 and stats.turned_away == 0
+
+
+def test_the_tarpit_hangs_up_on_a_client_that_stays_too_long() -> None:
+    from smtplab.lab.servers import Silent
+
+    async def run() -> bytes:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Silent(timeout=0.2), "127.0.0.1", 0
+        )
+        async with server:
+            host, port = server.sockets[0].getsockname()[:2]
+            reader, writer = await asyncio.open_connection(host, port)
+            data = await asyncio.wait_for(reader.read(), 2.0)  # EOF from the tarpit, not silence
+            writer.close()
+            return data
+
+    assert asyncio.run(run()) == b""
+
+
+FLOOD = 32_000_000  # bytes one side tries to push through the middlebox
+BOX_BOUND = 1_000_000  # what the middlebox may hold: a few of asyncio's 64 KiB buffers
+
+
+async def through_the_box(upstream_proto: Any, client_sends: bool) -> int:
+    """A real middlebox between a real client socket and a real upstream server; one side
+    floods for two seconds, the other never reads. Returns the most the middlebox's own
+    transports held at once."""
+    from smtplab.lab.middlebox import StripStartTLS
+
+    loop = asyncio.get_running_loop()
+    served: list[asyncio.Protocol] = []
+
+    def serve() -> asyncio.Protocol:
+        served.append(upstream_proto())
+        return served[-1]
+
+    upstream = await loop.create_server(serve, "127.0.0.1", 0)
+    box_transports: list[asyncio.BaseTransport] = []
+    up_address = upstream.sockets[0].getsockname()[:2]
+    box = await loop.create_server(
+        lambda: StripStartTLS(loop, up_address, box_transports.append), "127.0.0.1", 0
+    )
+    async with upstream, box:
+        _, writer = await asyncio.open_connection(*box.sockets[0].getsockname()[:2])
+        writer.transport.pause_reading()  # the client never reads
+        most = 0
+        deadline = loop.time() + 2.0
+        while loop.time() < deadline:
+            if client_sends and writer.transport.get_write_buffer_size() < 1_000_000:
+                writer.write(b"NOOP " + b"x" * 100_000 + b"\r\n")
+            await asyncio.sleep(0.005)
+            held = sum(
+                t.get_write_buffer_size()  # type: ignore[attr-defined]
+                for t in box_transports
+                if not t.is_closing()
+            )
+            most = max(most, held)
+        writer.transport.abort()
+        for t in box_transports:
+            t.abort()  # type: ignore[attr-defined]
+        for p in served:
+            p.transport.abort()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)  # let connection_lost run before the loop closes
+        return most
+
+
+class Flooder(asyncio.Protocol):
+    """An upstream server that answers at once with far more than anyone reads."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write((b"250-" + b"y" * 994 + b"\r\n") * (FLOOD // 1000))
+
+
+class Deaf(asyncio.Protocol):
+    """An upstream server that never reads what it is sent."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.pause_reading()
+
+
+@pytest.mark.parametrize("direction", ["server floods a client that never reads", "client floods"])
+def test_the_middlebox_buffers_a_bounded_amount(direction: str) -> None:
+    """The STARTTLS-stripping middlebox read whatever came, however fast, and kept it for the
+    other side: memory grew 42 -> 125 MB in 30 s. Now it stops reading from one side while the
+    other side's buffer is full (asyncio's flow control), so kernel buffers, not the lab, hold
+    the flood."""
+    client_sends = direction == "client floods"
+    most = asyncio.run(through_the_box(Deaf if client_sends else Flooder, client_sends))
+    assert most < BOX_BOUND, f"the middlebox held {most:,} bytes"
+
+
+def test_an_ip_address_is_not_called_unresolvable(lab: Lab) -> None:
+    with pytest.raises(LabError) as info:
+        lab.address("127.0.0.1", 587)
+    text = str(info.value)
+    assert "resolv" not in text and "127.0.0.1 is an IP address" in text
+    assert "smtp.lab.example" in text  # says what to use instead
+    with pytest.raises(LabError, match="IP address"):
+        lab.address("[::1]", 25)
+    with pytest.raises(LabError, match="not a host of the lab"):
+        lab.address("nowhere.lab.example", 25)

@@ -177,3 +177,55 @@ def test_on_phase_names_each_step_as_the_probe_enters_it(labs: dict[str, Lab]) -
     steps = [p for i, p in enumerate(seen[0]) if i == 0 or seen[0][i - 1] != p]
     assert steps[:5] == ["connect", "greeting", "ehlo", "starttls", "tls"], seen[0]
     assert set(seen[1]) == {"connect"}, seen[1]
+
+
+# --- a lab that does not run dry (issue 23) --------------------------------------------------
+
+
+def test_short_timeout_probes_of_the_slow_host_give_every_slot_back() -> None:
+    """The classroom lesson itself ran the lab dry: each probe of slow.lab.example with a short
+    timeout kept 3 of the lab's slots for five minutes, and soon every host answered 421."""
+    import time
+
+    with Lab("classroom", max_connections=8) as lab:  # the real 2 s delay: the probes give up
+        outcomes = [
+            probe_module.probe("slow.lab.example", port, lab=lab, timeout=0.3).outcome
+            for port in (25, 587, 25, 587, 25, 587)
+        ]
+        # what a hasty client calls a slow server ("filtered" only if a starved CI runner takes
+        # longer than 0.3 s to connect); never the lab's own 421
+        assert set(outcomes) <= {"silent", "filtered"} and "silent" in outcomes, outcomes
+        deadline = time.monotonic() + 2.0
+        while lab.active_connections() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lab.active_connections() == 0
+        r = probe_module.probe("mx.lab.example", 25, lab=lab, timeout=TIMEOUT)
+        assert r.outcome == "open" and r.banner_code == 220, (r.outcome, r.banner)
+        assert lab.connection_stats().turned_away == 0
+
+
+def test_probe_many_never_meets_the_labs_own_limit() -> None:
+    """At concurrency 512 (the default was 64, over the lab's limit of 50), 470 of 1,120
+    outcomes were the lab's own 421 recorded as the server's answer. probe_many now keeps to
+    what the lab can serve, and every outcome is the one the scenario promises."""
+    repeats = 6
+    with Lab("classroom", slow_delay=SLOW) as lab:
+        targets = [(e.host, e.port) for e in lab.endpoints] * repeats
+        expected = [e.expected for e in lab.endpoints] * repeats
+        results = probe_module.probe_many(targets, lab=lab, timeout=3.0, concurrency=512)
+        stats = lab.connection_stats()
+    wrong = [
+        f"{t[0]}:{t[1]} expected {want}, got {r.outcome} {r.error or ''}"
+        for t, want, r in zip(targets, expected, results, strict=True)
+        if r.outcome != want
+    ]
+    assert not wrong, f"{len(wrong)} of {len(targets)} wrong:\n" + "\n".join(wrong[:10])
+    assert stats.turned_away == 0 and 0 < stats.peak <= lab.max_connections
+    assert len(targets) > lab.max_connections  # enough to have overrun it
+
+
+def test_an_ip_address_through_the_lab_is_not_called_unresolvable(labs: dict[str, Lab]) -> None:
+    r = probe_module.probe("127.0.0.1", 587, lab=labs["classroom"], timeout=TIMEOUT)
+    assert r.outcome == "dns_failed"  # the lab's world has names only
+    said = " ".join([r.error or "", *(f.message for f in r.findings)])
+    assert "resolved" not in said and "IP address" in said

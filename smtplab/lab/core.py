@@ -29,9 +29,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import ipaddress
-import logging
 import secrets
-import select
 import smtplib
 import socket
 import ssl
@@ -41,7 +39,7 @@ import textwrap
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from smtplab.errors import SmtplabError
@@ -49,17 +47,27 @@ from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
 from smtplab.lab.middlebox import StripStartTLS
+from smtplab.lab.runtime import (
+    _THREAD_TIMEOUT,
+    _fill_queue,
+    _quiet_about_peers,
+    _quiet_logging,
+    _run_loop,
+    _Runtime,
+)
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
 
-__all__ = ["Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
+__all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
 
 #: The lab's default upper bound on message size: 1 MB is far above any lesson's message and far
 #: below anything that strains memory. (Postfix's own default, message_size_limit, is 10 MB.)
 DEFAULT_MAX_MESSAGE_SIZE: Final = 1_000_000
 
-#: Simultaneous connections across the whole lab. 50 is Postfix's default
-#: smtpd_client_connection_count_limit, and enough for a classroom of thirty probing at once.
-DEFAULT_MAX_CONNECTIONS: Final = 50
+#: Simultaneous connections across the whole lab. 100 is Postfix's default_process_limit (at most
+#: 100 smtpd processes, so 100 client connections, at once). A lab connection is freed the moment
+#: its client goes, so this is enough for a classroom of thirty probing at once, and for
+#: probe_many at its default concurrency (see :attr:`Lab.probe_concurrency`).
+DEFAULT_MAX_CONNECTIONS: Final = 100
 
 #: How long a slow server waits before its greeting. Two seconds is longer than a hasty client's
 #: one-second timeout and shorter than a patient probe's five: both lessons fit.
@@ -67,10 +75,6 @@ SLOW_GREETING_DELAY: Final = 2.0
 
 #: The user name of the lab's submission account (its password is random per lab).
 LAB_USER: Final = "student"
-
-#: Longest wait for the lab's thread to start or stop its servers; on loopback either takes
-#: milliseconds, so 10 s only ever trips when something is badly wrong.
-_THREAD_TIMEOUT: Final = 10.0
 
 #: Backlog of the lab's listening servers (the usual 100 of asyncio, more than max_connections).
 _BACKLOG: Final = 100
@@ -132,6 +136,20 @@ class Endpoint:
     implicit_tls: bool = False
 
 
+@dataclass(frozen=True)
+class ConnectionStats:
+    """How busy a running lab is (see :meth:`Lab.connection_stats`)."""
+
+    #: Client connections held now (what ``max_connections`` bounds).
+    active: int
+    #: The most held at once since the lab started.
+    peak: int
+    #: Connections turned away with ``421 Too many connections`` since the lab started.
+    turned_away: int
+    #: Bytes the lab has written that the kernel has not yet taken (its send buffers).
+    buffered_bytes: int
+
+
 def scenarios() -> dict[str, str]:
     """Every scenario's name and the paragraph a teacher can read aloud, in teaching order."""
     return {name: s.paragraph for name, s in catalog.SCENARIOS.items()}
@@ -141,6 +159,14 @@ def _normalise_host(host: str) -> str:
     if not isinstance(host, str):
         raise TypeError(f"host must be a string, not {type(host).__name__}")
     return host.strip().rstrip(".").lower()
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _family(ip: str) -> socket.AddressFamily:
@@ -153,167 +179,18 @@ def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if addr.version == 6 else socket.AF_INET
 
 
-# How many of the lab's own connections fill a listen(0) queue, per address family: found once
-# per process by trying (Linux admits one; other systems may admit more).
-_fill_counts: dict[int, int] = {}
-_fill_lock = threading.Lock()
-# Longest wait for a loopback handshake before we call it "dropped". A loopback handshake takes
-# microseconds; 50 ms is a thousand times that.
-_HANDSHAKE_WAIT: Final = 0.05
-# Safety bound on the calibration loop: no kernel admits this many on listen(0).
-_MAX_FILL: Final = 16
+#: Running labs by the real socket address of each endpoint, so that a probe made from options
+#: alone (``ProbeOptions.create(..., lab=lab)``) can find the lab whose limits it must respect.
+_SERVING: weakref.WeakValueDictionary[tuple[str, int], Lab] = weakref.WeakValueDictionary()
+_SERVING_LOCK = threading.Lock()
 
 
-def _connect_nowait(addr: tuple[Any, ...], family: socket.AddressFamily) -> socket.socket:
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.setblocking(False)
-    s.connect_ex(addr)
-    return s
-
-
-def _completed(s: socket.socket, wait: float) -> bool:
-    _, writable, _ = select.select([], [s], [], wait)
-    return bool(writable) and s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
-
-
-def _fill_queue(listener: socket.socket, family: socket.AddressFamily) -> list[socket.socket]:
-    """Fill ``listener``'s accept queue with connections that will never be accepted."""
-    addr = listener.getsockname()
-    with _fill_lock:
-        known = _fill_counts.get(family)
-        if known is None:
-            fillers: list[socket.socket] = []
-            while len(fillers) < _MAX_FILL:
-                s = _connect_nowait(addr, family)
-                if not _completed(s, _HANDSHAKE_WAIT):
-                    s.close()
-                    break
-                fillers.append(s)
-            _fill_counts[family] = len(fillers)
-            return fillers
-    fillers = []
-    for _ in range(known):
-        s = _connect_nowait(addr, family)
-        if not _completed(s, _THREAD_TIMEOUT):
-            s.close()
-            break
-        fillers.append(s)
-    return fillers
-
-
-@dataclass
-class _Runtime:
-    """Everything a running lab owns. Kept apart from :class:`Lab` so that a garbage-collected or
-    forgotten lab can still be stopped (by :func:`weakref.finalize`, also at interpreter exit)."""
-
-    loop: asyncio.AbstractEventLoop | None = None
-    thread: threading.Thread | None = None
-    servers: list[asyncio.base_events.Server] = field(default_factory=list)
-    sockets: list[socket.socket] = field(default_factory=list)
-    hub: Hub | None = None
-    extra_refused: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
-
-    def shutdown(self) -> None:
-        """Close every server, client connection and socket, then end the thread. Idempotent."""
-        loop, thread = self.loop, self.thread
-        if thread is threading.current_thread():
-            # Called on the lab's own thread (a handler dropped the last reference): we cannot
-            # wait for ourselves, so ask the loop to stop and leave the rest to the next caller.
-            assert loop is not None
-            loop.call_soon(loop.stop)
-            return
-        if loop is not None and thread is not None and thread.is_alive():
-            try:
-                fut = asyncio.run_coroutine_threadsafe(self._aclose(), loop)
-                fut.result(_THREAD_TIMEOUT)
-            except (concurrent.futures.TimeoutError, RuntimeError):
-                pass
-            finally:
-                loop.call_soon_threadsafe(loop.stop)
-                thread.join(_THREAD_TIMEOUT)
-        if loop is not None and not loop.is_closed() and not loop.is_running():
-            loop.close()
-        for s in self.sockets:
-            s.close()
-        self.sockets.clear()
-        self.servers.clear()
-        self.extra_refused.clear()
-        self.loop = self.thread = self.hub = None
-
-    async def _aclose(self) -> None:
-        hub = self.hub
-        if hub is not None:
-            hub.closing = True  # connections that arrive from now on are aborted at once
-        # A connection accepted just now is still being handed to its protocol by an asyncio task;
-        # closing the server under it makes asyncio (3.11) drop its socket unclosed. So let those
-        # hand-overs finish (the gate aborts them, as we are closing), then close the servers
-        # without yielding in between, so no new hand-over can start.
-        for _ in range(_HANDOVER_ROUNDS):
-            pending = [t for t in asyncio.all_tasks() if _is_accept_task(t)]
-            if not pending:
-                break
-            await asyncio.wait(pending, timeout=_HANDOVER_WAIT)
-        for server in self.servers:
-            server.close()  # no new connections
-        if hub is not None:
-            for transport in list(hub.transports):
-                transport.abort()
-        for server in self.servers:
-            await server.wait_closed()
-        # Let connection_lost callbacks run, then cancel whatever still waits (greetings, handlers).
-        for _ in range(3):
-            await asyncio.sleep(0)
-        me = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not me]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-# Bounds on waiting for in-flight accepts at stop. Each hand-over takes one loop iteration; ten
-# rounds of up to a second cover a burst of connections arriving while the lab stops.
-_HANDOVER_ROUNDS: Final = 10
-_HANDOVER_WAIT: Final = 1.0
-
-
-def _is_accept_task(task: asyncio.Task[Any]) -> bool:
-    """True for asyncio's own task that hands a just-accepted connection to its protocol."""
-    return "_accept_connection" in getattr(task.get_coro(), "__qualname__", "")
-
-
-#: What a client can do to a lab connection (reset it, hang up mid-handshake, time out): the lab
-#: carries on, and a learner's notebook or terminal should not show it as an error.
-_PEER_ERRORS: Final = (ConnectionError, ssl.SSLError, TimeoutError, EOFError, OSError)
-
-
-def _quiet_about_peers(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """The lab loop's exception handler: a future or task that failed because of what a client
-    did (``Future exception was never retrieved: ConnectionResetError``, often reported only
-    when it is garbage-collected after a clean stop) is no error of the lab's; anything else
-    still goes to asyncio's default handler."""
-    exc = context.get("exception")
-    if isinstance(exc, (*_PEER_ERRORS, asyncio.CancelledError)):
-        return
-    loop.default_exception_handler(context)
-
-
-def _quiet_logging() -> None:
-    """aiosmtpd logs what clients do wrong (``unrecognised: ...`` for garbage) at WARNING on
-    ``mail.log``, and with no logging configured Python's last-resort handler prints it on
-    stderr. A NullHandler keeps a lesson's output clean; records still propagate to whatever
-    logging the user sets up (tests capture them)."""
-    for name in ("mail.log", "smtplab"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-            logger.addHandler(logging.NullHandler())
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        asyncio.set_event_loop(None)
+def lab_at(address: tuple[str, int] | None) -> Lab | None:
+    """The running lab serving the real socket ``address`` (ip, port), or None."""
+    if address is None:
+        return None
+    with _SERVING_LOCK:
+        return _SERVING.get(tuple(address[:2]))  # type: ignore[arg-type]
 
 
 class Lab:
@@ -457,6 +334,48 @@ class Lab:
     def max_connections(self) -> int:
         return self._max_connections
 
+    @property
+    def probe_concurrency(self) -> int:
+        """How many probes may run at once against this lab without meeting its limit.
+
+        A probe holds one connection at a time, but the lab may still be closing the one before
+        (say, the cleartext try before an implicit-TLS retry) as the next arrives: two slots per
+        probe. :func:`smtplab.probe_many` stays within this when it probes through the lab."""
+        return max(1, self._max_connections // 2)
+
+    def active_connections(self) -> int:
+        """How many client connections the lab's servers hold right now (what
+        ``max_connections`` bounds); 0 when the lab is not running."""
+        count: int = self._on_loop(lambda hub: hub.active_connections(), 0)
+        return count
+
+    def connection_stats(self) -> ConnectionStats:
+        """The lab's connections now and since it started (zeros when it is not running)."""
+        stats: ConnectionStats = self._on_loop(
+            lambda hub: ConnectionStats(
+                hub.active_connections(), hub.peak, hub.turned_away, hub.buffered_bytes()
+            ),
+            ConnectionStats(0, 0, 0, 0),
+        )
+        return stats
+
+    def _on_loop(self, fn: Any, default: Any) -> Any:
+        """``fn(hub)`` run on the lab's own thread (where the servers live), or ``default``."""
+        rt = self._rt
+        loop, hub = rt.loop, rt.hub
+        if loop is None or hub is None or not self.running:
+            return default
+        if threading.current_thread() is rt.thread:
+            return fn(hub)  # already on the lab's thread: waiting for it would never end
+
+        async def call() -> Any:
+            return fn(hub)
+
+        try:
+            return asyncio.run_coroutine_threadsafe(call(), loop).result(_THREAD_TIMEOUT)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            return default
+
     def endpoint(self, host: str, port: int) -> Endpoint:
         """The :class:`Endpoint` at logical ``host`` and ``port`` (one of the four ports)."""
         key = (self._host(host), port)
@@ -467,6 +386,13 @@ class Lab:
 
     def _host(self, host: str) -> str:
         name = _normalise_host(host)
+        if name not in self._scenario.hosts and _is_ip_literal(name):
+            # Not a name that failed to resolve: an address, from outside the lab's world.
+            raise LabError(
+                f"{host.strip()} is an IP address, not a host of the lab: inside the lab, name a "
+                f"host (its hosts are: {', '.join(self._scenario.hosts)}), or leave the lab out "
+                f"to probe {host.strip()} itself"
+            )
         if name not in self._scenario.hosts:
             raise LabError(
                 f"{host!r} is not a host of the lab (scenario {self.scenario}); "
@@ -512,6 +438,10 @@ class Lab:
     def stop(self) -> None:
         """Stop every server, close every connection and socket, end the thread. Idempotent."""
         with self._lock:
+            with _SERVING_LOCK:
+                for e in self._endpoints:
+                    if _SERVING.get(e.address) is self:
+                        del _SERVING[e.address]
             self._rt.shutdown()
             self._endpoints, self._index = [], {}
 
@@ -612,6 +542,9 @@ class Lab:
         fut.result(_THREAD_TIMEOUT)
         self._endpoints = endpoints
         self._index = {(e.host, e.port): e for e in endpoints}
+        with _SERVING_LOCK:
+            for e in endpoints:
+                _SERVING[e.address] = self
 
     def _hidden_socket(self, host: str) -> socket.socket:
         """A socket on an unused port of the host's address, for a server behind a middlebox."""

@@ -26,6 +26,8 @@ _SERVER_LINE: Final = re.compile(rb"^(\d{3}[- ])STARTTLS(?=\s|$)", re.I)
 _CLIENT_LINE: Final = re.compile(rb"^STARTTLS(?=\s|$)", re.I)
 #: A line longer than this without CRLF is passed on as it is (no SMTP line is this long).
 _MAX_LINE: Final = 8192
+#: What the client may send before the server connection is up, before the box stops reading.
+_MAX_PENDING: Final = 65536
 
 
 def mask_server_line(line: bytes) -> bytes:
@@ -61,18 +63,39 @@ class _LineRewriter:
 
 
 class _Upstream(asyncio.Protocol):
+    """The middlebox's connection to the real server."""
+
     def __init__(self, box: StripStartTLS) -> None:
         self.box = box
 
     def data_received(self, data: bytes) -> None:
         self.box.from_server(data)
 
+    def eof_received(self) -> bool:
+        return False  # the server hung up: close this side; connection_lost closes the client's
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.box.server_gone()
 
+    # The server's side is full (it reads more slowly than the client sends): stop reading
+    # from the client until it drains.
+    def pause_writing(self) -> None:
+        self.box.pause(self.box.client)
+
+    def resume_writing(self) -> None:
+        self.box.resume(self.box.client)
+
 
 class StripStartTLS(asyncio.Protocol):
-    """One client connection through the middlebox, relayed to ``upstream`` (ip, port)."""
+    """One client connection through the middlebox, relayed to ``upstream`` (ip, port).
+
+    Back-pressure, as a real relay has it: when one side's write buffer passes asyncio's
+    high-water mark (64 KiB), the middlebox stops reading from the other side until the buffer
+    drains, so a client that sends without reading (or a server that answers faster than the
+    client reads) fills kernel socket buffers, not the lab's memory. What the client sends before
+    the server connection is up waits in at most :data:`_MAX_PENDING` bytes. When either side
+    goes, both are closed.
+    """
 
     def __init__(
         self,
@@ -89,6 +112,16 @@ class StripStartTLS(asyncio.Protocol):
         self.to_client = _LineRewriter(mask_server_line)
         self.to_server = _LineRewriter(mask_client_line)
         self.task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def pause(transport: asyncio.Transport | None) -> None:
+        if transport is not None and not transport.is_closing() and transport.is_reading():
+            transport.pause_reading()
+
+    @staticmethod
+    def resume(transport: asyncio.Transport | None) -> None:
+        if transport is not None and not transport.is_closing() and not transport.is_reading():
+            transport.resume_reading()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -112,6 +145,7 @@ class StripStartTLS(asyncio.Protocol):
         if self.client is None or self.client.is_closing():
             transport.close()
             return
+        self.resume(self.client)  # before writing: that write may pause the client again
         if self.pending:
             transport.write(self.pending)
             self.pending = b""
@@ -120,19 +154,33 @@ class StripStartTLS(asyncio.Protocol):
         out = self.to_server.feed(data)
         if self.server is None:
             self.pending += out
-        elif out:
+            if len(self.pending) >= _MAX_PENDING:
+                self.pause(self.client)  # resumed once the server connection is up
+        elif out and not self.server.is_closing():
             self.server.write(out)
+
+    def eof_received(self) -> bool:
+        return False  # the client hung up: close this side; connection_lost closes the server's
 
     def from_server(self, data: bytes) -> None:
         out = self.to_client.feed(data)
         if out and self.client is not None and not self.client.is_closing():
             self.client.write(out)
 
+    # The client's side is full: stop reading from the server until it drains.
+    def pause_writing(self) -> None:
+        self.pause(self.server)
+
+    def resume_writing(self) -> None:
+        self.resume(self.server)
+
     def server_gone(self) -> None:
+        self.server = None
         if self.client is not None and not self.client.is_closing():
             self.client.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client = None
+        self.pending = b""
         if self.server is not None and not self.server.is_closing():
             self.server.close()

@@ -113,11 +113,24 @@ class Hub:
     slow_delay: float
     #: True once the lab is stopping: new connections are dropped on arrival.
     closing: bool = False
-    #: Every raw transport the lab's servers accepted (weak: closed ones just disappear).
+    #: Every raw transport the lab opened or accepted, for ``stop()`` to close (weak: closed ones
+    #: just disappear). The middlebox's own two sockets of a relayed connection are here too.
     transports: weakref.WeakSet[asyncio.Transport] = field(default_factory=weakref.WeakSet)
+    #: The connections a server accepted: what the connection limit counts. A connection through
+    #: the middlebox counts once, at the server behind it, as one client holds one slot.
+    accepted: weakref.WeakSet[asyncio.Transport] = field(default_factory=weakref.WeakSet)
+
+    #: The most connections held at once, and how many were turned away with 421, so far.
+    peak: int = 0
+    turned_away: int = 0
 
     def active_connections(self) -> int:
-        return sum(1 for t in list(self.transports) if not t.is_closing())
+        """Accepted connections that are not closing (the ones the limit counts)."""
+        return sum(1 for t in list(self.accepted) if not t.is_closing())
+
+    def buffered_bytes(self) -> int:
+        """Bytes the lab has written and the kernel has not yet taken, over every transport."""
+        return sum(t.get_write_buffer_size() for t in list(self.transports) if not t.is_closing())
 
 
 class _LabSession(Session):
@@ -311,6 +324,18 @@ class LabSMTP(SMTP):
                 "peercert": transport.get_extra_info("peercert"),
             }
 
+    def eof_received(self) -> bool | None:
+        """The client is gone (it sent FIN): close our side too, at once.
+
+        aiosmtpd cancels its handler here and keeps the half-closed connection open (asyncio's
+        stream protocol returns True). Its handler closes the writer when the cancellation
+        reaches its command loop, but not while the greeting is still being prepared -- a slow
+        host's delay -- so the socket sat in CLOSE-WAIT, holding a lab slot, until the 5-minute
+        idle timeout. No command can follow an EOF, so nothing is lost by closing: returning
+        False tells asyncio to close the transport (after writing what is buffered)."""
+        super().eof_received()
+        return False
+
     async def push(self, status: Any) -> None:
         if not self._greeted:
             self._greeted = True
@@ -320,10 +345,31 @@ class LabSMTP(SMTP):
 
 
 class Silent(asyncio.Protocol):
-    """A tarpit: accepts the connection, reads and discards everything, never says a word."""
+    """A tarpit: accepts the connection, reads and discards everything, never says a word.
+
+    Silent is not deaf: when the client hangs up (EOF) the tarpit closes at once, and it drops a
+    client that has held the line for :data:`SERVER_TIMEOUT` seconds, as any lab server does.
+    """
+
+    def __init__(self, timeout: float = SERVER_TIMEOUT) -> None:
+        self.timeout = timeout
+        self.transport: asyncio.BaseTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.timer = asyncio.get_running_loop().call_later(self.timeout, transport.close)
 
     def data_received(self, data: bytes) -> None:
         pass
+
+    def eof_received(self) -> bool:
+        return False  # the client is gone: asyncio closes our side
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.transport = self.timer = None
 
 
 class _TooMany(asyncio.Protocol):
@@ -392,8 +438,14 @@ class Gate(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        over = hub.active_connections() >= hub.max_connections
+        active = hub.active_connections()
+        over = active >= hub.max_connections
         hub.transports.add(transport)
+        hub.accepted.add(transport)
+        if over:
+            hub.turned_away += 1
+        else:
+            hub.peak = max(hub.peak, active + 1)
         if over and self.plan.behaviour == "silent":
             transport.abort()  # a tarpit never speaks, not even to say it is full
             return

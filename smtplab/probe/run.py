@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterable
@@ -244,6 +245,26 @@ def _progress_printer(total: int) -> Callable[[int, int, ProbeResult], None]:
     return show
 
 
+def _lab_semaphores(opts: list[ProbeOptions]) -> dict[Any, asyncio.Semaphore]:
+    """One semaphore per lab probed, by the lab sockets behind it: a lab serves at most
+    ``lab.probe_concurrency`` probes at once before it starts answering 421, so a probe through
+    our own lab never records the lab's limit as the server's answer."""
+    if not any(o.source == "lab" and o.connect_to for o in opts):
+        return {}
+    from smtplab.lab.core import lab_at
+
+    by_lab: dict[int, asyncio.Semaphore] = {}
+    out: dict[Any, asyncio.Semaphore] = {}
+    for o in opts:
+        lab = lab_at(o.connect_to) if o.source == "lab" else None
+        if lab is not None:
+            key = id(lab)
+            if key not in by_lab:
+                by_lab[key] = asyncio.Semaphore(lab.probe_concurrency)
+            out[o.connect_to] = by_lab[key]
+    return out
+
+
 async def aprobe_many(
     targets: Iterable[Any],
     *,
@@ -257,8 +278,10 @@ async def aprobe_many(
     """Probe many ``(host, port)`` targets (or :class:`ProbeOptions`) concurrently; results in
     input order.
 
-    ``concurrency`` bounds probes in flight; ``per_host`` bounds them per host (politeness:
-    by default 4 towards other people's hosts, no bound of its own on loopback and in the lab,
+    ``concurrency`` bounds probes in flight (through a lab, also its ``probe_concurrency``, so
+    that the lab's own connection limit never decides an outcome); ``per_host`` bounds them
+    per host (politeness: by default 4 towards other people's hosts, no bound of its own on
+    loopback and in the lab,
     where 32 probes of a port that drops packets then cost one timeout, not eight);
     ``rate`` caps new connections per second (default: none in the lab or on loopback, 10 per
     second towards other hosts).
@@ -287,6 +310,7 @@ async def aprobe_many(
     limiter = _RateLimiter(rate)
     sem = asyncio.Semaphore(concurrency)
     host_sems: dict[str, asyncio.Semaphore] = {}
+    lab_sems = _lab_semaphores(opts)
     if progress is True:
         report = _progress_printer(len(opts)) if sys.stderr.isatty() or _in_notebook() else None
     else:
@@ -298,7 +322,8 @@ async def aprobe_many(
         nonlocal done, report
         limit = per_host or (concurrency if o.source == "lab" or o.loopback else DEFAULT_PER_HOST)
         hs = host_sems.setdefault(o.host.lower(), asyncio.Semaphore(limit))
-        async with sem, hs:
+        lab_sem = lab_sems.get(o.connect_to) if o.source == "lab" else None
+        async with sem, hs, lab_sem or contextlib.nullcontext():
             await limiter.wait()
             watch = None if on_phase is None else functools.partial(on_phase, i)
             r = await run_probe(o, st=new_state(o, watch))
