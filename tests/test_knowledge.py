@@ -333,3 +333,39 @@ def test_doctor_accepts_every_alias() -> None:
         args = parser.parse_args(["smtp.example.org", "--provider", alias])
         _, facts = doctor._check(args)
         assert facts is not None and facts.name == knowledge().resolve(alias).name  # type: ignore[union-attr]
+
+
+def test_reference_knowledge_frame() -> None:
+    df = smtplab.reference.knowledge()
+    assert set(REQUIRED) <= set(df["provider"])
+    assert df["checked"].notna().all()
+    changes = df[df["fact"] == "change"]
+    assert changes["recheck"].notna().all()
+
+
+def test_doctor_end_to_end_on_the_labs_oauth_server() -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-m", "smtplab", "doctor", "oauth.lab.example", "--lab", "open-internet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "Log in with              sign in with OAuth (XOAUTH2/OAUTHBEARER)" in p.stdout
+    assert "No port is safe" not in p.stdout
+
+
+def test_doctor_says_where_the_credential_is_made_and_what_changes() -> None:
+    from smtplab import doctor
+
+    facts = provider_facts("office365")
+    a = advise([rec(587, "smtp.office365.com")], provider=facts)
+    text = doctor.report_text(a, "here", facts)
+    assert "Credential: an administrator turns SMTP AUTH on" in text
+    assert "December 2026" in text and "check again after 2027-01-05" in text
