@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smtplab
 from smtplab.advice.explainer import MAX_INPUT, SIDES, ExplainError, explain, explain_transcript
@@ -282,3 +285,23 @@ def test_cli_hostile_input_is_escaped_and_bounded() -> None:
     assert bad.returncode == 2 and bad.stderr.count(b"\n") == 1
     binary = run("-", stdin=b"535 \xff\xfe\x00 5.7.8 bad")
     assert binary.returncode in (0, 2) and b"Traceback" not in binary.stderr
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.text(max_size=400)
+    | st.builds(
+        lambda code, enhanced, words: f"{code} {enhanced} {words}",
+        st.integers(100, 699),
+        st.from_regex(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True),
+        st.text(max_size=200),
+    )
+)
+def test_any_text_gives_an_explanation_or_one_line_of_error(text: str) -> None:
+    try:
+        e = explain(text)
+    except ExplainError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert e.side in SIDES and e.todo and e.sources
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", e.reply)

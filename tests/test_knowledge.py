@@ -369,3 +369,19 @@ def test_doctor_says_where_the_credential_is_made_and_what_changes() -> None:
     text = doctor.report_text(a, "here", facts)
     assert "Credential: an administrator turns SMTP AUTH on" in text
     assert "December 2026" in text and "check again after 2027-01-05" in text
+
+
+def test_no_code_data_or_notebook_calls_465_starttls() -> None:
+    """465 is implicit TLS (RFC 8314); the chooser once said '465 STARTTLS' for Google's relay."""
+    import re
+
+    root = Path(smtplab.__file__).resolve().parent
+    wrong = re.compile(r"\b465\b[ :]{0,2}(\(|over |= ?)?STARTTLS", re.I)
+    files = [*root.rglob("*.py"), *reference_dir().glob("*.csv")]
+    notebooks = root.parent / "notebooks"
+    if notebooks.is_dir():
+        files += list(notebooks.glob("*.ipynb"))
+    for path in files:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            assert not wrong.search(line), f"{path.name}:{n}: {line.strip()}"
+    assert wrong.search("use 465 STARTTLS") and wrong.search("465 (STARTTLS)")
