@@ -100,7 +100,7 @@ RULES: Final[tuple[Rule, ...]] = (
             "must be on) and paste it, without spaces, as the password.",
             "Or use a program that signs in with OAuth 2.0 ('Sign in with Google').",
         ),
-        "RFC 4954 §6 (5.7.9); Google, 'Sign in with app passwords'",
+        "RFC 4954 §6; Google, 'Sign in with app passwords'",
     ),
     Rule(
         "mechanism-too-weak",

@@ -104,7 +104,7 @@ class Explanation:
         if self.enhanced:
             out.append(f"  {self.enhanced}: {self.enhanced_meaning} ({self.enhanced_source})")
         if self.provider_text:
-            out.append(f"  {self.provider}: {self.provider_text} ({self.provider_source})")
+            out.append(f"  {self.provider}: {self.provider_text}")
         out.append(f"Whose side: {self.side}. {self.meaning}")
         out.append("What to do:")
         out += [f"  - {step}" for step in self.todo]

@@ -61,6 +61,13 @@ def run_explain(args: argparse.Namespace) -> int:
         return 0
     for line in result.lines():
         indent = "    " if line.startswith("  ") else "  "
-        for wrapped in textwrap.wrap(safe_text(line), width=100, subsequent_indent=indent) or [""]:
+        wrapped_lines = textwrap.wrap(
+            safe_text(line),
+            width=100,
+            subsequent_indent=indent,
+            break_long_words=False,  # a URL stays whole, so it can be copied
+            break_on_hyphens=False,
+        )
+        for wrapped in wrapped_lines or [""]:
             print(wrapped)
     return 0
