@@ -155,6 +155,17 @@ REAL = [
         "RFC 5321 §4.2.1",
     ),
     (
+        "Error: Invalid login: 535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication "
+        "is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more "
+        "information. [TY1PR01CA0183.jpnprd01.prod.outlook.com]",
+        535,
+        "5.7.139",
+        "your login",
+        "Microsoft 365 (Exchange Online)",
+        "administrator to turn on SMTP AUTH",
+        "RFC 4954 §6",
+    ),
+    (
         "The server responded: 5.7.139 Authentication unsuccessful, basic authentication is "
         "disabled",
         None,

@@ -62,6 +62,20 @@ _LOGIN_TODO = (
 #: The rules, first match wins: the specific refusals before the general classes.
 RULES: Final[tuple[Rule, ...]] = (
     Rule(
+        "smtp-auth-off-for-tenant",
+        lambda p: _has(p, "smtpclientauthentication is disabled"),
+        "your login",
+        "Your organization's Microsoft 365 tenant has SMTP AUTH turned off: the server takes no "
+        "login on this port, neither a password nor an OAuth token, whatever you type.",
+        (
+            "Ask the tenant's administrator to turn on SMTP AUTH for this mailbox "
+            "(authenticated SMTP, off by default), then sign in with OAuth 2.0.",
+            "Or send another way: Microsoft Graph, or a relay connector in Exchange Online.",
+        ),
+        "Microsoft's pointer in the reply (https://aka.ms/smtp_auth_disabled); smtplab provider "
+        "knowledge base: Microsoft 365 (Exchange Online)",
+    ),
+    Rule(
         "basic-auth-disabled",
         lambda p: _enh(p, 7, 139) or _has(p, "basic authentication is disabled"),
         "your login",
@@ -71,6 +85,7 @@ RULES: Final[tuple[Rule, ...]] = (
             "Use a mail program or plug-in that signs in with OAuth 2.0 (Microsoft calls it "
             "'Modern Auth') and sign in again; a password, even the right one, is refused.",
             "Microsoft's server still lists AUTH LOGIN: the AUTH line does not tell you this.",
+            "An app password does not help: it takes the same basic-authentication path.",
         ),
         _MS_BASIC,
     ),
