@@ -385,3 +385,12 @@ def test_no_code_data_or_notebook_calls_465_starttls() -> None:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             assert not wrong.search(line), f"{path.name}:{n}: {line.strip()}"
     assert wrong.search("use 465 STARTTLS") and wrong.search("465 (STARTTLS)")
+
+
+def test_the_chooser_lists_every_provider_and_takes_an_alias() -> None:
+    from smtplab.widgets import port_chooser
+
+    chooser = port_chooser(provider="office365")
+    names = {value for _, value in chooser.provider.options}
+    assert set(REQUIRED) <= names
+    assert chooser.provider.value == "Microsoft 365 (Exchange Online)"

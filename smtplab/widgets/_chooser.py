@@ -296,7 +296,7 @@ class PortChooser(W.VBox):
         provider: str | None = None,
         blocked: Sequence[int] = (),
     ) -> None:
-        from smtplab import reference
+        from smtplab.advice.facts import provider_facts, provider_names
 
         self.results = results
         self.sender = W.ToggleButtons(
@@ -306,7 +306,11 @@ class PortChooser(W.VBox):
             description="Sending:",
             style={"button_width": "170px"},
         )
-        names = sorted(reference.providers()["provider"].unique())
+        # every provider of the knowledge base (Yahoo, iCloud, Google Workspace...) and the rest
+        # of the port table; an alias given ("office365") selects the provider it names
+        names = sorted(provider_names(), key=str.lower)
+        if provider and provider not in names:
+            provider = provider_facts(provider).name
         self.provider = W.Dropdown(
             options=[("not sure / my own server", ""), *[(n, n) for n in names]],
             value=provider or "",
