@@ -243,6 +243,7 @@ def test_every_alias_is_accepted_by_advise(alias: str) -> None:
     facts = provider_facts(alias)
     a = advise([], provider=alias)
     assert a.provider == facts.name and facts.smarthost
+    assert knowledge().providers["Google Workspace SMTP relay"].relay_service
 
 
 def test_hosts_are_guessed_regional_ses_included() -> None:

@@ -142,9 +142,9 @@ class Provider:
         return tuple(dict.fromkeys(f.method for f in self.of("login")))
 
     @property
-    def smarthost(self) -> bool:
-        """True when the provider documents its service as a relay for servers (an IP
-        allow-list or a relay port), so 25 there is a smarthost port, not MX delivery."""
+    def relay_service(self) -> bool:
+        """True when the provider documents its service as a relay for servers (a port whose
+        purpose is ``relay``, such as Google Workspace's smtp-relay)."""
         return any(f.value == "relay" for f in self.of("port"))
 
 
