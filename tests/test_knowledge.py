@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import smtplab
 from smtplab.advice import advise, guess_provider, provider_facts
@@ -395,3 +398,29 @@ def test_the_chooser_lists_every_provider_and_takes_an_alias() -> None:
     names = {value for _, value in chooser.provider.options}
     assert set(REQUIRED) <= names
     assert chooser.provider.value == "Microsoft 365 (Exchange Online)"
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.sampled_from(["Acme", "port", "login", "change", "587", "465", "starttls", "read"]),
+            st.sampled_from(["2026-12-01", "submission", "password: x", "smtp.acme.example", ""]),
+            st.text(max_size=12),
+        ),
+        min_size=0,
+        max_size=13,
+    )
+)
+def test_any_row_loads_or_gives_one_line_naming_file_line_and_field(
+    tmp_path_factory: pytest.TempPathFactory, cells: list[str]
+) -> None:
+    folder = tmp_path_factory.mktemp("kb")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    facts, names = write_kb(folder, buffer.getvalue())
+    try:
+        load_knowledge(facts, names)
+    except KnowledgeError as exc:
+        message = str(exc)
+        assert message.startswith("provider_knowledge.csv, line ") and "\n" not in message
