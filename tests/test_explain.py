@@ -316,3 +316,9 @@ def test_any_text_gives_an_explanation_or_one_line_of_error(text: str) -> None:
         return
     assert e.side in SIDES and e.todo and e.sources
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", e.reply)
+
+
+def test_cli_reads_unquoted_words_as_one_reply() -> None:
+    p = run("535", "5.7.8", "Username", "and", "Password", "not", "accepted.")
+    assert p.returncode == 0
+    assert b"Reply: 535 5.7.8 Username and Password not accepted." in p.stdout

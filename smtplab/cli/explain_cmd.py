@@ -49,7 +49,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from smtplab.advice.explainer import MAX_INPUT, ExplainError, explain
 
     words = list(args.reply)
-    text = _read_stdin(MAX_INPUT) if not words or words == ["-"] else "\n".join(words)
+    text = _read_stdin(MAX_INPUT) if not words or words == ["-"] else " ".join(words)
     try:
         result = explain(text, provider=args.provider)
     except ExplainError as exc:
