@@ -202,6 +202,16 @@ def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, width=96, initial_indent=indent, subsequent_indent=indent + "  ")
 
 
+def _login_notes(auth: str, facts: ProviderFacts | None) -> list[str]:
+    """Where the credential is made and the dated changes, from the provider knowledge base."""
+    if auth == "none" or facts is None or facts is STANDARDS:
+        return []
+    lines = _wrap(f"Credential: {facts.credential}.", "  ") if facts.credential else []
+    for change in facts.changes:
+        lines += _wrap(f"Changed: {change}.", "  ")
+    return lines
+
+
 def report_text(
     advice: Advice, vantage: str, facts: ProviderFacts | None, *, guessed: bool = False
 ) -> str:
@@ -231,6 +241,7 @@ def report_text(
                 else ["  Log in with              no login (relay between servers)"]
             ),
             *_wrap(f"Why: {rec.reason}.", "  "),
+            *_login_notes(rec.auth, facts),
         ]
     lines += _wrap(f"How sure: {advice.confidence}. {advice.confidence_reason}", "  ")
     if advice.fallbacks:

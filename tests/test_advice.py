@@ -34,6 +34,11 @@ PROVIDERS = (
     "Amazon SES",
     "Resend",
     "Microsoft 365 (SMTP AUTH client submission)",
+    "Google Workspace SMTP relay",
+    "brevo",
+    "outlook",
+    "postmark",
+    "ses",
 )
 
 
@@ -85,7 +90,7 @@ def port_records(draw: st.DrawFn, port: int) -> dict[str, Any]:
         cert_error=None if verified else ("hostname mismatch" if verified is False else None),
         extensions=exts,
         auth_before_tls=draw(st.sampled_from(([], ["PLAIN"], None))),
-        auth_after_tls=draw(st.sampled_from((["PLAIN"], [], None))),
+        auth_after_tls=draw(st.sampled_from((["PLAIN"], [], None, ["XOAUTH2", "OAUTHBEARER"]))),
     )
 
 
@@ -134,6 +139,13 @@ def test_rules_that_never_bend(
         # never a password without verified TLS
         if s.auth != "none":
             assert _safe_for_password(r)
+        # an OAuth-only server gets a token login, never a password
+        oauth = set(r.get("auth_after_tls") or ()) == {"XOAUTH2", "OAUTHBEARER"}
+        if oauth and s.auth != "none":
+            assert s.auth.startswith("sign in with OAuth (XOAUTH2/OAUTHBEARER)")
+        # 465 is implicit TLS, never STARTTLS
+        if s.port == 465:
+            assert s.security == "implicit" and "STARTTLS" not in s.line()
         # never a port the provider does not document (2525 included)
         doc = facts.port(s.port)
         assert doc is not None or (s.port == 25 and purpose == "mail-server")

@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from smtplab.advice import evidence as ev
-from smtplab.advice.facts import STANDARDS, ProviderFacts, guess_provider, provider_facts
+from smtplab.advice.facts import (
+    LAB_OAUTH_LOGIN,
+    STANDARDS,
+    ProviderFacts,
+    guess_provider,
+    provider_facts,
+)
 from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.schema import progress_rank
 
@@ -231,7 +237,7 @@ def _setting(host: str, rec: Mapping[str, Any], rule: Rule, facts: ProviderFacts
         host=host,
         port=int(rec["port"]),
         security=security,
-        auth=facts.login if auth else "none",
+        auth=(LAB_OAUTH_LOGIN if ev.oauth_only(rec) else facts.login) if auth else "none",
         user_name=facts.user_name if auth else "none",
         reason=rule.reason,
         last_resort=rule.last_resort,
@@ -246,6 +252,8 @@ def _admissible(rec: Mapping[str, Any], kind: str, purpose: str, auth: bool) -> 
         return False
     if kind == "undocumented":
         return False
+    if kind == "implicit" and rec.get("tls_mode") != "implicit":
+        return False  # 465 (or a documented implicit port) that did not speak implicit TLS
     return not (purpose != "mail-server" and int(rec["port"]) == 25 and kind != "sub25")
 
 
@@ -330,7 +338,7 @@ def _judge(
     verdicts: list[PortVerdict] = []
     candidates: list[tuple[int, Any]] = []
     for port in sorted(set(best) | blocked):
-        kind = port_kind(port, facts)
+        kind = port_kind(port, facts, purpose)
         rule = rule_for(purpose, kind)
         rec = best.get(port)
         if rec is None or (port in blocked and rec.get("outcome") != "open"):
@@ -363,7 +371,7 @@ def _to_try(
 ) -> tuple[int, ...]:
     ranked = []
     for port in facts.documented_ports:
-        rule = rule_for(purpose, port_kind(port, facts))
+        rule = rule_for(purpose, port_kind(port, facts, purpose))
         if port in best or port in blocked or rule.rank is None or rule.last_resort:
             continue
         ranked.append((rule.rank, port))

@@ -17,6 +17,7 @@ __all__ = [
     "codes",
     "describe",
     "intercepted",
+    "oauth_only",
     "stripped",
     "verified_tls",
 ]
@@ -81,6 +82,20 @@ def intercepted(rec: Mapping[str, Any]) -> bool:
         return False
     name = answered_by(rec)
     return name is not None and _site(name) != _site(host)
+
+
+#: SASL mechanisms that carry an OAuth 2.0 token, not a password (RFC 7628; Google's XOAUTH2).
+OAUTH_MECHANISMS: Final = frozenset({"XOAUTH2", "OAUTHBEARER"})
+
+
+def oauth_only(rec: Mapping[str, Any]) -> bool:
+    """The server's AUTH list under TLS names only OAuth mechanisms (XOAUTH2, OAUTHBEARER):
+    a password has no mechanism to travel in, so the login is a token."""
+    mechs = rec.get("auth_after_tls") or (
+        rec.get("auth_before_tls") if rec.get("tls_mode") == "implicit" else None
+    )
+    names = {str(m).upper() for m in mechs or ()}
+    return bool(names) and names <= OAUTH_MECHANISMS
 
 
 def stripped(rec: Mapping[str, Any]) -> bool:
