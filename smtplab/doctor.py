@@ -97,8 +97,10 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         raise _BadArgs(f"--timeout {args.timeout!r} is not a number of seconds") from None
     if not 0 < timeout <= 600:
         raise _BadArgs("--timeout must be between 0 and 600 seconds")
+    for path in args.compare:
+        _regular_file("--compare", path, "a record file (.jsonl, .jsonl.gz or .parquet)")
     if args.cafile:
-        _check_cafile(args.cafile)
+        _regular_file("--cafile", args.cafile, "a PEM file of CA certificates")
     if args.lab:
         from smtplab.lab import scenarios
 
@@ -113,19 +115,19 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         raise _BadArgs(str(exc)) from None
 
 
-def _check_cafile(path: str) -> None:
-    """A CA file must be a regular file: a folder cannot be one, and a device such as /dev/zero
-    would be read for ever."""
+def _regular_file(option: str, path: str, wanted: str) -> None:
+    """``path`` must be a regular file, said in one line before anything is read: a folder
+    would be searched through (``--compare /``), and a device such as /dev/zero read for ever."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise _BadArgs(f"--cafile {path}: no such file") from None
+        raise _BadArgs(f"{option} {path}: no such file") from None
     except OSError as exc:
-        raise _BadArgs(f"--cafile {path}: {exc.strerror or exc}") from None
+        raise _BadArgs(f"{option} {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):
-        raise _BadArgs(f"--cafile {path}: is a folder, not a PEM file of CA certificates")
+        raise _BadArgs(f"{option} {path}: is a folder; give {wanted}")
     if not stat.S_ISREG(mode):
-        raise _BadArgs(f"--cafile {path}: is a device, pipe or socket, not a PEM file")
+        raise _BadArgs(f"{option} {path}: is a device, pipe or socket; give {wanted}")
 
 
 def _ports(facts: ProviderFacts | None) -> list[int]:
@@ -153,9 +155,8 @@ def _compare_records(
 ) -> tuple[list[dict[str, Any]], list[Compared]]:
     """The records of ``host`` in the ``--compare`` files, and what each file held.
 
-    The record reader checks each file (a folder of record files is read as one set; a device,
-    pipe or socket is refused before any byte is read; lines are bounded) and its one-line error
-    names the file, the line and the field."""
+    Each is a regular file (checked first); the record reader checks it, bounded line by line,
+    and its one-line error names the file, the line and the field."""
     from smtplab.records import load_records
 
     records: list[dict[str, Any]] = []
@@ -164,7 +165,7 @@ def _compare_records(
         try:
             df = load_records(path)
         except FileNotFoundError:
-            raise _BadArgs(f"--compare {path}: no such file or folder") from None
+            raise _BadArgs(f"--compare {path}: no such file") from None
         except SmtplabError as exc:
             raise _BadArgs(f"--compare: {exc}") from None
         except OSError as exc:

@@ -102,7 +102,12 @@ def test_provider_extra_ports_are_probed(capsys: pytest.CaptureFixture[str]) -> 
         (["--lab", "moon-base"], "unknown lab scenario"),
         (["--timeout", "soon"], "not a number"),
         (["--timeout", "0"], "between 0 and 600"),
-        (["--compare", "/nonexistent/records.jsonl"], "no such file"),
+        (["--compare", "/nonexistent/records.jsonl"], "--compare /nonexistent/records.jsonl: no "),
+        (["--compare", "/dev/zero"], "/dev/zero: is a device, pipe or socket; give a record file"),
+        (["--compare", "/"], "--compare /: is a folder; give a record file"),
+        (["--compare", __file__], "not valid JSON"),
+        (["--cafile", "/"], "--cafile /: is a folder; give a PEM file"),
+        (["--cafile", "/dev/zero"], "--cafile /dev/zero: is a device, pipe or socket; give a PEM"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
