@@ -34,7 +34,7 @@ from smtplab.advice.facts import STANDARDS, ProviderFacts
 from smtplab.cli.text import safe_text
 from smtplab.errors import SmtplabError
 
-__all__ = ["FOUR_PORTS", "add_arguments", "report_json", "report_text", "run"]
+__all__ = ["FOUR_PORTS", "Compared", "add_arguments", "report_json", "report_text", "run"]
 
 FOUR_PORTS = (25, 465, 587, 2525)
 DEFAULT_TIMEOUT = 5.0
