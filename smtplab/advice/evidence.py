@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from smtplab.findings import AUTH_TLS_VERSIONS
 from smtplab.schema import OUTCOME_MEANING
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "describe",
     "intercepted",
     "oauth_only",
+    "old_tls",
     "stripped",
     "verified_tls",
 ]
@@ -70,6 +72,15 @@ def answered_by(rec: Mapping[str, Any]) -> str | None:
 def verified_tls(rec: Mapping[str, Any]) -> bool:
     """True when the conversation ran under TLS whose certificate was verified for the host."""
     return rec.get("tls_mode") in ("implicit", "starttls") and rec.get("cert_verified") is True
+
+
+def old_tls(rec: Mapping[str, Any]) -> str | None:
+    """The TLS version, when the record names one older than the TLS floor (1.2, see
+    :data:`smtplab.findings.AUTH_TLS_VERSIONS`); None when it names none (an imported record)."""
+    version = rec.get("tls_version")
+    if rec.get("tls_mode") not in ("implicit", "starttls") or not version:
+        return None
+    return None if version in AUTH_TLS_VERSIONS else str(version)
 
 
 def intercepted(rec: Mapping[str, Any]) -> bool:
@@ -127,10 +138,11 @@ def describe(rec: Mapping[str, Any]) -> str:
     if name:
         parts.append(f"greeting as {name}")
     mode = rec.get("tls_mode")
+    version = f" ({rec.get('tls_version')})" if old_tls(rec) else ""
     if mode == "implicit":
-        parts.append("with TLS from the first byte")
+        parts.append(f"with TLS{version} from the first byte")
     elif mode == "starttls":
-        parts.append("and upgraded with STARTTLS")
+        parts.append(f"and upgraded with STARTTLS{version}")
     elif stripped(rec):
         parts.append("but STARTTLS was masked as XXXXXXXA in its EHLO reply")
     else:
