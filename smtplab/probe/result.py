@@ -1,11 +1,13 @@
 """What a probe found: the running :class:`ProbeState`, and the frozen :class:`ProbeResult`.
 
 A result has every field of the record schema (DESIGN.md); :func:`finish` makes one from a
-state, with the findings computed and every form of an AUTH secret scrubbed from every field.
+state, with the findings computed, and hands it to :func:`redact_result`, the one pass that takes
+every form of an AUTH secret out of every field the server could have put text into.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
@@ -18,8 +20,17 @@ from smtplab import schema
 from smtplab.findings import Finding, analyze, guess_role, top_finding
 from smtplab.probe.options import ProbeOptions
 from smtplab.protocol import Redactor, TranscriptLine, ehlo_keyword
+from smtplab.redaction import Scrubber
 
-__all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "checks_of", "finish"]
+__all__ = [
+    "MAX_TRANSCRIPT_LINES",
+    "OWN_FIELDS",
+    "ProbeResult",
+    "ProbeState",
+    "checks_of",
+    "finish",
+    "redact_result",
+]
 
 #: A transcript keeps at most this many lines (a 1,000-line EHLO reply, twice, and the rest);
 #: beyond it one event says how many were left out, so memory stays bounded.
@@ -212,7 +223,8 @@ class ProbeState:
         if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
             self.dropped_lines += 1
             return
-        text = self.redactor.scrub(text)
+        # server text is scrubbed once, whole, by redact_result (a secret split over two lines
+        # is only found with both in view); client lines are redacted in client() below
         self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
 
     def client(self, text: str) -> str:
@@ -278,12 +290,79 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
     findings = analyze(rec, st.extra)
     if error is not None and outcome == "open":
         findings = (*findings, Finding("protocol_problem", "medium", error))
-    scrub = st.redactor.scrub  # an echo of the AUTH data, wherever the server put it
-    values: dict[str, Any] = {
-        k: _scrubbed(val, scrub) for k, val in rec.items() if k not in ("findings", "transcript")
+    values = {k: _frozen(val) for k, val in rec.items() if k not in ("findings", "transcript")}
+    result = ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+    return redact_result(result, st.redactor.scrubber)
+
+
+#: Fields the probe fills from its own options, its own clock or its own vocabulary (outcome
+#: words, finding-free facts), never with text the server sent: :func:`redact_result` leaves
+#: them as they are, so that a short password cannot turn ``open`` or the host name into
+#: ``[redacted]``. Every other field, including any field added later, goes through the pass.
+OWN_FIELDS: Final = frozenset(
+    {
+        "schema_version",
+        "probe_id",
+        "started_at",
+        "vantage",
+        "source",
+        "host",
+        "address",
+        "port",
+        "mode",
+        "timeout",
+        "deadline",
+        "checks",
+        "tls_mode",
+        "outcome",
+        "role",
+        "relay_check",
+        "cert_problems",
     }
-    findings = tuple(Finding(f.code, f.severity, scrub(f.message)) for f in findings)
-    return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+)
+
+
+def redact_result(result: ProbeResult, scrubber: Scrubber) -> ProbeResult:
+    """``result`` with every form of the secrets ``scrubber`` knows replaced by ``[redacted]``
+    in every field but :data:`OWN_FIELDS`: banner, error, extensions, certificate text, every
+    finding's message, every transcript line (server lines together, so a secret split over
+    two of them is found). The one place a probe's secrets are taken out of what it shows."""
+    if not scrubber:
+        return result
+    changes: dict[str, Any] = {}
+    for f in fields(result):
+        if f.name not in OWN_FIELDS:
+            value = getattr(result, f.name)
+            if f.name == "transcript":
+                changes[f.name] = _redacted_transcript(value, scrubber)
+            else:
+                changes[f.name] = _redacted(value, scrubber)
+    return dataclasses.replace(result, **changes)
+
+
+def _redacted(value: Any, scrubber: Scrubber) -> Any:
+    if isinstance(value, str):
+        return scrubber.scrub(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(_redacted(x, scrubber) for x in value)
+    if isinstance(value, Finding):  # its code and severity are our own words
+        return dataclasses.replace(value, message=scrubber.scrub(value.message))
+    raise TypeError(f"redact_result does not know how to redact a {type(value).__name__}")
+
+
+def _redacted_transcript(
+    lines: tuple[TranscriptLine, ...], scrubber: Scrubber
+) -> tuple[TranscriptLine, ...]:
+    shown = [x.text if x.dir == "server" else scrubber.scrub(x.text) for x in lines]
+    server = [i for i, x in enumerate(lines) if x.dir == "server"]
+    for i, text in zip(server, scrubber.scrub_lines([shown[i] for i in server]), strict=True):
+        shown[i] = text
+    return tuple(
+        x if x.text == text else dataclasses.replace(x, text=text)
+        for x, text in zip(lines, shown, strict=True)
+    )
 
 
 def checks_of(o: ProbeOptions) -> list[str]:
@@ -298,9 +377,5 @@ def checks_of(o: ProbeOptions) -> list[str]:
     return [word for word in schema.CHECKS if asked[word]]
 
 
-def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(scrub(x) if isinstance(x, str) else x for x in value)
-    return value
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

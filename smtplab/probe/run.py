@@ -19,15 +19,16 @@ from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState, finish
 from smtplab.probe.sessions import run_sessions
 from smtplab.probe.wire import DeadlineReached, WireFactory
-from smtplab.protocol import Redactor, secret_forms
+from smtplab.protocol import Redactor
+from smtplab.redaction import secret_bases
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
 
 def new_state(o: ProbeOptions, on_phase: Callable[[str], None] | None = None) -> ProbeState:
-    """A probe's empty state, its redactor armed with every form of the secret it may send."""
+    """A probe's empty state, its redactor armed with every secret it may send."""
     return ProbeState(
-        o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()), on_phase=on_phase
+        o, redactor=Redactor(secret_bases(*o.auth) if o.auth else ()), on_phase=on_phase
     )
 
 
