@@ -21,7 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from smtplab.redaction import Scrubber
 
 # --- limits, and where their numbers come from ------------------------------------------------
 
@@ -417,11 +420,11 @@ class Redactor:
     (:class:`smtplab.redaction.Scrubber`).
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, scrubber: Scrubber | None = None) -> None:
         from smtplab.redaction import Scrubber  # it builds on printable(), defined here
 
         self._in_auth = False
-        self.scrubber = Scrubber(secrets)
+        self.scrubber = scrubber if scrubber is not None else Scrubber(secrets)
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``[redacted]`` (a server that

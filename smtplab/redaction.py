@@ -9,10 +9,11 @@ came back and replaces it with ``[redacted]``:
 
 - **whole**, in every *form*: the password; the base64 payloads of AUTH PLAIN, AUTH LOGIN (user
   and password), XOAUTH2 and OAUTHBEARER, each with and without ``=`` padding; and each of those
-  upper- or lower-cased (matching ignores case), in hex, URL-encoded (``%XX``, with ``+`` or
-  ``%20`` for spaces), escaped the way ``repr()``/``ascii()`` escape it (either quote), escaped by
-  :func:`~smtplab.protocol.printable`, or both (``repr(printable(...))`` is how an error quotes a
-  bad line);
+  upper- or lower-cased (matching ignores case, and knows that ``ß`` upper-cases to ``SS``), in
+  hex, URL-encoded (``%XX`` where a URL needs it or for every byte, with ``+`` or ``%20`` for
+  spaces), escaped the way ``repr()``/``ascii()`` escape it (either quote), escaped by
+  :func:`~smtplab.protocol.printable`, or both (``repr(printable(...))`` is how an error quotes
+  a bad line);
 - **in fragments**: any run of at least :data:`MIN_FRAGMENT` characters of any form (a cut prefix
   such as the first 20 characters, a suffix, a middle part);
 - **split over two lines**: a form whose beginning ends one line and whose rest starts the next
@@ -42,10 +43,10 @@ from smtplab.protocol import REDACTED, printable
 __all__ = ["MIN_FRAGMENT", "WORK_PER_CHAR", "Scrubber", "secret_bases", "transformed_forms"]
 
 #: The shortest run of a secret's form that is redacted when found on its own (a cut prefix, a
-#: suffix). Eight characters of a password are most of it; seven random characters of base64
-#: turn up by chance about once in 4×10^12 positions, while shorter runs of an ordinary password
-#: ("passwo") would black out ordinary words. Shorter forms, and the pieces of a split, are still
-#: found whole.
+#: suffix). Eight characters are most of a typical password and past what a guess can fill in;
+#: eight characters of base64 match other text by chance once in 3×10^14 positions. Shorter
+#: runs of an ordinary password ("passw") would black out ordinary words. Shorter forms, and the
+#: pieces of a split, are still found whole.
 MIN_FRAGMENT: Final = 8
 
 #: Fragments are found through pieces of this many characters...
@@ -55,18 +56,20 @@ _K: Final = 4
 _STEP: Final = MIN_FRAGMENT - _K + 1
 
 #: Matching steps allowed per character of text (plus a fixed allowance) before the whole text is
-#: redacted instead: an ordinary echo costs a few steps a character.
-WORK_PER_CHAR: Final = 64
-_WORK_ALLOWANCE: Final = 100_000
+#: redacted instead: ordinary text costs a fraction of a step a character, an echo of a secret
+#: about one a character; a repetitive secret in repetitive text costs hundreds.
+WORK_PER_CHAR: Final = 4
+_WORK_ALLOWANCE: Final = 20_000
 
 #: Stands for an existing ``[redacted]`` while matching: no form contains NUL (a credential may
 #: not hold control characters, and every escaped form spells NUL out), so nothing matches across
 #: a redaction, and redacting twice changes nothing.
 _MASK: Final = "\0" * len(REDACTED)
 
-#: What may stand before the rest of a split secret on the next line: a reply code, an enhanced
-#: status code, spaces.
-_LINE_HEAD = re.compile(r"^(?:[0-9]{3}[ -]?)?(?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\s*)?\s*")
+#: What may stand before the rest of a split secret on the next line: a reply code, then an
+#: enhanced status code (spaces after either are tried both ways).
+_CODE = re.compile(r"^[0-9]{3}[ -]?")
+_LINE_HEAD = re.compile(r"^[0-9]{3}[ -]?[245]\.[0-9]{1,3}\.[0-9]{1,3} ?")
 
 
 class _Fold(dict[int, str]):
@@ -106,29 +109,39 @@ def secret_bases(user: str, password: str) -> tuple[str, ...]:
     return tuple(x for x in out if x)
 
 
-def _repr_body(text: str, quote_char: str, ascii_only: bool) -> str:
-    """``text`` as ``repr()`` (or ``ascii()``) writes it between ``quote_char`` quotes."""
-    out = []
-    for c in text:
-        if c == quote_char:
-            out.append("\\" + c)
-        elif c in "'\"":
-            out.append(c)
+class _Escape(dict[int, str]):
+    """``str.translate`` table: each character as ``repr()`` (or ``ascii()``) writes it between
+    ``quote`` quotes."""
+
+    def __init__(self, quote: str, ascii_only: bool) -> None:
+        super().__init__()
+        self.quote, self.ascii_only = quote, ascii_only
+
+    def __missing__(self, code: int) -> str:
+        c = chr(code)
+        if c in "'\"":
+            out = "\\" + c if c == self.quote else c
         else:
-            out.append((ascii(c) if ascii_only else repr(c))[1:-1])
-    return "".join(out)
+            out = (ascii(c) if self.ascii_only else repr(c))[1:-1]
+        self[code] = out
+        return out
+
+
+_ESCAPES = tuple(_Escape(q, a) for q in "'\"" for a in (False, True))
 
 
 def _escapes(text: str) -> set[str]:
     """How a text can look once quoted: as is, repr()/ascii() with either quote."""
-    return {text} | {_repr_body(text, q, a) for q in "'\"" for a in (False, True)}
+    return {text} | {text.translate(table) for table in _ESCAPES}
 
 
 def transformed_forms(secret: str) -> set[str]:
     """Every form :class:`Scrubber` looks for, of one secret: what a server may make of it
     (upper/lower case, hex, URL-encoding, ``repr()``), then how the probe shows that (as is,
     escaped by :func:`~smtplab.protocol.printable`, quoted by ``repr()`` in an error)."""
-    echoed = {secret, secret.upper(), secret.lower(), secret.encode("utf-8").hex()}
+    data = secret.encode("utf-8")
+    echoed = {secret, secret.upper(), secret.lower(), secret.swapcase(), secret.casefold()}
+    echoed |= {data.hex(), "".join(f"%{b:02x}" for b in data)}
     for safe in ("", "/", "!'()*~"):
         echoed |= {quote(secret, safe=safe), quote_plus(secret, safe=safe)}
     echoed |= _escapes(secret)
@@ -169,6 +182,11 @@ class Scrubber:
             for off in range(len(form) - _K + 1):
                 pieces.setdefault(form[off : off + _K], []).append((i, off))
         self._pieces = {k: tuple(v) for k, v in pieces.items()}
+        joins: dict[str, list[tuple[int, int]]] = {}  # the two characters either side of a cut
+        for i, form in enumerate(self.forms):
+            for cut in range(1, len(form)):
+                joins.setdefault(form[cut - 1 : cut + 1], []).append((i, cut))
+        self._joins = {k: tuple(v) for k, v in joins.items()}
 
     @classmethod
     def for_login(cls, user: str, password: str) -> Scrubber:
@@ -246,31 +264,28 @@ class Scrubber:
                 reached[key] = e
                 if e - i >= MIN_FRAGMENT:
                     spans.append((i, e))
-            if budget < 0:
-                return None
+                if budget < 0:
+                    return None
         return spans
 
     def _splits(self, a: str, b: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-        """A form whose beginning ends line ``a`` (trailing spaces aside) and whose rest starts
-        line ``b`` (after its reply code): the two pieces' spans."""
-        end = len(a.rstrip(" \t"))
-        head = _LINE_HEAD.match(b)
-        start = head.end() if head else 0
-        if end == 0 or start >= len(b):
-            return []
+        """A form whose beginning ends line ``a`` (trailing spaces aside or not) and whose rest
+        starts line ``b`` (at its start, after its reply code, its enhanced status code or the
+        spaces after them): the two pieces' spans."""
+        ends = {len(a), len(a.rstrip(" \t"))} - {0}
+        starts = {0}
+        for m in (_CODE.match(b), _LINE_HEAD.match(b)):
+            if m:
+                starts |= {m.end(), len(b) - len(b[m.end() :].lstrip(" \t"))}
         out = []
-        for form in self.forms:
-            size = len(form)
-            if size < 2:
-                continue
-            tail = a[max(0, end - size + 1) : end]
-            window = tail + b[start : start + size - 1]
-            i = window.find(form)
-            while 0 <= i < len(tail):
-                if i + size > len(tail):
-                    cut = len(tail) - i
-                    out.append(((end - cut, end), (start, start + size - cut)))
-                i = window.find(form, i + 1)
+        for end in ends:
+            for start in starts:
+                if start >= len(b):
+                    continue
+                for fid, cut in self._joins.get(a[end - 1] + b[start], ()):
+                    form = self.forms[fid]
+                    if a.endswith(form[:cut], 0, end) and b.startswith(form[cut:], start):
+                        out.append(((end - cut, end), (start, start + len(form) - cut)))
         return out
 
 

@@ -345,6 +345,8 @@ def _redacted(value: Any, scrubber: Scrubber) -> Any:
         return scrubber.scrub(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
+    if isinstance(value, (tuple, list)) and all(isinstance(x, str) for x in value):
+        return tuple(scrubber.scrub_lines(value))  # EHLO lines: a secret may run across two
     if isinstance(value, (tuple, list)):
         return tuple(_redacted(x, scrubber) for x in value)
     if isinstance(value, Finding):  # its code and severity are our own words
