@@ -32,7 +32,7 @@ from servers import Certs, ServerThread
 import smtplab
 from smtplab.probe import ProbeResult
 from smtplab.probe.result import OWN_FIELDS, redact_result
-from smtplab.protocol import REDACTED, printable
+from smtplab.protocol import REDACTED, TranscriptLine, printable
 from smtplab.redaction import MIN_FRAGMENT, Scrubber
 
 USER = "alice"
@@ -186,6 +186,7 @@ def bases(password: str) -> dict[str, str]:
         "AUTH LOGIN password": b64(password),
         "AUTH LOGIN password, unpadded": b64(password).rstrip("="),
         "XOAUTH2 payload": b64(f"user={USER}\x01auth=Bearer {password}\x01\x01"),
+        "OAUTHBEARER payload": b64(f"n,a={USER},\x01auth=Bearer {password}\x01\x01"),
     }
 
 
@@ -514,3 +515,29 @@ def test_repetitive_text_costs_bounded_work_and_leaks_nothing() -> None:
     plain = Scrubber.for_login(USER, "s3cret-Passw0rd")
     banner = ("250-a harmless line of an honest server " * 25_000)[:1_000_000]
     assert plain.scrub(banner) == banner  # a megabyte with no secret in it is left as it was
+
+
+def test_typed_transcript_lines_and_findings_are_redacted_in_every_part() -> None:
+    """Events are becoming typed data (a kind and fields): whatever parts a line or a finding
+    gains, each is redacted unless it is one of the probe's own words (OWN_PARTS)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class TypedLine(TranscriptLine):
+        kind: str = "protocol_error"
+        detail: str = ""
+        fields: tuple[tuple[str, str], ...] = ()
+
+    secret = "s3cret-Passw0rd"
+    lines = (
+        TypedLine(
+            1.0, "event", "protocol error", detail=f"line {secret!r}", fields=(("x", secret),)
+        ),
+        TypedLine(2.0, "server", "535-you said s3cret", kind="reply"),
+        TypedLine(3.0, "server", "535 -Passw0rd", kind="reply"),
+    )
+    r = dataclasses.replace(ProbeResult.from_record({"host": "h", "port": 25}), transcript=lines)
+    out = redact_result(r, Scrubber.for_login(USER, secret))
+    assert "s3cret" not in repr(out.transcript) and "Passw0rd" not in repr(out.transcript)
+    assert [x.kind for x in out.transcript] == ["protocol_error", "reply", "reply"]  # type: ignore[attr-defined]
+    assert out.transcript[0].detail == "line '[redacted]'"  # type: ignore[attr-defined]
+    assert [x.text for x in out.transcript[1:]] == ["535-you said [redacted]", "535 [redacted]"]

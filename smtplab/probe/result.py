@@ -8,10 +8,11 @@ every form of an AUTH secret out of every field the server could have put text i
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -25,6 +26,7 @@ from smtplab.redaction import Scrubber
 __all__ = [
     "MAX_TRANSCRIPT_LINES",
     "OWN_FIELDS",
+    "OWN_PARTS",
     "ProbeResult",
     "ProbeState",
     "checks_of",
@@ -340,31 +342,52 @@ def redact_result(result: ProbeResult, scrubber: Scrubber) -> ProbeResult:
     return dataclasses.replace(result, **changes)
 
 
+#: Parts of a finding or a transcript line that hold the probe's own words or numbers (a finding's
+#: code and severity, a line's direction, kind and time), never text from the server.
+OWN_PARTS: Final = frozenset({"code", "severity", "dir", "kind", "t"})
+
+
 def _redacted(value: Any, scrubber: Scrubber) -> Any:
+    """``value`` redacted all through: strings, sequences (of lines: a secret may run across
+    two EHLO lines), mappings, and dataclasses (a finding, a typed event) but their
+    :data:`OWN_PARTS`."""
     if isinstance(value, str):
         return scrubber.scrub(value)
-    if value is None or isinstance(value, (bool, int, float)):
+    if value is None or isinstance(value, (bool, int, float, enum.Enum)):
         return value
     if isinstance(value, (tuple, list)) and all(isinstance(x, str) for x in value):
-        return tuple(scrubber.scrub_lines(value))  # EHLO lines: a secret may run across two
+        return tuple(scrubber.scrub_lines(value))
     if isinstance(value, (tuple, list)):
         return tuple(_redacted(x, scrubber) for x in value)
-    if isinstance(value, Finding):  # its code and severity are our own words
-        return dataclasses.replace(value, message=scrubber.scrub(value.message))
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, scrubber) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = {
+            f.name: _redacted(getattr(value, f.name), scrubber)
+            for f in fields(value)
+            if f.init and f.name not in OWN_PARTS
+        }
+        return dataclasses.replace(value, **parts)
     raise TypeError(f"redact_result does not know how to redact a {type(value).__name__}")
 
 
 def _redacted_transcript(
     lines: tuple[TranscriptLine, ...], scrubber: Scrubber
 ) -> tuple[TranscriptLine, ...]:
-    shown = [x.text if x.dir == "server" else scrubber.scrub(x.text) for x in lines]
+    """Every line's text and other parts; the server's lines together, as one reply stream."""
     server = [i for i, x in enumerate(lines) if x.dir == "server"]
-    for i, text in zip(server, scrubber.scrub_lines([shown[i] for i in server]), strict=True):
-        shown[i] = text
-    return tuple(
-        x if x.text == text else dataclasses.replace(x, text=text)
-        for x, text in zip(lines, shown, strict=True)
-    )
+    texts = dict(zip(server, scrubber.scrub_lines([lines[i].text for i in server]), strict=True))
+    out = []
+    for i, line in enumerate(lines):
+        parts = {
+            f.name: _redacted(getattr(line, f.name), scrubber)
+            for f in fields(line)
+            if f.init and f.name not in OWN_PARTS and f.name != "text"
+        }
+        parts["text"] = texts[i] if i in texts else scrubber.scrub(line.text)
+        new = dataclasses.replace(line, **parts)
+        out.append(line if new == line else new)
+    return tuple(out)
 
 
 def checks_of(o: ProbeOptions) -> list[str]:
