@@ -360,12 +360,11 @@ _NEW_WORDS = re.compile(r"^>\s*\*New words\*[^:]*:\s*(.+?)\s*$", re.MULTILINE)
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+)*\b")
 #: Acronyms a notebook may use without a glossary entry: general computing words, organisations,
 #: units, identifiers, RFC 2119 keywords, SMTP command and mechanism names, state names.
-GENERAL_WORDS = frozenset(
-    """API AWS BCP BY CLOSED CONNECTING CR LF DATA DER PEM DROP REJECT FAQ GB MB GLOSSARY GREETING
-    GROUP HOWTO HTTPS IANA IP ISP JSON LOGIN PLAIN M3AAWG MAAWG MAIL MDN MIME MUST SHOULD NOT NO NUL
-    PKI QUIT RCPT READY RFC SES SESSION SHA-256 SIZE SQL SSL SYN TCP TXT USENIX VM WP AUTH
-    EHLO-SENT STARTTLS-SENT TLS-HANDSHAKE DANE-EE""".split()
-)
+_GENERAL = """API AWS BCP BY CLOSED CONNECTING CR LF DATA DER PEM DROP REJECT FAQ GB MB GLOSSARY
+GREETING GROUP HOWTO HTTPS IANA IP ISP JSON LOGIN PLAIN M3AAWG MAAWG MAIL MDN MIME MUST SHOULD NOT
+NO NUL PKI QUIT RCPT READY RFC SES SESSION SHA-256 SIZE SQL SSL SYN TCP TXT USENIX VM WP AUTH
+EHLO-SENT STARTTLS-SENT TLS-HANDSHAKE DANE-EE"""
+GENERAL_WORDS = frozenset(_GENERAL.split())
 
 
 def _glossary() -> dict[str, set[str]]:
@@ -384,7 +383,9 @@ def _glossary() -> dict[str, set[str]]:
 
 
 def _key_points(nb: nbformat.NotebookNode) -> str:
-    boxes = [c.source for c in nb.cells if c.cell_type == "markdown" and _KEY_POINTS.search(c.source)]
+    boxes = [
+        c.source for c in nb.cells if c.cell_type == "markdown" and _KEY_POINTS.search(c.source)
+    ]
     return boxes[0] if boxes else ""
 
 
@@ -405,7 +406,9 @@ def test_questions_and_key_points(path: Path) -> None:
     )
     cells = [c for c in nb.cells if c.cell_type == "markdown"]
     box = next((i for i, c in enumerate(cells) if _KEY_POINTS.search(c.source)), None)
-    summary = next((i for i, c in enumerate(cells) if re.search(r"^##\s+Summary", c.source, re.M)), None)
+    summary = next(
+        (i for i, c in enumerate(cells) if re.search(r"^##\s+Summary", c.source, re.M)), None
+    )
     assert box is not None, f"{path.name}: no '> **Key points**' box"
     assert summary is not None and box < summary, f"{path.name}: Key points go before the Summary"
     bullets = re.findall(r"^>\s*-\s+\S", cells[box].source, re.MULTILINE)
@@ -423,7 +426,9 @@ def test_new_words_are_defined_in_the_glossary(path: Path) -> None:
         _prose(c) for c in nb.cells if c.cell_type == "markdown" and c.source != box
     ).lower()
     for word in _new_words(nb):
-        assert word.lower() in glossary, f"{path.name}: '{word}' is a new word with no GLOSSARY entry"
+        assert word.lower() in glossary, (
+            f"{path.name}: '{word}' is a new word with no GLOSSARY entry"
+        )
         assert number in glossary[word.lower()], (
             f"{path.name}: GLOSSARY.md's entry for '{word}' should list {number} under 'Seen in'"
         )
@@ -432,9 +437,7 @@ def test_new_words_are_defined_in_the_glossary(path: Path) -> None:
 
 def test_every_glossary_entry_is_introduced_by_a_notebook() -> None:
     introduced = {w.lower() for p in NOTEBOOKS for w in _new_words(_read(p))}
-    rows = [
-        ln for ln in GLOSSARY.read_text(encoding="utf-8").splitlines() if ln.startswith("| **")
-    ]
+    rows = [ln for ln in GLOSSARY.read_text(encoding="utf-8").splitlines() if ln.startswith("| **")]
     orphans = []
     for row in rows:
         first = row.strip().strip("|").split(" | ")[0]
