@@ -322,7 +322,8 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
         "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
-        "OAUTHBEARER with a token; no password mechanism is offered, so a password is never sent.",
+        "OAUTHBEARER with a token; no password mechanism is offered, so a password will not work "
+        "here (it is never even sent).",
     }[service.profile]
     if port == 2525 and service.profile == "submission":
         text = (
