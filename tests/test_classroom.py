@@ -252,7 +252,7 @@ def test_https_with_the_labs_ca_verifies_and_refuses_without_it(tmp_path: Path) 
         report = send(recs, address=server.url, code=server.session.code, label="home",
                       cafile=str(ca))  # fmt: skip
         assert report.accepted == 4
-        with pytest.raises(ShareError, match="CERTIFICATE_VERIFY_FAILED|certificate verify"):
+        with pytest.raises(ShareError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
             send(recs, address=server.url, code=server.session.code, label="away")
         mine = tmp_path / "mine.jsonl"
         done = subprocess.run(
