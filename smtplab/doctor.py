@@ -99,7 +99,7 @@ def _ports(facts: ProviderFacts | None) -> list[int]:
 
 
 def _probe(args: argparse.Namespace, ports: list[int], timeout: float) -> list[dict[str, Any]]:
-    from smtplab.probe import probe_many
+    from smtplab.engine import probe_many
 
     kw: dict[str, Any] = {"timeout": timeout, "cafile": args.cafile, "progress": False}
     targets = [(args.host, p) for p in ports]

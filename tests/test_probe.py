@@ -16,7 +16,7 @@ from servers import Certs, ServerThread
 
 import smtplab
 from smtplab import schema
-from smtplab.probe import ProbeInputError, ProbeResult
+from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.tls import HANDS_OVER_CHAIN
 
 
@@ -313,7 +313,7 @@ def test_certificate_facts_read_the_same_verified_or_not(
 
 
 def test_tls_required_check(servers: ServerThread, certs: Certs) -> None:
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     lax = servers.smtp(ssl_ctx=certs.server_context())
     strict = servers.smtp(ssl_ctx=certs.server_context(), require_starttls=True)
@@ -398,7 +398,7 @@ def test_a_deadline_keeps_the_certificate_rejection(tls_then_silent_port: int, c
     assert r.outcome == "silent", r.outcome  # connected and TLS came up: never "filtered"
     assert r.cert_verified is False and "expired" in (r.cert_error or "").lower()
     assert "cert_expired" in codes(r), codes(r)
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -422,7 +422,7 @@ def test_a_slow_tls_handshake_is_not_silent(slow_handshake_port: int, mode: str)
     r = smtplab.probe("127.0.0.1", slow_handshake_port, mode=mode, timeout=1, deadline=5)
     assert r.outcome == "tls_failed", (r.outcome, r.error, [x.text for x in r.transcript])
     assert "TLS handshake timed out" in (r.error or ""), r.error
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -461,7 +461,7 @@ def test_each_input_is_checked_once(
     """The host is parsed once, when the options are made, and never again on the way."""
     import importlib
 
-    engine = importlib.import_module("smtplab.probe.options")
+    engine = importlib.import_module("smtplab.engine.options")
 
     calls: list[object] = []
     real = engine._check_host
@@ -555,7 +555,7 @@ def test_the_reason_mail_was_refused_is_asked_after_starttls(
         < verbs.index(b"STARTTLS")
         < len(verbs) - 1 - verbs[::-1].index(b"MAIL")
     )
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -576,7 +576,7 @@ def test_a_deadline_during_a_reconnect_is_not_filtered() -> None:
     assert events.count("connected") == 1 and "retrying with implicit TLS" in " ".join(events)
     assert r.outcome == "silent", (r.outcome, r.error, events)
     assert r.connect_ms is not None and "deadline" in (r.error or "")
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -587,8 +587,8 @@ def test_auto_mode_tries_implicit_tls_after_a_short_grace(
     """Issue 15 #5: a port silent in cleartext has implicit TLS tried on a second connection
     after a grace of a few connect times, not after the whole timeout; TLS answers first and
     its session follows. The recording replays the race as it went."""
-    from smtplab.probe.conversation import GRACE_EVENT, GRACE_MIN_S, TLS_FIRST_EVENT
-    from smtplab.replay import differences, replay
+    from smtplab.engine.conversation import GRACE_EVENT, GRACE_MIN_S, TLS_FIRST_EVENT
+    from smtplab.replaying import differences, replay
 
     r = smtplab.probe("localhost", smtp_ports["implicit"], cafile=cafile, timeout=3)
     assert r.outcome == "open" and r.tls_mode == "implicit", (r.error, r.transcript)
@@ -604,8 +604,8 @@ def test_auto_mode_tries_implicit_tls_after_a_short_grace(
 def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) -> None:
     """A greeting that comes after the grace but within the timeout is still the answer: the
     TLS attempt beside it fails (the server greets it in cleartext) and is dropped."""
-    from smtplab.probe.conversation import CLEARTEXT_FIRST_EVENT, GRACE_EVENT
-    from smtplab.replay import differences, replay
+    from smtplab.engine.conversation import CLEARTEXT_FIRST_EVENT, GRACE_EVENT
+    from smtplab.replaying import differences, replay
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(0.8)

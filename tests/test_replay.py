@@ -10,7 +10,7 @@ import pytest
 import smtplab
 from smtplab._paths import data_dir
 from smtplab.records import load_records
-from smtplab.replay import NEW_IN_V2, differences, replay
+from smtplab.replaying import NEW_IN_V2, differences, replay
 from smtplab.schema import upgrade_record
 
 RECORDINGS = sorted((data_dir() / "recordings").glob("*.jsonl"))
@@ -78,16 +78,16 @@ def test_replay_can_be_paced_by_the_recorded_timings() -> None:
 
 
 def test_replay_stays_callable_after_importing_its_module() -> None:
-    """In a fresh interpreter, importing the module `smtplab.replay` (for `differences`) must
-    not turn `smtplab.replay` into a module: it stays the function."""
+    """In a fresh interpreter, importing the module `smtplab.replaying` (for `differences`)
+    leaves `smtplab.replay` the function."""
     import subprocess
     import sys
 
     root = Path(__file__).parent.parent
     code = (
         "import smtplab\n"
-        "from smtplab.replay import differences\n"
-        "import smtplab.replay\n"
+        "from smtplab.replaying import differences\n"
+        "import smtplab.replaying\n"
         "rec = {'host': 'mx.example', 'port': 25, 'outcome': 'refused', 'transcript': ["
         "{'t': 0, 'dir': 'event', 'text': 'connecting to 127.0.0.1 port 25'},"
         "{'t': 1, 'dir': 'event', 'text': 'connection refused'}]}\n"
@@ -109,10 +109,10 @@ def test_replay_stays_callable_after_importing_its_module() -> None:
 
 
 def test_live_and_replayed_wires_implement_one_interface() -> None:
-    from smtplab.probe.options import ProbeOptions
-    from smtplab.probe.result import ProbeState
-    from smtplab.probe.wire import LiveWire, Wire
-    from smtplab.replay import _RecordedWire
+    from smtplab.engine.options import ProbeOptions
+    from smtplab.engine.result import ProbeState
+    from smtplab.engine.wire import LiveWire, Wire
+    from smtplab.replaying import _RecordedWire
 
     st = ProbeState(ProbeOptions("mx.example", 25))
     assert isinstance(LiveWire(st), Wire)
@@ -123,24 +123,23 @@ def test_replay_uses_no_private_name_of_the_engine() -> None:
     """Replay talks to the engine through its public seams only, and the live engine knows
     nothing of replay (no hooks for recorded outcomes or recorded resolvers)."""
     import ast
-    import sys
 
-    replay_module = sys.modules["smtplab.replay"]  # the module (smtplab.replay is the function)
+    import smtplab.replaying as replay_module
 
     tree = ast.parse(Path(replay_module.__file__).read_text(encoding="utf-8"))
     private = [
         f"{node.module}.{alias.name}"
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smtplab.probe")
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("smtplab.engine")
         for alias in node.names
         if alias.name.startswith("_")
     ]
     assert private == []
     assert "_engine" not in replay_module.__dict__
-    engine = Path(smtplab.__file__).parent / "probe"
+    engine = Path(smtplab.__file__).parent / "engine"
     for path in engine.glob("*.py"):
         text = path.read_text(encoding="utf-8")
-        for hook in ("recorded_outcome", "hasattr(self.make_wire", "smtplab.replay import"):
+        for hook in ("recorded_outcome", "hasattr(self.make_wire", "smtplab.replaying import"):
             assert hook not in text, (path.name, hook)
 
 

@@ -73,7 +73,7 @@ def add_record_arguments(r: argparse.ArgumentParser) -> None:
 
 
 def _timeout(args: argparse.Namespace) -> float:
-    from smtplab.probe import DEFAULT_TIMEOUT
+    from smtplab.engine import DEFAULT_TIMEOUT
 
     return DEFAULT_TIMEOUT if args.timeout is None else timeout_seconds(args.timeout)
 
@@ -110,7 +110,7 @@ def probe_targets(
     show_live = live and sys.stderr.isatty()
 
     def run(lab: Any) -> list[Any]:
-        from smtplab.probe import probe_many
+        from smtplab.engine import probe_many
 
         def call(live: Any = None) -> list[Any]:
             return probe_many(
@@ -192,7 +192,7 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.mx:
         if args.lab:
             raise UsageError("--mx looks up real DNS and cannot be combined with --lab")
-        from smtplab.discover import discover
+        from smtplab.discovery import discover
 
         found = discover(args.host)
         if not args.json:

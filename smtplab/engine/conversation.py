@@ -1,7 +1,7 @@
 """The conversation: what the probe says, when, and what each answer means.
 
-It drives the sans-IO core of :mod:`smtplab.protocol` over any :class:`~smtplab.probe.wire.Wire`
-and writes what it learns into the :class:`~smtplab.probe.result.ProbeState`. A conversation
+It drives the sans-IO core of :mod:`smtplab.protocol` over any :class:`~smtplab.engine.wire.Wire`
+and writes what it learns into the :class:`~smtplab.engine.result.ProbeState`. A conversation
 ends by returning (the server spoke SMTP to the end) or with :class:`_Stop` and the outcome
 word; it never lets a network error escape.
 """
@@ -14,9 +14,9 @@ import ssl
 import time
 from typing import Any, Final
 
+from smtplab.engine.result import ProbeState
+from smtplab.engine.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.findings import Finding
-from smtplab.probe.result import ProbeState
-from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
 
@@ -114,7 +114,7 @@ def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
 
 
 class Conversation:
-    """What the probe says and when, over any :class:`~smtplab.probe.wire.Wire`: the live one,
+    """What the probe says and when, over any :class:`~smtplab.engine.wire.Wire`: the live one,
     or a replayed recording."""
 
     def __init__(self, st: ProbeState, make_wire: WireFactory | None = None) -> None:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from smtplab import schema
+from smtplab.engine.options import ProbeOptions
 from smtplab.findings import Finding, analyze, guess_role, top_finding
-from smtplab.probe.options import ProbeOptions
 from smtplab.protocol import Redactor, TranscriptLine, ehlo_keyword
 
 __all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "checks_of", "finish"]

@@ -1,6 +1,6 @@
 """The wire a conversation talks over: the :class:`Wire` interface and the live socket.
 
-A :class:`~smtplab.probe.conversation.Conversation` decides what to say and what the answers
+A :class:`~smtplab.engine.conversation.Conversation` decides what to say and what the answers
 mean; a wire only moves lines. :class:`LiveWire` is a TCP connection (upgraded to TLS when
 asked); :mod:`smtplab.replay` implements the same interface over a recorded transcript, so a
 recording goes back through the very same conversation.
@@ -17,9 +17,9 @@ from collections import deque
 from typing import Final, Protocol, runtime_checkable
 
 from smtplab import tls
-from smtplab.probe.options import ProbeOptions
-from smtplab.probe.result import ProbeState
-from smtplab.probe.tlsfacts import TLSFacts, session_facts
+from smtplab.engine.options import ProbeOptions
+from smtplab.engine.result import ProbeState
+from smtplab.engine.tlsfacts import TLSFacts, session_facts
 from smtplab.protocol import ProtocolError, Reply, ReplyParser
 from smtplab.tls import ChainVerdict, judge_session_certificate
 

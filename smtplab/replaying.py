@@ -23,13 +23,13 @@ import ssl
 from collections.abc import Mapping
 from typing import Any, Final
 
+from smtplab.engine.conversation import GRACE_EVENT, HANDSHAKE_EVENTS, TLS_FIRST_EVENT
+from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeOptions
+from smtplab.engine.result import ProbeResult, ProbeState
+from smtplab.engine.run import run_probe, run_sync
+from smtplab.engine.tlsfacts import TLSFacts
+from smtplab.engine.wire import DeadlineReached, ReplyReader, WireFailed
 from smtplab.findings import Finding
-from smtplab.probe.conversation import GRACE_EVENT, HANDSHAKE_EVENTS, TLS_FIRST_EVENT
-from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeOptions
-from smtplab.probe.result import ProbeResult, ProbeState
-from smtplab.probe.run import run_probe, run_sync
-from smtplab.probe.tlsfacts import TLSFacts
-from smtplab.probe.wire import DeadlineReached, ReplyReader, WireFailed
 from smtplab.protocol import ProtocolError, Reply, TranscriptLine, validate_ehlo_name
 from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
@@ -57,7 +57,7 @@ class _RecordedSSLError(ssl.SSLError):
 
 
 class _RecordedWire:
-    """A :class:`~smtplab.probe.wire.Wire` that reads from a transcript instead of a socket.
+    """A :class:`~smtplab.engine.wire.Wire` that reads from a transcript instead of a socket.
 
     One cursor serves every connection of the probe (the conversation calls the wire factory,
     this object, once per connection). To its :class:`ReplyReader` it is also the transport."""

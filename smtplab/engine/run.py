@@ -1,8 +1,8 @@
 """Running probes: :func:`probe`, :func:`aprobe` and the many-target :func:`probe_many`.
 
-Each takes a host and port (checked once into :class:`~smtplab.probe.options.ProbeOptions`) or
+Each takes a host and port (checked once into :class:`~smtplab.engine.options.ProbeOptions`) or
 ready options, runs the conversation over live wires within the deadline, and returns a
-:class:`~smtplab.probe.result.ProbeResult`. It never raises for what the network does.
+:class:`~smtplab.engine.result.ProbeResult`. It never raises for what the network does.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop
-from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
-from smtplab.probe.result import ProbeResult, ProbeState, finish
-from smtplab.probe.sessions import run_sessions
-from smtplab.probe.wire import DeadlineReached, WireFactory
+from smtplab.engine.conversation import _Stop
+from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
+from smtplab.engine.result import ProbeResult, ProbeState, finish
+from smtplab.engine.sessions import run_sessions
+from smtplab.engine.wire import DeadlineReached, WireFactory
 from smtplab.protocol import Redactor, secret_forms
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]

@@ -1,6 +1,6 @@
 """The whole probe over one or more connections: :func:`run_sessions`.
 
-One :class:`~smtplab.probe.conversation.Conversation` session, and the retries auto mode
+One :class:`~smtplab.engine.conversation.Conversation` session, and the retries auto mode
 allows: implicit TLS after a silent cleartext try, plain SMTP after a cleartext answer on a
 TLS port, and — only where this Python cannot hand over an unverified chain — a reconnect
 without verification to read a certificate that failed it.
@@ -8,8 +8,7 @@ without verification to read a certificate that failed it.
 
 from __future__ import annotations
 
-from smtplab.findings import Finding
-from smtplab.probe.conversation import (
+from smtplab.engine.conversation import (
     RECONNECT_EVENT,
     Conversation,
     _CertRejected,
@@ -17,8 +16,9 @@ from smtplab.probe.conversation import (
     _Silent,
     _Stop,
 )
-from smtplab.probe.result import ProbeState
-from smtplab.probe.wire import WireFactory
+from smtplab.engine.result import ProbeState
+from smtplab.engine.wire import WireFactory
+from smtplab.findings import Finding
 
 __all__ = ["run_sessions"]
 
