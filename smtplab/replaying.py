@@ -19,21 +19,28 @@ import asyncio
 import dataclasses
 import math
 import re
-import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from smtplab.engine.conversation import GRACE_EVENT, HANDSHAKE_EVENTS, TLS_FIRST_EVENT
 from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeOptions
 from smtplab.engine.result import ProbeResult, ProbeState
 from smtplab.engine.run import run_probe, run_sync
 from smtplab.engine.tlsfacts import TLSFacts
-from smtplab.engine.wire import DeadlineReached, ReplyReader, WireFailed
+from smtplab.engine.wire import (
+    ConnectFailed,
+    DeadlineReached,
+    NameLookupFailed,
+    TLSFailed,
+    TLSRejected,
+    WireClosed,
+    WireTimeout,
+)
 from smtplab.findings import Finding
-from smtplab.protocol import ProtocolError, Reply, TranscriptLine, validate_ehlo_name
+from smtplab.prose_events import CONNECTING, kinds_from_prose
+from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
 from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
-__all__ = ["TIMING_FIELDS", "areplay", "differences", "replay"]
+__all__ = ["TIMING_FIELDS", "RecordedNetwork", "RecordedStream", "areplay", "differences", "replay"]
 
 #: Fields that measure this run's clock, not what the server did: a replay differs in them.
 TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_ms")
@@ -42,46 +49,60 @@ TIMING_FIELDS: Final = ("connect_ms", "banner_ms", "ehlo_ms", "tls_ms", "total_m
 #: knowing them.
 NEW_IN_V2: Final = ("timeout", "deadline", "checks", "cert_problems")
 
-_CONNECTING = re.compile(r"^connecting to (\S+) port (\d+)")
 _SECONDS = re.compile(r"(?:within|after) ([0-9.]+) s\b")
 _DEADLINE = re.compile(r"deadline of ([0-9.]+) s")
 
+#: Event kinds a read goes past: what the conversation noted, which no step of the wire needs.
+_NOTES: Final = frozenset(
+    {
+        "unasked_replies",
+        "starttls_not_offered",
+        "starttls_refused",
+        "starttls_injection",
+        "check",
+        "auth_skipped",
+        "retry_failed",
+        "race_cleartext_first",
+        "internal_error",
+        "truncated",
+        "note",
+    }
+)
 
-class _RecordedSSLError(ssl.SSLError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
-    def __str__(self) -> str:
-        return self.message
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    return int(value) if isinstance(value, (int, float)) else 0
 
 
-class _RecordedWire:
-    """A :class:`~smtplab.engine.wire.Wire` that reads from a transcript instead of a socket.
+def _str(data: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else default
 
-    One cursor serves every connection of the probe (the conversation calls the wire factory,
-    this object, once per connection). To its :class:`ReplyReader` it is also the transport."""
 
-    def __init__(self, rec: Mapping[str, Any], lines: list[TranscriptLine], speed: float | None):
-        self.rec = rec
+class _Cursor:
+    """One place in a recorded transcript, shared by every connection of a replay, paced by
+    the recorded times when asked."""
+
+    def __init__(self, lines: list[TranscriptLine], speed: float | None) -> None:
         self.lines = lines
         self.pos = 0
         self.speed = speed
         self.t_start: float | None = None
-        self.last_t = 0.0
-        self.st: ProbeState | None = None
-        self.proto: ReplyReader | None = None
 
-    def __call__(self, st: ProbeState) -> _RecordedWire:
-        self.st = st
-        self.proto = ReplyReader(st)
-        return self
+    def peek(self) -> TranscriptLine | None:
+        return self.lines[self.pos] if self.pos < len(self.lines) else None
 
-    # --- reading the recording ------------------------------------------------------------
+    def take(self) -> TranscriptLine:
+        line = self.lines[self.pos]
+        self.pos += 1
+        return line
 
-    async def _pace(self, t: float) -> None:
-        if not self.speed:
+    async def pace(self) -> None:
+        """Wait until the time of the line last taken, at the replay's speed."""
+        if not self.speed or not self.pos:
             return
+        t = self.lines[self.pos - 1].t
         loop = asyncio.get_running_loop()
         if self.t_start is None:
             self.t_start = loop.time() - t / 1000.0 / self.speed
@@ -89,264 +110,228 @@ class _RecordedWire:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    def _peek(self) -> TranscriptLine | None:
-        return self.lines[self.pos] if self.pos < len(self.lines) else None
 
-    async def _next(self) -> TranscriptLine | None:
-        line = self._peek()
-        if line is not None:
-            self.pos += 1
-            self.last_t = line.t
-            await self._pace(line.t)
-        return line
+class RecordedStream:
+    """A :class:`~smtplab.engine.wire.Stream` that reads a recorded transcript: the server's
+    lines come back as bytes, and each recorded event that ended a step (a timeout, a closed
+    connection, a failed handshake) comes back as the typed error the live stream raised."""
 
-    def _recorded_protocol_error(self) -> str | None:
-        for line in self.lines[self.pos :]:
-            if line.dir == "event":
-                for prefix in ("protocol error: ", "not SMTP: "):
-                    if line.text.startswith(prefix):
-                        return line.text[len(prefix) :]
-            if line.dir == "client":
-                return None
-        return None
+    def __init__(self, cursor: _Cursor, pending: bytes = b"") -> None:
+        self.cursor = cursor
+        self.pending = bytearray(pending)
+        self.delivered = 0
+        #: the data of the TLS session's ``tls_established`` event, once it came up
+        self.session: dict[str, Any] = {}
 
-    def _arrive(self) -> None:
-        """Server lines next in the recording have "arrived": parse them now, as the live wire
-        does the moment bytes come in (so they land in the transcript in the same order)."""
-        while (line := self._peek()) is not None and line.dir == "server":
-            self.pos += 1
-            self.last_t = line.t
-            self._feed(line.text)
-
-    def _feed(self, text: str) -> None:
-        assert self.proto is not None
-        self.proto.data_received(text.encode("utf-8") + b"\r\n")
-        if self.proto.error is not None:
-            recorded = self._recorded_protocol_error()
-            if recorded is not None:
-                self.proto.error = ProtocolError(recorded)
-
-    # --- what the conversation calls -------------------------------------------------------
-
-    async def resolve(self) -> tuple[str, int]:
-        assert self.st is not None
-        for i, line in enumerate(self.lines):
-            if line.dir == "event" and (
-                line.text.startswith("lab: ") or line.text.startswith("name lookup")
-            ):
-                self.pos = i + 1
-                self.st.event(line.text)
-                raise WireFailed("dns_failed", str(self.rec.get("error") or line.text))
-            m = _CONNECTING.match(line.text) if line.dir == "event" else None
-            if m:
-                return m.group(1), int(m.group(2))
-        return str(self.rec.get("address") or "0.0.0.0"), int(self.rec["port"])
-
-    async def connect(self, address: str, port: int, timeout: float) -> None:
-        assert self.st is not None and self.proto is not None
-        # the event right after the next "connecting to ..." tells how the connect went
-        while (line := await self._next()) is not None:
-            if line.dir == "event" and line.text.startswith("connecting to "):
-                break
-        while (line := await self._next()) is not None:
-            if line.dir != "event":
+    async def read(self, max_bytes: int, timeout: float) -> bytes:
+        c = self.cursor
+        out = bytearray(self.pending)
+        self.pending.clear()
+        while (line := c.peek()) is not None:
+            if line.dir == "server":
+                out += line.text.encode("utf-8") + b"\r\n"
+                c.take()
                 continue
-            if line.text == "connected":
-                self.proto.connection_made(self)  # type: ignore[arg-type]
-                self._arrive()
-                return
-            if line.text == "connection refused":
-                raise ConnectionRefusedError(line.text)
-            if line.text.startswith("the probe's overall deadline"):
-                raise DeadlineReached()
-            if line.text.startswith("connect timed out"):
-                raise asyncio.TimeoutError()
-            outcome = (
-                "reset" if line.text == "connection reset" else self.rec.get("outcome", "error")
-            )
-            raise WireFailed(str(outcome), line.text)
-        raise WireFailed("error", "the recording ends before the connection")
+            if line.dir == "event" and line.kind in _NOTES:
+                c.take()
+                continue
+            if out or line.dir == "client":
+                break
+            out += await self._stop_at(line, timeout)
+            break
+        if not out:
+            if c.peek() is None:
+                raise WireClosed("connection closed by the server")
+            raise WireTimeout()
+        await c.pace()
+        self.delivered += len(out)
+        return bytes(out)
 
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
+    async def _stop_at(self, line: TranscriptLine, timeout: float) -> bytes:
+        """The recorded event at which nothing more came: raise what the live stream raised
+        (or first hand over the bytes of a greeting that had begun, when they were not kept)."""
+        kind, data = line.kind, line.data
+        if kind == "greeting_timeout" and _int(data, "bytes") > self.delivered:
+            # a greeting had begun (or something else came) without a whole line: its bytes were
+            # not kept, their count was; as many stand in for them
+            n = _int(data, "bytes") - self.delivered
+            return (b"220 " + b"." * n)[:n] if data.get("started") else b"." * n
+        if kind == "protocol_error":
+            raise ProtocolError(_str(data, "detail"))
+        if kind == "closed":
+            raise WireClosed(_str(data, "detail", "connection closed by the server"))
+        if kind == "deadline":
+            raise DeadlineReached(_int(data, "bytes"))
+        if kind == "race_tls_first":  # the TLS try wins this race: nothing comes here
+            await asyncio.sleep(timeout)
+        raise WireTimeout()
 
-    def pause_reading(self) -> None:
-        pass
+    async def write(self, data: bytes, timeout: float) -> None:
+        c = self.cursor
+        while (line := c.peek()) is not None:
+            c.take()
+            if line.dir != "client":
+                continue  # a reply nobody read, or a note: the conversation moved on
+            await c.pace()
+            nxt = c.peek()
+            if nxt is not None and nxt.kind == "send_failed":
+                c.take()
+                raise WireClosed(_str(nxt.data, "detail", "connection already closed"))
+            return
+        raise WireClosed("connection already closed")
 
     async def start_tls(
-        self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
-    ) -> None:
-        assert self.st is not None and self.proto is not None
-        self.proto.restart()
-        while (line := await self._next()) is not None:
-            if line.dir == "server":  # came over TLS as the handshake ended (the greeting on 465)
-                self._feed(line.text)
+        self, ctx: Any, server_hostname: str | None, timeout: float
+    ) -> RecordedStream:
+        c = self.cursor
+        arrived = bytearray()
+        while (line := c.peek()) is not None:
+            if line.dir == "client":
+                break
+            c.take()
+            if line.dir == "server":  # came over TLS as the handshake ended (465's greeting)
+                arrived += line.text.encode("utf-8") + b"\r\n"
                 continue
-            if line.dir != "event":
-                continue
-            text = line.text
-            if text.startswith("TLS established"):
-                return
-            if text.startswith("the probe's overall deadline"):
-                raise DeadlineReached()
-            if text.startswith("certificate rejected: "):
-                exc = ssl.SSLCertVerificationError(text)
-                exc.verify_message = text[len("certificate rejected: ") :]
-                raise exc
-            if text.startswith("TLS handshake failed: "):
-                raise _RecordedSSLError(text[len("TLS handshake failed: ") :].split(" — ")[0])
-            if text.startswith("TLS handshake timed out"):
-                silent = self.rec.get("outcome") == "silent"
-                self.st.bytes_in_phase = 0 if silent else 1
-                raise asyncio.TimeoutError()
-            if text.startswith("connection lost during the TLS handshake: "):
-                raise ConnectionResetError(
-                    text[len("connection lost during the TLS handshake: ") :]
+            kind, data = line.kind, line.data
+            if kind == "tls_established":
+                await c.pace()
+                tls = RecordedStream(c, bytes(arrived))
+                tls.session = dict(data)
+                return tls
+            if kind == "tls_rejected":
+                raise TLSRejected(_str(data, "detail"))
+            if kind == "tls_failed":
+                raise TLSFailed(_str(data, "detail"), data.get("cleartext") is True)
+            if kind == "tls_timeout":
+                raise WireTimeout(received=_int(data, "bytes"))
+            if kind == "closed":
+                raise WireClosed(_str(data, "detail"))
+            if kind == "deadline":
+                raise DeadlineReached(_int(data, "bytes"))
+        raise WireClosed("the recording ends during the TLS handshake")
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str) -> Any:
+        if name == "tls_facts":
+            return _tls_facts(self.session)
+        return None
+
+    def verdict(self) -> ChainVerdict | None:
+        """The verdict on the certificate as the session's event recorded it."""
+        s = self.session
+        if "problems" not in s:
+            return None
+        error = s.get("detail") if isinstance(s.get("detail"), str) else None
+        words = dict(verify_error_parts(error))
+        kinds = [str(k) for k in s.get("problems") or ()]
+        problems = tuple(CertProblem(k, words.get(k, k)) for k in kinds)
+        return ChainVerdict(s.get("verified") is True, problems, error)
+
+
+def _tls_facts(s: Mapping[str, Any]) -> TLSFacts:
+    version = s.get("version") if isinstance(s.get("version"), str) else None
+    cipher = s.get("cipher") if isinstance(s.get("cipher"), str) else None
+    facts = None
+    if any(k in s for k in ("subject", "issuer", "not_after", "san")):
+        facts = CertFacts(
+            subject=s.get("subject"),
+            issuer=s.get("issuer"),
+            not_after=s.get("not_after"),
+            san=tuple(str(x) for x in s.get("san") or ()),
+            self_signed=s.get("subject") == s.get("issuer"),
+        )
+    return TLSFacts(version, cipher, facts)
+
+
+class RecordedNetwork:
+    """A :class:`~smtplab.engine.wire.Network` over a recorded transcript: each connection of
+    the replay is the next one of the recording. It dispatches on the events' kinds and data
+    only: the sentences beside them may be reworded freely."""
+
+    def __init__(self, lines: list[TranscriptLine], speed: float | None = None) -> None:
+        self.cursor = _Cursor(lines, speed)
+        self.hands_over_chain = any(
+            x.kind == "tls_handshake" and x.data.get("judge") is True for x in lines
+        )
+
+    def __call__(self, opts: ProbeOptions, on_handshake_bytes: Callable[[int], None]) -> Any:
+        return self
+
+    async def resolve(self, host: str, port: int, timeout: float) -> tuple[str, int]:
+        c = self.cursor
+        for i in range(c.pos, len(c.lines)):
+            line = c.lines[i]
+            if line.kind == "dns_failed":
+                c.pos = i + 1
+                cause = _str(line.data, "cause", "other")
+                raise NameLookupFailed(
+                    cause if cause in ("lab", "lookup", "timeout") else "other",  # type: ignore[arg-type]
+                    _str(line.data, "detail", "timed out"),
                 )
-        raise ConnectionResetError("the recording ends during the TLS handshake")
+            if line.kind == "connecting":
+                return _str(line.data, "address", "0.0.0.0"), _int(line.data, "port") or port
+        return "0.0.0.0", port
 
-    def tls_facts(self) -> TLSFacts:
-        rec = self.rec
-        facts = None
-        if rec.get("cert_subject") or rec.get("cert_issuer"):
-            facts = CertFacts(
-                subject=rec.get("cert_subject"),
-                issuer=rec.get("cert_issuer"),
-                not_after=_iso(rec.get("cert_not_after")),
-                san=tuple(_list(rec.get("cert_san"))),
-                self_signed=rec.get("cert_subject") == rec.get("cert_issuer"),
-            )
-        return TLSFacts(rec.get("tls_version"), rec.get("tls_cipher"), facts)
+    async def connect(self, address: str, port: int, timeout: float) -> RecordedStream:
+        c = self.cursor
+        while (line := c.peek()) is not None:  # to the connection's own "connecting"
+            c.take()
+            if line.kind == "connecting":
+                break
+        while (line := c.peek()) is not None:  # then how it went
+            c.take()
+            if line.kind == "connected":
+                await c.pace()
+                return RecordedStream(c)
+            if line.kind == "connect_failed":
+                cause = _str(line.data, "cause", "other")
+                known = ("timeout", "refused", "reset", "unreachable")
+                raise ConnectFailed(
+                    cause if cause in known else "other",  # type: ignore[arg-type]
+                    _str(line.data, "detail", cause),
+                )
+            if line.kind == "deadline":
+                raise DeadlineReached(_int(line.data, "bytes"))
+        raise ConnectFailed("other", "the recording ends before the connection")
 
-    def hands_over_chain(self) -> bool:
-        first_look = HANDSHAKE_EVENTS[(True, True)]
-        return any(x.dir == "event" and x.text == first_look for x in self.lines)
+    def race_grace(self, proposed: float) -> float | None:
+        """The grace the recorded probe gave (it measured its own connect time), if it raced."""
+        c = self.cursor
+        race = next((x for x in c.lines[c.pos :] if x.kind in ("tls_race", "connecting")), None)
+        if race is None or race.kind != "tls_race":
+            return None
+        seconds = race.data.get("seconds")
+        return float(seconds) if isinstance(seconds, (int, float)) else proposed
+
+    async def tls_answers(self, stream: Any, server_hostname: str, timeout: float) -> bool:
+        """The race as recorded: TLS first if that is the event after the race began. Takes
+        the race's event at once (before its first wait), so the greeting's read goes on."""
+        c = self.cursor
+        while (line := c.peek()) is not None and line.kind != "tls_race":
+            if line.dir != "event":
+                break
+            c.take()
+        if c.peek() is not None and c.lines[c.pos].kind == "tls_race":
+            c.take()
+        nxt = c.peek()
+        if nxt is not None and nxt.kind == "race_tls_first":
+            return True
+        await asyncio.sleep(timeout)
+        return False
 
     async def judge_certificate(
         self,
+        stream: Any,
         server_name: str,
         *,
         cafile: str | None,
         cadata: str | None,
         verify_error: str | None,
     ) -> ChainVerdict | None:
-        """The verdict the recording holds (``cert_verified``, ``cert_problems``,
-        ``cert_error``): a replay has no certificate to judge again."""
-        rec = self.rec
-        kinds = None if _missing_list(rec.get("cert_problems")) else _list(rec["cert_problems"])
-        error = None if _missing(rec.get("cert_error")) else str(rec["cert_error"])
-        if kinds is None:  # not recorded (v1): the one-look verdict is still in cert_verified
-            if verify_error is not None or not self.hands_over_chain():
-                return None
-            return ChainVerdict(rec.get("cert_verified") is True, (), error)
-        words = dict(verify_error_parts(error))
-        problems = tuple(CertProblem(str(k), words.get(str(k), str(k))) for k in kinds)
-        return ChainVerdict(rec.get("cert_verified") is True, problems, error)
-
-    def local_name(self) -> str:
-        for line in self.lines[self.pos :]:
-            if line.dir == "client" and line.text.upper().startswith(("EHLO ", "HELO ")):
-                return line.text.split(" ", 1)[1]
-        return "[127.0.0.1]"
-
-    def pending(self) -> int:
-        assert self.proto is not None
-        return len(self.proto.replies)
-
-    def leftover(self) -> int:
-        assert self.proto is not None
-        self._arrive()
-        return len(self.proto.replies) + self.proto.parser.buffered
-
-    def received(self) -> int:
-        assert self.proto is not None
-        return self.proto.received
-
-    def reply_started(self) -> bool:
-        assert self.proto is not None
-        return self.proto.parser.started_reply()
-
-    def send(self, data: bytes) -> None:
-        while (line := self._peek()) is not None:
-            self.pos += 1
-            if line.dir == "client":
-                nxt = self._peek()
-                if (
-                    nxt is not None
-                    and nxt.dir == "event"
-                    and nxt.text.startswith("connection lost while sending ")
-                ):
-                    self.pos += 1  # the conversation writes this event again itself
-                    raise ConnectionResetError(nxt.text.split(": ", 1)[1])
-                return
-            if line.dir == "server":
-                self._feed(line.text)
-        raise ConnectionResetError("connection already closed")
-
-    async def read_reply(self, timeout: float) -> Reply:
-        proto = self.proto
-        assert proto is not None
-        while True:
-            if proto.replies:
-                reply = proto.replies.popleft()
-                self._arrive()
-                await self._pace(self.last_t)
-                return reply
-            if proto.error is not None:
-                raise proto.error
-            line = self._peek()
-            if line is None:
-                raise ConnectionResetError("the recording ends here")
-            if line.dir == "client":
-                raise asyncio.TimeoutError()
-            await self._next()
-            if line.dir == "server":
-                self._feed(line.text)
-                continue
-            text = line.text
-            if text.startswith(("no reply to ", "no greeting within ", GRACE_EVENT)):
-                raise asyncio.TimeoutError()
-            m = re.match(r"^tarpit: only (\d+) bytes", text)
-            if m:  # a greeting had begun; its partial bytes were not kept, their count was
-                proto.received = int(m.group(1))
-                proto.parser.feed(b"2")
-                raise asyncio.TimeoutError()
-            m = re.match(r"^received (\d+) bytes that are not", text)
-            if m:
-                proto.received = int(m.group(1))
-                raise asyncio.TimeoutError()
-            if text.startswith(("protocol error: ", "not SMTP: ")):
-                raise ProtocolError(text.split(": ", 1)[1])
-            if text.startswith(("connection closed", "connection reset")):
-                raise ConnectionResetError(text)
-            if text.startswith("the probe's overall deadline"):
-                raise DeadlineReached()
-
-    def races_tls(self) -> bool:
-        return any(x.dir == "event" and x.text.startswith(GRACE_EVENT) for x in self.lines)
-
-    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
-        """The race as recorded: TLS first if that event comes before any server line."""
-        for i in range(self.pos, len(self.lines)):
-            line = self.lines[i]
-            if line.dir == "event" and line.text == TLS_FIRST_EVENT:
-                self.pos = i  # the conversation writes this event itself
-                return None
-            if line.dir != "event" or line.text.startswith("no greeting within "):
-                break
-        return await self.read_reply(timeout)
-
-    def close(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
+        """The verdict the recording holds: a replay has no certificate to judge again."""
+        return stream.verdict() if isinstance(stream, RecordedStream) else None
 
 
 def _list(value: Any) -> list[Any]:
@@ -375,10 +360,12 @@ def _iso(value: Any) -> str | None:
 
 
 def _transcript(rec: Mapping[str, Any]) -> list[TranscriptLine]:
-    return [
-        TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"]))
-        for x in _list(rec.get("transcript"))
-    ]
+    """The recorded lines, every event with its kind: an older record's read by its words
+    (:mod:`smtplab.prose_events`), the only place words still steer a replay."""
+    lines = [TranscriptLine.from_dict(x) for x in _list(rec.get("transcript"))]
+    if any(x.dir == "event" and x.kind is None for x in lines):
+        return kinds_from_prose(rec, lines)
+    return lines
 
 
 def _ehlo_name(lines: list[TranscriptLine]) -> str | None:
@@ -450,7 +437,7 @@ def _options_from_v1_transcript(
     asked_auth = sent_auth or any(
         x.dir == "event" and x.text.startswith("AUTH check skipped") for x in lines
     )
-    connecting = next((x for x in lines if x.dir == "event" and _CONNECTING.match(x.text)), None)
+    connecting = next((x for x in lines if x.dir == "event" and CONNECTING.match(x.text)), None)
     lab_socket = connecting is not None and "(lab socket for" in connecting.text
     return ProbeOptions(
         host=str(rec["host"]),
@@ -480,8 +467,8 @@ async def areplay(
     lines = _transcript(rec)
     opts = _options_from(rec, lines)
     speed = (1.0 if pace is True else float(pace)) if pace else None
-    wire = _RecordedWire(rec, lines, speed)
-    result = await run_probe(opts, wire, ProbeState(opts))
+    network = RecordedNetwork(lines, speed)
+    result = await run_probe(opts, network, ProbeState(opts))
     return dataclasses.replace(
         result,
         probe_id=str(rec.get("probe_id") or result.probe_id),
@@ -508,11 +495,11 @@ def _norm(name: str, value: Any) -> Any:
         # What was said, in order, and what happened, in order. How the two interleave can vary
         # by a few microseconds on a live socket (a greeting racing the end of a TLS handshake),
         # so they are compared as two sequences.
-        pairs = [
-            (x["dir"], x["text"]) if isinstance(x, Mapping) else (x.dir, x.text)
-            for x in (value or [])
-        ]
-        return ([p for p in pairs if p[0] != "event"], [p for p in pairs if p[0] == "event"])
+        # An event is its kind and data too (schema 3).
+        lines = [TranscriptLine.from_dict(x) for x in (value or [])]
+        said = [(x.dir, x.text) for x in lines if x.dir != "event"]
+        events = [(x.dir, x.text, x.kind, _canonical(x.data)) for x in lines if x.dir == "event"]
+        return (said, events)
     if name == "findings":
         return [x.to_dict() if isinstance(x, Finding) else dict(x) for x in (value or [])]
     if hasattr(value, "isoformat"):
@@ -524,6 +511,18 @@ def _norm(name: str, value: Any) -> Any:
     return value
 
 
+def _canonical(data: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Event data in one form (numbers as floats, lists as tuples), to compare."""
+    out = []
+    for key, value in sorted(data.items()):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        out.append((key, value))
+    return tuple(out)
+
+
 def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult) -> list[str]:
     """Fields in which a replay differs from the recording (timings and line times ignored)."""
     a = original.to_record() if isinstance(original, ProbeResult) else dict(original)
@@ -533,6 +532,9 @@ def differences(original: Mapping[str, Any] | ProbeResult, replayed: ProbeResult
         if name in TIMING_FIELDS:
             continue
         va, vb = _norm(name, a.get(name)), _norm(name, b.get(name))
+        if name == "transcript" and not any(kind for _, _, kind, _ in va[1]):
+            # an older record's events have no kind: their words are all there is to compare
+            va, vb = (va[0], [e[:2] for e in va[1]]), (vb[0], [e[:2] for e in vb[1]])
         if name in NEW_IN_V2 and va is None:
             continue  # not recorded then (schema v1): nothing to compare
         if name in ("started_at", "cert_not_after") and va and vb:

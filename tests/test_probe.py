@@ -297,7 +297,13 @@ def test_record_has_every_schema_field(smtp_ports: dict[str, int], tmp_path: Pat
     json.dumps(rec)
     for name, values in schema.ENUMS.items():
         assert rec[name] in values
-    assert all(set(t) == {"t", "dir", "text"} for t in rec["transcript"])
+    for t in rec["transcript"]:  # an event says what happened as data too (schema 3)
+        if t["dir"] == "event":
+            assert {"t", "dir", "text", "kind"} <= set(t) <= {"t", "dir", "text", "kind", "data"}
+            assert t["kind"] in schema.EVENT_KINDS
+            assert set(t.get("data", {})) <= set(schema.EVENT_FIELDS)
+        else:
+            assert set(t) == {"t", "dir", "text"}
     assert ProbeResult.from_record(rec) == r
 
 
@@ -587,24 +593,21 @@ def test_auto_mode_tries_implicit_tls_after_a_short_grace(
     """Issue 15 #5: a port silent in cleartext has implicit TLS tried on a second connection
     after a grace of a few connect times, not after the whole timeout; TLS answers first and
     its session follows. The recording replays the race as it went."""
-    from smtplab.engine.conversation import GRACE_EVENT, GRACE_MIN_S, TLS_FIRST_EVENT
+    from smtplab.engine.conversation import GRACE_MIN_S
     from smtplab.replaying import differences, replay
 
     r = smtplab.probe("localhost", smtp_ports["implicit"], cafile=cafile, timeout=3)
     assert r.outcome == "open" and r.tls_mode == "implicit", (r.error, r.transcript)
     assert "implicit_tls_detected" in codes(r) and r.cert_verified is True
-    events = {x.text.split(" s:")[0] if x.text.startswith(GRACE_EVENT) else x.text: x.t
-              for x in r.transcript if x.dir == "event"}  # fmt: skip
-    grace = next(k for k in events if k.startswith(GRACE_EVENT))
-    assert float(grace.rsplit(" ", 1)[1]) >= GRACE_MIN_S
-    assert events[TLS_FIRST_EVENT] < 3000 / 2  # long before the 3 s cleartext timeout
+    events = {x.kind: x for x in r.transcript if x.dir == "event"}
+    assert float(events["tls_race"].data["seconds"]) >= GRACE_MIN_S
+    assert events["race_tls_first"].t < 3000 / 2  # long before the 3 s cleartext timeout
     assert differences(r, replay(r)) == []
 
 
 def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) -> None:
     """A greeting that comes after the grace but within the timeout is still the answer: the
     TLS attempt beside it fails (the server greets it in cleartext) and is dropped."""
-    from smtplab.engine.conversation import CLEARTEXT_FIRST_EVENT, GRACE_EVENT
     from smtplab.replaying import differences, replay
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -618,8 +621,8 @@ def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) ->
                 break
 
     r = smtplab.probe("127.0.0.1", servers.raw(slow), timeout=3)
-    texts = [x.text for x in r.transcript if x.dir == "event"]
-    assert r.outcome == "open" and r.tls_mode == "none", (r.error, texts)
-    assert any(t.startswith(GRACE_EVENT) for t in texts) and CLEARTEXT_FIRST_EVENT in texts
+    kinds = [x.kind for x in r.transcript if x.dir == "event"]
+    assert r.outcome == "open" and r.tls_mode == "none", (r.error, kinds)
+    assert "tls_race" in kinds and "race_cleartext_first" in kinds
     assert "implicit_tls_detected" not in codes(r)
     assert differences(r, replay(r)) == []

@@ -1,206 +1,218 @@
-"""The wire a conversation talks over: the :class:`Wire` interface and the live socket.
+"""The wire a conversation talks over: a byte stream with typed errors, and the network it opens.
 
-A :class:`~smtplab.engine.conversation.Conversation` decides what to say and what the answers
-mean; a wire only moves lines. :class:`LiveWire` is a TCP connection (upgraded to TLS when
-asked); :mod:`smtplab.replay` implements the same interface over a recorded transcript, so a
-recording goes back through the very same conversation.
+A :class:`Stream` moves bytes and nothing else, the shape of httpcore's network stream:
+``read(n, timeout)``, ``write(data, timeout)``, ``start_tls(ctx, server_hostname, timeout)``,
+``close()`` and ``get_extra_info(name)``. Whatever goes wrong is one of a few typed errors
+(:class:`WireTimeout`, :class:`WireClosed`, :class:`TLSRejected`, :class:`TLSFailed`), mapped
+from sockets and ``ssl`` here, at the live edge, so the conversation (which owns the reply parser)
+never sees an ``OSError`` or an ``ssl.SSLError``. A :class:`Network` opens streams: it resolves
+the name, connects, and answers the few questions a stream cannot (may auto mode race implicit
+TLS, does a TLS handshake answer on a second connection, what is the verdict on a certificate).
+
+:class:`LiveNetwork` is the real one; :mod:`smtplab.replaying` implements both over a recorded
+transcript, and :mod:`smtplab.engine.memory` over a server in the same process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ipaddress
+import errno
 import socket
 import ssl
-from collections import deque
-from typing import Final, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from smtplab import tls
 from smtplab.engine.options import ProbeOptions
-from smtplab.engine.result import ProbeState
-from smtplab.engine.tlsfacts import TLSFacts, session_facts
-from smtplab.protocol import ProtocolError, Reply, ReplyParser
-from smtplab.tls import ChainVerdict, judge_session_certificate
+from smtplab.engine.tlsfacts import session_facts
+from smtplab.tls import ChainVerdict, describe_verify_error, judge_session_certificate
 
 __all__ = [
-    "MAX_QUEUED_REPLIES",
+    "READ_LIMIT",
+    "ConnectFailed",
     "DeadlineReached",
-    "LiveWire",
-    "ReplyReader",
-    "Wire",
-    "WireFactory",
-    "WireFailed",
+    "LiveNetwork",
+    "LiveStream",
+    "NameLookupFailed",
+    "Network",
+    "NetworkFactory",
+    "Stream",
+    "TLSFailed",
+    "TLSRejected",
+    "WireClosed",
+    "WireError",
+    "WireTimeout",
 ]
 
-#: Replies received and not yet read: an honest server sends one reply per command (a few with
-#: PIPELINING); more than this unasked-for is a flood, and we stop reading.
-MAX_QUEUED_REPLIES: Final = 32
+#: Bytes a live stream holds unread before it stops reading the socket (the parser's own limits,
+#: a 1,000-byte line and 2,000 lines a reply in :mod:`smtplab.protocol`, bound what is kept after).
+READ_LIMIT: Final = 256 * 1024
 
 
-class WireFailed(Exception):
-    """The wire could not get as far as a connection: ``outcome`` is the word for it
-    (``dns_failed``, ``refused``, ...) and ``message`` the one line that says why."""
+class WireError(Exception):
+    """Something the network or the peer did, said in one line (``str(exc)``)."""
 
-    def __init__(self, outcome: str, message: str) -> None:
+
+class WireTimeout(WireError):
+    """Nothing (more) came within the time given; ``received``: bytes the peer sent meanwhile
+    (a TLS handshake that got an answer, too slowly, is no silent port)."""
+
+    def __init__(self, message: str = "timed out", received: int = 0) -> None:
         super().__init__(message)
-        self.outcome = outcome
-        self.message = message
+        self.received = received
+
+
+class WireClosed(WireError):
+    """The connection is gone (closed or reset by the peer, or lost on the way)."""
+
+
+class TLSRejected(WireError):
+    """The verifying handshake rejected the certificate; ``str(exc)`` is OpenSSL's reason."""
+
+
+class TLSFailed(WireError):
+    """The TLS handshake failed; ``cleartext``: the peer answered in cleartext, not TLS."""
+
+    def __init__(self, message: str, cleartext: bool = False) -> None:
+        super().__init__(message)
+        self.cleartext = cleartext
+
+
+ConnectCause = Literal["timeout", "refused", "reset", "unreachable", "other"]
+LookupCause = Literal["lab", "lookup", "timeout", "other"]
+
+
+class ConnectFailed(WireError):
+    """No connection: ``cause`` says how (``timeout``: nothing answered, the usual DROP rule)."""
+
+    def __init__(self, cause: ConnectCause, message: str) -> None:
+        super().__init__(message)
+        self.cause: ConnectCause = cause
+
+
+class NameLookupFailed(WireError):
+    """The host name did not resolve (``cause``: ``lab``, ``lookup``, ``timeout``, ``other``)."""
+
+    def __init__(self, cause: LookupCause, message: str) -> None:
+        super().__init__(message)
+        self.cause: LookupCause = cause
 
 
 class DeadlineReached(BaseException):
     """Raised by a wire whose time is up (a replayed recording reaching the point where the
-    live probe ran out of time): the probe ends as if its own deadline had passed."""
+    live probe ran out of time): the probe ends as if its own deadline had passed.
+    ``received``: bytes of a TLS handshake under way then, as the recording says."""
+
+    def __init__(self, received: int | None = None) -> None:
+        super().__init__("deadline")
+        self.received = received
 
 
 @runtime_checkable
-class Wire(Protocol):
-    """One connection as the conversation sees it. Each method raises what a socket would
-    (``TimeoutError``, ``ConnectionError``/``OSError``, ``ssl.SSLError``, ``ProtocolError``)
-    or :class:`WireFailed`; the conversation turns each into an outcome word."""
+class Stream(Protocol):
+    """One connection as bytes. Every method raises only the errors of this module."""
 
-    async def resolve(self) -> tuple[str, int]:
-        """The address and port to connect to (records nothing in the state itself but
-        events); raises :class:`WireFailed` (``dns_failed``)."""
+    async def read(self, max_bytes: int, timeout: float) -> bytes:
+        """Up to ``max_bytes`` received bytes, waiting at most ``timeout`` seconds for the
+        first (``0``: only what has already arrived); :class:`WireTimeout` if none came,
+        :class:`WireClosed` once the connection is gone and nothing is left to read."""
         ...
 
-    async def connect(self, address: str, port: int, timeout: float) -> None:
-        """Open the connection; the wire's :class:`ReplyReader` logs ``connected``."""
+    async def write(self, data: bytes, timeout: float) -> None:
+        """Send ``data``; :class:`WireClosed` if the connection is gone."""
         ...
 
     async def start_tls(
         self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
-    ) -> None:
-        """The TLS handshake, forgetting what was read before it."""
+    ) -> Stream:
+        """The TLS handshake over this connection; the stream to use after it. Bytes received
+        before it and not read are dropped: nothing read before TLS may be trusted after it
+        (RFC 3207 §5)."""
         ...
 
-    def tls_facts(self) -> TLSFacts:
-        """TLS version, cipher and certificate facts of the session (``None`` where unknown)."""
+    def close(self) -> None:
+        """Drop the connection."""
         ...
 
-    def hands_over_chain(self) -> bool:
-        """True if a handshake that does not verify can still hand over the whole chain the
-        server sent (Python 3.13), so that it is judged without a second connection."""
+    def get_extra_info(self, name: str) -> Any:
+        """``sockname``, ``peername``, ``ssl_object``, or ``tls_facts`` (a
+        :class:`~smtplab.engine.tlsfacts.TLSFacts`); ``None`` where unknown."""
+        ...
+
+
+@runtime_checkable
+class Network(Protocol):
+    """What opens the streams of one probe, and answers what a stream cannot."""
+
+    #: True if a handshake that does not verify can still hand over the whole chain the server
+    #: sent (Python 3.13), so that it is judged without a second connection
+    hands_over_chain: bool
+
+    async def resolve(self, host: str, port: int, timeout: float) -> tuple[str, int]:
+        """The address and port to connect to; :class:`NameLookupFailed`."""
+        ...
+
+    async def connect(self, address: str, port: int, timeout: float) -> Stream:
+        """A new connection; :class:`ConnectFailed`."""
+        ...
+
+    def race_grace(self, proposed: float) -> float | None:
+        """How long auto mode waits for a cleartext greeting before it races implicit TLS
+        beside it (``proposed``: a few connect times); ``None``: no race here."""
+        ...
+
+    async def tls_answers(self, stream: Stream, server_hostname: str, timeout: float) -> bool:
+        """Whether a TLS handshake completes within ``timeout`` on a second connection to the
+        peer of ``stream`` (dropped at once: the probe's own TLS session follows on another)."""
         ...
 
     async def judge_certificate(
         self,
+        stream: Stream,
         server_name: str,
         *,
         cafile: str | None,
         cadata: str | None,
         verify_error: str | None,
     ) -> ChainVerdict | None:
-        """The verdict on the certificate of this TLS session, from the certificate itself:
-        the whole chain verified against the trust store (when :meth:`hands_over_chain`), or
-        the leaf's problems beside OpenSSL's ``verify_error`` from an earlier, verifying
-        handshake. ``None`` when it cannot be judged."""
-        ...
-
-    def local_name(self) -> str:
-        """An honest EHLO name for our end of the connection."""
-        ...
-
-    def pending(self) -> int:
-        """Whole replies received and not asked for yet."""
-        ...
-
-    def leftover(self) -> int:
-        """Replies or bytes received and not asked for (a STARTTLS injection shows here)."""
-        ...
-
-    def received(self) -> int:
-        """Bytes received on this connection so far."""
-        ...
-
-    def reply_started(self) -> bool:
-        """True if what was received so far is the beginning of an SMTP reply."""
-        ...
-
-    def send(self, data: bytes) -> None:
-        """Send one command line (raises ``ConnectionError`` if the connection is gone)."""
-        ...
-
-    async def read_reply(self, timeout: float) -> Reply:
-        """The next reply; raises ``TimeoutError``, ``ProtocolError`` or ``ConnectionError``."""
-        ...
-
-    def races_tls(self) -> bool:
-        """True if auto mode may race implicit TLS against a silent greeting over this wire
-        (a live one; a recording only where it recorded such a race)."""
-        ...
-
-    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
-        """Wait for the greeting on this connection while implicit TLS is tried on a second
-        one: the greeting if it comes first, ``None`` if a TLS handshake completes first;
-        ``TimeoutError`` when neither happens within ``timeout``."""
-        ...
-
-    def close(self) -> None:
-        """Drop the connection (the conversation has already said QUIT if it could)."""
+        """The verdict on the certificate of the TLS session of ``stream``, from the
+        certificate itself: the whole chain verified against the trust store (when
+        :attr:`hands_over_chain`), or the leaf's problems beside OpenSSL's ``verify_error``
+        from an earlier, verifying handshake. ``None`` when it cannot be judged."""
         ...
 
 
-class WireFactory(Protocol):
-    """Makes the wire for each connection of one probe (a probe may connect more than once)."""
+class NetworkFactory(Protocol):
+    """Makes the network of one probe (given the probe's state, for byte counts)."""
 
-    def __call__(self, state: ProbeState, /) -> Wire: ...
+    def __call__(
+        self, opts: ProbeOptions, on_handshake_bytes: Callable[[int], None], /
+    ) -> Network: ...
 
 
-class ReplyReader(asyncio.Protocol):
-    """Bytes from the socket go straight into the reply parser; replies queue up, bounded.
+# --- the live edge ----------------------------------------------------------------------------
 
-    Each line is written to the state's transcript as it arrives; a live wire gets its bytes
-    from asyncio, a replayed one feeds :meth:`data_received` from the recording."""
 
-    def __init__(self, state: ProbeState) -> None:
-        self.state = state
-        self.transport: asyncio.BaseTransport | None = None
-        self.replies: deque[Reply] = deque()
-        self.error: ProtocolError | None = None
+class _Receiver(asyncio.Protocol):
+    """Bytes from asyncio, held (bounded) until the stream's reader asks for them."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
         self.closed = False
-        self.close_exc: BaseException | None = None
-        self.received = 0
+        self.reset = False
+        self.paused = False
         self._waiter: asyncio.Future[None] | None = None
-        self.parser = self.new_parser()
-
-    def new_parser(self) -> ReplyParser:
-        return ReplyParser(on_line=self._line)
-
-    def restart(self) -> None:
-        """Forget every byte and reply read so far: nothing read before TLS may be trusted
-        after it (RFC 3207 §5)."""
-        self.parser = self.new_parser()
-        self.replies.clear()
-
-    def _line(self, text: str) -> None:
-        self.state.server(text)
-        m = text[:3]
-        if m.isdigit() and (len(text) == 3 or text[3] != "-"):
-            self.state.redactor.server(int(m))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-        self.state.connected = True
-        self.state.event("connected")  # here, so it precedes any byte the server sends
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        self.received += len(data)
-        self.state.bytes_in_phase += len(data)
-        if self.error is not None:
-            return
-        self.parser.feed(data)
-        try:
-            while (reply := self.parser.next_reply()) is not None:
-                self.replies.append(reply)
-                if len(self.replies) > MAX_QUEUED_REPLIES:
-                    raise ProtocolError(
-                        f"server sent more than {MAX_QUEUED_REPLIES} replies nobody asked for"
-                    )
-        except ProtocolError as exc:
-            self.error = exc
-            if self.transport is not None:
-                self.transport.pause_reading()  # type: ignore[attr-defined]
+        self.buffer += data
+        if len(self.buffer) > READ_LIMIT and self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -208,20 +220,122 @@ class ReplyReader(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
-        self.close_exc = exc
+        self.reset = exc is not None
         self._wake()
+
+    def take(self, max_bytes: int) -> bytes:
+        data = bytes(self.buffer[:max_bytes])
+        del self.buffer[:max_bytes]
+        if self.paused and len(self.buffer) <= READ_LIMIT and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     async def wait(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
+        self._waiter = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait_for(self._waiter, timeout)
+        except asyncio.TimeoutError:
+            pass
         finally:
             self._waiter = None
+
+
+class LiveStream:
+    """A TCP connection (upgraded to TLS when asked): the :class:`Stream` of a live probe."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        receiver: _Receiver,
+        on_handshake_bytes: Callable[[int], None],
+    ) -> None:
+        self.transport = transport
+        self.receiver = receiver
+        self.on_handshake_bytes = on_handshake_bytes
+
+    async def read(self, max_bytes: int, timeout: float) -> bytes:
+        r = self.receiver
+        if not r.buffer and not r.closed and timeout > 0:
+            await r.wait(timeout)
+        if r.buffer:
+            return r.take(max_bytes)
+        if r.closed:
+            raise WireClosed(
+                "connection reset by the server" if r.reset else "connection closed by the server"
+            )
+        raise WireTimeout()
+
+    async def write(self, data: bytes, timeout: float) -> None:
+        if self.transport.is_closing() or self.receiver.closed:
+            raise WireClosed("connection already closed")
+        self.transport.write(data)
+
+    async def start_tls(
+        self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
+    ) -> LiveStream:
+        loop = asyncio.get_running_loop()
+        self.receiver.buffer.clear()
+        handshake = asyncio.ensure_future(
+            loop.start_tls(
+                self.transport,
+                self.receiver,
+                ctx,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=timeout,
+            )
+        )
+        await asyncio.sleep(0)  # start_tls has now put its TLS protocol on the transport
+        counted = self._count_handshake_bytes()
+        try:
+            new = await asyncio.wait_for(handshake, timeout + 1)
+        except ssl.SSLCertVerificationError as exc:
+            raise TLSRejected(describe_verify_error(exc)) from None
+        except ssl.SSLError as exc:
+            text = str(exc) or type(exc).__name__
+            cleartext = "WRONG_VERSION_NUMBER" in text or "record layer failure" in text.lower()
+            raise TLSFailed(text, cleartext) from None
+        except asyncio.TimeoutError:
+            raise WireTimeout(received=counted[0]) from None
+        except ConnectionAbortedError as exc:
+            if "taking longer" in str(exc):  # asyncio's own handshake timeout: say it as one
+                raise WireTimeout(received=counted[0]) from None
+            raise WireClosed(str(exc)) from None
+        except (OSError, EOFError) as exc:
+            raise WireClosed(str(exc)) from None
+        if new is None:
+            raise WireClosed("connection closed during the TLS handshake")
+        return LiveStream(new, self.receiver, self.on_handshake_bytes)  # type: ignore[arg-type]
+
+    def _count_handshake_bytes(self) -> list[int]:
+        """Count the bytes the server sends during the handshake (asyncio's TLS layer consumes
+        them before our protocol sees any): a server that answered slowly is no silent one."""
+        counted = [0]
+        tls_proto = self.transport.get_protocol()
+        inner = getattr(tls_proto, "buffer_updated", None)
+        if tls_proto is self.receiver or inner is None:
+            return counted
+        report = self.on_handshake_bytes
+
+        def counting(nbytes: int) -> None:
+            counted[0] += nbytes
+            report(nbytes)
+            inner(nbytes)
+
+        tls_proto.buffer_updated = counting  # type: ignore[attr-defined]
+        return counted
+
+    def close(self) -> None:
+        self.transport.abort()
+
+    def get_extra_info(self, name: str) -> Any:
+        if name == "tls_facts":
+            return session_facts(self.transport.get_extra_info("ssl_object"))
+        return self.transport.get_extra_info(name)
 
 
 _WARM_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # made on first need
@@ -243,197 +357,109 @@ def _warm_up_tls(o: ProbeOptions) -> concurrent.futures.Future[None] | None:
     return fut
 
 
-class LiveWire:
-    """One TCP connection, optionally upgraded to TLS: the :class:`Wire` a live probe uses."""
+#: errno values that mean there is no way to the host (outcome ``unreachable``).
+_UNREACHABLE: Final = frozenset(
+    {
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.EADDRNOTAVAIL,
+        errno.ENETDOWN,
+        errno.EHOSTDOWN,
+        errno.EAFNOSUPPORT,
+    }
+)
 
-    def __init__(self, state: ProbeState) -> None:
-        self.state = state
-        self.proto = ReplyReader(state)
-        self.transport: asyncio.Transport | None = None
-        self.ssl_object: ssl.SSLObject | None = None
+
+class LiveNetwork:
+    """Real sockets: the :class:`Network` of a live probe."""
+
+    hands_over_chain = tls.HANDS_OVER_CHAIN
+
+    def __init__(self, opts: ProbeOptions, on_handshake_bytes: Callable[[int], None]) -> None:
+        self.opts = opts
+        self.on_handshake_bytes = on_handshake_bytes
         self.warm: concurrent.futures.Future[None] | None = None
 
-    async def resolve(self) -> tuple[str, int]:
-        o, st = self.state.opts, self.state
+    async def resolve(self, host: str, port: int, timeout: float) -> tuple[str, int]:
+        o = self.opts
         self.warm = _warm_up_tls(o)
         if o.lab_error is not None:
-            st.event(f"lab: {o.lab_error}")
-            raise WireFailed("dns_failed", o.lab_error)
+            raise NameLookupFailed("lab", o.lab_error)
         if o.connect_to is not None:
             return o.connect_to
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(
-                loop.getaddrinfo(o.host, o.port, type=socket.SOCK_STREAM), o.timeout
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout
             )
         except (socket.gaierror, UnicodeError) as exc:
-            st.event(f"name lookup failed: {exc}")
-            raise WireFailed("dns_failed", f"{o.host} could not be resolved: {exc}") from None
+            raise NameLookupFailed("lookup", str(exc)) from None
         except asyncio.TimeoutError:
-            st.event("name lookup timed out")
-            raise WireFailed("dns_failed", f"looking up {o.host} timed out") from None
+            raise NameLookupFailed("timeout", "timed out") from None
         except OSError as exc:
-            raise WireFailed("dns_failed", str(exc)) from None
+            raise NameLookupFailed("other", str(exc)) from None
         if not infos:
-            raise WireFailed("dns_failed", f"{o.host} has no address")
-        return str(infos[0][4][0]), o.port
+            raise NameLookupFailed("other", f"{host} has no address")
+        return str(infos[0][4][0]), port
 
-    async def connect(self, address: str, port: int, timeout: float) -> None:
+    async def connect(self, address: str, port: int, timeout: float) -> LiveStream:
         loop = asyncio.get_running_loop()
-        transport, _ = await asyncio.wait_for(
-            loop.create_connection(lambda: self.proto, address, port), timeout
-        )
-        self.transport = transport  # type: ignore[assignment]
-
-    async def start_tls(
-        self, ctx: ssl.SSLContext, server_hostname: str | None, timeout: float
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        assert self.transport is not None
-        self.proto.restart()  # nothing read before TLS may be trusted after it (RFC 3207 §5)
-        handshake = asyncio.ensure_future(
-            loop.start_tls(
-                self.transport,
-                self.proto,
-                ctx,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=timeout,
-            )
-        )
-        await asyncio.sleep(0)  # start_tls has now put its TLS protocol on the transport
-        self._count_handshake_bytes()
+        receiver = _Receiver()
         try:
-            new = await asyncio.wait_for(handshake, timeout + 1)
-        except ConnectionAbortedError as exc:
-            if "taking longer" in str(exc):  # asyncio's own handshake timeout: say it as one
-                raise asyncio.TimeoutError() from None
-            raise
-        if new is None:
-            raise ConnectionResetError("connection closed during the TLS handshake")
-        self.transport = new
-        self.ssl_object = new.get_extra_info("ssl_object")
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: receiver, address, port), timeout
+            )
+        except asyncio.TimeoutError:
+            raise ConnectFailed("timeout", "connect timed out") from None
+        except ConnectionRefusedError:
+            raise ConnectFailed("refused", "connection refused") from None
+        except ConnectionResetError:
+            raise ConnectFailed("reset", "connection reset") from None
+        except OSError as exc:
+            if exc.errno in _UNREACHABLE:
+                raise ConnectFailed("unreachable", exc.strerror or str(exc)) from None
+            raise ConnectFailed("other", f"{type(exc).__name__}: {exc}") from None
+        return LiveStream(transport, receiver, self.on_handshake_bytes)  # type: ignore[arg-type]
 
-    def _count_handshake_bytes(self) -> None:
-        """Count the bytes the server sends during the handshake (asyncio's TLS layer consumes
-        them before our protocol sees any): a server that answered slowly is no silent one."""
-        tls_proto = self.transport.get_protocol() if self.transport is not None else None
-        inner = getattr(tls_proto, "buffer_updated", None)
-        if tls_proto is None or tls_proto is self.proto or inner is None:
-            return
-        state = self.state
+    def race_grace(self, proposed: float) -> float | None:
+        return proposed
 
-        def counted(nbytes: int) -> None:
-            state.bytes_in_phase += nbytes
-            inner(nbytes)
-
-        tls_proto.buffer_updated = counted  # type: ignore[attr-defined]
-
-    def tls_facts(self) -> TLSFacts:
-        return session_facts(self.ssl_object)
-
-    def hands_over_chain(self) -> bool:
-        return tls.HANDS_OVER_CHAIN
+    async def tls_answers(self, stream: Stream, server_hostname: str, timeout: float) -> bool:
+        peer = stream.get_extra_info("peername")
+        if not peer:
+            await asyncio.sleep(timeout)
+            return False
+        ctx = tls.client_context(verify=False)
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    peer[0],
+                    peer[1],
+                    ssl=ctx,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=timeout,
+                ),
+                timeout,
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, EOFError):
+            return False
+        writer.transport.abort()
+        return True
 
     async def judge_certificate(
         self,
+        stream: Stream,
         server_name: str,
         *,
         cafile: str | None,
         cadata: str | None,
         verify_error: str | None,
     ) -> ChainVerdict | None:
-        if self.ssl_object is None:
+        sslobj = stream.get_extra_info("ssl_object")
+        if sslobj is None:
             return None
         if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
-            timeout = self.state.opts.timeout
-            await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=timeout)
+            await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=self.opts.timeout)
         return judge_session_certificate(
-            self.ssl_object, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
+            sslobj, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
         )
-
-    def local_name(self) -> str:
-        """An honest EHLO name: our own address as an RFC 5321 address literal."""
-        sockname = self.transport.get_extra_info("sockname") if self.transport else None
-        if not sockname:
-            return "[127.0.0.1]"
-        ip = ipaddress.ip_address(sockname[0].split("%")[0])
-        return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
-
-    def pending(self) -> int:
-        return len(self.proto.replies)
-
-    def leftover(self) -> int:
-        return len(self.proto.replies) + self.proto.parser.buffered
-
-    def received(self) -> int:
-        return self.proto.received
-
-    def reply_started(self) -> bool:
-        return self.proto.parser.started_reply()
-
-    def send(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            raise ConnectionResetError("connection already closed")
-        self.transport.write(data)
-
-    async def read_reply(self, timeout: float) -> Reply:
-        """The next reply; raises TimeoutError, ProtocolError or ConnectionResetError."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        while True:
-            if self.proto.replies:
-                return self.proto.replies.popleft()
-            if self.proto.error is not None:
-                raise self.proto.error
-            if self.proto.closed:
-                exc = self.proto.close_exc
-                raise ConnectionResetError(
-                    "connection reset by the server" if exc else "connection closed by the server"
-                )
-            remaining = end - loop.time()
-            if remaining <= 0:
-                raise asyncio.TimeoutError()
-            await self.proto.wait(remaining)
-
-    def races_tls(self) -> bool:
-        return True
-
-    async def race_tls(self, timeout: float, server_hostname: str) -> Reply | None:
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        greeting = asyncio.ensure_future(self.read_reply(timeout))
-        if not peer:
-            return await greeting
-        tls_try = asyncio.ensure_future(_tls_answers(peer[0], peer[1], server_hostname, timeout))
-        try:
-            done, _ = await asyncio.wait({greeting, tls_try}, return_when=asyncio.FIRST_COMPLETED)
-            if greeting not in done and tls_try.result():
-                return None
-            return await greeting
-        finally:
-            for task in (greeting, tls_try):
-                task.cancel()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-
-async def _tls_answers(address: str, port: int, server_hostname: str, timeout: float) -> bool:
-    """Whether a TLS handshake completes on a fresh connection within ``timeout`` (the
-    connection is dropped at once: the probe's own TLS session follows on another)."""
-    ctx = tls.client_context(verify=False)
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                address,
-                port,
-                ssl=ctx,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=timeout,
-            ),
-            timeout,
-        )
-    except (OSError, ssl.SSLError, asyncio.TimeoutError, EOFError):
-        return False
-    writer.transport.abort()
-    return True
