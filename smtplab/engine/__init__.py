@@ -3,8 +3,12 @@
 The engine is the only part of smtplab that touches the network. Each concern has its file:
 
 - :mod:`~smtplab.engine.options`: what a probe is asked to do, checked once (:class:`ProbeOptions`)
-- :mod:`~smtplab.engine.wire`: the :class:`~smtplab.engine.wire.Wire` interface and the live socket
+- :mod:`~smtplab.engine.wire`: the byte :class:`~smtplab.engine.wire.Stream` with its typed
+  errors, the :class:`~smtplab.engine.wire.Network` that opens streams, and the live sockets
+- :mod:`~smtplab.engine.memory`: the same over a server in the same process (no sockets)
+- :mod:`~smtplab.engine.replies`: the conversation's reply parser over a stream
 - :mod:`~smtplab.engine.conversation`: what the probe says and what the answers mean
+- :mod:`~smtplab.engine.events`: the sentences of the transcript's events (kinds are data)
 - :mod:`~smtplab.engine.sessions`: one session and the retries auto mode allows
 - :mod:`~smtplab.engine.tlsfacts`: what a TLS session tells about itself
 - :mod:`~smtplab.engine.result`: the running state and the frozen :class:`ProbeResult`
