@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from smtplab.protocol import EventValue, TranscriptLine
 
-__all__ = ["CONNECTING", "kinds_from_prose", "read_sentence"]
+__all__ = ["CONNECTING", "event_kind", "kinds_from_prose", "read_sentence"]
 
 CONNECTING: Final = re.compile(r"^connecting to (\S+) port (\d+)( \(lab socket for)?")
 _SECONDS: Final = re.compile(r"(?:within|after|of) ([0-9.]+) s\b")
@@ -198,3 +198,16 @@ def kinds_from_prose(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> lis
         after_connecting = kind == "connecting"
         out.append(TranscriptLine(line.t, line.dir, line.text, kind, data))
     return out
+
+
+def event_kind(line: Any) -> str | None:
+    """The kind of an event line (a record's dict or a :class:`TranscriptLine`): its own, or
+    for a line of an older record, the kind its words stand for. ``None`` for other lines."""
+    get = line.get if isinstance(line, Mapping) else lambda k: getattr(line, k, None)
+    if get("dir") != "event":
+        return None
+    kind = get("kind")
+    if isinstance(kind, str):
+        return kind
+    text = str(get("text"))
+    return "tls_established" if text.startswith("TLS established") else read_sentence(text)[0]
