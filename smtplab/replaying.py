@@ -1,9 +1,13 @@
 """Replay a recorded probe: its server lines go back through the very same protocol core.
 
 A record keeps the transcript of what the server said and what happened on the connection. A
-replay builds a *recorded wire* that hands those lines to the probe's own conversation — the
-same reply parser, the same decisions about STARTTLS, certificates and outcome words — instead
-of a socket. If the code and the recording agree, the replayed result equals the stored one
+replay builds a :class:`RecordedNetwork` whose streams hand the server's lines, as bytes, to the
+probe's own conversation — the same reply parser, the same decisions about STARTTLS,
+certificates and outcome words — instead of a socket, and raise at each recorded event the typed
+error the live stream raised. It goes by the events' kinds and data only, never by their
+sentences, and takes no answer from the record's fields: the outcome is worked out again. (A
+record older than schema 3 has sentences only: :mod:`smtplab.prose_events` reads them into kinds
+first.) If the code and the recording agree, the replayed result equals the stored one
 (:func:`differences` is empty). Pacing by the recorded timings lets a widget play a transcript
 back as it happened.
 
