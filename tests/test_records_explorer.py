@@ -219,9 +219,9 @@ def test_a_small_file_of_many_equal_rows_keeps_the_explorer_small(tmp_path: Path
     on disk), each opened with its charts in a fresh process that imported everything first
     (peak resident memory, VmHWM).  Measured before the fix: the explorer grew the process by
     87 MB and 258 MB (170 MB more for 180,000 more rows; at 2,000,000 rows, 1,777 MB); after,
-    by 64 MB and 66 MB (1.5 MB more; 76 MB at 2,000,000).  The bound, 30 MB more for the
-    180,000 more rows (170 bytes a row), is a fifth of what the old cost per row was and
-    twenty times what the rows cost now."""
+    by 66 MB and 70 MB (4 MB more; 77 MB at 2,000,000).  The bound, 30 MB more for the
+    180,000 more rows (170 bytes a row), is a sixth of what the old cost per row was and
+    seven times what the rows cost now."""
     bench = _explorer_memory()
     small = bench.measure(bench.write_repeated_parquet(tmp_path / "small.parquet", 20_000))
     big = bench.measure(bench.write_repeated_parquet(tmp_path / "big.parquet", 200_000))
