@@ -12,7 +12,9 @@ Here a file of N rows is written from a few distinct synthetic records repeated 
 opened in a fresh child process (peak = ``VmHWM``, see ``peak_memory.py``) that first imports
 everything the explorer uses (ipywidgets, DuckDB, pyarrow, pandas, matplotlib), then builds
 ``dataset_explorer(path)`` and waits for its charts.  Printed per file: its size, the peak before
-and after the explorer, and the growth: what the explorer itself cost.
+and after the explorer, and the growth: what the explorer itself cost.  ``--long-host 2000``
+makes the other small file that expands: one 2,000-character host name in every row (stored
+once per row group) and a different connect time in each, so no two rows are equal.
 """
 
 from __future__ import annotations
@@ -33,9 +35,12 @@ REPO = Path(__file__).resolve().parent.parent
 BLOCK = 10_000
 
 
-def write_repeated_parquet(path: Path, rows: int, *, distinct: int = 4) -> Path:
+def write_repeated_parquet(path: Path, rows: int, *, distinct: int = 4, long_host: int = 0) -> Path:
     """A Parquet record file of ``rows`` rows, each one of ``distinct`` synthetic records
-    (open ones with timings first): tiny on disk, ``rows`` probes once read."""
+    (open ones with timings first): tiny on disk, ``rows`` probes once read.
+
+    ``long_host``: every host name is this many characters long (one name, which Parquet
+    stores once per row group) and every connect time differs, so no two rows are equal."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -49,10 +54,19 @@ def write_repeated_parquet(path: Path, rows: int, *, distinct: int = 4) -> Path:
     order = np.concatenate([np.flatnonzero(opened), np.flatnonzero(~opened)])
     picked = table.take(pa.array(order[:distinct]))
     block = picked.take(pa.array(np.arange(min(BLOCK, rows)) % distinct))
+    if long_host:
+        host = "h" * (long_host - len(".example")) + ".example"
+        i = block.schema.get_field_index("host")
+        block = block.set_column(i, "host", pa.array([host] * block.num_rows))
+    rng = np.random.default_rng(7)
+    connect = block.schema.get_field_index("connect_ms")
     with pq.ParquetWriter(path, block.schema) as writer:
         left = rows
         while left > 0:
             part = block if left >= block.num_rows else block.slice(0, left)
+            if long_host:
+                times = pa.array(rng.random(part.num_rows) * 100.0)
+                part = part.set_column(connect, "connect_ms", times)
             writer.write_table(part, row_group_size=BLOCK)
             left -= part.num_rows
     return path
@@ -112,6 +126,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="20000,2000000", help="comma-separated row counts")
     parser.add_argument("--keep", type=Path, help="write the files here (default: a temp dir)")
+    parser.add_argument(
+        "--long-host", type=int, default=0, help="host names this long, timings all different"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--no-charts", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,7 +140,8 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         print(f"{'rows':>10} {'file MB':>8} {'before MB':>10} {'peak MB':>8} {'growth MB':>10}")
         for rows in (int(x) for x in args.rows.split(",")):
-            path = write_repeated_parquet(folder / f"repeated-{rows}.parquet", rows)
+            name = f"repeated-{rows}-{args.long_host}.parquet"
+            path = write_repeated_parquet(folder / name, rows, long_host=args.long_host)
             r = measure(path)
             print(
                 f"{r['rows']:>10,} {r['file_mb']:>8.2f} {r['before_mb']:>10.0f} "

@@ -195,6 +195,33 @@ def _count_bad_rows(run: Any, table: str, columns: Sequence[str], weight: str = 
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def _median_rows(by: str, source: str, names: Sequence[str]) -> str:
+    """SQL: per ``by`` value of ``source`` (``table WHERE ...``), the probes counted, each
+    timing's median and ``tls_mode`` "implicit" if most were.  The median is pandas': missing
+    values skipped, the middle two averaged; found from each distinct value and how many
+    probes had it, so its memory is the distinct values, never a copy of every probe."""
+    timings = ", ".join(names)
+    picks = ", ".join(
+        f"max(m.med) FILTER (WHERE m.phase = {_lit(t)})::DOUBLE AS {_q(t)}" for t in names
+    )
+    return (
+        f"(WITH u AS NOT MATERIALIZED (SELECT {_q(by)} AS g, tls_mode, {timings} FROM {source}), "
+        "v AS (SELECT g, phase, x, count(*) AS w FROM "
+        f"(UNPIVOT (SELECT g, {timings} FROM u) ON {timings} INTO NAME phase VALUE x) "
+        "GROUP BY ALL), "
+        "c AS (SELECT g, phase, x, sum(w) OVER (PARTITION BY g, phase ORDER BY x "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, "
+        "sum(w) OVER (PARTITION BY g, phase) AS total FROM v), "
+        "m AS (SELECT g, phase, (min(x) FILTER (WHERE cum >= (total + 1) // 2) "
+        "+ min(x) FILTER (WHERE cum >= total // 2 + 1)) / 2 AS med FROM c GROUP BY ALL), "
+        "p AS (SELECT g, count(*) AS probes, CASE WHEN 2 * count(*) FILTER "
+        "(WHERE tls_mode = 'implicit') > count(*) THEN 'implicit' END AS tls_mode "
+        "FROM u GROUP BY g) "
+        f"SELECT p.g AS {_q(by)}, 'open' AS outcome, p.tls_mode, {picks}, p.probes "
+        "FROM p LEFT JOIN m ON p.g = m.g GROUP BY p.g, p.tls_mode, p.probes)"
+    )
+
+
 class RulesBroken(Exception):
     """Rows break a rule of the fields a checked question reads (``checked=True``): the
     caller reads the files again line by line to say which."""
@@ -367,12 +394,16 @@ class Dataset:
         names = ", ".join(_q(c) for c in keep)
         # A table of the in-memory database, not a TEMP one: cursors (other threads) see it.
         # From Parquet, equal rows are kept once with how many there are (_n): a small file
-        # can expand hugely (2 million equal rows in a 2.2 MB file took 0.8 GB here).  A JSON
-        # line spells out its field names and text, so it is never much shorter than the row it
-        # makes: JSON Lines are copied as they are (_n = 1),
-        # sparing the first view the grouping (0.15 s at 100,000 distinct records).  Questions
-        # count with sum(_n) (:meth:`_counting`); rows are read from the files.
+        # can expand hugely (2 million equal rows in a 2.2 MB file took 0.8 GB here), and
+        # timings, which make nearly every row distinct, stay in the file (read when asked:
+        # 200,000 rows with a 2 kB host name and varied timings, 3 MB of Parquet, took 1 GB).
+        # A JSON line spells out its field names and text, so it is never much shorter than
+        # the row it makes: JSON Lines are copied as they are (_n = 1), sparing the first
+        # view the grouping (0.15 s at 100,000 distinct records).  Questions count with
+        # sum(_n) (:meth:`_counting`); rows are read from the files.
         if self.format == "parquet":
+            keep = tuple(c for c in keep if FIELDS[c][0] != "float")
+            names = ", ".join(_q(c) for c in keep)
             query = f"SELECT {names}, count(*) AS _n FROM records GROUP BY ALL"
         else:
             query = f"SELECT {names}, 1::BIGINT AS _n FROM records"
@@ -618,23 +649,30 @@ class Dataset:
         )
 
     def phase_rows(self, by: str = "port", **filters: Any) -> pd.DataFrame:
-        """What :func:`smtplab.charts.phase_times` draws, small: the probes that got a
-        greeting with their timings (``probes``: how many a row stands for, equal probes
-        being one row of the memory cache), and the others counted by ``by`` and ``outcome``
-        (``probes`` how many, no timings).  Columns: ``by``, outcome, tls_mode, the four
-        ``*_ms`` timings, probes.  From the cache, never more rows than distinct probes (2
-        million equal probes are one row, not 2 million rows of pandas)."""
+        """What :func:`smtplab.charts.phase_times` draws, small.  The probes that got a
+        greeting: from the memory cache, each with its timings (``probes``: how many a row
+        stands for); from the files, one row per ``by`` value (each timing the median, as
+        pandas takes it: missing values skipped, the middle two averaged; ``tls_mode``
+        "implicit" if most were; ``probes`` how many), never a row per probe.  The others,
+        counted by ``by`` and ``outcome`` (``probes`` how many, no timings).  Columns:
+        ``by``, outcome, tls_mode, the four ``*_ms`` timings, probes."""
         where, params = self._where(filters)
-        timings = ", ".join(["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"])
-        src = self._table([by, "outcome", "tls_mode", "connect_ms", "banner_ms", "ehlo_ms",
-                           "tls_ms", *filters])  # fmt: skip
+        names = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+        timings = ", ".join(names)
+        src = self._table([by, "outcome", "tls_mode", *names, *filters])
         n, weight = self._counting(src)
         usable = f"coalesce(outcome = 'open' AND coalesce({timings}) IS NOT NULL, false)"
         also = " AND " if where else " WHERE "
-        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in timings.split(", "))
+        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in names)
+        if src == "_cached":
+            timed = (
+                f"SELECT {_q(by)}, outcome, tls_mode, {timings}, {weight} AS probes "
+                f"FROM {src}{where}{also}{usable}"
+            )
+        else:
+            timed = _median_rows(by, f"{src}{where}{also}{usable}", names)
         return self.sql(
-            f"SELECT {_q(by)}, outcome, tls_mode, {timings}, {weight} AS probes "
-            f"FROM {src}{where}{also}{usable} UNION ALL "
+            f"{timed} UNION ALL "
             f"SELECT {_q(by)}, outcome, NULL::VARCHAR AS tls_mode, {nulls}, {n} AS probes "
             f"FROM {src}{where}{also}NOT {usable} GROUP BY ALL ORDER BY ALL",
             [*params, *params],
