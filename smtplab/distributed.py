@@ -115,8 +115,8 @@ def _read_table(part: tuple[str, dict[str, Any]], columns: list[str]) -> pa.Tabl
 
     file, keys = part
     try:
-        found = pq.ParquetFile(file)
-        table = found.read(columns=[c for c in columns if c in found.schema_arrow.names])
+        with pq.ParquetFile(file) as found:
+            table = found.read(columns=[c for c in columns if c in found.schema_arrow.names])
     except (pa.ArrowInvalid, OSError) as exc:
         raise RecordError(f"not a readable Parquet file: {exc}", path=file) from exc
     schema = arrow_schema()
