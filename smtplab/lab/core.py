@@ -29,23 +29,23 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import ipaddress
-import secrets
+import os
 import smtplib
 import socket
 import ssl
-import string
-import sys
 import textwrap
 import threading
 import time
 import weakref
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Final
 
 from smtplab.errors import SmtplabError
 from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
+from smtplab.lab.folder import LabFolder, new_password
 from smtplab.lab.middlebox import StripStartTLS
 from smtplab.lab.runtime import (
     _THREAD_TIMEOUT,
@@ -73,7 +73,8 @@ DEFAULT_MAX_CONNECTIONS: Final = 100
 #: one-second timeout and shorter than a patient probe's five: both lessons fit.
 SLOW_GREETING_DELAY: Final = 2.0
 
-#: The user name of the lab's submission account (its password is random per lab).
+#: The user name of the lab's submission account (its password is random per lab, or kept in
+#: the lab's folder).
 LAB_USER: Final = "student"
 
 #: Backlog of the lab's listening servers (the usual 100 of asyncio, more than max_connections).
@@ -92,17 +93,6 @@ REAL_PORT_ADDRESSES: Final = {
     "slow.lab.example": "127.0.0.52",
     "oauth.lab.example": "127.0.0.88",
 }
-
-
-# Lab passwords: letters and digits only, so that they can be typed into any mail client and
-# passed on any command line (a leading "-" would look like an option); 12 of 62 symbols give
-# about 71 bits, far beyond guessing during a lesson.
-_PASSWORD_ALPHABET: Final = string.ascii_letters + string.digits
-_PASSWORD_LENGTH: Final = 12
-
-
-def _new_password() -> str:
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
 
 
 class LabError(SmtplabError, LookupError):
@@ -205,7 +195,9 @@ class Lab:
     (25, 465, 587, 2525) on one 127.0.0.x address per host, which needs root or
     CAP_NET_BIND_SERVICE. ``max_message_size`` (bytes) and ``max_connections`` (across the whole
     lab) keep a lab safe to leave running. ``slow_delay`` is the slow host's greeting delay in
-    seconds.
+    seconds. ``folder`` (a path) keeps the password there, so it is the same on every run with
+    that folder, and writes the lab CA there as ``lab-ca.pem`` on start (see :attr:`ca_path`);
+    without it the password is new for every lab.
     """
 
     def __init__(
@@ -217,6 +209,7 @@ class Lab:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         slow_delay: float = SLOW_GREETING_DELAY,
+        folder: str | os.PathLike[str] | None = None,
     ) -> None:
         if scenario not in catalog.SCENARIOS:
             raise LabError(
@@ -237,7 +230,10 @@ class Lab:
         self._max_message_size = max_message_size
         self._max_connections = max_connections
         self._slow_delay = float(slow_delay)
-        self._credentials = (LAB_USER, _new_password())
+        self._folder = None if folder is None else LabFolder(folder)
+        password = new_password() if self._folder is None else self._folder.password()
+        self._credentials = (LAB_USER, password)
+        self._ca_path: Path | None = None
         self._outbox = Outbox()
         self._plans = catalog.plan(self._scenario)
         self._endpoints: list[Endpoint] = []
@@ -285,6 +281,17 @@ class Lab:
     def ca_pem(self) -> str:
         """The lab CA's certificate (PEM). Trust it to verify the lab's good certificates."""
         return certs.ca_pem()
+
+    @property
+    def ca_path(self) -> Path | None:
+        """Where the running lab wrote its CA certificate (``lab-ca.pem`` in its folder), or
+        None for a lab without a folder. Trust this file to verify the lab's certificates."""
+        return self._ca_path
+
+    @property
+    def folder(self) -> Path | None:
+        """The lab folder (password and CA file), or None."""
+        return None if self._folder is None else self._folder.path
 
     @property
     def outbox(self) -> list[Message]:
@@ -428,6 +435,8 @@ class Lab:
                 return self
             self._rt.shutdown()  # leftovers of a failed start, if any
             try:
+                if self._folder is not None:
+                    self._ca_path = self._folder.write_ca(self.ca_pem)
                 self._start()
             except BaseException:
                 self._rt.shutdown()
