@@ -122,7 +122,8 @@ def _decoded_text(part: email.message.Message) -> str:
 
 
 def _body(msg: email.message.Message) -> tuple[str, str, list[Attachment], bool]:
-    text, html, attachments, cut = "", "", [], False
+    text, html, cut = "", "", False
+    attachments: list[Attachment] = []
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -155,8 +156,7 @@ def message_view(message: Message) -> InboxMessage:
     items = msg.items()
     truncated = truncated or len(items) > MAX_HEADERS
     headers = tuple(
-        (visible(name, 200), visible(_header_value(value)))
-        for name, value in items[:MAX_HEADERS]
+        (visible(name, 200), visible(_header_value(value))) for name, value in items[:MAX_HEADERS]
     )
     received = tuple(v for n, v in headers if n.lower() == "received")
     try:
