@@ -182,9 +182,9 @@ def _transport_is_tls(transport: asyncio.BaseTransport | None) -> bool:
 
 
 def _trace_text(text: str | None, limit: int = 255) -> str:
-    """Client-chosen text (its EHLO name) made safe inside a header: printable ASCII, no
-    parentheses or brackets that would end the comment early, bounded."""
-    clean = "".join(c for c in (text or "") if 32 < ord(c) < 127 and c not in "()[];\\")
+    """Client-chosen text (its EHLO name, a recipient) made safe inside a header: printable
+    ASCII, none of the parentheses or brackets that would end a clause early, bounded."""
+    clean = "".join(c for c in (text or "") if 32 < ord(c) < 127 and c not in "()[]<>;\\")
     return clean[:limit] or "unknown"
 
 
