@@ -25,6 +25,13 @@ from smtplab.widgets._chooser import (
     port_chooser,
     recommendation_html,
 )
+from smtplab.widgets._class import (
+    ClassView,
+    ShareBox,
+    class_summary_html,
+    class_view,
+    share_box,
+)
 from smtplab.widgets._explorer import (
     DatasetExplorer,
     count_line,
@@ -55,6 +62,7 @@ __all__ = [
     "SENDERS",
     "SPEEDS",
     "TLS_RULE",
+    "ClassView",
     "DatasetExplorer",
     "Inbox",
     "PlayerFrames",
@@ -62,9 +70,12 @@ __all__ = [
     "ProbePanel",
     "Quiz",
     "Recommendation",
+    "ShareBox",
     "TranscriptPlayer",
     "check_answer",
     "choose_port",
+    "class_summary_html",
+    "class_view",
     "count_line",
     "dataset_explorer",
     "filter_records",
@@ -78,6 +89,7 @@ __all__ = [
     "recommendation_html",
     "recorded_datasets",
     "results_table_html",
+    "share_box",
     "summary_html",
     "transcript_html",
     "transcript_player",
