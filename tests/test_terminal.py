@@ -364,7 +364,7 @@ def _lab_on_a_projector(
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
-@pytest.mark.parametrize("scenario", ["classroom", "open-internet"])
+@pytest.mark.parametrize("scenario", ["classroom", "open-internet", "hotel-wifi"])
 def test_the_lab_fits_an_80x24_projector_terminal(scenario: str, tmp_path: Path) -> None:
     import re
     import socket
@@ -398,13 +398,22 @@ def test_the_lab_fits_an_80x24_projector_terminal(scenario: str, tmp_path: Path)
     header = next(x for x in lines if x.startswith("HOST"))
     assert header.split() == ["HOST", "25", "465", "587", "2525"]
     smtp_row = next(x for x in lines if x.startswith("smtp.lab.example"))
-    assert smtp_row.split()[1:] == ["refused", "open", "open", "open"]
+    hotel = ["intercept", "open", "filtered", "open"]  # the hotel's paragraph, said as a row
+    want = hotel if scenario == "hotel-wifi" else ["refused", "open", "open", "open"]
+    assert smtp_row.split()[1:] == want
     if scenario == "classroom":
         assert next(x for x in lines if x.startswith("tarpit.lab.example")).split()[1] == "silent"
     password = point_at(screen)[3]
     assert password == (tmp_path / "password").read_text().strip()
     assert "BEGIN CERTIFICATE" not in screen
     assert re.search(r"Inbox: http://127\.0\.0\.1:\d+/ ", " ".join(lines)), screen
+    if scenario == "hotel-wifi":  # INSTRUCTOR.md shows this screen: as the command prints it
+        guide = (ROOT / "notebooks" / "INSTRUCTOR.md").read_text(encoding="utf-8")
+        shown = guide.split("smtplab lab --scenario hotel-wifi` in an 80×24 terminal")[1]
+        shown = shown.split("```text\n")[1].split("```")[0]
+        upto = "Point your mail program at server 127.0.0.1, port "
+        assert shown.split(upto)[0] == screen.split(upto)[0]
+        return
     # a second run with the same folder: the same password
     again, _ = _lab_on_a_projector(server + "-again", tmp_path, scenario)
     assert point_at(again)[3] == password
