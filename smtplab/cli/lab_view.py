@@ -58,7 +58,7 @@ def lab_advice(lab: Any, purpose: str = "mail-client", *, timeout: float = 1.0) 
     here and return :func:`smtplab.advise`'s :class:`~smtplab.advice.Advice`."""
     from smtplab.advice import advise
     from smtplab.lab import PORTS
-    from smtplab.probe import probe_many
+    from smtplab.engine import probe_many
 
     host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
     results = probe_many([(host, p) for p in PORTS], lab=lab, timeout=timeout)
