@@ -57,8 +57,8 @@ def lab_advice(lab: Any, purpose: str = "mail-client", *, timeout: float = 1.0) 
     """Probe the lab's submission server (its MX for ``mail-server``) on the four ports from
     here and return :func:`smtplab.advise`'s :class:`~smtplab.advice.Advice`."""
     from smtplab.advice import advise
-    from smtplab.lab import PORTS
     from smtplab.engine import probe_many
+    from smtplab.lab import PORTS
 
     host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
     results = probe_many([(host, p) for p in PORTS], lab=lab, timeout=timeout)
