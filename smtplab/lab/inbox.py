@@ -148,10 +148,13 @@ def _body(msg: email.message.Message) -> tuple[str, str, list[Attachment], bool]
     return visible(text, MAX_BODY_CHARS), visible(html, MAX_BODY_CHARS), attachments, cut
 
 
-def message_view(message: Message) -> InboxMessage:
-    """The view of one message of the outbox."""
+def message_view(message: Message, *, headers_only: bool = False) -> InboxMessage:
+    """The view of one message of the outbox (``headers_only``: without its body, attachments
+    and size note, which is all a list needs and far cheaper)."""
     data = message.content[:MAX_VIEW_BYTES]
     truncated = len(message.content) > MAX_VIEW_BYTES
+    if headers_only:
+        data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
     items = msg.items()
     truncated = truncated or len(items) > MAX_HEADERS
@@ -160,7 +163,7 @@ def message_view(message: Message) -> InboxMessage:
     )
     received = tuple(v for n, v in headers if n.lower() == "received")
     try:
-        text, html, attachments, cut = _body(msg)
+        text, html, attachments, cut = ("", "", [], False) if headers_only else _body(msg)
     except Exception:  # a body the parser gives up on: show it as text
         text = visible(data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace"), MAX_BODY_CHARS)
         html, attachments, cut = "", [], False
@@ -186,7 +189,9 @@ def message_view(message: Message) -> InboxMessage:
     )
 
 
-def inbox_view(messages: Iterable[Message], limit: int = MAX_INBOX) -> list[InboxMessage]:
+def inbox_view(
+    messages: Iterable[Message], limit: int = MAX_INBOX, *, headers_only: bool = False
+) -> list[InboxMessage]:
     """The views of ``messages`` (say, ``lab.outbox``), newest first, at most ``limit``."""
     newest = sorted(messages, key=lambda m: (m.received_at, m.id), reverse=True)[:limit]
-    return [message_view(m) for m in newest]
+    return [message_view(m, headers_only=headers_only) for m in newest]

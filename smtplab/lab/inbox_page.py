@@ -161,7 +161,7 @@ def make_app(messages: Callable[[], Iterable[Message]]) -> Any:
     headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
 
     async def index(request: Request) -> HTMLResponse:
-        views = inbox_view(messages())
+        views = inbox_view(messages(), headers_only=True)
         body = (
             "<h1>The lab's inbox</h1>"
             f"<p>{len(views)} message{'s' if len(views) != 1 else ''} received, newest first "

@@ -12,8 +12,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from smtplab.lab.inbox import InboxMessage, inbox_view
+from smtplab.lab.inbox import InboxMessage, inbox_view, message_view
 from smtplab.lab.inbox_page import list_html, message_html
+from smtplab.lab.servers import Message
 from smtplab.widgets._render import close_parts
 
 __all__ = ["Inbox", "inbox", "option_label"]
@@ -29,17 +30,17 @@ def option_label(m: InboxMessage) -> str:
 
 class Inbox(W.VBox):
     """The widget returned by :func:`inbox`: ``refresh_button``, ``count`` (HTML), ``picker``
-    (a Select of the messages, newest first), ``list_html`` and ``message_html`` (HTML)."""
+    (a Select of the messages, newest first) and ``message_html`` (HTML, the chosen one)."""
 
     def __init__(self, lab: Any) -> None:
         self.lab = lab
         self.views: list[InboxMessage] = []
+        self.messages: dict[int, Message] = {}
         self.refresh_button = W.Button(
             description="Refresh", icon="refresh", layout=W.Layout(width="110px")
         )
         self.count = W.HTML()
         self.picker = W.Select(options=[], rows=6, layout=W.Layout(width="100%"))
-        self.list_html = W.HTML()
         self.message_html = W.HTML()
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.picker.observe(lambda _c: self.show(self.picker.value), names="value")
@@ -55,7 +56,8 @@ class Inbox(W.VBox):
     def refresh(self) -> None:
         """Read the lab's outbox again; keep the chosen message if it is still there."""
         chosen = self.picker.value
-        self.views = inbox_view(self.lab.outbox)
+        self.messages = {m.id: m for m in self.lab.outbox}
+        self.views = inbox_view(self.messages.values(), headers_only=True)
         n = len(self.views)
         self.count.value = (
             f'<span style="color:var(--jp-ui-font-color1, #1a1a1a);line-height:28px">'
@@ -63,14 +65,15 @@ class Inbox(W.VBox):
         )
         ids = [m.id for m in self.views]
         self.picker.options = [(option_label(m), m.id) for m in self.views]
-        self.list_html.value = list_html(self.views)
         self.picker.value = chosen if chosen in ids else (ids[0] if ids else None)
         self.show(self.picker.value)
 
     def show(self, message_id: int | None) -> None:
         """Show message ``message_id`` (None: the empty-inbox note)."""
-        found = [m for m in self.views if m.id == message_id]
-        self.message_html.value = message_html(found[0]) if found else list_html([])
+        found = self.messages.get(message_id) if message_id is not None else None
+        self.message_html.value = (
+            message_html(message_view(found)) if found is not None else list_html([])
+        )
 
     def close(self) -> None:
         close_parts(self)
