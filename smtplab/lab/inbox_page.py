@@ -127,7 +127,9 @@ def list_html(messages: Sequence[InboxMessage], link: Callable[[int], str] | Non
             f"<td {td}>{subject}</td><td {td}>{m.port}</td>"
             f"<td {td}>{'TLS' if m.tls else 'plain'}{' · AUTH' if m.auth_user else ''}</td></tr>"
         )
-    head = "".join(f"<th {th}>{h}</th>" for h in ("#", "time", "from", "to", "subject", "port", "security"))
+    head = "".join(
+        f"<th {th}>{h}</th>" for h in ("#", "time", "from", "to", "subject", "port", "security")
+    )
     return (
         f'<table style="border-collapse:collapse;color:{_FG}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
