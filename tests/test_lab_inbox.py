@@ -204,3 +204,28 @@ def test_a_lab_folder_keeps_one_password_and_the_ca(tmp_path: Path) -> None:
     assert Lab().credentials[1] != Lab().credentials[1]  # without a folder: new every time
     (folder / "password").write_text("x")  # not a password: replaced
     assert LabFolder(folder).password() != "x"
+
+
+def test_the_lab_command_says_what_it_cannot_do(tmp_path: Path) -> None:
+    """A folder it cannot write, a port already taken: one line each, status 2, no traceback."""
+    import socket
+    import sys
+
+    cmd = [sys.executable, "-m", "smtplab", "lab", "--scenario", "home-isp"]
+    bad = subprocess.run(
+        [*cmd, "--dir", "/proc/no-such-folder"], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "cannot keep the lab's password in /proc/no-such-folder" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        busy = subprocess.run(
+            [*cmd, "--dir", str(tmp_path), "--inbox", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert busy.returncode == 2 and "Traceback" not in busy.stderr
+    assert f"cannot serve the inbox page on port {port}" in busy.stderr

@@ -294,7 +294,8 @@ class Lab:
 
     @property
     def outbox(self) -> list[Message]:
-        """The messages the lab accepted so far (a copy; oldest first)."""
+        """The messages the lab accepted so far (a copy; oldest first; the newest 500 are kept),
+        each with the ``Received:`` line the lab's server added on top of its content."""
         return self._outbox.snapshot()
 
     def ssl_context(self) -> ssl.SSLContext:
