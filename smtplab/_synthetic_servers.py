@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from smtplab.rules import PORTS
 from smtplab.schema import FIELD_NAMES
 
 _START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-_PORTS = (25, 465, 587, 2525)
+_PORTS = PORTS
 _PORT_WEIGHTS = (0.4, 0.2, 0.3, 0.1)
 #: vantage -> probability that the network drops (filtered) or rejects (refused) port 25
 _VANTAGES = {

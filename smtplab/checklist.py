@@ -25,13 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smtplab.findings import AUTH_TLS_VERSIONS
+from smtplab.rules import AUTH_TLS_VERSIONS, SUBMISSION_PORTS, TLS_PORTS
 
 __all__ = ["Check", "checklist"]
 
-_SUBMISSION_STARTTLS = (587, 2525)
-_SUBMISSION = (465, 587, 2525)
-_GOOD_TLS = AUTH_TLS_VERSIONS  # the one TLS floor, see smtplab.findings
+_SUBMISSION_STARTTLS = SUBMISSION_PORTS
+_SUBMISSION = TLS_PORTS
+_GOOD_TLS = AUTH_TLS_VERSIONS  # the one TLS floor, see smtplab.rules
 _SPOKE = ("open", "rejected")
 
 

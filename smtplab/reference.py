@@ -25,6 +25,7 @@ from typing import Final
 import pandas as pd
 
 from smtplab._paths import data_dir
+from smtplab.rules import PORTS
 
 __all__ = [
     "FOUR_PORTS",
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 #: The four ports this course is about, in teaching order.
-FOUR_PORTS: Final = (25, 465, 587, 2525)
+FOUR_PORTS: Final = PORTS
 
 _FILES: Final = {
     "timeline": "port_history.csv",

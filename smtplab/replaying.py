@@ -43,6 +43,7 @@ from smtplab.findings import Finding
 from smtplab.prose_events import CONNECTING, kinds_from_prose
 from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
 from smtplab.records.normalise import is_missing
+from smtplab.rules import deadline_for
 from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
 __all__ = ["TIMING_FIELDS", "RecordedNetwork", "RecordedStream", "areplay", "differences", "replay"]
@@ -413,7 +414,7 @@ def _options_from_v1_transcript(
     m = _SECONDS.search(events)
     timeout = float(m.group(1)) if m else DEFAULT_TIMEOUT
     m = _DEADLINE.search(events)
-    deadline = float(m.group(1)) if m else min(600.0, 3 * timeout + 2)
+    deadline = float(m.group(1)) if m else deadline_for(timeout)
     ehlo = next(
         (
             x.text.split(" ", 1)[1]

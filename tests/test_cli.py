@@ -31,7 +31,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
         (["probe", "127.0.0.1", "-p", "0"], "out of range"),
         (["probe", "bad host"], "spaces"),
         (["probe", ""], "empty"),
-        (["probe", "127.0.0.1", "--timeout", "soon"], "not a number"),
+        (["probe", "127.0.0.1", "--timeout", "soon"], "must be a number of seconds"),
         (["probe", "127.0.0.1", "--mode", "ssl"], "invalid choice"),
         (["probe", "127.0.0.1", "--ehlo", "x\r\nQUIT"], "EHLO"),
         (["nonsense"], "invalid choice"),

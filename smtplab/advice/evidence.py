@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from smtplab.findings import AUTH_TLS_VERSIONS
+from smtplab.rules import AUTH_TLS_VERSIONS
 from smtplab.schema import OUTCOME_MEANING
 
 __all__ = [
@@ -76,7 +76,7 @@ def verified_tls(rec: Mapping[str, Any]) -> bool:
 
 def old_tls(rec: Mapping[str, Any]) -> str | None:
     """The TLS version, when the record names one older than the TLS floor (1.2, see
-    :data:`smtplab.findings.AUTH_TLS_VERSIONS`); None when it names none (an imported record)."""
+    :data:`smtplab.rules.AUTH_TLS_VERSIONS`); None when it names none (an imported record)."""
     version = rec.get("tls_version")
     if rec.get("tls_mode") not in ("implicit", "starttls") or not version:
         return None

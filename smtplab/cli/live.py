@@ -19,6 +19,7 @@ from rich.text import Text
 
 from smtplab.cli.render import OUTCOME_STYLE
 from smtplab.cli.text import safe_text
+from smtplab.rules import deadline_for
 
 __all__ = ["LiveProbes", "probe_deadline"]
 
@@ -27,7 +28,7 @@ _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 def probe_deadline(timeout: float) -> float:
     """The probe's overall deadline for a per-step ``timeout`` (its documented default)."""
-    return min(600.0, 3 * timeout + 2)
+    return deadline_for(timeout)
 
 
 #: What a probe waits for in each phase, in a learner's words.

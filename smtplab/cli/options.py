@@ -1,13 +1,14 @@
 """Checking command-line values: every bad value is one clear line (and exit status 2).
 
 Text becomes numbers here; whether a number is acceptable is the probe's own rule
-(:func:`smtplab.engine.options.check_port`, :func:`~smtplab.engine.options.check_timeout`), so
+(:func:`smtplab.engine.options.check_port`, :func:`smtplab.rules.timeout_problem`), so
 the command line and the library never disagree."""
 
 from __future__ import annotations
 
 from smtplab.cli.errors import UsageError
-from smtplab.engine.options import ProbeInputError, check_port, check_timeout
+from smtplab.engine.options import ProbeInputError, check_port
+from smtplab.rules import PORTS_TEXT, timeout_problem
 
 __all__ = ["concurrency", "parse_ports", "port_number", "timeout_seconds"]
 
@@ -31,7 +32,7 @@ def parse_ports(text: str) -> list[int]:
         if p not in ports:
             ports.append(p)
     if not ports:
-        raise UsageError("no ports given (e.g. -p 25,465,587,2525)")
+        raise UsageError(f"no ports given (e.g. -p {PORTS_TEXT})")
     return ports
 
 
@@ -47,14 +48,10 @@ def port_number(text: str) -> int:
 
 
 def timeout_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"--timeout {text!r} is not a number of seconds") from None
-    try:
-        return check_timeout(value, "--timeout")
-    except ProbeInputError as exc:
-        raise UsageError(str(exc)) from None
+    problem = timeout_problem(text, "--timeout", text=True)
+    if problem is not None:
+        raise UsageError(problem)
+    return float(text)
 
 
 def concurrency(text: str) -> int:

@@ -19,10 +19,26 @@ from smtplab.cli import output
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import concurrency, parse_ports, timeout_seconds
 from smtplab.cli.text import safe_text, under_notebook
+from smtplab.rules import DEFAULT_TIMEOUT, OPTIONS, PORTS_TEXT
 
 __all__ = ["add_probe_arguments", "add_record_arguments", "run_probe", "run_record"]
 
-DEFAULT_PORTS_TEXT = "25,465,587,2525"
+DEFAULT_PORTS_TEXT = PORTS_TEXT
+
+
+def add_option_arguments(p: argparse.ArgumentParser) -> None:
+    """The probe options that have a command-line flag, from the one table of
+    :data:`smtplab.rules.OPTIONS`: ``dest`` is the probe's keyword, so :func:`_probe_kwargs`
+    passes them on by name. A value left out stays ``None``: the probe's default applies."""
+    for o in OPTIONS:
+        if o.flag is None:
+            continue
+        if o.kind == "bool":
+            p.add_argument(o.flag, dest=o.name, action="store_true", help=o.help)
+        elif o.choices:
+            p.add_argument(o.flag, dest=o.name, default=o.default, choices=o.choices, help=o.help)
+        else:  # text; a number is checked by the probe's own rule (see _probe_kwargs)
+            p.add_argument(o.flag, dest=o.name, default=None, metavar=o.metavar, help=o.help)
 
 
 def _probe_options(p: argparse.ArgumentParser) -> None:
@@ -30,12 +46,9 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
         "-p",
         "--ports",
         default=DEFAULT_PORTS_TEXT,
-        help="comma-separated ports (default 25,465,587,2525)",
+        help=f"comma-separated ports (default {PORTS_TEXT})",
     )
-    p.add_argument("--mode", default="auto", choices=["auto", "plain", "starttls", "tls"])
-    p.add_argument(
-        "--timeout", type=str, default=None, help="seconds per phase (connect, greeting, replies)"
-    )
+    add_option_arguments(p)
     p.add_argument(
         "-c",
         "--concurrency",
@@ -45,18 +58,6 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
         help="at most N probes in flight (default 64)",
     )
     p.add_argument("--lab", metavar="SCENARIO", help="probe the embedded lab, not the network")
-    p.add_argument("--vantage", help="a label for the network you probe from")
-    p.add_argument("--ehlo", metavar="NAME", help="the EHLO name (default: your address)")
-    p.add_argument(
-        "--relay-check",
-        action="store_true",
-        help="also test relaying with MAIL/RCPT to a reserved domain (never DATA)",
-    )
-    p.add_argument(
-        "--tls-required-check",
-        action="store_true",
-        help="also check that MAIL is refused before STARTTLS (never RCPT or DATA)",
-    )
     p.add_argument(
         "--transcript",
         action="store_true",
@@ -84,20 +85,14 @@ def add_record_arguments(r: argparse.ArgumentParser) -> None:
 
 
 def _timeout(args: argparse.Namespace) -> float:
-    from smtplab.engine import DEFAULT_TIMEOUT
-
     return DEFAULT_TIMEOUT if args.timeout is None else timeout_seconds(args.timeout)
 
 
 def _probe_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "mode": args.mode,
-        "timeout": _timeout(args),
-        "vantage": args.vantage,
-        "ehlo_name": args.ehlo,
-        "relay_check": args.relay_check,
-        "tls_required_check": args.tls_required_check,
-    }
+    """The probe keywords the flags of :func:`add_option_arguments` gave."""
+    kw = {o.name: getattr(args, o.name) for o in OPTIONS if o.flag is not None}
+    kw["timeout"] = _timeout(args)
+    return kw
 
 
 class Interrupted(Exception):

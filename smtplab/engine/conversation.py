@@ -29,8 +29,9 @@ from smtplab.engine.wire import (
     WireClosed,
     WireTimeout,
 )
-from smtplab.findings import AUTH_TLS_VERSIONS, Finding
+from smtplab.findings import Finding
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
+from smtplab.rules import AUTH_TLS_VERSIONS, TLS_PORTS
 from smtplab.tls import client_context, describe_handshake_error
 
 __all__ = ["CONNECT_OUTCOMES", "RELAY_CHECK_RCPT", "Conversation"]
@@ -566,7 +567,7 @@ class Conversation:
         if mail.code == 250:
             await self.send("RSET")
             await self.reply("RSET")
-            severity = "high" if o.port in (465, 587, 2525) else "low"
+            severity = "high" if o.port in TLS_PORTS else "low"
             st.extra.append(
                 Finding(
                     "mail_before_tls_accepted",

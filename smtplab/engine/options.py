@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import os
 import re
 import socket
@@ -20,6 +19,15 @@ from typing import Any, Final
 from smtplab import schema
 from smtplab.errors import SmtplabError
 from smtplab.protocol import MAX_COMMAND, CommandError, validate_ehlo_name
+from smtplab.rules import (
+    DEFAULT_MODE,
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    MIN_TIMEOUT,
+    PORTS,
+    deadline_for,
+    timeout_problem,
+)
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -33,12 +41,8 @@ __all__ = [
     "make_options",
 ]
 
-DEFAULT_PORTS: Final = (25, 465, 587, 2525)
-
-#: Seconds allowed for each phase (connect, greeting, one reply, a TLS handshake). RFC 5321
-#: §4.5.3.2 lets a patient client wait minutes; a probe that teaches wants an answer while the
-#: learner is still looking, and 8 s is well above a healthy server's round trip anywhere.
-DEFAULT_TIMEOUT: Final = 8.0
+#: The four ports, the default timeout and its bounds are the rules of :mod:`smtplab.rules`.
+DEFAULT_PORTS: Final = PORTS
 
 
 class ProbeInputError(SmtplabError, ValueError):
@@ -111,20 +115,13 @@ def _check_port(port: object) -> int:
     return port
 
 
-#: The shortest timeout a probe accepts: below it not even loopback connects and greets, so an
-#: open port would look filtered (``--timeout 1e-300``). A wrong answer is worse than a refusal.
-MIN_TIMEOUT: Final = 0.05
-
-
 def _check_timeout(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProbeInputError(f"{name} must be a number of seconds")
-    if not (MIN_TIMEOUT <= float(value) <= 600) or math.isnan(float(value)):
-        raise ProbeInputError(
-            f"{name} must be between {MIN_TIMEOUT:g} and 600 seconds, not {value:g}: a shorter "
-            "wait cannot tell an open port from a filtered one"
-        )
-    return float(value)
+    """A number of seconds within the bounds of :mod:`smtplab.rules` (text is not a number here:
+    the command line turns its text into a number first)."""
+    problem = timeout_problem(value, name)
+    if problem is not None:
+        raise ProbeInputError(problem)
+    return float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -138,9 +135,9 @@ class ProbeOptions:
 
     host: str
     port: int
-    mode: str = "auto"
+    mode: str = DEFAULT_MODE
     timeout: float = DEFAULT_TIMEOUT
-    deadline: float = 3 * DEFAULT_TIMEOUT + 2
+    deadline: float = deadline_for(DEFAULT_TIMEOUT)
     ehlo_name: str | None = None
     verify: bool = True
     cadata: str | None = field(default=None, repr=False)
@@ -169,9 +166,9 @@ class ProbeOptions:
     def create(
         cls,
         host: object,
-        port: object = 587,
+        port: object = DEFAULT_PORT,
         *,
-        mode: str = "auto",
+        mode: str = DEFAULT_MODE,
         timeout: object = DEFAULT_TIMEOUT,
         deadline: object | None = None,
         ehlo_name: str | None = None,
@@ -312,7 +309,7 @@ def _options(
     if mode not in schema.MODES:
         raise ProbeInputError(f"mode must be one of {', '.join(schema.MODES)}, not {mode!r}")
     t = _check_timeout(timeout, "timeout")
-    d = _check_timeout(deadline, "deadline") if deadline is not None else min(600.0, 3 * t + 2)
+    d = _check_timeout(deadline, "deadline") if deadline is not None else deadline_for(t)
     if ehlo_name is not None:
         try:
             ehlo_name = validate_ehlo_name(ehlo_name)

@@ -23,6 +23,7 @@ from smtplab.engine.sessions import run_sessions
 from smtplab.engine.wire import DeadlineReached, NetworkFactory
 from smtplab.protocol import Redactor
 from smtplab.redaction import Scrubber
+from smtplab.rules import OPTIONS
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
@@ -160,7 +161,8 @@ def probe(
     other arguments are then in it). ``mode``: ``auto`` (implicit TLS on 465; elsewhere
     cleartext, then STARTTLS when offered, and implicit TLS if the cleartext greeting never
     comes), ``plain``, ``starttls`` or ``tls``.
-    ``timeout`` bounds each phase; ``deadline`` (default 3 × timeout + 2 s) bounds the whole probe.
+    ``timeout`` bounds each phase; ``deadline`` (default 3 × timeout + 2 s, see
+    :func:`smtplab.rules.deadline_for`) bounds the whole probe.
     ``lab``: a running :class:`smtplab.Lab`; its logical names (``smtp.lab.example``) are used.
     ``relay_check``: also try MAIL/RCPT to a foreign domain (never DATA), only when asked.
     ``tls_required_check``: also try MAIL before STARTTLS, which a submission port must refuse.
@@ -193,22 +195,7 @@ def probe(
 
 
 #: What probe_many passes on to :meth:`ProbeOptions.create` for every target.
-_MANY_OPTIONS: Final = frozenset(
-    {
-        "mode",
-        "timeout",
-        "deadline",
-        "ehlo_name",
-        "lab",
-        "vantage",
-        "verify",
-        "cafile",
-        "relay_check",
-        "tls_required_check",
-        "auth",
-        "allow_cleartext_auth",
-    }
-)
+_MANY_OPTIONS: Final = frozenset(o.name for o in OPTIONS)
 
 
 def _targets(targets: Iterable[Any]) -> list[ProbeOptions | tuple[Any, Any, str | None]]:

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from smtplab.rules import PORTS as _PORTS
+from smtplab.rules import SUBMISSION_PORTS
+
 __all__ = [
     "BEHAVIOURS",
     "DEFAULT_SCENARIO",
@@ -32,7 +35,7 @@ __all__ = [
 ]
 
 #: The four ports the course is about, in the order of their history.
-PORTS: Final = (25, 465, 587, 2525)
+PORTS: Final = _PORTS
 
 #: The lab's mail domain: the relay accepts mail for it (and its subdomains) from anyone.
 DOMAIN: Final = "lab.example"
@@ -78,7 +81,7 @@ class HostService:
     behaviour: str = "open"
 
 
-_SUBMISSION_PORTS = (587, 2525)
+_SUBMISSION_PORTS = SUBMISSION_PORTS
 
 
 def _submission(cert: str) -> dict[int, HostService]:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
+from smtplab.rules import PORTS
 from smtplab.schema import progress_rank
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
@@ -321,7 +322,7 @@ class PortChooser(W.VBox):
             p: W.Checkbox(
                 value=p in blocked, description=str(p), indent=False, layout=W.Layout(width="80px")
             )
-            for p in (25, 465, 587, 2525)
+            for p in PORTS
         }
         self.result_html = W.HTML()
         self.recommendation: Recommendation | None = None

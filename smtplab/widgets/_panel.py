@@ -16,6 +16,7 @@ from typing import Any, Final
 import ipywidgets as W
 
 from smtplab.engine import ProbeInputError, ProbeResult
+from smtplab.rules import PORTS, deadline_for
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
 from smtplab.widgets._progress import Ticker, waiting_text
@@ -107,7 +108,7 @@ class ProbePanel(W.VBox):
         probe_fn: Callable[..., list[ProbeResult]] | None = None,
         datasets: Mapping[str, Any] | None = None,
         host: str = "smtp.lab.example",
-        ports: Sequence[int] = (25, 465, 587, 2525),
+        ports: Sequence[int] = PORTS,
         timeout: float = 3.0,
         chart: bool = True,
     ) -> None:
@@ -166,7 +167,7 @@ class ProbePanel(W.VBox):
                 tooltip=_PORT_ROLES[p],
                 layout=W.Layout(width="80px"),
             )
-            for p in (25, 465, 587, 2525)
+            for p in PORTS
         }
         for toggle in self.ports.values():
             _style_toggle(toggle)
@@ -421,7 +422,7 @@ class ProbePanel(W.VBox):
     @property
     def _deadline(self) -> float:
         """A probe's overall deadline at this timeout (the probe's default: 3 × timeout + 2 s)."""
-        return min(600.0, 3 * self.timeout + 2)
+        return deadline_for(self.timeout)
 
     def _records(self, name: str) -> list[dict[str, Any]]:
         if name not in self._dataset_cache:
@@ -510,7 +511,7 @@ def probe_panel(
     datasets: Mapping[str, Any] | None = None,
     *,
     host: str = "smtp.lab.example",
-    ports: Sequence[int] = (25, 465, 587, 2525),
+    ports: Sequence[int] = PORTS,
     timeout: float = 3.0,
     chart: bool = True,
 ) -> ProbePanel:
