@@ -15,6 +15,7 @@ import ipaddress
 import time
 from typing import Any, Final
 
+from smtplab.catalogue import live_finding
 from smtplab.engine.replies import Replies
 from smtplab.engine.result import ProbeState
 from smtplab.engine.wire import (
@@ -29,7 +30,6 @@ from smtplab.engine.wire import (
     WireClosed,
     WireTimeout,
 )
-from smtplab.findings import Finding
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.rules import AUTH_TLS_VERSIONS, TLS_PORTS
 from smtplab.tls import client_context, describe_handshake_error
@@ -312,7 +312,7 @@ class Conversation:
             elif o.mode == "starttls":
                 st.event("starttls_not_offered")
                 st.extra.append(
-                    Finding(
+                    live_finding(
                         "no_starttls",
                         "high" if o.port != 25 else "low",
                         "STARTTLS was asked for but the server does not offer it.",
@@ -452,7 +452,7 @@ class Conversation:
         if reply.code != 220:
             st.event("starttls_refused", code=reply.code)
             st.extra.append(
-                Finding(
+                live_finding(
                     "starttls_refused",
                     "high",
                     f"STARTTLS is offered but was refused with {reply.code}: {reply.text}",
@@ -464,7 +464,7 @@ class Conversation:
         if leftover:
             st.event("starttls_injection", count=leftover)
             st.extra.append(
-                Finding(
+                live_finding(
                     "starttls_injection",
                     "high",
                     "The server (or something on the way) sent extra data right after agreeing to "
@@ -485,7 +485,7 @@ class Conversation:
         if not encrypted and not o.allow_cleartext_auth:
             st.event("auth_skipped", "cleartext", cause="cleartext")
             st.extra.append(
-                Finding(
+                live_finding(
                     "auth_not_attempted",
                     "info",
                     "The AUTH check did not send the password: the connection is not encrypted.",
@@ -496,7 +496,7 @@ class Conversation:
             why = st.cert_rejected or "certificate verification was turned off"
             st.event("auth_skipped", "unverified", cause="unverified")
             st.extra.append(
-                Finding(
+                live_finding(
                     "auth_skipped_unverified",
                     "info",
                     "The AUTH check did not send the password: the server's certificate was not "
@@ -507,7 +507,7 @@ class Conversation:
         if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
             st.event("auth_skipped", "old_tls", cause="old_tls")
             st.extra.append(
-                Finding(
+                live_finding(
                     "auth_skipped_unverified",
                     "info",
                     "The AUTH check did not send the password: the session is "
@@ -535,7 +535,7 @@ class Conversation:
                 reply = await self.reply("AUTH")
         else:
             st.extra.append(
-                Finding(
+                live_finding(
                     "auth_unavailable",
                     "medium",
                     "The AUTH check could not log in: the server offers neither PLAIN nor LOGIN "
@@ -545,10 +545,10 @@ class Conversation:
             return
         if reply.code == 235:
             where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
-            st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
+            st.extra.append(live_finding("auth_ok", "info", f"The login check succeeded {where}."))
         else:
             st.extra.append(
-                Finding(
+                live_finding(
                     "auth_failed",
                     "medium",
                     f"The login check was refused with {reply.code}.",
@@ -569,7 +569,7 @@ class Conversation:
             await self.reply("RSET")
             severity = "high" if o.port in TLS_PORTS else "low"
             st.extra.append(
-                Finding(
+                live_finding(
                     "mail_before_tls_accepted",
                     severity,
                     "The server accepted MAIL before any TLS: a client that does not insist on TLS "
@@ -580,7 +580,7 @@ class Conversation:
             return mail
         else:
             st.extra.append(
-                Finding(
+                live_finding(
                     "tls_required_unclear",
                     "info",
                     f"Mail before TLS got {mail.code} ({mail.text}), neither a yes nor a refusal.",
@@ -596,7 +596,7 @@ class Conversation:
         said = f"{before.code} ({before.text})"
         if not st.values.get("tls_version"):  # no TLS came up: the reason stays a guess
             st.extra.append(
-                Finding(
+                live_finding(
                     "tls_required",
                     "info",
                     f"Mail before TLS was refused with {said}: this port seems to insist on "
@@ -625,7 +625,7 @@ class Conversation:
                 "encryption first, and then on a login."
             )
         st.extra.append(
-            Finding(code, "info", f"Mail before TLS was refused with {said}; {message}")
+            live_finding(code, "info", f"Mail before TLS was refused with {said}; {message}")
         )
 
     async def relay_check(self) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from smtplab import schema
+from smtplab.catalogue import live_finding
 from smtplab.engine.events import sentence
 from smtplab.engine.options import ProbeOptions
 from smtplab.findings import Finding, analyze, guess_role, top_finding
@@ -313,7 +314,7 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
     rec["role"] = guess_role(rec)
     findings = analyze(rec, st.extra)
     if error is not None and outcome == "open":
-        findings = (*findings, Finding("protocol_problem", "medium", error))
+        findings = (*findings, live_finding("protocol_problem", "medium", error))
     values = {k: _frozen(val) for k, val in rec.items() if k not in ("findings", "transcript")}
     result = ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
     return redact_result(result, st.redactor.scrubber)

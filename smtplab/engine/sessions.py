@@ -8,6 +8,7 @@ without verification to read a certificate that failed it.
 
 from __future__ import annotations
 
+from smtplab.catalogue import live_finding
 from smtplab.engine.conversation import (
     Conversation,
     _CertRejected,
@@ -17,7 +18,6 @@ from smtplab.engine.conversation import (
 )
 from smtplab.engine.result import ProbeState
 from smtplab.engine.wire import NetworkFactory
-from smtplab.findings import Finding
 
 __all__ = ["run_sessions"]
 
@@ -66,7 +66,7 @@ async def run_sessions(st: ProbeState, make_network: NetworkFactory | None = Non
             if o.mode == "auto" and implicit and attempts == 1:
                 st.event("retry", "plain", cause="plain")
                 st.extra.append(
-                    Finding(
+                    live_finding(
                         "wrong_tls_mode",
                         "medium",
                         f"Port {o.port} speaks plain SMTP (with STARTTLS if offered), not "
@@ -77,7 +77,7 @@ async def run_sessions(st: ProbeState, make_network: NetworkFactory | None = Non
                 implicit = False
                 continue
             st.extra.append(
-                Finding(
+                live_finding(
                     "wrong_tls_mode",
                     "medium",
                     "The server answered the TLS handshake in cleartext (WRONG_VERSION_NUMBER): "
@@ -90,7 +90,7 @@ async def run_sessions(st: ProbeState, make_network: NetworkFactory | None = Non
             break
     if found_implicit:  # only now that it answered (a deadline may end the retry first)
         st.extra.append(
-            Finding(
+            live_finding(
                 "implicit_tls_detected",
                 "info",
                 f"Port {o.port} stayed silent in cleartext and answered once TLS was started "
