@@ -19,6 +19,7 @@ from typing import Any, Final
 from smtplab.engine.conversation import _Stop
 from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
 from smtplab.engine.result import ProbeResult, ProbeState, finish
+from smtplab.engine.served import served_by
 from smtplab.engine.sessions import run_sessions
 from smtplab.engine.wire import DeadlineReached, NetworkFactory
 from smtplab.protocol import Redactor
@@ -254,12 +255,10 @@ def _lab_semaphores(opts: list[ProbeOptions]) -> dict[Any, asyncio.Semaphore]:
     our own lab never records the lab's limit as the server's answer."""
     if not any(o.source == "lab" and o.connect_to for o in opts):
         return {}
-    from smtplab.lab.core import lab_at
-
     by_lab: dict[int, asyncio.Semaphore] = {}
     out: dict[Any, asyncio.Semaphore] = {}
     for o in opts:
-        lab = lab_at(o.connect_to) if o.source == "lab" else None
+        lab = served_by(o.connect_to) if o.source == "lab" else None
         if lab is not None:
             key = id(lab)
             if key not in by_lab:

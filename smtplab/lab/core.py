@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from smtplab.engine import served
 from smtplab.errors import SmtplabError
 from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
@@ -168,18 +169,10 @@ def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if addr.version == 6 else socket.AF_INET
 
 
-#: Running labs by the real socket address of each endpoint, so that a probe made from options
-#: alone (``ProbeOptions.create(..., lab=lab)``) can find the lab whose limits it must respect.
-_SERVING: weakref.WeakValueDictionary[tuple[str, int], Lab] = weakref.WeakValueDictionary()
-_SERVING_LOCK = threading.Lock()
-
-
 def lab_at(address: tuple[str, int] | None) -> Lab | None:
     """The running lab serving the real socket ``address`` (ip, port), or None."""
-    if address is None:
-        return None
-    with _SERVING_LOCK:
-        return _SERVING.get(tuple(address[:2]))  # type: ignore[arg-type]
+    lab = served.served_by(address)
+    return lab if isinstance(lab, Lab) else None
 
 
 class Lab:
@@ -447,10 +440,7 @@ class Lab:
     def stop(self) -> None:
         """Stop every server, close every connection and socket, end the thread. Idempotent."""
         with self._lock:
-            with _SERVING_LOCK:
-                for e in self._endpoints:
-                    if _SERVING.get(e.address) is self:
-                        del _SERVING[e.address]
+            served.unserve(self, [e.address for e in self._endpoints])
             self._rt.shutdown()
             self._endpoints, self._index = [], {}
 
@@ -551,9 +541,8 @@ class Lab:
         fut.result(_THREAD_TIMEOUT)
         self._endpoints = endpoints
         self._index = {(e.host, e.port): e for e in endpoints}
-        with _SERVING_LOCK:
-            for e in endpoints:
-                _SERVING[e.address] = self
+        # the registry a probe made from options alone finds this lab's limits in
+        served.serve(self, [e.address for e in endpoints])
 
     def _hidden_socket(self, host: str) -> socket.socket:
         """A socket on an unused port of the host's address, for a server behind a middlebox."""
