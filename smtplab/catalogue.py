@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from smtplab.findings import RULES, Finding
-from smtplab.schema import SEVERITIES
+from smtplab.schema import SEVERITIES, Severity
 
 __all__ = ["CATALOGUE", "LIVE", "Entry", "codes", "live_finding", "render_markdown"]
 
@@ -27,7 +27,7 @@ class Entry:
     claim, and whether a record ``rule`` decides it or only the ``live`` conversation sees it."""
 
     code: str
-    severities: tuple[str, ...]
+    severities: tuple[Severity, ...]
     template: str
     source: str
     made_by: str = "live"
@@ -150,9 +150,10 @@ def live_finding(code: str, severity: str, message: str) -> Finding:
     entry = _LIVE_BY_CODE.get(code)
     if entry is None:
         raise ValueError(f"finding code {code!r} is not in smtplab.catalogue.LIVE")
-    if severity not in entry.severities:
-        raise ValueError(f"finding {code!r} has severity {severity!r}, not {entry.severities}")
-    return Finding(code, severity, message)
+    for known in entry.severities:
+        if severity == known:
+            return Finding(code, known, message)
+    raise ValueError(f"finding {code!r} has severity {severity!r}, not {entry.severities}")
 
 
 def _cell(text: str) -> str:

@@ -15,12 +15,13 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from smtplab.protocol import ehlo_keyword
 from smtplab.rules import AUTH_TLS_VERSIONS as AUTH_TLS_VERSIONS  # kept importable from here
 from smtplab.rules import SUBMISSION_PORTS as SUBMISSION_PORTS
 from smtplab.schema import CERT_PROBLEMS as _CERT_PROBLEMS
+from smtplab.schema import SEVERITIES, FindingDict, Severity
 
 SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
@@ -33,15 +34,19 @@ class Finding:
     """One thing a probe found: a stable ``code``, a ``severity`` and one plain sentence."""
 
     code: str
-    severity: str  # info, low, medium, high
+    severity: Severity
     message: str
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> FindingDict:
         return {"code": self.code, "severity": self.severity, "message": self.message}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Finding:
-        return cls(str(d["code"]), str(d["severity"]), str(d["message"]))
+        """A finding read back from a record; a severity word outside the vocabulary (a
+        hand-edited file) reads as ``info``, the least, rather than failing the whole file."""
+        severity = str(d["severity"])
+        known = severity if severity in SEVERITIES else "info"
+        return cls(str(d["code"]), cast(Severity, known), str(d["message"]))
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class Rule:
     """
 
     code: str
-    severity: str
+    severity: Severity
     when: Callable[[Record], bool]
     message: str
     source: str

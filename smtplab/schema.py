@@ -6,7 +6,7 @@ importers, charts, widgets) uses the names and types defined here, so a rename h
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypedDict, get_args
 
 #: Version 2 (issue 15): ``extensions`` as sent (``SIZE 35882577``) by live probes as by
 #: importers; ``cert_problems``; what the probe was asked (``timeout``, ``deadline``,
@@ -21,7 +21,7 @@ SCHEMA_VERSION: Final = 3
 READABLE_SCHEMA_VERSIONS: Final = (1, 2, 3)
 
 #: The outcome words, one per probe, in the order a learner meets them.
-OUTCOMES: Final = (
+Outcome = Literal[
     "open",  # an SMTP greeting 220 came
     "rejected",  # greeting was 421/554: the server refuses this client
     "refused",  # TCP reset: closed port or a REJECT rule
@@ -33,7 +33,8 @@ OUTCOMES: Final = (
     "unreachable",  # no route to the host or network
     "reset",  # connection lost mid-conversation
     "error",  # anything else, with its message
-)
+]
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 
 #: One sentence per outcome, for tables, widgets and notebooks.
 OUTCOME_MEANING: Final = {
@@ -81,13 +82,23 @@ def progress_rank(outcome: str) -> int:
     return OUTCOME_PROGRESS.index(outcome) if outcome in OUTCOME_PROGRESS else len(OUTCOME_PROGRESS)
 
 
-MODES: Final = ("auto", "plain", "starttls", "tls")
-TLS_MODES: Final = ("none", "starttls", "implicit")
-SOURCES: Final = ("live", "lab", "imported", "synthetic")
-RELAY_CHECKS: Final = ("not_run", "denied", "accepted")
-SEVERITIES: Final = ("info", "low", "medium", "high")
-DIRECTIONS: Final = ("client", "server", "event")
-ROLES: Final = ("relay", "submission-starttls", "submission-implicit", "unknown")
+# Each vocabulary is said once, as a Literal type; its tuple is read from it (get_args), so the
+# type mypy checks and the words a record is validated against cannot drift apart.
+Mode = Literal["auto", "plain", "starttls", "tls"]
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+TlsMode = Literal["none", "starttls", "implicit"]
+TLS_MODES: Final[tuple[TlsMode, ...]] = get_args(TlsMode)
+Source = Literal["live", "lab", "imported", "synthetic"]
+SOURCES: Final[tuple[Source, ...]] = get_args(Source)
+RelayCheck = Literal["not_run", "denied", "accepted"]
+RELAY_CHECKS: Final[tuple[RelayCheck, ...]] = get_args(RelayCheck)
+#: Finding severities, from least to most.
+Severity = Literal["info", "low", "medium", "high"]
+SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)
+Direction = Literal["client", "server", "event"]
+DIRECTIONS: Final[tuple[Direction, ...]] = get_args(Direction)
+Role = Literal["relay", "submission-starttls", "submission-implicit", "unknown"]
+ROLES: Final[tuple[Role, ...]] = get_args(Role)
 #: What a probe can be asked to do beyond looking (the ``checks`` field): verify the
 #: certificate, try MAIL/RCPT to a foreign domain, try MAIL before TLS, log in, and allow that
 #: login in cleartext (the lab's legacy profile only).
@@ -207,6 +218,64 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
 }
 
 FIELD_NAMES: Final = tuple(FIELDS)
+
+
+class FindingDict(TypedDict):
+    """One finding in a record."""
+
+    code: str
+    severity: Severity
+    message: str
+
+
+class Record(TypedDict):
+    """One probe record, typed: the same fields as :data:`FIELDS`, in its order, written out
+    for mypy (``tests/test_schema_types.py`` checks the two agree, names and kinds). A
+    ``datetime`` is ISO-8601 text; a transcript line is ``{t, dir, text}`` and, on event
+    lines, ``kind`` and ``data``."""
+
+    schema_version: int
+    probe_id: str
+    started_at: str
+    vantage: str
+    source: Source
+    host: str
+    address: str | None
+    port: int
+    mode: Mode
+    timeout: float | None
+    deadline: float | None
+    checks: list[str] | None
+    tls_mode: TlsMode
+    outcome: Outcome
+    role: Role
+    connect_ms: float | None
+    banner_ms: float | None
+    ehlo_ms: float | None
+    tls_ms: float | None
+    total_ms: float | None
+    banner_code: int | None
+    banner: str | None
+    esmtp: bool | None
+    extensions: list[str]
+    size_limit: int | None
+    starttls_offered: bool | None
+    auth_before_tls: list[str] | None
+    auth_after_tls: list[str] | None
+    tls_version: str | None
+    tls_cipher: str | None
+    cert_subject: str | None
+    cert_issuer: str | None
+    cert_not_after: str | None
+    cert_san: list[str]
+    cert_verified: bool | None
+    cert_error: str | None
+    cert_problems: list[str] | None
+    relay_check: RelayCheck
+    findings: list[FindingDict]
+    error: str | None
+    transcript: list[dict[str, Any]]
+
 
 #: Allowed values of the fields that take one word from a fixed list.
 ENUMS: Final[dict[str, tuple[str, ...]]] = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 from smtplab.advice import evidence as ev
 from smtplab.advice.facts import (
@@ -24,17 +24,11 @@ from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.records.normalise import as_records
 from smtplab.schema import progress_rank
 
-__all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
+__all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "Verdict", "advise", "as_records"]
 
-#: The verdict words, one per port.
-VERDICTS: Final = (
-    "works",
-    "blocked here",
-    "not offered",
-    "intercepted",
-    "unsafe",
-    "relay only",
-)
+#: The verdict words, one per port (the type, and its words read from it).
+Verdict = Literal["works", "blocked here", "not offered", "intercepted", "unsafe", "relay only"]
+VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)
 
 _SECURITY_WORDS: Final = {
     "implicit": "SSL/TLS (implicit TLS)",
@@ -72,7 +66,7 @@ class Setting:
 @dataclass(frozen=True)
 class PortVerdict:
     port: int
-    verdict: str
+    verdict: Verdict
     #: One plain sentence: outcome, findings, greeting name, certificate.
     evidence: str
     outcome: str | None
@@ -151,7 +145,7 @@ def _verdict(
     purpose: str,
     documented: bool,
     stripped_hint: bool = False,
-) -> tuple[str, str]:
+) -> tuple[Verdict, str]:
     """(verdict, evidence sentence) for one open-or-not record of a port."""
     text = ev.describe(rec)
     port = int(rec["port"])
@@ -351,6 +345,7 @@ def _judge(
             continue
         doc = facts.port(port)
         hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
+        verdict: Verdict
         verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."

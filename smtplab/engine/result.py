@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from smtplab import schema
 from smtplab.catalogue import live_finding
@@ -50,19 +50,19 @@ class ProbeResult:
     probe_id: str
     started_at: str
     vantage: str
-    source: str
+    source: schema.Source
     host: str
     address: str | None
     port: int
-    mode: str
+    mode: schema.Mode
     #: what the probe was asked: its per-phase timeout and overall deadline (seconds), and the
     #: checks beyond looking (words of :data:`smtplab.schema.CHECKS`); ``None`` in v1 records
     timeout: float | None
     deadline: float | None
     checks: tuple[str, ...] | None
-    tls_mode: str
-    outcome: str
-    role: str
+    tls_mode: schema.TlsMode
+    outcome: schema.Outcome
+    role: schema.Role
     connect_ms: float | None
     banner_ms: float | None
     ehlo_ms: float | None
@@ -88,13 +88,14 @@ class ProbeResult:
     #: :data:`smtplab.tls.CERT_PROBLEM_KINDS`), computed from the certificate itself; ``()``
     #: when it was verified, ``None`` when not computed (verification off, no TLS)
     cert_problems: tuple[str, ...] | None
-    relay_check: str
+    relay_check: schema.RelayCheck
     findings: tuple[Finding, ...]
     error: str | None
     transcript: tuple[TranscriptLine, ...]
 
-    def to_record(self) -> dict[str, Any]:
-        """A plain dict in the record schema (JSON-ready: lists, not tuples)."""
+    def to_record(self) -> schema.Record:
+        """A plain dict in the record schema (JSON-ready: lists, not tuples), typed as
+        :class:`smtplab.schema.Record`."""
         rec: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -103,10 +104,10 @@ class ProbeResult:
             elif isinstance(value, tuple):
                 value = list(value)
             rec[f.name] = value
-        return rec
+        return cast(schema.Record, rec)
 
     @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> ProbeResult:
+    def from_record(cls, rec: Mapping[str, Any]) -> ProbeResult:
         """Rebuild a result from a record (missing fields take their empty value)."""
         full = schema.empty_record(**{k: v for k, v in rec.items() if k in schema.FIELDS})
         kw: dict[str, Any] = {}
@@ -262,6 +263,12 @@ class ProbeState:
         self._add("event", text, kind, {k: v for k, v in data.items() if v is not None})
 
     def set(self, **kw: Any) -> None:
+        """Record what this connection found, by record field name. A name that is not a field
+        of :data:`smtplab.schema.FIELDS` (a misspelling) is a bug of smtplab: it raises here,
+        where it was made, instead of vanishing from the record."""
+        unknown = kw.keys() - schema.FIELDS.keys()
+        if unknown:
+            raise KeyError(f"not record fields: {', '.join(sorted(unknown))}")
         self.values.update(kw)
 
     def reset_session(self) -> None:
@@ -302,8 +309,11 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
         error=error,
         total_ms=round(st.now_ms(), 3),
     )
+    unknown = v.keys() - rec.keys()
+    if unknown:  # written past set(): still a misspelt field, never silently dropped
+        raise KeyError(f"not record fields: {', '.join(sorted(unknown))}")
     for k, val in v.items():
-        if k in rec and k != "outcome":
+        if k != "outcome":
             rec[k] = val
     if st.cert_rejected is not None:  # learnt before a reconnect or a deadline: it stays
         rec["cert_verified"], rec["cert_error"] = False, st.cert_rejected
