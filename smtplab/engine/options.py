@@ -325,7 +325,7 @@ def _options(
                 "the lab is not running: call lab.start() or use `with Lab() as lab`"
             )
         try:
-            connect_to = tuple(lab.address(h, p))  # type: ignore[assignment]
+            connect_to = tuple(lab.address(h, p))
         except LookupError as exc:
             lab_error = str(exc.args[0] if exc.args else exc)
         cadata = lab.ca_pem

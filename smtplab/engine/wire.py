@@ -311,7 +311,7 @@ class LiveStream:
             raise WireClosed(str(exc)) from None
         if new is None:
             raise WireClosed("connection closed during the TLS handshake")
-        return LiveStream(new, self.receiver, self.on_handshake_bytes)  # type: ignore[arg-type]
+        return LiveStream(new, self.receiver, self.on_handshake_bytes)
 
     def _count_handshake_bytes(self) -> list[int]:
         """Count the bytes the server sends during the handshake (asyncio's TLS layer consumes
@@ -423,7 +423,7 @@ class LiveNetwork:
             if exc.errno in _UNREACHABLE:
                 raise ConnectFailed("unreachable", exc.strerror or str(exc)) from None
             raise ConnectFailed("other", f"{type(exc).__name__}: {exc}") from None
-        return LiveStream(transport, receiver, self.on_handshake_bytes)  # type: ignore[arg-type]
+        return LiveStream(transport, receiver, self.on_handshake_bytes)
 
     def race_grace(self, proposed: float) -> float | None:
         return proposed
