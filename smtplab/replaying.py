@@ -476,7 +476,7 @@ def replay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = Fals
 
     ``pace=True`` replays at the recorded speed, ``pace=5`` five times faster, ``False`` at once.
     """
-    return run_sync(lambda: areplay(record, pace=pace))  # type: ignore[no-any-return]
+    return run_sync(lambda: areplay(record, pace=pace))
 
 
 def _norm(name: str, value: Any) -> Any:

@@ -30,7 +30,7 @@ from smtplab.engine.wire import (
     WireClosed,
     WireTimeout,
 )
-from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
+from smtplab.protocol import Capabilities, ProtocolError, Reply, build_command, parse_ehlo
 from smtplab.rules import AUTH_TLS_VERSIONS, TLS_PORTS
 from smtplab.tls import client_context, describe_handshake_error
 
@@ -405,7 +405,7 @@ class Conversation:
         st.event("race_cleartext_first")
         return reply
 
-    async def ehlo(self, first: bool) -> Any:
+    async def ehlo(self, first: bool) -> Capabilities | None:
         o, st = self.o, self.st
         assert self.stream is not None
         st.phase = "ehlo"
@@ -443,7 +443,7 @@ class Conversation:
             st.set(auth_before_tls=list(caps.auth))
         return caps
 
-    async def starttls(self, verify: bool, sni: str | None) -> Any:
+    async def starttls(self, verify: bool, sni: str | None) -> Capabilities | None:
         st = self.st
         assert self.rx is not None
         st.phase = "starttls"
@@ -458,7 +458,7 @@ class Conversation:
                     f"STARTTLS is offered but was refused with {reply.code}: {reply.text}",
                 )
             )
-            return
+            return None
         await self.rx.drain()
         leftover = self.rx.leftover()
         if leftover:
@@ -475,7 +475,7 @@ class Conversation:
         await self.tls_handshake(verify, sni)
         return await self.ehlo(first=False)
 
-    async def auth_check(self, caps: Any) -> None:
+    async def auth_check(self, caps: Capabilities | None) -> None:
         """Log in once with the given credentials: only over TLS whose certificate was verified
         for the host (or the lab's legacy profile, when allowed)."""
         o, st = self.o, self.st

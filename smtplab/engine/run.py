@@ -13,8 +13,8 @@ import contextlib
 import functools
 import sys
 import weakref
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Final, TypeVar
 
 from smtplab.engine.conversation import _Stop
 from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
@@ -25,6 +25,8 @@ from smtplab.engine.wire import DeadlineReached, NetworkFactory
 from smtplab.protocol import Redactor
 from smtplab.redaction import Scrubber
 from smtplab.rules import OPTIONS
+
+T = TypeVar("T")
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
@@ -129,7 +131,7 @@ async def aprobe(
     return await run_probe(o)
 
 
-def run_sync(make: Callable[[], Any]) -> Any:
+def run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from sync code, even inside a running loop (Jupyter)."""
     try:
         asyncio.get_running_loop()
@@ -192,7 +194,7 @@ def probe(
             tls_required_check=tls_required_check,
         )
     )
-    return run_sync(lambda: run_probe(o))  # type: ignore[no-any-return]
+    return run_sync(lambda: run_probe(o))
 
 
 #: What probe_many passes on to :meth:`ProbeOptions.create` for every target.
@@ -249,17 +251,17 @@ def _progress_printer(total: int) -> Callable[[int, int, ProbeResult], None]:
     return show
 
 
-def _lab_semaphores(opts: list[ProbeOptions]) -> dict[Any, asyncio.Semaphore]:
+def _lab_semaphores(opts: list[ProbeOptions]) -> dict[tuple[str, int], asyncio.Semaphore]:
     """One semaphore per lab probed, by the lab sockets behind it: a lab serves at most
     ``lab.probe_concurrency`` probes at once before it starts answering 421, so a probe through
     our own lab never records the lab's limit as the server's answer."""
     if not any(o.source == "lab" and o.connect_to for o in opts):
         return {}
     by_lab: dict[int, asyncio.Semaphore] = {}
-    out: dict[Any, asyncio.Semaphore] = {}
+    out: dict[tuple[str, int], asyncio.Semaphore] = {}
     for o in opts:
         lab = served_by(o.connect_to) if o.source == "lab" else None
-        if lab is not None:
+        if lab is not None and o.connect_to is not None:
             key = id(lab)
             if key not in by_lab:
                 by_lab[key] = asyncio.Semaphore(lab.probe_concurrency)
@@ -324,7 +326,7 @@ async def aprobe_many(
         nonlocal done, report
         limit = per_host or (concurrency if o.source == "lab" or o.loopback else DEFAULT_PER_HOST)
         hs = host_sems.setdefault(o.host.lower(), asyncio.Semaphore(limit))
-        lab_sem = lab_sems.get(o.connect_to) if o.source == "lab" else None
+        lab_sem = lab_sems.get(o.connect_to) if o.source == "lab" and o.connect_to else None
         async with sem, hs, lab_sem or contextlib.nullcontext():
             await limiter.wait()
             watch = None if on_phase is None else functools.partial(on_phase, i)
@@ -353,7 +355,7 @@ def probe_many(
 ) -> list[ProbeResult]:
     """Sync twin of :func:`aprobe_many` (works inside a running notebook too)."""
     items = list(targets)
-    return run_sync(  # type: ignore[no-any-return]
+    return run_sync(
         lambda: aprobe_many(
             items,
             concurrency=concurrency,

@@ -12,22 +12,30 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Protocol
 
-__all__ = ["serve", "served_by", "unserve"]
+__all__ = ["Server", "serve", "served_by", "unserve"]
 
-_SERVING: weakref.WeakValueDictionary[tuple[str, int], Any] = weakref.WeakValueDictionary()
+
+class Server(Protocol):
+    """What the engine needs of a lab: how many probes it serves at once."""
+
+    @property
+    def probe_concurrency(self) -> int: ...
+
+
+_SERVING: weakref.WeakValueDictionary[tuple[str, int], Server] = weakref.WeakValueDictionary()
 _LOCK = threading.Lock()
 
 
-def serve(owner: Any, addresses: Iterable[tuple[str, int]]) -> None:
+def serve(owner: Server, addresses: Iterable[tuple[str, int]]) -> None:
     """``owner`` (a lab) now serves these real socket addresses."""
     with _LOCK:
         for address in addresses:
             _SERVING[address] = owner
 
 
-def unserve(owner: Any, addresses: Iterable[tuple[str, int]]) -> None:
+def unserve(owner: Server, addresses: Iterable[tuple[str, int]]) -> None:
     """``owner`` no longer serves these addresses (another owner's entries stay)."""
     with _LOCK:
         for address in addresses:
@@ -35,7 +43,7 @@ def unserve(owner: Any, addresses: Iterable[tuple[str, int]]) -> None:
                 del _SERVING[address]
 
 
-def served_by(address: tuple[str, int] | None) -> Any:
+def served_by(address: tuple[str, int] | None) -> Server | None:
     """The owner serving the real socket ``address`` (ip, port), or None."""
     if address is None:
         return None
