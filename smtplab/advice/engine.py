@@ -329,9 +329,9 @@ def _judge(
     purpose: str,
     blocked: set[int],
     others: Sequence[Mapping[str, Any]],
-) -> tuple[list[PortVerdict], list[tuple[int, Any]]]:
+) -> tuple[list[PortVerdict], list[tuple[int, Rule]]]:
     verdicts: list[PortVerdict] = []
-    candidates: list[tuple[int, Any]] = []
+    candidates: list[tuple[int, Rule]] = []
     for port in sorted(set(best) | blocked):
         kind = port_kind(port, facts, purpose)
         rule = rule_for(purpose, kind)
