@@ -14,8 +14,10 @@ PACKAGE = ROOT / "smtplab"
 #: The layers, bottom first. A module may import its own layer and those below, never above.
 #: The key is the first name under ``smtplab`` (a module, or a package and all it holds).
 LAYERS: dict[str, int] = {
-    # 0: words and rules every part shares; no I/O
-    **dict.fromkeys(("errors", "_paths", "schema", "rules", "protocol", "redaction"), 0),
+    # 0: words and rules every part shares, and plain plumbing that knows nothing of SMTP
+    **dict.fromkeys(
+        ("errors", "_paths", "schema", "rules", "protocol", "redaction", "webserver"), 0
+    ),
     # 1: the probe engine and what a result means
     **dict.fromkeys(
         ("tls", "certcheck", "certpath", "findings", "catalogue", "engine", "discovery"), 1
