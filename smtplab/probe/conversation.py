@@ -15,6 +15,7 @@ import time
 from typing import Any, Final
 
 from smtplab.findings import AUTH_TLS_VERSIONS, Finding
+from smtplab.probe.options import ROUND_TRIPS, RoundTrips
 from smtplab.probe.result import ProbeState
 from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
@@ -42,6 +43,14 @@ class _Stop(Exception):
         super().__init__(error or outcome)
         self.outcome = outcome
         self.error = error
+
+
+class _CutShort(Exception):
+    """An adaptive connect wait passed (see :class:`~smtplab.probe.options.RoundTrips`)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class _Silent(_Stop):
@@ -248,15 +257,23 @@ class Conversation:
             + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else "")
         )
         t = time.monotonic()
+        trips = ROUND_TRIPS.get() if o.adaptive else None
         try:
-            await self.wire.connect(address, port, o.timeout)
+            await self.connect(address, port, trips)
+        except _CutShort as cut:
+            st.event(cut.message)
+            raise _Stop("filtered", cut.message) from None
         except (asyncio.TimeoutError, TimeoutError, OSError, WireFailed) as exc:
             outcome, msg = _classify_connect_error(exc)
             if outcome == "filtered":
                 msg = f"connect timed out after {o.timeout:g} s"
+            elif outcome == "refused" and trips is not None:
+                trips.add(o.host, time.monotonic() - t)  # a refusal is one round trip too
             st.event(msg)
             raise _Stop(outcome, msg) from None
         st.set(connect_ms=_ms(t))
+        if trips is not None:
+            trips.add(o.host, time.monotonic() - t)
         try:
             if implicit:
                 st.bytes_in_phase = 0
@@ -287,6 +304,36 @@ class Conversation:
             await self.quit()
         finally:
             self.wire.close()
+
+    async def connect(self, address: str, port: int, trips: RoundTrips | None) -> None:
+        """The wire's connect, within the probe's ``timeout``, or sooner once ``trips`` shows
+        that other ports of this host answered far faster (:class:`RoundTrips`): then
+        :class:`_CutShort`. The wait is looked at again as other ports answer."""
+        assert self.wire is not None
+        o = self.o
+        if trips is None:
+            await self.wire.connect(address, port, o.timeout)
+            return
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        task = asyncio.ensure_future(self.wire.connect(address, port, o.timeout))
+        try:
+            while True:
+                wait = trips.wait(o)
+                left = start + wait - loop.time()
+                if left <= 0 and wait < o.timeout:
+                    r = trips.seen.get(o.host.lower(), 0.0)
+                    raise _CutShort(
+                        f"connect timed out after {wait:.2g} s (adaptive: another port of this "
+                        f"host answered in {r * 1000:.0f} ms; patient mode waits {o.timeout:g} s)"
+                    )
+                # look again every 50 ms: another port may answer and shorten the wait
+                await asyncio.wait({task}, timeout=max(0.005, min(left, 0.05)))
+                if task.done():
+                    task.result()
+                    return
+        finally:
+            task.cancel()  # a no-op once done; else asyncio closes the half-open socket
 
     async def greeting(self) -> None:
         o, st = self.o, self.st
