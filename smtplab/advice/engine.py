@@ -23,7 +23,7 @@ from smtplab.advice.facts import (
 from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.schema import progress_rank
 
-__all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
+__all__ = ["VERDICTS", "VERDICT_PHRASES", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
 
 #: The verdict words, one per port.
 VERDICTS: Final = (
@@ -33,7 +33,21 @@ VERDICTS: Final = (
     "intercepted",
     "unsafe",
     "relay only",
+    "nothing listens",
+    "undocumented",
 )
+
+#: Each verdict as the end of a sentence "Port 587 ...", for views that write sentences.
+VERDICT_PHRASES: Final = {
+    "works": "works from here",
+    "blocked here": "is blocked on this network",
+    "not offered": "is not offered by this server",
+    "intercepted": "is intercepted on the way",
+    "unsafe": "is unsafe from here",
+    "relay only": "is for relay between servers only",
+    "nothing listens": "has nothing listening on the server",
+    "undocumented": "answers, but your provider does not document it",
+}
 
 _SECURITY_WORDS: Final = {
     "implicit": "SSL/TLS (implicit TLS)",
@@ -80,6 +94,11 @@ class PortVerdict:
     elsewhere: str | None = None
     #: The vantage labels of the records from elsewhere that ``elsewhere`` speaks of.
     elsewhere_vantages: tuple[str, ...] = ()
+
+    @property
+    def sentence(self) -> str:
+        """The verdict as a sentence: ``Port 587 is blocked on this network.``"""
+        return f"Port {self.port} {VERDICT_PHRASES.get(self.verdict, self.verdict)}."
 
 
 @dataclass(frozen=True)
@@ -206,7 +225,10 @@ def _verdict(
     if needs_auth and rec.get("auth_after_tls") == [] and not rec.get("auth_before_tls"):
         return "relay only", text + " It takes no login, so it only accepts mail for its domains."
     if kind == "undocumented":
-        return "works", text + f" But your provider does not document port {port}: do not use it."
+        return "undocumented", text + (
+            f" But your provider does not document port {port} for sending, so it is not "
+            "advised: it may change without notice."
+        )
     return "works", text
 
 
@@ -372,9 +394,14 @@ def _judge(
         doc = facts.port(port)
         hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
         verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
+        if verdict == "blocked here" and rec.get("outcome") == "refused" and _answers(best, port):
+            verdict, text = "nothing listens", ev.describe(rec) + (
+                " The server answers on other ports, so most likely nothing listens on this "
+                "one (a firewall that rejects looks the same: compare with another network)."
+            )
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."
-        bad = verdict in ("blocked here", "intercepted", "unsafe")
+        bad = verdict in ("blocked here", "intercepted", "unsafe", "nothing listens")
         said, seen = _compare(rec, bad, others)
         verdicts.append(PortVerdict(port, verdict, text, str(rec.get("outcome")), said, seen))
         if (
@@ -384,6 +411,14 @@ def _judge(
         ):
             candidates.append((port, rule))
     return verdicts, candidates
+
+
+def _answers(best: Mapping[int, Mapping[str, Any]], port: int) -> bool:
+    """Whether the server itself answered on a port other than ``port`` (an interceptor's
+    greeting proves nothing about the server)."""
+    return any(
+        p != port and r.get("outcome") == "open" and not ev.intercepted(r) for p, r in best.items()
+    )
 
 
 def _to_try(
@@ -441,9 +476,11 @@ def _next_steps(
             "such as a phone's hotspot, gets past the interception."
         )
     if "unsafe" in words:
+        v465 = next((v.verdict for v in verdicts if v.port == 465), None)
+        use_465 = ", or use implicit TLS on 465" if v465 in (None, "works") else ""
         steps.append(
             "A port answers without verified TLS 1.2 or newer (or with STARTTLS stripped): ask the "
-            "network's administrator to turn off SMTP inspection, or use implicit TLS on 465."
+            f"network's administrator to turn off SMTP inspection{use_465}."
         )
     if "blocked here" in words:
         steps.append(

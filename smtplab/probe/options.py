@@ -434,12 +434,17 @@ class RoundTrips:
 
     def wait(self, o: ProbeOptions) -> float:
         """Seconds a connect of ``o`` may take before it is called filtered."""
-        r = self.seen.get(o.host.lower())
-        if r is None or not o.adaptive:
+        if not o.adaptive:
             return o.timeout
-        local = o.source == "lab" or o.loopback
+        return self.wait_for(o.host, o.timeout, local=o.source == "lab" or o.loopback)
+
+    def wait_for(self, host: str, timeout: float, *, local: bool) -> float:
+        """Seconds a connect to ``host`` may take (``local``: loopback or the lab)."""
+        r = self.seen.get(host.lower())
+        if r is None:
+            return timeout
         floor = ADAPT_FLOOR_LOCAL if local else SYN_RESEND + 2 * r
-        return min(o.timeout, max(ADAPT_FACTOR * r, floor))
+        return min(timeout, max(ADAPT_FACTOR * r, floor))
 
 
 #: The :class:`RoundTrips` of the ``probe_many`` run this task belongs to (None: patient).
