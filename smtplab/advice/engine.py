@@ -395,9 +395,10 @@ def _judge(
         hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
         verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
         if verdict == "blocked here" and rec.get("outcome") == "refused" and _answers(best, port):
-            verdict, text = "nothing listens", ev.describe(rec) + (
-                " The server answers on other ports, so most likely nothing listens on this "
-                "one (a firewall that rejects looks the same: compare with another network)."
+            verdict, text = "nothing listens", (
+                f"Port {port} came back refused (a TCP reset), while the server answers on "
+                "other ports: most likely nothing listens on this one (a firewall that rejects "
+                "looks the same; records from another network tell them apart)."
             )
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."

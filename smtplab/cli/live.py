@@ -106,7 +106,7 @@ class LiveProbes:
         if phase == "connect" and self.connect_wait is not None:
             limit = self.connect_wait(host)
             if limit < self.timeout:
-                each = f"adaptive: ≤ {limit:.1f} s, other ports answered fast"
+                each = f"adaptive, ≤ {limit:.1f} s"
         overall = self.deadline - (now - (self.started if began is None else began))
         step = limit - (now - (self.started if since is None else since))
         left = max(0.0, min(overall, step))
