@@ -16,7 +16,7 @@ connects adapt to the round trips measured on the same host, as nmap's timing do
 port of the host has answered (or refused) in ``r``, another port that has not connected after
 ``max(10 r, floor)`` is being dropped (the floor is 0.5 s on loopback and in the lab, and 1 s
 plus two round trips elsewhere, so a lost SYN, resent by the kernel after 1 s, is never taken
-for a DROP rule; see :class:`smtplab.probe.options.RoundTrips`). ``--patient`` waits the whole
+for a DROP rule; see :class:`smtplab.engine.options.RoundTrips`). ``--patient`` waits the whole
 ``--timeout`` for every connect, as before. Only the connect adapts: a slow greeting still gets
 the whole timeout.
 
@@ -133,7 +133,7 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         _regular_file("--compare", path, "a record file (.jsonl, .jsonl.gz or .parquet)")
     if args.cafile:
         _regular_file("--cafile", args.cafile, "a PEM file of CA certificates")
-        from smtplab.probe.options import ProbeInputError, check_cafile
+        from smtplab.engine.options import ProbeInputError, check_cafile
 
         try:
             check_cafile(args.cafile)
@@ -339,8 +339,8 @@ def _probe(
     stream: _Stream | None,
     show_live: bool,
 ) -> list[Any]:
-    from smtplab.probe import probe_many
-    from smtplab.probe.options import RoundTrips
+    from smtplab.engine import probe_many
+    from smtplab.engine.options import RoundTrips
 
     trips = RoundTrips()
     kw: dict[str, Any] = {"timeout": timeout, "cafile": args.cafile, "adaptive": not args.patient}

@@ -23,6 +23,9 @@ def add_share_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--code", help="the class's join code (on the teacher's screen)")
     p.add_argument("--yes", action="store_true", help="share without asking first")
+    p.add_argument(
+        "--class-ca", metavar="FILE", help="the class's CA file, for an https:// collector"
+    )
 
 
 def check_share_arguments(args: argparse.Namespace) -> None:
@@ -62,7 +65,13 @@ def share_results(
             print(f"Not shared.{kept}")
             return
     try:
-        report = send(records, address=args.share, code=args.code, label=args.vantage)
+        report = send(
+            records,
+            address=args.share,
+            code=args.code,
+            label=args.vantage,
+            cafile=getattr(args, "class_ca", None),
+        )
     except ShareError as exc:
         kept = f"; your records are kept in {kept_in}" if kept_in else ""
         raise UsageError(f"{exc}{kept}") from None

@@ -26,6 +26,7 @@ from smtplab.records.errors import RecordError
 from smtplab.schema import (
     DIRECTIONS,
     ENUMS,
+    EVENT_KINDS,
     FIELDS,
     READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
@@ -110,12 +111,41 @@ def _list_ok(col: Any, kind: str) -> bool:
     flat = flat.combine_chunks() if isinstance(flat, pa.ChunkedArray) else flat
     for i, child in enumerate(flat.type):
         values = flat.field(i)
+        if child.name in ("kind", "data"):  # an event's, null on other lines
+            continue
         if values.null_count:
             return False
         if child.name == "t" and not _finite(values):
             return False
+    if kind == "transcript" and not _events_ok(flat):
+        return False
     key, allowed = ("severity", SEVERITIES) if kind == "findings" else ("dir", DIRECTIONS)
     return _all(pc.is_in(flat.field(key), value_set=pa.array(allowed)))
+
+
+def _events_ok(flat: Any) -> bool:
+    """Kinds from the list; data only beside a kind, with no null item in a list of texts
+    and only finite numbers (what the line reader accepts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kinds = flat.field("kind")
+    if kinds.null_count < len(kinds) and not _all(
+        pc.is_in(pc.drop_null(kinds), value_set=pa.array(EVENT_KINDS))
+    ):
+        return False
+    data = flat.field("data")
+    if data.null_count == len(data):
+        return True
+    if not _all(pc.or_(pc.is_null(data), pc.is_valid(kinds))):
+        return False
+    for i, child in enumerate(data.type):
+        values = pc.drop_null(data.field(i))
+        if pa.types.is_list(child.type) and pc.list_flatten(values).null_count:
+            return False
+        if pa.types.is_floating(child.type) and len(values) and not _finite(values):
+            return False
+    return True
 
 
 def _passes(table: pa.Table) -> bool:
@@ -167,8 +197,9 @@ def _finish(table: pa.Table) -> pa.Table | None:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return None
         elif field.name == "schema_version":
-            # upgrade_record: version 1 becomes 2; its new fields are absent, so null.
-            col = pc.if_else(pc.equal(col, 1), SCHEMA_VERSION, col)
+            # upgrade_record: versions 1 and 2 become 3; the fields 2 added are absent in 1, so
+            # null, and the event lines of both have no kind, which a replay reads by words.
+            col = pc.if_else(pc.less(col, SCHEMA_VERSION), SCHEMA_VERSION, col)
         columns.append(col)
     return pa.Table.from_arrays(columns, schema=schema)
 

@@ -1,8 +1,8 @@
 """Running probes: :func:`probe`, :func:`aprobe` and the many-target :func:`probe_many`.
 
-Each takes a host and port (checked once into :class:`~smtplab.probe.options.ProbeOptions`) or
+Each takes a host and port (checked once into :class:`~smtplab.engine.options.ProbeOptions`) or
 ready options, runs the conversation over live wires within the deadline, and returns a
-:class:`~smtplab.probe.result.ProbeResult`. It never raises for what the network does.
+:class:`~smtplab.engine.result.ProbeResult`. It never raises for what the network does.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop
-from smtplab.probe.options import (
+from smtplab.engine.conversation import _Stop
+from smtplab.engine.options import (
     DEFAULT_TIMEOUT,
     ROUND_TRIPS,
     ProbeInputError,
     ProbeOptions,
     RoundTrips,
 )
-from smtplab.probe.result import ProbeResult, ProbeState, finish
-from smtplab.probe.sessions import run_sessions
-from smtplab.probe.wire import DeadlineReached, WireFactory
+from smtplab.engine.result import ProbeResult, ProbeState, finish
+from smtplab.engine.sessions import run_sessions
+from smtplab.engine.wire import DeadlineReached, NetworkFactory
 from smtplab.protocol import Redactor
 from smtplab.redaction import Scrubber
 
@@ -52,22 +52,25 @@ def _scrubber(user: str, password: str) -> Scrubber:
 
 
 async def run_probe(
-    o: ProbeOptions, make_wire: WireFactory | None = None, st: ProbeState | None = None
+    o: ProbeOptions, make_network: NetworkFactory | None = None, st: ProbeState | None = None
 ) -> ProbeResult:
-    """One probe over ``make_wire``'s wires (live sockets by default), within its deadline,
-    always ending in a result."""
+    """One probe over ``make_network``'s streams (live sockets by default), within its
+    deadline, always ending in a result."""
     st = st or new_state(o)
     outcome, error = "error", None
     try:
-        await asyncio.wait_for(run_sessions(st, make_wire), o.deadline)
+        await asyncio.wait_for(run_sessions(st, make_network), o.deadline)
         outcome = st.values.get("outcome", "error")
     except _Stop as stop:
         outcome, error = stop.outcome, stop.error
         if outcome == "open" and st.values.get("outcome") != "open":
             outcome = "error"
-    except (asyncio.TimeoutError, TimeoutError, DeadlineReached):
+    except (asyncio.TimeoutError, TimeoutError, DeadlineReached) as exc:
+        if isinstance(exc, DeadlineReached) and exc.received is not None:
+            st.bytes_in_phase = exc.received  # the handshake's bytes, as recorded
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
-        st.event(error)
+        in_tls = st.phase == "tls"
+        st.event("deadline", seconds=o.deadline, bytes=st.bytes_in_phase if in_tls else None)
         prev = st.previous
         if (
             prev
@@ -86,7 +89,7 @@ async def run_probe(
             outcome = "silent"
     except Exception as exc:  # a bug of ours must still not escape as a traceback into a lesson
         error = f"{type(exc).__name__}: {exc}"
-        st.event(f"internal error: {error}")
+        st.event("internal_error", detail=error)
         outcome = "error"
     return finish(st, outcome, error)
 
@@ -311,7 +314,7 @@ async def aprobe_many(
     ``on_phase(i, phase)`` is called as target ``i`` enters each phase of its conversation
     (``"connect"``, ``"greeting"``, ``"ehlo"``, ``"starttls"``, ``"tls"``, ...).
     ``adaptive=True`` cuts a connect short once other ports of the same host answered far
-    faster (nmap's timing, see :class:`~smtplab.probe.options.RoundTrips`; ``smtplab doctor``
+    faster (nmap's timing, see :class:`~smtplab.engine.options.RoundTrips`; ``smtplab doctor``
     does it unless ``--patient``); ``round_trips`` shares the round trips seen with the caller
     (a display showing how long each connect may still take).
     """
@@ -341,9 +344,9 @@ async def aprobe_many(
     else:
         report = progress or None
     done = 0
-    results: list[ProbeResult | None] = [None] * len(opts)
     if any(o.adaptive for o in opts):
         ROUND_TRIPS.set(round_trips or RoundTrips())  # this task's context; gather copies it
+    results: list[ProbeResult | None] = [None] * len(opts)
 
     async def one(i: int, o: ProbeOptions) -> None:
         nonlocal done, report
