@@ -22,7 +22,6 @@ from rich.cells import cell_len
 
 import smtplab
 from smtplab.advice import advise, guess_provider, provider_facts
-from smtplab.cli import main
 from smtplab.cli.doctor_text import report_text
 from smtplab.lab.catalog import HOSTS
 
@@ -85,8 +84,10 @@ def test_adaptive_connects_give_the_patient_verdicts_in_every_scenario(
 def contradictions(text: str) -> list[str]:
     flat = " ".join(text.split())
     found = []
-    verdicts = dict(re.findall(r"\b(\d{2,4}) +(works|blocked here|not offered|intercepted|"
-                               r"unsafe|relay only|nothing listens|undocumented) ", text))  # fmt: skip
+    words = (
+        "works|blocked here|not offered|intercepted|unsafe|relay only|nothing listens|undocumented"
+    )
+    verdicts = dict(re.findall(rf"\b(\d{{2,4}}) +({words}) ", text))
     if "No port is safe" in flat and "works" in verdicts.values():
         found.append("'No port is safe' next to a port that works")
     if re.search(r"\d+ +works +[^\n]*\n?[^\n]*do not use it", text) or "do not use it" in flat:
@@ -95,9 +96,9 @@ def contradictions(text: str) -> list[str]:
         bad = verdict in ("blocked here", "unsafe", "intercepted", "nothing listens", "not offered")
         if bad and re.search(rf"\buse (implicit TLS on )?{port}\b", flat):
             found.append(f"'use {port}' where {port} is {verdict}")
-        if verdict == "blocked here" and f"Port {port} came back refused" in flat:
-            if "works" in verdicts.values():
-                found.append(f"'blocked here' for {port} where the server answers elsewhere")
+        refused = f"Port {port} came back refused" in flat
+        if verdict == "blocked here" and refused and "works" in verdicts.values():
+            found.append(f"'blocked here' for {port} where the server answers elsewhere")
     if re.search(r"blocked here from here", flat):
         found.append("'blocked here from here'")
     for code in re.findall(r"\b[a-z]+_[a-z_]+\b", flat):
@@ -215,9 +216,7 @@ def test_a_name_that_does_not_resolve_is_one_line(tmp_path: Path) -> None:
         done = ns.run([sys.executable, "-m", "smtplab", "doctor", "smtp.gmial.invalid"])
     out = done.stdout.decode()
     assert done.returncode == 0, done.stderr
-    assert out.strip().splitlines() == [
-        "smtp.gmial.invalid does not resolve: check the spelling."
-    ]
+    assert out.strip().splitlines() == ["smtp.gmial.invalid does not resolve: check the spelling."]
 
 
 def test_nothing_listens_on_a_real_server_that_answers_elsewhere(tmp_path: Path) -> None:

@@ -23,7 +23,15 @@ from smtplab.advice.facts import (
 from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.schema import progress_rank
 
-__all__ = ["VERDICTS", "VERDICT_PHRASES", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
+__all__ = [
+    "VERDICTS",
+    "VERDICT_PHRASES",
+    "Advice",
+    "PortVerdict",
+    "Setting",
+    "advise",
+    "as_records",
+]
 
 #: The verdict words, one per port.
 VERDICTS: Final = (
@@ -395,10 +403,11 @@ def _judge(
         hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
         verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
         if verdict == "blocked here" and rec.get("outcome") == "refused" and _answers(best, port):
-            verdict, text = "nothing listens", (
-                f"Port {port} came back refused (a TCP reset), while the server answers on "
-                "other ports: most likely nothing listens on this one (a firewall that rejects "
-                "looks the same; records from another network tell them apart)."
+            verdict = "nothing listens"
+            text = (
+                f"Port {port} came back refused (a TCP reset), while the server answers on other "
+                "ports: most likely nothing listens on this one (a firewall that rejects looks "
+                "the same; records from another network tell them apart)."
             )
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."

@@ -190,11 +190,11 @@ def _compare_records(
 
     Each is a regular file (checked first); the record reader checks it, bounded line by line,
     and its one-line error names the file, the line and the field."""
-    from smtplab.records import load_records
-
     records: list[dict[str, Any]] = []
     compared: list[Compared] = []
     for path in paths:
+        from smtplab.records import load_records  # only when there is a file to read
+
         try:
             df = load_records(path)
         except FileNotFoundError:
@@ -423,15 +423,15 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
 
     stream = None
     if not args.json:
-        print_parts(console, header_parts(args.host, args.purpose, vantage, facts, not args.provider))
+        print_parts(
+            console, header_parts(args.host, args.purpose, vantage, facts, not args.provider)
+        )
 
         def tail(advice: Advice) -> list[Any]:
             return tail_parts(advice, compared, vantage)
 
         stream = _Stream(console, _ports(facts), advise_now, used, args.purpose, tail)
-    show_live = (
-        stream is not None and console.is_terminal and not under_notebook() and out is None
-    )
+    show_live = stream is not None and console.is_terminal and not under_notebook() and out is None
     here = _probe(args, _ports(facts), timeout, stream, show_live)
     if stream is not None:
         stream.tick(final=True)

@@ -45,9 +45,7 @@ def check_share_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--share asks before sending; add --yes to share without being asked")
 
 
-def share_results(
-    results: Sequence[Any], args: argparse.Namespace, kept_in: str | None
-) -> None:
+def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str | None) -> None:
     """Show ``results`` as they will be sent, ask (unless ``--yes``), send. ``kept_in``: the
     file the learner's own copy was written to (None: ``smtplab doctor`` keeps none)."""
     from smtplab.classroom.share import ShareError, preview, send

@@ -289,7 +289,7 @@ class Conversation:
         try:
             self.stream = await self.connect(address, port, trips)
         except _CutShort as cut:
-            words = {"rtt_ms": cut.rtt_ms, "timeout": o.timeout}
+            words: dict[str, object] = {"rtt_ms": cut.rtt_ms, "timeout": o.timeout}
             st.event(
                 "connect_failed", "adaptive", cause="timeout", seconds=cut.seconds, words=words
             )
