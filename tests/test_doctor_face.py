@@ -282,6 +282,40 @@ def test_doctor_in_an_80_column_terminal() -> None:
         assert re.search(rf"{ESC}\[[0-9;]*{colour}[0-9;]*m{word}", coloured), word
 
 
+def test_under_a_notebook_no_live_lines_and_no_colour_codes() -> None:
+    """IPython's ``!smtplab doctor`` runs on a pseudo-terminal with JPY_PARENT_PID set: the
+    output box would show every spinner frame and colour code, so there are none."""
+    import pty
+
+    main, child = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JPY_PARENT_PID": "1", "FORCE_COLOR": "1"}
+    env.pop("NO_COLOR", None)
+    cmd = [sys.executable, "-m", "smtplab", "doctor", "smtp.lab.example", "--lab", "home-isp"]
+    with subprocess.Popen(cmd, stdout=child, stderr=child, env=env) as proc:
+        os.close(child)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(60) == 0
+    os.close(main)
+    text = out.decode()
+    assert ESC not in text and "s left" not in text, text[:400]
+    assert "Type this into your mail program:" in text and "came back filtered" in text
+
+
+def test_the_old_module_still_answers_with_a_deprecation() -> None:
+    import smtplab.doctor
+
+    with pytest.warns(DeprecationWarning, match="moved to smtplab.cli.doctor_text"):
+        assert smtplab.doctor.report_text is report_text
+
+
 # --------------------------------------------------------------------------- sharing
 
 

@@ -270,6 +270,7 @@ class _Stream:
         self.results: list[Any] = []
         self.said_settings = False
         self.said: set[int] = set()
+        self.seen = 0
         self.also: Callable[[int, int, Any], None] | None = None
 
     def progress(self, done: int, total: int, result: Any) -> None:
@@ -281,8 +282,9 @@ class _Stream:
     def tick(self, final: bool = False) -> None:
         with self.lock:
             got = list(self.results)
-        if not got:
-            return
+        if not got or (len(got) == self.seen and not final):
+            return  # nothing new since the last look
+        self.seen = len(got)
         records = as_records(got)
         advice = self.advise_now(records)
         seen = {int(r["port"]) for r in records}
