@@ -308,9 +308,7 @@ class _Stream:
             print_parts(self.console, self.tail(advice))
 
 
-def _drive(
-    stream: _Stream, targets: list[tuple[str, int]], probe: Callable[[Any], list[Any]], live: Any
-) -> list[Any]:
+def _drive(stream: _Stream, probe: Callable[[Any], list[Any]], live: Any) -> list[Any]:
     """Run ``probe`` on a worker thread, calling ``stream.tick`` on this one as results come:
     with the live lines on a terminal, plainly in a pipe or under a notebook."""
     if live is not None:
@@ -374,7 +372,7 @@ def _probe(
             live = LiveProbes(targets, timeout, stream.console)
             if not args.patient:
                 live.connect_wait = lambda host: trips.wait_for(host, timeout, local=local)
-        return _drive(stream, targets, call, live)
+        return _drive(stream, call, live)
 
     if args.lab:
         from smtplab.lab import Lab
