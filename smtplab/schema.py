@@ -260,3 +260,18 @@ def upgrade_record(rec: dict[str, Any]) -> dict[str, Any]:
     for name in ("cert_problems", "timeout", "deadline", "checks"):
         out.setdefault(name, None)
     return out
+
+
+#: Every certificate problem a record can name in ``cert_problems``, in the order they are
+#: reported (:mod:`smtplab.findings` maps each to a finding; :mod:`smtplab.certcheck` finds them).
+CERT_PROBLEMS: Final = (
+    "expired",
+    "not_yet_valid",
+    "self_signed",
+    "unknown_issuer",
+    "wrong_purpose",
+    "bad_extension",
+    "name_mismatch",
+    "weak_key",
+    "weak_signature",
+)

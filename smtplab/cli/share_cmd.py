@@ -49,8 +49,9 @@ def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str
     """Show ``results`` as they will be sent, ask (unless ``--yes``), send. ``kept_in``: the
     file the learner's own copy was written to (None: ``smtplab doctor`` keeps none)."""
     from smtplab.classroom.share import ShareError, preview, send
+    from smtplab.records.normalise import as_records
 
-    records = [r.to_record() if hasattr(r, "to_record") else dict(r) for r in results]
+    records = as_records(list(results))
     for line in preview(records, args.vantage, args.share):
         print(safe_text(line))
     if not args.yes:
