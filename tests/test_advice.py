@@ -333,7 +333,7 @@ def test_server_or_my_network() -> None:
 #: Vantage labels a file from elsewhere may carry: this network's own label among them (a file can
 #: copy it), and a hostile one.
 LABELS = ("here", "office", "lab:hotel-wifi", "\x1b[2Jhere\u202e")
-BAD_HERE = ("blocked here", "intercepted", "unsafe")
+BAD_HERE = ("blocked here", "intercepted", "unsafe", "nothing listens")
 
 
 @st.composite

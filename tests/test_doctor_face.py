@@ -150,6 +150,13 @@ def test_a_refused_port_on_a_server_that_answers_elsewhere_is_nothing_listens() 
     assert v.sentence == "Port 587 has nothing listening on the server."
     alone = advise([records[1]], host="mail.example.org").verdict(587)
     assert alone is not None and alone.verdict == "blocked here"  # nothing answered anywhere
+    office = {**records[0], "port": 587, "vantage": "office", "tls_mode": "starttls"}
+    compared = advise(records, host="mail.example.org", elsewhere=[office]).verdict(587)
+    assert compared is not None and compared.verdict == "nothing listens"  # measured here
+    assert compared.elsewhere is not None
+    assert "something does listen, and a firewall on your network rejects it here" in (
+        compared.elsewhere
+    )  # the other network settles it, said as coming from there
 
 
 def test_the_chooser_does_not_say_blocked_here_from_here() -> None:

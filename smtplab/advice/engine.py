@@ -221,7 +221,10 @@ def _verdict(
 
 
 def _compare(
-    rec: Mapping[str, Any], here_bad: bool, others: Sequence[Mapping[str, Any]]
+    rec: Mapping[str, Any],
+    here_bad: bool,
+    others: Sequence[Mapping[str, Any]],
+    refused_here: bool = False,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Server or my network? Records of the same host and port from other networks say, as
     evidence from elsewhere: a sentence that names their vantages, and those vantages."""
@@ -238,9 +241,14 @@ def _compare(
     )
     vantages = tuple(sorted({str(r.get("vantage")) for r in seen}))
     if good:
+        then = (
+            "so something does listen, and a firewall on your network rejects it here"
+            if refused_here
+            else "so the server is fine and your network is in the way"
+        )
         return (
             f"From elsewhere (vantage {', '.join(good)}), not measured here: port {port} "
-            "answers cleanly there, so the server is fine and your network is in the way.",
+            f"answers cleanly there, {then}.",
             tuple(good),
         )
     return (
@@ -392,7 +400,7 @@ def _judge(
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."
         bad = verdict in ("blocked here", "intercepted", "unsafe", "nothing listens")
-        said, seen = _compare(rec, bad, others)
+        said, seen = _compare(rec, bad, others, verdict == "nothing listens")
         verdicts.append(PortVerdict(port, verdict, text, str(rec.get("outcome")), said, seen))
         if (
             verdict == "works"
