@@ -139,10 +139,10 @@ HEAD = (
 )
 
 
-def lab(old: Path, repeat: int) -> bool:
+def lab(old: Path, repeat: int, scenarios: Sequence[str] = SCENARIOS) -> bool:
     same = True
     print("## The lab: smtp.lab.example, --timeout 5\n")
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         base = [sys.executable, "-m", "smtplab", "doctor", "smtp.lab.example"]
         base += ["--lab", scenario, "--timeout", "5"]
         runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": [], "patient": []}
@@ -337,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rtt", type=float, default=0.2, help="round trip, seconds (real)")
     parser.add_argument("--no-real", action="store_true", help="the lab only (no root)")
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS, help="only these lab scenarios"
+    )
     parser.add_argument("--relay", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.relay:
@@ -344,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores\n")
     with old_tree(args.old) as old:
-        same = lab(old, args.repeat)
+        same = lab(old, args.repeat, args.scenario or SCENARIOS)
         if not args.no_real:
             same = real(old, args.repeat, args.rtt) and same
     print("same verdicts everywhere:", same)

@@ -159,6 +159,16 @@ def test_a_refused_port_on_a_server_that_answers_elsewhere_is_nothing_listens() 
     )  # the other network settles it, said as coming from there
 
 
+def test_every_lab_host_is_under_the_lab_domain_the_advice_looks_for() -> None:
+    """The advice opens the lab's catalog only for names under LAB_DOMAIN (its import costs a
+    third of a second); a lab host outside it would lose its provider facts."""
+    from smtplab.advice.facts import LAB_DOMAIN, lab_facts
+
+    assert all(host.endswith(LAB_DOMAIN) for host in HOSTS)
+    assert all(lab_facts(host) is not None for host in HOSTS)
+    assert lab_facts("smtp.gmail.com") is None
+
+
 def test_the_chooser_does_not_say_blocked_here_from_here() -> None:
     from smtplab.widgets import _chooser
 
