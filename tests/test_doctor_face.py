@@ -159,6 +159,21 @@ def test_a_refused_port_on_a_server_that_answers_elsewhere_is_nothing_listens() 
     )  # the other network settles it, said as coming from there
 
 
+def test_only_a_last_resort_is_shown_as_such_never_as_no_port_is_safe() -> None:
+    """SendGrid documents 25 as a last resort: where only 25 gets out, the old doctor said "No
+    port is safe" above "If that fails, try: 25"."""
+    from test_advice import rec
+
+    records = [rec(25), rec(465, "filtered"), rec(587, "filtered"), rec(2525, "filtered")]
+    facts = provider_facts("SendGrid")
+    a = advise(records, provider=facts, purpose="mail-client")
+    assert a.recommended is None and [f.port for f in a.fallbacks] == [25]
+    text = report_text(a, "here", facts)
+    assert "No port is safe" not in text and not contradictions(text)
+    assert "Only a last resort gets through from here." in text
+    assert "Port                     25" in text and "If that fails" not in text
+
+
 def test_every_lab_host_is_under_the_lab_domain_the_advice_looks_for() -> None:
     """The advice opens the lab's catalog only for names under LAB_DOMAIN (its import costs a
     third of a second); a lab host outside it would lose its provider facts."""
