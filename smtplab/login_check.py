@@ -28,7 +28,15 @@ from typing import Any, Final
 from smtplab.advice import Advice, Explanation, Setting, explain_transcript
 from smtplab.advice.facts import LAB_OAUTH_LOGIN
 
-__all__ = ["METHODS", "STATUSES", "LoginPlan", "LoginReport", "check_login", "plan_login"]
+__all__ = [
+    "METHODS",
+    "STATUSES",
+    "LoginPlan",
+    "LoginReport",
+    "check_login",
+    "plan_login",
+    "valid_address",
+]
 
 #: How the secret travels: ``auto`` (a token where the server is OAuth-only, else a password),
 #: ``password`` (AUTH PLAIN, else LOGIN) or ``token`` (AUTH XOAUTH2).
@@ -86,6 +94,11 @@ class LoginReport:
         return f"Login check on {where}: {self.message}"
 
 
+def valid_address(text: str) -> bool:
+    """``text`` is one plain address a test message may go to (``--send-test``)."""
+    return bool(_ADDRESS.fullmatch(text))
+
+
 class LoginRefused(Exception):
     """The evidence does not make any port safe for the secret; nothing was sent."""
 
@@ -140,7 +153,7 @@ def check_login(
     ``probe``: what runs the login (default :func:`smtplab.engine.probe`), given the options.
     Raises ``ValueError`` for a bad ``user``, ``secret``, ``method`` or ``send_test``, with the
     secret never in the message."""
-    if send_test is not None and not _ADDRESS.fullmatch(send_test):
+    if send_test is not None and not valid_address(send_test):
         raise ValueError("--send-test wants one plain e-mail address, such as you@example.org")
     try:
         plan = plan_login(advice, method=method)
@@ -166,7 +179,7 @@ def check_login(
 def _report(plan: LoginPlan, result: Any, asked_test: bool) -> LoginReport:
     rec = plan.setting
     codes = tuple(f.code for f in result.findings)
-    base = {
+    base: dict[str, Any] = {
         "host": rec.host,
         "port": rec.port,
         "security": rec.security_words,
