@@ -63,9 +63,12 @@ class Namespace:
 
 
 @contextmanager
-def namespace(ports: Mapping[str, str], tmp: Path) -> Iterator[Namespace]:
+def namespace(
+    ports: Mapping[str, str], tmp: Path, auth_log: Path | None = None
+) -> Iterator[Namespace]:
     """A namespace whose loopback serves ``ports`` (port number -> behaviour of
-    ``netns_servers.py``); everything is removed on the way out."""
+    ``netns_servers.py``); everything is removed on the way out. ``auth_log``: the file where
+    the servers note each AUTH command they receive."""
     reason = skip_reason()
     if reason:
         import pytest
@@ -89,6 +92,7 @@ def namespace(ports: Mapping[str, str], tmp: Path) -> Iterator[Namespace]:
         cafile = tmp / "netns-ca.pem"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         serve = [sys.executable, str(SERVERS), json.dumps(dict(ports)), str(cafile), NAME]
+        serve += [str(auth_log)] if auth_log is not None else []
         proc = subprocess.Popen(
             ["ip", "netns", "exec", name, *serve],
             stdout=subprocess.PIPE,

@@ -43,7 +43,11 @@ class NoSecret(Exception):
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--login``, ``--token``, ``--password-env`` and ``--send-test``, on ``parser``."""
+    """``--login``, ``--token``, ``--password-env`` and ``--send-test``, on ``parser``.
+
+    Turns off ``parser``'s abbreviations: ``--pass SECRET`` would otherwise be read as
+    ``--password-env SECRET``."""
+    parser.allow_abbrev = False
     g = parser.add_argument_group("login check (the secret is never a command-line argument)")
     g.add_argument(
         "--login",
@@ -78,7 +82,11 @@ def check_login_arguments(args: argparse.Namespace) -> None:
     if any(ord(c) < 33 or ord(c) == 127 for c in login):
         raise ValueError("--login: the user name has spaces or control characters")
     if args.password_env and args.password_env not in os.environ:
-        raise ValueError(f"--password-env: the variable {args.password_env} is not set")
+        # the name is not repeated: it might be a secret typed where a name belongs
+        raise ValueError(
+            "--password-env: the variable named is not set (give the NAME of a variable that "
+            "holds the secret, never the secret itself)"
+        )
     if args.send_test is not None and not valid_address(args.send_test):
         raise ValueError("--send-test wants one plain e-mail address, such as you@example.org")
 
