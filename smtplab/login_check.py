@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from smtplab.advice import Advice, Explanation, Setting, explain_transcript
+from smtplab.advice import Advice, Explanation, Setting, explain, explain_transcript
 from smtplab.advice.facts import LAB_OAUTH_LOGIN
 
 __all__ = [
@@ -173,10 +173,10 @@ def check_login(
     mech = "XOAUTH2" if plan.mechanism == "XOAUTH2" else "auto"
     opts = dataclasses.replace(opts, auth_mechanism=mech, send_test=send_test)
     result = (probe or run_probe)(opts)
-    return _report(plan, result, send_test is not None)
+    return _report(plan, result, send_test is not None, advice.provider)
 
 
-def _report(plan: LoginPlan, result: Any, asked_test: bool) -> LoginReport:
+def _report(plan: LoginPlan, result: Any, asked_test: bool, provider: str | None) -> LoginReport:
     rec = plan.setting
     codes = tuple(f.code for f in result.findings)
     base: dict[str, Any] = {
@@ -197,7 +197,7 @@ def _report(plan: LoginPlan, result: Any, asked_test: bool) -> LoginReport:
             )
         return LoginReport("ok", message=said, test_sent=test, **base)
     if "auth_failed" in codes:
-        explained = _auth_refusal(result.transcript)
+        explained = _auth_refusal(result.transcript, provider)
         reply = explained.reply if explained else _finding(result, "auth_failed")
         said = f"the server refused {plan.method_words}: {reply}"
         return LoginReport("refused", message=said, explanation=explained, test_sent=test, **base)
@@ -213,9 +213,10 @@ def _finding(result: Any, code: str) -> str:
     return next((f.message for f in result.findings if f.code == code), code)
 
 
-def _auth_refusal(transcript: Sequence[Any]) -> Explanation | None:
+def _auth_refusal(transcript: Sequence[Any], provider: str | None) -> Explanation | None:
     """The explanation of the reply that refused the login: the last refusal from the first
-    AUTH line on (the AUTH lines themselves are redacted)."""
+    AUTH line on (the AUTH lines themselves are redacted), told for ``provider`` where the
+    knowledge base knows it (its login steps: an app password, a token, ...)."""
     lines = [t if isinstance(t, Mapping) else t.to_dict() for t in transcript]
     start = next(
         (
@@ -228,4 +229,11 @@ def _auth_refusal(transcript: Sequence[Any]) -> Explanation | None:
     if start is None:
         return None
     refusals = explain_transcript(lines[start:])
-    return refusals[-1] if refusals else None
+    if not refusals:
+        return None
+    if provider:
+        try:
+            return explain(refusals[-1].reply, provider=provider)
+        except ValueError:  # a provider the explainer does not know: the plain explanation
+            pass
+    return refusals[-1]

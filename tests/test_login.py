@@ -378,7 +378,7 @@ def port_record(draw: st.DrawFn, port: int) -> dict[str, Any]:
         return empty_record(**base)
     tls_mode = draw(st.sampled_from(("none", "starttls", "implicit")))
     name = draw(st.sampled_from((HOST, "gw.hotel.example", "[10.0.0.1]")))
-    verified = draw(st.sampled_from((True, False, None))) if tls_mode != "none" else None
+    verified = draw(st.sampled_from((True, True, False, None))) if tls_mode != "none" else None
     stripped = tls_mode == "none" and draw(st.booleans())
     exts = ["SIZE", *(["XXXXXXXA", "AUTH PLAIN LOGIN"] if stripped else [])]
     if tls_mode == "starttls":

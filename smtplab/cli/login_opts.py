@@ -145,6 +145,9 @@ def run_login(args: argparse.Namespace, advice: Advice) -> LoginReport:
     except ValueError as exc:  # the engine's input checks: they never repeat the secret
         return LoginReport("not_tried", rec.host, rec.port, rec.security_words, None,
                            f"not tried: {exc}.")  # fmt: skip
+    except OSError as exc:  # the lab folder could not be made or read
+        return LoginReport("not_tried", rec.host, rec.port, rec.security_words, None,
+                           f"not tried: the lab folder: {exc.strerror or exc}.")  # fmt: skip
 
 
 def login_text(report: LoginReport) -> str:
