@@ -350,11 +350,24 @@ def test_beside_the_injecting_middlebox_the_login_goes_to_465_only(tmp_path: Pat
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
+        # the same refusal, told for the provider named: its own login steps
+        gmail = subprocess.run(
+            ns.command([*cmd, "--cafile", ns.cafile, "--login", "me", "--provider", "gmail"]),
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
     d = json.loads(done.stdout)
     assert d["recommended"]["port"] == 465 and d["login"]["port"] == 465
     assert d["login"]["status"] == "refused"  # these servers refuse every login
     assert d["login"]["explanation"]["reply"].startswith("535")
-    assert log.read_text().splitlines() == ["465 AUTH PLAIN tls"]  # never 587 or 20587
+    text = gmail.stdout.decode()
+    assert "Login check on mail.test.example port 465: the server refused a password: 535" in text
+    assert "Gmail: user name your full Gmail address; log in with an app password" in text
+    # never 587 or the server behind its middlebox (20587)
+    assert log.read_text().splitlines() == ["465 AUTH PLAIN tls"] * 2
 
 
 # --------------------------------------------------------------------------- item 7: properties
