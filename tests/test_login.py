@@ -304,13 +304,25 @@ def test_the_secret_typed_at_a_prompt_is_not_echoed(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- item 7: real network
 
 
+@pytest.mark.parametrize(
+    ("line", "inject", "out"),
+    [
+        (b"250-STARTTLS\r\n", True, b"250-XXXXXXXA\r\n250-AUTH PLAIN LOGIN\r\n"),
+        (b"250 STARTTLS\r\n", True, b"250-AUTH PLAIN LOGIN\r\n250 XXXXXXXA\r\n"),
+        (b"250-STARTTLS\r\n", False, b"250-XXXXXXXA\r\n"),
+        (b"250-SIZE 1000\r\n", True, b"250-SIZE 1000\r\n"),
+    ],
+)
+def test_the_injected_auth_line_keeps_the_reply_well_formed(
+    line: bytes, inject: bool, out: bytes
+) -> None:
+    assert mask_server_line(line, inject) == out
+
+
 def test_the_injecting_middlebox_gets_no_recommendation_and_no_secret(tmp_path: Path) -> None:
     """A STARTTLS-stripping middlebox in front of 587 and 2525 that also injects
     ``250-AUTH PLAIN LOGIN`` into the cleartext EHLO reply; 465 is closed. The doctor must not
     recommend those ports, ``--login`` must send nothing, and the servers behind saw no AUTH."""
-    assert (
-        mask_server_line(b"250-STARTTLS\r\n", True) == b"250-XXXXXXXA\r\n250-AUTH PLAIN LOGIN\r\n"
-    )
     log = tmp_path / "auth.log"
     log.touch()
     secret = "Sekrit-Behind-Box-77"
@@ -325,6 +337,10 @@ def test_the_injecting_middlebox_gets_no_recommendation_and_no_secret(tmp_path: 
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
+        seen = ns.run([sys.executable, "-m", "smtplab", "probe", NAME, "-p", "587", "--json"])
+    record = json.loads(seen.stdout.splitlines()[0])  # the box did inject the fake AUTH line
+    assert record["auth_before_tls"] == ["PLAIN", "LOGIN"] and not record["starttls_offered"]
+    assert "XXXXXXXA" in record["extensions"]
     d = json.loads(done.stdout)
     ports = {p["port"]: p for p in d["ports"]}
     assert ports[587]["outcome"] == "open" and ports[587]["verdict"] == "unsafe"
