@@ -91,14 +91,14 @@ def namespace(
         (hosts_dir / "hosts").write_text(f"127.0.0.1 {NAME} localhost\n")
         cafile = tmp / "netns-ca.pem"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        serve_env = {**env, "NETNS_AUTH_LOG": str(auth_log) if auth_log is not None else ""}
         serve = [sys.executable, str(SERVERS), json.dumps(dict(ports)), str(cafile), NAME]
-        serve += [str(auth_log)] if auth_log is not None else []
         proc = subprocess.Popen(
             ["ip", "netns", "exec", name, *serve],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=serve_env,
         )
         assert proc.stdout is not None
         deadline = time.monotonic() + 30
