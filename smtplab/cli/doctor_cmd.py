@@ -4,11 +4,14 @@ mail program, port by port, with the evidence.
     smtplab doctor HOST [--provider NAME] [--purpose P] [--lab SCENARIO] [--json]
                         [--timeout S] [--patient] [--compare FILE ...] [--vantage LABEL]
                         [--cafile FILE] [--share ADDRESS --code CODE [--yes]]
+                        [--login USER [--token] [--password-env NAME] [--send-test ADDRESS]]
 
 It probes 25, 465, 587 and 2525 plus the ports the provider documents (2465, 2587, ...), runs
 :func:`smtplab.advise`, and prints the settings, a verdict per port, the fallbacks and what to
 try when nothing works. ``--compare`` takes record files from other networks and answers "is it
-the server or my network?". Exit status 0 whenever it ran, 2 for bad arguments.
+the server or my network?". ``--login`` then tries the login on the chosen port
+(:mod:`smtplab.cli.login_opts`). Exit status 0 whenever it ran (1 when a login check did not
+log in), 2 for bad arguments.
 
 **An answer in about a second.** A port that a firewall drops never answers, and waiting the
 whole ``--timeout`` for it made the doctor take 5 s or more wherever one port was dropped. The
@@ -115,8 +118,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--vantage", help="a label for the network you are on (default: here)")
     parser.add_argument("--cafile", metavar="FILE", help="also trust this CA (PEM)")
+    from smtplab.cli.login_opts import add_login_arguments
     from smtplab.cli.share_cmd import add_share_arguments
 
+    add_login_arguments(parser)
     add_share_arguments(parser)
 
 
@@ -139,6 +144,12 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
             check_cafile(args.cafile)
         except ProbeInputError as exc:
             raise _BadArgs(f"--{exc}") from None
+    from smtplab.cli.login_opts import check_login_arguments
+
+    try:
+        check_login_arguments(args)
+    except ValueError as exc:
+        raise _BadArgs(str(exc)) from None
     if args.lab:
         from smtplab.lab import scenarios
 
@@ -433,16 +444,25 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         stream = _Stream(console, _ports(facts), advise_now, used, args.purpose, tail)
     show_live = stream is not None and console.is_terminal and not under_notebook() and out is None
     here = _probe(args, _ports(facts), timeout, stream, show_live)
+    advice = advise_now(as_records(here))
+    from smtplab.cli.login_opts import login_json, login_text, run_login
+
     if stream is not None:
         stream.tick(final=True)
+        console.file.flush()  # the advice first, then the login's prompt
+        login = run_login(args, advice) if args.login else None
+        if login:
+            print(login_text(login), file=out or sys.stdout)
     else:
-        advice = advise_now(as_records(here))
-        print(json.dumps(report_json(advice, vantage, compared)), file=out or sys.stdout)
+        login = run_login(args, advice) if args.login else None
+        extra = {"login": login_json(login)} if login else {}
+        report = {**report_json(advice, vantage, compared), **extra}
+        print(json.dumps(report), file=out or sys.stdout)
     if getattr(args, "share", None):
         from smtplab.cli.share_cmd import share_results
 
         share_results(here, args, None)
-    return 0
+    return 0 if login is None or login.status == "ok" else 1
 
 
 def report_json(advice: Advice, vantage: str, compared: Sequence[Compared] = ()) -> dict[str, Any]:
