@@ -355,6 +355,11 @@ class Conversation:
                 wait = trips.wait(o)
                 left = start + wait - loop.time()
                 if left <= 0 and wait < o.timeout:
+                    # a loop that was busy may wake this timer before the finished connect's
+                    # callbacks have run: give them one more look before calling it dropped
+                    await asyncio.wait({task}, timeout=0.05)
+                    if task.done():
+                        return task.result()
                     r = trips.seen.get(o.host.lower(), 0.0)
                     raise _CutShort(round(wait, 2), round(r * 1000))
                 # look again every 50 ms: another port may answer and shorten the wait
