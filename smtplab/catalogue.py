@@ -123,6 +123,19 @@ LIVE: Final[tuple[Entry, ...]] = (
     Entry("auth_ok", ("info",), "The login check succeeded {where}.", _RFC4954),
     Entry("auth_failed", ("medium",), "The login check was refused with {code}.", _RFC4954),
     Entry(
+        "test_sent",
+        ("info",),
+        "The test message to {to} was accepted.",
+        "RFC 5321 §4.1.1.4 (DATA: 250 after the message means it was accepted); "
+        "smtplab doctor --login --send-test",
+    ),
+    Entry(
+        "test_refused",
+        ("medium",),
+        "The test message was refused at {what}: {code}.",
+        "RFC 5321 §4.1.1.2-4.1.1.4 (MAIL, RCPT, DATA replies)",
+    ),
+    Entry(
         "protocol_problem",
         ("medium",),
         "{error}",

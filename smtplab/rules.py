@@ -104,7 +104,10 @@ def timeout_problem(value: object, name: str = "timeout", *, text: bool = False)
 class Option:
     """One option of a probe: its keyword ``name`` (as :func:`smtplab.probe` takes it), the
     Python ``kind`` of its value, its ``default``, the ``bounds`` or ``choices`` it must keep
-    to, one line of ``help``, and its command-line ``flag`` (``None``: the library only)."""
+    to, one line of ``help``, and its command-line ``flag`` (``None``: the library only).
+    ``single`` is False for an option that means something only across many probes (it is
+    taken by :func:`smtplab.probe_many` and :meth:`ProbeOptions.create`, not by
+    :func:`smtplab.probe`)."""
 
     name: str
     kind: str
@@ -114,6 +117,7 @@ class Option:
     choices: tuple[str, ...] = ()
     bounds: tuple[float, float] | None = None
     metavar: str | None = None
+    single: bool = True
 
 
 #: Every keyword option of :func:`smtplab.probe`, :func:`smtplab.aprobe`,
@@ -164,5 +168,12 @@ OPTIONS: Final[tuple[Option, ...]] = (
         False,
         "also check that MAIL is refused before STARTTLS (never RCPT or DATA)",
         "--tls-required-check",
+    ),
+    Option(
+        "adaptive",
+        "bool",
+        False,
+        "cut a connect short once other ports of the same host answered much faster",
+        single=False,
     ),
 )

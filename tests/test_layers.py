@@ -18,6 +18,8 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(
         ("errors", "_paths", "schema", "rules", "protocol", "redaction", "webserver"), 0
     ),
+    # 3 (with advice): the login check, its options checked and its answer explained
+    "login_check": 3,
     # 1: the probe engine and what a result means
     **dict.fromkeys(
         ("tls", "certcheck", "certpath", "findings", "catalogue", "engine", "discovery"), 1
