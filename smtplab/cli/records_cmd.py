@@ -25,6 +25,7 @@ from smtplab.cli.render import (
     transcript_lines,
 )
 from smtplab.cli.text import safe_text
+from smtplab.outcome_words import SHOWN_SQL, reword
 
 __all__ = ["add_merge_arguments", "add_show_arguments", "run_merge", "run_show"]
 
@@ -88,8 +89,45 @@ def frame_rows(df: Any) -> list[dict[str, Any]]:
     return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def summary_block(summary: Any, width: int) -> list[Any]:
-    """The table of :func:`smtplab.records.summarize`, one block per vantage."""
+#: (vantage, host, port) or (vantage, port) -> {shown word: probes} of the ``open`` probes.
+OpenWords = dict[tuple[Any, ...], dict[str, int]]
+
+
+def open_words(source: Any, keys: tuple[str, ...]) -> OpenWords:
+    """How the ``open`` probes of record files divide into open, intercepted and stripped
+    (:data:`smtplab.outcome_words.SHOWN_SQL`), by ``keys``: an intercepted port is never shown
+    as "open". Empty when the files cannot be asked (the summary then says what is wrong)."""
+    import duckdb
+
+    from smtplab.records import Dataset, RecordError
+
+    names = ", ".join(keys)
+    try:
+        with Dataset.open(source, cache=False) as ds:
+            rows = ds.sql(
+                f"SELECT {names}, {SHOWN_SQL} AS word, count(*) AS n FROM records "
+                "WHERE outcome = 'open' GROUP BY ALL"
+            ).itertuples(index=False, name=None)
+            out: OpenWords = {}
+            for *key, word, n in rows:
+                out.setdefault(tuple(_plain(k) for k in key), {})[str(word)] = int(n)
+            return out
+    except (duckdb.Error, RecordError, OSError, ValueError):
+        return {}
+
+
+def _words(rec: dict[str, Any], key: tuple[Any, ...], words: OpenWords | None) -> tuple[str, str]:
+    """(outcome word, all outcomes) of a summary row, with its open probes told apart."""
+    outcome, outcomes = str(rec["outcome"]), str(rec.get("outcomes") or "")
+    if not words or key not in words:
+        return outcome, outcomes
+    word, pieces = reword(outcomes, words[key])
+    return (word or outcome), pieces
+
+
+def summary_block(summary: Any, width: int, words: OpenWords | None = None) -> list[Any]:
+    """The table of :func:`smtplab.records.summarize`, one block per vantage; ``words``
+    (:func:`open_words`) tells intercepted and stripped ports from open ones."""
     columns = [
         Column("HOST", flexible=True, min_width=10),
         Column("PORT", justify="right"),
@@ -101,10 +139,10 @@ def summary_block(summary: Any, width: int) -> list[Any]:
     blocks: list[Any] = []
     by_vantage: dict[str, list[Row]] = {}
     for rec in frame_rows(summary):
-        outcome = str(rec["outcome"])
+        outcome, outcomes = _words(rec, (rec["vantage"], rec["host"], rec["port"]), words)
         under = []
-        if rec.get("outcomes") and " " in str(rec["outcomes"]):
-            under.append(styled(f"outcomes: {safe_text(rec['outcomes'])}", "dim"))
+        if outcomes and " " in outcomes:
+            under.append(styled(f"outcomes: {safe_text(outcomes)}", "dim"))
         if rec.get("top_finding"):
             top = str(rec["top_finding"])
             severity = top.rsplit("(", 1)[-1].rstrip(")") if top.endswith(")") else ""
@@ -129,7 +167,7 @@ def summary_block(summary: Any, width: int) -> list[Any]:
     return blocks
 
 
-def port_summary_block(summary: Any, width: int) -> list[Any]:
+def port_summary_block(summary: Any, width: int, words: OpenWords | None = None) -> list[Any]:
     """The table of :func:`smtplab.records.port_summary`: outcome by vantage and port."""
     columns = [
         Column("VANTAGE", flexible=True, min_width=10),
@@ -138,19 +176,21 @@ def port_summary_block(summary: Any, width: int) -> list[Any]:
         Column("OUTCOME"),
         Column("OUTCOMES", flexible=True, min_width=10),
     ]
-    rows = [
-        Row(
-            (
-                styled(rec["vantage"]),
-                styled(rec["port"]),
-                styled(rec["probes"]),
-                styled(rec["outcome"], OUTCOME_STYLE.get(str(rec["outcome"]), "")),
-                styled(rec["outcomes"]),
-            ),
-            (),
+    rows = []
+    for rec in frame_rows(summary):
+        outcome, outcomes = _words(rec, (rec["vantage"], rec["port"]), words)
+        rows.append(
+            Row(
+                (
+                    styled(rec["vantage"]),
+                    styled(rec["port"]),
+                    styled(rec["probes"]),
+                    styled(outcome, OUTCOME_STYLE.get(outcome, "")),
+                    styled(outcomes),
+                ),
+                (),
+            )
         )
-        for rec in frame_rows(summary)
-    ]
     return [rows_block(columns, rows, width)]
 
 
@@ -175,11 +215,13 @@ def run_show(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         if args.summary:
             summary = port_summary_for_file(source, strict=not args.lenient)
-            blocks = port_summary_block(summary, console.width)
+            words = open_words(source, ("vantage", "port"))
+            blocks = port_summary_block(summary, console.width, words)
         else:
             limit = args.limit or None
             summary = summary_for_file(source, strict=not args.lenient, limit=limit)
-            blocks = summary_block(summary, console.width)
+            words = open_words(source, ("vantage", "host", "port"))
+            blocks = summary_block(summary, console.width, words)
         groups = summary.attrs.get("groups", len(summary))
         if len(summary) == 0:
             console.print("(no records)")

@@ -13,7 +13,6 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.schema import progress_rank
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
@@ -81,16 +80,16 @@ class Recommendation:
 
 
 def _evidence(results: Any) -> dict[int, dict[str, Any]]:
-    """The best probe result per port (``open`` beats everything else)."""
+    """The best probe result per port (``open`` beats everything else, and an intercepted or
+    stripped answer beats only what never got a greeting)."""
     from smtplab.advice import as_records
+    from smtplab.outcome_words import shown_outcome, word_rank
 
     best: dict[int, dict[str, Any]] = {}
     for rec in as_records(results):
         port = int(rec["port"])
         old = best.get(port)
-        if old is None or progress_rank(str(rec.get("outcome"))) < progress_rank(
-            str(old.get("outcome"))
-        ):
+        if old is None or word_rank(shown_outcome(rec)) < word_rank(shown_outcome(old)):
             best[port] = rec
     return best
 
@@ -260,18 +259,21 @@ def recommendation_html(rec: Recommendation) -> str:
 def _evidence_html(results: Any) -> str:
     from smtplab.advice import advise
     from smtplab.advice.facts import STANDARDS
+    from smtplab.outcome_words import shown_outcome
 
     ev = _evidence(results)
     if not ev:
         return ""
-    # the outcome word, and what it means for sending (an "open" 25 may be intercepted)
+    # the word shown (an intercepted 25 is never "open"), and the advice's verdict where it
+    # says more than the word
     verdicts = {v.port: v.verdict for v in advise(results, provider=STANDARDS).ports}
-    items = " ".join(
-        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}"
-        + (f" <i>({esc(verdicts[p])})</i>" if verdicts.get(p) == "intercepted" else "")
-        for p, r in sorted(ev.items())
-    )
-    return f'<div style="font-size:15px;margin:4px 0">Your probe results: {items}</div>'
+    items = []
+    for p, r in sorted(ev.items()):
+        word = shown_outcome(r)
+        verdict = verdicts.get(p)
+        note = f" <i>({esc(verdict)})</i>" if verdict == "intercepted" != word else ""
+        items.append(f"<b>{p}</b> {outcome_badge(word)}{note}")
+    return f'<div style="font-size:15px;margin:4px 0">Your probe results: {" ".join(items)}</div>'
 
 
 class PortChooser(W.VBox):

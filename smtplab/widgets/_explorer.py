@@ -77,7 +77,15 @@ CHART_COLUMNS: Final = (
 #: The fields the explorer keeps in memory: what its filters, summary and charts read.
 EXPLORER_COLUMNS: Final = tuple(
     dict.fromkeys(
-        [*FILTERS, *CHART_COLUMNS, "tls_mode", "auth_before_tls", "auth_after_tls", "findings"]
+        [
+            *FILTERS,
+            *CHART_COLUMNS,
+            "tls_mode",
+            "auth_before_tls",
+            "auth_after_tls",
+            "findings",
+            "cert_verified",  # with findings: an intercepted port is never shown "open"
+        ]
     )
 )
 
@@ -367,7 +375,7 @@ class DatasetExplorer(W.VBox):
             + (f" (of {self.total} in the dataset)" if n["probes"] != self.total else "")
             + "</div>"
         )
-        rows, groups = self.dataset.summary_rows(limit=self.max_rows, **filters)
+        rows, groups = self.dataset.summary_rows(limit=self.max_rows, shown=True, **filters)
         self.summary_html.value = _summary_rows_html(rows, max_rows=self.max_rows, total=groups)
         if self._drawer is None:
             return
@@ -391,7 +399,7 @@ class DatasetExplorer(W.VBox):
             data = self._chart_data
             assert data is not None
             # DuckDB counts; the charts get a few hundred rows, not every probe
-            cells = data.counted([rows, "port", "outcome"], **filters)
+            cells = data.counted([rows, "port", "outcome"], shown=True, **filters)
             heatmap = _chart_markup(charts.outcome_heatmap(cells, rows=rows, count="probes"))
             timed = data.phase_rows("port", **filters)
             times = _chart_markup(charts.phase_times(timed, by="port", count="probes"))

@@ -302,7 +302,7 @@ class ProbePanel(W.VBox):
         self.progress.max = max(total, 1)
         self.progress.value = done
         self.progress_label.value = (
-            f"probed {done}/{total}: {result.host}:{result.port} {result.outcome}"
+            f"probed {done}/{total}: {result.host}:{result.port} {_word(result)}"
         )
 
     def show_results(self, results: Sequence[ProbeResult]) -> None:
@@ -313,7 +313,7 @@ class ProbePanel(W.VBox):
         old = list(self.transcripts.children)
         children = [W.HTML(value=transcript_html(r, explain=True)) for r in results]
         titles = [
-            f"{r.host}:{r.port} — {r.outcome}"
+            f"{r.host}:{r.port} — {_word(r)}"
             + (f" ({r.vantage})" if len({x.vantage for x in results}) > 1 else "")
             for r in results
         ]
@@ -475,6 +475,14 @@ def _style_toggle(toggle: W.ToggleButton) -> None:
     """A chosen port is blue with a tick, an unchosen one grey: colour and icon agree."""
     toggle.button_style = "info" if toggle.value else ""
     toggle.icon = "check" if toggle.value else ""
+
+
+def _word(result: ProbeResult) -> str:
+    """The word shown for a probe: its outcome, but never "open" where something on the way
+    answered (:func:`smtplab.outcome_words.shown_outcome`)."""
+    from smtplab.outcome_words import shown_outcome
+
+    return shown_outcome(result.to_record())
 
 
 def _scenario_hosts(name: str) -> tuple[str, ...]:

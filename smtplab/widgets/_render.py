@@ -15,7 +15,7 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from smtplab.schema import OUTCOME_MEANING
+from smtplab.outcome_words import WORD_MEANING, shown_outcome
 from smtplab.widgets._close import close_parts  # the widgets import it from here
 from smtplab.widgets._html import as_record, esc, missing
 from smtplab.widgets._transcript import TLS_RULE, transcript_html
@@ -48,6 +48,8 @@ _OUTCOME_COLOUR: Final = {
     "unreachable": "#777777",
     "reset": "#E0C8D8",
     "error": "#DDDDDD",
+    "intercepted": "#CC79A7",
+    "stripped": "#CC79A7",
 }
 
 #: One icon per outcome word; the word is always written next to it. All are in DejaVu Sans
@@ -64,6 +66,8 @@ OUTCOME_ICON: Final = {
     "unreachable": "⊘",
     "reset": "↯",
     "error": "⚠",
+    "intercepted": "⚠",
+    "stripped": "⚠",
 }
 
 _FONT: Final = "font-size:15px;line-height:1.45"
@@ -185,8 +189,8 @@ def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None
         headers.insert(0, "vantage")
     rows = []
     for r in recs:
-        outcome = str(r.get("outcome"))
-        meaning = OUTCOME_MEANING.get(outcome, "")
+        outcome = shown_outcome(r)  # an intercepted 25 is never "open"
+        meaning = WORD_MEANING.get(outcome, "")
         if outcome == "error" and r.get("error"):
             meaning = f"{meaning} ({r.get('error')})"
         row = [
