@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
+from smtplab.widgets._html import BAD, FG, GOOD, theme_part
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
@@ -212,14 +213,14 @@ def recommendation_html(rec: Recommendation) -> str:
     """The recommendation as HTML: the answer, the numbered steps and the contrast box."""
     if rec.port is None:
         head = (
-            '<div style="font-size:22px;font-weight:bold;color:#A33A00">'
+            f'<div style="font-size:22px;font-weight:bold;color:{BAD}">'
             "✖ No port to recommend from here</div>"
         )
     else:
         where = f" on {esc(rec.host)}" if rec.host else ""
         head = (
             f'<div style="font-size:22px;font-weight:bold">➜ Use port '
-            f'<span style="font-size:28px;color:#00684C">{rec.port}</span>{where}, '
+            f'<span style="font-size:28px;color:{GOOD}">{rec.port}</span>{where}, '
             f"with {esc(rec.security)}</div>"
         )
         if rec.alternatives:
@@ -248,7 +249,7 @@ def recommendation_html(rec: Recommendation) -> str:
     )
     return (
         f'<div class="smtplab-recommendation" style="font-size:15px;line-height:1.45;'
-        f'color:#111">{head}<ol>{steps}</ol>'
+        f'color:{FG}">{head}<ol>{steps}</ol>'
         f'<div style="font-weight:bold;margin-top:6px">Two kinds of advice</div>'
         f'<div style="display:flex;flex-wrap:wrap">{contrast}</div>'
         + (f"<div><i>{esc(agree)}</i></div>" if agree else "")
@@ -331,14 +332,17 @@ class PortChooser(W.VBox):
                     [
                         W.Label("My network blocks:", layout=W.Layout(width="150px")),
                         *self.blocked.values(),
-                    ]
+                    ],
+                    layout=W.Layout(flex_flow="row wrap"),
                 ),
                 self.provider,
                 W.HTML(_evidence_html(results)),
                 self.result_html,
+                theme_part(),
             ]
         )
         self.add_class("smtplab-port-chooser")
+        self.add_class("smtplab-widget")
         self.update()
 
     def update(self) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
+from smtplab.widgets._html import MUTED, theme_part
 from smtplab.widgets._render import (
     close_parts,
     esc,
@@ -119,7 +120,7 @@ def _chart_markup(chart: Any) -> str:
     )
 
 
-_CAPTION_STYLE: Final = "font-size:15px;line-height:1.45;color:#333;margin-top:2px"
+_CAPTION_STYLE: Final = f"font-size:15px;line-height:1.45;color:{MUTED};margin-top:2px"
 
 
 def _dataset(data: Any) -> tuple[Any, Any]:
@@ -293,10 +294,12 @@ class DatasetExplorer(W.VBox):
                 self.summary_html,
                 self.heatmap_html,
                 self.times_html,
+                theme_part(),
             ],
             layout=W.Layout(width="100%", max_width="100%", overflow="hidden"),
         )
         self.add_class("smtplab-dataset-explorer")
+        self.add_class("smtplab-widget")
         self.update()
 
     def _dropdown(self, column: str, label: str, width: str) -> W.Dropdown:

@@ -7,7 +7,24 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["as_record", "esc", "missing", "transcript_lines"]
+__all__ = [
+    "BAD",
+    "CLIENT",
+    "FG",
+    "GOOD",
+    "HIGHLIGHT",
+    "MUTED",
+    "QUIET",
+    "RULE",
+    "RULE_STRONG",
+    "SERVER",
+    "THEME_CSS",
+    "as_record",
+    "esc",
+    "missing",
+    "theme_part",
+    "transcript_lines",
+]
 
 
 def esc(value: Any) -> str:
@@ -51,3 +68,62 @@ def transcript_lines(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"t": float(x.get("t") or 0.0), "dir": str(x.get("dir")), "text": str(x.get("text"))}
         )
     return out
+
+
+# --- colours that follow the theme --------------------------------------------------------
+#
+# Every colour a widget writes is a CSS variable with the light value as its fallback:
+# JupyterLab's own (``--jp-content-font-color1`` is black in JupyterLab Light and white in
+# JupyterLab Dark), or one of ours (``--smtplab-*``), which :data:`THEME_CSS` sets for a dark
+# theme (JupyterLab marks it with ``data-jp-theme-light="false"`` on ``<body>``, VS Code with
+# the class ``vscode-dark``). Where neither is defined (an HTML export, another front end),
+# the light fallbacks apply. Each text colour keeps WCAG AA contrast (4.5:1) against white in
+# light and against JupyterLab Dark's #111 in dark; ``tests/test_browser.py`` measures it.
+
+#: Body text.
+FG = "var(--jp-content-font-color1, #111)"
+#: Secondary text (explanations, captions): #444 on white is 9.7:1, #C8C8C8 on #111 11:1.
+MUTED = "var(--smtplab-muted, #444)"
+#: Quiet text (time stamps, hints): #666 on white is 5.7:1, #A8A8A8 on #111 8:1.
+QUIET = "var(--smtplab-quiet, #666)"
+#: "good" (correct, the port to use) and "bad" (wrong, nothing to recommend) words.
+GOOD = "var(--smtplab-good, #00684C)"
+BAD = "var(--smtplab-bad, #A33A00)"
+#: The client's and the server's lines of a transcript.
+CLIENT = "var(--smtplab-client, #0059A0)"
+SERVER = "var(--smtplab-server, #7A3D00)"
+#: The background of a highlighted transcript line.
+HIGHLIGHT = "var(--smtplab-highlight, #FFF3C4)"
+#: Lines between table rows and under its head.
+RULE = "var(--jp-border-color2, #ddd)"
+RULE_STRONG = "var(--jp-border-color1, #333)"
+
+_DARK = (
+    "--smtplab-muted:#C8C8C8;--smtplab-quiet:#A8A8A8;--smtplab-good:#4FD1A5;"
+    "--smtplab-bad:#FF9B66;--smtplab-client:#7CC0FF;--smtplab-server:#F2B27A;"
+    "--smtplab-highlight:#4A3F00"
+)
+
+#: The stylesheet every widget carries (in a hidden HTML part, :func:`theme_part`): the dark
+#: values of the ``--smtplab-*`` colours, and readable text on the parts ipywidgets draws
+#: (a transcript's title bar is grey at 54% on light grey, 4.4:1, in JupyterLab Light).
+THEME_CSS = (
+    '<style data-smtplab-theme="1">'
+    f'body[data-jp-theme-light="false"], body.vscode-dark {{{_DARK}}}'
+    ".smtplab-widget .jupyter-widget-Collapse-header,"
+    ".smtplab-widget .lm-Collapse-header,"
+    ".smtplab-widget .p-Collapse-header{color:var(--jp-ui-font-color1,#111)}"
+    # the probe panel's status line wraps instead of ending in "…" on a projector
+    ".smtplab-widget .smtplab-status{white-space:normal;overflow:visible;height:auto;"
+    "text-overflow:clip;line-height:1.3}"
+    "</style>"
+)
+
+
+def theme_part() -> Any:
+    """A hidden ``HTML`` widget holding :data:`THEME_CSS`; put it in every top-level widget."""
+    import ipywidgets as W
+
+    part = W.HTML(THEME_CSS, layout=W.Layout(display="none"))
+    part.add_class("smtplab-theme")
+    return part

@@ -18,6 +18,7 @@ import ipywidgets as W
 from smtplab.probe import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
+from smtplab.widgets._html import theme_part
 from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
@@ -141,6 +142,7 @@ class ProbePanel(W.VBox):
 
         super().__init__(self._layout(), layout=W.Layout(max_width="1200px"))
         self.add_class("smtplab-probe-panel")
+        self.add_class("smtplab-widget")
 
     def _build_widgets(
         self, options: list[tuple[str, str]], start: str, host: str, ports: Sequence[int]
@@ -199,14 +201,15 @@ class ProbePanel(W.VBox):
         self.notice = W.HTML()
         self.message = W.HTML()
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="300px"))
-        self.progress_label = W.Label(value="")
+        # a status line that wraps (THEME_CSS) instead of ending in "…" at 1024x768
+        self.progress_label = W.Label(value="", layout=W.Layout(flex="1 1 0%", min_width="0"))
+        self.progress_label.add_class("smtplab-status")
         self.results_html = W.HTML(value=results_table_html([]))
         self.chart_html = W.HTML()
         self.transcripts = W.Accordion(children=[])
 
     def _layout(self) -> list[W.Widget]:
         """The panel's rows, top to bottom."""
-        wide = W.Layout(width="auto")
         ports_row = W.HBox(
             [
                 W.Label("Ports", layout=W.Layout(width="80px")),
@@ -224,7 +227,10 @@ class ProbePanel(W.VBox):
             self.host,
             ports_row,
             W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
-            W.HBox([self.progress, self.progress_label], layout=wide),
+            W.HBox(
+                [self.progress, self.progress_label],
+                layout=W.Layout(width="auto", flex_flow="row wrap", align_items="center"),
+            ),
             self.message,
             self.results_html,
             self.chart_html,
@@ -233,6 +239,7 @@ class ProbePanel(W.VBox):
                 "Transcripts (C: client, S: server)</div>"
             ),
             self.transcripts,
+            theme_part(),
         ]
 
     # --- the lab --------------------------------------------------------------------------

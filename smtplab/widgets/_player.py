@@ -13,7 +13,9 @@ from typing import Any, Final, overload
 
 import ipywidgets as W
 
+from smtplab.outcome_words import shown_outcome
 from smtplab.widgets._close import shutting_down
+from smtplab.widgets._html import theme_part
 from smtplab.widgets._render import (
     as_record,
     close_parts,
@@ -170,7 +172,7 @@ class TranscriptPlayer(W.VBox):
         total = rec.get("total_ms")
         self.header = W.HTML(
             f'<div style="font-size:16px;margin:2px 0"><b>{esc(rec.get("host"))}:'
-            f"{esc(rec.get('port'))}</b> {outcome_badge(str(rec.get('outcome')))} "
+            f"{esc(rec.get('port'))}</b> {outcome_badge(shown_outcome(rec))} "
             f"— {n} lines"
             + (
                 f", {float(total):,.0f} ms in all"
@@ -191,9 +193,16 @@ class TranscriptPlayer(W.VBox):
             )
         )
         super().__init__(
-            [self.header, hint, W.HBox([self.play, self.slider, self.speed]), self.screen]
+            [
+                self.header,
+                hint,
+                W.HBox([self.play, self.slider, self.speed], layout=W.Layout(flex_flow="row wrap")),
+                self.screen,
+                theme_part(),
+            ]
         )
         self.add_class("smtplab-transcript-player")
+        self.add_class("smtplab-widget")
 
     def _delay(self, k: int) -> float:
         if 0 < k < len(self.frames):
