@@ -407,7 +407,7 @@ def _audit_finds_what_it_should(page: Any) -> None:
         found = root.evaluate(_AUDIT_JS)
     finally:
         root.evaluate("(root) => root.querySelector('.smtplab-planted').remove()")
-    assert [x["text"] for x in found["low"]] == ["grey on grey"], found
+    assert "grey on grey" in [x["text"] for x in found["low"]], found
     why = {x["text"]: x["why"] for x in found["clipped"]}
     # (the wide line makes the quiz's box overflow, so its other texts are flagged too)
     assert {"a line cut short here", "a line past the edge"} <= why.keys(), found
@@ -463,14 +463,19 @@ def test_every_widget_reads_in_light_and_dark_at_1024x768(
         _audit_finds_what_it_should(page)
         for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
             _set_theme(page, theme, light)
-            for name, found in _audit(page, theme).items():
-                if found["low"] or found["clipped"]:
-                    problems[f"{theme}: {name}"] = {
-                        "low contrast": found["low"][:8],
-                        "clipped": found["clipped"][:8],
-                    }
-            page.locator(".smtplab-probe-panel").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(tmp_path / f"{theme.replace(' ', '-')}.png"))
+            # with the file browser open (how a class first sees it: the notebook is ~700 px
+            # wide at 1024x768) and closed
+            for sidebar in ("expandLeft", "collapseLeft"):
+                page.evaluate(f"window.jupyterapp.shell.{sidebar}()")
+                page.wait_for_timeout(400)
+                for name, found in _audit(page, theme).items():
+                    if found["low"] or found["clipped"]:
+                        problems[f"{theme}, {sidebar}: {name}"] = {
+                            "low contrast": found["low"][:8],
+                            "clipped": found["clipped"][:8],
+                        }
+                page.locator(".smtplab-probe-panel").first.scroll_into_view_if_needed()
+                page.screenshot(path=str(tmp_path / f"{theme.replace(' ', '-')}-{sidebar}.png"))
     finally:
         with contextlib.suppress(Exception):
             _set_theme(page, "JupyterLab Light", True)

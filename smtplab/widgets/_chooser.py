@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.widgets._html import BAD, FG, GOOD, theme_part
+from smtplab.widgets._html import BAD, FG, GOOD, block_layout, theme_part
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
@@ -318,7 +318,7 @@ class PortChooser(W.VBox):
             )
             for p in (25, 465, 587, 2525)
         }
-        self.result_html = W.HTML()
+        self.result_html = W.HTML(layout=block_layout())
         self.recommendation: Recommendation | None = None
         for w in (self.sender, self.provider, *self.blocked.values()):
             w.observe(lambda _c: self.update(), names="value")

@@ -20,6 +20,7 @@ __all__ = [
     "SERVER",
     "THEME_CSS",
     "as_record",
+    "block_layout",
     "esc",
     "missing",
     "theme_part",
@@ -118,6 +119,17 @@ THEME_CSS = (
     "text-overflow:clip;line-height:1.3}"
     "</style>"
 )
+
+
+def block_layout() -> Any:
+    """The layout of an ``HTML`` part holding a wide table in a sideways-scrolling box: full
+    width, no margin, a block box. As a flex item (ipywidgets' default) the part grows to its
+    widest content, so the scroll box never scrolls and the widget overflows instead (the
+    probe panel's table was 677 px in a 592 px panel at 1024x768 with the file browser open);
+    the default 2 px margins on top of width 100% also cut off the right edge."""
+    import ipywidgets as W
+
+    return W.Layout(width="100%", max_width="100%", margin="0", display="block")
 
 
 def theme_part() -> Any:

@@ -18,7 +18,7 @@ import ipywidgets as W
 from smtplab.probe import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
-from smtplab.widgets._html import theme_part
+from smtplab.widgets._html import block_layout, theme_part
 from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
@@ -198,14 +198,14 @@ class ProbePanel(W.VBox):
             tooltip="Probe the chosen ports",
             layout=W.Layout(width="160px", height="40px"),
         )
-        self.notice = W.HTML()
-        self.message = W.HTML()
+        self.notice = W.HTML(layout=block_layout())
+        self.message = W.HTML(layout=block_layout())
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="300px"))
         # a status line that wraps (THEME_CSS) instead of ending in "…" at 1024x768
         self.progress_label = W.Label(value="", layout=W.Layout(flex="1 1 0%", min_width="0"))
         self.progress_label.add_class("smtplab-status")
-        self.results_html = W.HTML(value=results_table_html([]))
-        self.chart_html = W.HTML()
+        self.results_html = W.HTML(value=results_table_html([]), layout=block_layout())
+        self.chart_html = W.HTML(layout=block_layout())
         self.transcripts = W.Accordion(children=[])
 
     def _layout(self) -> list[W.Widget]:
@@ -318,7 +318,9 @@ class ProbePanel(W.VBox):
         self.results_html.value = results_table_html(results)
         self.chart_html.value = _chart(results) if self.show_chart and results else ""
         old = list(self.transcripts.children)
-        children = [W.HTML(value=transcript_html(r, explain=True)) for r in results]
+        children = [
+            W.HTML(value=transcript_html(r, explain=True), layout=block_layout()) for r in results
+        ]
         titles = [
             f"{r.host}:{r.port} — {_word(r)}"
             + (f" ({r.vantage})" if len({x.vantage for x in results}) > 1 else "")

@@ -15,7 +15,7 @@ import ipywidgets as W
 
 from smtplab.outcome_words import shown_outcome
 from smtplab.widgets._close import shutting_down
-from smtplab.widgets._html import theme_part
+from smtplab.widgets._html import block_layout, theme_part
 from smtplab.widgets._render import (
     as_record,
     close_parts,
@@ -167,7 +167,7 @@ class TranscriptPlayer(W.VBox):
             layout=W.Layout(width="420px"),
         )
         self._link = W.link((self.play, "value"), (self.slider, "value"))
-        self.screen = W.HTML(value=self.frames[0][1])
+        self.screen = W.HTML(value=self.frames[0][1], layout=block_layout())
         rec = self.record
         total = rec.get("total_ms")
         self.header = W.HTML(
