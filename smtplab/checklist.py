@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from smtplab.advice import evidence
+from smtplab.findings import AUTH_TLS_VERSIONS
 
 __all__ = ["Check", "checklist"]
 
 _SUBMISSION_STARTTLS = (587, 2525)
 _SUBMISSION = (465, 587, 2525)
-_GOOD_TLS = ("TLSv1.2", "TLSv1.3")
+_GOOD_TLS = AUTH_TLS_VERSIONS  # the one TLS floor, see smtplab.findings
 _SPOKE = ("open", "rejected")
 
 
@@ -201,7 +202,7 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
 def checklist(records: Iterable[Any]) -> list[Check]:
     """The checks for each (vantage, host) in ``records``, in the order hosts first appear.
 
-    ``records``: :class:`~smtplab.probe.ProbeResult` objects or record dicts. When a port was probed
+    ``records``: :class:`~smtplab.ProbeResult` objects or record dicts. When a port was probed
     more than once from one vantage, its last record counts.
     """
     hosts: dict[tuple[str, str], dict[int, Any]] = {}

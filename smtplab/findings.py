@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smtplab.protocol import ehlo_keyword
+from smtplab.schema import CERT_PROBLEMS as _CERT_PROBLEMS
 
 SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
 SUBMISSION_PORTS: Final = (587, 2525)
+
+#: TLS versions fit to carry a password: 1.2 and 1.3. RFC 8997 (2021) deprecates TLS 1.0 and 1.1
+#: for mail submission and access, and Python's default (verifying) client context refuses them.
+#: The one TLS floor of smtplab: the probe's AUTH check sends credentials over nothing older, the
+#: advice engine recommends no port for a password over anything older, the checklist fails it.
+AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
 
 Record = Mapping[str, Any]
 
@@ -137,17 +144,8 @@ def _is_relay(rec: Record) -> bool:
 #: computes them from the certificate itself (:func:`smtplab.tls.certificate_problems`) and
 #: records them as ``cert_problems``; older records get them from their fields
 #: (:func:`cert_problems_of`).
-CERT_PROBLEMS: Final = (
-    "expired",
-    "not_yet_valid",
-    "self_signed",
-    "unknown_issuer",
-    "wrong_purpose",
-    "bad_extension",
-    "name_mismatch",
-    "weak_key",
-    "weak_signature",
-)
+# the words live with the record schema (certcheck reads them there, below findings)
+CERT_PROBLEMS: Final = _CERT_PROBLEMS
 
 
 def _parse_time(value: object) -> dt.datetime | None:

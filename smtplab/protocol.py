@@ -19,9 +19,12 @@ A real conversation, as this module sees it::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from smtplab.redaction import Scrubber
 
 # --- limits, and where their numbers come from ------------------------------------------------
 
@@ -389,20 +392,67 @@ def validate_ehlo_name(name: str) -> str:
 REDACTED: Final = "[redacted]"
 
 
+#: A value in an event line's ``data``: text, a number, a yes/no, or a list of texts.
+EventValue = str | int | float | bool | list[str]
+
+
 @dataclass(frozen=True)
 class TranscriptLine:
     """One line of a probe's conversation.
 
     ``t`` is milliseconds since the probe started; ``dir`` is ``client`` (we sent it),
     ``server`` (we received it) or ``event`` (something that happened: connected, TLS up, ...).
+    An event line also says what happened as data: its ``kind`` (a word of
+    :data:`smtplab.schema.EVENT_KINDS`) and, where a step needs them, structured fields in
+    ``data`` (names of :data:`smtplab.schema.EVENT_FIELDS`); ``text`` is the sentence for
+    people, which may be reworded freely. Lines of records older than schema 3 have no kind.
     """
 
     t: float
     dir: str
     text: str
+    kind: str | None = None
+    data: dict[str, EventValue] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, object]:
-        return {"t": round(self.t, 3), "dir": self.dir, "text": self.text}
+        out: dict[str, object] = {"t": round(self.t, 3), "dir": self.dir, "text": self.text}
+        if self.kind is not None:
+            out["kind"] = self.kind
+            if self.data:
+                out["data"] = dict(self.data)
+        return out
+
+    @classmethod
+    def from_dict(cls, item: object) -> TranscriptLine:
+        """A line from its record form (a dict, or a row of a table: missing values, NaN and
+        array-valued lists are read as what they stand for)."""
+        if isinstance(item, TranscriptLine):
+            return item
+        row: Mapping[str, Any] = item if isinstance(item, Mapping) else vars(item)
+        get = row.get
+        kind = get("kind")
+        data = get("data")
+        return cls(
+            float(get("t", 0.0)),
+            str(get("dir")),
+            str(get("text")),
+            kind if isinstance(kind, str) else None,
+            _event_data(data),
+        )
+
+
+def _event_data(data: object) -> dict[str, EventValue]:
+    """An event line's data without its empty fields (a table holds every field of every line)."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, EventValue] = {}
+    for key, value in data.items():
+        if hasattr(value, "tolist") and not isinstance(value, (str, int, float, bool)):
+            value = value.tolist()
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        out[str(key)] = [str(x) for x in value] if isinstance(value, (list, tuple)) else value
+    return out
 
 
 class Redactor:
@@ -411,20 +461,22 @@ class Redactor:
     ``AUTH PLAIN <payload>`` keeps its mechanism and loses the payload; after a ``334``
     continuation every client line (AUTH LOGIN's user and password, CRAM-MD5's digest,
     XOAUTH2's token) is redacted until the server sends a reply that is not ``334``.
+
+    ``secrets`` are what the login sends (:func:`smtplab.redaction.secret_bases`); its
+    :attr:`scrubber` finds them, in every form a server can echo them, in any text
+    (:class:`smtplab.redaction.Scrubber`).
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, scrubber: Scrubber | None = None) -> None:
+        from smtplab.redaction import Scrubber  # it builds on printable(), defined here
+
         self._in_auth = False
-        #: forms of the secret to scrub from any text, longest first (see :func:`secret_forms`)
-        self.secrets: tuple[str, ...] = tuple(sorted(set(secrets), key=len, reverse=True))
+        self.scrubber = scrubber if scrubber is not None else Scrubber(secrets)
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``[redacted]`` (a server that
         echoes the AUTH data back must not put it into a transcript, error or finding)."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return self.scrubber.scrub(text)
 
     def client(self, text: str) -> str:
         """The text to record for a client line."""
@@ -446,7 +498,8 @@ class Redactor:
 def secret_forms(user: str, password: str) -> tuple[str, ...]:
     """Every form an AUTH secret takes on the wire, as sent and as a transcript would show it:
     the password, AUTH PLAIN's base64 payload, AUTH LOGIN's base64 user and password (each also
-    without its ``=`` padding, which an echo may drop)."""
+    without its ``=`` padding, which an echo may drop). The redaction itself looks for many more
+    (:class:`smtplab.redaction.Scrubber`: case, hex, URL-encoding, escapes, fragments)."""
     import base64
 
     def b64(text: str) -> str:

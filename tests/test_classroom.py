@@ -238,3 +238,63 @@ def test_markup_in_every_field_is_shown_as_text_in_chromium(
     assert "<img" not in dom  # no element was made from learners' text
     assert "&lt;img src=x" in dom  # it is shown, as text
     assert "<title>smtplab class</title>" in dom  # the onerror never ran
+
+
+def test_https_with_the_labs_ca_verifies_and_refuses_without_it(tmp_path: Path) -> None:
+    from smtplab.classroom.server import lab_ca_certificate
+    from smtplab.classroom.share import ShareError, send
+
+    cert, key, ca = lab_ca_certificate(tmp_path / "class", ["127.0.0.1", "localhost"])
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    with ClassServer(tmp_path / "class", tls=(cert, key)) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        recs = lab_records("open-internet", "x")
+        report = send(recs, address=server.url, code=server.session.code, label="home",
+                      cafile=str(ca))  # fmt: skip
+        assert report.accepted == 4
+        with pytest.raises(ShareError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            send(recs, address=server.url, code=server.session.code, label="away")
+        mine = tmp_path / "mine.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-m", "smtplab", "record", "smtp.lab.example", "--lab",
+             "open-internet", "--timeout", "1", "--vantage", "campus", "-o", str(mine),
+             "--share", server.url, "--code", server.session.code, "--yes",
+             "--class-ca", str(ca)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Shared 4 of 4 record(s)" in done.stdout
+        assert server.store.count() == 8
+
+
+@pytest.mark.browser
+def test_the_teacher_forgets_a_learner_and_the_class_from_the_page(server: ClassServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    a, b = join(server, "alice's phone"), join(server, "campus")
+    recs = lab_records("open-internet", "x")
+    for learner in (a, b):
+        call(server, "/api/records", {"learner": learner, "records": recs})
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"]  # fmt: skip
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{server.url}/?key={server.session.teacher_key}")
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 2"
+            )
+            page.get_by_role("button", name="Forget alice's phone").click()
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 1"
+            )
+            assert {lr.label for lr in server.store.learners()} == {"campus"}
+            page.click("#forget-all")
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 0"
+            )
+            assert server.store.count() == 0
+        finally:
+            browser.close()

@@ -397,6 +397,20 @@ def test_the_tls_rule_marks_only_a_handshake_that_succeeded() -> None:
     assert w.TLS_RULE not in w.transcript_html(rec("TLS handshake (not verifying)"))
 
 
+def test_the_tls_rule_follows_the_event_kinds_not_their_words() -> None:
+    """Schema 3: the rule is placed by the events' kinds, so reworded sentences move nothing."""
+    lines = [
+        {"t": 1.0, "dir": "server", "text": "220 ready"},
+        {"t": 2.0, "dir": "event", "text": "handshake begins", "kind": "tls_handshake"},
+        {"t": 3.0, "dir": "event", "text": "verdict", "kind": "cert_verdict"},
+        {"t": 4.0, "dir": "event", "text": "all good", "kind": "tls_established"},
+    ]
+    rec = {"host": "h", "port": 587, "outcome": "open", "transcript": lines}
+    assert w.transcript_html(rec).count(w.TLS_RULE) == 1
+    lines[3] = {"t": 4.0, "dir": "event", "text": "TLS established: x", "kind": "tls_failed"}
+    assert w.TLS_RULE not in w.transcript_html(rec)
+
+
 # --- transcript player ----------------------------------------------------------------------
 
 

@@ -156,9 +156,11 @@ _SCENARIO_LIST: Final = (
         "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
         "see what each port is for before any network gets in the way. Beside them, "
-        "oauth.lab.example on 587 takes only OAuth tokens, as Outlook.com has since 2024-09-16 "
-        "(Gmail still takes an app password; see provider_logins.csv): a password will not work "
-        "there.",
+        "oauth.lab.example on 587 takes only OAuth tokens and offers no password mechanism at "
+        "all, so a password is never even sent there. Real providers refuse passwords later: "
+        "Outlook.com still lists AUTH LOGIN XOAUTH2 and answers the password with '535 5.7.139', "
+        "Gmail with '534-5.7.9' or '535-5.7.8' (see provider_logins.csv): read the 5.7.x reply, "
+        "not the AUTH line.",
         {},
         hosts=(*_CORE_HOSTS, "oauth.lab.example"),
     ),
@@ -320,7 +322,8 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
         "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
-        "OAUTHBEARER with a token; a password will not work here.",
+        "OAUTHBEARER with a token; no password mechanism is offered, so a password will not work "
+        "here (it is never even sent).",
     }[service.profile]
     if port == 2525 and service.profile == "submission":
         text = (

@@ -596,7 +596,7 @@ class Lab:
         """Probe this lab's submission server (or its MX, for ``mail-server``) on the four ports
         from here, and return :func:`smtplab.advise`'s :class:`~smtplab.advice.Advice`."""
         from smtplab.advice import advise
-        from smtplab.probe import probe_many
+        from smtplab.engine import probe_many
 
         host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
         results = probe_many([(host, p) for p in catalog.PORTS], lab=self, timeout=timeout)

@@ -165,10 +165,27 @@ def plain(value: Any) -> Any:
 
 
 def to_json_ready(rec: dict[str, Any]) -> dict[str, Any]:
-    """A checked record (datetimes as ``datetime``) with its times as ISO-8601 text."""
+    """A checked record (datetimes as ``datetime``) with its times as ISO-8601 text, and its
+    transcript lines without the empty event fields a table holds for every line."""
     out = dict(rec)
     for name in _DATETIME_FIELDS:
         value = out.get(name)
         if isinstance(value, datetime):
             out[name] = time_text(value)
+    lines = out.get("transcript")
+    if isinstance(lines, list):
+        out["transcript"] = [_line_ready(x) for x in lines]
+    return out
+
+
+def _line_ready(line: Any) -> Any:
+    """A transcript line as written: ``kind`` and ``data`` only on an event that has them."""
+    if not isinstance(line, dict) or ("kind" not in line and "data" not in line):
+        return line
+    out = {k: line[k] for k in ("t", "dir", "text") if k in line}
+    if line.get("kind") is not None:
+        out["kind"] = line["kind"]
+        data = {k: v for k, v in (line.get("data") or {}).items() if v is not None}
+        if data:
+            out["data"] = data
     return out

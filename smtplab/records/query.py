@@ -36,7 +36,7 @@ from smtplab.records.summary_sql import KEYS_SQL as _K
 from smtplab.records.summary_sql import SUMMARY_SQL as _SUMMARY_SQL
 from smtplab.records.summary_sql import lit as _lit
 from smtplab.records.summary_sql import word_list as _words
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
+from smtplab.schema import ENUMS, EVENT_FIELDS, FIELD_NAMES, FIELDS, SEVERITIES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +52,16 @@ _SCALAR_SQL = {
     "datetime": "TIMESTAMPTZ",
     "list[str]": "VARCHAR[]",
     "findings": "STRUCT(code VARCHAR, severity VARCHAR, message VARCHAR)[]",
-    "transcript": 'STRUCT(t DOUBLE, dir VARCHAR, "text" VARCHAR)[]',
+    "transcript": (
+        'STRUCT(t DOUBLE, dir VARCHAR, "text" VARCHAR, kind VARCHAR, "data" STRUCT('
+        + ", ".join(
+            f'"{k}" '
+            + {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}.get(v, "VARCHAR")
+            + ("[]" if v == "list[str]" else "")
+            for k, v in EVENT_FIELDS.items()
+        )
+        + "))[]"
+    ),
 }
 
 

@@ -60,14 +60,16 @@ def as_record(item: Any) -> dict[str, Any]:
 
 
 def transcript_lines(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The transcript of a record as ``{"t", "dir", "text"}`` dicts."""
+    """The transcript of a record as ``{"t", "dir", "text"}`` dicts (and ``kind`` on an event
+    that has one)."""
     out = []
     for x in rec.get("transcript") or []:
         if hasattr(x, "to_dict"):
             x = x.to_dict()
-        out.append(
-            {"t": float(x.get("t") or 0.0), "dir": str(x.get("dir")), "text": str(x.get("text"))}
-        )
+        line = {"t": float(x.get("t") or 0.0), "dir": str(x.get("dir")), "text": str(x.get("text"))}
+        if isinstance(x.get("kind"), str):
+            line["kind"] = x["kind"]
+        out.append(line)
     return out
 
 

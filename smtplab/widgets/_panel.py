@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.probe import ProbeInputError, ProbeResult
+from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
 from smtplab.widgets._html import block_layout, theme_part
@@ -69,7 +69,7 @@ def plan_targets(host: str, ports: Sequence[int], custom: str = "") -> tuple[str
     ``custom`` is extra ports separated by commas or spaces (``"2587, 8025"``). Raises
     :class:`ProbeInputError` with one readable line when something is wrong; nothing is probed.
     """
-    from smtplab.probe import _check_host, _check_port
+    from smtplab.engine import _check_host, _check_port
 
     h = _check_host(host)
     out = [int(p) for p in ports]
@@ -95,7 +95,8 @@ class ProbePanel(W.VBox):
     Outputs: ``notice`` (HTML: the scenario's story, or the live-mode warning), ``message``
     (HTML: one-line errors), ``progress`` (IntProgress) and ``progress_label`` (Label),
     ``results_html`` (HTML table), ``chart_html`` (HTML with the chart image),
-    ``transcripts`` (Accordion, one HTML per port), ``last_results`` (list of ProbeResult).
+    ``transcripts`` (Accordion, one HTML per port), ``last_results`` (list of ProbeResult),
+    ``share`` (:class:`ShareBox`: the results shown, shared with the class after a preview).
     Call ``close_lab()`` (or ``close()``) to stop the embedded lab it started.
     """
 
@@ -207,6 +208,10 @@ class ProbePanel(W.VBox):
         self.results_html = W.HTML(value=results_table_html([]), layout=block_layout())
         self.chart_html = W.HTML(layout=block_layout())
         self.transcripts = W.Accordion(children=[])
+        from smtplab.widgets._class import ShareBox
+
+        #: "Share with the class": the results shown, sent to the class's collector.
+        self.share = ShareBox(lambda: self.last_results)
 
     def _layout(self) -> list[W.Widget]:
         """The panel's rows, top to bottom."""
@@ -239,6 +244,7 @@ class ProbePanel(W.VBox):
                 "Transcripts (C: client, S: server)</div>"
             ),
             self.transcripts,
+            W.Accordion(children=[self.share], titles=("Share with the class",)),
             theme_part(),
         ]
 

@@ -72,16 +72,18 @@ def tls_rule_after(lines: Sequence[Mapping[str, Any]]) -> list[bool]:
     implicit TLS the server's first (encrypted) greeting can be logged before that event. One
     backward pass: each line learns what the next event says.
     """
+    from smtplab.prose_events import event_kind
+
     out = [False] * len(lines)
-    next_event = ""
+    next_event: str | None = None
     for i in range(len(lines) - 1, -1, -1):
-        if lines[i]["dir"] != "event":
+        kind = event_kind(lines[i])
+        if kind is None:
             continue
-        text = lines[i]["text"]
-        if text.startswith("TLS handshake ("):
-            out[i] = next_event.startswith("TLS established")
-        if not text.startswith("certificate "):  # the verdict on the certificate comes between
-            next_event = text
+        if kind == "tls_handshake":
+            out[i] = next_event == "tls_established"
+        if kind != "cert_verdict":  # the verdict on the certificate comes between
+            next_event = kind
     return out
 
 

@@ -1,8 +1,8 @@
 """Running probes: :func:`probe`, :func:`aprobe` and the many-target :func:`probe_many`.
 
-Each takes a host and port (checked once into :class:`~smtplab.probe.options.ProbeOptions`) or
+Each takes a host and port (checked once into :class:`~smtplab.engine.options.ProbeOptions`) or
 ready options, runs the conversation over live wires within the deadline, and returns a
-:class:`~smtplab.probe.result.ProbeResult`. It never raises for what the network does.
+:class:`~smtplab.engine.result.ProbeResult`. It never raises for what the network does.
 """
 
 from __future__ import annotations
@@ -12,43 +12,59 @@ import concurrent.futures
 import contextlib
 import functools
 import sys
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop
-from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
-from smtplab.probe.result import ProbeResult, ProbeState, finish
-from smtplab.probe.sessions import run_sessions
-from smtplab.probe.wire import DeadlineReached, WireFactory
-from smtplab.protocol import Redactor, secret_forms
+from smtplab.engine.conversation import _Stop
+from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
+from smtplab.engine.result import ProbeResult, ProbeState, finish
+from smtplab.engine.sessions import run_sessions
+from smtplab.engine.wire import DeadlineReached, NetworkFactory
+from smtplab.protocol import Redactor
+from smtplab.redaction import Scrubber
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
 
 def new_state(o: ProbeOptions, on_phase: Callable[[str], None] | None = None) -> ProbeState:
-    """A probe's empty state, its redactor armed with every form of the secret it may send."""
-    return ProbeState(
-        o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()), on_phase=on_phase
-    )
+    """A probe's empty state, its redactor armed with every secret it may send."""
+    scrubber = _scrubber(*o.auth) if o.auth else None
+    return ProbeState(o, redactor=Redactor(scrubber=scrubber), on_phase=on_phase)
+
+
+#: Scrubbers in use, by login: the probes of one ``probe_many(auth=...)`` share one (it takes a
+#: few milliseconds to make). Held weakly, so a login's secrets live no longer than its probes.
+_SCRUBBERS: weakref.WeakValueDictionary[tuple[str, str], Scrubber] = weakref.WeakValueDictionary()
+
+
+def _scrubber(user: str, password: str) -> Scrubber:
+    scrubber = _SCRUBBERS.get((user, password))
+    if scrubber is None:
+        scrubber = _SCRUBBERS[(user, password)] = Scrubber.for_login(user, password)
+    return scrubber
 
 
 async def run_probe(
-    o: ProbeOptions, make_wire: WireFactory | None = None, st: ProbeState | None = None
+    o: ProbeOptions, make_network: NetworkFactory | None = None, st: ProbeState | None = None
 ) -> ProbeResult:
-    """One probe over ``make_wire``'s wires (live sockets by default), within its deadline,
-    always ending in a result."""
+    """One probe over ``make_network``'s streams (live sockets by default), within its
+    deadline, always ending in a result."""
     st = st or new_state(o)
     outcome, error = "error", None
     try:
-        await asyncio.wait_for(run_sessions(st, make_wire), o.deadline)
+        await asyncio.wait_for(run_sessions(st, make_network), o.deadline)
         outcome = st.values.get("outcome", "error")
     except _Stop as stop:
         outcome, error = stop.outcome, stop.error
         if outcome == "open" and st.values.get("outcome") != "open":
             outcome = "error"
-    except (asyncio.TimeoutError, TimeoutError, DeadlineReached):
+    except (asyncio.TimeoutError, TimeoutError, DeadlineReached) as exc:
+        if isinstance(exc, DeadlineReached) and exc.received is not None:
+            st.bytes_in_phase = exc.received  # the handshake's bytes, as recorded
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
-        st.event(error)
+        in_tls = st.phase == "tls"
+        st.event("deadline", seconds=o.deadline, bytes=st.bytes_in_phase if in_tls else None)
         prev = st.previous
         if (
             prev
@@ -67,7 +83,7 @@ async def run_probe(
             outcome = "silent"
     except Exception as exc:  # a bug of ours must still not escape as a traceback into a lesson
         error = f"{type(exc).__name__}: {exc}"
-        st.event(f"internal error: {error}")
+        st.event("internal_error", detail=error)
         outcome = "error"
     return finish(st, outcome, error)
 
