@@ -1,6 +1,10 @@
 """The course in a real browser: JupyterLab headless on loopback, Chromium driven by Playwright,
 at a laptop's size (1400×900) and a projector's (1024×768).
 
+Every widget is also rendered in JupyterLab Light and JupyterLab Dark at 1024×768 (file
+browser open and closed), with the WCAG AA contrast of each text and its clipping measured in
+the page; and a notebook reopened without its kernel must say how to bring its widget back.
+
 One JupyterLab and one Chromium serve the whole session. Per screen size: the probe panel runs
 once against the embedded lab and its outcome words, chart (alt text in the DOM, as wide as the
 panel), finding column (not clipped) and EHLO explanations (one per line) are checked in the
@@ -460,6 +464,11 @@ def test_every_widget_reads_in_light_and_dark_at_1024x768(
         expect(page.locator(".smtplab-dataset-explorer figure img")).to_have_count(
             2, timeout=60_000
         )
+        # each widget's "run this cell again" note is there, hidden while the widget lives
+        notes = page.locator(".smtplab-reopen-note")
+        expect(notes).to_have_count(len(WIDGETS))
+        for i in range(len(WIDGETS)):
+            expect(notes.nth(i)).to_be_hidden()
         _audit_finds_what_it_should(page)
         for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
             _set_theme(page, theme, light)
@@ -482,3 +491,49 @@ def test_every_widget_reads_in_light_and_dark_at_1024x768(
         page.close()
     assert not problems, json.dumps(problems, indent=1, ensure_ascii=False)
     assert time.monotonic() - started < 150
+
+
+def test_a_reopened_notebook_says_how_to_bring_its_widgets_back(
+    jupyterlab: JupyterLab, browser: Any
+) -> None:
+    """A notebook saved with a widget and reopened without the kernel that drew it: where
+    the widget was, a note says to run the cell again (JupyterLab itself only says "Error
+    displaying widget: model not found"); once the cell runs, the widget is back and the
+    note hidden."""
+    import nbformat
+    from nbclient import NotebookClient
+    from playwright.sync_api import expect
+
+    from smtplab.widgets._html import REOPEN_TEXT
+
+    nb = nbformat.from_dict(
+        {
+            **NOTEBOOK,
+            "cells": [
+                code_cell(
+                    "quiz",
+                    "import smtplab.widgets as w",
+                    "w.quiz([{'question': 'Which port is for submission?', "
+                    "'options': ['25', '587'], 'answer': '587'}])",
+                )
+            ],
+        }
+    )
+    for cell in nb.cells:
+        cell.source = "".join(cell.source)
+    # executed elsewhere and saved without the widgets' state, as a notebook closed and
+    # reopened later is
+    NotebookClient(nb, timeout=60, kernel_name="python3", store_widget_state=False).execute()
+    (jupyterlab.root / "reopened.ipynb").write_text(nbformat.writes(nb))
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    try:
+        open_notebook(page, jupyterlab, "reopened.ipynb")
+        note = page.locator(".jp-OutputArea .smtplab-reopen-note")
+        expect(note).to_be_visible(timeout=30_000)
+        assert REOPEN_TEXT in note.inner_text()
+        expect(page.locator(".smtplab-quiz")).to_have_count(0)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        expect(page.locator(".smtplab-quiz")).to_be_visible(timeout=60_000)
+        expect(note).to_be_hidden()
+    finally:
+        page.close()

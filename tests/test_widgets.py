@@ -843,3 +843,39 @@ def test_every_ehlo_line_gets_its_own_explanation(
         [{"t": 0, "dir": "client", "text": "NOOP"}, {"t": 1, "dir": "server", "text": "250 OK"}]
     )
     assert noop[1] == explain_line("server", "250 OK")
+
+
+def test_a_widget_shown_in_a_notebook_leaves_a_note_for_a_reopened_copy() -> None:
+    """Shown as a cell's value, each top-level widget writes the widget and, under it, a note
+    saying how to bring it back; its text/plain says the same (nbconvert, a terminal)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from smtplab._paths import data_dir
+    from smtplab.widgets._html import REOPEN_TEXT
+
+    shell = InteractiveShell.instance()
+    assert shell is not None
+    made = [
+        w.quiz([{"question": "Which port?", "options": ["25", "587"], "answer": "587"}]),
+        w.port_chooser(),
+        w.dataset_explorer(
+            smtplab.load_records(data_dir() / "recordings" / "hotel-wifi.jsonl"), charts=False
+        ),
+    ]
+    try:
+        for widget in made:
+            bundle = widget._repr_mimebundle_()
+            assert bundle["text/plain"] == REOPEN_TEXT
+            assert "application/vnd.jupyter.widget-view+json" in bundle
+            with capture_output() as shown:
+                widget._ipython_display_()
+            kinds = [sorted(o.data) for o in shown.outputs]
+            assert kinds == [
+                ["application/vnd.jupyter.widget-view+json", "text/plain"],
+                ["text/html"],
+            ], kinds
+            assert REOPEN_TEXT in shown.outputs[1].data["text/html"]
+    finally:
+        for widget in made:
+            widget.close()

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.widgets._html import BAD, FG, GOOD, block_layout, theme_part
+from smtplab.widgets._html import BAD, FG, GOOD, ReopenNote, block_layout, theme_part
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
@@ -281,7 +281,7 @@ def _evidence_html(results: Any) -> str:
     return f'<div style="font-size:15px;margin:4px 0">Your probe results: {" ".join(items)}</div>'
 
 
-class PortChooser(W.VBox):
+class PortChooser(ReopenNote, W.VBox):
     """The widget returned by :func:`port_chooser`; its parts are attributes.
 
     Inputs: ``sender`` (ToggleButtons: ``"client"``, ``"plugin"``, ``"relay"``), ``blocked``

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.widgets._html import MUTED, theme_part
+from smtplab.widgets._html import MUTED, ReopenNote, theme_part
 from smtplab.widgets._render import (
     close_parts,
     esc,
@@ -234,7 +234,7 @@ def summary_html(df: Any, *, max_rows: int = 25) -> str:
     return summary_table_html(summarize(df), max_rows=max_rows)
 
 
-class DatasetExplorer(W.VBox):
+class DatasetExplorer(ReopenNote, W.VBox):
     """The widget returned by :func:`dataset_explorer`; its parts are attributes.
 
     Filters (Dropdowns whose first option is ``"all"``): ``vantage``, ``host``, ``port``,

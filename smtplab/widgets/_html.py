@@ -15,10 +15,13 @@ __all__ = [
     "HIGHLIGHT",
     "MUTED",
     "QUIET",
+    "REOPEN_HTML",
+    "REOPEN_TEXT",
     "RULE",
     "RULE_STRONG",
     "SERVER",
     "THEME_CSS",
+    "ReopenNote",
     "as_record",
     "block_layout",
     "esc",
@@ -119,8 +122,47 @@ THEME_CSS = (
     # the probe panel's status line wraps instead of ending in "…" on a projector
     ".smtplab-widget .smtplab-status{white-space:normal;overflow:visible;height:auto;"
     "text-overflow:clip;line-height:1.3}"
+    # the note under a widget (ReopenNote) hides while the widget is alive in the same output
+    ".jp-OutputArea:has(.smtplab-widget)>.jp-OutputArea-child:has(.smtplab-reopen-note)"
+    "{display:none}"
     "</style>"
 )
+
+
+#: What a notebook saved with a widget says where the widget was, once reopened without the
+#: kernel that drew it (JupyterLab then shows "Error displaying widget: model not found").
+REOPEN_TEXT = (
+    "This is a live widget: it comes back when this cell runs again "
+    "(click the cell, then Shift+Enter)."
+)
+REOPEN_HTML = (
+    '<div class="smtplab-reopen-note" style="font-size:14px;padding:4px 8px;'
+    f'border-left:4px solid #0072B2;color:{FG}"><b aria-hidden="true">↻</b> '
+    f"{REOPEN_TEXT}</div>"
+)
+
+
+class ReopenNote:
+    """Mixin for the top-level widgets: shown as the last value of a cell (or with
+    ``display``), a widget writes two outputs, the widget and under it :data:`REOPEN_HTML`.
+
+    While the widget is alive the note is hidden by the widget's own stylesheet
+    (:data:`THEME_CSS`, a CSS ``:has`` rule on the output area); in a notebook reopened
+    without its kernel, the widget cannot be drawn, its stylesheet is not there, and the note
+    says how to bring it back. The widget's ``text/plain`` says the same, for text views
+    (nbconvert, a terminal)."""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        data = super()._repr_mimebundle_(**kwargs)  # type: ignore[misc]
+        if isinstance(data, dict):
+            data["text/plain"] = REOPEN_TEXT
+        return data
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        display({"text/html": REOPEN_HTML}, raw=True)
 
 
 def block_layout() -> Any:

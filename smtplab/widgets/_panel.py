@@ -18,7 +18,7 @@ import ipywidgets as W
 from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
-from smtplab.widgets._html import block_layout, theme_part
+from smtplab.widgets._html import ReopenNote, block_layout, theme_part
 from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
@@ -86,7 +86,7 @@ def plan_targets(host: str, ports: Sequence[int], custom: str = "") -> tuple[str
     return h, out
 
 
-class ProbePanel(W.VBox):
+class ProbePanel(ReopenNote, W.VBox):
     """The probe panel returned by :func:`probe_panel`; its parts are attributes.
 
     Inputs: ``source`` (Dropdown: ``"lab:<scenario>"``, ``"live"`` or ``"dataset:<file>"``),

@@ -15,7 +15,7 @@ import ipywidgets as W
 
 from smtplab.outcome_words import shown_outcome
 from smtplab.widgets._close import shutting_down
-from smtplab.widgets._html import block_layout, theme_part
+from smtplab.widgets._html import ReopenNote, block_layout, theme_part
 from smtplab.widgets._render import (
     as_record,
     close_parts,
@@ -127,7 +127,7 @@ def player_frames(result: Any, speed: float | str = 1.0) -> PlayerFrames:
     return PlayerFrames(result, speed)
 
 
-class TranscriptPlayer(W.VBox):
+class TranscriptPlayer(ReopenNote, W.VBox):
     """The widget returned by :func:`transcript_player`; its parts are attributes.
 
     ``play`` (Play: ▶ steps through the frames), ``slider`` (IntSlider: the current line;

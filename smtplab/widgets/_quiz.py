@@ -20,7 +20,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from smtplab.widgets._html import BAD, GOOD, MUTED, theme_part
+from smtplab.widgets._html import BAD, GOOD, MUTED, ReopenNote, theme_part
 from smtplab.widgets._render import close_parts, esc
 
 __all__ = ["Quiz", "check_answer", "normalise_question", "quiz"]
@@ -145,7 +145,7 @@ class _Question(W.VBox):
         super().close()
 
 
-class Quiz(W.VBox):
+class Quiz(ReopenNote, W.VBox):
     """The widget returned by :func:`quiz`.
 
     ``questions``: one box per question, each with ``answer`` (RadioButtons or Text; set
