@@ -9,12 +9,12 @@ those versions always did. Nothing written since schema 3 goes through this modu
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from smtplab.protocol import EventValue, TranscriptLine
+from smtplab.records.normalise import is_missing
 
 __all__ = ["CONNECTING", "event_kind", "kinds_from_prose", "read_sentence"]
 
@@ -32,15 +32,9 @@ _CLEARTEXT_FIRST: Final = "the cleartext greeting came first: the TLS attempt wa
 Data = dict[str, EventValue]
 
 
-def _missing(value: Any) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
-    return type(value).__name__ in ("NaTType", "NAType")
-
-
 def _text(rec: Mapping[str, Any], name: str) -> str | None:
     value = rec.get(name)
-    if value is None or _missing(value):
+    if value is None or is_missing(value):
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 

@@ -42,6 +42,7 @@ from smtplab.engine.wire import (
 from smtplab.findings import Finding
 from smtplab.prose_events import CONNECTING, kinds_from_prose
 from smtplab.protocol import ProtocolError, TranscriptLine, validate_ehlo_name
+from smtplab.records.normalise import is_missing
 from smtplab.tls import CertFacts, CertProblem, ChainVerdict, verify_error_parts
 
 __all__ = ["TIMING_FIELDS", "RecordedNetwork", "RecordedStream", "areplay", "differences", "replay"]
@@ -346,19 +347,8 @@ def _list(value: Any) -> list[Any]:
     return list(value)
 
 
-def _missing_list(value: Any) -> bool:
-    return not isinstance(value, (list, tuple)) and not hasattr(value, "tolist") and _missing(value)
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN, or pandas' NaT/NA (without importing pandas)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
-    return type(value).__name__ in ("NaTType", "NAType")
-
-
 def _iso(value: Any) -> str | None:
-    if _missing(value):
+    if is_missing(value):
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
@@ -393,7 +383,7 @@ def _options_from(rec: Mapping[str, Any], lines: list[TranscriptLine]) -> ProbeO
     ``timeout``, ``deadline``, ``checks``); a v1 record did not keep them, and they are read
     from its transcript instead (:func:`_options_from_v1_transcript`)."""
     checks, timeout, deadline = rec.get("checks"), rec.get("timeout"), rec.get("deadline")
-    if _missing_list(checks) or _missing(timeout) or _missing(deadline):
+    if is_missing(checks) or is_missing(timeout) or is_missing(deadline):
         return _options_from_v1_transcript(rec, lines)
     asked = {str(c) for c in _list(checks)}
     return ProbeOptions(
@@ -489,7 +479,7 @@ def replay(record: Mapping[str, Any] | ProbeResult, *, pace: float | bool = Fals
 
 
 def _norm(name: str, value: Any) -> Any:
-    if not isinstance(value, (list, tuple)) and not hasattr(value, "tolist") and _missing(value):
+    if is_missing(value):  # a list or an array is a value, never missing
         value = None
     if hasattr(value, "tolist") and not isinstance(value, str):
         value = value.tolist()

@@ -5,6 +5,7 @@ Plain types only, so DuckDB, Spark and any Parquet reader take the files as they
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
@@ -20,11 +21,16 @@ from smtplab.schema import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pyarrow as pa
 
-__all__ = ["LIST_KINDS", "LoadPart", "arrow_schema", "conform_table", "records_to_table"]
+__all__ = [
+    "LIST_KINDS",
+    "LoadPart",
+    "arrow_schema",
+    "cast_to_schema",
+    "conform_table",
+    "records_to_table",
+]
 
 LIST_KINDS = ("list[str]", "findings", "transcript")
 
@@ -131,6 +137,19 @@ def _cast_columns(
             ) from exc
         columns.append(col)
     return pa.Table.from_arrays(columns, schema=schema), dropped
+
+
+def cast_to_schema(table: pa.Table, path: Path | str | None, columns: list[str]) -> pa.Table:
+    """These columns of ``table`` with the record schema's types, converted as
+    :func:`smtplab.records.load_records` converts them (text ``"25"`` to the port 25, a hive
+    partition's dictionary to its values): a column that cannot be converted raises
+    :class:`RecordError` naming the file and the field.  Rows are not checked (nulls stay)."""
+    import pyarrow as pa
+
+    full = arrow_schema()
+    schema = pa.schema([full.field(c) for c in columns])
+    picked = table.select([c for c in columns if c in table.column_names])
+    return _cast_columns(picked, schema, None if path is None else Path(path), strict=True)[0]
 
 
 def _scalar_masks(table: pa.Table, schema: pa.Schema) -> list[_Mask]:

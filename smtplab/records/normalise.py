@@ -26,6 +26,8 @@ from smtplab.schema import FIELDS
 __all__ = [
     "HugeInt",
     "as_mapping",
+    "as_record",
+    "as_records",
     "is_missing",
     "json_int",
     "parse_time",
@@ -118,21 +120,54 @@ def time_text(value: datetime) -> str:
 
 
 def is_missing(value: Any) -> bool:
-    """True for ``None``, float NaN, ``pd.NA`` and ``NaT``: the ways a table says "no value"."""
+    """True for ``None``, float NaN, ``pd.NA`` and ``NaT``: the ways a table says "no value".
+
+    The one missing-value rule: every part that reads record-like input asks here. Containers
+    (text, lists, arrays) are values, never missing. pandas is not imported to ask."""
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    if isinstance(value, (str, bytes, list, tuple, dict, Mapping)):
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, Mapping)) or hasattr(value, "__len__"):
         return False
     try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
+        return bool(value != value)  # numpy floats: NaN is the value unequal to itself
+    except (TypeError, ValueError):
         return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # arrays and other containers are values
-        return False
+
+
+def as_record(item: Any) -> dict[str, Any]:
+    """One record-like item as a plain record dict: a probe result (anything with
+    ``to_record()``), a mapping, or a pandas row (a Series). Raises TypeError otherwise."""
+    to_record = getattr(item, "to_record", None)
+    if callable(to_record):
+        return dict(to_record())
+    if isinstance(item, Mapping):
+        return dict(item)
+    if hasattr(item, "to_dict") and hasattr(item, "index"):  # a pandas Series
+        return dict(item.to_dict())
+    raise TypeError(f"expected a probe result or a record dict, not {type(item).__name__}")
+
+
+def as_records(items: Any) -> list[dict[str, Any]]:
+    """The one entrance for record-like input: a probe result, a record dict, a DataFrame, or
+    an iterable of results and dicts, as a list of plain record dicts (``None``: none).
+
+    Advice, charts, widgets, the command line and replay all take their input through here,
+    so "what counts as records" is decided once."""
+    if items is None:
+        return []
+    if isinstance(items, (str, bytes)):
+        raise TypeError("expected probe results or record dicts, not text")
+    if hasattr(items, "columns") and hasattr(items, "to_dict"):  # a DataFrame
+        from smtplab.records.frame import frame_to_records
+
+        return [dict(r) for r in frame_to_records(items)]
+    if isinstance(items, Mapping) or callable(getattr(items, "to_record", None)):
+        return [as_record(items)]
+    return [as_record(item) for item in items]
 
 
 def plain(value: Any) -> Any:
