@@ -22,6 +22,7 @@ __all__ = [
     "RULE_STRONG",
     "SERVER",
     "THEME_CSS",
+    "WARN",
     "ReopenNote",
     "as_record",
     "block_layout",
@@ -76,6 +77,8 @@ QUIET = "var(--smtplab-quiet, #666)"
 #: "good" (correct, the port to use) and "bad" (wrong, nothing to recommend) words.
 GOOD = "var(--smtplab-good, #00684C)"
 BAD = "var(--smtplab-bad, #A33A00)"
+#: "careful" words (intercepted, stripped): an answer that is not the server's.
+WARN = "var(--smtplab-warn, #6B4E00)"
 #: The client's and the server's lines of a transcript.
 CLIENT = "var(--smtplab-client, #0059A0)"
 SERVER = "var(--smtplab-server, #7A3D00)"
@@ -88,7 +91,7 @@ RULE_STRONG = "var(--jp-border-color1, #333)"
 _DARK = (
     "--smtplab-muted:#C8C8C8;--smtplab-quiet:#A8A8A8;--smtplab-good:#4FD1A5;"
     "--smtplab-bad:#FF9B66;--smtplab-client:#7CC0FF;--smtplab-server:#F2B27A;"
-    "--smtplab-highlight:#4A3F00"
+    "--smtplab-highlight:#4A3F00;--smtplab-warn:#F0C75E"
 )
 
 #: The stylesheet every widget carries (in a hidden HTML part, :func:`theme_part`): the dark
