@@ -53,6 +53,9 @@ OUTCOME_STYLE: dict[str, str] = {
     "unreachable": "magenta",
     "reset": "red",
     "error": "bold red",
+    # an answer that is not the server's (smtplab.outcome_words): never green
+    "intercepted": "bold magenta",
+    "stripped": "bold magenta",
 }
 
 SEVERITY_STYLE: dict[str, str] = {
@@ -231,9 +234,11 @@ def probe_rows(results: Iterable[Any]) -> tuple[list[Column], list[Row]]:
         Column("AUTH", flexible=True, min_width=8),
         Column("TIME", justify="right"),
     ]
+    from smtplab.outcome_words import shown_outcome
+
     rows = []
     for r in results:
-        outcome = str(_get(r, "outcome"))
+        outcome = shown_outcome(r if isinstance(r, Mapping) else r.to_record())
         total = _get(r, "total_ms")
         under = [finding_line(f) for f in (_get(r, "findings") or ())]
         error = _get(r, "error")
