@@ -40,7 +40,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from smtplab.errors import SmtplabError
 from smtplab.lab import catalog, certs
@@ -56,6 +56,9 @@ from smtplab.lab.runtime import (
     _Runtime,
 )
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
+
+if TYPE_CHECKING:
+    from smtplab.lab.oauth import LabOAuth
 
 __all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
 
@@ -91,6 +94,9 @@ REAL_PORT_ADDRESSES: Final = {
     "tarpit.lab.example": "127.0.0.51",
     "slow.lab.example": "127.0.0.52",
     "oauth.lab.example": "127.0.0.88",
+    "outlook.lab.example": "127.0.0.89",
+    "gmail.lab.example": "127.0.0.90",
+    "exchange.lab.example": "127.0.0.91",
 }
 
 
@@ -238,6 +244,7 @@ class Lab:
         self._max_connections = max_connections
         self._slow_delay = float(slow_delay)
         self._credentials = (LAB_USER, _new_password())
+        self._app_password = ""
         self._outbox = Outbox()
         self._plans = catalog.plan(self._scenario)
         self._endpoints: list[Endpoint] = []
@@ -280,6 +287,39 @@ class Lab:
     def credentials(self) -> tuple[str, str]:
         """(user, password) accepted by every submission server of this lab."""
         return self._credentials
+
+    @property
+    def oauth(self) -> LabOAuth:
+        """The lab's OAuth 2.0 authorization server (:class:`smtplab.lab.oauth.LabOAuth`).
+
+        It runs while the lab runs, when the scenario has a host that takes tokens
+        (``oauth.lab.example`` and the provider-like hosts of ``open-internet``). Get a token by
+        the device flow (RFC 8628) and approve it with ``lab.oauth.approve(user_code)``, or by the
+        authorization-code flow with PKCE; then log in with ``AUTH XOAUTH2`` (see
+        :func:`smtplab.lab.oauth.xoauth2_string`). Tokens are for ``lab.credentials[0]`` and
+        scope ``lab.oauth.scope``, and expire after ``lab.oauth.token_lifetime`` seconds.
+        Raises :class:`LabError` when the lab is not running or has no such host.
+        """
+        oauth: LabOAuth | None = self._rt.oauth
+        if oauth is None or not self.running:
+            raise LabError(
+                "the lab's OAuth server runs only while a lab with a token-taking host runs "
+                "(scenario open-internet): start the lab first"
+            )
+        return oauth
+
+    @property
+    def app_password(self) -> str:
+        """An app password for gmail.lab.example, made on first use (16 letters, shown in groups
+        of four as Google shows its own; spaces are ignored when you type it). The account
+        password there gets ``534-5.7.9 Application-specific password required``."""
+        with self._lock:
+            if not self._app_password:
+                letters = "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
+                self._app_password = " ".join(letters[i : i + 4] for i in range(0, 16, 4))
+            if self._rt.hub is not None:
+                self._rt.hub.app_password = self._app_password.replace(" ", "")
+            return self._app_password
 
     @property
     def ca_pem(self) -> str:
@@ -496,6 +536,10 @@ class Lab:
         rt.loop = asyncio.new_event_loop()
         rt.loop.set_exception_handler(_quiet_about_peers)
         _quiet_logging()
+        if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+            from smtplab.lab.oauth import LabOAuth
+
+            rt.oauth = LabOAuth(*self._credentials, bind=self._bind).start()
         rt.hub = Hub(
             loop=rt.loop,
             credentials=self._credentials,
@@ -503,6 +547,8 @@ class Lab:
             max_connections=self._max_connections,
             data_size_limit=self._max_message_size,
             slow_delay=self._slow_delay,
+            oauth=rt.oauth,
+            app_password=self._app_password.replace(" ", ""),
         )
         listeners: list[tuple[EndpointPlan, socket.socket]] = []
         middleboxes: list[tuple[socket.socket, tuple[str, int]]] = []
@@ -664,7 +710,10 @@ class Lab:
             "",
             f"Credentials (every password submission server): user {user!r}, password {password!r}",
             "  AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465;",
-            "  oauth.lab.example (where the scenario has it) takes OAuth tokens only;",
+            "  oauth.lab.example (where the scenario has it) takes OAuth tokens only, issued by",
+            "  the lab's OAuth server (lab.oauth) by the device flow or the code flow with PKCE;",
+            "  outlook/gmail/exchange.lab.example refuse a password as those providers do",
+            "  (gmail.lab.example takes lab.app_password);",
             "  legacy.lab.example offers them in cleartext (do not do this in real life).",
             "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
             "accepted on port 25; everything accepted lands in lab.outbox.",

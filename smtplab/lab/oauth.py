@@ -29,15 +29,14 @@ import base64
 import contextlib
 import hmac
 import html
-import json
 import secrets
 import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -58,6 +57,8 @@ from authlib.oauth2.rfc8628 import (
     DeviceCredentialDict,
 )
 
+from smtplab.lab.logins import SMTP_SCOPE
+
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
     "MAIL_SERVER_CLIENT",
@@ -69,9 +70,6 @@ __all__ = [
     "xoauth2_string",
 ]
 
-#: The scope a token needs for the lab's mail servers (Google's is ``https://mail.google.com/``,
-#: Microsoft's ``https://outlook.office.com/SMTP.Send``: a URL naming the service).
-SMTP_SCOPE: Final = "https://mail.lab.example/smtp"
 #: A scope the lab also issues, so that a learner can see a token for the wrong thing refused.
 OTHER_SCOPE: Final = "profile"
 SCOPES: Final = (SMTP_SCOPE, OTHER_SCOPE)
@@ -323,7 +321,8 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
 
 
 class _CodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]  # a public client: PKCE instead of a secret
+    #: A public client: PKCE instead of a secret.
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
 
     def save_authorization_code(self, code: str, request: Any) -> None:
         data = request.payload.data
@@ -358,7 +357,7 @@ class _CodeGrant(rfc6749_grants.AuthorizationCodeGrant):  # type: ignore[misc]
 
 
 class _DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
 
     def query_device_credential(self, device_code: str) -> DeviceCredentialDict | None:
         oauth: LabOAuth = self.server.oauth
@@ -382,7 +381,7 @@ class _DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
 class _DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
     EXPIRES_IN = CODE_LIFETIME
     INTERVAL = POLL_INTERVAL
-    CLIENT_AUTH_METHODS = ["none"]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
 
     def get_verification_uri(self) -> str:
         return f"{self.server.oauth.url}/device"
@@ -401,7 +400,7 @@ class _DeviceEndpoint(DeviceAuthorizationEndpoint):  # type: ignore[misc]
 
 
 class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> _Token | None:
         oauth: LabOAuth = self.server.oauth
@@ -426,7 +425,7 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
 
 class _Revocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = ["none", "client_secret_basic"]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["none", "client_secret_basic"]
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> _Token | None:
         oauth: LabOAuth = self.server.oauth
