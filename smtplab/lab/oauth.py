@@ -666,12 +666,21 @@ class LabOAuth:
                     )
                 return HTMLResponse(_consent_form(req.args, ""))
             fields = {**req.args, **req.form}
-            if fields.get("action") != "approve":
-                result: Response = server.create_authorization_response(req, grant_user=None)
-                return result
-            if not self._password_ok(fields.get("password", "")):
+            user = _User(self.user)
+            approve = fields.get("action") == "approve"
+            if approve and not self._password_ok(fields.get("password", "")):
                 return HTMLResponse(_consent_form(fields, "Wrong password."), status_code=401)
-            result = server.create_authorization_response(req, grant_user=_User(self.user))
+            try:
+                grant = server.get_consent_grant(req, end_user=user)
+            except Exception as e:  # invalid request: say so, never redirect
+                text = getattr(e, "description", None) or type(e).__name__
+                return HTMLResponse(
+                    _page("Invalid request", f"<p>{html.escape(str(text))}</p>"), status_code=400
+                )
+            # Refused: Authlib redirects with error=access_denied (RFC 6749 4.1.2.1).
+            result: Response = server.create_authorization_response(
+                req, grant_user=user if approve else None, grant=grant
+            )
             return result
 
         async def home(request: Any) -> Response:
