@@ -410,6 +410,9 @@ def test_introspection_needs_the_mail_server_secret(lab: Lab, token: str) -> Non
     assert body["exp"] > time.time()
     status, body = post(url, {"token": "made-up"}, {"Authorization": "Basic " + auth})
     assert body == {"active": False}
+    other = device_token(lab, scope="profile")  # not for the mail server: inactive to it
+    status, body = post(url, {"token": other}, {"Authorization": "Basic " + auth})
+    assert (status, body) == (200, {"active": False})
     status, body = post(url, {"token": token, "client_id": "smtplab-notebook"})
     assert status == 401  # a notebook may not introspect
 

@@ -408,7 +408,14 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             return oauth._store.tokens.get(token_string)
 
     def check_permission(self, token: _Token, client: Any, request: Any) -> bool:
-        return bool(client.get_client_id() == MAIL_SERVER_CLIENT)
+        """Only the mail server may introspect, and only tokens meant for it: RFC 7662 section
+        2.2 answers ``{"active": false}`` when "the protected resource is not allowed to
+        introspect this particular token". So a mail server that checks no scope itself --
+        Dovecot 2.3's oauth2 passdb has no setting for it -- still refuses a token issued for
+        another scope."""
+        if client.get_client_id() != MAIL_SERVER_CLIENT:
+            return False
+        return SMTP_SCOPE in token.scope.split()
 
     def introspect_token(self, token: _Token) -> dict[str, Any]:
         return {
