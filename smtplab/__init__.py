@@ -56,6 +56,8 @@ _LAZY = {
     "RecordError": "smtplab.records",
     "advise": "smtplab.advice",
     "Advice": "smtplab.advice",
+    "explain": "smtplab.advice",
+    "Explanation": "smtplab.advice",
 }
 _SUBMODULES = (
     "reference", "charts", "widgets", "records", "lab", "protocol", "findings", "tls", "advice",
@@ -63,6 +65,7 @@ _SUBMODULES = (
 
 __all__ = [
     "Advice",
+    "Explanation",
     "Finding",
     "Lab",
     "ProbeInputError",
@@ -77,6 +80,7 @@ __all__ = [
     "aprobe_many",
     "charts",
     "discover",
+    "explain",
     "findings",
     "lab",
     "load_records",

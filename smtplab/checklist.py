@@ -25,11 +25,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smtplab.findings import AUTH_TLS_VERSIONS
+
 __all__ = ["Check", "checklist"]
 
 _SUBMISSION_STARTTLS = (587, 2525)
 _SUBMISSION = (465, 587, 2525)
-_GOOD_TLS = ("TLSv1.2", "TLSv1.3")
+_GOOD_TLS = AUTH_TLS_VERSIONS  # the one TLS floor, see smtplab.findings
 _SPOKE = ("open", "rejected")
 
 

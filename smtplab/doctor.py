@@ -8,6 +8,13 @@ It probes 25, 465, 587 and 2525 plus the ports the provider documents (2465, 258
 :func:`smtplab.advise`, and prints the settings, the fallbacks, a verdict per port and what to
 try when nothing works. ``--compare`` takes record files from other networks and answers "is it
 the server or my network?". Exit status 0 whenever it ran, 2 for bad arguments.
+
+Evidence from elsewhere adds, never replaces: records from ``--compare`` files are passed to
+:func:`smtplab.advise` as ``elsewhere``, whatever vantage label they carry (a file can copy the
+label of this network), so they only add a sentence "From elsewhere (vantage X), not measured
+here: ..." under a port; the verdicts and the settings come from what was measured here. Every
+text from outside (banners, certificate errors, labels, file names) reaches the terminal through
+:func:`smtplab.cli.text.safe_text`; ``--json`` is ASCII with every other character escaped.
 """
 
 from __future__ import annotations
@@ -15,15 +22,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 from smtplab.advice import PURPOSES, Advice, advise, as_records, guess_provider, provider_facts
 from smtplab.advice.facts import STANDARDS, ProviderFacts
+from smtplab.cli.text import safe_text
+from smtplab.errors import SmtplabError
 
-__all__ = ["FOUR_PORTS", "add_arguments", "report_json", "report_text", "run"]
+__all__ = ["FOUR_PORTS", "Compared", "add_arguments", "report_json", "report_text", "run"]
 
 FOUR_PORTS = (25, 465, 587, 2525)
 DEFAULT_TIMEOUT = 5.0
@@ -38,6 +49,16 @@ _TITLES = {
 
 class _BadArgs(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One ``--compare`` file: its name, and how many records of the host it held from which
+    vantages (labels that file gave itself: evidence from elsewhere, not measured here)."""
+
+    path: str
+    records: int
+    vantages: tuple[str, ...]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +98,9 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
     if not 0 < timeout <= 600:
         raise _BadArgs("--timeout must be between 0 and 600 seconds")
     for path in args.compare:
-        if not os.path.isfile(path):
-            raise _BadArgs(f"{path}: no such file")
-    if args.cafile is not None:
+        _regular_file("--compare", path, "a record file (.jsonl, .jsonl.gz or .parquet)")
+    if args.cafile:
+        _regular_file("--cafile", args.cafile, "a PEM file of CA certificates")
         from smtplab.probe.options import ProbeInputError, check_cafile
 
         try:
@@ -98,6 +119,21 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         return timeout, provider_facts(name, args.host)
     except ValueError as exc:
         raise _BadArgs(str(exc)) from None
+
+
+def _regular_file(option: str, path: str, wanted: str) -> None:
+    """``path`` must be a regular file, said in one line before anything is read: a folder
+    would be searched through (``--compare /``), and a device such as /dev/zero read for ever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise _BadArgs(f"{option} {path}: no such file") from None
+    except OSError as exc:
+        raise _BadArgs(f"{option} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise _BadArgs(f"{option} {path}: is a folder; give {wanted}")
+    if not stat.S_ISREG(mode):
+        raise _BadArgs(f"{option} {path}: is a device, pipe or socket; give {wanted}")
 
 
 def _ports(facts: ProviderFacts | None) -> list[int]:
@@ -120,13 +156,31 @@ def _probe(args: argparse.Namespace, ports: list[int], timeout: float) -> list[d
     return as_records(probe_many(targets, vantage=args.vantage or "here", **kw))
 
 
-def _compare_records(paths: Sequence[str], host: str) -> list[dict[str, Any]]:
-    if not paths:
-        return []
+def _compare_records(
+    paths: Sequence[str], host: str
+) -> tuple[list[dict[str, Any]], list[Compared]]:
+    """The records of ``host`` in the ``--compare`` files, and what each file held.
+
+    Each is a regular file (checked first); the record reader checks it, bounded line by line,
+    and its one-line error names the file, the line and the field."""
     from smtplab.records import load_records
 
-    df = load_records(list(paths) if len(paths) > 1 else paths[0])
-    return [r for r in as_records(df) if str(r.get("host")).lower() == host.lower()]
+    records: list[dict[str, Any]] = []
+    compared: list[Compared] = []
+    for path in paths:
+        try:
+            df = load_records(path)
+        except FileNotFoundError:
+            raise _BadArgs(f"--compare {path}: no such file") from None
+        except SmtplabError as exc:
+            raise _BadArgs(f"--compare: {exc}") from None
+        except OSError as exc:
+            raise _BadArgs(f"--compare {path}: {exc.strerror or exc}") from None
+        mine = [r for r in as_records(df) if str(r.get("host")).lower() == host.lower()]
+        vantages = tuple(sorted({str(r.get("vantage")) for r in mine}))
+        compared.append(Compared(path, len(mine), vantages))
+        records += mine
+    return records, compared
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
@@ -139,28 +193,33 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
 
             if args.host.lower().rstrip(".") not in HOSTS:
                 raise _BadArgs(f"{args.host!r} is not a lab host; try smtp.lab.example")
-        compare = _compare_records(args.compare, args.host)
+        compare, compared = _compare_records(args.compare, args.host)
     except _BadArgs as exc:
-        print(f"smtplab: {exc}", file=sys.stderr)
+        print(f"smtplab: {safe_text(exc)}", file=sys.stderr)
         return 2
     here = _probe(args, _ports(facts), timeout)
-    vantage = str(here[0].get("vantage")) if here else "here"
+    vantage = str(here[0].get("vantage")) if here else (args.vantage or "here")
     advice = advise(
-        here + compare,
+        here,
         provider=facts,
         purpose=args.purpose,
         host=args.host,
         vantage=vantage,
+        elsewhere=compare,  # adds "from elsewhere" sentences; never replaces what was measured
     )
     if args.json:
-        print(json.dumps(report_json(advice, vantage)), file=out)
+        print(json.dumps(report_json(advice, vantage, compared)), file=out)
     else:
-        print(report_text(advice, vantage, facts, guessed=not args.provider), file=out)
+        text = report_text(advice, vantage, facts, guessed=not args.provider, compared=compared)
+        print(text, file=out)
     return 0
 
 
-def report_json(advice: Advice, vantage: str) -> dict[str, Any]:
-    """The advice as one JSON-ready object (see the module docstring for the keys)."""
+def report_json(advice: Advice, vantage: str, compared: Sequence[Compared] = ()) -> dict[str, Any]:
+    """The advice as one JSON-ready object (see the module docstring for the keys).
+
+    ``ports[].elsewhere`` and ``ports[].elsewhere_vantages`` and ``compared`` are evidence from
+    elsewhere (the ``--compare`` files), never what was measured here."""
 
     def setting(s: Any) -> dict[str, Any] | None:
         if s is None:
@@ -189,8 +248,18 @@ def report_json(advice: Advice, vantage: str) -> dict[str, Any]:
                 "evidence": v.evidence,
                 "outcome": v.outcome,
                 "elsewhere": v.elsewhere,
+                "elsewhere_vantages": list(v.elsewhere_vantages),
             }
             for v in advice.ports
+        ],
+        "compared": [
+            {
+                "file": c.path,
+                "records": c.records,
+                "vantages": list(c.vantages),
+                "measured_here": False,
+            }
+            for c in compared
         ],
         "confidence": advice.confidence,
         "confidence_reason": advice.confidence_reason,
@@ -198,40 +267,84 @@ def report_json(advice: Advice, vantage: str) -> dict[str, Any]:
     }
 
 
-def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, width=96, initial_indent=indent, subsequent_indent=indent + "  ")
+def _wrap(text: str, indent: str, width: int = 96, hang: str | None = None) -> list[str]:
+    """``text`` escaped (:func:`safe_text`: no control or direction-changing character reaches
+    the terminal), then wrapped; escaping first keeps a hostile tab or newline visible."""
+    return textwrap.wrap(
+        safe_text(text),
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  " if hang is None else hang,
+    )
+
+
+def _settings_lines(advice: Advice) -> list[str]:
+    rec = advice.recommended
+    if rec is None:
+        return ["No port is safe to use from here."]
+    login = (
+        [
+            f"  User name                {safe_text(rec.user_name)}",
+            f"  Log in with              {safe_text(rec.auth)}",
+        ]
+        if rec.auth != "none"
+        else ["  Log in with              no login (relay between servers)"]
+    )
+    return [
+        _TITLES[advice.purpose],
+        f"  Server (outgoing, SMTP)  {safe_text(rec.host)}",
+        f"  Port                     {rec.port}",
+        f"  Security                 {safe_text(rec.security_words)}",
+        *login,
+        *_wrap(f"Why: {rec.reason}.", "  "),
+    ]
+
+
+def _compared_lines(compared: Sequence[Compared], vantage: str) -> list[str]:
+    if not compared:
+        return []
+    lines = ["", "Compared with records from elsewhere (not measured here):"]
+    for c in compared:
+        seen = f"vantage {', '.join(c.vantages)}" if c.vantages else "none of this host"
+        if vantage in c.vantages:
+            seen += f" (a file can copy the label {vantage}: only this run measures here)"
+        lines += _wrap(f"- {c.path}: {c.records} record(s), {seen}", "  ")
+    return lines
+
+
+def _login_notes(auth: str, facts: ProviderFacts | None) -> list[str]:
+    """Where the credential is made and the dated changes, from the provider knowledge base."""
+    if auth == "none" or facts is None or facts is STANDARDS:
+        return []
+    lines = _wrap(f"Credential: {facts.credential}.", "  ") if facts.credential else []
+    for change in facts.changes:
+        lines += _wrap(f"Changed: {change}.", "  ")
+    return lines
 
 
 def report_text(
-    advice: Advice, vantage: str, facts: ProviderFacts | None, *, guessed: bool = False
+    advice: Advice,
+    vantage: str,
+    facts: ProviderFacts | None,
+    *,
+    guessed: bool = False,
+    compared: Sequence[Compared] = (),
 ) -> str:
-    """The advice for people: the settings first, then port by port, then what to try."""
-    lines = [f"smtplab doctor: {advice.host} ({advice.purpose}), probed from {vantage}"]
+    """The advice for people: the settings first, then port by port, then what to try.
+
+    Text from outside (host, labels, banners, certificate errors, file names) is escaped."""
+    lines = _wrap(
+        f"smtplab doctor: {advice.host} ({advice.purpose}), probed from {vantage}", "", 100, ""
+    )
     if facts is None or facts is STANDARDS:
         lines.append("Provider: unknown; advising from the standards (RFC 8314, RFC 6409).")
     else:
         how = " (guessed from the host name)" if guessed else ""
-        lines.append(f"Provider: {facts.name}{how}.")
+        lines.append(f"Provider: {safe_text(facts.name)}{how}.")
     lines.append("")
-    rec = advice.recommended
-    if rec is None:
-        lines.append("No port is safe to use from here.")
-    else:
-        lines += [
-            _TITLES[advice.purpose],
-            f"  Server (outgoing, SMTP)  {rec.host}",
-            f"  Port                     {rec.port}",
-            f"  Security                 {rec.security_words}",
-            *(
-                [
-                    f"  User name                {rec.user_name}",
-                    f"  Log in with              {rec.auth}",
-                ]
-                if rec.auth != "none"
-                else ["  Log in with              no login (relay between servers)"]
-            ),
-            *_wrap(f"Why: {rec.reason}.", "  "),
-        ]
+    lines += _settings_lines(advice)
+    if advice.recommended is not None:
+        lines += _login_notes(advice.recommended.auth, facts)
     lines += _wrap(f"How sure: {advice.confidence}. {advice.confidence_reason}", "  ")
     if advice.fallbacks:
         lines += ["", "If that fails, try:"]
@@ -241,22 +354,16 @@ def report_text(
     lines += ["", "Port by port:"]
     hang = " " * 21  # under the evidence column
     for v in advice.ports:
-        lines += textwrap.wrap(
-            f"{v.port:<5} {v.verdict:<13}{v.evidence}",
-            width=100,
-            initial_indent="  ",
-            subsequent_indent=hang,
-        )
+        lines += _wrap(f"{v.port:<5} {v.verdict:<13}{v.evidence}", "  ", 100, hang)
         if v.elsewhere:
-            lines += textwrap.wrap(
-                f"Elsewhere: {v.elsewhere}", width=100, initial_indent=hang, subsequent_indent=hang
-            )
+            lines += _wrap(v.elsewhere, hang, 100, hang)
+    lines += _compared_lines(compared, vantage)
     if advice.next_steps:
-        title = "What to try now:" if rec is None else "To be surer:"
+        title = "What to try now:" if advice.recommended is None else "To be surer:"
         lines += ["", title]
         for step in advice.next_steps:
             lines += _wrap(f"- {step}", "  ")
-    return "\n".join(lines)
+    return "\n".join(safe_text(line) for line in lines)  # a last guard: every line escaped
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,6 +23,12 @@ SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
 SUBMISSION_PORTS: Final = (587, 2525)
 
+#: TLS versions fit to carry a password: 1.2 and 1.3. RFC 8997 (2021) deprecates TLS 1.0 and 1.1
+#: for mail submission and access, and Python's default (verifying) client context refuses them.
+#: The one TLS floor of smtplab: the probe's AUTH check sends credentials over nothing older, the
+#: advice engine recommends no port for a password over anything older, the checklist fails it.
+AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
+
 Record = Mapping[str, Any]
 
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from smtplab.redaction import Scrubber
 
 # --- limits, and where their numbers come from ------------------------------------------------
 
@@ -411,20 +414,22 @@ class Redactor:
     ``AUTH PLAIN <payload>`` keeps its mechanism and loses the payload; after a ``334``
     continuation every client line (AUTH LOGIN's user and password, CRAM-MD5's digest,
     XOAUTH2's token) is redacted until the server sends a reply that is not ``334``.
+
+    ``secrets`` are what the login sends (:func:`smtplab.redaction.secret_bases`); its
+    :attr:`scrubber` finds them, in every form a server can echo them, in any text
+    (:class:`smtplab.redaction.Scrubber`).
     """
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, scrubber: Scrubber | None = None) -> None:
+        from smtplab.redaction import Scrubber  # it builds on printable(), defined here
+
         self._in_auth = False
-        #: forms of the secret to scrub from any text, longest first (see :func:`secret_forms`)
-        self.secrets: tuple[str, ...] = tuple(sorted(set(secrets), key=len, reverse=True))
+        self.scrubber = scrubber if scrubber is not None else Scrubber(secrets)
 
     def scrub(self, text: str) -> str:
         """``text`` with every form of the secret replaced by ``[redacted]`` (a server that
         echoes the AUTH data back must not put it into a transcript, error or finding)."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return self.scrubber.scrub(text)
 
     def client(self, text: str) -> str:
         """The text to record for a client line."""
@@ -446,7 +451,8 @@ class Redactor:
 def secret_forms(user: str, password: str) -> tuple[str, ...]:
     """Every form an AUTH secret takes on the wire, as sent and as a transcript would show it:
     the password, AUTH PLAIN's base64 payload, AUTH LOGIN's base64 user and password (each also
-    without its ``=`` padding, which an echo may drop)."""
+    without its ``=`` padding, which an echo may drop). The redaction itself looks for many more
+    (:class:`smtplab.redaction.Scrubber`: case, hex, URL-encoding, escapes, fragments)."""
     import base64
 
     def b64(text: str) -> str:

@@ -29,6 +29,7 @@ from smtplab._paths import data_dir
 __all__ = [
     "FOUR_PORTS",
     "cloud_policies",
+    "knowledge",
     "logins",
     "ports",
     "providers",
@@ -46,6 +47,7 @@ _FILES: Final = {
     "cloud_policies": "cloud_port25_policies.csv",
     "ports": "ports.csv",
     "logins": "provider_logins.csv",
+    "knowledge": "provider_knowledge.csv",
 }
 
 # Short labels for timeline events, for charts and tables: (pattern matched at the start of the
@@ -160,6 +162,18 @@ def _logins() -> pd.DataFrame:
 
 
 @functools.cache
+def _knowledge() -> pd.DataFrame:
+    from smtplab.advice.knowledge import knowledge as checked
+
+    checked()  # the same file, read once through the checking loader: a bad row stops here
+    df = _read("knowledge")
+    df["port"] = df["port"].astype("Int64")
+    for column in ("checked", "recheck"):
+        df[column] = pd.to_datetime(df[column], format="%Y-%m-%d")
+    return df
+
+
+@functools.cache
 def _ports() -> pd.DataFrame:
     df = _read("ports")
     df["port"] = df["port"].astype("int64")
@@ -207,6 +221,16 @@ def logins() -> pd.DataFrame:
     recorded) and ``evidence`` (as in :func:`cloud_policies`).
     """
     return _logins().copy()
+
+
+def knowledge() -> pd.DataFrame:
+    """The provider knowledge base, one fact a row (what the advice engine and ``smtplab explain``
+    read): ``provider``, ``fact`` (host, port, login, user_name, credential, refusal, change,
+    note), ``host``, ``port``, ``security``, ``value``, ``quote`` (the source's words), ``source``,
+    ``checked`` and ``recheck`` (Timestamps; ``recheck`` is when to check a dated fact again) and
+    ``evidence`` (read, recorded, quoted by others, third-party report, not found here).
+    """
+    return _knowledge().copy()
 
 
 def ports() -> pd.DataFrame:

@@ -3,6 +3,7 @@ their evidence, "server or my network?", and the facts it reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from typing import Any
 
@@ -34,6 +35,11 @@ PROVIDERS = (
     "Amazon SES",
     "Resend",
     "Microsoft 365 (SMTP AUTH client submission)",
+    "Google Workspace SMTP relay",
+    "brevo",
+    "outlook",
+    "postmark",
+    "ses",
 )
 
 
@@ -63,11 +69,15 @@ def rec(port: int, outcome: str = "open", **kw: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- generated records
 
 
+#: TLS versions a record may name (None: an imported record that names none).
+TLS_VERSIONS = (None, "TLSv1.3", "TLSv1.2", "TLSv1.1", "TLSv1", "SSLv3")
+
+
 @st.composite
-def port_records(draw: st.DrawFn, port: int) -> dict[str, Any]:
+def port_records(draw: st.DrawFn, port: int, vantage: str = "here") -> dict[str, Any]:
     outcome = draw(st.sampled_from(("open",) * len(OUTCOMES) + OUTCOMES))  # open half the time
     if outcome != "open":
-        return rec(port, outcome)
+        return rec(port, outcome, vantage=vantage)
     tls_mode = draw(st.sampled_from(("none", "starttls", "implicit")))
     name = draw(st.sampled_from((HOST, "mx2.example.org", "smtp.isp-filter.example", "[10.0.0.1]")))
     verified = draw(st.sampled_from((True, False, None))) if tls_mode != "none" else None
@@ -85,7 +95,9 @@ def port_records(draw: st.DrawFn, port: int) -> dict[str, Any]:
         cert_error=None if verified else ("hostname mismatch" if verified is False else None),
         extensions=exts,
         auth_before_tls=draw(st.sampled_from(([], ["PLAIN"], None))),
-        auth_after_tls=draw(st.sampled_from((["PLAIN"], [], None))),
+        auth_after_tls=draw(st.sampled_from((["PLAIN"], [], None, ["XOAUTH2", "OAUTHBEARER"]))),
+        tls_version=draw(st.sampled_from(TLS_VERSIONS)) if tls_mode != "none" else None,
+        vantage=vantage,
     )
 
 
@@ -107,6 +119,8 @@ def _safe_for_password(r: dict[str, Any]) -> bool:
         r["tls_mode"] in ("implicit", "starttls")
         and r.get("cert_verified") is True
         and "XXXXXXXA" not in (r.get("extensions") or [])
+        # TLS 1.2 or newer (RFC 8997), when the record names its version
+        and r.get("tls_version") in (None, "TLSv1.2", "TLSv1.3")
     )
 
 
@@ -134,6 +148,13 @@ def test_rules_that_never_bend(
         # never a password without verified TLS
         if s.auth != "none":
             assert _safe_for_password(r)
+        # an OAuth-only server gets a token login, never a password
+        oauth = set(r.get("auth_after_tls") or ()) == {"XOAUTH2", "OAUTHBEARER"}
+        if oauth and s.auth != "none":
+            assert s.auth.startswith("sign in with OAuth (XOAUTH2/OAUTHBEARER)")
+        # 465 is implicit TLS, never STARTTLS
+        if s.port == 465:
+            assert s.security == "implicit" and "STARTTLS" not in s.line()
         # never a port the provider does not document (2525 included)
         doc = facts.port(s.port)
         assert doc is not None or (s.port == 25 and purpose == "mail-server")
@@ -295,11 +316,105 @@ def test_server_or_my_network() -> None:
     here = [rec(465), rec(587, "filtered")]
     away = [rec(587, vantage="office"), rec(2525, "filtered", vantage="office")]
     a = advise(here + away, vantage="here")
-    assert "From office port 587 answers" in a.verdict(587).elsewhere
+    assert "From elsewhere (vantage office), not measured here: port 587 answers" in (
+        a.verdict(587).elsewhere
+    )
+    assert a.verdict(587).elsewhere_vantages == ("office",)
     assert "your network" in a.verdict(587).elsewhere
     assert a.verdict(465).elsewhere is None  # nothing failed there
     both = advise([rec(587, "filtered"), rec(587, "filtered", vantage="office")], vantage="here")
-    assert "fails too" in both.verdict(587).elsewhere
+    assert "fails there too" in both.verdict(587).elsewhere
+
+
+# ------------------------------------------------------------------------ evidence from elsewhere
+
+#: Vantage labels a file from elsewhere may carry: this network's own label among them (a file can
+#: copy it), and a hostile one.
+LABELS = ("here", "office", "lab:hotel-wifi", "\x1b[2Jhere\u202e")
+BAD_HERE = ("blocked here", "intercepted", "unsafe")
+
+
+@st.composite
+def outside_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Records from elsewhere: generated ones, and perfect forgeries (open, verified TLS 1.3,
+    AUTH offered) of any port under any label, this network's included."""
+    out = []
+    for _ in range(draw(st.integers(0, 8))):
+        port, label = draw(st.sampled_from(PORTS)), draw(st.sampled_from(LABELS))
+        if draw(st.booleans()):
+            out.append(rec(port, vantage=label, tls_version="TLSv1.3"))
+        else:
+            out.append(draw(port_records(port, vantage=label)))
+    return out
+
+
+def _measured(a: Any) -> Any:
+    """The advice without what came from elsewhere."""
+    ports = tuple(dataclasses.replace(v, elsewhere=None, elsewhere_vantages=()) for v in a.ports)
+    return dataclasses.replace(a, ports=ports)
+
+
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    here=record_sets(),
+    outside=outside_records(),
+    provider=st.sampled_from(PROVIDERS),
+    purpose=st.sampled_from(PURPOSES),
+    vantage=st.sampled_from(("here", None)),
+)
+def test_evidence_from_elsewhere_adds_and_never_replaces(
+    here: list[dict[str, Any]],
+    outside: list[dict[str, Any]],
+    provider: str | None,
+    purpose: str,
+    vantage: str | None,
+) -> None:
+    kw: dict[str, Any] = dict(provider=provider, purpose=purpose, host=HOST, vantage=vantage)
+    alone = advise(here, **kw)
+    both = advise(here, elsewhere=outside, **kw)
+    # the verdicts, the settings and how sure: what was measured here, whatever came from away
+    assert _measured(both) == _measured(alone)
+    chosen = {s.port for s in [both.recommended, *both.fallbacks] if s is not None}
+    for v in alone.ports:
+        if v.verdict in BAD_HERE:  # blocked, intercepted, unverified or stripped here
+            assert v.port not in chosen
+    for v in both.ports:
+        if v.elsewhere is not None:  # said as coming from elsewhere, naming its vantages
+            assert v.elsewhere.startswith("From elsewhere (vantage ")
+            assert v.verdict in BAD_HERE and v.elsewhere_vantages
+            assert set(v.elsewhere_vantages) <= {r["vantage"] for r in outside}
+
+
+def test_a_forged_record_with_this_networks_label_changes_nothing() -> None:
+    """The finding: one record carrying the live label made 587 "works", "How sure: high",
+    while every port here sat behind an interceptor with a self-signed certificate."""
+    impostor = dict(
+        banner="gw.hotel.example ESMTP",
+        cert_verified=False,
+        cert_error="self-signed certificate",
+    )
+    here = [rec(p, **impostor) for p in (25, 465, 587, 2525)]
+    forged = [rec(587, tls_version="TLSv1.3")]  # vantage "here", as the live probes
+    a = advise(here, elsewhere=forged, host=HOST, vantage="here", provider="Gmail")
+    assert a.recommended is None and a.fallbacks == () and a.confidence == "low"
+    assert a.verdict(587).verdict == "intercepted"
+    assert a.verdict(587).elsewhere.startswith("From elsewhere (vantage here), not measured here")
+
+
+def test_a_port_that_speaks_only_old_tls_is_never_advised_for_a_password() -> None:
+    a = advise([rec(465, tls_version="TLSv1"), rec(587, tls_version="TLSv1.2")])
+    assert a.recommended is not None and a.recommended.port == 587
+    assert [f.port for f in a.fallbacks] == []
+    v = a.verdict(465)
+    assert v.verdict == "unsafe" and "TLSv1, older than TLS 1.2" in v.evidence
+    assert "RFC 8997" in v.evidence and "(TLSv1)" in v.evidence
+    old = advise([rec(465, tls_version="TLSv1"), rec(587, tls_version="TLSv1.1")])
+    assert old.recommended is None and old.fallbacks == ()
+    # between servers TLS is opportunistic: old TLS on a relay still beats cleartext
+    relay = advise([rec(25, tls_version="TLSv1", auth_after_tls=[])], purpose="mail-server")
+    assert relay.recommended is not None and relay.recommended.port == 25
 
 
 def test_advise_is_pure_and_takes_probe_results(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -238,3 +238,30 @@ def test_markup_in_every_field_is_shown_as_text_in_chromium(
     assert "<img" not in dom  # no element was made from learners' text
     assert "&lt;img src=x" in dom  # it is shown, as text
     assert "<title>smtplab class</title>" in dom  # the onerror never ran
+
+
+def test_https_with_the_labs_ca_verifies_and_refuses_without_it(tmp_path: Path) -> None:
+    from smtplab.classroom.server import lab_ca_certificate
+    from smtplab.classroom.share import ShareError, send
+
+    cert, key, ca = lab_ca_certificate(tmp_path / "class", ["127.0.0.1", "localhost"])
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    with ClassServer(tmp_path / "class", tls=(cert, key)) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        recs = lab_records("open-internet", "x")
+        report = send(recs, address=server.url, code=server.session.code, label="home",
+                      cafile=str(ca))  # fmt: skip
+        assert report.accepted == 4
+        with pytest.raises(ShareError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            send(recs, address=server.url, code=server.session.code, label="away")
+        mine = tmp_path / "mine.jsonl"
+        done = subprocess.run(
+            [sys.executable, "-m", "smtplab", "record", "smtp.lab.example", "--lab",
+             "open-internet", "--timeout", "1", "--vantage", "campus", "-o", str(mine),
+             "--share", server.url, "--code", server.session.code, "--yes",
+             "--class-ca", str(ca)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Shared 4 of 4 record(s)" in done.stdout
+        assert server.store.count() == 8

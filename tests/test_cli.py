@@ -130,8 +130,10 @@ def test_version() -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"smtplab {__version__}"
 
 
-@pytest.mark.parametrize("command", ["", "probe", "doctor", "lab", "record", "show", "merge",
-                                     "notebooks"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    ["", "probe", "doctor", "explain", "lab", "record", "show", "merge", "class", "notebooks"],
+)
 def test_every_help_ends_with_examples_that_parse(command: str) -> None:
     import shlex
 

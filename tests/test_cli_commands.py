@@ -93,6 +93,35 @@ def test_show_names_file_line_and_field_of_a_bad_record(tmp_path: Path) -> None:
     assert lenient.returncode == 0 and "mx.lab.example" in lenient.stdout
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("banner_ms", "abc"), ("cert_san", [None]), ("started_at", "yesterday"), ("probe_id", None)],
+)
+def test_show_prints_nothing_a_bad_line_counted_and_lenient_hides_what_it_skipped(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    """A line bad in a field the summary does not read: show printed a table that counted it,
+    then exited 2 (strict), or showed it although the note said it was skipped (lenient)."""
+    good = _lab_record_lines()
+    rec = json.loads(good[0])
+    rec["host"] = "counted.example"
+    if value is None:
+        del rec[field]
+    else:
+        rec[field] = value
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([*good, json.dumps(rec)]) + "\n")
+    strict = smtplab_cmd("show", str(bad))
+    assert strict.returncode == 2 and strict.stdout == ""
+    assert len(strict.stderr.strip().splitlines()) == 1
+    assert f"line 2, field '{field}'" in strict.stderr
+    lenient = smtplab_cmd("show", str(bad), "--lenient")
+    assert lenient.returncode == 0, lenient.stderr
+    assert "counted.example" not in lenient.stdout and "smtp.lab.example" in lenient.stdout
+    notes = lenient.stderr.strip().splitlines()
+    assert len(notes) == 1 and "skipped 1 bad line and loaded 1" in notes[0]
+
+
 def test_show_prints_the_first_rows_of_a_big_file_and_says_how_many_more(
     tmp_path: Path,
 ) -> None:

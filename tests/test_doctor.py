@@ -9,12 +9,14 @@ import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from netns import NAME, Namespace, namespace
 
 import smtplab
 from smtplab.cli import main
@@ -100,7 +102,12 @@ def test_provider_extra_ports_are_probed(capsys: pytest.CaptureFixture[str]) -> 
         (["--lab", "moon-base"], "unknown lab scenario"),
         (["--timeout", "soon"], "not a number"),
         (["--timeout", "0"], "between 0 and 600"),
-        (["--compare", "/nonexistent/records.jsonl"], "no such file"),
+        (["--compare", "/nonexistent/records.jsonl"], "--compare /nonexistent/records.jsonl: no "),
+        (["--compare", "/dev/zero"], "/dev/zero: is a device, pipe or socket; give a record file"),
+        (["--compare", "/"], "--compare /: is a folder; give a record file"),
+        (["--compare", __file__], "not valid JSON"),
+        (["--cafile", "/"], "--cafile /: is a folder; give a PEM file"),
+        (["--cafile", "/dev/zero"], "--cafile /dev/zero: is a device, pipe or socket; give a PEM"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
@@ -134,11 +141,74 @@ def test_compare_answers_server_or_my_network(
     d = json.loads(out)
     ports = {p["port"]: p for p in d["ports"]}
     assert code == 0 and d["vantage"] == "lab:hotel-wifi"
-    assert ports[587]["elsewhere"].startswith("From lab:open-internet port 587 answers")
+    assert ports[587]["elsewhere"].startswith("From elsewhere (vantage lab:open-internet), not ")
+    assert "port 587 answers cleanly there" in ports[587]["elsewhere"]
     assert "your network" in ports[587]["elsewhere"]
+    assert ports[587]["elsewhere_vantages"] == ["lab:open-internet"]
+    assert d["compared"] == [
+        {"file": str(elsewhere), "records": 4, "vantages": ["lab:open-internet"],
+         "measured_here": False}
+    ]  # fmt: skip
     assert ports[465]["elsewhere"] is None
 
 
+def _forged(path: Path, host: str, vantage: str, ports: tuple[int, ...] = (587,)) -> None:
+    """A record file claiming, under ``vantage``, that ``ports`` answer perfectly."""
+    from smtplab.schema import empty_record
+
+    smtplab.save_records(
+        [
+            empty_record(
+                probe_id=f"forged-{port}",
+                started_at="2026-12-01T00:00:00Z",
+                vantage=vantage,
+                host=host,
+                port=port,
+                outcome="open",
+                banner=f"{host} ESMTP",
+                banner_code=220,
+                tls_mode="starttls",
+                tls_version="TLSv1.3",
+                starttls_offered=True,
+                cert_verified=True,
+                auth_before_tls=[],
+                auth_after_tls=["PLAIN", "LOGIN"],
+            )
+            for port in ports
+        ],
+        path,
+    )
+
+
+def test_a_forged_record_with_the_live_label_does_not_replace_the_measurement(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The finding: on the hotel network a dropped 587 was shown as "works" because a
+    ``--compare`` record carried the live vantage label. It adds a sentence, said as coming
+    from elsewhere, and changes no verdict."""
+    forged = tmp_path / "forged.jsonl"
+    _forged(forged, "smtp.lab.example", "lab:hotel-wifi", (25, 587))
+    args = ["smtp.lab.example", "--lab", "hotel-wifi", "--timeout", "1", "--compare", str(forged)]
+    code, out, _ = doctor(capsys, *args, "--json")
+    d = json.loads(out)
+    ports = {p["port"]: p for p in d["ports"]}
+    assert code == 0 and d["vantage"] == "lab:hotel-wifi"
+    assert ports[587]["verdict"] == "blocked here" and ports[587]["outcome"] == "filtered"
+    assert ports[25]["verdict"] == "intercepted"
+    assert ports[587]["elsewhere"].startswith("From elsewhere (vantage lab:hotel-wifi), not ")
+    assert ports[587]["elsewhere_vantages"] == ["lab:hotel-wifi"]
+    assert d["recommended"]["port"] == 465
+    assert [f["port"] for f in d["fallbacks"]] == [2525]
+    assert d["compared"][0]["measured_here"] is False
+    code, out, _ = doctor(capsys, *args)
+    assert code == 0
+    assert "587   blocked here Port 587 came back filtered" in out
+    said = " ".join(out.split())  # as one line, whatever the wrapping
+    assert "From elsewhere (vantage lab:hotel-wifi), not measured here" in said
+    assert "a file can copy the label lab:hotel-wifi: only this run measures here" in said
+
+
+# --------------------------------------------------------------------------- a real network
 # --------------------------------------------------------------------------- a real network
 
 SERVER = r"""
@@ -272,3 +342,106 @@ def test_doctor_on_a_real_network_with_iptables(hotel_network: dict[str, Any]) -
     assert ports[587]["verdict"] == "blocked here" and ports[587]["outcome"] == "filtered"
     assert ports[465]["verdict"] == "works"
     assert d["fallbacks"] == []  # 2525 is closed and documented by no one
+
+
+# --------------------------------------------------------------------------- hostile networks
+# The doctor probes the real port numbers, so these servers run on the loopback of a network
+# namespace of the test's own (tests/netns.py): nothing there can reach any other address.
+
+#: Characters that would paint a terminal or reorder text: C0 (but newline) and C1 controls, DEL,
+#: bidirectional marks, embeddings, overrides and isolates.
+BIDI = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F))}
+BIDI |= set(map(chr, range(0x2066, 0x206A)))
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\u009b31m\u202e"
+
+
+def unreadable(text: str) -> list[str]:
+    return [c for c in text if (unicodedata.category(c) == "Cc" and c != "\n") or c in BIDI]
+
+
+def doctor_in(ns: Namespace, *args: str) -> tuple[int, str, str]:
+    cmd = [sys.executable, "-m", "smtplab", "doctor", NAME, "--timeout", "2"]
+    done = ns.run([*cmd, "--cafile", ns.cafile, *args])
+    return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+
+
+def test_a_forged_record_cannot_outrank_an_interceptor(tmp_path: Path) -> None:
+    """The finding: every port behind an interceptor with a self-signed certificate, and one
+    forged ``--compare`` record labelled ``here`` made the doctor say 587, "How sure: high"."""
+    forged = tmp_path / "forged.jsonl"
+    _forged(forged, NAME, "here")
+    every = {str(p): "impostor" for p in (25, 465, 587, 2525)}
+    with namespace(every, tmp_path) as ns:
+        code, out, err = doctor_in(ns, "--compare", str(forged), "--json")
+        assert code == 0, err
+        d = json.loads(out)
+        code, text, err = doctor_in(ns, "--compare", str(forged))
+    assert code == 0, err
+    assert d["recommended"] is None and d["fallbacks"] == [] and d["confidence"] == "low"
+    ports = {p["port"]: p for p in d["ports"]}
+    assert {p["verdict"] for p in d["ports"]} == {"intercepted"}
+    assert ports[587]["elsewhere"].startswith("From elsewhere (vantage here), not measured here")
+    assert "No port is safe to use from here." in text and "How sure: low." in text
+    assert "How sure: high" not in text
+
+
+def test_a_port_that_speaks_only_tls_1_0_is_not_recommended(tmp_path: Path) -> None:
+    with namespace({"465": "tls10", "587": "good"}, tmp_path) as ns:
+        code, out, err = doctor_in(ns, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    ports = {p["port"]: p for p in d["ports"]}
+    assert ports[465]["outcome"] == "open" and ports[465]["verdict"] == "unsafe"
+    assert "TLSv1, older than TLS 1.2" in ports[465]["evidence"]
+    assert d["recommended"]["port"] == 587 and d["fallbacks"] == []
+
+
+def test_no_control_or_bidi_character_from_outside_reaches_the_terminal(tmp_path: Path) -> None:
+    """Banners, EHLO names, AUTH words, a certificate's name, ``--vantage``, a compare file's
+    name, labels, banners and certificate errors: all escaped, none raw, on stdout and stderr."""
+    from smtplab.schema import empty_record
+
+    compare = tmp_path / f"office{HOSTILE}.jsonl"
+    smtplab.save_records(
+        [
+            empty_record(
+                probe_id=f"h{port}",
+                started_at="2026-12-01T00:00:00Z",
+                vantage=f"office{HOSTILE}",
+                host=NAME,
+                port=port,
+                outcome="open",
+                banner=f"mail{HOSTILE}.test.example ESMTP {HOSTILE}",
+                banner_code=220,
+                tls_mode="starttls",
+                cert_verified=False,
+                cert_error=f"bad {HOSTILE}",
+                auth_after_tls=[f"PLAIN{HOSTILE}"],
+            )
+            for port in (25, 465, 587, 2525)
+        ],
+        compare,
+    )
+    plan = {"25": "hostile", "465": "hostile_tls", "587": "hostile", "2525": "impostor"}
+    runs = []
+    with namespace(plan, tmp_path) as ns:
+        args = ["--vantage", f"cafe{HOSTILE}", "--compare", str(compare)]
+        runs.append(doctor_in(ns, *args))
+        runs.append(doctor_in(ns, *args, "--json"))
+        runs.append(doctor_in(ns, "--compare", str(tmp_path / f"gone{HOSTILE}.jsonl")))
+        empty = tmp_path / f"folder{HOSTILE}"
+        empty.mkdir()
+        runs.append(doctor_in(ns, "--compare", str(empty), "--vantage", HOSTILE))
+    (code, text, err), (jcode, js, jerr) = runs[:2]
+    assert code == jcode == 0, err + jerr
+    for _, out, err in runs:
+        assert not unreadable(out) and not unreadable(err), (out, err)
+    assert [c for c, _, _ in runs[2:]] == [2, 2]
+    assert all(len(e.strip().splitlines()) == 1 for _, _, e in runs[2:])
+    # escaped, not dropped: the learner sees that something odd was there
+    assert f"probed from cafe{HOSTILE}".encode("unicode_escape").decode() not in text
+    assert "cafe\\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\u202e" in text
+    assert "greeting as \\x1b[2J\\x1b]0;owned\\x07mail.test.example" in text
+    assert "office\\x1b]0;owned" in text and "gone\\x1b]0;owned" in runs[2][2]
+    d = json.loads(js)
+    assert d["vantage"] == f"cafe{HOSTILE}"  # JSON keeps the value, escaped as \\uXXXX

@@ -221,7 +221,11 @@ def test_flood_memory_and_transcript_stay_small(probed: dict) -> None:
 
 def test_never_ending_line_stops_at_the_line_limit(probed: dict) -> None:
     r, elapsed, _ = probed["never_ending_line"]
-    assert "4096" in (r.error or "") and elapsed < TIMEOUT  # stopped by size, not by a timer
+    # stopped by size, not by a timer: the error names the limit, not a timeout (a wall-clock
+    # bound here failed on a loaded 2-core machine; speed belongs in benchmarks)
+    error = r.error or ""
+    assert "4096" in error and "timed out" not in error and " within " not in error
+    assert elapsed < 3 * TIMEOUT + 2  # and within the probe's overall deadline
 
 
 def test_trickle_is_a_tarpit_not_garbage(probed: dict) -> None:

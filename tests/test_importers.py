@@ -366,6 +366,16 @@ def test_zgrab2_malformed_line_is_one_precise_error(
     assert [r["address"] for r in records] == ["192.0.2.1", "192.0.2.3"]
 
 
+def test_zgrab2_json_error_reads_as_one_sentence(tmp_path: Path) -> None:
+    p = tmp_path / "z.jsonl"
+    p.write_text(GOOD_ZGRAB + '\n{"ip": "192.0.2.9')
+    with pytest.raises(RecordError) as info:
+        from_zgrab2(p)
+    assert str(info.value) == (
+        f"{p}, line 2: not valid JSON (Unterminated string starting at column 8)"
+    )
+
+
 def test_zgrab2_non_utf8_and_huge_lines(tmp_path: Path) -> None:
     p = tmp_path / "z.jsonl"
     p.write_bytes(GOOD_ZGRAB.encode() + b"\n" + b'{"ip":"\xff"}\n')

@@ -343,3 +343,126 @@ def test_the_whole_course_runs_well_under_five_minutes(executed: dict[str, dict[
         if result.get("retried"):
             print(f"{name}: the kernel failed once and was restarted: {result['retried']}")
     assert executed["__total__"]["seconds"] < 300, _timings(executed)
+
+
+# --------------------------------------------------------------------------------------------
+# framing questions, key points and the glossary (issue 26)
+#
+# The rule: every notebook opens its Overview with a "> **Questions**" box and ends, just before
+# its Summary, with a "> **Key points**" box whose "*New words*" line lists the terms it
+# introduces. GLOSSARY.md must define each of them and name that notebook under "Seen in"; each
+# glossary entry must be introduced by some notebook; and every acronym in a notebook's prose
+# must be a glossary entry or one of the general words below.
+
+GLOSSARY = NOTEBOOKS_DIR / "GLOSSARY.md"
+_KEY_POINTS = re.compile(r"^>\s*\*\*Key points\*\*", re.MULTILINE)
+_NEW_WORDS = re.compile(r"^>\s*\*New words\*[^:]*:\s*(.+?)\s*$", re.MULTILINE)
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+)*\b")
+#: Acronyms a notebook may use without a glossary entry: general computing words, organisations,
+#: units, identifiers, RFC 2119 keywords, SMTP command and mechanism names, state names.
+_GENERAL = """API AWS BCP BY CLOSED CONNECTING CR LF DATA DER PEM DROP REJECT FAQ GB MB GLOSSARY
+GREETING GROUP HOWTO HTTPS IANA IP ISP JSON LOGIN PLAIN M3AAWG MAAWG MAIL MDN MIME MUST SHOULD NOT
+NO NUL PKI QUIT RCPT READY RFC SES SESSION SHA-256 SIZE SQL SSL SYN TCP TXT USENIX VM WP AUTH
+EHLO-SENT STARTTLS-SENT TLS-HANDSHAKE DANE-EE"""
+GENERAL_WORDS = frozenset(_GENERAL.split())
+
+
+def _glossary() -> dict[str, set[str]]:
+    """Every name a glossary entry answers to (lower case) -> the notebooks in its 'Seen in'."""
+    entries: dict[str, set[str]] = {}
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("| **"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        assert len(cells) == 4 and all(cells), f"GLOSSARY.md: a row needs four cells: {line[:80]}"
+        names = re.findall(r"\*\*(.+?)\*\*", cells[0]) + re.findall(r"\(([^)]*)\)", cells[0])
+        seen = set(re.findall(r"\b\d\d\b", cells[3]))
+        for name in names:
+            entries[name.strip().lower()] = seen
+    return entries
+
+
+def _key_points(nb: nbformat.NotebookNode) -> str:
+    boxes = [
+        c.source for c in nb.cells if c.cell_type == "markdown" and _KEY_POINTS.search(c.source)
+    ]
+    return boxes[0] if boxes else ""
+
+
+def _new_words(nb: nbformat.NotebookNode) -> list[str]:
+    m = _NEW_WORDS.search(_key_points(nb))
+    return [w.strip() for w in m.group(1).rstrip(".").split(",") if w.strip()] if m else []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_questions_and_key_points(path: Path) -> None:
+    nb = _read(path)
+    overview = _section(_markdown(nb), "Overview") or ""
+    assert re.search(r"^>\s*\*\*Questions\*\*", overview, re.MULTILINE), (
+        f"{path.name}: the Overview should open with a '> **Questions**' box"
+    )
+    assert re.search(r"^>\s*-\s+\S.*\?\s*$", overview, re.MULTILINE), (
+        f"{path.name}: the Questions box needs at least one question"
+    )
+    cells = [c for c in nb.cells if c.cell_type == "markdown"]
+    box = next((i for i, c in enumerate(cells) if _KEY_POINTS.search(c.source)), None)
+    summary = next(
+        (i for i, c in enumerate(cells) if re.search(r"^##\s+Summary", c.source, re.M)), None
+    )
+    assert box is not None, f"{path.name}: no '> **Key points**' box"
+    assert summary is not None and box < summary, f"{path.name}: Key points go before the Summary"
+    bullets = re.findall(r"^>\s*-\s+\S", cells[box].source, re.MULTILINE)
+    assert len(bullets) >= 2, f"{path.name}: the Key points box needs at least two points"
+    assert _new_words(nb), f"{path.name}: the Key points box needs a '*New words*: …' line"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_new_words_are_defined_in_the_glossary(path: Path) -> None:
+    nb = _read(path)
+    glossary = _glossary()
+    number = path.name[:2]
+    box = _key_points(nb)
+    prose = "\n".join(
+        _prose(c) for c in nb.cells if c.cell_type == "markdown" and c.source != box
+    ).lower()
+    for word in _new_words(nb):
+        assert word.lower() in glossary, (
+            f"{path.name}: '{word}' is a new word with no GLOSSARY entry"
+        )
+        assert number in glossary[word.lower()], (
+            f"{path.name}: GLOSSARY.md's entry for '{word}' should list {number} under 'Seen in'"
+        )
+        assert word.lower() in prose, f"{path.name}: '{word}' is listed as new but never used"
+
+
+def test_every_glossary_entry_is_introduced_by_a_notebook() -> None:
+    introduced = {w.lower() for p in NOTEBOOKS for w in _new_words(_read(p))}
+    rows = [ln for ln in GLOSSARY.read_text(encoding="utf-8").splitlines() if ln.startswith("| **")]
+    orphans = []
+    for row in rows:
+        first = row.strip().strip("|").split(" | ")[0]
+        names = re.findall(r"\*\*(.+?)\*\*", first) + re.findall(r"\(([^)]*)\)", first)
+        if not {n.strip().lower() for n in names} & introduced:
+            orphans.append(first)
+    assert not orphans, f"GLOSSARY.md entries no notebook lists as a new word: {orphans}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_acronyms_are_in_the_glossary(path: Path) -> None:
+    glossary = {name.upper() for name in _glossary()}
+    text = _markdown(_read(path))
+    text = re.sub(r"`[^`]*`", "", text)  # code names are not words of the course
+    text = re.sub(r"\(https?://[^)]*\)|https?://\S+", "", text)  # nor are addresses
+    unknown = sorted(
+        {
+            w
+            for w in _ACRONYM.findall(text)
+            if w not in glossary
+            and w not in GENERAL_WORDS
+            and not re.fullmatch(r"(RFC|CVE|MC|HT)[-\d]+|POP3|\d.*", w)
+        }
+    )
+    assert not unknown, (
+        f"{path.name}: acronyms with no GLOSSARY entry: {unknown} (define them, or add a general "
+        "word to GENERAL_WORDS in this test)"
+    )

@@ -311,6 +311,19 @@ def test_line_precise_errors(
     assert isinstance(err, ValueError)
 
 
+def test_json_errors_read_as_one_sentence(tmp_path: Path) -> None:
+    """json's message "Unterminated string starting at" once read "... at at column 16"."""
+    path = write_lines(tmp_path / "probes.jsonl", [GOOD, '{"host": "mail.exam', GOOD])
+    with pytest.raises(RecordError) as info:
+        load_records(path)
+    assert str(info.value) == (
+        f"{path}, line 2: not valid JSON (Unterminated string starting at column 10)"
+    )
+    path = write_lines(tmp_path / "other.jsonl", [GOOD, '{"host" 1}'])
+    with pytest.raises(RecordError, match=r"\(Expecting ':' delimiter at column 9\)$"):
+        load_records(path)
+
+
 def test_error_message_format(tmp_path: Path) -> None:
     path = write_lines(
         tmp_path / "probes.jsonl", [GOOD] * 6 + [json.dumps(minimal_record(port="abc"))]

@@ -250,3 +250,45 @@ def test_a_line_longer_than_the_bound_across_a_block_end(
         assert fast[2] == at + 1 and "longer than" in fast[1]
     else:
         assert len(fast[1]) == N and fast[2]["skipped"] == 1
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("blank", ["", "   ", "\t", "\r"])
+@pytest.mark.parametrize("between", ["", " "])
+def test_a_blank_line_and_a_two_record_line_in_one_block(
+    lines: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    blank: str,
+    between: str,
+    strict: bool,
+) -> None:
+    """Arrow reads no row from a blank line and two from a line holding two records, so the
+    block's row count matched its line count and the block was taken; the line reader refuses
+    the two-record line ("Extra data"). Both must say the same."""
+    at = N // 3
+    two = lines[at] + between + lines[at + 1]
+    path = write(tmp_path / "two.jsonl", [*lines[:at], blank, two, *lines[at + 2 :]])
+    fast, slow, slow_blocks = both(path, monkeypatch, strict=strict)
+    assert_same(fast, slow)
+    assert slow_blocks == 1
+    if strict:
+        assert fast[0] == "error" and fast[2] == at + 2 and "Extra data" in fast[1]
+    else:
+        assert len(fast[1]) == N - 2 and fast[2]["skipped"] == 1
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_a_blank_line_and_a_two_record_line_at_the_ends_of_a_block(
+    lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    if where == "first":
+        edited = ["", lines[0] + lines[1], *lines[2:]]
+        line = 2
+    else:
+        edited = [*lines[:-2], lines[-2] + lines[-1], " "]
+        line = N - 1
+    path = write(tmp_path / "ends.jsonl", edited, end="")
+    fast, slow, _ = both(path, monkeypatch)
+    assert_same(fast, slow)
+    assert fast[0] == "error" and fast[2] == line

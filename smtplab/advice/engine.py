@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from smtplab.advice import evidence as ev
-from smtplab.advice.facts import STANDARDS, ProviderFacts, guess_provider, provider_facts
+from smtplab.advice.facts import (
+    LAB_OAUTH_LOGIN,
+    STANDARDS,
+    ProviderFacts,
+    guess_provider,
+    provider_facts,
+)
 from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.schema import progress_rank
 
@@ -69,8 +75,11 @@ class PortVerdict:
     #: One plain sentence: outcome, findings, greeting name, certificate.
     evidence: str
     outcome: str | None
-    #: What other vantages saw on this port (None when there is nothing to compare).
+    #: What other networks saw on this port, said as coming from elsewhere (None when there is
+    #: nothing to compare). It never changes the verdict: that is what was measured here.
     elsewhere: str | None = None
+    #: The vantage labels of the records from elsewhere that ``elsewhere`` speaks of.
+    elsewhere_vantages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,12 @@ def _verdict(
         return "unsafe", text + f" Something on the way strips STARTTLS: {harm}."
     if kind == "relay25" and purpose != "mail-server":
         return "relay only", text + " Port 25 is for relay between servers."
+    old = ev.old_tls(rec)
+    if needs_auth and old:
+        return "unsafe", text + (
+            f" A password would cross {old}, older than TLS 1.2: RFC 8997 deprecates it for "
+            "mail submission, and a careful mail program refuses it."
+        )
     if needs_auth and not ev.verified_tls(rec):
         if rec.get("tls_mode") in ("implicit", "starttls"):
             why = " A password would cross TLS whose certificate is not valid for the name."
@@ -197,12 +212,13 @@ def _verdict(
 
 def _compare(
     rec: Mapping[str, Any], here_bad: bool, others: Sequence[Mapping[str, Any]]
-) -> str | None:
-    """Server or my network? Records of the same host and port from other networks say."""
+) -> tuple[str | None, tuple[str, ...]]:
+    """Server or my network? Records of the same host and port from other networks say, as
+    evidence from elsewhere: a sentence that names their vantages, and those vantages."""
     port, host = int(rec["port"]), str(rec.get("host")).lower()
     seen = [r for r in others if int(r["port"]) == port and str(r.get("host")).lower() == host]
     if not seen or not here_bad:
-        return None
+        return None, ()
     good = sorted(
         {
             str(r.get("vantage"))
@@ -210,15 +226,17 @@ def _compare(
             if r.get("outcome") == "open" and not ev.intercepted(r) and not ev.stripped(r)
         }
     )
-    vantages = sorted({str(r.get("vantage")) for r in seen})
+    vantages = tuple(sorted({str(r.get("vantage")) for r in seen}))
     if good:
         return (
-            f"From {', '.join(good)} port {port} answers cleanly: the server is fine, "
-            "your network is in the way."
+            f"From elsewhere (vantage {', '.join(good)}), not measured here: port {port} "
+            "answers cleanly there, so the server is fine and your network is in the way.",
+            tuple(good),
         )
     return (
-        f"From {', '.join(vantages)} port {port} fails too: the server itself may not serve it, "
-        "or be down."
+        f"From elsewhere (vantage {', '.join(vantages)}), not measured here: port {port} fails "
+        "there too, so the server itself may not serve it, or be down.",
+        vantages,
     )
 
 
@@ -231,7 +249,7 @@ def _setting(host: str, rec: Mapping[str, Any], rule: Rule, facts: ProviderFacts
         host=host,
         port=int(rec["port"]),
         security=security,
-        auth=facts.login if auth else "none",
+        auth=(LAB_OAUTH_LOGIN if ev.oauth_only(rec) else facts.login) if auth else "none",
         user_name=facts.user_name if auth else "none",
         reason=rule.reason,
         last_resort=rule.last_resort,
@@ -242,10 +260,12 @@ def _admissible(rec: Mapping[str, Any], kind: str, purpose: str, auth: bool) -> 
     """The never-bend rules, checked one last time whatever the table says."""
     if rec.get("outcome") != "open" or ev.intercepted(rec) or ev.stripped(rec):
         return False
-    if auth and not ev.verified_tls(rec):
+    if auth and (not ev.verified_tls(rec) or ev.old_tls(rec)):
         return False
     if kind == "undocumented":
         return False
+    if kind == "implicit" and rec.get("tls_mode") != "implicit":
+        return False  # 465 (or a documented implicit port) that did not speak implicit TLS
     return not (purpose != "mail-server" and int(rec["port"]) == 25 and kind != "sub25")
 
 
@@ -275,6 +295,7 @@ def advise(
     host: str | None = None,
     vantage: str | None = None,
     blocked: Iterable[int] = (),
+    elsewhere: Any = (),
 ) -> Advice:
     """The port and settings to use, from probe ``records`` and the provider's facts.
 
@@ -284,6 +305,10 @@ def advise(
     advised on (default: the host most records name). ``vantage``: the network you are on
     (default: the first record's); records from other vantages answer "server or my network?".
     ``blocked``: ports you know your network blocks, with or without a probe.
+    ``elsewhere``: records from other networks (say, files someone sent you), whatever vantage
+    label they carry. Evidence from elsewhere only *adds* a comparison to a port's verdict
+    (:attr:`PortVerdict.elsewhere`, said as such); the verdicts, the recommendation and how sure
+    it is come from what ``records`` measured on this network alone.
     """
     if purpose not in PURPOSES:
         raise ValueError(f"purpose must be one of {', '.join(PURPOSES)}, not {purpose!r}")
@@ -294,6 +319,10 @@ def advise(
     here_v = vantage or (str(recs[0].get("vantage")) if recs else None)
     here = [r for r in recs if str(r.get("vantage")) == here_v]
     others = [r for r in recs if str(r.get("vantage")) != here_v]
+    outside = as_records(elsewhere)
+    if host:
+        outside = [r for r in outside if str(r.get("host")).lower() == host.lower()]
+    others += outside  # never among ``here``: a label copied from this network proves nothing
     facts, known = _facts_for(provider, name)
     blocked_set = {int(p) for p in blocked}
     best = _best(here)
@@ -330,7 +359,7 @@ def _judge(
     verdicts: list[PortVerdict] = []
     candidates: list[tuple[int, Any]] = []
     for port in sorted(set(best) | blocked):
-        kind = port_kind(port, facts)
+        kind = port_kind(port, facts, purpose)
         rule = rule_for(purpose, kind)
         rec = best.get(port)
         if rec is None or (port in blocked and rec.get("outcome") != "open"):
@@ -346,9 +375,8 @@ def _judge(
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."
         bad = verdict in ("blocked here", "intercepted", "unsafe")
-        verdicts.append(
-            PortVerdict(port, verdict, text, str(rec.get("outcome")), _compare(rec, bad, others))
-        )
+        said, seen = _compare(rec, bad, others)
+        verdicts.append(PortVerdict(port, verdict, text, str(rec.get("outcome")), said, seen))
         if (
             verdict == "works"
             and rule.rank is not None
@@ -363,7 +391,7 @@ def _to_try(
 ) -> tuple[int, ...]:
     ranked = []
     for port in facts.documented_ports:
-        rule = rule_for(purpose, port_kind(port, facts))
+        rule = rule_for(purpose, port_kind(port, facts, purpose))
         if port in best or port in blocked or rule.rank is None or rule.last_resort:
             continue
         ranked.append((rule.rank, port))
@@ -414,8 +442,8 @@ def _next_steps(
         )
     if "unsafe" in words:
         steps.append(
-            "A port answers without verified TLS (or with STARTTLS stripped): ask the network's "
-            "administrator to turn off SMTP inspection, or use implicit TLS on 465."
+            "A port answers without verified TLS 1.2 or newer (or with STARTTLS stripped): ask the "
+            "network's administrator to turn off SMTP inspection, or use implicit TLS on 465."
         )
     if "blocked here" in words:
         steps.append(

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from smtplab.findings import AUTH_TLS_VERSIONS
 from smtplab.schema import OUTCOME_MEANING
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "codes",
     "describe",
     "intercepted",
+    "oauth_only",
+    "old_tls",
     "stripped",
     "verified_tls",
 ]
@@ -71,6 +74,15 @@ def verified_tls(rec: Mapping[str, Any]) -> bool:
     return rec.get("tls_mode") in ("implicit", "starttls") and rec.get("cert_verified") is True
 
 
+def old_tls(rec: Mapping[str, Any]) -> str | None:
+    """The TLS version, when the record names one older than the TLS floor (1.2, see
+    :data:`smtplab.findings.AUTH_TLS_VERSIONS`); None when it names none (an imported record)."""
+    version = rec.get("tls_version")
+    if rec.get("tls_mode") not in ("implicit", "starttls") or not version:
+        return None
+    return None if version in AUTH_TLS_VERSIONS else str(version)
+
+
 def intercepted(rec: Mapping[str, Any]) -> bool:
     """A greeting or EHLO name from another site than the host dialled, with no certificate
     valid for the host to prove otherwise: something on the way answered in the server's place."""
@@ -81,6 +93,20 @@ def intercepted(rec: Mapping[str, Any]) -> bool:
         return False
     name = answered_by(rec)
     return name is not None and _site(name) != _site(host)
+
+
+#: SASL mechanisms that carry an OAuth 2.0 token, not a password (RFC 7628; Google's XOAUTH2).
+OAUTH_MECHANISMS: Final = frozenset({"XOAUTH2", "OAUTHBEARER"})
+
+
+def oauth_only(rec: Mapping[str, Any]) -> bool:
+    """The server's AUTH list under TLS names only OAuth mechanisms (XOAUTH2, OAUTHBEARER):
+    a password has no mechanism to travel in, so the login is a token."""
+    mechs = rec.get("auth_after_tls") or (
+        rec.get("auth_before_tls") if rec.get("tls_mode") == "implicit" else None
+    )
+    names = {str(m).upper() for m in mechs or ()}
+    return bool(names) and names <= OAUTH_MECHANISMS
 
 
 def stripped(rec: Mapping[str, Any]) -> bool:
@@ -112,10 +138,11 @@ def describe(rec: Mapping[str, Any]) -> str:
     if name:
         parts.append(f"greeting as {name}")
     mode = rec.get("tls_mode")
+    version = f" ({rec.get('tls_version')})" if old_tls(rec) else ""
     if mode == "implicit":
-        parts.append("with TLS from the first byte")
+        parts.append(f"with TLS{version} from the first byte")
     elif mode == "starttls":
-        parts.append("and upgraded with STARTTLS")
+        parts.append(f"and upgraded with STARTTLS{version}")
     elif stripped(rec):
         parts.append("but STARTTLS was masked as XXXXXXXA in its EHLO reply")
     else:

@@ -1,8 +1,11 @@
 """What a provider documents: its SMTP host, ports, the security of each port and how to log in.
 
-The facts come from ``data/reference/provider_ports.csv`` (each row with its source), plus the
-embedded lab, which documents its own hosts like a provider would. Without a provider, only the
-standards are known: 465 (RFC 8314), 587 (RFC 6409) and 25 for relay (RFC 5321).
+The facts come from the provider knowledge base (:mod:`smtplab.advice.knowledge`:
+``data/reference/provider_knowledge.csv``, every fact with its source, quote and check date, and
+``provider_aliases.csv``, the names people type), then, for providers it does not hold, from
+``provider_ports.csv``; plus the embedded lab, which documents its own hosts like a provider would.
+Without a provider, only the standards are known: 465 (RFC 8314), 587 (RFC 6409) and 25 for relay
+(RFC 5321).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from smtplab.advice.knowledge import Provider, knowledge
+
 __all__ = [
+    "LAB_OAUTH_LOGIN",
     "LAB_PROVIDER",
     "STANDARDS",
     "DocumentedPort",
@@ -25,6 +31,13 @@ __all__ = [
 
 #: The name the lab goes by when it plays a provider.
 LAB_PROVIDER: Final = "smtplab lab"
+
+#: How to log in where a server takes OAuth tokens only (the lab's oauth.lab.example, and any
+#: server whose AUTH list after TLS names XOAUTH2 or OAUTHBEARER and no password mechanism).
+LAB_OAUTH_LOGIN: Final = (
+    "sign in with OAuth (XOAUTH2/OAUTHBEARER): the program gets a token from the provider's "
+    "sign-in page"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,18 @@ class ProviderFacts:
     user_name: str
     #: Where the login facts come from (empty when only the port table was read).
     login_source: str = ""
+    #: The login methods, as in :data:`smtplab.advice.knowledge.METHODS` (empty: not known).
+    methods: tuple[str, ...] = ()
+    #: Where the credential is made ("" when not known).
+    credential: str = ""
+    #: Dated changes, each with the day to check it again.
+    changes: tuple[str, ...] = ()
+    #: The replies a wrong login gets from this provider, as quoted in the knowledge base.
+    refusals: tuple[str, ...] = ()
+    #: True when the host is a provider's sending server (a smarthost to a mail server), never an
+    #: MX: a mail server reaches it on the ports it documents, with a login or an IP allow-list,
+    #: and port 25 there is not "direct delivery".
+    smarthost: bool = False
 
     def port(self, port: int) -> DocumentedPort | None:
         """The documented entry for ``port``, preferring submission over relay rows."""
@@ -104,6 +129,11 @@ def _user_from_notes(notes: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _security(port: int, security: str) -> str:
+    """465 is implicit TLS whatever a page's wording (RFC 8314 §7.3 registers it so)."""
+    return "implicit_tls" if port == 465 else security
+
+
 def _clean(value: Any) -> str:
     if value is None:
         return ""
@@ -122,7 +152,7 @@ def _facts_from_rows(name: str, rows: list[Mapping[str, Any]]) -> ProviderFacts:
         ports.append(
             DocumentedPort(
                 int(r["port"]),
-                _clean(r.get("security")) or "none",
+                _security(int(r["port"]), _clean(r.get("security")) or "none"),
                 _clean(r.get("purpose")) or "submission",
                 _clean(r.get("source")),
             )
@@ -156,10 +186,6 @@ def _all_rows() -> tuple[tuple[str, tuple[Mapping[str, Any], ...]], ...]:
     return tuple((k, tuple(v)) for k, v in out.items())
 
 
-def provider_names() -> tuple[str, ...]:
-    return tuple(name for name, _ in _all_rows())
-
-
 def lab_facts(host: str) -> ProviderFacts | None:
     """The lab documents its hosts like a provider: the ports each serves, as the catalog says."""
     from smtplab.lab.catalog import HOSTS
@@ -169,8 +195,11 @@ def lab_facts(host: str) -> ProviderFacts | None:
     if services is None:
         return None
     ports = []
+    oauth = any(svc.profile == "submission-oauth" for svc in services.values())
     for port, svc in sorted(services.items()):
-        if svc.profile == "submission-implicit":
+        if svc.profile == "submission-oauth":
+            ports.append(DocumentedPort(port, "starttls", "submission", "smtplab.lab.catalog"))
+        elif svc.profile == "submission-implicit":
             ports.append(DocumentedPort(port, "implicit_tls", "submission", "smtplab.lab.catalog"))
         elif svc.profile == "submission":
             purpose = "alt" if port == 2525 else "submission"
@@ -179,6 +208,16 @@ def lab_facts(host: str) -> ProviderFacts | None:
             security = "starttls" if svc.certificate else "none"
             purpose = "relay" if port == 25 else "submission"
             ports.append(DocumentedPort(port, security, purpose, "smtplab.lab.catalog"))
+    if oauth:
+        return ProviderFacts(
+            name=LAB_PROVIDER,
+            host=name,
+            ports=tuple(ports),
+            login=LAB_OAUTH_LOGIN,
+            user_name="student",
+            login_source="smtplab.lab.catalog PROFILES['submission-oauth']",
+            methods=("OAuth 2.0",),
+        )
     return ProviderFacts(
         name=LAB_PROVIDER,
         host=name,
@@ -186,11 +225,51 @@ def lab_facts(host: str) -> ProviderFacts | None:
         login="password (lab.credentials, or the one `smtplab lab` prints)",
         user_name="student",
         login_source="smtplab.lab.core.LAB_USER",
+        methods=("password",),
     )
 
 
+def _from_knowledge(provider: Provider) -> ProviderFacts:
+    """ProviderFacts from the knowledge base's rows for ``provider``."""
+    ports = tuple(
+        DocumentedPort(f.port, _security(f.port, f.security), f.value, f.source)
+        for f in provider.of("port")
+        if f.port is not None
+    )
+    logins = provider.of("login")
+    users = provider.of("user_name")
+    credentials = provider.of("credential")
+    changes = tuple(
+        f"{f.value} (check again after {f.recheck.isoformat()})" if f.recheck else f.value
+        for f in provider.of("change")
+    )
+    hosts = [f.host for f in provider.of("host") if f.host != "127.0.0.1"]
+    return ProviderFacts(
+        name=provider.name,
+        host=hosts[0] if hosts else (provider.hosts[0] if provider.hosts else None),
+        ports=ports,
+        login="; or ".join(f.words for f in logins)
+        or "password (check the provider's page: it may require an app password)",
+        user_name=users[0].value if users else "your full email address",
+        login_source=logins[0].source if logins else "",
+        methods=provider.methods,
+        credential=credentials[0].value if credentials else "",
+        changes=changes,
+        refusals=tuple(f.value for f in provider.of("refusal")),
+        smarthost=True,
+    )
+
+
+def provider_names() -> tuple[str, ...]:
+    """Every provider name :func:`provider_facts` knows (aliases not included)."""
+    kb = knowledge().names()
+    return (*kb, *(n for n, _ in _all_rows() if knowledge().resolve(n) is None))
+
+
 def provider_facts(name: str, host: str | None = None) -> ProviderFacts:
-    """The facts of the provider called ``name`` (as in :func:`smtplab.reference.providers`).
+    """The facts of the provider called ``name``: a name or an alias from the knowledge base
+    (``gmail``, ``office365``, ``ses``, ``sendinblue`` ...), or a provider of
+    :func:`smtplab.reference.providers`.
 
     ``LAB_PROVIDER`` gives the lab's facts for ``host``. An unknown name raises ValueError.
     """
@@ -199,11 +278,17 @@ def provider_facts(name: str, host: str | None = None) -> ProviderFacts:
         if facts is None:
             raise ValueError(f"{host!r} is not a lab host")
         return facts
+    provider = knowledge().resolve(name)
+    if provider is not None:
+        return _from_knowledge(provider)
     for known, rows in _all_rows():
         if known.lower() == name.strip().lower():
             return _facts_from_rows(known, list(rows))
     names = ", ".join(sorted(provider_names()))
-    raise ValueError(f"unknown provider {name!r}; known: {names}")
+    raise ValueError(
+        f"unknown provider {name!r}; known: {names} (and aliases such as outlook, office365, "
+        "ses, brevo)"
+    )
 
 
 def guess_provider(host: str) -> str | None:
@@ -212,6 +297,11 @@ def guess_provider(host: str) -> str | None:
     name = host.strip().rstrip(".").lower()
     if lab_facts(name) is not None:
         return LAB_PROVIDER
+    if name == "127.0.0.1":
+        return None
+    provider = knowledge().by_host(name)
+    if provider is not None:
+        return provider.name
     for known, rows in _all_rows():
         for r in rows:
             if name in (h.lower() for h in _HOST_RE.findall(_clean(r.get("host")))):

@@ -45,8 +45,8 @@ _IMPLICIT = (
     "said in cleartext, so nothing can be stripped"
 )
 _STARTTLS = (
-    "message submission (RFC 6409) upgraded with STARTTLS before the password is sent; fine "
-    "wherever STARTTLS is not tampered with"
+    "message submission (RFC 6409) upgraded with STARTTLS before any login (password or token) "
+    "is sent; fine wherever STARTTLS is not tampered with"
 )
 _ALT = "an alternative port your provider documents for networks that block the standard ones"
 _SUB25 = (
@@ -92,7 +92,8 @@ RULES: Final[tuple[Rule, ...]] = (
         4,
         False,
         True,
-        "a smarthost that documents authenticated relay on 25",
+        "a smarthost (a provider's sending server, not an MX) that documents 25, with a login "
+        "or an IP allow-list; many networks block 25, so its other ports come first",
     ),
     Rule("mail-server", "undocumented", None, False, True, _UNDOCUMENTED),
 )
@@ -104,16 +105,30 @@ def rule_for(purpose: str, kind: str) -> Rule:
     return _INDEX[(purpose, kind)]
 
 
-def port_kind(port: int, facts: ProviderFacts) -> str:
-    """What ``port`` is, by what ``facts`` document (see the module's table)."""
+def port_kind(port: int, facts: ProviderFacts, purpose: str = "mail-client") -> str:
+    """What ``port`` is, by what ``facts`` document (see the module's table).
+
+    465 is always ``implicit`` (RFC 8314 registers it for implicit TLS, whatever a page says).
+    On a provider's sending server (``facts.smarthost``), 25 is never direct delivery to an MX:
+    undocumented there, a mail server must not use it (``undocumented``) and a program that logs
+    in is told it is for relay (``relay25``); documented, a mail server uses it as a smarthost
+    port (``sub25``, with a login or an allow-list), while a program that logs in keeps away
+    from a 25 documented only for relay.
+    """
     doc = facts.port(port)
+    if port == 25 and facts.smarthost:
+        if doc is None:
+            return "undocumented" if purpose == "mail-server" else "relay25"
+        if purpose == "mail-server":
+            return "sub25"
+        return "relay25" if doc.purpose == "relay" or doc.security == "none" else "sub25"
     if doc is None:
         return "relay25" if port == 25 else "undocumented"
     if port == 25:
         return "relay25" if doc.purpose == "relay" or doc.security == "none" else "sub25"
     if doc.purpose == "alt":
         return "alt"
-    if doc.security == "implicit_tls":
+    if port == 465 or doc.security == "implicit_tls":
         return "implicit"
     return "starttls"
 

@@ -13,7 +13,27 @@ from typing import Any
 from smtplab.classroom.app import ClassSession, Limits, make_app
 from smtplab.classroom.store import ClassStore
 
-__all__ = ["ClassServer", "lan_addresses"]
+__all__ = ["ClassServer", "lab_ca_certificate", "lan_addresses"]
+
+
+def lab_ca_certificate(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:
+    """HTTPS for the collector with the lab's CA: a certificate for ``names`` (the addresses
+    learners dial) signed by the lab CA, written into ``folder`` with its key (mode 0600), and
+    the CA's certificate beside them for learners to trust (``--class-ca``). Returns the paths
+    (certificate, key, CA)."""
+    import os
+
+    from smtplab.lab import certs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pair = certs.service_certificate(names)
+    cert, key, ca = folder / "class-cert.pem", folder / "class-key.pem", folder / "class-ca.pem"
+    cert.write_bytes(pair.cert_pem)
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pair.key_pem)
+    ca.write_text(certs.ca_pem())
+    return cert, key, ca
 
 
 def lan_addresses() -> list[str]:
@@ -45,6 +65,7 @@ class ClassServer:
         port: int = 0,
         limits: Limits | None = None,
         code: str | None = None,
+        tls: tuple[str | Path, str | Path] | None = None,
     ) -> None:
         db = ":memory:" if folder is None else Path(folder) / "class.duckdb"
         self.store = ClassStore(db)
@@ -60,11 +81,14 @@ class ClassServer:
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        #: (certificate file, key file) for HTTPS, or None for plain HTTP on the LAN.
+        self.tls = tls
 
     @property
     def url(self) -> str:
         host, port = self.address
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
     def _uvicorn(self) -> Any:
         import uvicorn
@@ -76,6 +100,8 @@ class ClassServer:
             lifespan="off",
             timeout_keep_alive=5,
             limit_concurrency=200,
+            ssl_certfile=str(self.tls[0]) if self.tls else None,
+            ssl_keyfile=str(self.tls[1]) if self.tls else None,
         )
         return uvicorn.Server(config)
 

@@ -123,13 +123,18 @@ def preview(records: Sequence[Mapping[str, Any]], label: str, address: str) -> l
     return lines
 
 
-def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _post(
+    url: str, body: dict[str, Any], timeout: float, cafile: str | None = None
+) -> dict[str, Any]:
+    import ssl
+
     data = json.dumps(body, ensure_ascii=False, default=str).encode()
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )
+    context = ssl.create_default_context(cafile=cafile) if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as reply:
             return dict(json.loads(reply.read(1_000_000)))
     except urllib.error.HTTPError as exc:
         try:
@@ -161,13 +166,16 @@ def send(
     code: str,
     label: str,
     timeout: float = 10.0,
+    cafile: str | None = None,
 ) -> ShareReport:
-    """Join the class with ``code`` under ``label`` and send the scrubbed ``records``."""
+    """Join the class with ``code`` under ``label`` and send the scrubbed ``records``. Over
+    ``https://`` the collector's certificate is verified (against ``cafile``, the class's CA
+    the teacher hands out, else the system's CAs)."""
     url = base_url(address)
     label = check_label(label)
-    joined = _post(f"{url}/api/join", {"code": code, "label": label}, timeout)
+    joined = _post(f"{url}/api/join", {"code": code, "label": label}, timeout, cafile)
     token = str(joined.get("learner", ""))
     batch = [scrub(r) for r in records]
-    reply = _post(f"{url}/api/records", {"learner": token, "records": batch}, timeout)
+    reply = _post(f"{url}/api/records", {"learner": token, "records": batch}, timeout, cafile)
     refused = tuple((int(i), str(why)) for i, why in reply.get("refused", []))
     return ShareReport(int(reply.get("accepted", 0)), refused, len(batch))

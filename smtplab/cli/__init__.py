@@ -8,6 +8,7 @@
     smtplab show FILE... [--lenient] [--summary] [--limit N] [--transcript]
     smtplab merge FILE... -o OUT
     smtplab notebooks [--dir DIR] [--reset] [--no-browser] [--port N]
+    smtplab explain "REPLY" [--provider NAME] [--json]
 
 Exit status: 0 when probes ran, whatever they found; 2 for bad arguments or a file that cannot be
 read or written, with one line saying what was wrong (results already obtained are still printed).
@@ -87,6 +88,8 @@ def _lazy(module: str, name: str) -> Callable[[Any], Any]:
 _BUILT_IN = (
     ("probe", "probe a host's SMTP ports", "probe_cmd", "add_probe_arguments", "run_probe"),
     ("doctor", "which port and settings to use, and why", "..doctor", "add_arguments", "run"),
+    ("explain", "what an SMTP reply means, whose side it is on, what to do", "explain_cmd",
+     "add_explain_arguments", "run_explain"),
     ("lab", "run the embedded mail lab until Ctrl-C", "lab_cmd", "add_lab_arguments", "run_lab"),
     ("record", "probe hosts and append the records to a file", "probe_cmd",
      "add_record_arguments", "run_record"),

@@ -21,24 +21,49 @@ def add_class_arguments(p: argparse.ArgumentParser) -> None:
         help="address to listen on (default: every interface, for the classroom's LAN)",
     )
     serve.add_argument("--port", type=port_number, default=8025)
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        help="serve HTTPS with a certificate from the lab's CA (learners add --class-ca FILE)",
+    )
+    serve.add_argument("--cert", metavar="FILE", help="HTTPS with your own certificate (PEM)")
+    serve.add_argument("--key", metavar="FILE", help="the private key of --cert (PEM)")
 
 
 def run_class(args: argparse.Namespace) -> int:
     if args.action != "serve":
         raise UsageError("say what to do: smtplab class serve")
-    from smtplab.classroom.server import ClassServer, lan_addresses
+    from pathlib import Path
 
+    from smtplab.classroom.server import ClassServer, lab_ca_certificate, lan_addresses
+
+    if bool(args.cert) != bool(args.key) or (args.cert and args.https):
+        raise UsageError("HTTPS: give either --https (the lab's CA) or both --cert and --key")
+    host = args.bind
+    shown = [host] if host not in ("0.0.0.0", "::") else (lan_addresses() or ["127.0.0.1"])
+    tls = None
+    ca_note = ""
+    if args.https:
+        names = sorted({*shown, "127.0.0.1", "localhost"})
+        cert, key, ca = lab_ca_certificate(Path(args.dir), names)
+        tls, ca_note = (cert, key), f" --class-ca {safe_text(ca)}"
+    elif args.cert:
+        for path in (args.cert, args.key):
+            if not Path(path).is_file():
+                raise UsageError(f"{safe_text(path)}: no such file")
+        tls = (args.cert, args.key)
     try:
-        server = ClassServer(args.dir, host=args.bind, port=args.port)
+        server = ClassServer(args.dir, host=args.bind, port=args.port, tls=tls)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
-    host, port = server.address
-    shown = [host] if host not in ("0.0.0.0", "::") else (lan_addresses() or ["127.0.0.1"])
+    port = server.address[1]
+    scheme = "https" if tls else "http"
     session = server.session
     print(f"Class collector running. Join code: {session.code}")
     for address in shown:
-        print(f"  learners share with: --share {safe_text(address)}:{port} --code {session.code}")
-    print(f"  your live view: http://127.0.0.1:{port}/?key={session.teacher_key}")
+        where = f"{scheme}://{safe_text(address)}:{port}" if tls else f"{safe_text(address)}:{port}"
+        print(f"  learners share with: --share {where} --code {session.code}{ca_note}")
+    print(f"  your live view: {scheme}://127.0.0.1:{port}/?key={session.teacher_key}")
     print(f"  the class's database: {safe_text(server.store.path)}   (Ctrl-C stops)")
     try:
         server.run()

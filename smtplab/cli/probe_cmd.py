@@ -1,10 +1,18 @@
-"""``smtplab probe`` and ``smtplab record``: probe ports, show the table, keep the records."""
+"""``smtplab probe`` and ``smtplab record``: probe ports, show the table, keep the records.
+
+Ctrl-C keeps what finished: the probes that had ended are written to the record file (and
+printed), one line on standard error says how many were saved where and that the run was
+interrupted, and the exit status is 130, as for any command stopped by SIGINT.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from smtplab.cli import output
@@ -92,6 +100,39 @@ def _probe_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped the probes: ``finished`` holds the results that had ended, in target
+    order, out of ``total``."""
+
+    def __init__(self, finished: list[Any], total: int) -> None:
+        super().__init__(f"interrupted after {len(finished)} of {total} probes")
+        self.finished = finished
+        self.total = total
+
+
+class _Finished:
+    """The ``progress`` callable of :func:`smtplab.probe_many` that keeps each result as it
+    ends (it is called on the probing thread; Ctrl-C arrives on the main one)."""
+
+    def __init__(self, targets: Sequence[tuple[str, int]], also: Callable[..., Any] | None):
+        self.order = {(h.lower(), p): i for i, (h, p) in reversed(list(enumerate(targets)))}
+        self.also = also
+        self.lock = threading.Lock()
+        self.results: list[Any] = []
+
+    def __call__(self, done: int, total: int, result: Any) -> None:
+        with self.lock:
+            self.results.append(result)
+        if self.also is not None:
+            self.also(done, total, result)
+
+    def snapshot(self) -> list[Any]:
+        with self.lock:
+            got = list(self.results)
+        last = len(self.order)
+        return sorted(got, key=lambda r: self.order.get((str(r.host).lower(), r.port), last))
+
+
 def _with_lab(scenario: str | None, run: Callable[[Any], Any]) -> Any:
     if scenario is None:
         return run(None)
@@ -111,16 +152,18 @@ def probe_targets(
     """Probe ``targets`` (in the lab when ``--lab``), with live lines on a terminal's stderr."""
     kw = _probe_kwargs(args)
     show_live = live and sys.stderr.isatty() and not under_notebook()
+    kept = _Finished(targets, None)
 
     def run(lab: Any) -> list[Any]:
         from smtplab.probe import probe_many
 
         def call(live: Any = None) -> list[Any]:
+            kept.also = live.progress if live else None
             return probe_many(
                 list(targets),
                 lab=lab,
                 concurrency=args.concurrency,
-                progress=live.progress if live else False,
+                progress=kept,
                 on_phase=live.phase if live else None,
                 **kw,
             )
@@ -132,7 +175,10 @@ def probe_targets(
 
         return LiveProbes(targets, kw["timeout"], make_console(sys.stderr)).run(call)
 
-    return _with_lab(args.lab, run)  # type: ignore[no-any-return]
+    try:
+        return _with_lab(args.lab, run)  # type: ignore[no-any-return]
+    except KeyboardInterrupt:
+        raise Interrupted(kept.snapshot(), len(targets)) from None
 
 
 def print_report(results: Sequence[Any], *, transcript: bool) -> None:
@@ -170,14 +216,60 @@ def print_checklist(console: Any, checks: Sequence[Any]) -> None:
         console.print(Padding(line, (0, 0, 0, 2)))
 
 
-def _finish(results: list[Any], args: argparse.Namespace, path: str | None, json: bool) -> int:
+@contextmanager
+def _no_second_interrupt() -> Iterator[None]:
+    """A second Ctrl-C while the finished records are written must not tear the file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _interrupted(stop: Interrupted, args: argparse.Namespace, path: str | None, json: bool) -> int:
+    """Keep and show what finished, say so in one line, exit 130 (128 + SIGINT)."""
+    n, total = len(stop.finished), stop.total
+    with _no_second_interrupt():
+        try:
+            _finish(stop.finished, args, path, json, quiet=True)
+            error = None
+        except output.RecordWriteError as exc:
+            error = exc
+        left = total - n
+        if path and error is None:
+            said = f"saved {n} finished result{'s' if n != 1 else ''} to {safe_text(path)}"
+        elif path:
+            said = f"{safe_text(error)}"
+        else:
+            said = f"{n} finished result{'s' if n != 1 else ''} shown above, none saved"
+        print(
+            f"smtplab: interrupted (Ctrl-C): {said}; {left} of {total} probe"
+            f"{'s' if total != 1 else ''} did not finish",
+            file=sys.stderr,
+            flush=True,
+        )
+    return 130
+
+
+def _finish(
+    results: list[Any],
+    args: argparse.Namespace,
+    path: str | None,
+    json: bool,
+    *,
+    quiet: bool = False,
+) -> int:
     """Write the records first (a closed pipe must not lose them), then print."""
     written, error = output.write_records(results, path) if path else (0, None)
     if json:
         output.print_json(results)
     else:
-        print_report(results, transcript=args.transcript)
-        if path and error is None:
+        if results or not quiet:
+            print_report(results, transcript=args.transcript)
+        if path and error is None and not quiet:
             from smtplab.cli.render import make_console
 
             make_console().print(f"appended {written} record(s) to {safe_text(path)}")
@@ -210,7 +302,10 @@ def run_probe(args: argparse.Namespace) -> int:
             # error) there is nothing to probe, and guessing would probe the wrong machine.
             return 0
         ports = [25] if args.ports == DEFAULT_PORTS_TEXT else ports
-    results = probe_targets([(h, p) for h in hosts for p in ports], args, live=not args.json)
+    try:
+        results = probe_targets([(h, p) for h in hosts for p in ports], args, live=not args.json)
+    except Interrupted as stop:
+        return _interrupted(stop, args, args.record, args.json)
     return _finish(results, args, args.record, args.json)
 
 
@@ -223,7 +318,10 @@ def run_record(args: argparse.Namespace) -> int:
     from smtplab.cli.share_cmd import check_share_arguments, share_results
 
     check_share_arguments(args)
-    results = probe_targets([(h, p) for h in args.hosts for p in ports], args, live=True)
+    try:
+        results = probe_targets([(h, p) for h in args.hosts for p in ports], args, live=True)
+    except Interrupted as stop:
+        return _interrupted(stop, args, args.output, False)
     status = _finish(results, args, args.output, False)
     if args.share:
         share_results(results, args, args.output)

@@ -166,21 +166,46 @@ def _print_transcripts(console: Any, records: Iterable[dict[str, Any]]) -> None:
             console.print(line)
 
 
+def _summary_of(df: Any, by_port: bool, limit: int | None) -> Any:
+    """The summary of records already loaded (the very records the checklist shows)."""
+    from smtplab.records import port_summary, summarize
+
+    if by_port:
+        return port_summary(df)
+    out = summarize(df)
+    groups = len(out)
+    if limit is not None:
+        out = out.head(limit).copy()
+    out.attrs["groups"] = groups
+    return out
+
+
 def run_show(args: argparse.Namespace) -> int:
-    from smtplab.records import port_summary_for_file, summary_for_file
+    from smtplab.records import load_records, port_summary_for_file, summary_for_file
 
     source = args.files if len(args.files) > 1 else args.files[0]
     console = make_console()
+    strict, limit = not args.lenient, args.limit or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.summary:
-            summary = port_summary_for_file(source, strict=not args.lenient)
+            summary = port_summary_for_file(source, strict=strict)
+        else:
+            summary = summary_for_file(source, strict=strict, limit=limit)
+        groups = summary.attrs.get("groups", len(summary))
+        records = None
+        if args.transcript or (not args.summary and groups <= CHECKLIST_MAX_ROWS):
+            # Whole records are needed (checklist, transcripts): read them *before* printing, so
+            # a bad line stops show before any table that counted it, and the table counts the
+            # very records shown (the summary reader checks only the columns it needs).
+            df = load_records(source, strict=strict)
+            records = frame_rows(df)
+            summary = _summary_of(df, args.summary, limit)
+            groups = summary.attrs.get("groups", len(summary))
+        if args.summary:
             blocks = port_summary_block(summary, console.width)
         else:
-            limit = args.limit or None
-            summary = summary_for_file(source, strict=not args.lenient, limit=limit)
             blocks = summary_block(summary, console.width)
-        groups = summary.attrs.get("groups", len(summary))
         if len(summary) == 0:
             console.print("(no records)")
         else:
@@ -192,24 +217,21 @@ def run_show(args: argparse.Namespace) -> int:
                     "and port; --limit 0 shows every row, --summary shows outcome by port)",
                     style="dim",
                 )
-            if args.transcript or (not args.summary and groups <= CHECKLIST_MAX_ROWS):
-                _show_records(console, source, args)
-    for w in caught:
-        print(f"note: {safe_text(w.message)}", file=sys.stderr)
+        if records is not None:
+            if not args.summary:
+                _print_checklist(console, records)
+            if args.transcript:
+                _print_transcripts(console, records)
+    for note in dict.fromkeys(str(w.message) for w in caught):  # each note once
+        print(f"note: {safe_text(note)}", file=sys.stderr)
     return 0
 
 
-def _show_records(console: Any, source: Any, args: argparse.Namespace) -> None:
-    """The per-host checklist and, when asked, the transcripts: these need whole records."""
+def _print_checklist(console: Any, records: list[dict[str, Any]]) -> None:
     from smtplab.checklist import checklist
     from smtplab.cli.probe_cmd import print_checklist
-    from smtplab.records import load_records
 
-    records = frame_rows(load_records(source, strict=not args.lenient))
-    if not args.summary:
-        print_checklist(console, checklist(records))
-    if args.transcript:
-        _print_transcripts(console, records)
+    print_checklist(console, checklist(records))
 
 
 def run_merge(args: argparse.Namespace) -> int:

@@ -23,6 +23,9 @@ def add_share_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--code", help="the class's join code (on the teacher's screen)")
     p.add_argument("--yes", action="store_true", help="share without asking first")
+    p.add_argument(
+        "--class-ca", metavar="FILE", help="the class's CA file, for an https:// collector"
+    )
 
 
 def check_share_arguments(args: argparse.Namespace) -> None:
@@ -57,7 +60,13 @@ def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str
             print(f"Not shared. Your records are kept in {safe_text(kept_in)}.")
             return
     try:
-        report = send(records, address=args.share, code=args.code, label=args.vantage)
+        report = send(
+            records,
+            address=args.share,
+            code=args.code,
+            label=args.vantage,
+            cafile=getattr(args, "class_ca", None),
+        )
     except ShareError as exc:
         raise UsageError(f"{exc}; your records are kept in {kept_in}") from None
     print(f"Shared {report.accepted} of {report.total} record(s) with the class.")

@@ -39,6 +39,7 @@ from smtplab.importers._common import (
     utc_iso,
 )
 from smtplab.records import RecordError
+from smtplab.records.errors import json_problem
 from smtplab.schema import empty_record
 
 __all__ = ["iter_zgrab2"]
@@ -113,7 +114,7 @@ def _decode(raw: bytes) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInput(None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        raise BadInput(None, json_problem(exc)) from None
     except RecursionError:
         raise BadInput(None, "not valid JSON (nested too deeply)") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts

@@ -184,12 +184,13 @@ _SCENARIO_LIST: Final = (
         "standards imagine it. Port 25 reaches the relay mx.lab.example, and ports 587, 2525 and "
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
         "see what each port is for before any network gets in the way. Beside them, "
-        "oauth.lab.example on 587 takes only OAuth tokens, as Outlook.com has since 2024-09-16 "
-        "(Gmail still takes an app password; see provider_logins.csv): a password will not work "
-        "there. The lab's own OAuth server issues the tokens (lab.oauth). Three more hosts "
-        "answer a password as the big providers do: outlook.lab.example refuses it with 535 "
-        "5.7.139, gmail.lab.example asks for an app password with 534-5.7.9 (lab.app_password), "
-        "and exchange.lab.example refuses it with 550 5.7.30; all three take a lab token.",
+        "oauth.lab.example on 587 takes only OAuth tokens and offers no password mechanism at "
+        "all, so a password is never even sent there; the lab's own OAuth server issues the "
+        "tokens (lab.oauth). Real providers refuse passwords later, and three hosts here answer "
+        "as they do: outlook.lab.example lists AUTH LOGIN XOAUTH2 and answers the password with "
+        "'535 5.7.139', gmail.lab.example with '534-5.7.9' (it takes lab.app_password), and "
+        "exchange.lab.example with '550 5.7.30' (see provider_logins.csv); all three take a lab "
+        "token. Read the 5.7.x reply, not the AUTH line.",
         {},
         hosts=(*_CORE_HOSTS, *_LOGIN_HOSTS),
     ),
@@ -351,7 +352,8 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
         "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
-        "OAUTHBEARER with a token from the lab's OAuth server; a password will not work here.",
+        "OAUTHBEARER with a token from the lab's OAuth server; no password mechanism is "
+        "offered, so a password will not work here (it is never even sent).",
         "outlook-like": "Answers like Outlook.com: STARTTLS, then AUTH LOGIN or XOAUTH2; the "
         "password is refused with 535 5.7.139 (basic authentication is disabled), a lab token "
         "works.",

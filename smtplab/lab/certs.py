@@ -36,7 +36,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CERTIFICATE_KINDS", "CertificatePair", "ca_pem", "certificate", "server_context"]
+__all__ = [
+    "CERTIFICATE_KINDS",
+    "CertificatePair",
+    "ca_pem",
+    "certificate",
+    "server_context",
+    "service_certificate",
+]
 
 #: The kinds of server certificate the lab can present. ``lab-ca`` is the good one.
 CERTIFICATE_KINDS: Final = ("lab-ca", "expired", "self-signed", "wrong-host")
@@ -223,3 +230,50 @@ def server_context(host: str, kind: str = "lab-ca") -> ssl.SSLContext:
             os.unlink(path)
         _contexts[(host, kind)] = ctx
     return ctx
+
+
+def service_certificate(names: list[str]) -> CertificatePair:
+    """A server certificate signed by the lab CA for several ``names`` (DNS names or IP
+    addresses, each in the subject alternative names as its own kind): for a service on the
+    classroom's network, such as the class collector, that learners reach by the teacher's
+    address. Not cached: made when asked."""
+    import ipaddress
+
+    sans: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            sans.append(x509.DNSName(name))
+    if not sans:
+        raise ValueError("a service certificate needs at least one name")
+    key = _new_key()
+    with _lock:
+        ca_cert, ca_key = _get_ca()
+    issuer_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_now() - _CLOCK_SKEW)
+        .not_valid_after(_now() + _dt.timedelta(days=_LEAF_DAYS))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return CertificatePair(
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )

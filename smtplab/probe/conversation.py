@@ -14,7 +14,7 @@ import ssl
 import time
 from typing import Any, Final
 
-from smtplab.findings import Finding
+from smtplab.findings import AUTH_TLS_VERSIONS, Finding
 from smtplab.probe.result import ProbeState
 from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
@@ -82,10 +82,6 @@ GRACE_MIN_S: Final = 0.25
 GRACE_EVENT: Final = "no cleartext greeting within"
 TLS_FIRST_EVENT: Final = "implicit TLS answered first on the second connection"
 CLEARTEXT_FIRST_EVENT: Final = "the cleartext greeting came first: the TLS attempt was dropped"
-
-#: TLS versions a verifying client accepts (Python's default context refuses older ones): the
-#: AUTH check sends credentials over nothing older, whatever a probe that reads old servers took.
-AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
 
 
 def _ms(start: float) -> float:

@@ -268,9 +268,14 @@ def _cafile_problem(path: str, mtime_ns: int, size: int) -> str | None:
     """What is wrong with a CA file (``None``: nothing), once per version of the file."""
     if os.path.isdir(path):
         return "is a folder, not a PEM file (give the file of CA certificates)"
+    limit = 64 * 1024 * 1024  # a system bundle is about 200 KB
+    if size > limit:
+        return "is larger than 64 MiB: not a file of CA certificates"
     try:
         with open(path, "rb") as f:
-            data = f.read(64 * 1024 * 1024 + 1)
+            # read what stat says is there (plus one byte), not the limit: read(n) sets n bytes
+            # aside first, and 64 MiB for a 1 KB file was a probe's whole memory budget
+            data = f.read(min(size, limit) + 1 if size else 64 * 1024)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     if b"-----BEGIN CERTIFICATE-----" not in data:

@@ -1,15 +1,18 @@
 """What a probe found: the running :class:`ProbeState`, and the frozen :class:`ProbeResult`.
 
 A result has every field of the record schema (DESIGN.md); :func:`finish` makes one from a
-state, with the findings computed and every form of an AUTH secret scrubbed from every field.
+state, with the findings computed, and hands it to :func:`redact_result`, the one pass that takes
+every form of an AUTH secret out of every field the server could have put text into.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -18,8 +21,18 @@ from smtplab import schema
 from smtplab.findings import Finding, analyze, guess_role, top_finding
 from smtplab.probe.options import ProbeOptions
 from smtplab.protocol import Redactor, TranscriptLine, ehlo_keyword
+from smtplab.redaction import Scrubber
 
-__all__ = ["MAX_TRANSCRIPT_LINES", "ProbeResult", "ProbeState", "checks_of", "finish"]
+__all__ = [
+    "MAX_TRANSCRIPT_LINES",
+    "OWN_FIELDS",
+    "OWN_PARTS",
+    "ProbeResult",
+    "ProbeState",
+    "checks_of",
+    "finish",
+    "redact_result",
+]
 
 #: A transcript keeps at most this many lines (a 1,000-line EHLO reply, twice, and the rest);
 #: beyond it one event says how many were left out, so memory stays bounded.
@@ -212,7 +225,8 @@ class ProbeState:
         if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
             self.dropped_lines += 1
             return
-        text = self.redactor.scrub(text)
+        # server text is scrubbed once, whole, by redact_result (a secret split over two lines
+        # is only found with both in view); client lines are redacted in client() below
         self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
 
     def client(self, text: str) -> str:
@@ -278,12 +292,102 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
     findings = analyze(rec, st.extra)
     if error is not None and outcome == "open":
         findings = (*findings, Finding("protocol_problem", "medium", error))
-    scrub = st.redactor.scrub  # an echo of the AUTH data, wherever the server put it
-    values: dict[str, Any] = {
-        k: _scrubbed(val, scrub) for k, val in rec.items() if k not in ("findings", "transcript")
+    values = {k: _frozen(val) for k, val in rec.items() if k not in ("findings", "transcript")}
+    result = ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+    return redact_result(result, st.redactor.scrubber)
+
+
+#: Fields the probe fills from its own options, its own clock or its own vocabulary (outcome
+#: words, finding-free facts), never with text the server sent: :func:`redact_result` leaves
+#: them as they are, so that a short password cannot turn ``open`` or the host name into
+#: ``[redacted]``. Every other field, including any field added later, goes through the pass.
+OWN_FIELDS: Final = frozenset(
+    {
+        "schema_version",
+        "probe_id",
+        "started_at",
+        "vantage",
+        "source",
+        "host",
+        "address",
+        "port",
+        "mode",
+        "timeout",
+        "deadline",
+        "checks",
+        "tls_mode",
+        "outcome",
+        "role",
+        "relay_check",
+        "cert_problems",
     }
-    findings = tuple(Finding(f.code, f.severity, scrub(f.message)) for f in findings)
-    return ProbeResult(**values, findings=findings, transcript=tuple(st.transcript))
+)
+
+
+def redact_result(result: ProbeResult, scrubber: Scrubber) -> ProbeResult:
+    """``result`` with every form of the secrets ``scrubber`` knows replaced by ``[redacted]``
+    in every field but :data:`OWN_FIELDS`: banner, error, extensions, certificate text, every
+    finding's message, every transcript line (server lines together, so a secret split over
+    two of them is found). The one place a probe's secrets are taken out of what it shows."""
+    if not scrubber:
+        return result
+    changes: dict[str, Any] = {}
+    for f in fields(result):
+        if f.name not in OWN_FIELDS:
+            value = getattr(result, f.name)
+            if f.name == "transcript":
+                changes[f.name] = _redacted_transcript(value, scrubber)
+            else:
+                changes[f.name] = _redacted(value, scrubber)
+    return dataclasses.replace(result, **changes)
+
+
+#: Parts of a finding or a transcript line that hold the probe's own words or numbers (a finding's
+#: code and severity, a line's direction, kind and time), never text from the server.
+OWN_PARTS: Final = frozenset({"code", "severity", "dir", "kind", "t"})
+
+
+def _redacted(value: Any, scrubber: Scrubber) -> Any:
+    """``value`` redacted all through: strings, sequences (of lines: a secret may run across
+    two EHLO lines), mappings, and dataclasses (a finding, a typed event) but their
+    :data:`OWN_PARTS`."""
+    if isinstance(value, str):
+        return scrubber.scrub(value)
+    if value is None or isinstance(value, (bool, int, float, enum.Enum)):
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(x, str) for x in value):
+        return tuple(scrubber.scrub_lines(value))
+    if isinstance(value, (tuple, list)):
+        return tuple(_redacted(x, scrubber) for x in value)
+    if isinstance(value, Mapping):
+        return {k: _redacted(v, scrubber) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = {
+            f.name: _redacted(getattr(value, f.name), scrubber)
+            for f in fields(value)
+            if f.init and f.name not in OWN_PARTS
+        }
+        return dataclasses.replace(value, **parts)
+    raise TypeError(f"redact_result does not know how to redact a {type(value).__name__}")
+
+
+def _redacted_transcript(
+    lines: tuple[TranscriptLine, ...], scrubber: Scrubber
+) -> tuple[TranscriptLine, ...]:
+    """Every line's text and other parts; the server's lines together, as one reply stream."""
+    server = [i for i, x in enumerate(lines) if x.dir == "server"]
+    texts = dict(zip(server, scrubber.scrub_lines([lines[i].text for i in server]), strict=True))
+    out = []
+    for i, line in enumerate(lines):
+        parts = {
+            f.name: _redacted(getattr(line, f.name), scrubber)
+            for f in fields(line)
+            if f.init and f.name not in OWN_PARTS and f.name != "text"
+        }
+        parts["text"] = texts[i] if i in texts else scrubber.scrub(line.text)
+        new = dataclasses.replace(line, **parts)
+        out.append(line if new == line else new)
+    return tuple(out)
 
 
 def checks_of(o: ProbeOptions) -> list[str]:
@@ -298,9 +402,5 @@ def checks_of(o: ProbeOptions) -> list[str]:
     return [word for word in schema.CHECKS if asked[word]]
 
 
-def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, (list, tuple)):
-        return tuple(scrub(x) if isinstance(x, str) else x for x in value)
-    return value
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value

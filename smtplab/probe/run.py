@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import functools
 import sys
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -20,16 +21,28 @@ from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
 from smtplab.probe.result import ProbeResult, ProbeState, finish
 from smtplab.probe.sessions import run_sessions
 from smtplab.probe.wire import DeadlineReached, WireFactory
-from smtplab.protocol import Redactor, secret_forms
+from smtplab.protocol import Redactor
+from smtplab.redaction import Scrubber
 
 __all__ = ["aprobe", "aprobe_many", "probe", "probe_many", "run_probe", "run_sync"]
 
 
 def new_state(o: ProbeOptions, on_phase: Callable[[str], None] | None = None) -> ProbeState:
-    """A probe's empty state, its redactor armed with every form of the secret it may send."""
-    return ProbeState(
-        o, redactor=Redactor(secret_forms(*o.auth) if o.auth else ()), on_phase=on_phase
-    )
+    """A probe's empty state, its redactor armed with every secret it may send."""
+    scrubber = _scrubber(*o.auth) if o.auth else None
+    return ProbeState(o, redactor=Redactor(scrubber=scrubber), on_phase=on_phase)
+
+
+#: Scrubbers in use, by login: the probes of one ``probe_many(auth=...)`` share one (it takes a
+#: few milliseconds to make). Held weakly, so a login's secrets live no longer than its probes.
+_SCRUBBERS: weakref.WeakValueDictionary[tuple[str, str], Scrubber] = weakref.WeakValueDictionary()
+
+
+def _scrubber(user: str, password: str) -> Scrubber:
+    scrubber = _SCRUBBERS.get((user, password))
+    if scrubber is None:
+        scrubber = _SCRUBBERS[(user, password)] = Scrubber.for_login(user, password)
+    return scrubber
 
 
 async def run_probe(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from smtplab.errors import SmtplabError
 
-__all__ = ["MAX_PROBLEMS_KEPT", "RecordError", "RecordWarning", "show", "where"]
+__all__ = [
+    "MAX_PROBLEMS_KEPT",
+    "RecordError",
+    "RecordWarning",
+    "json_problem",
+    "show",
+    "where",
+]
 
 #: How many problem messages a lenient load keeps in ``df.attrs["problems"]``.
 MAX_PROBLEMS_KEPT = 20
@@ -31,6 +39,13 @@ def show(value: Any, limit: int = 60) -> str:
         return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """``not valid JSON (Expecting value at column 7)``. Some of json's messages end in "at"
+    already (``Unterminated string starting at``): they are not given a second one."""
+    msg = exc.msg.removesuffix(" at")
+    return f"not valid JSON ({msg} at column {exc.colno})"
 
 
 class RecordError(SmtplabError, ValueError):

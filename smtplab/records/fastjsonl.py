@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
@@ -52,6 +53,23 @@ _TIME = (
     r"^([1-9]\d{3}|0[1-9]\d\d|00[1-9]\d|000[1-9])-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?(\+00:00|Z)$"
 )
 _INT64_BOUND = 2.0**63
+
+#: A blank line between two line ends (``bytes.strip`` whitespace, as the line reader uses).
+#: Anchored on a newline: a pattern that may also start at the block's start runs 25 times
+#: slower (1.3 s against 0.05 s on a 30 MB block).
+_BLANK_INSIDE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
+
+
+def _has_blank_line(data: bytes) -> bool:
+    """True if a line of ``data`` is empty or only whitespace (the last one if unterminated)."""
+    end = data.find(b"\n")
+    first = data if end < 0 else data[: end + 1]
+    last = data[data.rfind(b"\n") + 1 :]
+    return (
+        not first.strip()
+        or (bool(last) and not last.strip())
+        or _BLANK_INSIDE.search(data) is not None
+    )
 
 
 @lru_cache(maxsize=1)
@@ -163,6 +181,10 @@ def _parse_block(data: bytes, lines: int, max_line_bytes: int) -> pa.Table | Non
 
     if b"\xef\xbb\xbf" in data:  # a byte-order mark: Python's json refuses it, Arrow does not
         return None
+    # Arrow reads no row from a blank line and two from a line with two records: together they
+    # would pass the count below, while the line reader refuses the two-record line.
+    if _has_blank_line(data):
+        return None
     try:
         data.decode("utf-8")  # Arrow does not check UTF-8 inside strings
     except UnicodeDecodeError:
@@ -181,7 +203,7 @@ def _parse_block(data: bytes, lines: int, max_line_bytes: int) -> pa.Table | Non
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_rows != lines:  # blank lines, or two records on one line
+    if table.num_rows != lines:  # two records on one line (blank lines are gone already)
         return None
     if not _passes(table):
         return None

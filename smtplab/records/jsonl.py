@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from smtplab.records.arrow import LoadPart, records_to_table
 from smtplab.records.check import check_fields
-from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, show, where
+from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, json_problem, show, where
 from smtplab.records.normalise import json_int, to_json_ready
 from smtplab.schema import FIELDS
 
@@ -299,7 +299,7 @@ class _Reader:
                     "JSON (was a writer killed mid-write?)"
                 )
             else:
-                reason = f"not valid JSON ({exc.msg} at column {exc.colno})"
+                reason = json_problem(exc)
             self.bad(line_no, None, reason)
             return None
         except RecursionError:

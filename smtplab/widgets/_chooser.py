@@ -120,14 +120,16 @@ def _first_step(sender: str, provider: str | None) -> str:
     )
 
 
-def _doc_words(security: str) -> str:
+def _doc_words(security: str, port: int = 0) -> str:
+    if port == 465:  # RFC 8314: 465 is implicit TLS, never STARTTLS, whatever a page's wording
+        return "implicit TLS"
     return {"implicit_tls": "implicit TLS", "none": "no TLS documented"}.get(security, "STARTTLS")
 
 
 def _documented_step(facts: Any, provider: str | None) -> str:
     if provider:
         words = ", ".join(
-            f"{d.port} ({_doc_words(d.security)})"
+            f"{d.port} ({_doc_words(d.security, d.port)})"
             for d in sorted(facts.ports, key=lambda d: d.port)
         )
         return f"{provider} documents these ports: {words}."
@@ -180,12 +182,14 @@ def choose_port(
         port, proven = advice.to_try[0], False
         doc = facts.port(port)
         security = _DOC_SECURITY.get(doc.security, "starttls") if doc else "starttls"
-        if port == 25 and sender == "relay":
-            security = "none"
+        if port == 465:  # implicit TLS by RFC 8314, never STARTTLS
+            security = "implicit"
+        if port == 25 and sender == "relay" and not getattr(facts, "smarthost", False):
+            security = "none"  # direct delivery to an MX; a smarthost's 25 keeps its TLS
         alternatives = advice.to_try[1:]
         from smtplab.advice.rules import port_kind, rule_for
 
-        reason = rule_for(_PURPOSE[sender], port_kind(port, facts)).reason
+        reason = rule_for(_PURPOSE[sender], port_kind(port, facts, _PURPOSE[sender])).reason
         steps.append(f"So: port {port}, because {reason}. Probe it to be sure it gets out.")
     else:
         port, security, proven, alternatives = None, "", False, ()
@@ -292,7 +296,7 @@ class PortChooser(W.VBox):
         provider: str | None = None,
         blocked: Sequence[int] = (),
     ) -> None:
-        from smtplab import reference
+        from smtplab.advice.facts import provider_facts, provider_names
 
         self.results = results
         self.sender = W.ToggleButtons(
@@ -302,7 +306,11 @@ class PortChooser(W.VBox):
             description="Sending:",
             style={"button_width": "170px"},
         )
-        names = sorted(reference.providers()["provider"].unique())
+        # every provider of the knowledge base (Yahoo, iCloud, Google Workspace...) and the rest
+        # of the port table; an alias given ("office365") selects the provider it names
+        names = sorted(provider_names(), key=str.lower)
+        if provider and provider not in names:
+            provider = provider_facts(provider).name
         self.provider = W.Dropdown(
             options=[("not sure / my own server", ""), *[(n, n) for n in names]],
             value=provider or "",

@@ -94,7 +94,8 @@ class ProbePanel(W.VBox):
     Outputs: ``notice`` (HTML: the scenario's story, or the live-mode warning), ``message``
     (HTML: one-line errors), ``progress`` (IntProgress) and ``progress_label`` (Label),
     ``results_html`` (HTML table), ``chart_html`` (HTML with the chart image),
-    ``transcripts`` (Accordion, one HTML per port), ``last_results`` (list of ProbeResult).
+    ``transcripts`` (Accordion, one HTML per port), ``last_results`` (list of ProbeResult),
+    ``share`` (:class:`ShareBox`: the results shown, shared with the class after a preview).
     Call ``close_lab()`` (or ``close()``) to stop the embedded lab it started.
     """
 
@@ -203,6 +204,10 @@ class ProbePanel(W.VBox):
         self.results_html = W.HTML(value=results_table_html([]))
         self.chart_html = W.HTML()
         self.transcripts = W.Accordion(children=[])
+        from smtplab.widgets._class import ShareBox
+
+        #: "Share with the class": the results shown, sent to the class's collector.
+        self.share = ShareBox(lambda: self.last_results)
 
     def _layout(self) -> list[W.Widget]:
         """The panel's rows, top to bottom."""
@@ -233,6 +238,7 @@ class ProbePanel(W.VBox):
                 "Transcripts (C: client, S: server)</div>"
             ),
             self.transcripts,
+            W.Accordion(children=[self.share], titles=("Share with the class",)),
         ]
 
     # --- the lab --------------------------------------------------------------------------
