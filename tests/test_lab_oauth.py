@@ -513,3 +513,34 @@ def test_describe_tells_where_tokens_come_from(lab: Lab) -> None:
     text = lab.describe()
     assert "lab.oauth" in text and "no OAuth tokens" not in text
     assert "lab.app_password" in text
+
+
+# ------------------------------------------------------------------ the probe's login check
+@pytest.mark.parametrize(
+    "host,port,code",
+    [("outlook.lab.example", 587, 535), ("exchange.lab.example", 587, 550), ("gmail.lab.example", 465, 534)],
+)  # fmt: skip
+def test_the_probe_reports_a_provider_like_refusal_and_keeps_the_password_out(
+    lab: Lab, host: str, port: int, code: int, caplog: pytest.LogCaptureFixture, tmp_path: Any
+) -> None:
+    from test_security import assert_nothing_leaks, codes, secrets_of
+
+    user, password = lab.credentials
+    r = smtplab.probe(host, port, lab=lab, auth=(user, password), timeout=3)
+    assert r.cert_verified is True  # the only kind of session a password may cross
+    assert "auth_failed" in codes(r) and "auth_ok" not in codes(r)
+    failed = next(f for f in r.findings if f.code == "auth_failed")
+    assert str(code) in failed.message
+    assert_nothing_leaks(r, secrets_of(user, password), caplog, tmp_path)
+    app = smtplab.probe("gmail.lab.example", 587, lab=lab, auth=(user, lab.app_password))
+    assert "auth_ok" in codes(app)
+    assert_nothing_leaks(app, secrets_of(user, lab.app_password), caplog, tmp_path)
+
+
+def test_the_probe_sends_no_password_to_the_oauth_only_host(lab: Lab) -> None:
+    from test_security import client_lines, codes
+
+    r = smtplab.probe(HOST, PORT, lab=lab, auth=lab.credentials, timeout=3)
+    assert "auth_unavailable" in codes(r) and "auth_ok" not in codes(r)
+    assert "STARTTLS" in client_lines(r)  # the client's lines are there...
+    assert not [c for c in client_lines(r) if c.upper().startswith("AUTH")]  # ...and no AUTH
