@@ -518,8 +518,12 @@ def test_describe_tells_where_tokens_come_from(lab: Lab) -> None:
 # ------------------------------------------------------------------ the probe's login check
 @pytest.mark.parametrize(
     "host,port,code",
-    [("outlook.lab.example", 587, 535), ("exchange.lab.example", 587, 550), ("gmail.lab.example", 465, 534)],
-)  # fmt: skip
+    [
+        ("outlook.lab.example", 587, 535),
+        ("exchange.lab.example", 587, 550),
+        ("gmail.lab.example", 465, 534),
+    ],
+)
 def test_the_probe_reports_a_provider_like_refusal_and_keeps_the_password_out(
     lab: Lab, host: str, port: int, code: int, caplog: pytest.LogCaptureFixture, tmp_path: Any
 ) -> None:
