@@ -513,6 +513,7 @@ def test_describe_tells_where_tokens_come_from(lab: Lab) -> None:
     text = lab.describe()
     assert "lab.oauth" in text and "no OAuth tokens" not in text
     assert "lab.app_password" in text
+    assert f"{lab.oauth.url}/device" in text and lab.oauth.metadata_url in text
 
 
 # ------------------------------------------------------------------ the probe's login check

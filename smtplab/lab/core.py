@@ -718,6 +718,15 @@ class Lab:
             "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
             "accepted on port 25; everything accepted lands in lab.outbox.",
         ]
+        oauth = self._rt.oauth
+        if oauth is not None:
+            lines += [
+                "",
+                f"OAuth 2.0 server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url};",
+                f"  client id {oauth.client_id}, scope {oauth.scope}; approve a device code",
+                f"  in a browser at {oauth.url}/device with the lab password, or in Python",
+                "  with lab.oauth.approve(code).",
+            ]
         lines += ["", *self._client_lines(user, password)]
         return "\n".join(lines)
 
