@@ -125,6 +125,12 @@ def test_the_oauth_server_runs_only_with_the_lab() -> None:
     with lab, pytest.raises(LabError):
         _ = lab.oauth  # home-isp has no token-taking host
     running = Lab("open-internet").start()
+    # Until lab.oauth starts the server no token exists: one is refused with the same exchange.
+    with tls_client(running) as client:
+        raw = base64.b64encode(xoauth2_string("student", "lab-anything").encode()).decode()
+        assert client.docmd("AUTH", "XOAUTH2 " + raw)[0] == 334
+        code, text = client.docmd("")
+        assert code == 535 and b"has not started" in text
     url = running.oauth.metadata_url
     running.stop()
     with pytest.raises(urllib.error.URLError):

@@ -292,21 +292,34 @@ class Lab:
     def oauth(self) -> LabOAuth:
         """The lab's OAuth 2.0 authorization server (:class:`smtplab.lab.oauth.LabOAuth`).
 
-        It runs while the lab runs, when the scenario has a host that takes tokens
-        (``oauth.lab.example`` and the provider-like hosts of ``open-internet``). Get a token by
-        the device flow (RFC 8628) and approve it with ``lab.oauth.approve(user_code)``, or by the
-        authorization-code flow with PKCE; then log in with ``AUTH XOAUTH2`` (see
-        :func:`smtplab.lab.oauth.xoauth2_string`). Tokens are for ``lab.credentials[0]`` and
-        scope ``lab.oauth.scope``, and expire after ``lab.oauth.token_lifetime`` seconds.
-        Raises :class:`LabError` when the lab is not running or has no such host.
+        The scenario must have a host that takes tokens (``oauth.lab.example`` and the
+        provider-like hosts of ``open-internet``). The server starts on first use, on a loopback
+        socket of its own, and stops with the lab; until it starts no token exists, so every
+        token is refused. Get a token by the device flow (RFC 8628) and approve it with
+        ``lab.oauth.approve(user_code)``, or by the authorization-code flow with PKCE; then log in
+        with ``AUTH XOAUTH2`` (see :func:`smtplab.lab.oauth.xoauth2_string`). Tokens are for
+        ``lab.credentials[0]`` and scope ``lab.oauth.scope``, and expire after
+        ``lab.oauth.token_lifetime`` seconds. Raises :class:`LabError` when the lab is not
+        running or has no such host.
         """
-        oauth: LabOAuth | None = self._rt.oauth
-        if oauth is None or not self.running:
+        if not any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
             raise LabError(
-                "the lab's OAuth server runs only while a lab with a token-taking host runs "
-                "(scenario open-internet): start the lab first"
+                f"scenario {self.scenario} has no host that takes OAuth tokens; "
+                "oauth.lab.example and the provider-like hosts are in open-internet"
             )
-        return oauth
+        with self._lock:
+            rt = self._rt
+            if not self.running or rt.hub is None:
+                raise LabError(
+                    "the lab is not running: call lab.start() or use 'with Lab(...) as lab:'"
+                )
+            if rt.oauth is None:
+                from smtplab.lab.oauth import LabOAuth
+
+                rt.oauth = LabOAuth(*self._credentials, bind=self._bind).start()
+                rt.hub.oauth = rt.oauth  # the servers read it on their next AUTH
+            oauth: LabOAuth = rt.oauth
+            return oauth
 
     @property
     def app_password(self) -> str:
@@ -536,10 +549,6 @@ class Lab:
         rt.loop = asyncio.new_event_loop()
         rt.loop.set_exception_handler(_quiet_about_peers)
         _quiet_logging()
-        if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
-            from smtplab.lab.oauth import LabOAuth
-
-            rt.oauth = LabOAuth(*self._credentials, bind=self._bind).start()
         rt.hub = Hub(
             loop=rt.loop,
             credentials=self._credentials,
@@ -547,7 +556,6 @@ class Lab:
             max_connections=self._max_connections,
             data_size_limit=self._max_message_size,
             slow_delay=self._slow_delay,
-            oauth=rt.oauth,
             app_password=self._app_password.replace(" ", ""),
         )
         listeners: list[tuple[EndpointPlan, socket.socket]] = []
@@ -672,7 +680,8 @@ class Lab:
         return lines
 
     def describe(self) -> str:
-        """The endpoint table, the credentials, and how to point a mail client at the lab."""
+        """The endpoint table, the credentials, and how to point a mail client at the lab (and,
+        where the scenario takes OAuth tokens, where its OAuth server is: this starts it)."""
         lines = [f"smtplab lab: scenario {self.scenario} (vantage {self.vantage})", ""]
         lines += textwrap.wrap(self._scenario.paragraph, width=96)
         lines.append("")
@@ -718,8 +727,8 @@ class Lab:
             "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
             "accepted on port 25; everything accepted lands in lab.outbox.",
         ]
-        oauth = self._rt.oauth
-        if oauth is not None:
+        if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+            oauth = self.oauth  # started here if need be: a browser needs its address
             lines += [
                 "",
                 f"OAuth 2.0 server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url};",

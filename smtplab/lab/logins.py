@@ -135,7 +135,7 @@ TOKEN_REFUSAL: Final[Mapping[str, str]] = {
     "wrong-user": "the token was issued to another user",
     "wrong-scope": "the token was not issued for sending mail (scope)",
     "malformed": "that is not an XOAUTH2/OAUTHBEARER string with a bearer token",
-    "no-server": "the lab's authorization server is not running",
+    "no-server": "the lab never issued that token (its OAuth server has not started: lab.oauth)",
 }
 
 

@@ -128,7 +128,8 @@ class Hub:
     max_connections: int
     data_size_limit: int
     slow_delay: float
-    #: The lab's OAuth authorization server (:class:`smtplab.lab.oauth.LabOAuth`), if it runs.
+    #: The lab's OAuth authorization server (:class:`smtplab.lab.oauth.LabOAuth`), once started
+    #: (``lab.oauth`` starts it on first use; until then no token exists).
     oauth: Any = None
     #: The app password the Gmail-like profile takes ("" until the lab makes one).
     app_password: str = ""
@@ -307,7 +308,7 @@ class OAuthHandler(LabHandler):
             if check.ok:
                 return AuthResult(success=True, auth_data=sasl.user)
             reason = check.reason
-        if reason in ("malformed", "no-server"):
+        if reason == "malformed":  # not a token at all: no error exchange, just the refusal
             return AuthResult(success=False, handled=False, message=self._refusal(reason))
         # The documented error exchange: a 334 with the JSON, the client's empty line, then 535.
         challenge = error_challenge(SMTP_SCOPE, oauthbearer=oauthbearer)
