@@ -336,6 +336,18 @@ def test_a_refused_device_code_gets_access_denied(lab: Lab) -> None:
     assert lab.oauth.approve("NOPE-NOPE") is False
 
 
+def test_polling_faster_than_the_interval_gets_slow_down(lab: Lab) -> None:
+    meta = metadata(lab)
+    _, dev = post(
+        meta["device_authorization_endpoint"],
+        {"client_id": lab.oauth.client_id, "scope": SMTP_SCOPE},
+    )
+    poll = {"grant_type": DEVICE_GRANT, "device_code": dev["device_code"]}
+    poll["client_id"] = lab.oauth.client_id
+    assert post(meta["token_endpoint"], poll)[1]["error"] == "authorization_pending"
+    assert post(meta["token_endpoint"], poll)[1]["error"] == "slow_down"  # RFC 8628 3.5
+
+
 # ------------------------------------------------------------------ refusals
 def _refused(lab: Lab, user: str, token: str, host: str = HOST) -> tuple[int, bytes]:
     """XOAUTH2 with a bad token: the 334 error challenge, the empty answer, then the 535."""
@@ -497,9 +509,9 @@ def test_gmail_like_takes_the_app_password_and_says_badcredentials_to_a_wrong_on
     user, password = lab.credentials
     app = lab.app_password
     assert len(app.replace(" ", "")) == 16 and app != password and lab.app_password == app
-    for typed in (app, app.replace(" ", "")):
+    for name, typed in ((user, app), (f"{user}@lab.example", app.replace(" ", ""))):
         with tls_client(lab, "gmail.lab.example", 465) as client:
-            assert client.login(user, typed)[0] == 235
+            assert client.login(name, typed)[0] == 235
     with tls_client(lab, "gmail.lab.example") as client:
         with pytest.raises(smtplib.SMTPAuthenticationError) as info:
             client.login(user, "wrong")

@@ -338,13 +338,14 @@ def _authenticator(hub: Hub, profile: str | None) -> Callable[..., AuthResult]:
     ) -> AuthResult:
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
-        login = _lab_user(data.login.decode("utf-8", "replace")).encode("utf-8")
         # compare_digest: constant time, so timing does not leak how much of a guess was right.
-        right_user = hmac.compare_digest(login, user)
-        if like is None:
-            if right_user & hmac.compare_digest(data.password, password):
+        if like is None:  # the lab's own servers: exactly lab.credentials
+            if hmac.compare_digest(data.login, user) & hmac.compare_digest(data.password, password):
                 return AuthResult(success=True, auth_data=data.login.decode("utf-8", "replace"))
             return AuthResult(success=False, handled=False)
+        # A provider-like server: the user name as the provider takes it, an address too.
+        login = _lab_user(data.login.decode("utf-8", "replace")).encode("utf-8")
+        right_user = hmac.compare_digest(login, user)
         app = hub.app_password.encode("utf-8")
         # Google shows app passwords in groups of four with spaces; people paste them so.
         typed = data.password.replace(b" ", b"")
