@@ -168,7 +168,9 @@ GMAIL_APP_PASSWORD_REQUIRED: Final = (
     "534-5.7.9 Application-specific password required. For more information, go to\r\n"
     "534 5.7.9 https://support.google.com/mail/?p=InvalidSecondFactor"
 )
-#: Google's reply to a wrong password (and the end of a failed XOAUTH2 exchange).
+#: Google's reply to a wrong password (and the end of a failed XOAUTH2 exchange), from a session
+#: with smtp.gmail.com: https://pastebin.com/uXqSaYa4 ('535-5.7.8 Username and Password not
+#: accepted. Learn more at' / '535 5.7.8 https://support.google.com/mail/?p=BadCredentials ...').
 GMAIL_BAD_CREDENTIALS: Final = (
     "535-5.7.8 Username and Password not accepted. Learn more at\r\n"
     "535 5.7.8 https://support.google.com/mail/?p=BadCredentials"
@@ -220,13 +222,15 @@ PROVIDER_LIKE: Final[Mapping[str, ProviderLike]] = {
             mechanisms=("LOGIN", "XOAUTH2"),
             password_reply="550 5.7.30 Basic authentication is not supported for Client "
             "Submission.",
-            source="https://www.captaindns.com/en/blog/microsoft-exchange-basic-auth-smtp-end "
-            "(2026-02-20: 'Any client still using Basic Auth will receive the error 550 5.7.30 "
-            "Basic authentication is not supported for Client Submission.'), which follows "
-            "Microsoft's Exchange Team blog https://techcommunity.microsoft.com/blog/exchange/"
-            "exchange-online-to-retire-basic-auth-for-client-submission-smtp-auth/4114750 (not in "
-            "the stored copies); the change is dated: disabled by default for existing tenants in "
-            "late December 2026 per that article, so check again after it",
+            source="https://techcommunity.microsoft.com/t5/exchange-team-blog/exchange-online-to-"
+            "retire-basic-auth-for-client-submission-smtp/ba-p/4114750 (Microsoft's Exchange Team "
+            "blog: 'Once Basic auth is permanently disabled, any clients or apps connecting using "
+            "Basic auth with Client Submission (SMTP AUTH) will receive this response: 550 5.7.30 "
+            "Basic authentication is not supported for Client Submission.'). The date moves: that "
+            "post (updated 2025-06-11) says March-April 2026; https://www.captaindns.com/en/blog/"
+            "microsoft-exchange-basic-auth-smtp-end (2026-02-20) reports a January 2026 revision, "
+            "disabled by default for existing tenants in late December 2026, with the same reply. "
+            "Check again after that",
             mechanisms_source="'250-AUTH LOGIN XOAUTH2' quoted from smtp.office365.com in "
             "https://github.com/Enough-Software/enough_mail/issues/106",
         ),
