@@ -36,8 +36,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from smtplab.engine import aprobe
 from smtplab.lab import SLOW_GREETING_DELAY, Lab
-from smtplab.probe import aprobe
 
 #: The classroom lesson's hasty timeout, and the patient one for every other endpoint.
 SHORT_TIMEOUT = 0.5

@@ -69,7 +69,7 @@ for arg in sys.argv[2:]:
 RATE_LIMITED = r"""
 import sys
 import importlib
-P = importlib.import_module("smtplab.probe.run")  # where probe_many finds its rate limiter
+P = importlib.import_module("smtplab.engine.run")  # where probe_many finds its rate limiter
 class _Limit(P._RateLimiter):
     def __init__(self, rate):
         super().__init__(10.0)

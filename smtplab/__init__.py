@@ -7,8 +7,6 @@ pandas, matplotlib and ipywidgets only when records, charts or widgets are used.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -16,8 +14,8 @@ __version__ = "0.1.0"
 from smtplab.errors import SmtplabError
 
 if TYPE_CHECKING:
-    from smtplab.discover import discover
-    from smtplab.probe import (
+    from smtplab.discovery import discover
+    from smtplab.engine import (
         ProbeInputError,
         ProbeOptions,
         ProbeResult,
@@ -27,26 +25,24 @@ if TYPE_CHECKING:
         probe,
         probe_many,
     )
-    from smtplab.replay import replay
+    from smtplab.replaying import replay
 
     replay_record = replay
 
-#: Public functions that share their name with the module defining them: ``smtplab.probe``,
-#: ``smtplab.discover`` and ``smtplab.replay`` are always the functions, whatever imports the
-#: modules of those names (``from smtplab.replay import differences``, then ``smtplab.replay(rec)``
-#: must still call the function) — see :class:`_Package`.
-_SHADOWED = {"probe": "smtplab.probe", "discover": "smtplab.discover", "replay": "smtplab.replay"}
-
-# public name -> module that defines it, loaded on first use
+# public name -> module that defines it, loaded on first use. ``probe``, ``replay`` and
+# ``discover`` are plain functions: their modules are named otherwise (``smtplab.engine``,
+# ``smtplab.replaying``, ``smtplab.discovery``), so importing a module never hides a function.
 _LAZY = {
-    "ProbeInputError": "smtplab.probe",
-    "ProbeOptions": "smtplab.probe",
-    "ProbeResult": "smtplab.probe",
-    "aprobe": "smtplab.probe",
-    "aprobe_many": "smtplab.probe",
-    "make_options": "smtplab.probe",
-    "probe_many": "smtplab.probe",
-    **_SHADOWED,
+    "ProbeInputError": "smtplab.engine",
+    "ProbeOptions": "smtplab.engine",
+    "ProbeResult": "smtplab.engine",
+    "aprobe": "smtplab.engine",
+    "aprobe_many": "smtplab.engine",
+    "make_options": "smtplab.engine",
+    "probe": "smtplab.engine",
+    "probe_many": "smtplab.engine",
+    "discover": "smtplab.discovery",
+    "replay": "smtplab.replaying",
     "Finding": "smtplab.findings",
     "TranscriptLine": "smtplab.protocol",
     "Lab": "smtplab.lab",
@@ -97,20 +93,6 @@ __all__ = [
     "tls",
     "widgets",
 ]
-
-
-class _Package(types.ModuleType):
-    """The ``smtplab`` module: Python sets a package's attribute to each submodule it loads
-    (``smtplab.replay`` = the module), which would hide the function of the same name; the
-    functions named in :data:`_SHADOWED` keep their names."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

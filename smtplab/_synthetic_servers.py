@@ -293,6 +293,7 @@ class _Template:
         rec: dict[str, Any],
         lines: list[tuple[str, str, int]],
         timings: tuple[bool, bool, bool, bool],
+        events: dict[str, tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         self.tls_mode = rec["tls_mode"]
         self.role = rec["role"]
@@ -301,8 +302,20 @@ class _Template:
         #: the fields from banner_code to error, in schema order, as JSON (without braces)
         self.middle = _J({k: rec[k] for k in _MIDDLE})[1:-1]
         #: each transcript line after its clock: ``,"dir":"server","text":"220 …"}``
-        self.lines = [f',"dir":"{d}","text":{_quoted(text)}}}' for d, text, _ in lines]
+        self.lines = [
+            f',"dir":"{d}","text":{_quoted(text)}{_event(text, events) if d == "event" else ""}}}'
+            for d, text, _ in lines
+        ]
         self.kinds = np.array([_WAIT_NONE] + [k for _, _, k in lines], dtype=np.int8)
+
+
+def _event(text: str, events: dict[str, tuple[str, dict[str, Any]]] | None) -> str:
+    """An event line's kind and data as JSON (schema 3), read from the generator's sentence
+    unless given."""
+    from smtplab.prose_events import read_sentence
+
+    kind, data = (events or {}).get(text) or read_sentence(text)
+    return f',"kind":"{kind}"' + (f',"data":{_J(data)}' if data else "")
 
 
 def _quoted(text: str) -> str:
@@ -340,6 +353,7 @@ def _failure_template(outcome: str, variant: int, port: int) -> _Template:
     severity, message = _FAILURES[outcome]
     rec["findings"] = [_finding(_FINDING_OF.get(outcome, outcome), severity, message)]
     connect = banner = tls = False
+    events: dict[str, tuple[str, dict[str, Any]]] = {}
     if outcome == "filtered":
         lines = [("event", "connect timed out after 5.0 s", _WAIT_TIMEOUT)]
     elif outcome == "refused":
@@ -351,6 +365,13 @@ def _failure_template(outcome: str, variant: int, port: int) -> _Template:
             "error": _ERRORS[variant % len(_ERRORS)],
         }[outcome]
         lines = [("event", rec["error"], _WAIT_NONE)]
+        cause = "lookup" if outcome == "dns_failed" else "unreachable"
+        events = {
+            rec["error"]: (
+                "dns_failed" if outcome == "dns_failed" else "connect_failed",
+                {"cause": cause if outcome != "error" else "other", "detail": rec["error"]},
+            )
+        }
     else:
         connect, lines = True, [("event", "connected", _WAIT_CONNECT)]
         if outcome == "silent":
@@ -368,4 +389,4 @@ def _failure_template(outcome: str, variant: int, port: int) -> _Template:
             rec["tls_mode"] = "implicit" if port == 465 else "none"
         else:  # reset
             lines.append(("event", "connection reset by peer", _WAIT_NONE))
-    return _Template(rec, lines, (connect, banner, False, tls))
+    return _Template(rec, lines, (connect, banner, False, tls), events)

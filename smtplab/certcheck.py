@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
-from smtplab.findings import CERT_PROBLEMS
+from smtplab.schema import CERT_PROBLEMS
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -170,7 +170,7 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
 def checklist(records: Iterable[Any]) -> list[Check]:
     """The checks for each (vantage, host) in ``records``, in the order hosts first appear.
 
-    ``records``: :class:`~smtplab.probe.ProbeResult` objects or record dicts. When a port was probed
+    ``records``: :class:`~smtplab.ProbeResult` objects or record dicts. When a port was probed
     more than once from one vantage, its last record counts.
     """
     hosts: dict[tuple[str, str], dict[int, Any]] = {}

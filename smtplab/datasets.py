@@ -25,8 +25,8 @@ RECORDING_TIMEOUT = 3.0
 
 def record_scenario(scenario: str, path: Path, *, timeout: float = RECORDING_TIMEOUT) -> int:
     """Probe every endpoint of one lab scenario and write the records to ``path`` (replacing it)."""
+    from smtplab.engine import probe_many
     from smtplab.lab import Lab
-    from smtplab.probe import probe_many
     from smtplab.records import save_records
 
     with Lab(scenario=scenario) as lab:

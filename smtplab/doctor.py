@@ -101,7 +101,7 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
         _regular_file("--compare", path, "a record file (.jsonl, .jsonl.gz or .parquet)")
     if args.cafile:
         _regular_file("--cafile", args.cafile, "a PEM file of CA certificates")
-        from smtplab.probe.options import ProbeInputError, check_cafile
+        from smtplab.engine.options import ProbeInputError, check_cafile
 
         try:
             check_cafile(args.cafile)
@@ -142,7 +142,7 @@ def _ports(facts: ProviderFacts | None) -> list[int]:
 
 
 def _probe(args: argparse.Namespace, ports: list[int], timeout: float) -> list[dict[str, Any]]:
-    from smtplab.probe import probe_many
+    from smtplab.engine import probe_many
 
     kw: dict[str, Any] = {"timeout": timeout, "cafile": args.cafile, "progress": False}
     targets = [(args.host, p) for p in ports]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from smtplab.protocol import ehlo_keyword
+from smtplab.schema import CERT_PROBLEMS as _CERT_PROBLEMS
 
 SEVERITY_ORDER: Final = {"high": 3, "medium": 2, "low": 1, "info": 0}
 
@@ -143,17 +144,8 @@ def _is_relay(rec: Record) -> bool:
 #: computes them from the certificate itself (:func:`smtplab.tls.certificate_problems`) and
 #: records them as ``cert_problems``; older records get them from their fields
 #: (:func:`cert_problems_of`).
-CERT_PROBLEMS: Final = (
-    "expired",
-    "not_yet_valid",
-    "self_signed",
-    "unknown_issuer",
-    "wrong_purpose",
-    "bad_extension",
-    "name_mismatch",
-    "weak_key",
-    "weak_signature",
-)
+# the words live with the record schema (certcheck reads them there, below findings)
+CERT_PROBLEMS: Final = _CERT_PROBLEMS
 
 
 def _parse_time(value: object) -> dt.datetime | None:

@@ -19,9 +19,9 @@ A real conversation, as this module sees it::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from smtplab.redaction import Scrubber
@@ -392,20 +392,67 @@ def validate_ehlo_name(name: str) -> str:
 REDACTED: Final = "[redacted]"
 
 
+#: A value in an event line's ``data``: text, a number, a yes/no, or a list of texts.
+EventValue = str | int | float | bool | list[str]
+
+
 @dataclass(frozen=True)
 class TranscriptLine:
     """One line of a probe's conversation.
 
     ``t`` is milliseconds since the probe started; ``dir`` is ``client`` (we sent it),
     ``server`` (we received it) or ``event`` (something that happened: connected, TLS up, ...).
+    An event line also says what happened as data: its ``kind`` (a word of
+    :data:`smtplab.schema.EVENT_KINDS`) and, where a step needs them, structured fields in
+    ``data`` (names of :data:`smtplab.schema.EVENT_FIELDS`); ``text`` is the sentence for
+    people, which may be reworded freely. Lines of records older than schema 3 have no kind.
     """
 
     t: float
     dir: str
     text: str
+    kind: str | None = None
+    data: dict[str, EventValue] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, object]:
-        return {"t": round(self.t, 3), "dir": self.dir, "text": self.text}
+        out: dict[str, object] = {"t": round(self.t, 3), "dir": self.dir, "text": self.text}
+        if self.kind is not None:
+            out["kind"] = self.kind
+            if self.data:
+                out["data"] = dict(self.data)
+        return out
+
+    @classmethod
+    def from_dict(cls, item: object) -> TranscriptLine:
+        """A line from its record form (a dict, or a row of a table: missing values, NaN and
+        array-valued lists are read as what they stand for)."""
+        if isinstance(item, TranscriptLine):
+            return item
+        row: Mapping[str, Any] = item if isinstance(item, Mapping) else vars(item)
+        get = row.get
+        kind = get("kind")
+        data = get("data")
+        return cls(
+            float(get("t", 0.0)),
+            str(get("dir")),
+            str(get("text")),
+            kind if isinstance(kind, str) else None,
+            _event_data(data),
+        )
+
+
+def _event_data(data: object) -> dict[str, EventValue]:
+    """An event line's data without its empty fields (a table holds every field of every line)."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, EventValue] = {}
+    for key, value in data.items():
+        if hasattr(value, "tolist") and not isinstance(value, (str, int, float, bool)):
+            value = value.tolist()
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        out[str(key)] = [str(x) for x in value] if isinstance(value, (list, tuple)) else value
+    return out
 
 
 class Redactor:

@@ -6,16 +6,19 @@ importers, charts, widgets) uses the names and types defined here, so a rename h
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 #: Version 2 (issue 15): ``extensions`` as sent (``SIZE 35882577``) by live probes as by
 #: importers; ``cert_problems``; what the probe was asked (``timeout``, ``deadline``,
-#: ``checks``), so a replay needs no transcript wording. Version 1 files are read and upgraded
-#: (:func:`upgrade_record`).
-SCHEMA_VERSION: Final = 2
+#: ``checks``), so a replay needs no transcript wording. Version 3 (issue 22): every event line
+#: of the transcript carries a ``kind`` (:data:`EVENT_KINDS`) and, where a step needs them,
+#: structured ``data`` (:data:`EVENT_FIELDS`); the sentence is for people. Versions 1 and 2 are
+#: read and upgraded (:func:`upgrade_record`); their event lines have no kind, and a replay
+#: reads them by their words.
+SCHEMA_VERSION: Final = 3
 
 #: Every version this smtplab reads: older ones go through :func:`upgrade_record`.
-READABLE_SCHEMA_VERSIONS: Final = (1, 2)
+READABLE_SCHEMA_VERSIONS: Final = (1, 2, 3)
 
 #: The outcome words, one per probe, in the order a learner meets them.
 OUTCOMES: Final = (
@@ -90,9 +93,75 @@ ROLES: Final = ("relay", "submission-starttls", "submission-implicit", "unknown"
 #: login in cleartext (the lab's legacy profile only).
 CHECKS: Final = ("verify", "relay", "tls_required", "auth", "cleartext_auth")
 
+#: What happened, as a word: the ``kind`` of a transcript event line (schema v3). A replay
+#: dispatches on these, never on the sentence beside them.
+EventKind = Literal[
+    "dns_failed",  # the name did not resolve (cause: lab, lookup, timeout, other)
+    "connecting",  # address, port, lab (the socket is the lab's stand-in for the endpoint)
+    "connected",  # the TCP connection is up
+    "connect_failed",  # cause: timeout, refused, reset, unreachable, other; detail
+    "deadline",  # the probe's overall deadline passed (seconds; bytes of a handshake under way)
+    "internal_error",  # a bug of smtplab's (detail)
+    "unasked_replies",  # count replies came that nobody asked for, before command
+    "send_failed",  # the connection was gone when command was sent (detail)
+    "reply_timeout",  # no reply to command within seconds
+    "greeting_timeout",  # no greeting within seconds: bytes came (started: like a reply) or none
+    "protocol_error",  # what came is not SMTP (detail)
+    "closed",  # the server closed or reset the connection (detail)
+    "tls_handshake",  # a handshake starts (verify; judge: the certificate is judged after it)
+    "tls_rejected",  # the verifying handshake rejected the certificate (detail: OpenSSL's reason)
+    "tls_failed",  # the handshake failed (detail; cleartext: the server answered in cleartext)
+    "tls_timeout",  # the handshake did not finish within seconds (bytes the server sent meanwhile)
+    "tls_established",  # version, cipher, the certificate (subject, issuer, not_after, san) and,
+    # when it was judged, verified, problems and detail
+    "cert_verdict",  # the one-handshake verdict on the certificate: verified, detail
+    "tls_race",  # no cleartext greeting within seconds: implicit TLS tried beside it
+    "race_tls_first",  # implicit TLS answered first on the second connection
+    "race_cleartext_first",  # the cleartext greeting came first
+    "starttls_not_offered",  # STARTTLS asked for, not offered
+    "starttls_refused",  # STARTTLS answered with code
+    "starttls_injection",  # count items came after the 220 to STARTTLS, before the handshake
+    "check",  # a check beyond looking starts (check: tls_required, tls_required_again, relay)
+    "auth_skipped",  # the login check sent nothing (cause: cleartext, unverified, old_tls)
+    "reconnect",  # a second connection to read a certificate that failed verification
+    "retry",  # another session (cause: implicit_tls, plain)
+    "retry_failed",  # the retry with implicit TLS did not answer either
+    "truncated",  # count more lines were left out of the transcript
+    "note",  # an event line of an older record whose words name no kind above
+]
+EVENT_KINDS: Final[tuple[str, ...]] = get_args(EventKind)
+
+#: The structured fields an event line's ``data`` may hold, with their kinds; each appears only
+#: where its kind of event needs it (see :data:`EventKind`).
+EVENT_FIELDS: Final[dict[str, str]] = {
+    "address": "str",
+    "port": "int",
+    "lab": "bool",
+    "cause": "str",
+    "detail": "str",
+    "command": "str",
+    "check": "str",
+    "seconds": "float",
+    "bytes": "int",
+    "count": "int",
+    "code": "int",
+    "started": "bool",
+    "cleartext": "bool",
+    "verify": "bool",
+    "judge": "bool",
+    "version": "str",
+    "cipher": "str",
+    "subject": "str",
+    "issuer": "str",
+    "not_after": "str",
+    "san": "list[str]",
+    "verified": "bool",
+    "problems": "list[str]",
+}
+
 # Field name -> (kind, nullable).  Kinds: str, int, float, bool, datetime (ISO-8601 UTC string in
 # JSON), list[str], findings (list of {code, severity, message}), transcript (list of
-# {t, dir, text}).
+# {t, dir, text} and, on event lines, kind and data).
 FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "schema_version": ("int", False),
     "probe_id": ("str", False),
@@ -180,13 +249,29 @@ def upgrade_record(rec: dict[str, Any]) -> dict[str, Any]:
     records kept bare keywords, imported ones the parameters: both are what was known);
     ``cert_problems``, ``timeout``, ``deadline`` and ``checks`` become ``None``: not recorded
     then (findings read the certificate problems from the other fields, and a replay takes the
-    options from the transcript). A newer version than this smtplab knows is left for the
-    reader to refuse."""
+    options from the transcript). Version 2 → 3: nothing changes but the number; the event
+    lines keep their words and no kind, which tells a replay to read them by their words. A
+    newer version than this smtplab knows is left for the reader to refuse."""
     version = rec.get("schema_version")
-    if version != 1:
+    if version not in (1, 2):
         return rec
     out = dict(rec)
-    out["schema_version"] = 2
+    out["schema_version"] = SCHEMA_VERSION
     for name in ("cert_problems", "timeout", "deadline", "checks"):
         out.setdefault(name, None)
     return out
+
+
+#: Every certificate problem a record can name in ``cert_problems``, in the order they are
+#: reported (:mod:`smtplab.findings` maps each to a finding; :mod:`smtplab.certcheck` finds them).
+CERT_PROBLEMS: Final = (
+    "expired",
+    "not_yet_valid",
+    "self_signed",
+    "unknown_issuer",
+    "wrong_purpose",
+    "bad_extension",
+    "name_mismatch",
+    "weak_key",
+    "weak_signature",
+)

@@ -174,8 +174,10 @@ class _Generator:
         total = np.round(clocks[ends - 1] + rng.uniform(0.1, 3.0, b), 3)
         said: list[str] = []
         for h, p, tpl in zip(hosts, ports, tpls, strict=True):
+            address = self.hosts[h]["address"]
             said.append(
-                f',"dir":"event","text":"connecting to {self.hosts[h]["address"]} port {p}"}}'
+                f',"dir":"event","text":"connecting to {address} port {p}","kind":"connecting"'
+                f',"data":{{"address":"{address}","port":{p},"lab":false}}}}'
             )
             said.extend(tpl.lines)
         lines = pc.binary_join_element_wise('{"t":', _text(clocks), pa.array(said), "")

@@ -52,6 +52,15 @@ NOTEBOOK = {
             "))",
         ),
         code_cell(
+            "player",
+            "record = {'host': 'mx.example', 'port': 587, 'outcome': 'open', 'transcript': [",
+            "    {'t': i * 0.5, 'dir': ('server', 'client')[i % 2],",
+            "     'text': f'line {i} <img src=x onerror=alert(1)>'} for i in range(12)]}",
+            "player = w.transcript_player(record, speed='instant')",
+            "player.slider.value = 4",
+            "player",
+        ),
+        code_cell(
             "explorer",
             "from smtplab._paths import data_dir",
             "w.dataset_explorer(str(data_dir() / 'classroom.jsonl'), charts=False)",
@@ -131,6 +140,10 @@ _CLIPPED_JS = """(els) => els.map((el) => {
     return {left: r.left, right: r.right, width: r.width,
             clipLeft: clip.left, clipRight: clip.right, text: el.innerText};
 })"""
+
+_SHOWN_JS = "(rows) => rows.map((row) => row.getClientRects().length > 0)"
+
+_BACKGROUND_JS = "(row) => getComputedStyle(row).backgroundColor"
 
 _BOX_JS = """(el) => {
     const r = el.getBoundingClientRect();
@@ -229,6 +242,26 @@ def test_the_course_reads_well_in_jupyterlab(
         assert "of the 6 probes in that cell, 2 got that far" in captions[2]
         alt = page.locator(".jp-Notebook .jp-CodeCell").nth(3).locator("img").get_attribute("alt")
         assert "(probes: 2 filtered, 1 open of 3)" in (alt or ""), alt
+
+        # the transcript player: every line is in the page once, its style shows the first
+        # four (the fourth highlighted); ▶ plays the rest; hostile text stays text
+        player = page.locator(".smtplab-transcript-player")
+        expect(player).to_have_count(1, timeout=60_000)
+        player.scroll_into_view_if_needed()
+        rows = player.locator("tr.smtplab-line")
+        expect(rows).to_have_count(12)
+        expect(rows.nth(3)).to_be_visible()
+        assert rows.evaluate_all(_SHOWN_JS) == [True] * 4 + [False] * 8
+        assert rows.nth(3).evaluate(_BACKGROUND_JS) == "rgb(255, 243, 196)"
+        assert rows.nth(2).evaluate(_BACKGROUND_JS) != "rgb(255, 243, 196)"
+        expect(player.locator(".smtplab-hint")).to_be_hidden()
+        assert player.locator("img").count() == 0
+        assert "line 3 <img src=x onerror=alert(1)>" in rows.nth(3).inner_text()
+        shot("player")
+        player.locator(".widget-play button").first.click()
+        expect(rows.nth(11)).to_be_visible(timeout=30_000)
+        assert rows.evaluate_all(_SHOWN_JS) == [True] * 12
+        assert rows.nth(11).evaluate(_BACKGROUND_JS) == "rgb(255, 243, 196)"
 
         # the dataset explorer: its table scrolls sideways in its own box, on screen, and the
         # widget itself never needs a scrollbar of its own (a projector once saw 5 of 10 columns)

@@ -17,8 +17,8 @@ import pytest
 import trustme
 
 import smtplab
-from smtplab.probe import ProbeInputError
-from smtplab.probe.options import check_cafile
+from smtplab.engine import ProbeInputError
+from smtplab.engine.options import check_cafile
 
 ROOT = Path(__file__).parent.parent
 

@@ -265,3 +265,36 @@ def test_https_with_the_labs_ca_verifies_and_refuses_without_it(tmp_path: Path) 
         assert done.returncode == 0, done.stderr
         assert "Shared 4 of 4 record(s)" in done.stdout
         assert server.store.count() == 8
+
+
+@pytest.mark.browser
+def test_the_teacher_forgets_a_learner_and_the_class_from_the_page(server: ClassServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    a, b = join(server, "alice's phone"), join(server, "campus")
+    recs = lab_records("open-internet", "x")
+    for learner in (a, b):
+        call(server, "/api/records", {"learner": learner, "records": recs})
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"]  # fmt: skip
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1024, "height": 768})
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{server.url}/?key={server.session.teacher_key}")
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 2"
+            )
+            page.get_by_role("button", name="Forget alice's phone").click()
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 1"
+            )
+            assert {lr.label for lr in server.store.learners()} == {"campus"}
+            page.click("#forget-all")
+            page.wait_for_function(
+                "() => document.getElementById('learners').children.length === 0"
+            )
+            assert server.store.count() == 0
+        finally:
+            browser.close()

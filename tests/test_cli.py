@@ -90,11 +90,11 @@ def test_a_json_probe_loads_only_the_probe_engine() -> None:
     lab, the records layer or the advice engine; and `import smtplab` loads no engine at all."""
     code = (
         "import sys, smtplab\n"
-        "assert 'smtplab.probe' not in sys.modules, 'import smtplab loaded the probe engine'\n"
+        "assert 'smtplab.engine' not in sys.modules, 'import smtplab loaded the probe engine'\n"
         "from smtplab.cli import main\n"
         "status = main(['probe', '127.0.0.1', '-p', '1', '--json', '--timeout', '1'])\n"
         "heavy = ('rich', 'smtplab.advice', 'smtplab.doctor', 'smtplab.lab', 'smtplab.records',\n"
-        "         'smtplab.discover', 'smtplab.replay', 'pandas')\n"
+        "         'smtplab.discovery', 'smtplab.replaying', 'pandas')\n"
         "loaded = sorted({m.split('.')[0] if m.startswith(('rich', 'pandas')) else m\n"
         "                 for m in sys.modules if m.startswith(heavy)})\n"
         "print('LOADED', status, loaded, file=sys.stderr)\n"
@@ -104,19 +104,28 @@ def test_a_json_probe_loads_only_the_probe_engine() -> None:
     assert json.loads(done.stdout)["outcome"] == "refused"
 
 
-def test_shadowed_names_stay_functions_whatever_is_imported() -> None:
-    """`smtplab.probe`, `smtplab.discover` and `smtplab.replay` name functions, and keep doing
-    so after their modules of the same names are imported, in either order."""
+def test_public_functions_are_plain_functions_whatever_is_imported() -> None:
+    """`smtplab.probe`, `smtplab.discover` and `smtplab.replay` are functions defined in modules
+    of other names (no module-class swap): importing every engine module changes nothing, and
+    the old module paths are gone rather than half there."""
     code = (
-        "import smtplab\n"
+        "import importlib, types, smtplab\n"
         "first = smtplab.probe\n"
-        "import smtplab.probe.options, smtplab.discover, smtplab.replay\n"
-        "from smtplab.probe import run\n"
+        "import smtplab.engine.options, smtplab.discovery, smtplab.replaying\n"
+        "from smtplab.engine import run\n"
         "assert smtplab.probe is first and callable(first), smtplab.probe\n"
         "assert callable(smtplab.discover) and callable(smtplab.replay)\n"
         "assert smtplab.replay_record is smtplab.replay\n"
+        "assert type(smtplab) is types.ModuleType, type(smtplab)\n"
         "import smtplab as again\n"
-        "assert again.probe.__module__ == 'smtplab.probe.run'\n"
+        "assert again.probe.__module__ == 'smtplab.engine.run'\n"
+        "for old in ('smtplab.probe', 'smtplab.replay', 'smtplab.discover'):\n"
+        "    try:\n"
+        "        importlib.import_module(old)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise AssertionError(old + ' is still a module')\n"
         "print('OK')\n"
     )
     done = fresh_python(code)

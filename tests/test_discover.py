@@ -21,8 +21,8 @@ import pytest
 from servers import ServerThread
 
 import smtplab
-from smtplab.discover import NAMESERVER_ENV, Discovery, MXHost, SRVTarget, discover
-from smtplab.probe import ProbeInputError
+from smtplab.discovery import NAMESERVER_ENV, Discovery, MXHost, SRVTarget, discover
+from smtplab.engine import ProbeInputError
 
 DNSMASQ = shutil.which("dnsmasq") or next(
     (p for p in ("/usr/sbin/dnsmasq", "/sbin/dnsmasq") if Path(p).exists()), None

@@ -26,7 +26,7 @@ from exim import HOSTNAME, OLD_HOSTNAME, PASSWORD, USER, Exim, skip_reason
 
 import smtplab
 from smtplab import schema
-from smtplab.probe import ProbeResult
+from smtplab.engine import ProbeResult
 from smtplab.records import validate_record
 from smtplab.tls import HANDS_OVER_CHAIN
 

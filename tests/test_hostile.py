@@ -61,7 +61,7 @@ from hostile import BEHAVIOURS, Started, has_stream_start_tls, start_all
 from servers import Certs, ServerThread
 
 import smtplab
-from smtplab.probe import MAX_TRANSCRIPT_LINES, ProbeResult
+from smtplab.engine import MAX_TRANSCRIPT_LINES, ProbeResult
 from smtplab.protocol import MAX_LINE
 
 TIMEOUT = 1.0
@@ -356,7 +356,7 @@ def test_replay_of_a_hostile_conversation_gives_the_same_result(
     name: str, probed: dict[str, tuple[ProbeResult, float, int]]
 ) -> None:
     """Whatever the server did, its recording replays through the same core to the same result."""
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     r = probed[name][0]
     assert differences(r, replay(r)) == []
@@ -404,7 +404,7 @@ def test_echoed_auth_data_is_redacted_everywhere(
         "error": r.error or "",
         "banner": r.banner or "",
     }
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
     secrets = [x for x in secret_forms(USER, PASSWORD) if x != USER]

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from smtplab.cli.lab_view import lab_advice, point_line
 from smtplab.lab import Endpoint, Lab, LabError, catalog, certs, scenarios
 
 REQUIRED_SCENARIOS = (
@@ -669,24 +670,33 @@ def test_lab_left_running_at_exit_is_stopped() -> None:
         assert err == ""
 
 
-def test_run_forever_serves_until_ctrl_c() -> None:
-    p = run_python(
-        "import sys; from smtplab.lab import run_forever; sys.exit(run_forever('home-isp'))"
+def test_the_lab_command_serves_until_ctrl_c(tmp_path: Path) -> None:
+    """``smtplab lab`` in a pipe: the table, the advice's line, the CA as a file (not printed),
+    and Ctrl-C stops it cleanly."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "smtplab", "lab", "--scenario", "home-isp", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert p.stdout is not None
     lines = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = p.stdout.readline()
         lines.append(line)
-        if "Serving until Ctrl-C" in line or not line:
+        if line.startswith("Inbox:") or not line:
             break
     text = "".join(lines)
-    assert "scenario home-isp" in text and "BEGIN CERTIFICATE" in text and "student" in text
+    assert "scenario home-isp" in text and "student" in text
+    assert "BEGIN CERTIFICATE" not in text  # the CA is a file, named
+    assert f"CA: {tmp_path / 'lab-ca.pem'} " in text
+    assert (tmp_path / "lab-ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert (tmp_path / "password").read_text().strip() in text
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=20)
     assert p.returncode == 0, err
-    assert "Lab stopped." in out
+    assert "Lab stopped." in out and err == ""
 
 
 # --------------------------------------------------------------------------- one source of advice
@@ -763,7 +773,7 @@ def test_every_scenario_and_purpose_advised_from_a_live_probe(name: str) -> None
             lab=lab,
             timeout=1,
         )
-        point_at = lab.describe()
+        point_at = point_line(lab, lab_advice(lab))
     for purpose in ("mail-client", "website-plugin", "mail-server"):
         host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
         advice = advise(results, purpose=purpose, host=host)
@@ -778,11 +788,15 @@ def test_every_scenario_and_purpose_advised_from_a_live_probe(name: str) -> None
     # the lab's own "point your mail client at" line says what advise says, and never names a
     # port this network blocks
     client = EXPECTED_ADVICE[name]["client"]
-    line = next(x for x in point_at.splitlines() if x.startswith("Point a mail client"))
-    assert f"smtp.lab.example:{client[0]} is really" in line
+    line = point_at
+    if client[0] is None:
+        assert line.startswith("No port of smtp.lab.example is safe"), line
+    else:
+        assert line.startswith("Point your mail program at server "), line
+        assert f"(smtp.lab.example:{client[0]})" in line and lab.credentials[1] in line
     sc = catalog.SCENARIOS[name]
     for port, behaviour in sc.network.items():
-        assert f"smtp.lab.example:{port} " not in line, (name, port, behaviour)
+        assert f"(smtp.lab.example:{port})" not in line, (name, port, behaviour)
 
 
 @pytest.mark.parametrize("name", list(catalog.SCENARIOS))

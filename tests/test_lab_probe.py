@@ -12,9 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+import smtplab.engine as probe_module
 from smtplab.lab import Lab, catalog
-
-probe_module = pytest.importorskip("smtplab.probe", reason="smtplab.probe is not importable yet")
 
 # Short enough to keep the file fast, long enough for loopback TLS on a busy CI runner. The slow
 # host greets after SLOW (well inside TIMEOUT), so it must come out "open".

@@ -20,7 +20,7 @@ from postfix import HOSTNAME, Postfix, skip_reason
 
 import smtplab
 from smtplab import schema
-from smtplab.probe import ProbeResult
+from smtplab.engine import ProbeResult
 
 pytestmark = pytest.mark.postfix
 

@@ -16,7 +16,7 @@ from servers import Certs, ServerThread
 
 import smtplab
 from smtplab import schema
-from smtplab.probe import ProbeInputError, ProbeResult
+from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.tls import HANDS_OVER_CHAIN
 
 
@@ -297,7 +297,13 @@ def test_record_has_every_schema_field(smtp_ports: dict[str, int], tmp_path: Pat
     json.dumps(rec)
     for name, values in schema.ENUMS.items():
         assert rec[name] in values
-    assert all(set(t) == {"t", "dir", "text"} for t in rec["transcript"])
+    for t in rec["transcript"]:  # an event says what happened as data too (schema 3)
+        if t["dir"] == "event":
+            assert {"t", "dir", "text", "kind"} <= set(t) <= {"t", "dir", "text", "kind", "data"}
+            assert t["kind"] in schema.EVENT_KINDS
+            assert set(t.get("data", {})) <= set(schema.EVENT_FIELDS)
+        else:
+            assert set(t) == {"t", "dir", "text"}
     assert ProbeResult.from_record(rec) == r
 
 
@@ -313,7 +319,7 @@ def test_certificate_facts_read_the_same_verified_or_not(
 
 
 def test_tls_required_check(servers: ServerThread, certs: Certs) -> None:
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     lax = servers.smtp(ssl_ctx=certs.server_context())
     strict = servers.smtp(ssl_ctx=certs.server_context(), require_starttls=True)
@@ -398,7 +404,7 @@ def test_a_deadline_keeps_the_certificate_rejection(tls_then_silent_port: int, c
     assert r.outcome == "silent", r.outcome  # connected and TLS came up: never "filtered"
     assert r.cert_verified is False and "expired" in (r.cert_error or "").lower()
     assert "cert_expired" in codes(r), codes(r)
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -422,7 +428,7 @@ def test_a_slow_tls_handshake_is_not_silent(slow_handshake_port: int, mode: str)
     r = smtplab.probe("127.0.0.1", slow_handshake_port, mode=mode, timeout=1, deadline=5)
     assert r.outcome == "tls_failed", (r.outcome, r.error, [x.text for x in r.transcript])
     assert "TLS handshake timed out" in (r.error or ""), r.error
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -461,7 +467,7 @@ def test_each_input_is_checked_once(
     """The host is parsed once, when the options are made, and never again on the way."""
     import importlib
 
-    engine = importlib.import_module("smtplab.probe.options")
+    engine = importlib.import_module("smtplab.engine.options")
 
     calls: list[object] = []
     real = engine._check_host
@@ -555,7 +561,7 @@ def test_the_reason_mail_was_refused_is_asked_after_starttls(
         < verbs.index(b"STARTTLS")
         < len(verbs) - 1 - verbs[::-1].index(b"MAIL")
     )
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -576,7 +582,7 @@ def test_a_deadline_during_a_reconnect_is_not_filtered() -> None:
     assert events.count("connected") == 1 and "retrying with implicit TLS" in " ".join(events)
     assert r.outcome == "silent", (r.outcome, r.error, events)
     assert r.connect_ms is not None and "deadline" in (r.error or "")
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []
 
@@ -587,25 +593,22 @@ def test_auto_mode_tries_implicit_tls_after_a_short_grace(
     """Issue 15 #5: a port silent in cleartext has implicit TLS tried on a second connection
     after a grace of a few connect times, not after the whole timeout; TLS answers first and
     its session follows. The recording replays the race as it went."""
-    from smtplab.probe.conversation import GRACE_EVENT, GRACE_MIN_S, TLS_FIRST_EVENT
-    from smtplab.replay import differences, replay
+    from smtplab.engine.conversation import GRACE_MIN_S
+    from smtplab.replaying import differences, replay
 
     r = smtplab.probe("localhost", smtp_ports["implicit"], cafile=cafile, timeout=3)
     assert r.outcome == "open" and r.tls_mode == "implicit", (r.error, r.transcript)
     assert "implicit_tls_detected" in codes(r) and r.cert_verified is True
-    events = {x.text.split(" s:")[0] if x.text.startswith(GRACE_EVENT) else x.text: x.t
-              for x in r.transcript if x.dir == "event"}  # fmt: skip
-    grace = next(k for k in events if k.startswith(GRACE_EVENT))
-    assert float(grace.rsplit(" ", 1)[1]) >= GRACE_MIN_S
-    assert events[TLS_FIRST_EVENT] < 3000 / 2  # long before the 3 s cleartext timeout
+    events = {x.kind: x for x in r.transcript if x.dir == "event"}
+    assert float(events["tls_race"].data["seconds"]) >= GRACE_MIN_S
+    assert events["race_tls_first"].t < 3000 / 2  # long before the 3 s cleartext timeout
     assert differences(r, replay(r)) == []
 
 
 def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) -> None:
     """A greeting that comes after the grace but within the timeout is still the answer: the
     TLS attempt beside it fails (the server greets it in cleartext) and is dropped."""
-    from smtplab.probe.conversation import CLEARTEXT_FIRST_EVENT, GRACE_EVENT
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(0.8)
@@ -618,8 +621,8 @@ def test_a_slow_cleartext_greeting_still_wins_the_race(servers: ServerThread) ->
                 break
 
     r = smtplab.probe("127.0.0.1", servers.raw(slow), timeout=3)
-    texts = [x.text for x in r.transcript if x.dir == "event"]
-    assert r.outcome == "open" and r.tls_mode == "none", (r.error, texts)
-    assert any(t.startswith(GRACE_EVENT) for t in texts) and CLEARTEXT_FIRST_EVENT in texts
+    kinds = [x.kind for x in r.transcript if x.dir == "event"]
+    assert r.outcome == "open" and r.tls_mode == "none", (r.error, kinds)
+    assert "tls_race" in kinds and "race_cleartext_first" in kinds
     assert "implicit_tls_detected" not in codes(r)
     assert differences(r, replay(r)) == []

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -195,3 +196,75 @@ def test_a_files_first_view_does_not_need_pandas(scan: dict[str, Path]) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+def _explorer_memory() -> Any:
+    """benchmarks/explorer_memory.py, imported from its file."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "explorer_memory.py"
+    spec = importlib.util.spec_from_file_location("explorer_memory", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_small_file_that_expands_keeps_the_explorer_small(tmp_path: Path) -> None:
+    """2 million rows in a 2.2 MB Parquet file took the explorer to 2 GB (issue 23): every
+    row of its fields copied into DuckDB (~400 bytes a row), copied again for the summary, and
+    a pandas row per probe for the timing chart.
+
+    Scaled down, same shape, each file opened with its charts in a fresh process that
+    imported everything first (growth of the peak resident memory, VmHWM):
+
+    * 20,000 and 200,000 rows of 4 distinct records (0.1 and 0.94 MB on disk).  Before the
+      fix the explorer grew by 87 and 258 MB (170 MB more for 180,000 more rows; at
+      2,000,000 rows, 1,777 MB); after, by 68 and 74 MB (6 MB more; 109 MB at 2,000,000).
+      Bound: 30 MB more (170 bytes a row), a sixth of the old cost, five times the new.
+    * 200,000 rows with one 2,000-character host name and a different connect time in each
+      (2.95 MB): no two rows equal.  Before, 1,173 MB; after, 89 MB (21 MB over the small
+      file: the exact median keeps each distinct connect time once).  Bound: 60 MB over the
+      small file."""
+    bench = _explorer_memory()
+    small = bench.measure(bench.write_repeated_parquet(tmp_path / "small.parquet", 20_000))
+    big = bench.measure(bench.write_repeated_parquet(tmp_path / "big.parquet", 200_000))
+    long = bench.measure(
+        bench.write_repeated_parquet(tmp_path / "long.parquet", 200_000, long_host=2000)
+    )
+    assert small["rows"] == 20_000 and big["rows"] == long["rows"] == 200_000
+    # small files (schema 3 records carry typed events, so a little larger than before)
+    assert big["file_mb"] < 4 and long["file_mb"] < 5 and big["charts_drawn"]
+    assert "200000 probes" in big["counts"] and "200000 probes" in long["counts"]
+    assert big["growth_mb"] - small["growth_mb"] < 30, (small, big)
+    assert long["growth_mb"] - small["growth_mb"] < 60, (small, long)
+    assert max(big["growth_mb"], long["growth_mb"]) < 150, (big, long)
+
+
+def test_many_equal_rows_give_the_same_answers_as_pandas(tmp_path: Path) -> None:
+    """From Parquet the explorer keeps equal rows once with their number, and the timing
+    chart gets medians, not probes: its counts, summary page and charts are still those of
+    every record."""
+    from smtplab.widgets._explorer import summary_html
+
+    bench = _explorer_memory()
+    path = bench.write_repeated_parquet(tmp_path / "equal.parquet", 12_345, distinct=7)
+    df = load_records(path)
+    ex = dataset_explorer(path)
+    try:
+        for change in ({}, {"outcome": "open"}):
+            for name, value in change.items():
+                getattr(ex, name).value = value
+            ex.wait_for_charts()
+            want = filter_records(df, **ex.filters)
+            assert f"<b>{count_line(want)}</b>" in ex.counts.value
+            assert ex.summary_html.value == summary_html(want)
+            rows = "vantage" if want["vantage"].nunique() > 1 else "host"
+            for html, fig in (
+                (ex.heatmap_html.value, charts.outcome_heatmap(want, rows=rows)),
+                (ex.times_html.value, charts.phase_times(want, by="port")),
+            ):
+                assert f'alt="{esc(fig.alt_text)}"' in html
+        assert len(ex.dataset.phase_rows("port")) <= 7  # never a row per probe
+    finally:
+        ex.close()

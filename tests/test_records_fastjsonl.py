@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from smtplab.records import RecordError, fastjsonl, jsonl_to_parquet, load_records
+from smtplab.schema import SCHEMA_VERSION
 from smtplab.synthetic import write_synthetic_jsonl
 
 N = 1500
@@ -188,7 +189,7 @@ def test_version_1_records_mixed_in_are_upgraded(
     fast, slow, slow_blocks = both(path, monkeypatch)
     assert_same(fast, slow)
     assert slow_blocks == 0  # the upgrade is column-wise too
-    assert set(fast[1]["schema_version"]) == {2}
+    assert set(fast[1]["schema_version"]) == {SCHEMA_VERSION}
 
 
 @pytest.mark.parametrize("strict", [True, False])

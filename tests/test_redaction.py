@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from servers import Certs, ServerThread
 
 import smtplab
-from smtplab.probe import ProbeResult
-from smtplab.probe.result import OWN_FIELDS, redact_result
+from smtplab.engine import ProbeResult
+from smtplab.engine.result import OWN_FIELDS, redact_result
 from smtplab.protocol import REDACTED, TranscriptLine, printable
 from smtplab.redaction import MIN_FRAGMENT, Scrubber
 
@@ -144,7 +144,7 @@ def test_a_password_echoed_in_a_line_that_is_not_smtp_stays_out_of_the_error(
         for fragment in fragments:
             assert fragment not in text, f"{fragment!r} of the password is in the {where}"
     assert "[redacted]" in r.error
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []  # the redacted record still replays to itself
 

@@ -30,7 +30,7 @@ from servers import PASSWORD, USER, Certs, ServerThread, Sink
 
 import smtplab
 from smtplab.cli import main as cli_main
-from smtplab.probe import RELAY_CHECK_RCPT, ProbeInputError, ProbeResult
+from smtplab.engine import RELAY_CHECK_RCPT, ProbeInputError, ProbeResult
 
 ROOT = Path(__file__).parent.parent
 
@@ -293,7 +293,7 @@ def test_ambiguous_numeric_addresses_are_refused(
 
 @pytest.mark.parametrize("host", ["mail.1example.org", "1e100.net", "0x.example", "127.0.0.8"])
 def test_names_with_digits_are_still_names(host: str) -> None:
-    from smtplab.probe.options import _check_host
+    from smtplab.engine.options import _check_host
 
     assert _check_host(host) == host
 
@@ -525,7 +525,7 @@ def test_no_login_over_a_certificate_that_failed_verification(
     assert host in skipped.message and why in skipped.message.lower(), skipped.message
     assert not [c for c in client_lines(r) if c.upper().startswith("AUTH")]
     assert _auth_lines_received(caplog) == []
-    from smtplab.replay import differences, replay
+    from smtplab.replaying import differences, replay
 
     assert differences(r, replay(r)) == []  # the skip replays from the record too
     ok = smtplab.probe("smtp.lab.example", port, lab=lab, auth=lab.credentials, timeout=2)

@@ -330,3 +330,90 @@ def test_probe_in_an_80_column_terminal() -> None:
     assert "Checks for smtp.lab.example" in joined and "✓ pass" in joined
     assert "s left · waiting" not in joined.split("HOST")[1]  # the live lines are gone
     assert f"{ESC}[" in coloured  # a terminal gets colour
+
+
+def _lab_on_a_projector(
+    server: str, folder: Path, scenario: str, while_serving: Any = None
+) -> tuple[str, str]:
+    """``smtplab lab`` in a real 80x24 terminal: (the screen once it serves, how many lines
+    scrolled off); ``while_serving(screen)`` runs before Ctrl-C stops it."""
+    env = "env -u NO_COLOR TERM=xterm-256color"
+    command = (
+        f"cd {ROOT} && {env} PYTHONPATH={ROOT} {sys.executable} -m smtplab lab "
+        f"--scenario {scenario} --dir {folder}; echo __DONE__ $?; sleep 120"
+    )
+    _tmux(server, "new-session", "-d", "-x", "80", "-y", "24", command)
+    try:
+        deadline = time.monotonic() + 60
+        screen = ""
+        while time.monotonic() < deadline and "Inbox: http" not in screen:
+            time.sleep(0.2)
+            screen = _tmux(server, "capture-pane", "-p")
+        scrolled = _tmux(server, "display-message", "-p", "#{history_size}").strip()
+        if while_serving is not None:
+            while_serving(screen)
+        _tmux(server, "send-keys", "C-c")
+        after = ""
+        while time.monotonic() < deadline and "__DONE__" not in after:
+            time.sleep(0.2)
+            after = _tmux(server, "capture-pane", "-p")
+    finally:
+        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, timeout=30)
+    assert "Lab stopped." in after and "__DONE__ 0" in after, after
+    return screen, scrolled
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+@pytest.mark.parametrize("scenario", ["classroom", "open-internet", "hotel-wifi"])
+def test_the_lab_fits_an_80x24_projector_terminal(scenario: str, tmp_path: Path) -> None:
+    import re
+    import socket
+    import ssl
+
+    def point_at(screen: str) -> re.Match[str]:
+        found = re.search(
+            r"Point your mail program at server (\S+), port (\d+) \(smtp\.lab\.example:465\), "
+            r"security SSL/TLS \(implicit TLS\), user student, password ([A-Za-z0-9]+)",
+            " ".join(screen.splitlines()),  # joined as the terminal wrapped it
+        )
+        assert found, screen
+        return found
+
+    def dial_with_the_ca_file(screen: str) -> None:
+        """A mail program's first step: TLS to the line's server, trusting the named CA file."""
+        found = point_at(screen)
+        ca = re.search(r"CA: (\S+) ", " ".join(screen.splitlines()))
+        assert ca and Path(ca[1]) == tmp_path / "lab-ca.pem", screen
+        context = ssl.create_default_context(cafile=ca[1])
+        with socket.create_connection((found[1], int(found[2])), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="smtp.lab.example") as tls:
+                assert tls.recv(100).startswith(b"220 smtp.lab.example")
+
+    server = f"smtplab-lab-{os.getpid()}-{scenario}"
+    screen, scrolled = _lab_on_a_projector(server, tmp_path, scenario, dial_with_the_ca_file)
+    lines = screen.rstrip("\n").splitlines()
+    assert scrolled == "0", f"{scrolled} lines scrolled off:\n{screen}"  # nothing scrolled off
+    assert lines[0].startswith(f"smtplab lab: scenario {scenario}"), screen
+    assert_fits(screen, 80)
+    header = next(x for x in lines if x.startswith("HOST"))
+    assert header.split() == ["HOST", "25", "465", "587", "2525"]
+    smtp_row = next(x for x in lines if x.startswith("smtp.lab.example"))
+    hotel = ["intercept", "open", "filtered", "open"]  # the hotel's paragraph, said as a row
+    want = hotel if scenario == "hotel-wifi" else ["refused", "open", "open", "open"]
+    assert smtp_row.split()[1:] == want
+    if scenario == "classroom":
+        assert next(x for x in lines if x.startswith("tarpit.lab.example")).split()[1] == "silent"
+    password = point_at(screen)[3]
+    assert password == (tmp_path / "password").read_text().strip()
+    assert "BEGIN CERTIFICATE" not in screen
+    assert re.search(r"Inbox: http://127\.0\.0\.1:\d+/ ", " ".join(lines)), screen
+    if scenario == "hotel-wifi":  # INSTRUCTOR.md shows this screen: as the command prints it
+        guide = (ROOT / "notebooks" / "INSTRUCTOR.md").read_text(encoding="utf-8")
+        shown = guide.split("smtplab lab --scenario hotel-wifi` in an 80×24 terminal")[1]
+        shown = shown.split("```text\n")[1].split("```")[0]
+        upto = "Point your mail program at server 127.0.0.1, port "
+        assert shown.split(upto)[0] == screen.split(upto)[0]
+        return
+    # a second run with the same folder: the same password
+    again, _ = _lab_on_a_projector(server + "-again", tmp_path, scenario)
+    assert point_at(again)[3] == password

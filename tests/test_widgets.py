@@ -397,6 +397,20 @@ def test_the_tls_rule_marks_only_a_handshake_that_succeeded() -> None:
     assert w.TLS_RULE not in w.transcript_html(rec("TLS handshake (not verifying)"))
 
 
+def test_the_tls_rule_follows_the_event_kinds_not_their_words() -> None:
+    """Schema 3: the rule is placed by the events' kinds, so reworded sentences move nothing."""
+    lines = [
+        {"t": 1.0, "dir": "server", "text": "220 ready"},
+        {"t": 2.0, "dir": "event", "text": "handshake begins", "kind": "tls_handshake"},
+        {"t": 3.0, "dir": "event", "text": "verdict", "kind": "cert_verdict"},
+        {"t": 4.0, "dir": "event", "text": "all good", "kind": "tls_established"},
+    ]
+    rec = {"host": "h", "port": 587, "outcome": "open", "transcript": lines}
+    assert w.transcript_html(rec).count(w.TLS_RULE) == 1
+    lines[3] = {"t": 4.0, "dir": "event", "text": "TLS established: x", "kind": "tls_failed"}
+    assert w.TLS_RULE not in w.transcript_html(rec)
+
+
 # --- transcript player ----------------------------------------------------------------------
 
 
@@ -440,12 +454,16 @@ def test_player_widget_steps_through_lines(home_results: list[smtplab.ProbeResul
     try:
         assert pl.slider.max == pl.play.max == n
         assert "587" in pl.header.value and "open" in pl.header.value
-        assert "smtplab-line" not in pl.screen.value  # nothing played yet
+        # the screen holds every line once; the stage's style shows the first ones
+        assert pl.screen.value.count('class="smtplab-line') == n
+        assert pl.shown == 0 and "nth-of-type(n+1){display:none}" in pl.stage.value
         pl.slider.value = 4
-        assert pl.screen.value.count('class="smtplab-line') == 4
+        assert pl.shown == 4 and "nth-of-type(n+5){display:none}" in pl.stage.value
+        assert "nth-of-type(4)>tr.smtplab-line" in pl.stage.value  # the newest, highlighted
         assert pl.play.value == 4  # Play and slider are linked
         pl.play.value = n
-        assert pl.slider.value == n and pl.screen.value == pl.frames[n][1]
+        assert pl.slider.value == n and pl.shown == n
+        assert pl.frames[n][1].count('class="smtplab-line') == n  # frames, for scripts
         assert "QUIT" in pl.screen.value  # the last line: QUIT, said without waiting for 221
         pl.slider.value = 0
         pl.speed.value = "line"
@@ -459,6 +477,68 @@ def test_player_widget_steps_through_lines(home_results: list[smtplab.ProbeResul
         assert pl2.speed.value == 2.0 and "filtered" in pl2.header.value
     finally:
         pl2.close()
+
+
+def test_a_full_replay_sends_bytes_linear_in_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step re-sent every line so far: 1.6 GB over a 2,500-line replay (issue 23).
+
+    Every message the player's widgets send to the browser is counted (``Widget._send``, the
+    one door of state updates) while a 2,500-line transcript plays to its end as the browser
+    plays it (Play's value set from the front end, one step at a time).  The transcript is
+    sent once, when the player is shown; a step sends the Play/slider value, the next wait
+    and a style rule, a few hundred bytes (measured: 286 the largest), so the bound is
+    1,000 bytes a step; before, one step near the end sent 1.4 MB and the replay 1.8 GB.
+    Hostile server text stays escaped in everything sent."""
+    import json
+
+    import ipywidgets as W
+
+    sent: list[int] = []
+    original = W.Widget._send
+
+    def counting(self: Any, msg: Any, buffers: Any = None) -> None:
+        sent.append(len(json.dumps(msg)) + sum(len(b) for b in buffers or []))
+        if "<script>" in json.dumps(msg):
+            raise AssertionError("unescaped server text sent to the browser")
+        original(self, msg, buffers)
+
+    monkeypatch.setattr(W.Widget, "_send", counting)
+    conversation = [
+        ("server", "220 mx.example ESMTP <script>alert(1)</script>"),
+        ("client", "EHLO [127.0.0.1]"),
+        ("server", "250-mx.example"),
+        ("server", "250-AUTH PLAIN LOGIN"),
+        ("server", "250 STARTTLS"),
+        ("client", "NOOP"),
+        ("server", "250 2.0.0 OK"),
+    ]
+    n = 2_500
+    record = {
+        "host": "mx.example",
+        "port": 587,
+        "outcome": "open",
+        "transcript": [
+            {"t": i * 0.5, "dir": conversation[i % 7][0], "text": conversation[i % 7][1]}
+            for i in range(n)
+        ],
+    }
+    pl = w.transcript_player(record, speed="instant")
+    try:
+        once = len(pl.screen.value)
+        assert pl.screen.value.count('class="smtplab-line') == n
+        assert "<script>" not in pl.screen.value and "&lt;script&gt;" in pl.screen.value
+        sent.clear()
+        for k in range(1, n + 1):
+            pl.play.set_state({"value": k})  # what the browser's ▶ does, step by step
+        assert pl.shown == n
+        assert len(sent) >= n  # every step did reach the browser
+        assert max(sent) < 1_000, max(sent)
+        assert sum(sent) < 1_000 * n, sum(sent)
+        pl.slider.value = 3  # a jump back is one step too
+        assert pl.shown == 3 and max(sent[-3:]) < 1_000
+    finally:
+        pl.close()
+    assert once < 1_000 * n  # the transcript itself, sent once: linear too
 
 
 # --- dataset explorer -----------------------------------------------------------------------

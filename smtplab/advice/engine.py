@@ -21,6 +21,7 @@ from smtplab.advice.facts import (
     provider_facts,
 )
 from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
+from smtplab.records.normalise import as_records
 from smtplab.schema import progress_rank
 
 __all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
@@ -119,27 +120,6 @@ class Advice:
             flag = " (last resort)" if f.last_resort else ""
             lines.append(f"  then port {f.port}, {f.security_words}{flag}: {f.reason}")
         return "\n".join(lines)
-
-
-def as_records(records: Any) -> list[dict[str, Any]]:
-    """Records from ProbeResults, record dicts, a DataFrame, or one of those."""
-    if records is None:
-        return []
-    if hasattr(records, "to_dict") and hasattr(records, "columns"):
-        from smtplab.records import frame_to_records
-
-        return [dict(r) for r in frame_to_records(records)]
-    if hasattr(records, "to_record") or isinstance(records, Mapping):
-        records = [records]
-    out = []
-    for item in records:
-        if hasattr(item, "to_record"):
-            out.append(dict(item.to_record()))
-        elif isinstance(item, Mapping):
-            out.append(dict(item))
-        else:
-            raise TypeError(f"expected a probe record or ProbeResult, not {type(item).__name__}")
-    return out
 
 
 def _best(recs: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from smtplab import reference
+from smtplab.records.normalise import as_records
 
 __all__ = ["clean", "isnan", "port_order", "ports_of", "to_frame"]
 
@@ -18,7 +19,7 @@ def to_frame(data: Any) -> pd.DataFrame:
         return pd.DataFrame()
     if isinstance(data, pd.DataFrame):
         return data
-    rows = [d.to_record() if hasattr(d, "to_record") else dict(d) for d in data]
+    rows = as_records(data)
     return pd.DataFrame(rows)
 
 

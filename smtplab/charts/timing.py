@@ -142,10 +142,24 @@ def _rank(outcome: str) -> int:
 
 
 def _median(values: pd.Series, weight: Any) -> float:
-    """The median of ``values`` (NaN skipped), each counted ``weight`` times."""
+    """The median of ``values`` (NaN skipped), each counted ``weight`` times: pandas' median
+    of the values repeated, without repeating them (a row may stand for millions of probes)."""
+    import numpy as np
+
     if (weight == 1).all():
         return float(values.median())
-    return float(pd.Series(values.to_numpy(float).repeat(weight)).median())
+    v = values.to_numpy(float)
+    w = np.asarray(weight, dtype=np.int64)
+    keep = ~np.isnan(v) & (w > 0)
+    v, w = v[keep], w[keep]
+    if not len(v):
+        return math.nan
+    order = np.argsort(v, kind="stable")
+    v, cum = v[order], np.cumsum(w[order])
+    total = int(cum[-1])  # the middle one (odd) or two (even), by 1-based position
+    lo = int(np.searchsorted(cum, (total + 1) // 2))
+    hi = int(np.searchsorted(cum, total // 2 + 1))
+    return float((v[lo] + v[hi]) / 2)
 
 
 def _draw_phase_bars(

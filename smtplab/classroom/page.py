@@ -52,6 +52,29 @@ function table(id, head, rows) {
     t.appendChild(row);
   });
 }
+async function forget(path, question) {
+  if (!confirm(question)) return;
+  const reply = await fetch(path, {method: "POST", headers: {"X-Teacher-Key": key}});
+  const s = await reply.json();
+  document.getElementById("status").textContent = reply.ok
+    ? "Forgot " + s.deleted + " records." : (s.error || "Could not forget.");
+  refresh();
+}
+function learners(list) {
+  const t = document.getElementById("learners");
+  t.replaceChildren();
+  list.forEach((l) => {
+    const li = document.createElement("li");
+    li.textContent = l.label + " (" + l.records + " records) ";
+    const b = document.createElement("button");
+    b.textContent = "Forget";
+    b.setAttribute("aria-label", "Forget " + l.label);
+    b.onclick = () => forget("/api/learners/" + encodeURIComponent(l.id) + "/delete",
+      "Forget every record of " + l.label + "?");
+    li.appendChild(b);
+    t.appendChild(li);
+  });
+}
 async function refresh() {
   const reply = await fetch("/api/summary?key=" + encodeURIComponent(key));
   if (!reply.ok) {
@@ -74,6 +97,7 @@ async function refresh() {
   document.getElementById("grid").setAttribute("aria-label",
     "Outcome by network and port: "
       + s.grid.map((g) => g.label + " port " + g.port + " " + g.word).join("; "));
+  learners(s.learners);
   document.getElementById("blocks25").textContent = s.blocks_25.length
     ? s.blocks_25.join(", ") : "none so far";
   table("diagnosis", ["Network", "Target", "Here", "Is it the server or my network?"],
@@ -113,6 +137,10 @@ def render_page(*, teacher: bool) -> str:
 <table id="diagnosis"></table>
 <h2>The class's advice</h2>
 <table id="advice"></table>
+<h2>Learners</h2>
+<ul id="learners"></ul>
+<p><button id="forget-all" onclick="forget('/api/delete-all',
+ 'Forget the whole class: every learner and every record?')">Forget the whole class</button></p>
 """
         if teacher
         else """

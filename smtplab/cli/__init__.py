@@ -3,7 +3,7 @@
     smtplab probe HOST [-p 25,465,587,2525] [--mode auto|plain|starttls|tls] [--timeout S]
                        [-c N] [--json] [--record FILE] [--lab SCENARIO] [--vantage LABEL] [--mx]
                        [--transcript]
-    smtplab lab [--scenario NAME | --list]
+    smtplab lab [--scenario NAME | --list] [--dir FOLDER] [--inbox PORT]
     smtplab record HOST... [-p LIST] --vantage LABEL -o FILE [--lab SCENARIO] [-c N]
     smtplab show FILE... [--lenient] [--summary] [--limit N] [--transcript]
     smtplab merge FILE... -o OUT
@@ -132,6 +132,8 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "lab": (
         ("smtplab lab --list", "the lab's networks, one line each"),
         ("smtplab lab --scenario hotel-wifi", "run the hotel Wi-Fi network until Ctrl-C"),
+        ("smtplab lab --dir ~/class-lab --inbox 8025",
+         "keep the password and CA file there; the inbox page on port 8025"),
     ),
     "record": (
         ("smtplab record smtp.lab.example --lab home-isp --vantage home -o home.jsonl",

@@ -1,13 +1,13 @@
 """Checking command-line values: every bad value is one clear line (and exit status 2).
 
 Text becomes numbers here; whether a number is acceptable is the probe's own rule
-(:func:`smtplab.probe.options.check_port`, :func:`~smtplab.probe.options.check_timeout`), so
+(:func:`smtplab.engine.options.check_port`, :func:`~smtplab.engine.options.check_timeout`), so
 the command line and the library never disagree."""
 
 from __future__ import annotations
 
 from smtplab.cli.errors import UsageError
-from smtplab.probe.options import ProbeInputError, check_port, check_timeout
+from smtplab.engine.options import ProbeInputError, check_port, check_timeout
 
 __all__ = ["concurrency", "parse_ports", "port_number", "timeout_seconds"]
 

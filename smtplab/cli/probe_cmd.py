@@ -84,7 +84,7 @@ def add_record_arguments(r: argparse.ArgumentParser) -> None:
 
 
 def _timeout(args: argparse.Namespace) -> float:
-    from smtplab.probe import DEFAULT_TIMEOUT
+    from smtplab.engine import DEFAULT_TIMEOUT
 
     return DEFAULT_TIMEOUT if args.timeout is None else timeout_seconds(args.timeout)
 
@@ -155,7 +155,7 @@ def probe_targets(
     kept = _Finished(targets, None)
 
     def run(lab: Any) -> list[Any]:
-        from smtplab.probe import probe_many
+        from smtplab.engine import probe_many
 
         def call(live: Any = None) -> list[Any]:
             kept.also = live.progress if live else None
@@ -287,7 +287,7 @@ def run_probe(args: argparse.Namespace) -> int:
     if args.mx:
         if args.lab:
             raise UsageError("--mx looks up real DNS and cannot be combined with --lab")
-        from smtplab.discover import discover
+        from smtplab.discovery import discover
 
         found = discover(args.host)
         if not args.json:

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from smtplab.cli.text import safe_text, under_notebook
+from smtplab.prose_events import event_kind
 
 __all__ = [
     "OUTCOME_STYLE",
@@ -292,9 +293,10 @@ def transcript_lines(record: Any) -> list[Text]:
         direction = str(_get(line, "dir"))
         text = safe_text(_get(line, "text"))
         if direction == "event":
-            if text.startswith("connecting"):
+            kind = event_kind(line)
+            if kind == "connecting":
                 tls = False
-            if text.startswith("TLS established"):
+            if kind == "tls_established":
                 tls = True
             out.append(Text(f"=== {text}", style="cyan"))
         else:

@@ -47,8 +47,9 @@ def check_share_arguments(args: argparse.Namespace) -> None:
 
 def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str) -> None:
     from smtplab.classroom.share import ShareError, preview, send
+    from smtplab.records.normalise import as_records
 
-    records = [r.to_record() if hasattr(r, "to_record") else dict(r) for r in results]
+    records = as_records(list(results))
     for line in preview(records, args.vantage, args.share):
         print(safe_text(line))
     if not args.yes:

@@ -27,9 +27,9 @@ from smtplab.lab.core import (
     Endpoint,
     Lab,
     LabError,
-    run_forever,
     scenarios,
 )
+from smtplab.lab.folder import LabFolder
 from smtplab.lab.servers import Message
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
     "Endpoint",
     "Lab",
     "LabError",
+    "LabFolder",
     "Message",
-    "run_forever",
     "scenarios",
 ]

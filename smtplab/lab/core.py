@@ -29,23 +29,24 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import ipaddress
+import os
 import secrets
 import smtplib
 import socket
 import ssl
 import string
-import sys
 import textwrap
 import threading
-import time
 import weakref
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 from smtplab.errors import SmtplabError
 from smtplab.lab import catalog, certs
 from smtplab.lab.catalog import EndpointPlan, Scenario
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
+from smtplab.lab.folder import LabFolder, new_password
 from smtplab.lab.middlebox import StripStartTLS
 from smtplab.lab.runtime import (
     _THREAD_TIMEOUT,
@@ -60,7 +61,7 @@ from smtplab.lab.servers import Gate, Hub, Message, Outbox
 if TYPE_CHECKING:
     from smtplab.lab.oauth import LabOAuth
 
-__all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "run_forever", "scenarios"]
+__all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "scenarios"]
 
 #: The lab's default upper bound on message size: 1 MB is far above any lesson's message and far
 #: below anything that strains memory. (Postfix's own default, message_size_limit, is 10 MB.)
@@ -76,7 +77,8 @@ DEFAULT_MAX_CONNECTIONS: Final = 100
 #: one-second timeout and shorter than a patient probe's five: both lessons fit.
 SLOW_GREETING_DELAY: Final = 2.0
 
-#: The user name of the lab's submission account (its password is random per lab).
+#: The user name of the lab's submission account (its password is random per lab, or kept in
+#: the lab's folder).
 LAB_USER: Final = "student"
 
 #: Backlog of the lab's listening servers (the usual 100 of asyncio, more than max_connections).
@@ -98,17 +100,6 @@ REAL_PORT_ADDRESSES: Final = {
     "gmail.lab.example": "127.0.0.90",
     "exchange.lab.example": "127.0.0.91",
 }
-
-
-# Lab passwords: letters and digits only, so that they can be typed into any mail client and
-# passed on any command line (a leading "-" would look like an option); 12 of 62 symbols give
-# about 71 bits, far beyond guessing during a lesson.
-_PASSWORD_ALPHABET: Final = string.ascii_letters + string.digits
-_PASSWORD_LENGTH: Final = 12
-
-
-def _new_password() -> str:
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(_PASSWORD_LENGTH))
 
 
 class LabError(SmtplabError, LookupError):
@@ -211,7 +202,9 @@ class Lab:
     (25, 465, 587, 2525) on one 127.0.0.x address per host, which needs root or
     CAP_NET_BIND_SERVICE. ``max_message_size`` (bytes) and ``max_connections`` (across the whole
     lab) keep a lab safe to leave running. ``slow_delay`` is the slow host's greeting delay in
-    seconds.
+    seconds. ``folder`` (a path) keeps the password there, so it is the same on every run with
+    that folder, and writes the lab CA there as ``lab-ca.pem`` on start (see :attr:`ca_path`);
+    without it the password is new for every lab.
     """
 
     def __init__(
@@ -223,6 +216,7 @@ class Lab:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         slow_delay: float = SLOW_GREETING_DELAY,
+        folder: str | os.PathLike[str] | None = None,
     ) -> None:
         if scenario not in catalog.SCENARIOS:
             raise LabError(
@@ -243,7 +237,10 @@ class Lab:
         self._max_message_size = max_message_size
         self._max_connections = max_connections
         self._slow_delay = float(slow_delay)
-        self._credentials = (LAB_USER, _new_password())
+        self._folder = None if folder is None else LabFolder(folder)
+        password = new_password() if self._folder is None else self._folder.password()
+        self._credentials = (LAB_USER, password)
+        self._ca_path: Path | None = None
         self._app_password = ""
         self._outbox = Outbox()
         self._plans = catalog.plan(self._scenario)
@@ -340,8 +337,20 @@ class Lab:
         return certs.ca_pem()
 
     @property
+    def ca_path(self) -> Path | None:
+        """Where the running lab wrote its CA certificate (``lab-ca.pem`` in its folder), or
+        None for a lab without a folder. Trust this file to verify the lab's certificates."""
+        return self._ca_path
+
+    @property
+    def folder(self) -> Path | None:
+        """The lab folder (password and CA file), or None."""
+        return None if self._folder is None else self._folder.path
+
+    @property
     def outbox(self) -> list[Message]:
-        """The messages the lab accepted so far (a copy; oldest first)."""
+        """The messages the lab accepted so far (a copy; oldest first; the newest 500 are kept),
+        each with the ``Received:`` line the lab's server added on top of its content."""
         return self._outbox.snapshot()
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -481,6 +490,8 @@ class Lab:
                 return self
             self._rt.shutdown()  # leftovers of a failed start, if any
             try:
+                if self._folder is not None:
+                    self._ca_path = self._folder.write_ca(self.ca_pem)
                 self._start()
             except BaseException:
                 self._rt.shutdown()
@@ -646,118 +657,34 @@ class Lab:
             rt.servers.append(server)
 
     # ------------------------------------------------------------------ for people
-    def advice(self, purpose: str = "mail-client", *, timeout: float = 1.0) -> Any:
-        """Probe this lab's submission server (or its MX, for ``mail-server``) on the four ports
-        from here, and return :func:`smtplab.advise`'s :class:`~smtplab.advice.Advice`."""
-        from smtplab.advice import advise
-        from smtplab.probe import probe_many
-
-        host = "mx.lab.example" if purpose == "mail-server" else "smtp.lab.example"
-        results = probe_many([(host, p) for p in catalog.PORTS], lab=self, timeout=timeout)
-        return advise(results, purpose=purpose, host=host)
-
-    def _client_lines(self, user: str, password: str) -> list[str]:
-        """ "Point a mail client at…": the port advise() picks from a live probe of this lab."""
-        advice = self.advice("mail-client")
-        rec = advice.recommended
-        if rec is None:
-            return ["No port of smtp.lab.example is safe for a mail client on this network."]
-        ip, port = self.address(rec.host, rec.port)
-        tls = "--tls-on-connect" if rec.security == "implicit" else "--tls"
-        lines = [
-            f"Point a mail client at it (smtp.lab.example:{rec.port} is really {ip}:{port}):",
-            f"  server {ip}, port {port}, security {rec.security_words}, user {user}, "
-            f"password {password};",
-            "  trust the lab CA or accept its certificate once. With swaks:",
-            (
-                f"  swaks --server {ip}:{port} {tls} --auth-user {user} --auth-password "
-                f"{password} --to friend@example.org --from {user}@lab.example"
-            ),
-        ]
-        for v in advice.ports:
-            if v.verdict != "works":
-                lines.append(f"  Not port {v.port}: {v.verdict} ({v.outcome}).")
-        return lines
-
     def describe(self) -> str:
-        """The endpoint table, the credentials, and how to point a mail client at the lab (and,
-        where the scenario takes OAuth tokens, where its OAuth server is: this starts it)."""
-        lines = [f"smtplab lab: scenario {self.scenario} (vantage {self.vantage})", ""]
-        lines += textwrap.wrap(self._scenario.paragraph, width=96)
+        """The scenario, each host's behaviour on each port and the real socket behind it, the
+        credentials and the CA file, as plain text; where the scenario takes OAuth tokens, where
+        the lab's OAuth server is (this starts it: a browser needs its address). (Which port a
+        mail program should use is the advice engine's to say: ``smtplab lab`` prints that line,
+        from a live probe.)"""
+        lines = [f"Lab scenario {self.scenario} (vantage {self.vantage})", ""]
+        lines += textwrap.wrap(self._scenario.paragraph, width=80)
         lines.append("")
         if not self.running:
             lines.append(
                 "The lab is not running: start it to see the sockets behind each endpoint."
             )
             return "\n".join(lines)
-        head = ("HOST", "PORT", "BEHAVIOUR", "SERVER", "CERTIFICATE", "REAL SOCKET", "PROBE SAYS")
-        rows = [head]
+        width = max(len(e.host) for e in self._endpoints)
         for e in self._endpoints:
             ip, port = e.address
             sock = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-            rows.append(
-                (
-                    e.host,
-                    str(e.port),
-                    e.behaviour,
-                    e.profile or "-",
-                    e.certificate or "-",
-                    sock,
-                    e.expected,
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        for r in rows:
-            lines.append(
-                "  ".join(
-                    c.rjust(w) if i == 1 else c.ljust(w)
-                    for i, (c, w) in enumerate(zip(r, widths, strict=False))
-                ).rstrip()
-            )
+            lines.append(f"{e.host:<{width}}  {e.port:>4}  {e.behaviour:<9}  {sock}")
         user, password = self._credentials
-        lines += [
-            "",
-            f"Credentials (every password submission server): user {user!r}, password {password!r}",
-            "  AUTH PLAIN or LOGIN: after STARTTLS on 587 and 2525, at once on 465;",
-            "  oauth.lab.example (where the scenario has it) takes OAuth tokens only, issued by",
-            "  the lab's OAuth server (lab.oauth) by the device flow or the code flow with PKCE;",
-            "  outlook/gmail/exchange.lab.example refuse a password as those providers do",
-            "  (gmail.lab.example takes lab.app_password);",
-            "  legacy.lab.example offers them in cleartext (do not do this in real life).",
-            "Certificates are signed by the lab CA (lab.ca_pem). Mail to anyone@lab.example is",
-            "accepted on port 25; everything accepted lands in lab.outbox.",
-        ]
+        lines += ["", f"User {user}, password {password}"]
+        if self._ca_path is not None:
+            lines.append(f"Lab CA: {self._ca_path}")
         if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
-            oauth = self.oauth  # started here if need be: a browser needs its address
+            oauth = self.oauth
             lines += [
-                "",
-                f"OAuth 2.0 server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url};",
-                f"  client id {oauth.client_id}, scope {oauth.scope}; approve a device code",
-                f"  in a browser at {oauth.url}/device with the lab password, or in Python",
-                "  with lab.oauth.approve(code).",
+                f"OAuth server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url}",
+                f"  approve a device code at {oauth.url}/device, or lab.oauth.approve(code);",
+                "  gmail.lab.example takes lab.app_password",
             ]
-        lines += ["", *self._client_lines(user, password)]
         return "\n".join(lines)
-
-
-def run_forever(scenario: str = catalog.DEFAULT_SCENARIO, out: IO[str] | None = None) -> int:
-    """Start a lab, print its description and CA, serve until Ctrl-C, then stop. Returns 0.
-
-    This is ``smtplab lab --scenario NAME``. An unknown scenario raises :class:`LabError`.
-    """
-    out = sys.stdout if out is None else out
-    lab = Lab(scenario)
-    try:
-        lab.start()
-        print(lab.describe(), file=out)
-        print("\nThe lab CA (save as lab-ca.pem to verify the lab's certificates):", file=out)
-        print(lab.ca_pem, file=out)
-        print("Serving until Ctrl-C.", file=out, flush=True)
-        while lab.running:
-            time.sleep(0.5)
-    except KeyboardInterrupt:  # Ctrl-C, whenever it comes, is the normal way out
-        pass
-    finally:
-        lab.stop()
-    print("Lab stopped.", file=out, flush=True)
-    return 0

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import email.parser
 import email.policy
+import email.utils
 import hmac
 import logging
+import secrets
 import socket
 import ssl
 import threading
@@ -52,7 +55,17 @@ from smtplab.lab.logins import (
     parse_xoauth2,
 )
 
-__all__ = ["Gate", "Hub", "LabHandler", "LabSMTP", "Message", "Outbox", "Silent"]
+__all__ = [
+    "MAX_OUTBOX",
+    "Gate",
+    "Hub",
+    "LabHandler",
+    "LabSMTP",
+    "Message",
+    "Outbox",
+    "Silent",
+    "received_line",
+]
 
 log = logging.getLogger("smtplab.lab")
 
@@ -93,20 +106,34 @@ class Message:
     received_at: _dt.datetime
     #: The name the answering server greeted with (differs from ``host`` when intercepted).
     server: str
-    #: The message data exactly as received.
+    #: The message data as received, below the ``Received:`` trace line the lab added on top.
     content: bytes = field(repr=False, default=b"")
+    #: The outbox's number for this message (1, 2, ...; unique within one lab).
+    id: int = 0
+
+
+#: The most messages an outbox keeps (the oldest go first): with the lab's 1 MB message limit,
+#: at most about 500 MB held, and far more mail than a lesson sends.
+MAX_OUTBOX: Final = 500
 
 
 class Outbox:
     """A thread-safe list of accepted messages (written on the lab's thread, read from yours)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_messages: int = MAX_OUTBOX) -> None:
         self._lock = threading.Lock()
         self._messages: list[Message] = []
+        self._max = max_messages
+        self._count = 0
 
-    def append(self, message: Message) -> None:
+    def append(self, message: Message) -> Message:
+        """Keep ``message`` under the next number (returned), forgetting the oldest if full."""
         with self._lock:
+            self._count += 1
+            message = dataclasses.replace(message, id=self._count)
             self._messages.append(message)
+            del self._messages[: -self._max]
+            return message
 
     def snapshot(self) -> list[Message]:
         """A copy of the messages so far, oldest first."""
@@ -176,6 +203,49 @@ def _transport_is_tls(transport: asyncio.BaseTransport | None) -> bool:
     return transport is not None and transport.get_extra_info("ssl_object") is not None
 
 
+def _trace_text(text: str | None, limit: int = 255) -> str:
+    """Client-chosen text (its EHLO name, a recipient) made safe inside a header: printable
+    ASCII, none of the parentheses or brackets that would end a clause early, bounded."""
+    clean = "".join(c for c in (text or "") if 32 < ord(c) < 127 and c not in "()[]<>;\\")
+    return clean[:limit] or "unknown"
+
+
+def received_line(
+    by: str,
+    session: Session,
+    transport: asyncio.BaseTransport | None,
+    envelope: Envelope,
+    when: _dt.datetime,
+) -> bytes:
+    """The ``Received:`` trace line a server adds on top of a message (RFC 5321 section 4.4).
+
+    ``with`` names the protocol as RFC 3848 registers it: ESMTP, plus S when the message came
+    over TLS and A when the client authenticated (ESMTPSA: both); the comment after it names the
+    TLS version and cipher, as Postfix and Sendmail do. ``for`` names the recipient when there
+    is exactly one, as section 4.4 advises."""
+    proto = "ESMTP" if session.extended_smtp else "SMTP"
+    ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+    tls = ""
+    if ssl_object is not None:
+        proto += "S"
+        cipher = ssl_object.cipher()
+        version = str(ssl_object.version() or "TLS").replace("TLSv", "TLS")
+        tls = f" ({version} {cipher[0]})" if cipher else f" ({version})"
+    if session.authenticated:
+        proto += "A"
+    peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else "unknown"
+    helo = _trace_text(session.host_name)
+    date = email.utils.format_datetime(when)
+    rcpts = envelope.rcpt_tos
+    single = f"\r\n\tfor <{_trace_text(rcpts[0], 320)}>" if len(rcpts) == 1 else ""
+    line = (
+        f"Received: from {helo} ([{_trace_text(str(peer))}])\r\n"
+        f"\tby {by} (smtplab) with {proto}{tls} id {secrets.token_hex(6).upper()}{single};"
+        f"\r\n\t{date}\r\n"
+    )
+    return line.encode("ascii", "replace")
+
+
 class LabHandler:
     """aiosmtpd handler hooks implementing one lab profile at one logical endpoint."""
 
@@ -232,6 +302,9 @@ class LabHandler:
         raw = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and not raw:
             raw = envelope.content
+        now = _dt.datetime.now(_dt.timezone.utc)
+        size = len(raw)
+        raw = received_line(self.greeting_name, session, server.transport, envelope, now) + raw
         headers: dict[str, str] = {}
         subject: str | None = None
         try:
@@ -254,8 +327,8 @@ class LabHandler:
                 port=self.plan.port,
                 tls=_transport_is_tls(server.transport),
                 auth_user=None if auth is None else str(auth),
-                size=len(raw),
-                received_at=_dt.datetime.now(_dt.timezone.utc),
+                size=size,
+                received_at=now,
                 server=self.greeting_name,
                 content=bytes(raw),
             )

@@ -34,23 +34,70 @@ in ``df.attrs["skipped"]`` and warns once with :class:`RecordWarning`.
 
 from __future__ import annotations
 
-from smtplab.records.arrow import arrow_schema
-from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS, check_record, validate_record
-from smtplab.records.convert import jsonl_to_parquet
-from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, RecordWarning
-from smtplab.records.file_summary import port_summary_for_file, summary_for_file
-from smtplab.records.frame import frame_to_records, records_to_frame
-from smtplab.records.jsonl import (
-    MAX_BLANK_LINES,
-    MAX_GZIP_RATIO,
-    MAX_LINE_BYTES,
-    WRITE_CHUNK_BYTES,
-)
-from smtplab.records.load import MAX_LOAD_ROWS, load_records
-from smtplab.records.merge import MergeReport, merge_files, merge_records
-from smtplab.records.query import Dataset
-from smtplab.records.save import check_output_path, save_records, write_parquet
-from smtplab.records.summary import format_summary, port_summary, summarize
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from smtplab.records.arrow import arrow_schema
+    from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS, check_record, validate_record
+    from smtplab.records.convert import jsonl_to_parquet
+    from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, RecordWarning
+    from smtplab.records.file_summary import port_summary_for_file, summary_for_file
+    from smtplab.records.frame import frame_to_records, records_to_frame
+    from smtplab.records.jsonl import (
+        MAX_BLANK_LINES,
+        MAX_GZIP_RATIO,
+        MAX_LINE_BYTES,
+        WRITE_CHUNK_BYTES,
+    )
+    from smtplab.records.load import MAX_LOAD_ROWS, load_records
+    from smtplab.records.merge import MergeReport, merge_files, merge_records
+    from smtplab.records.query import Dataset
+    from smtplab.records.save import check_output_path, save_records, write_parquet
+    from smtplab.records.summary import format_summary, port_summary, summarize
+
+#: Public name -> the module that defines it, imported on first use: importing one part of the
+#: records layer (``smtplab.records.normalise``, say) does not load pyarrow, pandas or DuckDB.
+_LAZY = {
+    "arrow_schema": "smtplab.records.arrow",
+    "SUPPORTED_SCHEMA_VERSIONS": "smtplab.records.check",
+    "check_record": "smtplab.records.check",
+    "validate_record": "smtplab.records.check",
+    "jsonl_to_parquet": "smtplab.records.convert",
+    "MAX_PROBLEMS_KEPT": "smtplab.records.errors",
+    "RecordError": "smtplab.records.errors",
+    "RecordWarning": "smtplab.records.errors",
+    "port_summary_for_file": "smtplab.records.file_summary",
+    "summary_for_file": "smtplab.records.file_summary",
+    "frame_to_records": "smtplab.records.frame",
+    "records_to_frame": "smtplab.records.frame",
+    "MAX_BLANK_LINES": "smtplab.records.jsonl",
+    "MAX_GZIP_RATIO": "smtplab.records.jsonl",
+    "MAX_LINE_BYTES": "smtplab.records.jsonl",
+    "WRITE_CHUNK_BYTES": "smtplab.records.jsonl",
+    "MAX_LOAD_ROWS": "smtplab.records.load",
+    "load_records": "smtplab.records.load",
+    "MergeReport": "smtplab.records.merge",
+    "merge_files": "smtplab.records.merge",
+    "merge_records": "smtplab.records.merge",
+    "Dataset": "smtplab.records.query",
+    "check_output_path": "smtplab.records.save",
+    "save_records": "smtplab.records.save",
+    "write_parquet": "smtplab.records.save",
+    "format_summary": "smtplab.records.summary",
+    "port_summary": "smtplab.records.summary",
+    "summarize": "smtplab.records.summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'smtplab.records' has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_BLANK_LINES",

@@ -5,18 +5,32 @@ Plain types only, so DuckDB, Spark and any Parquet reader take the files as they
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smtplab.records.check import SUPPORTED_SCHEMA_VERSIONS
 from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, where
-from smtplab.schema import DIRECTIONS, ENUMS, FIELDS, SCHEMA_VERSION, SEVERITIES
+from smtplab.schema import (
+    DIRECTIONS,
+    ENUMS,
+    EVENT_FIELDS,
+    EVENT_KINDS,
+    FIELDS,
+    SCHEMA_VERSION,
+    SEVERITIES,
+)
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pyarrow as pa
 
-__all__ = ["LIST_KINDS", "LoadPart", "arrow_schema", "conform_table", "records_to_table"]
+__all__ = [
+    "LIST_KINDS",
+    "LoadPart",
+    "arrow_schema",
+    "cast_to_schema",
+    "conform_table",
+    "records_to_table",
+]
 
 LIST_KINDS = ("list[str]", "findings", "transcript")
 
@@ -32,10 +46,18 @@ def arrow_schema() -> pa.Schema:
 
     ``int64``, ``double``, ``bool``, ``string``, ``timestamp[us, tz=UTC]``, ``list<string>``,
     and lists of structs for ``findings`` (code, severity, message) and ``transcript``
-    (t, dir, text).
+    (t, dir, text, and for events kind and data: a struct of every field of
+    :data:`~smtplab.schema.EVENT_FIELDS`, null where a line has none).
     """
     import pyarrow as pa
 
+    scalar = {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "str": pa.string(),
+        "list[str]": pa.list_(pa.string()),
+    }
     kinds = {
         "int": pa.int64(),
         "float": pa.float64(),
@@ -47,7 +69,15 @@ def arrow_schema() -> pa.Schema:
             pa.struct([("code", pa.string()), ("severity", pa.string()), ("message", pa.string())])
         ),
         "transcript": pa.list_(
-            pa.struct([("t", pa.float64()), ("dir", pa.string()), ("text", pa.string())])
+            pa.struct(
+                [
+                    ("t", pa.float64()),
+                    ("dir", pa.string()),
+                    ("text", pa.string()),
+                    ("kind", pa.string()),
+                    ("data", pa.struct([(k, scalar[v]) for k, v in EVENT_FIELDS.items()])),
+                ]
+            )
         ),
     }
     return pa.schema(
@@ -109,6 +139,19 @@ def _cast_columns(
     return pa.Table.from_arrays(columns, schema=schema), dropped
 
 
+def cast_to_schema(table: pa.Table, path: Path | str | None, columns: list[str]) -> pa.Table:
+    """These columns of ``table`` with the record schema's types, converted as
+    :func:`smtplab.records.load_records` converts them (text ``"25"`` to the port 25, a hive
+    partition's dictionary to its values): a column that cannot be converted raises
+    :class:`RecordError` naming the file and the field.  Rows are not checked (nulls stay)."""
+    import pyarrow as pa
+
+    full = arrow_schema()
+    schema = pa.schema([full.field(c) for c in columns])
+    picked = table.select([c for c in columns if c in table.column_names])
+    return _cast_columns(picked, schema, None if path is None else Path(path), strict=True)[0]
+
+
 def _scalar_masks(table: pa.Table, schema: pa.Schema) -> list[_Mask]:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -164,6 +207,7 @@ def _nested_masks(table: pa.Table) -> list[_Mask]:
     for name, key, allowed in (
         ("findings", "severity", SEVERITIES),
         ("transcript", "dir", DIRECTIONS),
+        ("transcript", "kind", EVENT_KINDS),
     ):
         if name not in names or not table.num_rows:
             continue
@@ -172,7 +216,10 @@ def _nested_masks(table: pa.Table) -> list[_Mask]:
         if len(flat) == 0:
             continue
         inner = pc.struct_field(flat, key)
-        bad_inner = pc.invert(pc.fill_null(pc.is_in(inner, value_set=pa.array(allowed)), False))
+        known = pc.fill_null(pc.is_in(inner, value_set=pa.array(allowed)), False)
+        if key == "kind":  # a line may have no kind (client and server lines, older records)
+            known = pc.or_(known, pc.is_null(inner))
+        bad_inner = pc.invert(known)
         bad_rows = pc.filter(pc.list_parent_indices(col), bad_inner)
         if len(bad_rows):
             rows = np.zeros(table.num_rows, dtype=bool)

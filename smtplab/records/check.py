@@ -22,6 +22,8 @@ from smtplab.records.normalise import HugeInt, as_mapping, parse_time, to_json_r
 from smtplab.schema import (
     DIRECTIONS,
     ENUMS,
+    EVENT_FIELDS,
+    EVENT_KINDS,
     FIELDS,
     READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
@@ -48,6 +50,8 @@ Problem = tuple["str | None", str]
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _FINDING_KEYS = ("code", "severity", "message")
 _TRANSCRIPT_KEYS = ("t", "dir", "text")
+#: Keys an event line may add (schema 3).
+_EVENT_KEYS = ("kind", "data")
 # Lone surrogates cannot be written as UTF-8 (JSON files, Parquet strings): refuse them early.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -159,9 +163,9 @@ def _check_findings(name: str, value: Any) -> _Checked:
 def _check_transcript_line(i: int, item: Any) -> str | None:
     if not isinstance(item, Mapping):
         return f"line {i}: expected an object with t, dir and text, got {show(item)}"
-    if set(item) != set(_TRANSCRIPT_KEYS):
+    if not set(_TRANSCRIPT_KEYS) <= set(item) <= set(_TRANSCRIPT_KEYS + _EVENT_KEYS):
         return (
-            f"transcript line {i}: expected exactly the keys t, dir, text, "
+            f"transcript line {i}: expected the keys t, dir, text (and kind, data on an event), "
             f"got {', '.join(sorted(map(str, item)))}"
         )
     t = item["t"]
@@ -178,7 +182,63 @@ def _check_transcript_line(i: int, item: Any) -> str | None:
             f"expected one of: {', '.join(DIRECTIONS)}"
         )
     problem = _check_str(item["text"])
-    return f"transcript line {i}, text: {problem}" if problem else None
+    if problem:
+        return f"transcript line {i}, text: {problem}"
+    kind = item.get("kind")
+    if kind is not None and kind not in EVENT_KINDS:
+        return (
+            f"transcript line {i}: unknown event kind {show(kind)} (see smtplab.schema.EVENT_KINDS)"
+        )
+    data = item.get("data")
+    if data is not None:
+        if kind is None:
+            return f"transcript line {i}: data without a kind"
+        problem = _check_event_data(data)
+        if problem:
+            return f"transcript line {i}, data: {problem}"
+    return None
+
+
+def _check_event_data(data: Any) -> str | None:
+    if not isinstance(data, Mapping):
+        return f"expected an object, got {show(data)}"
+    for key, value in data.items():
+        kind = EVENT_FIELDS.get(key) if isinstance(key, str) else None
+        if kind is None:
+            return f"unknown field {show(key)} (see smtplab.schema.EVENT_FIELDS)"
+        if value is None:
+            continue
+        if kind == "str":
+            problem = _check_str(value)
+        elif kind == "int":
+            ok = (
+                isinstance(value, int)
+                and not isinstance(value, (bool, HugeInt))
+                and _INT64_MIN <= value <= _INT64_MAX
+            )
+            problem = None if ok else f"expected a whole number, got {show(value)}"
+        elif kind == "float":
+            ok = (
+                isinstance(value, (int, float))
+                and not isinstance(value, (bool, HugeInt))
+                and math.isfinite(value)
+                and abs(value) < 2.0**63
+            )
+            problem = None if ok else f"expected a number, got {show(value)}"
+        elif kind == "bool":
+            problem = (
+                None if isinstance(value, bool) else f"expected true or false, got {show(value)}"
+            )
+        else:
+            ok = isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value)
+            problem = (
+                next((p for x in value if (p := _check_str(x))), None)
+                if ok
+                else f"expected a list of texts, got {show(value)}"
+            )
+        if problem:
+            return f"{key}: {problem}"
+    return None
 
 
 def _check_transcript(name: str, value: Any) -> _Checked:
@@ -190,7 +250,13 @@ def _check_transcript(name: str, value: Any) -> _Checked:
         problem = _check_transcript_line(i, item)
         if problem:
             return value, problem
-        out.append({"t": float(item["t"]), "dir": item["dir"], "text": item["text"]})
+        line: dict[str, Any] = {"t": float(item["t"]), "dir": item["dir"], "text": item["text"]}
+        if item.get("kind") is not None:
+            line["kind"] = item["kind"]
+            data = {k: v for k, v in (item.get("data") or {}).items() if v is not None}
+            if data:
+                line["data"] = data
+        out.append(line)
     return out, None
 
 

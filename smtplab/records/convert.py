@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from smtplab.records.arrow import arrow_schema
 from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError
 from smtplab.records.fastjsonl import iter_tables
-from smtplab.records.jsonl import MAX_LINE_BYTES, _Reader, os_error_reason
+from smtplab.records.jsonl import MAX_LINE_BYTES, os_error_reason
+from smtplab.records.linereader import LineReader
 from smtplab.records.parquet import check_partition_cols
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class ConvertReport:
     problems: tuple[str, ...]
 
 
-class _BatchReader(_Reader):
+class _BatchReader(LineReader):
     """The block reader, handing out its records in batches of at most ``batch_rows``."""
 
     def __init__(self, path: Path, strict: bool, batch_rows: int) -> None:

@@ -72,6 +72,16 @@ class RecordError(SmtplabError, ValueError):
         self.field = field
         super().__init__(where(self.path, line, field, reason))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled whole (a Dask worker's error reaches the caller with its file and field)."""
+        return (_record_error, (self.reason, self.path, self.line, self.field))
+
+
+def _record_error(
+    reason: str, path: str | None, line: int | None, field: str | None
+) -> RecordError:
+    return RecordError(reason, path=path, line=line, field=field)
+
 
 class RecordWarning(UserWarning):
     """A lenient load skipped bad lines or dropped unknown fields."""

@@ -19,13 +19,17 @@ import io
 import re
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from smtplab.records.arrow import arrow_schema, records_to_table
+from smtplab.records.arrow import LoadPart, arrow_schema, records_to_table
 from smtplab.records.errors import RecordError
+from smtplab.records.jsonl import os_error_reason
+from smtplab.records.linereader import LineReader, open_for_reading
 from smtplab.schema import (
     DIRECTIONS,
     ENUMS,
+    EVENT_KINDS,
     FIELDS,
     READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
@@ -35,9 +39,8 @@ from smtplab.schema import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from smtplab.records.jsonl import _Reader
 
-__all__ = ["BLOCK_BYTES", "iter_tables"]
+__all__ = ["BLOCK_BYTES", "iter_tables", "read_jsonl"]
 
 #: Bytes of JSON Lines parsed at once (then up to the end of the line).  Memory holds one
 #: block's text and its Arrow table, whatever the size of the file.
@@ -110,12 +113,41 @@ def _list_ok(col: Any, kind: str) -> bool:
     flat = flat.combine_chunks() if isinstance(flat, pa.ChunkedArray) else flat
     for i, child in enumerate(flat.type):
         values = flat.field(i)
+        if child.name in ("kind", "data"):  # an event's, null on other lines
+            continue
         if values.null_count:
             return False
         if child.name == "t" and not _finite(values):
             return False
+    if kind == "transcript" and not _events_ok(flat):
+        return False
     key, allowed = ("severity", SEVERITIES) if kind == "findings" else ("dir", DIRECTIONS)
     return _all(pc.is_in(flat.field(key), value_set=pa.array(allowed)))
+
+
+def _events_ok(flat: Any) -> bool:
+    """Kinds from the list; data only beside a kind, with no null item in a list of texts
+    and only finite numbers (what the line reader accepts)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kinds = flat.field("kind")
+    if kinds.null_count < len(kinds) and not _all(
+        pc.is_in(pc.drop_null(kinds), value_set=pa.array(EVENT_KINDS))
+    ):
+        return False
+    data = flat.field("data")
+    if data.null_count == len(data):
+        return True
+    if not _all(pc.or_(pc.is_null(data), pc.is_valid(kinds))):
+        return False
+    for i, child in enumerate(data.type):
+        values = pc.drop_null(data.field(i))
+        if pa.types.is_list(child.type) and pc.list_flatten(values).null_count:
+            return False
+        if pa.types.is_floating(child.type) and len(values) and not _finite(values):
+            return False
+    return True
 
 
 def _passes(table: pa.Table) -> bool:
@@ -167,8 +199,9 @@ def _finish(table: pa.Table) -> pa.Table | None:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return None
         elif field.name == "schema_version":
-            # upgrade_record: version 1 becomes 2; its new fields are absent, so null.
-            col = pc.if_else(pc.equal(col, 1), SCHEMA_VERSION, col)
+            # upgrade_record: versions 1 and 2 become 3; the fields 2 added are absent in 1, so
+            # null, and the event lines of both have no kind, which a replay reads by words.
+            col = pc.if_else(pc.less(col, SCHEMA_VERSION), SCHEMA_VERSION, col)
         columns.append(col)
     return pa.Table.from_arrays(columns, schema=schema)
 
@@ -224,7 +257,7 @@ class _Chain:
         return line + self.tail.readline(size - len(line) if size >= 0 else -1)
 
 
-def _slow(reader: _Reader, source: Any, line_no: int) -> tuple[pa.Table, int]:
+def _slow(reader: LineReader, source: Any, line_no: int) -> tuple[pa.Table, int]:
     """Read lines with the line reader; hand out what it kept as a table."""
     line_no = reader.run(source, line_no)
     table = records_to_table(reader.records)
@@ -241,7 +274,7 @@ def _discard(f: Any, count: int) -> None:
         count -= len(got)
 
 
-def _gzip_damage(reader: _Reader, exc: BaseException) -> bool:
+def _gzip_damage(reader: LineReader, exc: BaseException) -> bool:
     """A torn or oversized .gz (not a failing disk): the line reader decides what was read."""
     if not reader.path.name.lower().endswith(".gz"):
         return False
@@ -250,10 +283,9 @@ def _gzip_damage(reader: _Reader, exc: BaseException) -> bool:
     return True
 
 
-def _reread(reader: _Reader, offset: int, line_no: int) -> Iterator[pa.Table]:
-    from smtplab.records.jsonl import _open_for_reading
+def _reread(reader: LineReader, offset: int, line_no: int) -> Iterator[pa.Table]:
 
-    with _open_for_reading(reader.path) as again:
+    with open_for_reading(reader.path) as again:
         _discard(again, offset)
         try:
             reader.run(again, line_no)  # a bad line or the gzip-bomb bound raises here
@@ -266,21 +298,20 @@ def _reread(reader: _Reader, offset: int, line_no: int) -> Iterator[pa.Table]:
         reader.records = []
 
 
-def iter_tables(reader: _Reader, block_bytes: int | None = None) -> Iterator[pa.Table]:
+def iter_tables(reader: LineReader, block_bytes: int | None = None) -> Iterator[pa.Table]:
     """The checked records of ``reader.path`` as Arrow tables, block by block.
 
-    ``reader`` (a :class:`smtplab.records.jsonl._Reader`) keeps the count of skipped lines,
+    ``reader`` (a :class:`smtplab.records.linereader.LineReader`) keeps the count of skipped lines,
     the problems and dropped fields, and raises the strict-mode RecordError.  A damaged .gz
     raises its error after the records before the damage were handed out (lenient mode keeps
     them), exactly as the line reader does.
     """
-    from smtplab.records.jsonl import _open_for_reading
 
     limit = reader.max_line_bytes
     block_bytes = block_bytes or BLOCK_BYTES
     line_no = 0
     offset = 0  # bytes of (decompressed) text read so far, up to a line end
-    with _open_for_reading(reader.path) as f:
+    with open_for_reading(reader.path) as f:
         while True:
             try:
                 data = f.read(block_bytes)
@@ -312,3 +343,29 @@ def iter_tables(reader: _Reader, block_bytes: int | None = None) -> Iterator[pa.
                 continue
             table, line_no = _slow(reader, io.BytesIO(data), line_no)
             yield table
+
+
+def read_jsonl(
+    path: Path, strict: bool, max_line_bytes: int, max_rows: int | None = None
+) -> LoadPart:
+    """Read and check one JSON Lines file (plain or .gz) into an Arrow table.
+
+    Blocks of lines are parsed and checked column-wise by Arrow; a block that fails a check is
+    read again line by line (:mod:`smtplab.records.linereader`), so errors name the line."""
+    import pyarrow as pa
+
+    reader = LineReader(path, strict, max_line_bytes, max_rows)
+    tables = []
+    try:
+        for table in iter_tables(reader):
+            tables.append(table)
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno:
+            raise RecordError(f"cannot read: {os_error_reason(exc)}", path=path) from exc
+        # A torn .gz file: what was read so far stays usable in lenient mode.
+        if strict:
+            raise RecordError(f"the compressed file is damaged: {exc}", path=path) from exc
+        reader.bad(None, None, f"the compressed file is damaged: {exc}")
+    tables = [t for t in tables if t.num_rows] or [records_to_table([])]
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return table, reader.skipped, reader.problems, reader.dropped

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from smtplab.records.load import PathLike, load_records
-from smtplab.records.query import Dataset, RulesBroken, _count_bad_rows, _NeedsReader, _q
+from smtplab.records.query import (
+    Dataset,
+    RulesBroken,
+    _count_bad_rows,
+    _NeedsReader,
+    _q,
+)
 from smtplab.records.summary import SUMMARY_INPUTS, assemble, summarize
 from smtplab.records.summary_sql import duckdb_parts
 from smtplab.schema import OUTCOMES
@@ -118,11 +124,12 @@ def _summary_by_duckdb(ds: Dataset, limit: int | None) -> pd.DataFrame | None:
     needed = [*SUMMARY_INPUTS, "schema_version"]
     if limit is not None:  # two passes over the files, and only small tables in memory
         return ds.summary(limit=limit, checked=True)
-    cols = ", ".join(_q(c) for c in needed)  # one pass: the needed columns, in memory
-    ds._run(f"CREATE TEMP TABLE _in AS SELECT {cols} FROM records")
-    if _count_bad_rows(ds._run, "_in", needed):
+    # One pass: the needed columns in memory, equal rows once with their number (_n), which
+    # the summary's SQL counts by: a small file of millions of equal rows stays small.
+    cols = ", ".join(_q(c) for c in needed)
+    ds._run(f"CREATE TEMP TABLE _s AS SELECT {cols}, count(*) AS _n FROM records GROUP BY ALL")
+    if _count_bad_rows(ds._run, "_s", needed, "_n"):
         return None
-    ds.con.execute("CREATE OR REPLACE TEMP TABLE _s AS SELECT * FROM _in")
     out = assemble(duckdb_parts(ds.con))
     out.attrs["groups"] = len(out)
     return out

@@ -57,6 +57,18 @@ def _strings_to_python(arr: pa.Array) -> list[Any]:
     return list(uniques[indices])
 
 
+def _line(t: Any, direction: Any, text: Any, kind: Any, data: Any) -> dict[str, Any]:
+    """A transcript line as a record holds it: ``kind`` and ``data`` only on an event that has
+    them (a table has every event field on every line)."""
+    if kind is None:
+        return {"t": t, "dir": direction, "text": text}
+    line = {"t": t, "dir": direction, "text": text, "kind": kind}
+    fields = {k: v for k, v in (data or {}).items() if v is not None}
+    if fields:
+        line["data"] = fields
+    return line
+
+
 def _list_column_to_python(col: Any) -> list[Any]:
     """A list<string> or list<struct> Arrow column as Python lists (of str or dicts); null: None."""
     import numpy as np
@@ -77,9 +89,10 @@ def _list_column_to_python(col: Any) -> list[Any]:
             columns.append(
                 _strings_to_python(child) if pa.types.is_string(f.type) else child.to_pylist()
             )
-        items: list[Any] = [
-            dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)
-        ]
+        if names == ["t", "dir", "text", "kind", "data"]:  # a transcript (schema 3)
+            items = [_line(*values) for values in zip(*columns, strict=True)]
+        else:
+            items = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     else:
         items = _strings_to_python(flat)
     out: list[Any] = [items[offsets[i] : offsets[i + 1]] for i in range(n)]

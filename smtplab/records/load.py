@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 from smtplab.records.arrow import LoadPart, records_to_table
 from smtplab.records.errors import MAX_PROBLEMS_KEPT, RecordError, RecordWarning
+from smtplab.records.fastjsonl import read_jsonl
 from smtplab.records.frame import table_to_frame
-from smtplab.records.jsonl import MAX_LINE_BYTES, read_jsonl, require_regular_file
+from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.parquet import is_parquet, parquet_files, read_parquet_table
 from smtplab.schema import FIELD_NAMES, FIELDS
 

@@ -26,6 +26,8 @@ from smtplab.schema import FIELDS
 __all__ = [
     "HugeInt",
     "as_mapping",
+    "as_record",
+    "as_records",
     "is_missing",
     "json_int",
     "parse_time",
@@ -118,21 +120,54 @@ def time_text(value: datetime) -> str:
 
 
 def is_missing(value: Any) -> bool:
-    """True for ``None``, float NaN, ``pd.NA`` and ``NaT``: the ways a table says "no value"."""
+    """True for ``None``, float NaN, ``pd.NA`` and ``NaT``: the ways a table says "no value".
+
+    The one missing-value rule: every part that reads record-like input asks here. Containers
+    (text, lists, arrays) are values, never missing. pandas is not imported to ask."""
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    if isinstance(value, (str, bytes, list, tuple, dict, Mapping)):
+    if type(value).__name__ in ("NaTType", "NAType"):
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, Mapping)) or hasattr(value, "__len__"):
         return False
     try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
+        return bool(value != value)  # numpy floats: NaN is the value unequal to itself
+    except (TypeError, ValueError):
         return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # arrays and other containers are values
-        return False
+
+
+def as_record(item: Any) -> dict[str, Any]:
+    """One record-like item as a plain record dict: a probe result (anything with
+    ``to_record()``), a mapping, or a pandas row (a Series). Raises TypeError otherwise."""
+    to_record = getattr(item, "to_record", None)
+    if callable(to_record):
+        return dict(to_record())
+    if isinstance(item, Mapping):
+        return dict(item)
+    if hasattr(item, "to_dict") and hasattr(item, "index"):  # a pandas Series
+        return dict(item.to_dict())
+    raise TypeError(f"expected a probe result or a record dict, not {type(item).__name__}")
+
+
+def as_records(items: Any) -> list[dict[str, Any]]:
+    """The one entrance for record-like input: a probe result, a record dict, a DataFrame, or
+    an iterable of results and dicts, as a list of plain record dicts (``None``: none).
+
+    Advice, charts, widgets, the command line and replay all take their input through here,
+    so "what counts as records" is decided once."""
+    if items is None:
+        return []
+    if isinstance(items, (str, bytes)):
+        raise TypeError("expected probe results or record dicts, not text")
+    if hasattr(items, "columns") and hasattr(items, "to_dict"):  # a DataFrame
+        from smtplab.records.frame import frame_to_records
+
+        return [dict(r) for r in frame_to_records(items)]
+    if isinstance(items, Mapping) or callable(getattr(items, "to_record", None)):
+        return [as_record(items)]
+    return [as_record(item) for item in items]
 
 
 def plain(value: Any) -> Any:
@@ -165,10 +200,27 @@ def plain(value: Any) -> Any:
 
 
 def to_json_ready(rec: dict[str, Any]) -> dict[str, Any]:
-    """A checked record (datetimes as ``datetime``) with its times as ISO-8601 text."""
+    """A checked record (datetimes as ``datetime``) with its times as ISO-8601 text, and its
+    transcript lines without the empty event fields a table holds for every line."""
     out = dict(rec)
     for name in _DATETIME_FIELDS:
         value = out.get(name)
         if isinstance(value, datetime):
             out[name] = time_text(value)
+    lines = out.get("transcript")
+    if isinstance(lines, list):
+        out["transcript"] = [_line_ready(x) for x in lines]
+    return out
+
+
+def _line_ready(line: Any) -> Any:
+    """A transcript line as written: ``kind`` and ``data`` only on an event that has them."""
+    if not isinstance(line, dict) or ("kind" not in line and "data" not in line):
+        return line
+    out = {k: line[k] for k in ("t", "dir", "text") if k in line}
+    if line.get("kind") is not None:
+        out["kind"] = line["kind"]
+        data = {k: v for k, v in (line.get("data") or {}).items() if v is not None}
+        if data:
+            out["data"] = data
     return out

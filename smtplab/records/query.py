@@ -34,9 +34,10 @@ from smtplab.records.parquet import is_parquet, parquet_files
 from smtplab.records.summary import KEYS, SUMMARY_INPUTS
 from smtplab.records.summary_sql import KEYS_SQL as _K
 from smtplab.records.summary_sql import SUMMARY_SQL as _SUMMARY_SQL
+from smtplab.records.summary_sql import N as _N
 from smtplab.records.summary_sql import lit as _lit
 from smtplab.records.summary_sql import word_list as _words
-from smtplab.schema import ENUMS, FIELD_NAMES, FIELDS, SEVERITIES
+from smtplab.schema import ENUMS, EVENT_FIELDS, FIELD_NAMES, FIELDS, SEVERITIES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +53,16 @@ _SCALAR_SQL = {
     "datetime": "TIMESTAMPTZ",
     "list[str]": "VARCHAR[]",
     "findings": "STRUCT(code VARCHAR, severity VARCHAR, message VARCHAR)[]",
-    "transcript": 'STRUCT(t DOUBLE, dir VARCHAR, "text" VARCHAR)[]',
+    "transcript": (
+        'STRUCT(t DOUBLE, dir VARCHAR, "text" VARCHAR, kind VARCHAR, "data" STRUCT('
+        + ", ".join(
+            f'"{k}" '
+            + {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}.get(v, "VARCHAR")
+            + ("[]" if v == "list[str]" else "")
+            for k, v in EVENT_FIELDS.items()
+        )
+        + "))[]"
+    ),
 }
 
 
@@ -162,6 +172,12 @@ def _bad_rows_sql(columns: Iterable[str]) -> str:
     return " OR ".join(tests) if tests else "false"
 
 
+#: Counting rows of a table that keeps equal rows once with their number ``_n`` (the
+#: cache), and of one that does not: (how many in a group, one row's weight).
+_WEIGHTED = (_N, "_n")
+_PLAIN = ("count(*)", "1")
+
+
 def _one(result: Any) -> Any:
     """The first row of a query's result, reading the result to its end: DuckDB 2 refuses
     other work on a connection (``con.sql``) while a result is only partly fetched, as
@@ -170,21 +186,49 @@ def _one(result: Any) -> Any:
     return rows[0] if rows else None
 
 
-def _bad_count_sql(columns: Sequence[str]) -> str:
+def _bad_count_sql(columns: Sequence[str], weight: str = "1") -> str:
     """An aggregate SQL expression: how many rows break a rule of these fields, plus how many
-    findings have no known severity (when ``findings`` is one of them)."""
-    count = f"count(*) FILTER (WHERE {_bad_rows_sql(columns)})"
+    findings have no known severity (when ``findings`` is one of them).  ``weight``: how
+    many records a row stands for (``_n`` in a table of equal rows kept once)."""
+    count = f"coalesce(sum({weight}) FILTER (WHERE {_bad_rows_sql(columns)}), 0)"
     if "findings" in columns:
         known = f"coalesce(list_contains({_words(SEVERITIES)}, f.severity), false)"
-        count += f" + coalesce(sum(len([f FOR f IN findings IF NOT {known}])), 0)"
+        count += f" + coalesce(sum(len([f FOR f IN findings IF NOT {known}]) * {weight}), 0)"
     return count
 
 
-def _count_bad_rows(run: Any, table: str, columns: Sequence[str]) -> int:
+def _count_bad_rows(run: Any, table: str, columns: Sequence[str], weight: str = "1") -> int:
     """How many rows of ``table`` break a rule of these fields (:func:`_bad_count_sql`), in
     one pass.  ``run(query)`` executes a query (``execute``, or :meth:`Dataset._run`)."""
-    row = _one(run(f"SELECT {_bad_count_sql(columns)} FROM {table}"))
+    row = _one(run(f"SELECT {_bad_count_sql(columns, weight)} FROM {table}"))
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def _median_rows(by: str, source: str, names: Sequence[str]) -> str:
+    """SQL: per ``by`` value of ``source`` (``table WHERE ...``), the probes counted, each
+    timing's median and ``tls_mode`` "implicit" if most were.  The median is pandas': missing
+    values skipped, the middle two averaged; found from each distinct value and how many
+    probes had it, so its memory is the distinct values, never a copy of every probe."""
+    timings = ", ".join(names)
+    picks = ", ".join(
+        f"max(m.med) FILTER (WHERE m.phase = {_lit(t)})::DOUBLE AS {_q(t)}" for t in names
+    )
+    return (
+        f"(WITH u AS NOT MATERIALIZED (SELECT {_q(by)} AS g, tls_mode, {timings} FROM {source}), "
+        "v AS (SELECT g, phase, x, count(*) AS w FROM "
+        f"(UNPIVOT (SELECT g, {timings} FROM u) ON {timings} INTO NAME phase VALUE x) "
+        "GROUP BY ALL), "
+        "c AS (SELECT g, phase, x, sum(w) OVER (PARTITION BY g, phase ORDER BY x "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum, "
+        "sum(w) OVER (PARTITION BY g, phase) AS total FROM v), "
+        "m AS (SELECT g, phase, (min(x) FILTER (WHERE cum >= (total + 1) // 2) "
+        "+ min(x) FILTER (WHERE cum >= total // 2 + 1)) / 2 AS med FROM c GROUP BY ALL), "
+        "p AS (SELECT g, count(*) AS probes, CASE WHEN 2 * count(*) FILTER "
+        "(WHERE tls_mode = 'implicit') > count(*) THEN 'implicit' END AS tls_mode "
+        "FROM u GROUP BY g) "
+        f"SELECT p.g AS {_q(by)}, 'open' AS outcome, p.tls_mode, {picks}, p.probes "
+        "FROM p LEFT JOIN m ON p.g = m.g GROUP BY p.g, p.tls_mode, p.probes)"
+    )
 
 
 class RulesBroken(Exception):
@@ -202,8 +246,9 @@ class Dataset:
     Nothing is read until a question is asked, and each question reads only the columns it
     needs.  ``cache=True`` copies the columns the explorer and summaries use (everything but
     the transcript and long texts) into DuckDB's memory once, so many questions in a row (a
-    widget's filters) do not parse a JSON file again each time.  ``Dataset.from_frame(df)``
-    wraps a records DataFrame the same way.
+    widget's filters) do not parse a JSON file again each time; equal rows are kept once with
+    their number, so a small file of millions of equal records stays small in memory.
+    ``Dataset.from_frame(df)`` wraps a records DataFrame the same way.
 
     Filters (``rows``, ``count``, ``summary``, …) are keyword arguments naming a field:
     ``port=25``, ``outcome=["open", "rejected"]``; ``None`` or ``"all"`` keeps everything.
@@ -357,8 +402,21 @@ class Dataset:
             raise ValueError(f"not record fields: {', '.join(unknown)}")
         names = ", ".join(_q(c) for c in keep)
         # A table of the in-memory database, not a TEMP one: cursors (other threads) see it.
-        self._run(f"CREATE OR REPLACE TABLE _cached AS SELECT {names} FROM records")
-        self.con.execute("CREATE OR REPLACE VIEW records_cached AS SELECT * FROM _cached")
+        # From Parquet, equal rows are kept once with how many there are (_n): a small file
+        # can expand hugely (2 million equal rows in a 2.2 MB file took 0.8 GB here), and
+        # timings, which make nearly every row distinct, stay in the file (read when asked:
+        # 200,000 rows with a 2 kB host name and varied timings, 3 MB of Parquet, took 1 GB).
+        # A JSON line spells out its field names and text, so it is never much shorter than
+        # the row it makes: JSON Lines are copied as they are (_n = 1), sparing the first
+        # view the grouping (0.15 s at 100,000 distinct records).  Questions count with
+        # sum(_n) (:meth:`_counting`); rows are read from the files.
+        if self.format == "parquet":
+            keep = tuple(c for c in keep if FIELDS[c][0] != "float")
+            names = ", ".join(_q(c) for c in keep)
+            query = f"SELECT {names}, count(*) AS _n FROM records GROUP BY ALL"
+        else:
+            query = f"SELECT {names}, 1::BIGINT AS _n FROM records"
+        self._run(f"CREATE OR REPLACE TABLE _cached AS {query}")
         self._cached = keep
         return self
 
@@ -374,9 +432,17 @@ class Dataset:
         return other
 
     def _table(self, columns: Iterable[str]) -> str:
+        """Where a count over these columns is answered: the cache if it holds them all.
+        Count with :meth:`_counting` (the cache keeps equal rows once)."""
         if self._cached and set(columns) <= set(self._cached):
-            return "records_cached"
+            return "_cached"
         return "records"
+
+    @staticmethod
+    def _counting(table: str) -> tuple[str, str]:
+        """(the SQL counting a group's records, one row's weight) for a table of
+        :meth:`_table`."""
+        return _WEIGHTED if table == "_cached" else _PLAIN
 
     def _where(self, filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -420,7 +486,9 @@ class Dataset:
     def count(self, **filters: Any) -> int:
         """How many records match the filters."""
         where, params = self._where(filters)
-        row = _one(self._run(f"SELECT count(*) FROM {self._table(filters)}{where}", params))
+        table = self._table(filters)
+        n, _ = self._counting(table)
+        row = _one(self._run(f"SELECT {n} FROM {table}{where}", params))
         return int(row[0]) if row else 0
 
     def distinct(self, column: str, **filters: Any) -> list[Any]:
@@ -437,10 +505,12 @@ class Dataset:
     def counts(self, **filters: Any) -> dict[str, int]:
         """``probes`` and the number of distinct ``vantage``, ``host`` and ``port`` values."""
         where, params = self._where(filters)
+        table = self._table([*KEYS, *filters])
+        n, _ = self._counting(table)
         row = _one(
             self._run(
-                "SELECT count(*), count(DISTINCT vantage), count(DISTINCT host), "
-                f"count(DISTINCT port) FROM {self._table([*KEYS, *filters])}{where}",
+                f"SELECT {n}, count(DISTINCT vantage), count(DISTINCT host), "
+                f"count(DISTINCT port) FROM {table}{where}",
                 params,
             )
         )
@@ -459,7 +529,7 @@ class Dataset:
         lim = f" LIMIT {int(limit)}" if limit is not None else ""
         table = self.arrow(
             f"SELECT {', '.join(_q(n) for n in names)} "
-            f"FROM {self._table([*names, *filters])}{where}{lim}",
+            f"FROM records{where}{lim}",  # rows, not counts: never the cache
             params,
         )
         table = table.cast(_schema_for(names))
@@ -468,9 +538,10 @@ class Dataset:
     def outcome_by_port_vantage(self, **filters: Any) -> pd.DataFrame:
         """Columns vantage, port, outcome, probes: how many probes had each outcome."""
         where, params = self._where(filters)
+        table = self._table(["vantage", "port", "outcome", *filters])
         return self.sql(
-            "SELECT vantage, port, outcome, count(*) AS probes "
-            f"FROM {self._table(['vantage', 'port', 'outcome', *filters])}{where} "
+            f"SELECT vantage, port, outcome, {self._counting(table)[0]} AS probes "
+            f"FROM {table}{where} "
             "GROUP BY ALL ORDER BY vantage, port, probes DESC, outcome",
             params,
         )
@@ -478,9 +549,10 @@ class Dataset:
     def tls_versions(self, **filters: Any) -> pd.DataFrame:
         """Columns tls_version (None: no TLS), probes."""
         where, params = self._where(filters)
+        table = self._table(["tls_version", *filters])
         out = self.sql(
-            "SELECT tls_version, count(*) AS probes "
-            f"FROM {self._table(['tls_version', *filters])}{where} "
+            f"SELECT tls_version, {self._counting(table)[0]} AS probes "
+            f"FROM {table}{where} "
             "GROUP BY ALL ORDER BY probes DESC, tls_version NULLS LAST",
             params,
         )
@@ -491,9 +563,11 @@ class Dataset:
     def finding_counts(self, **filters: Any) -> pd.DataFrame:
         """Columns code, severity, probes (records with the finding)."""
         where, params = self._where(filters)
+        table = self._table(["findings", *filters])
+        _, weight = self._counting(table)
         return self.sql(
-            "SELECT f.code AS code, f.severity AS severity, count(*) AS probes FROM ("
-            f"SELECT unnest(findings) AS f FROM {self._table(['findings', *filters])}{where}) "
+            f"SELECT f.code AS code, f.severity AS severity, {_N} AS probes FROM ("
+            f"SELECT unnest(findings) AS f, {weight} AS _n FROM {table}{where}) "
             "GROUP BY ALL ORDER BY probes DESC, code",
             params,
         )
@@ -501,7 +575,8 @@ class Dataset:
     def bad_rows(self, columns: Iterable[str] = SUMMARY_INPUTS) -> int:
         """How many rows break a rule of these fields (null, unknown word, port range, …)."""
         cols = [*columns, "schema_version"]
-        return _count_bad_rows(self._run, self._table(cols), cols)
+        table = self._table(cols)
+        return _count_bad_rows(self._run, table, cols, self._counting(table)[1])
 
     def summary(
         self, *, limit: int | None = None, checked: bool = False, **filters: Any
@@ -533,8 +608,10 @@ class Dataset:
         rows (vantage, host, port), one counts their probes."""
         where, params = self._where(filters)
         src = self._table([*SUMMARY_INPUTS, *filters])
+        count, weight = self._counting(src)
+        n = weight if src == "_cached" else count  # a weight per row, or a count per group
         cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
-        bad = _bad_count_sql([*SUMMARY_INPUTS, "schema_version"]) if checked else "0"
+        bad = _bad_count_sql([*SUMMARY_INPUTS, "schema_version"], weight) if checked else "0"
         self._run(
             f"CREATE OR REPLACE TEMP TABLE _k AS SELECT {_K}, {bad} AS bad "
             f"FROM {src}{where} GROUP BY {_K}",
@@ -544,49 +621,68 @@ class Dataset:
         groups, broken = (int(row[0]), int(row[1])) if row else (0, 0)
         if broken:
             raise RulesBroken(broken)
-        if limit is None:
-            self._run(f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src}{where}", params)
-        else:  # only the probes of the first groups are copied and counted
-            self._run(
-                f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols} FROM {src} SEMI JOIN ("
-                f"SELECT {_K} FROM _k ORDER BY {_K} LIMIT {int(limit)}) k "
-                f"USING (vantage, host, port){where}",
-                params,
-            )
+        semi = (
+            ""
+            if limit is None  # else only the probes of the first groups are counted
+            else f" SEMI JOIN (SELECT {_K} FROM _k ORDER BY {_K} LIMIT {int(limit)}) k "
+            "USING (vantage, host, port)"
+        )
+        # The probes counted, equal ones once with their number (_n): from the cache (which
+        # keeps them so) a copy of its rows in the first groups; from the files, read once and
+        # grouped so: never a row per probe (2 million equal rows in one group once all went
+        # into memory here).
+        grouped = "" if src == "_cached" else " GROUP BY ALL"
+        self._run(
+            f"CREATE OR REPLACE TEMP TABLE _s AS SELECT {cols}, {n} AS _n "
+            f"FROM {src}{semi}{where}{grouped}",
+            params,
+        )
         return self.con.execute(_SUMMARY_SQL).fetchall(), groups
 
     def frame(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
         """Matching rows of these columns as a plain DataFrame (text as Python str, fast)."""
         where, params = self._where(filters)
         names = ", ".join(_q(c) for c in columns)
-        return self.sql(f"SELECT {names} FROM {self._table([*columns, *filters])}{where}", params)
+        return self.sql(f"SELECT {names} FROM records{where}", params)  # rows: not the cache
 
     def counted(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
         """How many matching records have each combination of these columns' values: the
         columns and ``probes``, in the order of the columns (e.g. what a heat map draws)."""
         where, params = self._where(filters)
         names = ", ".join(_q(c) for c in columns)
+        table = self._table([*columns, *filters])
         return self.sql(
-            f"SELECT {names}, count(*) AS probes "
-            f"FROM {self._table([*columns, *filters])}{where} GROUP BY ALL ORDER BY ALL",
+            f"SELECT {names}, {self._counting(table)[0]} AS probes "
+            f"FROM {table}{where} GROUP BY ALL ORDER BY ALL",
             params,
         )
 
     def phase_rows(self, by: str = "port", **filters: Any) -> pd.DataFrame:
-        """What :func:`smtplab.charts.phase_times` draws, small: each probe that got a greeting
-        with its timings (``probes`` 1), and the others counted by ``by`` and ``outcome``
-        (``probes`` how many, no timings).  Columns: ``by``, outcome, tls_mode, the four
-        ``*_ms`` timings, probes."""
+        """What :func:`smtplab.charts.phase_times` draws, small.  The probes that got a
+        greeting: from the memory cache, each with its timings (``probes``: how many a row
+        stands for); from the files, one row per ``by`` value (each timing the median, as
+        pandas takes it: missing values skipped, the middle two averaged; ``tls_mode``
+        "implicit" if most were; ``probes`` how many), never a row per probe.  The others,
+        counted by ``by`` and ``outcome`` (``probes`` how many, no timings).  Columns:
+        ``by``, outcome, tls_mode, the four ``*_ms`` timings, probes."""
         where, params = self._where(filters)
-        timings = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
-        src = self._table([by, "outcome", "tls_mode", *timings, *filters])
-        usable = f"coalesce(outcome = 'open' AND coalesce({', '.join(timings)}) IS NOT NULL, false)"
+        names = ["connect_ms", "banner_ms", "ehlo_ms", "tls_ms"]
+        timings = ", ".join(names)
+        src = self._table([by, "outcome", "tls_mode", *names, *filters])
+        n, weight = self._counting(src)
+        usable = f"coalesce(outcome = 'open' AND coalesce({timings}) IS NOT NULL, false)"
         also = " AND " if where else " WHERE "
-        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in timings)
+        nulls = ", ".join(f"NULL::DOUBLE AS {t}" for t in names)
+        if src == "_cached":
+            timed = (
+                f"SELECT {_q(by)}, outcome, tls_mode, {timings}, {weight} AS probes "
+                f"FROM {src}{where}{also}{usable}"
+            )
+        else:
+            timed = _median_rows(by, f"{src}{where}{also}{usable}", names)
         return self.sql(
-            f"SELECT {_q(by)}, outcome, tls_mode, {', '.join(timings)}, 1 AS probes "
-            f"FROM {src}{where}{also}{usable} UNION ALL "
-            f"SELECT {_q(by)}, outcome, NULL::VARCHAR AS tls_mode, {nulls}, count(*) AS probes "
+            f"{timed} UNION ALL "
+            f"SELECT {_q(by)}, outcome, NULL::VARCHAR AS tls_mode, {nulls}, {n} AS probes "
             f"FROM {src}{where}{also}NOT {usable} GROUP BY ALL ORDER BY ALL",
             [*params, *params],
         )

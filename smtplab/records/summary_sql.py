@@ -1,4 +1,5 @@
-"""The summary of :func:`smtplab.records.summarize` as DuckDB SQL, over a table ``_s`` of probes.
+"""The summary of :func:`smtplab.records.summarize` as DuckDB SQL, over a table ``_s`` of probes
+(equal probes once, with their number ``_n``).
 
 Two ways, both checked against pandas by the tests: :data:`SUMMARY_SQL`, the whole table in one
 statement (what :meth:`smtplab.records.Dataset.summary` and the explorer's 25-row page run), and
@@ -14,7 +15,7 @@ from typing import Any
 from smtplab.records.summary import KEYS
 from smtplab.schema import OUTCOMES, SEVERITIES, TLS_MODES
 
-__all__ = ["KEYS_SQL", "SUMMARY_SQL", "duckdb_parts", "lit", "word_list"]
+__all__ = ["KEYS_SQL", "SUMMARY_SQL", "N", "duckdb_parts", "lit", "word_list"]
 
 
 def lit(value: str) -> str:
@@ -30,6 +31,13 @@ def word_list(values: Iterable[str]) -> str:
 KEYS_SQL = "vantage, host, port"
 _K = KEYS_SQL
 
+#: How many probes rows of ``_s`` stand for.  ``_s`` keeps equal probes once, with their
+#: number in ``_n`` (``SELECT ..., count(*) AS _n ... GROUP BY ALL``): a file of millions of
+#: equal records is a table of one row, not millions (issue 23).
+N = "coalesce(sum(_n), 0)::BIGINT"
+#: The average place of a mechanism in its lists, each row counted ``_n`` times.
+_POS = "sum(i * _n) / sum(_n)"
+
 
 def _orderedword_list(column: str, words: Sequence[str]) -> str:
     """Per group of ``_s``: the commonest word of ``column`` (ties: the schema's order, then
@@ -38,7 +46,7 @@ def _orderedword_list(column: str, words: Sequence[str]) -> str:
     return (
         f"SELECT {_K}, first(w ORDER BY n DESC, {rank}, w) AS word, "
         f"string_agg(w || '×' || n, ' ' ORDER BY n DESC, {rank}, w) AS pieces "
-        f"FROM (SELECT {_K}, {column} AS w, count(*) AS n FROM _s GROUP BY ALL) GROUP BY ALL"
+        f"FROM (SELECT {_K}, {column} AS w, {N} AS n FROM _s GROUP BY ALL) GROUP BY ALL"
     )
 
 
@@ -47,9 +55,9 @@ def _mechanisms(column: str) -> str:
     (missing entries skipped), then by name, joined by spaces."""
     return (
         f"SELECT {_K}, string_agg(m, ' ' ORDER BY pos, m) AS words FROM ("
-        f"SELECT {_K}, m, avg(i) AS pos FROM ("
-        f"SELECT {_K}, unnest(l) AS m, unnest(range(len(l))) AS i FROM ("
-        f"SELECT {_K}, [x FOR x IN {column} IF x IS NOT NULL] AS l FROM _s) "
+        f"SELECT {_K}, m, {_POS} AS pos FROM ("
+        f"SELECT {_K}, unnest(l) AS m, unnest(range(len(l))) AS i, _n FROM ("
+        f"SELECT {_K}, [x FOR x IN {column} IF x IS NOT NULL] AS l, _n FROM _s) "
         "WHERE len(l) > 0) GROUP BY ALL) GROUP BY ALL"
     )
 
@@ -61,7 +69,7 @@ _SEVERITY_RANK = f"coalesce(list_position({word_list(SEVERITIES)}, severity), 0)
 #: compare the two), without pandas' per-call overhead on a page of 25 groups.
 SUMMARY_SQL = f"""
     WITH g AS (
-        SELECT {_K}, count(*) AS probes,
+        SELECT {_K}, {N} AS probes,
             bool_or(auth_before_tls IS NOT NULL) AS before_looked,
             bool_or(auth_after_tls IS NOT NULL) AS after_looked
         FROM _s GROUP BY ALL),
@@ -73,8 +81,8 @@ SUMMARY_SQL = f"""
         SELECT {_K}, first(code || ' (' || severity || ')'
             ORDER BY {_SEVERITY_RANK} DESC, n DESC, code DESC)
             FILTER (WHERE code IS NOT NULL AND severity IS NOT NULL) AS top
-        FROM (SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n
-              FROM (SELECT {_K}, unnest(findings) AS f FROM _s) WHERE f IS NOT NULL
+        FROM (SELECT {_K}, f.severity AS severity, f.code AS code, {N} AS n
+              FROM (SELECT {_K}, unnest(findings) AS f, _n FROM _s) WHERE f IS NOT NULL
               GROUP BY ALL)
         GROUP BY ALL)
     SELECT g.vantage, g.host, g.port, g.probes, o.word AS outcome, o.pieces AS outcomes,
@@ -107,24 +115,24 @@ def duckdb_parts(con: Any) -> dict[str, Any]:
         return out
 
     groups = df(
-        f"SELECT {_K}, count(*) AS probes, "
+        f"SELECT {_K}, {N} AS probes, "
         "bool_or(auth_before_tls IS NOT NULL) AS auth_before_tls_looked, "
         "bool_or(auth_after_tls IS NOT NULL) AS auth_after_tls_looked "
         f"FROM _s GROUP BY ALL ORDER BY {_K}"
     ).set_index(KEYS)
     parts: dict[str, Any] = {"probes": groups["probes"]}
     for col in ("outcome", "tls_mode"):
-        parts[col] = df(f"SELECT {_K}, {col}, count(*) AS n FROM _s GROUP BY ALL")
+        parts[col] = df(f"SELECT {_K}, {col}, {N} AS n FROM _s GROUP BY ALL")
     for col in ("auth_before_tls", "auth_after_tls"):
         parts[f"{col}_looked"] = groups[f"{col}_looked"]
         parts[col] = df(
-            f"SELECT {_K}, m AS {col}, avg(i) AS pos FROM ("
-            f"SELECT {_K}, unnest({col}) AS m, unnest(range(len({col}))) AS i "
+            f"SELECT {_K}, m AS {col}, {_POS} AS pos FROM ("
+            f"SELECT {_K}, unnest({col}) AS m, unnest(range(len({col}))) AS i, _n "
             f"FROM _s WHERE len({col}) > 0) GROUP BY ALL"
         )
     parts["findings"] = df(
-        f"SELECT {_K}, f.severity AS severity, f.code AS code, count(*) AS n "
-        f"FROM (SELECT {_K}, unnest(findings) AS f FROM _s) GROUP BY ALL"
+        f"SELECT {_K}, f.severity AS severity, f.code AS code, {N} AS n "
+        f"FROM (SELECT {_K}, unnest(findings) AS f, _n FROM _s) GROUP BY ALL"
     )
     for name, part in parts.items():
         if isinstance(part, pd.DataFrame) and "port" in part.columns:

@@ -1,4 +1,5 @@
-"""Widgets for the notebooks: probe panel, transcript player, dataset explorer, port chooser, quiz.
+"""Widgets for the notebooks: probe panel, transcript player, dataset explorer, port chooser, quiz,
+and the lab's inbox.
 
 Each factory returns a widget without displaying it (end a notebook cell with it to show it) and
 takes what it acts on as parameters, so the same widget runs headless in the tests::
@@ -38,6 +39,7 @@ from smtplab.widgets._explorer import (
     filter_records,
     summary_html,
 )
+from smtplab.widgets._inbox import Inbox, inbox
 from smtplab.widgets._panel import LIVE, ProbePanel, plan_targets, probe_panel, recorded_datasets
 from smtplab.widgets._player import (
     SPEEDS,
@@ -62,6 +64,7 @@ __all__ = [
     "TLS_RULE",
     "ClassView",
     "DatasetExplorer",
+    "Inbox",
     "PlayerFrames",
     "PortChooser",
     "ProbePanel",
@@ -76,6 +79,7 @@ __all__ = [
     "count_line",
     "dataset_explorer",
     "filter_records",
+    "inbox",
     "outcome_badge",
     "plan_targets",
     "player_frames",

@@ -166,7 +166,9 @@ class ShareBox(W.VBox):
         self.share_button.disabled = True
 
     def _records(self) -> list[dict[str, Any]]:
-        return [r.to_record() if hasattr(r, "to_record") else dict(r) for r in self._results()]
+        from smtplab.records.normalise import as_records
+
+        return as_records(list(self._results()))
 
     def preview(self) -> None:
         from smtplab.classroom.share import ShareError, check_label, preview

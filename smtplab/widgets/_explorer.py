@@ -2,12 +2,13 @@
 
 The explorer asks questions of the data instead of holding it all in pandas: the records go
 into a :class:`smtplab.records.Dataset` (DuckDB) once, with only the dozen fields it shows
-(:data:`EXPLORER_COLUMNS`), and each filter change is a few queries — the counts, the 25 rows
-of the summary table (one SQL statement, no DataFrame: a file's first view never imports
-pandas), and the counts the two charts draw.  A record file is read by DuckDB directly (JSON
-Lines or Parquet, one pass); a DataFrame or a list of records is handed over as an Arrow table.
-``benchmarks/records_scale.py`` measures the first view and the filter changes at 100,000
-records, and when the charts are on screen.
+(:data:`EXPLORER_COLUMNS`; from Parquet, equal records once with their number: 2 million equal
+rows in a 2.2 MB file once took 2 GB, ``benchmarks/explorer_memory.py``), and each filter
+change is a few queries — the counts, the 25 rows of the summary table (one SQL statement, no
+DataFrame: a file's first view never imports pandas), and the counts the two charts draw.  A
+record file is read by DuckDB directly (JSON Lines or Parquet, one pass); a DataFrame or a list
+of records is handed over as an Arrow table.  ``benchmarks/records_scale.py`` measures the
+first view and the filter changes at 100,000 records, and when the charts are on screen.
 
 The counts and the summary table answer at once; the two charts are asked for (through their
 own DuckDB cursor: a few hundred counted rows, not every probe) and drawn on a worker thread,

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
-from smtplab.probe import ProbeInputError, ProbeResult
+from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
 from smtplab.widgets._close import shutting_down
 from smtplab.widgets._progress import Ticker, waiting_text
@@ -68,7 +68,7 @@ def plan_targets(host: str, ports: Sequence[int], custom: str = "") -> tuple[str
     ``custom`` is extra ports separated by commas or spaces (``"2587, 8025"``). Raises
     :class:`ProbeInputError` with one readable line when something is wrong; nothing is probed.
     """
-    from smtplab.probe import _check_host, _check_port
+    from smtplab.engine import _check_host, _check_port
 
     h = _check_host(host)
     out = [int(p) for p in ports]

@@ -17,7 +17,14 @@ from smtplab.protocol import explain_line
 from smtplab.widgets._extensions import explain_ehlo_line
 from smtplab.widgets._html import as_record, esc, transcript_lines
 
-__all__ = ["TLS_RULE", "RenderedTranscript", "explain_lines", "tls_rule_after", "transcript_html"]
+__all__ = [
+    "TLS_RULE",
+    "RenderedTranscript",
+    "explain_lines",
+    "stage_style",
+    "tls_rule_after",
+    "transcript_html",
+]
 
 #: The rule drawn in a transcript where the conversation becomes encrypted.
 TLS_RULE: Final = "— TLS starts here —"
@@ -59,16 +66,18 @@ def tls_rule_after(lines: Sequence[Mapping[str, Any]]) -> list[bool]:
     implicit TLS the server's first (encrypted) greeting can be logged before that event. One
     backward pass: each line learns what the next event says.
     """
+    from smtplab.prose_events import event_kind
+
     out = [False] * len(lines)
-    next_event = ""
+    next_event: str | None = None
     for i in range(len(lines) - 1, -1, -1):
-        if lines[i]["dir"] != "event":
+        kind = event_kind(lines[i])
+        if kind is None:
             continue
-        text = lines[i]["text"]
-        if text.startswith("TLS handshake ("):
-            out[i] = next_event.startswith("TLS established")
-        if not text.startswith("certificate "):  # the verdict on the certificate comes between
-            next_event = text
+        if kind == "tls_handshake":
+            out[i] = next_event == "tls_established"
+        if kind != "cert_verdict":  # the verdict on the certificate comes between
+            next_event = kind
     return out
 
 
@@ -140,6 +149,33 @@ class RenderedTranscript:
             f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
             f'font-size:14px;line-height:1.4">{body}</table></div>'
         )
+
+    def stage_html(self, scope: str) -> str:
+        """Every line, each in its own ``<tbody>`` (with the TLS rule after it), in a table of
+        class ``scope``: :func:`stage_style` then shows the first ``k`` of them.
+
+        The transcript player sends this once; each step sends only the few bytes of a style
+        rule, where sending the first ``k`` lines each step cost n²/2 lines over a replay."""
+        hint = "press ▶ to play, or drag the slider" if self._rows else "(no transcript recorded)"
+        body = "".join(f"<tbody>{row}</tbody>" for row in self._rows)
+        return (
+            f'<div class="smtplab-scroll {esc(scope)}" style="overflow-x:auto;max-width:100%">'
+            f'<div class="smtplab-hint" style="color:#666;padding:4px 8px;{_MONO};'
+            f'font-size:14px">{hint}</div>'
+            f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
+            f'font-size:14px;line-height:1.4">{body}</table></div>'
+        )
+
+
+def stage_style(scope: str, shown: int, total: int) -> str:
+    """A ``<style>`` showing the first ``shown`` lines of :meth:`RenderedTranscript.stage_html`
+    (the last of them highlighted) and hiding the rest: a step of the player, in a few bytes."""
+    k = max(0, min(int(shown), total))
+    rules = [f".{scope} tbody:nth-of-type(n+{k + 1}){{display:none}}"]
+    if k:
+        rules.append(f".{scope} tbody:nth-of-type({k})>tr.smtplab-line{{{_HIGHLIGHT}}}")
+        rules.append(f".{scope} .smtplab-hint{{display:none}}")
+    return "<style>" + "".join(rules) + "</style>"
 
 
 def transcript_html(

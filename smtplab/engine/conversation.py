@@ -1,7 +1,9 @@
 """The conversation: what the probe says, when, and what each answer means.
 
-It drives the sans-IO core of :mod:`smtplab.protocol` over any :class:`~smtplab.probe.wire.Wire`
-and writes what it learns into the :class:`~smtplab.probe.result.ProbeState`. A conversation
+It drives the sans-IO core of :mod:`smtplab.protocol` (its own reply parser, in
+:class:`~smtplab.engine.replies.Replies`) over the byte streams of any
+:class:`~smtplab.engine.wire.Network`, and writes what it learns into the
+:class:`~smtplab.engine.result.ProbeState`, each event as a kind with its data. A conversation
 ends by returning (the server spoke SMTP to the end) or with :class:`_Stop` and the outcome
 word; it never lets a network error escape.
 """
@@ -9,26 +11,29 @@ word; it never lets a network error escape.
 from __future__ import annotations
 
 import asyncio
-import errno
-import ssl
+import ipaddress
 import time
 from typing import Any, Final
 
+from smtplab.engine.replies import Replies
+from smtplab.engine.result import ProbeState
+from smtplab.engine.wire import (
+    ConnectFailed,
+    LiveNetwork,
+    NameLookupFailed,
+    Network,
+    NetworkFactory,
+    Stream,
+    TLSFailed,
+    TLSRejected,
+    WireClosed,
+    WireTimeout,
+)
 from smtplab.findings import AUTH_TLS_VERSIONS, Finding
-from smtplab.probe.result import ProbeState
-from smtplab.probe.wire import LiveWire, Wire, WireFactory, WireFailed
 from smtplab.protocol import ProtocolError, Reply, build_command, parse_ehlo
-from smtplab.tls import client_context, describe_handshake_error, describe_verify_error
+from smtplab.tls import client_context, describe_handshake_error
 
-__all__ = [
-    "CLEARTEXT_FIRST_EVENT",
-    "GRACE_EVENT",
-    "HANDSHAKE_EVENTS",
-    "RECONNECT_EVENT",
-    "RELAY_CHECK_RCPT",
-    "TLS_FIRST_EVENT",
-    "Conversation",
-]
+__all__ = ["CONNECT_OUTCOMES", "RELAY_CHECK_RCPT", "Conversation"]
 
 #: Where the relay check sends its test recipient: a domain reserved by RFC 2606, so even an
 #: open relay could never deliver (and we never send DATA anyway).
@@ -60,71 +65,65 @@ class _CleartextOnTLSPort(_Stop):
         super().__init__("tls_failed", error)
 
 
-#: What the transcript says as a handshake starts, by (verify, judge the chain after it).
-HANDSHAKE_EVENTS: Final = {
-    (True, False): "TLS handshake (verifying the certificate)",
-    (False, False): "TLS handshake (not verifying)",
-    (True, True): "TLS handshake (reading the certificate, to verify it after the handshake)",
-    (False, True): "TLS handshake (not verifying)",
-}
-
-#: What the transcript says where this Python needs a second connection to read a certificate
-#: that failed verification.
-RECONNECT_EVENT: Final = (
-    "this Python cannot hand over the unverified chain: reconnecting to read the certificate"
-)
-
 #: Auto mode's grace before it tries implicit TLS beside a silent cleartext connection: this
 #: many times the connect time (a few round trips), and never less than GRACE_MIN_S seconds.
 GRACE_CONNECTS: Final = 4
 GRACE_MIN_S: Final = 0.25
-#: The transcript's words for that race (a replay finds the race's outcome by them).
-GRACE_EVENT: Final = "no cleartext greeting within"
-TLS_FIRST_EVENT: Final = "implicit TLS answered first on the second connection"
-CLEARTEXT_FIRST_EVENT: Final = "the cleartext greeting came first: the TLS attempt was dropped"
 
 
 def _ms(start: float) -> float:
     return round((time.monotonic() - start) * 1000.0, 3)
 
 
-def _classify_connect_error(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, WireFailed):  # the wire said it in its own words
-        return exc.outcome, exc.message
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return "filtered", "connect timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused", "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "reset", "connection reset"
-    if isinstance(exc, OSError) and exc.errno in (
-        errno.ENETUNREACH,
-        errno.EHOSTUNREACH,
-        errno.EADDRNOTAVAIL,
-        errno.ENETDOWN,
-        errno.EHOSTDOWN,
-        errno.EAFNOSUPPORT,
-    ):
-        return "unreachable", exc.strerror or str(exc)
-    return "error", f"{type(exc).__name__}: {exc}"
+#: The outcome word for each way a connection can fail to open.
+CONNECT_OUTCOMES: Final = {
+    "timeout": "filtered",
+    "refused": "refused",
+    "reset": "reset",
+    "unreachable": "unreachable",
+    "other": "error",
+}
+
+#: The sentence of a handshake's start, by (verify, judge the chain after it).
+_HANDSHAKE_VARIANTS: Final = {
+    (True, False): "verifying",
+    (False, False): "not_verifying",
+    (True, True): "reading",
+    (False, True): "not_verifying",
+}
+
+
+def _local_name(stream: Stream) -> str:
+    """An honest EHLO name: our own address as an RFC 5321 address literal."""
+    sockname = stream.get_extra_info("sockname")
+    if not sockname:
+        return "[127.0.0.1]"
+    ip = ipaddress.ip_address(str(sockname[0]).split("%")[0])
+    return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
 
 
 class Conversation:
-    """What the probe says and when, over any :class:`~smtplab.probe.wire.Wire`: the live one,
-    or a replayed recording."""
+    """What the probe says and when, over the streams of any
+    :class:`~smtplab.engine.wire.Network`: live sockets, a replayed recording, or a server in
+    memory."""
 
-    def __init__(self, st: ProbeState, make_wire: WireFactory | None = None) -> None:
+    def __init__(self, st: ProbeState, make_network: NetworkFactory | None = None) -> None:
         self.st = st
         self.o = st.opts
-        self.make_wire: WireFactory = make_wire or LiveWire
-        self.wire: Wire | None = None
+        self.net: Network = (make_network or LiveNetwork)(st.opts, self._handshake_bytes)
+        self.stream: Stream | None = None
+        self.rx: Replies | None = None
         self.raced = False  # auto mode raced implicit TLS against a silent greeting already
 
+    def _handshake_bytes(self, n: int) -> None:
+        self.st.bytes_in_phase += n
+
     async def send(self, verb: str, arg: str | None = None) -> None:
-        assert self.wire is not None
-        n = self.wire.pending()
+        assert self.stream is not None and self.rx is not None
+        await self.rx.drain()
+        n = self.rx.pending()
         if n:  # the probe never pipelines: a reply waiting now answers nothing we sent
-            self.st.event(f"the server sent {n} reply(ies) nobody asked for before {verb}")
+            self.st.event("unasked_replies", count=n, command=verb)
             raise _Stop(
                 "open" if self.st.values.get("outcome") == "open" else "error",
                 f"the server sent {n} reply(ies) nobody asked for: the conversation is out of step",
@@ -132,25 +131,25 @@ class Conversation:
         data = build_command(verb, arg)
         shown = self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
         try:
-            self.wire.send(data)
-        except (ConnectionError, OSError) as exc:
+            await self.stream.write(data, self.o.timeout)
+        except WireClosed as exc:
             what = shown.split(" ", 1)[0]  # the redacted form: never a secret in an error
-            self.st.event(f"connection lost while sending {what}: {exc}")
+            self.st.event("send_failed", command=what, detail=str(exc))
             raise _Stop("reset", f"connection lost while sending {what}: {exc}") from None
 
     async def reply(self, what: str, timeout: float | None = None) -> Reply:
-        assert self.wire is not None
+        assert self.rx is not None
         st = self.st
         try:
-            return await self.wire.read_reply(self.o.timeout if timeout is None else timeout)
-        except asyncio.TimeoutError:
-            st.event(f"no reply to {what} within {self.o.timeout:g} s")
+            return await self.rx.read_reply(self.o.timeout if timeout is None else timeout)
+        except WireTimeout:
+            st.event("reply_timeout", command=what, seconds=self.o.timeout)
             raise _Stop("open", f"no reply to {what} within {self.o.timeout:g} s") from None
         except ProtocolError as exc:
-            st.event(f"protocol error: {exc}")
+            st.event("protocol_error", detail=str(exc))
             raise _Stop("open", f"the server broke SMTP after {what}: {exc}") from None
-        except (ConnectionError, OSError) as exc:
-            st.event(str(exc))
+        except WireClosed as exc:
+            st.event("closed", detail=str(exc))
             raise _Stop("reset", f"{exc} (waiting for the reply to {what})") from None
 
     async def tls_handshake(self, verify: bool, server_hostname: str | None) -> None:
@@ -158,42 +157,47 @@ class Conversation:
         handshake that did not verify it, means: one handshake that reads the certificate,
         then :meth:`judge_certificate` (issue 15: one connection per port)."""
         o, st = self.o, self.st
-        assert self.wire is not None
-        judge_after = verify and self.wire.hands_over_chain()
+        assert self.stream is not None and self.rx is not None
+        judge_after = verify and self.net.hands_over_chain
         ctx = client_context(verify=verify and not judge_after, cadata=o.cadata, cafile=o.cafile)
         t = time.monotonic()
         st.phase = "tls"
-        st.event(HANDSHAKE_EVENTS[(verify, judge_after)])
+        st.event(
+            "tls_handshake",
+            _HANDSHAKE_VARIANTS[(verify, judge_after)],
+            verify=verify,
+            judge=judge_after,
+        )
+        implicit = st.values.get("tls_mode") == "implicit"
         try:
-            await self.wire.start_tls(ctx, server_hostname, o.timeout)
-        except ssl.SSLCertVerificationError as exc:
-            reason = describe_verify_error(exc)
-            st.event(f"certificate rejected: {reason}")
+            self.stream = await self.stream.start_tls(ctx, server_hostname, o.timeout)
+        except TLSRejected as exc:
+            reason = str(exc)
+            st.event("tls_rejected", detail=reason)
             st.cert_rejected = reason
             raise _CertRejected(reason) from None
-        except ssl.SSLError as exc:
+        except TLSFailed as exc:
             msg = describe_handshake_error(exc)
-            cleartext = (
-                "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc).lower()
-            )
-            if cleartext and st.values.get("tls_mode") != "implicit":
+            if exc.cleartext and not implicit:
                 # After STARTTLS's 220 this is no implicit/STARTTLS mix-up: the server agreed to
                 # TLS and then did not speak it.
                 msg = f"{exc} — the server agreed to STARTTLS, then answered in cleartext, not TLS"
-            st.event(f"TLS handshake failed: {msg}")
-            if cleartext and st.values.get("tls_mode") == "implicit":
+            st.event("tls_failed", detail=str(exc), cleartext=exc.cleartext, words={"message": msg})
+            if exc.cleartext and implicit:
                 raise _CleartextOnTLSPort(msg) from None
             raise _Stop("tls_failed", msg) from None
-        except (asyncio.TimeoutError, TimeoutError):
-            st.event(f"TLS handshake timed out after {o.timeout:g} s")
-            if st.bytes_in_phase == 0 and st.values.get("tls_mode") == "implicit":
+        except WireTimeout as exc:
+            st.bytes_in_phase = max(st.bytes_in_phase, exc.received)
+            st.event("tls_timeout", seconds=o.timeout, bytes=exc.received)
+            if st.bytes_in_phase == 0 and implicit:
                 raise _Silent(f"no TLS handshake reply within {o.timeout:g} s") from None
             raise _Stop("tls_failed", f"TLS handshake timed out after {o.timeout:g} s") from None
-        except (ConnectionError, OSError, EOFError) as exc:
-            st.event(f"connection lost during the TLS handshake: {exc}")
+        except WireClosed as exc:
+            st.event("closed", "tls", detail=str(exc))
             raise _Stop("tls_failed", f"connection lost during the TLS handshake: {exc}") from None
+        self.rx.restart(self.stream)  # nothing read before TLS may be trusted after it
         st.set(tls_ms=_ms(t))
-        version, cipher, facts = self.wire.tls_facts()
+        version, cipher, facts = self.stream.get_extra_info("tls_facts")
         st.set(tls_version=version, tls_cipher=cipher)
         if facts is not None:
             st.set(
@@ -202,123 +206,156 @@ class Conversation:
                 cert_not_after=facts.not_after,
                 cert_san=list(facts.san),
             )
+        judged: dict[str, Any] = {}
         if verify and not judge_after:
             st.set(cert_verified=True, cert_error=None)
             st.cert_problems = ()
         elif judge_after or st.cert_rejected is not None:
-            await self.judge_certificate(first_look=judge_after)
-        st.event(f"TLS established: {version} {cipher}")
+            judged = await self.judge_certificate(first_look=judge_after)
+        st.event(
+            "tls_established",
+            version=version,
+            cipher=cipher,
+            subject=facts.subject if facts else None,
+            issuer=facts.issuer if facts else None,
+            not_after=facts.not_after if facts else None,
+            san=list(facts.san) if facts and facts.san else None,
+            **judged,
+        )
 
-    async def judge_certificate(self, first_look: bool) -> None:
+    async def judge_certificate(self, first_look: bool) -> dict[str, Any]:
         """Judge the certificate of the session that just came up without verifying it: on the
-        first look (the chain handed over), or on a reconnection after OpenSSL rejected it."""
+        first look (the chain handed over), or on a reconnection after OpenSSL rejected it.
+        Returns the verdict as event data (empty if it could not be judged)."""
         o, st = self.o, self.st
-        assert self.wire is not None
-        verdict = await self.wire.judge_certificate(
-            o.host, cafile=o.cafile, cadata=o.cadata, verify_error=st.cert_rejected
+        assert self.stream is not None
+        verdict = await self.net.judge_certificate(
+            self.stream, o.host, cafile=o.cafile, cadata=o.cadata, verify_error=st.cert_rejected
         )
         if verdict is None:
-            return
+            return {}
         st.cert_problems = verdict.kinds
+        judged = {
+            "verified": verdict.verified,
+            "problems": list(verdict.kinds),
+            "detail": verdict.error,
+        }
         if not first_look:
-            return  # OpenSSL's reason stays the record's cert_error
+            return judged  # OpenSSL's reason stays the record's cert_error
         if verdict.verified:
-            st.event("certificate verified")
+            st.event("cert_verdict", "verified", verified=True)
             st.set(cert_verified=True, cert_error=None)
-            return
+            return judged
         reason = verdict.error or "the certificate was not verified"
-        st.event(f"certificate not verified: {reason}")
+        st.event("cert_verdict", "not_verified", verified=False, detail=reason)
         st.cert_rejected = reason
+        return judged
 
     async def session(self, implicit: bool, verify: bool) -> None:
         """One connection: connect, [TLS], greeting, EHLO, [STARTTLS, EHLO], [relay check], QUIT."""
         o, st = self.o, self.st
         st.reset_session()
-        self.wire = self.make_wire(st)
         try:
-            address, port = await self.wire.resolve()
-        except WireFailed as exc:
-            raise _Stop(exc.outcome, exc.message) from None
+            address, port = await self.net.resolve(o.host, o.port, o.timeout)
+        except NameLookupFailed as exc:
+            st.event("dns_failed", exc.cause, cause=exc.cause, detail=str(exc))
+            raise _Stop("dns_failed", _lookup_error(o.host, exc)) from None
         st.set(address=address)
         sni = o.host  # ssl verifies an address literal as one and sends no SNI for it
         st.set(tls_mode="implicit" if implicit else "none")
         st.phase = "connect"
+        lab = o.connect_to is not None
         st.event(
-            f"connecting to {address} port {port}"
-            + (f" (lab socket for {o.host}:{o.port})" if o.connect_to else "")
+            "connecting",
+            "lab" if lab else None,
+            address=address,
+            port=port,
+            lab=lab,
+            words={"host": o.host, "logical_port": o.port},
         )
         t = time.monotonic()
         try:
-            await self.wire.connect(address, port, o.timeout)
-        except (asyncio.TimeoutError, TimeoutError, OSError, WireFailed) as exc:
-            outcome, msg = _classify_connect_error(exc)
-            if outcome == "filtered":
-                msg = f"connect timed out after {o.timeout:g} s"
-            st.event(msg)
-            raise _Stop(outcome, msg) from None
+            self.stream = await self.net.connect(address, port, o.timeout)
+        except ConnectFailed as exc:
+            seconds = o.timeout if exc.cause == "timeout" else None
+            st.event("connect_failed", exc.cause, cause=exc.cause, detail=str(exc), seconds=seconds)
+            msg = {
+                "timeout": f"connect timed out after {o.timeout:g} s",
+                "refused": "connection refused",
+                "reset": "connection reset",
+            }.get(exc.cause, str(exc))
+            raise _Stop(CONNECT_OUTCOMES[exc.cause], msg) from None
+        st.connected = True
+        st.event("connected")
         st.set(connect_ms=_ms(t))
+        self.rx = Replies(st, self.stream)
         try:
-            if implicit:
-                st.bytes_in_phase = 0
-                await self.tls_handshake(verify, sni)
-            await self.greeting()
-            caps = await self.ehlo(first=True)
-            refused = None
-            if o.tls_required_check and not implicit and caps is not None:
-                refused = await self.tls_required_check()
-            if not implicit and caps is not None and o.mode in ("auto", "starttls"):
-                if caps.starttls:
-                    caps = await self.starttls(verify, sni) or caps
-                elif o.mode == "starttls":
-                    st.event("STARTTLS is not offered: staying in cleartext")
-                    st.extra.append(
-                        Finding(
-                            "no_starttls",
-                            "high" if o.port != 25 else "low",
-                            "STARTTLS was asked for but the server does not offer it.",
-                        )
-                    )
-            if refused is not None:
-                await self.why_mail_was_refused(refused)
-            if o.auth is not None:
-                await self.auth_check(caps)
-            if o.relay_check:
-                await self.relay_check()
-            await self.quit()
+            await self._speak(implicit, verify, sni)
         finally:
-            self.wire.close()
+            self.stream.close()
+
+    async def _speak(self, implicit: bool, verify: bool, sni: str) -> None:
+        """The SMTP part of a session, once connected."""
+        o, st = self.o, self.st
+        if implicit:
+            st.bytes_in_phase = 0
+            await self.tls_handshake(verify, sni)
+        await self.greeting()
+        caps = await self.ehlo(first=True)
+        refused = None
+        if o.tls_required_check and not implicit and caps is not None:
+            refused = await self.tls_required_check()
+        if not implicit and caps is not None and o.mode in ("auto", "starttls"):
+            if caps.starttls:
+                caps = await self.starttls(verify, sni) or caps
+            elif o.mode == "starttls":
+                st.event("starttls_not_offered")
+                st.extra.append(
+                    Finding(
+                        "no_starttls",
+                        "high" if o.port != 25 else "low",
+                        "STARTTLS was asked for but the server does not offer it.",
+                    )
+                )
+        if refused is not None:
+            await self.why_mail_was_refused(refused)
+        if o.auth is not None:
+            await self.auth_check(caps)
+        if o.relay_check:
+            await self.relay_check()
+        await self.quit()
 
     async def greeting(self) -> None:
         o, st = self.o, self.st
-        assert self.wire is not None
+        assert self.rx is not None
         st.phase = "greeting"
         st.bytes_in_phase = 0
         t = time.monotonic()
         try:
             reply = await self.read_greeting()
-        except asyncio.TimeoutError:
-            if self.wire.received() and st.values.get("tls_mode") != "implicit":
-                if self.wire.reply_started():
+        except WireTimeout:
+            n = self.rx.received
+            if n and st.values.get("tls_mode") != "implicit":
+                if self.rx.reply_started():
                     # A greeting was arriving, too slowly: a tarpit. Not "not_smtp" (what came
                     # looks like SMTP), and no implicit-TLS retry (it spoke cleartext).
-                    n = self.wire.received()
-                    st.event(f"tarpit: only {n} bytes of a greeting within {o.timeout:g} s")
+                    st.event("greeting_timeout", "tarpit", seconds=o.timeout, bytes=n, started=True)
                     raise _Stop(
                         "silent",
                         f"the greeting was still arriving after {o.timeout:g} s "
                         f"({n} bytes so far): a tarpit",
                     ) from None
-                st.event(f"received {self.wire.received()} bytes that are not an SMTP greeting")
+                st.event("greeting_timeout", "garbage", seconds=o.timeout, bytes=n, started=False)
                 raise _Stop(
                     "not_smtp", "the server sent data that is not an SMTP greeting"
                 ) from None
-            st.event(f"no greeting within {o.timeout:g} s")
+            st.event("greeting_timeout", seconds=o.timeout, bytes=0)
             raise _Silent(f"no greeting within {o.timeout:g} s") from None
         except ProtocolError as exc:
-            st.event(f"not SMTP: {exc}")
+            st.event("protocol_error", "greeting", detail=str(exc))
             raise _Stop("not_smtp", _not_smtp_reason(exc)) from None
-        except (ConnectionError, OSError) as exc:
-            st.event(str(exc))
+        except WireClosed as exc:
+            st.event("closed", detail=str(exc))
             raise _Stop("reset", f"{exc} before any greeting") from None
         st.set(banner_ms=_ms(t), banner_code=reply.code, banner=reply.text)
         if reply.code == 220:
@@ -335,36 +372,43 @@ class Conversation:
         that speaks wins. TLS first ends this connection as silent (:class:`_Silent`), and the
         implicit-TLS session follows at once instead of after the whole timeout."""
         o, st = self.o, self.st
-        assert self.wire is not None
+        assert self.rx is not None and self.stream is not None
         connect_s = float(st.values.get("connect_ms") or 0.0) / 1000.0
-        grace = round(max(GRACE_MIN_S, GRACE_CONNECTS * connect_s), 3)
-        if (
-            self.raced
-            or o.mode != "auto"
-            or st.values.get("tls_mode") != "none"
-            or grace >= o.timeout
-            or not self.wire.races_tls()
-        ):
-            return await self.wire.read_reply(o.timeout)
+        grace = None
+        if not self.raced and o.mode == "auto" and st.values.get("tls_mode") == "none":
+            grace = self.net.race_grace(round(max(GRACE_MIN_S, GRACE_CONNECTS * connect_s), 3))
+        if grace is None or grace >= o.timeout:
+            return await self.rx.read_reply(o.timeout)
         self.raced = True  # once per probe: the retry is the TLS session itself
         try:
-            return await self.wire.read_reply(grace)
-        except asyncio.TimeoutError:
-            if self.wire.received():  # something is arriving: give it the whole timeout
-                return await self.wire.read_reply(o.timeout - grace)
-        st.event(f"{GRACE_EVENT} {grace:g} s: trying implicit TLS on a second connection")
-        reply = await self.wire.race_tls(o.timeout - grace, o.host)
-        if reply is None:
-            st.event(TLS_FIRST_EVENT)
+            return await self.rx.read_reply(grace)
+        except WireTimeout:
+            if self.rx.received:  # something is arriving: give it the whole timeout
+                return await self.rx.read_reply(o.timeout - grace)
+        st.event("tls_race", seconds=grace)
+        left = o.timeout - grace
+        # the TLS try first: a recorded network takes its place in the recording at once
+        tls_try = asyncio.ensure_future(self.net.tls_answers(self.stream, o.host, left))
+        greeting = asyncio.ensure_future(self.rx.read_reply(left))
+        try:
+            done, _ = await asyncio.wait({greeting, tls_try}, return_when=asyncio.FIRST_COMPLETED)
+            tls_first = greeting not in done and tls_try.result()
+            if not tls_first:
+                reply = await greeting
+        finally:
+            for task in (greeting, tls_try):
+                task.cancel()
+        if tls_first:
+            st.event("race_tls_first")
             raise _Silent(f"no cleartext greeting within {grace:g} s; implicit TLS answered")
-        st.event(CLEARTEXT_FIRST_EVENT)
+        st.event("race_cleartext_first")
         return reply
 
     async def ehlo(self, first: bool) -> Any:
         o, st = self.o, self.st
-        assert self.wire is not None
+        assert self.stream is not None
         st.phase = "ehlo"
-        name = o.ehlo_name or self.wire.local_name()
+        name = o.ehlo_name or _local_name(self.stream)
         t = time.monotonic()
         await self.send("EHLO", name)
         reply = await self.reply("EHLO")
@@ -400,12 +444,12 @@ class Conversation:
 
     async def starttls(self, verify: bool, sni: str | None) -> Any:
         st = self.st
-        assert self.wire is not None
+        assert self.rx is not None
         st.phase = "starttls"
         await self.send("STARTTLS")
         reply = await self.reply("STARTTLS")
         if reply.code != 220:
-            st.event(f"STARTTLS refused with {reply.code}: staying in cleartext")
+            st.event("starttls_refused", code=reply.code)
             st.extra.append(
                 Finding(
                     "starttls_refused",
@@ -414,9 +458,10 @@ class Conversation:
                 )
             )
             return
-        leftover = self.wire.leftover()
+        await self.rx.drain()
+        leftover = self.rx.leftover()
         if leftover:
-            st.event(f"discarding {leftover} unexpected item(s) sent before the TLS handshake")
+            st.event("starttls_injection", count=leftover)
             st.extra.append(
                 Finding(
                     "starttls_injection",
@@ -437,7 +482,7 @@ class Conversation:
         st.phase = "auth"
         encrypted = bool(st.values.get("tls_version"))
         if not encrypted and not o.allow_cleartext_auth:
-            st.event("AUTH check skipped: the connection is not encrypted")
+            st.event("auth_skipped", "cleartext", cause="cleartext")
             st.extra.append(
                 Finding(
                     "auth_not_attempted",
@@ -448,7 +493,7 @@ class Conversation:
             return
         if encrypted and st.values.get("cert_verified") is not True:
             why = st.cert_rejected or "certificate verification was turned off"
-            st.event("AUTH check skipped: the certificate was not verified for this host")
+            st.event("auth_skipped", "unverified", cause="unverified")
             st.extra.append(
                 Finding(
                     "auth_skipped_unverified",
@@ -459,7 +504,7 @@ class Conversation:
             )
             return
         if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
-            st.event("AUTH check skipped: TLS older than 1.2")
+            st.event("auth_skipped", "old_tls", cause="old_tls")
             st.extra.append(
                 Finding(
                     "auth_skipped_unverified",
@@ -515,7 +560,7 @@ class Conversation:
         Returns the refusal, whose reason :meth:`why_mail_was_refused` finds out after TLS."""
         st, o = self.st, self.o
         st.phase = "tls-required"
-        st.event("TLS-required check: MAIL before any TLS (never RCPT or DATA)")
+        st.event("check", "tls_required", check="tls_required")
         await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
         mail = await self.reply("MAIL")
         if mail.code == 250:
@@ -559,7 +604,7 @@ class Conversation:
             )
             return
         st.phase = "tls-required"
-        st.event("TLS-required check: MAIL again after STARTTLS (never RCPT or DATA)")
+        st.event("check", "tls_required_again", check="tls_required_again")
         await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
         after = await self.reply("MAIL")
         if after.code == 250:
@@ -585,7 +630,7 @@ class Conversation:
     async def relay_check(self) -> None:
         st = self.st
         st.phase = "relay"
-        st.event("relay check: MAIL and RCPT to a reserved foreign domain (never DATA)")
+        st.event("check", "relay", check="relay")
         await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
         mail = await self.reply("MAIL")
         if mail.code != 250:
@@ -617,3 +662,12 @@ def _not_smtp_reason(exc: ProtocolError) -> str:
     if "SSH-" in text:
         return f"an SSH server answered, not SMTP ({text})"
     return f"not an SMTP greeting: {text}"
+
+
+def _lookup_error(host: str, exc: NameLookupFailed) -> str:
+    """The record's error for a name that did not resolve."""
+    if exc.cause == "lookup":
+        return f"{host} could not be resolved: {exc}"
+    if exc.cause == "timeout":
+        return f"looking up {host} timed out"
+    return str(exc)

@@ -18,10 +18,12 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from smtplab import schema
+from smtplab.engine.events import sentence
+from smtplab.engine.options import ProbeOptions
 from smtplab.findings import Finding, analyze, guess_role, top_finding
-from smtplab.probe.options import ProbeOptions
-from smtplab.protocol import Redactor, TranscriptLine, ehlo_keyword
+from smtplab.protocol import EventValue, Redactor, TranscriptLine, ehlo_keyword
 from smtplab.redaction import Scrubber
+from smtplab.schema import EventKind
 
 __all__ = [
     "MAX_TRANSCRIPT_LINES",
@@ -114,10 +116,7 @@ class ProbeResult:
             if name == "findings":
                 value = tuple(Finding.from_dict(x) for x in (value or ()))
             elif name == "transcript":
-                value = tuple(
-                    TranscriptLine(float(x["t"]), str(x["dir"]), str(x["text"]))
-                    for x in (value or ())
-                )
+                value = tuple(TranscriptLine.from_dict(x) for x in (value or ()))
             elif isinstance(value, list):
                 value = tuple(value)
             elif name in ("extensions", "cert_san") and value is None:
@@ -221,13 +220,21 @@ class ProbeState:
     def now_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
 
-    def _add(self, direction: str, text: str) -> None:
+    def _add(
+        self,
+        direction: str,
+        text: str,
+        kind: str | None = None,
+        data: dict[str, EventValue] | None = None,
+    ) -> None:
         if len(self.transcript) >= MAX_TRANSCRIPT_LINES:
             self.dropped_lines += 1
             return
         # server text is scrubbed once, whole, by redact_result (a secret split over two lines
         # is only found with both in view); client lines are redacted in client() below
-        self.transcript.append(TranscriptLine(round(self.now_ms(), 3), direction, text))
+        self.transcript.append(
+            TranscriptLine(round(self.now_ms(), 3), direction, text, kind, dict(data or {}))
+        )
 
     def client(self, text: str) -> str:
         """Record a line we sent (AUTH secrets redacted); returns what was recorded."""
@@ -238,8 +245,20 @@ class ProbeState:
     def server(self, text: str) -> None:
         self._add("server", text)
 
-    def event(self, text: str) -> None:
-        self._add("event", text)
+    def event(
+        self,
+        kind: EventKind,
+        variant: str | None = None,
+        /,
+        *,
+        words: dict[str, object] | None = None,
+        **data: EventValue | None,
+    ) -> None:
+        """Record that something happened: its ``kind``, its ``data`` (``None`` values left
+        out) and the sentence of :data:`smtplab.engine.events.SENTENCES` for it (``variant``
+        picks one of several; ``words`` fill blanks that are for the sentence only)."""
+        text = sentence(kind, variant, **data, **(words or {}))
+        self._add("event", text, kind, {k: v for k, v in data.items() if v is not None})
 
     def set(self, **kw: Any) -> None:
         self.values.update(kw)
@@ -257,11 +276,14 @@ def finish(st: ProbeState, outcome: str, error: str | None) -> ProbeResult:
     o = st.opts
     v = st.values
     if st.dropped_lines:
+        count = st.dropped_lines
         st.transcript.append(
             TranscriptLine(
                 round(st.now_ms(), 3),
                 "event",
-                f"transcript truncated: {st.dropped_lines} more lines",
+                sentence("truncated", count=count),
+                "truncated",
+                {"count": count},
             )
         )
     rec = schema.empty_record(

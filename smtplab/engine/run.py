@@ -1,8 +1,8 @@
 """Running probes: :func:`probe`, :func:`aprobe` and the many-target :func:`probe_many`.
 
-Each takes a host and port (checked once into :class:`~smtplab.probe.options.ProbeOptions`) or
+Each takes a host and port (checked once into :class:`~smtplab.engine.options.ProbeOptions`) or
 ready options, runs the conversation over live wires within the deadline, and returns a
-:class:`~smtplab.probe.result.ProbeResult`. It never raises for what the network does.
+:class:`~smtplab.engine.result.ProbeResult`. It never raises for what the network does.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from smtplab.probe.conversation import _Stop
-from smtplab.probe.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
-from smtplab.probe.result import ProbeResult, ProbeState, finish
-from smtplab.probe.sessions import run_sessions
-from smtplab.probe.wire import DeadlineReached, WireFactory
+from smtplab.engine.conversation import _Stop
+from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
+from smtplab.engine.result import ProbeResult, ProbeState, finish
+from smtplab.engine.sessions import run_sessions
+from smtplab.engine.wire import DeadlineReached, NetworkFactory
 from smtplab.protocol import Redactor
 from smtplab.redaction import Scrubber
 
@@ -46,22 +46,25 @@ def _scrubber(user: str, password: str) -> Scrubber:
 
 
 async def run_probe(
-    o: ProbeOptions, make_wire: WireFactory | None = None, st: ProbeState | None = None
+    o: ProbeOptions, make_network: NetworkFactory | None = None, st: ProbeState | None = None
 ) -> ProbeResult:
-    """One probe over ``make_wire``'s wires (live sockets by default), within its deadline,
-    always ending in a result."""
+    """One probe over ``make_network``'s streams (live sockets by default), within its
+    deadline, always ending in a result."""
     st = st or new_state(o)
     outcome, error = "error", None
     try:
-        await asyncio.wait_for(run_sessions(st, make_wire), o.deadline)
+        await asyncio.wait_for(run_sessions(st, make_network), o.deadline)
         outcome = st.values.get("outcome", "error")
     except _Stop as stop:
         outcome, error = stop.outcome, stop.error
         if outcome == "open" and st.values.get("outcome") != "open":
             outcome = "error"
-    except (asyncio.TimeoutError, TimeoutError, DeadlineReached):
+    except (asyncio.TimeoutError, TimeoutError, DeadlineReached) as exc:
+        if isinstance(exc, DeadlineReached) and exc.received is not None:
+            st.bytes_in_phase = exc.received  # the handshake's bytes, as recorded
         error = f"the probe's overall deadline of {o.deadline:g} s passed"
-        st.event(error)
+        in_tls = st.phase == "tls"
+        st.event("deadline", seconds=o.deadline, bytes=st.bytes_in_phase if in_tls else None)
         prev = st.previous
         if (
             prev
@@ -80,7 +83,7 @@ async def run_probe(
             outcome = "silent"
     except Exception as exc:  # a bug of ours must still not escape as a traceback into a lesson
         error = f"{type(exc).__name__}: {exc}"
-        st.event(f"internal error: {error}")
+        st.event("internal_error", detail=error)
         outcome = "error"
     return finish(st, outcome, error)
 

@@ -19,7 +19,7 @@ Mail for lab.test is delivered to mx1.lab.test on port 25 (preference 10); ...
 DNS trouble (a name that does not exist, a server that never answers) is *data*: it lands in
 ``Discovery.errors`` and :func:`discover` returns normally. Only bad input — an empty domain, one
 with a newline in it, an IP address where a domain belongs — raises
-:class:`smtplab.probe.ProbeInputError`.
+:class:`smtplab.engine.ProbeInputError`.
 
 Which DNS server is asked: the ``nameservers`` you pass (with ``port``); else the environment
 variable ``SMTPLAB_NAMESERVER`` (``127.0.0.1:5353``, ``[::1]:53``, several separated by commas —
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from smtplab.probe.options import ProbeInputError, _check_host
+from smtplab.engine.options import ProbeInputError, _check_host
 
 __all__ = ["NAMESERVER_ENV", "Discovery", "MXHost", "SRVTarget", "discover"]
 
@@ -384,7 +384,7 @@ def discover(
     ``port``; without them, ``$SMTPLAB_NAMESERVER`` or the system's resolver is used.
     ``timeout`` bounds the whole discovery: the MX and both SRV questions are asked side by side,
     and a DNS server that never answers costs the timeout once. DNS problems come back in
-    ``Discovery.errors``; only bad input raises :class:`~smtplab.probe.ProbeInputError`.
+    ``Discovery.errors``; only bad input raises :class:`~smtplab.engine.ProbeInputError`.
     """
     name = _check_domain(domain)
     if (

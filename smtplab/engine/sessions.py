@@ -1,6 +1,6 @@
 """The whole probe over one or more connections: :func:`run_sessions`.
 
-One :class:`~smtplab.probe.conversation.Conversation` session, and the retries auto mode
+One :class:`~smtplab.engine.conversation.Conversation` session, and the retries auto mode
 allows: implicit TLS after a silent cleartext try, plain SMTP after a cleartext answer on a
 TLS port, and — only where this Python cannot hand over an unverified chain — a reconnect
 without verification to read a certificate that failed it.
@@ -8,27 +8,26 @@ without verification to read a certificate that failed it.
 
 from __future__ import annotations
 
-from smtplab.findings import Finding
-from smtplab.probe.conversation import (
-    RECONNECT_EVENT,
+from smtplab.engine.conversation import (
     Conversation,
     _CertRejected,
     _CleartextOnTLSPort,
     _Silent,
     _Stop,
 )
-from smtplab.probe.result import ProbeState
-from smtplab.probe.wire import WireFactory
+from smtplab.engine.result import ProbeState
+from smtplab.engine.wire import NetworkFactory
+from smtplab.findings import Finding
 
 __all__ = ["run_sessions"]
 
 
-async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> None:
+async def run_sessions(st: ProbeState, make_network: NetworkFactory | None = None) -> None:
     """The whole probe: one session, and the retries auto mode allows (implicit TLS after a
     silent cleartext try, plain SMTP after a cleartext answer on a TLS port, a reconnect
     without verification to read a certificate that failed it)."""
     o = st.opts
-    conv = Conversation(st, make_wire)
+    conv = Conversation(st, make_network)
     implicit = o.mode == "tls" or (o.mode == "auto" and o.port == 465)
     verify = o.verify
     cert_error: str | None = None
@@ -41,19 +40,19 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
             break
         except _CertRejected as exc:
             cert_error = exc.reason
-            st.event(RECONNECT_EVENT)
+            st.event("reconnect")
             verify = False
         except _Silent as exc:
             if o.mode == "auto" and not implicit and attempts == 1:
                 first_try = dict(st.values)  # what the cleartext connection found (connect_ms)
-                st.event("no cleartext greeting: retrying with implicit TLS")
+                st.event("retry", "implicit_tls", cause="implicit_tls")
                 implicit = found_implicit = True
                 try:
                     await conv.session(implicit, verify)
                     break
                 except _CertRejected as exc2:
                     cert_error = exc2.reason
-                    st.event(RECONNECT_EVENT)
+                    st.event("reconnect")
                     verify = False
                     continue
                 except _Stop as stop:
@@ -61,11 +60,11 @@ async def run_sessions(st: ProbeState, make_wire: WireFactory | None = None) -> 
                     if stop.outcome == "tls_failed":  # TLS answered, too slowly or wrongly
                         raise
                     st.values = first_try  # report the cleartext connection that stayed silent
-                    st.event("implicit TLS did not answer either")
+                    st.event("retry_failed")
             raise _Stop("silent", exc.error) from None
         except _CleartextOnTLSPort:
             if o.mode == "auto" and implicit and attempts == 1:
-                st.event("the server answered in cleartext: retrying as plain SMTP with STARTTLS")
+                st.event("retry", "plain", cause="plain")
                 st.extra.append(
                     Finding(
                         "wrong_tls_mode",
