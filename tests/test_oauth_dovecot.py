@@ -26,9 +26,12 @@ from postfix import skip_reason as postfix_skip
 from smtplab.lab import Lab
 from smtplab.lab.oauth import SMTP_SCOPE, oauthbearer_string, xoauth2_string
 
-pytestmark = pytest.mark.skipif(
-    bool(postfix_skip() or dovecot_skip()), reason=str(postfix_skip() or dovecot_skip())
-)
+pytestmark = [
+    pytest.mark.postfix,
+    pytest.mark.skipif(
+        bool(postfix_skip() or dovecot_skip()), reason=str(postfix_skip() or dovecot_skip())
+    ),
+]
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
