@@ -3,11 +3,14 @@ mail program, port by port, with the evidence.
 
     smtplab doctor HOST [--provider NAME] [--purpose P] [--lab SCENARIO] [--json]
                         [--timeout S] [--compare FILE ...] [--vantage LABEL] [--cafile FILE]
+                        [--login USER [--token] [--password-env NAME] [--send-test ADDRESS]]
 
 It probes 25, 465, 587 and 2525 plus the ports the provider documents (2465, 2587, ...), runs
 :func:`smtplab.advise`, and prints the settings, the fallbacks, a verdict per port and what to
 try when nothing works. ``--compare`` takes record files from other networks and answers "is it
-the server or my network?". Exit status 0 whenever it ran, 2 for bad arguments.
+the server or my network?". ``--login`` then tries the login on the chosen port
+(:mod:`smtplab.cli.login_opts`). Exit status 0 whenever it ran (1 when a login check did not
+log in), 2 for bad arguments.
 
 Evidence from elsewhere adds, never replaces: records from ``--compare`` files are passed to
 :func:`smtplab.advise` as ``elsewhere``, whatever vantage label they carry (a file can copy the
@@ -31,6 +34,7 @@ from typing import IO, Any
 
 from smtplab.advice import PURPOSES, Advice, advise, as_records, guess_provider, provider_facts
 from smtplab.advice.facts import STANDARDS, ProviderFacts
+from smtplab.cli.login_opts import add_login_arguments, check_login_arguments
 from smtplab.cli.text import safe_text
 from smtplab.errors import SmtplabError
 
@@ -86,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--vantage", help="a label for the network you are on (default: here)")
     parser.add_argument("--cafile", metavar="FILE", help="also trust this CA (PEM)")
+    add_login_arguments(parser)
 
 
 def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
@@ -107,6 +112,10 @@ def _check(args: argparse.Namespace) -> tuple[float, ProviderFacts | None]:
             check_cafile(args.cafile)
         except ProbeInputError as exc:
             raise _BadArgs(f"--{exc}") from None
+    try:
+        check_login_arguments(args)
+    except ValueError as exc:
+        raise _BadArgs(str(exc)) from None
     if args.lab:
         from smtplab.lab import scenarios
 
@@ -207,12 +216,19 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         vantage=vantage,
         elsewhere=compare,  # adds "from elsewhere" sentences; never replaces what was measured
     )
+    from smtplab.cli.login_opts import login_json, login_text, run_login
+
     if args.json:
-        print(json.dumps(report_json(advice, vantage, compared)), file=out)
+        login = run_login(args, advice) if args.login else None
+        extra = {"login": login_json(login)} if login else {}
+        print(json.dumps({**report_json(advice, vantage, compared), **extra}), file=out)
     else:
         text = report_text(advice, vantage, facts, guessed=not args.provider, compared=compared)
-        print(text, file=out)
-    return 0
+        print(text, file=out, flush=True)  # the advice first, then the login's prompt
+        login = run_login(args, advice) if args.login else None
+        if login:
+            print(login_text(login), file=out)
+    return 0 if login is None or login.status == "ok" else 1
 
 
 def report_json(advice: Advice, vantage: str, compared: Sequence[Compared] = ()) -> dict[str, Any]:

@@ -125,6 +125,8 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtplab doctor smtp.gmail.com --provider gmail", "advice for Gmail from this network"),
         ("smtplab doctor smtp.example.org --compare class.jsonl",
          "is it the server or my network?"),
+        ("smtplab doctor smtp.lab.example --lab open-internet --login student",
+         "then log in there (asks for the password; never on the command line)"),
     ),
     "explain": (
         ('smtplab explain "535 5.7.8 Username and Password not accepted"', "what a reply means"),

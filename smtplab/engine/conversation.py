@@ -102,6 +102,28 @@ def _local_name(stream: Stream) -> str:
     return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
 
 
+def test_message(sender: str, to: str, host: str, port: int) -> bytes:
+    """The short message ``--send-test`` sends: headers, two lines of text, CRLF endings; no
+    line begins with a dot, so no dot-stuffing is needed (RFC 5321 §4.5.2)."""
+    import email.utils
+
+    lines = [
+        f"From: <{sender}>",
+        f"To: <{to}>",
+        "Subject: smtplab test message",
+        f"Date: {email.utils.formatdate(usegmt=True)}",
+        f"Message-ID: {email.utils.make_msgid(domain='smtplab.invalid')}",
+        "",
+        f"This is a test from smtplab doctor --send-test, through {host} port {port}.",
+        "The login worked and this message was accepted; nothing else was sent.",
+    ]
+    return "".join(f"{line}\r\n" for line in lines).encode("ascii", "replace")
+
+
+def _test_refused(what: str, code: int) -> Finding:
+    return Finding("test_refused", "medium", f"The test message was refused at {what}: {code}.")
+
+
 class Conversation:
     """What the probe says and when, over the streams of any
     :class:`~smtplab.engine.wire.Network`: live sockets, a replayed recording, or a server in
@@ -319,8 +341,8 @@ class Conversation:
                 )
         if refused is not None:
             await self.why_mail_was_refused(refused)
-        if o.auth is not None:
-            await self.auth_check(caps)
+        if o.auth is not None and await self.auth_check(caps) and o.send_test:
+            await self.send_test_message(o.send_test)
         if o.relay_check:
             await self.relay_check()
         await self.quit()
@@ -474,9 +496,12 @@ class Conversation:
         await self.tls_handshake(verify, sni)
         return await self.ehlo(first=False)
 
-    async def auth_check(self, caps: Any) -> None:
+    async def auth_check(self, caps: Any) -> bool:
         """Log in once with the given credentials: only over TLS whose certificate was verified
-        for the host (or the lab's legacy profile, when allowed)."""
+        for the host (or the lab's legacy profile, when allowed). True when the login succeeded.
+
+        ``o.auth_mechanism`` ``XOAUTH2`` sends the secret as an OAuth token (Google's and
+        Microsoft's XOAUTH2: ``user=U^Aauth=Bearer T^A^A`` in base64), redacted like PLAIN."""
         o, st = self.o, self.st
         assert o.auth is not None
         st.phase = "auth"
@@ -490,7 +515,7 @@ class Conversation:
                     "The AUTH check did not send the password: the connection is not encrypted.",
                 )
             )
-            return
+            return False
         if encrypted and st.values.get("cert_verified") is not True:
             why = st.cert_rejected or "certificate verification was turned off"
             st.event("auth_skipped", "unverified", cause="unverified")
@@ -502,7 +527,7 @@ class Conversation:
                     f"verified for {o.host} ({why}), so anyone in the middle could have read it.",
                 )
             )
-            return
+            return False
         if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
             st.event("auth_skipped", "old_tls", cause="old_tls")
             st.extra.append(
@@ -513,10 +538,29 @@ class Conversation:
                     f"{st.values.get('tls_version')}, older than a verifying client accepts.",
                 )
             )
-            return
+            return False
         mechs = tuple(getattr(caps, "auth", ()) or ())
         user, password = o.auth  # used only to build the AUTH lines, which are redacted
-        if "PLAIN" in mechs:
+        if o.auth_mechanism == "XOAUTH2":
+            if "XOAUTH2" not in mechs:
+                st.extra.append(
+                    Finding(
+                        "auth_unavailable",
+                        "medium",
+                        "The AUTH check could not send the token: the server does not offer "
+                        "XOAUTH2 here.",
+                    )
+                )
+                return False
+            import base64
+
+            token = f"user={user}\x01auth=Bearer {password}\x01\x01"
+            await self.send("AUTH", f"XOAUTH2 {base64.b64encode(token.encode()).decode()}")
+            reply = await self.reply("AUTH")
+            if reply.code == 334:  # an error as a JSON challenge: an empty line asks the verdict
+                await self.send("")
+                reply = await self.reply("AUTH")
+        elif "PLAIN" in mechs:
             import base64
 
             payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
@@ -541,18 +585,41 @@ class Conversation:
                     "here.",
                 )
             )
-            return
+            return False
         if reply.code == 235:
             where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
             st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
+            return True
+        st.extra.append(
+            Finding("auth_failed", "medium", f"The login check was refused with {reply.code}.")
+        )
+        return False
+
+    async def send_test_message(self, to: str) -> None:
+        """After a login that succeeded, over the same session: MAIL FROM the user, RCPT TO
+        ``to`` only, and a short test message (``smtplab doctor --login U --send-test TO``)."""
+        st, o = self.st, self.o
+        assert self.stream is not None and o.auth is not None
+        st.phase = "send-test"
+        st.event("check", "send_test", check="send_test")
+        sender = o.auth[0] if "@" in o.auth[0] else f"{o.auth[0]}@{o.host}"
+        steps = (("MAIL", f"FROM:<{sender}>"), ("RCPT", f"TO:<{to}>"), ("DATA", None))
+        for verb, arg in steps:
+            await self.send(verb, arg)
+            reply = await self.reply(verb)
+            if reply.code not in (250, 251, 354):
+                st.extra.append(_test_refused(verb, reply.code))
+                await self.send("RSET")
+                await self.reply("RSET")
+                return
+        body = test_message(sender, to, o.host, o.port)
+        st.client(f"[a test message of {len(body)} octets]")
+        await self.stream.write(body + b".\r\n", o.timeout)
+        reply = await self.reply("DATA")
+        if reply.code == 250:
+            st.extra.append(Finding("test_sent", "info", f"The test message to {to} was accepted."))
         else:
-            st.extra.append(
-                Finding(
-                    "auth_failed",
-                    "medium",
-                    f"The login check was refused with {reply.code}.",
-                )
-            )
+            st.extra.append(_test_refused("the message", reply.code))
 
     async def tls_required_check(self) -> Reply | None:
         """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks

@@ -63,6 +63,10 @@ SENTENCES: Final[dict[str, str]] = {
         "TLS-required check: MAIL again after STARTTLS (never RCPT or DATA)"
     ),
     "check.relay": "relay check: MAIL and RCPT to a reserved foreign domain (never DATA)",
+    "check.send_test": (
+        "test message: MAIL, RCPT to the one address asked for and DATA, after the login "
+        "succeeded (smtplab doctor --send-test)"
+    ),
     "auth_skipped.cleartext": "AUTH check skipped: the connection is not encrypted",
     "auth_skipped.unverified": (
         "AUTH check skipped: the certificate was not verified for this host"

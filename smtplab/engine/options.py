@@ -154,6 +154,11 @@ class ProbeOptions:
     # (user, password) for the optional AUTH check; kept out of repr so it never reaches a log
     auth: tuple[str, str] | None = field(default=None, repr=False)
     allow_cleartext_auth: bool = False
+    #: ``auto`` (PLAIN, else LOGIN) or ``XOAUTH2`` (the secret is an OAuth token).
+    auth_mechanism: str = "auto"
+    #: After a login that succeeded, send a short test message to this address (doctor --login
+    #: --send-test); set by :func:`smtplab.login_check.check_login`, which checks the address.
+    send_test: str | None = None
 
     @functools.cached_property
     def literal(self) -> bool:
