@@ -9,7 +9,7 @@ from __future__ import annotations
 import ssl
 from typing import NamedTuple
 
-from smtplab.tls import CertFacts, cert_facts, cert_facts_from_dict
+from smtplab.tls import CertFacts, cert_chain_names, cert_facts, cert_facts_from_dict
 
 __all__ = ["TLSFacts", "session_facts"]
 
@@ -21,6 +21,8 @@ class TLSFacts(NamedTuple):
     version: str | None
     cipher: str | None
     cert: CertFacts | None
+    #: (subject, issuer) of each certificate the server sent, leaf first (``None``: unknown)
+    chain: tuple[tuple[str, str], ...] | None = None
 
 
 def session_facts(sslobj: ssl.SSLObject | None) -> TLSFacts:
@@ -31,4 +33,5 @@ def session_facts(sslobj: ssl.SSLObject | None) -> TLSFacts:
     cert = cert_facts_from_dict(sslobj.getpeercert()) or cert_facts(  # type: ignore[arg-type]
         sslobj.getpeercert(binary_form=True)
     )
-    return TLSFacts(sslobj.version(), cipher_info[0] if cipher_info else None, cert)
+    chain = cert_chain_names(sslobj)
+    return TLSFacts(sslobj.version(), cipher_info[0] if cipher_info else None, cert, chain)
