@@ -17,6 +17,7 @@ import ipywidgets as W
 
 from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
+from smtplab.widgets._certcard import cert_card_html
 from smtplab.widgets._close import shutting_down
 from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
@@ -317,7 +318,9 @@ class ProbePanel(W.VBox):
         self.results_html.value = results_table_html(results)
         self.chart_html.value = _chart(results) if self.show_chart and results else ""
         old = list(self.transcripts.children)
-        children = [W.HTML(value=transcript_html(r, explain=True)) for r in results]
+        children = [
+            W.HTML(value=cert_card_html(r) + transcript_html(r, explain=True)) for r in results
+        ]
         titles = [
             f"{r.host}:{r.port} — {r.outcome}"
             + (f" ({r.vantage})" if len({x.vantage for x in results}) > 1 else "")
