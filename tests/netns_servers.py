@@ -1,9 +1,10 @@
 """SMTP servers for ``tests/netns.py``, run inside a test's own network namespace.
 
-    python netns_servers.py '{"25": "impostor", "465": "tls10"}' CAFILE NAME
+    python netns_servers.py '{"25": "impostor", "465": "tls10"}' CAFILE NAME [BIND]
 
 Each port gets one behaviour; the lab's CA is written to CAFILE; "ready" is printed once every
-port listens on 127.0.0.1 (the namespace's own loopback). Behaviours:
+port listens on BIND (default 127.0.0.1, the namespace's own loopback; a namespace that serves
+others over its links gives 0.0.0.0). Behaviours:
 
 ``good``       aiosmtpd as NAME with a certificate from the lab's CA (STARTTLS; 465: implicit)
 ``impostor``   an interceptor: aiosmtpd as gw.hotel.example with a self-signed certificate
@@ -114,12 +115,12 @@ async def hostile(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-async def serve(port: int, behaviour: str, name: str) -> None:
+async def serve(port: int, behaviour: str, name: str, bind: str = "127.0.0.1") -> None:
     loop = asyncio.get_running_loop()
     implicit = port == 465
     if behaviour in ("hostile", "hostile_tls"):
         ctx = hostile_context() if behaviour == "hostile_tls" else None
-        await asyncio.start_server(hostile, "127.0.0.1", port, ssl=ctx)
+        await asyncio.start_server(hostile, bind, port, ssl=ctx)
         return
     host, kind = (IMPOSTOR, "self-signed") if behaviour == "impostor" else (name, "lab-ca")
     ctx = tls10(host) if behaviour == "tls10" else certs.server_context(host, kind)
@@ -133,14 +134,15 @@ async def serve(port: int, behaviour: str, name: str) -> None:
             authenticator=refuse,
         )
 
-    await loop.create_server(factory, "127.0.0.1", port, ssl=ctx if implicit else None)
+    await loop.create_server(factory, bind, port, ssl=ctx if implicit else None)
 
 
 async def main() -> None:
     plan, cafile, name = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+    bind = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
     Path(cafile).write_text(certs.ca_pem())
     for port, behaviour in plan.items():
-        await serve(int(port), behaviour, name)
+        await serve(int(port), behaviour, name, bind)
     print("ready", flush=True)
     await asyncio.Event().wait()
 

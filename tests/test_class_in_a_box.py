@@ -36,37 +36,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
-SERVER = r"""
-import asyncio, sys
-from aiosmtpd.smtp import SMTP, AuthResult
-from smtplab.lab import certs
-
-REAL, FAKE = "mail.test.example", "mail.impostor.example"
-
-class Handler:
-    pass
-
-def refuse(*args):
-    return AuthResult(success=False, handled=False)
-
-def smtp(name, ctx, implicit=False):
-    return lambda: SMTP(
-        Handler(), hostname=name, tls_context=None if implicit else ctx,
-        auth_require_tls=not implicit, authenticator=refuse,
-    )
-
-async def main():
-    loop = asyncio.get_running_loop()
-    real, fake = certs.server_context(REAL), certs.server_context(FAKE)
-    for port in (25, 587, 2525):
-        await loop.create_server(smtp(REAL, real), "0.0.0.0", port)
-    await loop.create_server(smtp(REAL, real, implicit=True), "0.0.0.0", 465, ssl=real)
-    await loop.create_server(smtp(FAKE, fake), "0.0.0.0", 2500)
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-
-asyncio.run(main())
-"""
+#: The school's mail server: tests/netns_servers.py, real aiosmtpd on every interface of the
+#: school namespace, with an impostor (another name, a self-signed certificate) on 2500.
+SERVERS = Path(__file__).resolve().parent / "netns_servers.py"
+PLAN = {"25": "good", "465": "good", "587": "good", "2525": "good", "2500": "impostor"}
 
 #: label -> iptables rules (arguments after ``iptables``) in the learner's OUTPUT chain
 NETWORKS: dict[str, list[list[str]]] = {
@@ -132,7 +105,8 @@ def classroom(tmp_path: Path) -> Iterator[dict[str, Any]]:
             hosts_dirs.append(hosts)
             (hosts / "hosts").write_text(f"{school_ip} mail.test.example\n127.0.0.1 localhost\n")
         mail = subprocess.Popen(
-            _in(school, sys.executable, "-c", SERVER),
+            _in(school, sys.executable, str(SERVERS), json.dumps(PLAN), str(tmp_path / "ca.pem"),
+                "mail.test.example", "0.0.0.0"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         procs.append(mail)

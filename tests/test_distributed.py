@@ -231,3 +231,37 @@ def test_text_ports_are_read_as_load_records_reads_them(client: Any, tmp_path: P
     assert raised.value.path == str(texts / "b.parquet")
     assert raised.value.field == "port"
     assert "'smtp'" in str(raised.value)
+
+
+@pytest.mark.timeout(180)
+def test_the_class_export_is_read_unchanged(client: Any, tmp_path: Path) -> None:
+    """A class's records, shared to the collector and exported as Parquet from its page, give
+    the Dask summaries DuckDB's answer, and load_records reads the JSON Lines export."""
+    import json
+    import urllib.request
+
+    import smtplab
+    from smtplab.classroom.server import ClassServer
+
+    with ClassServer(tmp_path / "class") as server:
+        for label, scenario in (("home", "home-isp"), ("hotel", "hotel-wifi")):
+            with smtplab.Lab(scenario=scenario) as lab:
+                results = smtplab.probe_many(
+                    [("smtp.lab.example", p) for p in (25, 465, 587, 2525)], lab=lab, timeout=1
+                )
+            body = {"code": server.session.code, "label": label}
+            req = urllib.request.Request(f"{server.url}/api/join", json.dumps(body).encode())
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                learner = json.loads(reply.read())["learner"]
+            body = {"learner": learner, "records": [r.to_record() for r in results]}
+            req = urllib.request.Request(f"{server.url}/api/records", json.dumps(body).encode())
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                assert json.loads(reply.read())["accepted"] == 4
+        key = server.session.teacher_key
+        for name in ("parquet", "jsonl"):
+            with urllib.request.urlopen(f"{server.url}/api/export.{name}?key={key}") as reply:
+                (tmp_path / f"class.{name}").write_bytes(reply.read())
+    assert len(smtplab.load_records(tmp_path / "class.jsonl")) == 8
+    want = _duckdb_answer(tmp_path / "class.parquet")
+    assert want.records == 8
+    assert summaries(tmp_path / "class.parquet", client=client) == want

@@ -147,15 +147,33 @@ def _leaf(host: str, kind: str) -> CertificatePair:
     else:
         not_before = _now() - _CLOCK_SKEW
         not_after = _now() + _dt.timedelta(days=_LEAF_DAYS)
+    return _signed(
+        key, san_name, [x509.DNSName(san_name)], issuer_name, signing_key, issuer_ski,
+        not_before, not_after,
+    )  # fmt: skip
+
+
+def _signed(
+    key: ec.EllipticCurvePrivateKey,
+    subject: str,
+    sans: list[x509.GeneralName],
+    issuer_name: x509.Name,
+    signing_key: ec.EllipticCurvePrivateKey,
+    issuer_ski: x509.SubjectKeyIdentifier,
+    not_before: _dt.datetime,
+    not_after: _dt.datetime,
+) -> CertificatePair:
+    """A TLS server certificate for ``sans``: the extensions a verifying client (and Python
+    3.13's strict mode) expects of a leaf."""
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(san_name))
+        .subject_name(_name(subject))
         .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(san_name)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -251,29 +269,7 @@ def service_certificate(names: list[str]) -> CertificatePair:
     with _lock:
         ca_cert, ca_key = _get_ca()
     issuer_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(names[0]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_now() - _CLOCK_SKEW)
-        .not_valid_after(_now() + _dt.timedelta(days=_LEAF_DAYS))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return CertificatePair(
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    return _signed(
+        key, names[0], sans, ca_cert.subject, ca_key, issuer_ski,
+        _now() - _CLOCK_SKEW, _now() + _dt.timedelta(days=_LEAF_DAYS),
+    )  # fmt: skip
