@@ -52,6 +52,7 @@ __all__ = [
     "describe_handshake_error",
     "describe_verify_error",
     "judge_session_certificate",
+    "leaf_dict",
     "leaf_problems",
     "name_matches",
     "problems_from_verify_error",
@@ -188,6 +189,21 @@ def cert_facts_from_dict(cert: dict[str, object] | None) -> CertFacts | None:
     ips = [n for n in names if _is_ip_text(n)]
     when = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.timezone.utc)
     return CertFacts(subject, issuer, when.isoformat(), tuple(dns + ips), subject == issuer)
+
+
+def leaf_dict(sslobj: object) -> dict[str, object] | None:
+    """The server's certificate decoded by Python itself, like ``getpeercert()`` of a verified
+    session, from the handed-over chain of a session that did not verify it (``None`` where
+    this Python does not hand it over)."""
+    get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if get is None:
+        return None
+    try:
+        certs = get() or ()
+        info = certs[0].get_info() if certs else None
+    except Exception:  # a private call that changed shape: cryptography reads the DER
+        return None
+    return info if isinstance(info, dict) else None
 
 
 def cert_chain_names(sslobj: object) -> tuple[tuple[str, str], ...] | None:

@@ -689,3 +689,21 @@ def test_no_password_goes_to_a_server_whose_certificate_is_for_clients(
     assert advice.recommended is None, advice.summary()
     verdict = advice.verdict(587)
     assert verdict is not None and "unsuitable certificate purpose" in verdict.evidence, verdict
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_the_fast_verifier_says_yes_exactly_when_the_judge_does(name: str) -> None:
+    """:func:`smtplab.osslverify.chain_verifies` (OpenSSL through ``_ssl``'s own library, the
+    probe's way to a verdict without ``cryptography``) answers yes for every chain of the corpus
+    the judge verifies, and for none it refuses (its "no" hands over to the judge)."""
+    from smtplab import osslverify
+
+    case = CORPUS[name]
+    says = osslverify.chain_verifies(
+        [case.leaf.der, *(c.der for c in case.sent)],
+        case.name,
+        cadata=b"".join(a.pem for a in case.anchors).decode(),
+    )
+    if osslverify._lib() is None:
+        pytest.skip("no libcrypto found in this process (only Linux is read)")
+    assert (says is True) == (not case.ours), (says, case.ours, case.why)

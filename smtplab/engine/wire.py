@@ -23,10 +23,15 @@ import ssl
 from collections.abc import Callable
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from smtplab import tls
+from smtplab import osslverify, tls
 from smtplab.engine.options import ProbeOptions
 from smtplab.engine.tlsfacts import session_facts
-from smtplab.tls import ChainVerdict, describe_verify_error, judge_session_certificate
+from smtplab.tls import (
+    ChainVerdict,
+    describe_verify_error,
+    judge_session_certificate,
+    unverified_chain_der,
+)
 
 __all__ = [
     "READ_LIMIT",
@@ -341,21 +346,24 @@ class LiveStream:
 
 
 _WARM_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # made on first need
-_WARMING: dict[tuple[str | None, str | None], concurrent.futures.Future[None]] = {}
+_WARMING: dict[tuple[bool, str | None, str | None], concurrent.futures.Future[None]] = {}
 
 
-def _warm_up_tls(o: ProbeOptions) -> concurrent.futures.Future[None] | None:
-    """A probe that may judge a certificate from its one handshake imports ``cryptography``
-    and reads the trust store in a thread while it waits for the network, once per process
-    (its own thread: the end of an event loop never waits for it)."""
+def _warm_up_tls(o: ProbeOptions, full: bool = False) -> concurrent.futures.Future[None] | None:
+    """A probe that may judge a certificate from its one handshake finds OpenSSL's verifier
+    and reads the trust store (:mod:`smtplab.osslverify`) in a thread while it waits for the
+    network, once per process (its own thread: the end of an event loop never waits for it).
+    ``full``: also import ``cryptography`` and read the store :mod:`smtplab.certcheck` uses,
+    needed only for a chain that does not verify (issue 25: a verified one never pays it)."""
     if not o.verify or o.mode == "plain" or not tls.HANDS_OVER_CHAIN:
         return None
-    key = (o.cafile, o.cadata)
+    key = (full, o.cafile, o.cadata)
     fut = _WARMING.get(key)
     if fut is None:
         if not _WARM_POOL:
             _WARM_POOL.append(concurrent.futures.ThreadPoolExecutor(1, "smtplab-tls-warm-up"))
-        fut = _WARMING[key] = _WARM_POOL[0].submit(tls.warm_up, o.cafile, o.cadata)
+        job = tls.warm_up if full else osslverify.warm_up
+        fut = _WARMING[key] = _WARM_POOL[0].submit(job, o.cafile, o.cadata)
     return fut
 
 
@@ -464,6 +472,12 @@ class LiveNetwork:
             return None
         if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
             await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=self.opts.timeout)
+        chain = unverified_chain_der(sslobj)
+        if chain and osslverify.chain_verifies(chain, server_name, cafile=cafile, cadata=cadata):
+            return ChainVerdict(True, (), None)  # OpenSSL's own yes: no cryptography needed
+        full = _warm_up_tls(self.opts, full=True)  # cryptography, off the event loop
+        if full is not None and not full.done():
+            await asyncio.wait({asyncio.wrap_future(full)}, timeout=self.opts.timeout)
         return judge_session_certificate(
             sslobj, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
         )
