@@ -1,17 +1,14 @@
-"""Running the collector on uvicorn: on a socket bound before it starts (so port 0 works and
-the address is known), with uvicorn's access log off (it would print learners' addresses)."""
+"""Running the collector: on uvicorn through :class:`smtplab.webserver.WebServer` (a socket
+bound before it starts, the access log off, since it would print learners' addresses)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-import threading
 from pathlib import Path
-from typing import Any
 
 from smtplab.classroom.app import ClassSession, Limits, make_app
 from smtplab.classroom.store import ClassStore
+from smtplab.webserver import WebServer
 
 __all__ = ["ClassServer", "lab_ca_certificate", "lan_addresses"]
 
@@ -73,64 +70,28 @@ class ClassServer:
         if code:
             session.code = code
         self.session = session
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(511)  # learners who connect before uvicorn is up wait, not get refused
-        self.address: tuple[str, int] = self.sock.getsockname()[:2]
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        app = make_app(session)
+        self._web = WebServer(app, host=host, port=port, tls=tls, name="smtplab-class")
+        self.address: tuple[str, int] = self._web.address
         #: (certificate file, key file) for HTTPS, or None for plain HTTP on the LAN.
         self.tls = tls
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-
-    def _uvicorn(self) -> Any:
-        import uvicorn
-
-        config = uvicorn.Config(
-            make_app(self.session),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=5,
-            limit_concurrency=200,
-            ssl_certfile=str(self.tls[0]) if self.tls else None,
-            ssl_keyfile=str(self.tls[1]) if self.tls else None,
-        )
-        return uvicorn.Server(config)
+        return self._web.url
 
     def run(self) -> None:
-        self._server = self._uvicorn()
         try:
-            self._server.run(sockets=[self.sock])
+            self._web.run()
         finally:
             self.store.close()
 
     def start(self) -> ClassServer:
-        self._server = self._uvicorn()
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[self.sock])),
-            name="smtplab-class",
-            daemon=True,
-        )
-        self._thread.start()
-        while not self._server.started and self._thread.is_alive():
-            self._thread.join(0.02)
+        self._web.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        self._web.stop()
         self.store.close()
 
     def __enter__(self) -> ClassServer:

@@ -10,12 +10,8 @@ JupyterLab's CSS variables with light fallbacks (and dark ones on a dark system 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
 import ipaddress
-import socket
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
@@ -201,45 +197,24 @@ class InboxServer:
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the inbox page serves loopback only, not {host}")
-        self._app = make_app(messages)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(64)
-        self.address: tuple[str, int] = self.sock.getsockname()[:2]
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        from smtplab.webserver import WebServer
+
+        self._web = WebServer(
+            make_app(messages), host=host, port=port, name="smtplab-lab-inbox",
+            limit_concurrency=50, backlog=64,
+        )  # fmt: skip
+        self.address: tuple[str, int] = self._web.address
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        return f"{self._web.url}/"
 
     def start(self) -> InboxServer:
-        import uvicorn
-
-        config = uvicorn.Config(
-            self._app, log_level="warning", access_log=False, lifespan="off", limit_concurrency=50
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[self.sock])),
-            name="smtplab-lab-inbox",
-            daemon=True,
-        )
-        self._thread.start()
-        while not self._server.started and self._thread.is_alive():
-            self._thread.join(0.02)
+        self._web.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        self._web.stop()
 
     def __enter__(self) -> InboxServer:
         return self.start()
