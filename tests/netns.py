@@ -63,9 +63,12 @@ class Namespace:
 
 
 @contextmanager
-def namespace(ports: Mapping[str, str], tmp: Path) -> Iterator[Namespace]:
+def namespace(
+    ports: Mapping[str, str], tmp: Path, auth_log: Path | None = None
+) -> Iterator[Namespace]:
     """A namespace whose loopback serves ``ports`` (port number -> behaviour of
-    ``netns_servers.py``); everything is removed on the way out."""
+    ``netns_servers.py``); everything is removed on the way out. ``auth_log``: the file where
+    the servers note each AUTH command they receive."""
     reason = skip_reason()
     if reason:
         import pytest
@@ -88,13 +91,14 @@ def namespace(ports: Mapping[str, str], tmp: Path) -> Iterator[Namespace]:
         (hosts_dir / "hosts").write_text(f"127.0.0.1 {NAME} localhost\n")
         cafile = tmp / "netns-ca.pem"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        serve_env = {**env, "NETNS_AUTH_LOG": str(auth_log) if auth_log is not None else ""}
         serve = [sys.executable, str(SERVERS), json.dumps(dict(ports)), str(cafile), NAME]
         proc = subprocess.Popen(
             ["ip", "netns", "exec", name, *serve],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=env,
+            env=serve_env,
         )
         assert proc.stdout is not None
         deadline = time.monotonic() + 30

@@ -12,6 +12,12 @@ others over its links gives 0.0.0.0). Behaviours:
 ``hostile``    a scripted peer whose greeting and EHLO reply carry ESC, C1, BEL and U+202E
 ``hostile_tls`` implicit TLS with a self-signed certificate whose name carries the same, then
                the hostile greeting
+``strip_inject`` ``good`` on port + 20000, behind the lab's STARTTLS-stripping middlebox on
+               the port, which also injects ``250-AUTH PLAIN LOGIN`` into the cleartext EHLO
+
+With the variable NETNS_AUTH_LOG naming a file, every AUTH command a ``good`` server receives
+(also the one behind ``strip_inject``) appends a line ``PORT AUTH MECHANISM tls|cleartext`` to
+that file: the servers' own word on whether a secret reached them.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import ssl
 import sys
 import tempfile
@@ -33,6 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from smtplab.lab import certs
+from smtplab.lab.middlebox import StripStartTLS
 
 IMPOSTOR = "gw.hotel.example"
 HOSTILE_NAME = "gw\x1b]0;owned\x07\x1b[2J\u202eelpmaxe.\u009b31m"
@@ -48,6 +56,27 @@ HOSTILE_EHLO = (
 
 class Handler:
     pass
+
+
+AUTH_LOG_ENV = "NETNS_AUTH_LOG"
+AUTH_LOG: Path | None = None
+
+
+class Logged(SMTP):
+    """aiosmtpd that notes each AUTH command it receives (the mechanism, never the payload)."""
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if AUTH_LOG is not None:
+            port = self.transport.get_extra_info("sockname")[1] if self.transport else 0
+            mech = (arg or "").split(" ")[0]
+            implicit = self.transport and self.transport.get_extra_info("sslcontext")
+            tls = "tls" if self.session.ssl is not None or implicit else "cleartext"
+            with AUTH_LOG.open("a") as f:
+                f.write(f"{port} AUTH {mech} {tls}\n")
+        await super().smtp_AUTH(arg)
+
+
+Logged.smtp_AUTH.__dict__.update(SMTP.smtp_AUTH.__dict__)  # aiosmtpd's syntax and auth marks
 
 
 def refuse(*args: Any) -> AuthResult:
@@ -122,11 +151,16 @@ async def serve(port: int, behaviour: str, name: str, bind: str = "127.0.0.1") -
         ctx = hostile_context() if behaviour == "hostile_tls" else None
         await asyncio.start_server(hostile, bind, port, ssl=ctx)
         return
+    if behaviour == "strip_inject":
+        await serve(port + 20000, "good", name)  # the server behind, on loopback only
+        up = ("127.0.0.1", port + 20000)
+        await loop.create_server(lambda: StripStartTLS(loop, up, inject_auth=True), bind, port)
+        return
     host, kind = (IMPOSTOR, "self-signed") if behaviour == "impostor" else (name, "lab-ca")
     ctx = tls10(host) if behaviour == "tls10" else certs.server_context(host, kind)
 
     def factory() -> SMTP:
-        return SMTP(
+        return Logged(
             Handler(),
             hostname=host,
             tls_context=None if implicit else ctx,
@@ -138,8 +172,10 @@ async def serve(port: int, behaviour: str, name: str, bind: str = "127.0.0.1") -
 
 
 async def main() -> None:
+    global AUTH_LOG
     plan, cafile, name = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
     bind = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
+    AUTH_LOG = Path(os.environ[AUTH_LOG_ENV]) if os.environ.get(AUTH_LOG_ENV) else None
     Path(cafile).write_text(certs.ca_pem())
     for port, behaviour in plan.items():
         await serve(int(port), behaviour, name, bind)

@@ -329,7 +329,7 @@ def test_the_chooser_never_says_465_starttls(provider: str | None, sender: str) 
 def test_doctor_accepts_every_alias() -> None:
     import argparse
 
-    from smtplab import doctor
+    from smtplab.cli import doctor_cmd as doctor
 
     for alias in ("outlook", "office365", "microsoft365", "yahoo", "icloud", "zoho", "ses"):
         parser = argparse.ArgumentParser()
@@ -366,7 +366,7 @@ def test_doctor_end_to_end_on_the_labs_oauth_server() -> None:
 
 
 def test_doctor_says_where_the_credential_is_made_and_what_changes() -> None:
-    from smtplab import doctor
+    from smtplab.cli import doctor_cmd as doctor
 
     facts = provider_facts("office365")
     a = advise([rec(587, "smtp.office365.com")], provider=facts)

@@ -24,7 +24,15 @@ from smtplab.advice.rules import PURPOSES, Rule, port_kind, rule_for
 from smtplab.records.normalise import as_records
 from smtplab.schema import progress_rank
 
-__all__ = ["VERDICTS", "Advice", "PortVerdict", "Setting", "advise", "as_records"]
+__all__ = [
+    "VERDICTS",
+    "VERDICT_PHRASES",
+    "Advice",
+    "PortVerdict",
+    "Setting",
+    "advise",
+    "as_records",
+]
 
 #: The verdict words, one per port.
 VERDICTS: Final = (
@@ -34,7 +42,21 @@ VERDICTS: Final = (
     "intercepted",
     "unsafe",
     "relay only",
+    "nothing listens",
+    "undocumented",
 )
+
+#: Each verdict as the end of a sentence "Port 587 ...", for views that write sentences.
+VERDICT_PHRASES: Final = {
+    "works": "works from here",
+    "blocked here": "is blocked on this network",
+    "not offered": "is not offered by this server",
+    "intercepted": "is intercepted on the way",
+    "unsafe": "is unsafe from here",
+    "relay only": "is for relay between servers only",
+    "nothing listens": "has nothing listening on the server",
+    "undocumented": "answers, but your provider does not document it",
+}
 
 _SECURITY_WORDS: Final = {
     "implicit": "SSL/TLS (implicit TLS)",
@@ -81,6 +103,11 @@ class PortVerdict:
     elsewhere: str | None = None
     #: The vantage labels of the records from elsewhere that ``elsewhere`` speaks of.
     elsewhere_vantages: tuple[str, ...] = ()
+
+    @property
+    def sentence(self) -> str:
+        """The verdict as a sentence: ``Port 587 is blocked on this network.``"""
+        return f"Port {self.port} {VERDICT_PHRASES.get(self.verdict, self.verdict)}."
 
 
 @dataclass(frozen=True)
@@ -186,12 +213,18 @@ def _verdict(
     if needs_auth and rec.get("auth_after_tls") == [] and not rec.get("auth_before_tls"):
         return "relay only", text + " It takes no login, so it only accepts mail for its domains."
     if kind == "undocumented":
-        return "works", text + f" But your provider does not document port {port}: do not use it."
+        return "undocumented", text + (
+            f" But your provider does not document port {port} for sending, so it is not "
+            "advised: it may change without notice."
+        )
     return "works", text
 
 
 def _compare(
-    rec: Mapping[str, Any], here_bad: bool, others: Sequence[Mapping[str, Any]]
+    rec: Mapping[str, Any],
+    here_bad: bool,
+    others: Sequence[Mapping[str, Any]],
+    refused_here: bool = False,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Server or my network? Records of the same host and port from other networks say, as
     evidence from elsewhere: a sentence that names their vantages, and those vantages."""
@@ -208,9 +241,14 @@ def _compare(
     )
     vantages = tuple(sorted({str(r.get("vantage")) for r in seen}))
     if good:
+        then = (
+            "so something does listen, and a firewall on your network rejects it here"
+            if refused_here
+            else "so the server is fine and your network is in the way"
+        )
         return (
             f"From elsewhere (vantage {', '.join(good)}), not measured here: port {port} "
-            "answers cleanly there, so the server is fine and your network is in the way.",
+            f"answers cleanly there, {then}.",
             tuple(good),
         )
     return (
@@ -352,10 +390,17 @@ def _judge(
         doc = facts.port(port)
         hint = doc is not None and doc.security in ("starttls", "implicit_tls") and facts.host
         verdict, text = _verdict(rec, kind, rule.auth, purpose, doc is not None, bool(hint))
+        if verdict == "blocked here" and rec.get("outcome") == "refused" and _answers(best, port):
+            verdict = "nothing listens"
+            text = (
+                f"Port {port} came back refused (a TCP reset), while the server answers on other "
+                "ports: most likely nothing listens on this one (a firewall that rejects looks "
+                "the same; records from another network tell them apart)."
+            )
         if port in blocked:
             verdict, text = "blocked here", text + " You said your network blocks it."
-        bad = verdict in ("blocked here", "intercepted", "unsafe")
-        said, seen = _compare(rec, bad, others)
+        bad = verdict in ("blocked here", "intercepted", "unsafe", "nothing listens")
+        said, seen = _compare(rec, bad, others, verdict == "nothing listens")
         verdicts.append(PortVerdict(port, verdict, text, str(rec.get("outcome")), said, seen))
         if (
             verdict == "works"
@@ -364,6 +409,14 @@ def _judge(
         ):
             candidates.append((port, rule))
     return verdicts, candidates
+
+
+def _answers(best: Mapping[int, Mapping[str, Any]], port: int) -> bool:
+    """Whether the server itself answered on a port other than ``port`` (an interceptor's
+    greeting proves nothing about the server)."""
+    return any(
+        p != port and r.get("outcome") == "open" and not ev.intercepted(r) for p, r in best.items()
+    )
 
 
 def _to_try(
@@ -421,9 +474,11 @@ def _next_steps(
             "such as a phone's hotspot, gets past the interception."
         )
     if "unsafe" in words:
+        v465 = next((v.verdict for v in verdicts if v.port == 465), None)
+        use_465 = ", or use implicit TLS on 465" if v465 in (None, "works") else ""
         steps.append(
             "A port answers without verified TLS 1.2 or newer (or with STARTTLS stripped): ask the "
-            "network's administrator to turn off SMTP inspection, or use implicit TLS on 465."
+            f"network's administrator to turn off SMTP inspection{use_465}."
         )
     if "blocked here" in words:
         steps.append(

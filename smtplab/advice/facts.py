@@ -186,11 +186,18 @@ def _all_rows() -> tuple[tuple[str, tuple[Mapping[str, Any], ...]], ...]:
     return tuple((k, tuple(v)) for k, v in out.items())
 
 
+#: Every lab host's name ends so (RFC 2606 reserves example): only such a name needs the lab's
+#: catalog, whose import starts the whole lab package (a third of a second of ``smtplab doctor``).
+LAB_DOMAIN: Final = ".lab.example"
+
+
 def lab_facts(host: str) -> ProviderFacts | None:
     """The lab documents its hosts like a provider: the ports each serves, as the catalog says."""
+    name = host.strip().rstrip(".").lower()
+    if not name.endswith(LAB_DOMAIN):
+        return None
     from smtplab.lab.catalog import HOSTS
 
-    name = host.strip().rstrip(".").lower()
     services = HOSTS.get(name)
     if services is None:
         return None

@@ -87,7 +87,7 @@ def _lazy(module: str, name: str) -> Callable[[Any], Any]:
 
 _BUILT_IN = (
     ("probe", "probe a host's SMTP ports", "probe_cmd", "add_probe_arguments", "run_probe"),
-    ("doctor", "which port and settings to use, and why", "..doctor", "add_arguments", "run"),
+    ("doctor", "which port and settings to use, and why", "doctor_cmd", "add_arguments", "run"),
     ("explain", "what an SMTP reply means, whose side it is on, what to do", "explain_cmd",
      "add_explain_arguments", "run_explain"),
     ("lab", "run the embedded mail lab until Ctrl-C", "lab_cmd", "add_lab_arguments", "run_lab"),
@@ -104,7 +104,7 @@ _BUILT_IN = (
 )  # fmt: skip
 
 for _name, _help, _module, _add, _run in _BUILT_IN:
-    _path = "smtplab.doctor" if _module == "..doctor" else f"smtplab.cli.{_module}"
+    _path = f"smtplab.cli.{_module}"
     register(_name, _help, _lazy(_path, _add), _lazy(_path, _run))
 
 
@@ -126,6 +126,10 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         ("smtplab doctor smtp.gmail.com --provider gmail", "advice for Gmail from this network"),
         ("smtplab doctor smtp.example.org --compare class.jsonl",
          "is it the server or my network?"),
+        ("smtplab doctor smtp.gmail.com --vantage phone --share 192.168.1.10:8025 "
+         "--code K7QX2M", "and share what it measured with the class"),
+        ("smtplab doctor smtp.lab.example --lab open-internet --login student",
+         "then log in there (asks for the password; never on the command line)"),
     ),
     "explain": (
         ('smtplab explain "535 5.7.8 Username and Password not accepted"', "what a reply means"),

@@ -62,6 +62,9 @@ class LiveProbes:
         self.phase_started: list[float] = [self.started] * len(self.targets)
         #: When each probe left the queue: its overall deadline counts from there.
         self.began: list[float | None] = [None] * len(self.targets)
+        #: host -> seconds a connect to it may take now, when connects adapt to the round trips
+        #: seen (``smtplab doctor``); None: the step's ``timeout``.
+        self.connect_wait: Callable[[str], float] | None = None
 
     def progress(self, done: int, total: int, result: Any) -> None:
         """The ``progress`` callable of :func:`smtplab.probe_many`: one result has arrived."""
@@ -88,6 +91,7 @@ class LiveProbes:
         phase: str = "connect",
         since: float | None = None,
         began: float | None = None,
+        host: str = "",
     ) -> Text:
         if result is not None:
             outcome = str(result.outcome)
@@ -98,11 +102,17 @@ class LiveProbes:
         waiting = WAITING_FOR.get(phase, phase)
         if phase == "queued":
             return Text(f"waiting for {waiting}", style="dim")
+        limit, each = self.timeout, f"≤ {self.timeout:g} s each step"
+        if phase == "connect" and self.connect_wait is not None:
+            limit = self.connect_wait(host)
+            if limit < self.timeout:
+                each = f"adaptive, ≤ {limit:.1f} s"
         overall = self.deadline - (now - (self.started if began is None else began))
-        step = self.timeout - (now - (self.started if since is None else since))
+        step = limit - (now - (self.started if since is None else since))
         left = max(0.0, min(overall, step))
+        shown = f"{left:3.1f}" if limit < self.timeout else f"{left:3.0f}"
         return Text(
-            f"{left:3.0f} s left · waiting for {waiting} (≤ {self.timeout:g} s each step)",
+            f"{shown} s left · waiting for {waiting} ({each})",
             style="yellow" if left < 1.5 else "",
         )
 
@@ -124,17 +134,23 @@ class LiveProbes:
         names = [f"{safe_text(host)}:{port}" for host, port in self.targets]
         pad = max(map(len, names), default=0) + 2
         lines = []
-        for name, (_, result, phase, since, began) in zip(names, rows, strict=True):
+        for name, (target, result, phase, since, began) in zip(names, rows, strict=True):
             line = Text(f"{frame} " if result is None else "✓ ", style="green" if result else "")
             line.append(name.ljust(pad))
-            line.append_text(self._status(result, now, phase, since, began))
+            line.append_text(self._status(result, now, phase, since, began, target[0]))
             line.truncate(max(10, self.console.width - 1), overflow="ellipsis")
             lines.append(line)
         return Group(*lines)
 
-    def run(self, probe: Callable[[LiveProbes], list[Any]]) -> list[Any]:
+    def run(
+        self,
+        probe: Callable[[LiveProbes], list[Any]],
+        tick: Callable[[], None] | None = None,
+    ) -> list[Any]:
         """Call ``probe(self)`` on a worker thread while the lines update (``probe`` passes
-        :meth:`progress` and :meth:`phase` to :func:`smtplab.probe_many`); return its result."""
+        :meth:`progress` and :meth:`phase` to :func:`smtplab.probe_many`); return its result.
+        ``tick()`` runs on this thread at each update: what it prints on :attr:`console` goes
+        above the live lines (``smtplab doctor`` prints each port's line as it resolves)."""
         box: dict[str, Any] = {}
 
         def work() -> None:
@@ -150,6 +166,8 @@ class LiveProbes:
         ) as live:
             while worker.is_alive():
                 worker.join(0.125)
+                if tick is not None:
+                    tick()
                 live.update(self.renderable())
         if "error" in box:
             raise box["error"]

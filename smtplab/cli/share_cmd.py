@@ -45,7 +45,9 @@ def check_share_arguments(args: argparse.Namespace) -> None:
         raise UsageError("--share asks before sending; add --yes to share without being asked")
 
 
-def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str) -> None:
+def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str | None) -> None:
+    """Show ``results`` as they will be sent, ask (unless ``--yes``), send. ``kept_in``: the
+    file the learner's own copy was written to (None: ``smtplab doctor`` keeps none)."""
     from smtplab.classroom.share import ShareError, preview, send
     from smtplab.records.normalise import as_records
 
@@ -58,7 +60,8 @@ def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
-            print(f"Not shared. Your records are kept in {safe_text(kept_in)}.")
+            kept = f" Your records are kept in {safe_text(kept_in)}." if kept_in else ""
+            print(f"Not shared.{kept}")
             return
     try:
         report = send(
@@ -69,7 +72,8 @@ def share_results(results: Sequence[Any], args: argparse.Namespace, kept_in: str
             cafile=getattr(args, "class_ca", None),
         )
     except ShareError as exc:
-        raise UsageError(f"{exc}; your records are kept in {kept_in}") from None
+        kept = f"; your records are kept in {kept_in}" if kept_in else ""
+        raise UsageError(f"{exc}{kept}") from None
     print(f"Shared {report.accepted} of {report.total} record(s) with the class.")
     for index, why in report.refused[:5]:
         print(f"  record {index + 1} was refused: {safe_text(why)}")

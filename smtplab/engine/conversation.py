@@ -15,6 +15,8 @@ import ipaddress
 import time
 from typing import Any, Final
 
+from smtplab.engine.events import sentence
+from smtplab.engine.options import ROUND_TRIPS, RoundTrips
 from smtplab.engine.replies import Replies
 from smtplab.engine.result import ProbeState
 from smtplab.engine.wire import (
@@ -47,6 +49,15 @@ class _Stop(Exception):
         super().__init__(error or outcome)
         self.outcome = outcome
         self.error = error
+
+
+class _CutShort(Exception):
+    """An adaptive connect wait passed (see :class:`~smtplab.engine.options.RoundTrips`)."""
+
+    def __init__(self, seconds: float, rtt_ms: float) -> None:
+        super().__init__(f"connect timed out after {seconds:g} s")
+        self.seconds = seconds
+        self.rtt_ms = rtt_ms
 
 
 class _Silent(_Stop):
@@ -100,6 +111,28 @@ def _local_name(stream: Stream) -> str:
         return "[127.0.0.1]"
     ip = ipaddress.ip_address(str(sockname[0]).split("%")[0])
     return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+
+
+def test_message(sender: str, to: str, host: str, port: int) -> bytes:
+    """The short message ``--send-test`` sends: headers, two lines of text, CRLF endings; no
+    line begins with a dot, so no dot-stuffing is needed (RFC 5321 §4.5.2)."""
+    import email.utils
+
+    lines = [
+        f"From: <{sender}>",
+        f"To: <{to}>",
+        "Subject: smtplab test message",
+        f"Date: {email.utils.formatdate(usegmt=True)}",
+        f"Message-ID: {email.utils.make_msgid(domain='smtplab.invalid')}",
+        "",
+        f"This is a test from smtplab doctor --send-test, through {host} port {port}.",
+        "The login worked and this message was accepted; nothing else was sent.",
+    ]
+    return "".join(f"{line}\r\n" for line in lines).encode("ascii", "replace")
+
+
+def _test_refused(what: str, code: int) -> Finding:
+    return Finding("test_refused", "medium", f"The test message was refused at {what}: {code}.")
 
 
 class Conversation:
@@ -281,17 +314,30 @@ class Conversation:
             words={"host": o.host, "logical_port": o.port},
         )
         t = time.monotonic()
+        trips = ROUND_TRIPS.get() if o.adaptive else None
         try:
-            self.stream = await self.net.connect(address, port, o.timeout)
+            self.stream = await self.connect(address, port, trips)
+        except _CutShort as cut:
+            words: dict[str, object] = {"rtt_ms": cut.rtt_ms, "timeout": o.timeout}
+            st.event(
+                "connect_failed", "adaptive", cause="timeout", seconds=cut.seconds, words=words
+            )
+            raise _Stop(
+                "filtered", sentence("connect_failed", "adaptive", seconds=cut.seconds, **words)
+            ) from None
         except ConnectFailed as exc:
             seconds = o.timeout if exc.cause == "timeout" else None
             st.event("connect_failed", exc.cause, cause=exc.cause, detail=str(exc), seconds=seconds)
+            if exc.cause == "refused" and trips is not None:
+                trips.add(o.host, time.monotonic() - t)  # a refusal is one round trip too
             msg = {
                 "timeout": f"connect timed out after {o.timeout:g} s",
                 "refused": "connection refused",
                 "reset": "connection reset",
             }.get(exc.cause, str(exc))
             raise _Stop(CONNECT_OUTCOMES[exc.cause], msg) from None
+        if trips is not None:
+            trips.add(o.host, time.monotonic() - t)
         st.connected = True
         st.event("connected")
         st.set(connect_ms=_ms(t))
@@ -300,6 +346,35 @@ class Conversation:
             await self._speak(implicit, verify, sni)
         finally:
             self.stream.close()
+
+    async def connect(self, address: str, port: int, trips: RoundTrips | None) -> Stream:
+        """The network's connect, within the probe's ``timeout``, or sooner once ``trips``
+        shows that other ports of this host answered far faster (:class:`RoundTrips`): then
+        :class:`_CutShort`. The wait is looked at again as other ports answer."""
+        o = self.o
+        if trips is None:
+            return await self.net.connect(address, port, o.timeout)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        task = asyncio.ensure_future(self.net.connect(address, port, o.timeout))
+        try:
+            while True:
+                wait = trips.wait(o)
+                left = start + wait - loop.time()
+                if left <= 0 and wait < o.timeout:
+                    # a loop that was busy may wake this timer before the finished connect's
+                    # callbacks have run: give them one more look before calling it dropped
+                    await asyncio.wait({task}, timeout=0.05)
+                    if task.done():
+                        return task.result()
+                    r = trips.seen.get(o.host.lower(), 0.0)
+                    raise _CutShort(round(wait, 2), round(r * 1000))
+                # look again every 50 ms: another port may answer and shorten the wait
+                await asyncio.wait({task}, timeout=max(0.005, min(left, 0.05)))
+                if task.done():
+                    return task.result()
+        finally:
+            task.cancel()  # a no-op once done; else asyncio closes the half-open socket
 
     async def _speak(self, implicit: bool, verify: bool, sni: str) -> None:
         """The SMTP part of a session, once connected."""
@@ -326,8 +401,8 @@ class Conversation:
                 )
         if refused is not None:
             await self.why_mail_was_refused(refused)
-        if o.auth is not None:
-            await self.auth_check(caps)
+        if o.auth is not None and await self.auth_check(caps) and o.send_test:
+            await self.send_test_message(o.send_test)
         if o.relay_check:
             await self.relay_check()
         await self.quit()
@@ -481,9 +556,12 @@ class Conversation:
         await self.tls_handshake(verify, sni)
         return await self.ehlo(first=False)
 
-    async def auth_check(self, caps: Any) -> None:
+    async def auth_check(self, caps: Any) -> bool:
         """Log in once with the given credentials: only over TLS whose certificate was verified
-        for the host (or the lab's legacy profile, when allowed)."""
+        for the host (or the lab's legacy profile, when allowed). True when the login succeeded.
+
+        ``o.auth_mechanism`` ``XOAUTH2`` sends the secret as an OAuth token (Google's and
+        Microsoft's XOAUTH2: ``user=U^Aauth=Bearer T^A^A`` in base64), redacted like PLAIN."""
         o, st = self.o, self.st
         assert o.auth is not None
         st.phase = "auth"
@@ -497,7 +575,7 @@ class Conversation:
                     "The AUTH check did not send the password: the connection is not encrypted.",
                 )
             )
-            return
+            return False
         if encrypted and st.values.get("cert_verified") is not True:
             why = st.cert_rejected or "certificate verification was turned off"
             st.event("auth_skipped", "unverified", cause="unverified")
@@ -509,7 +587,7 @@ class Conversation:
                     f"verified for {o.host} ({why}), so anyone in the middle could have read it.",
                 )
             )
-            return
+            return False
         if encrypted and st.values.get("tls_version") not in AUTH_TLS_VERSIONS:
             st.event("auth_skipped", "old_tls", cause="old_tls")
             st.extra.append(
@@ -520,10 +598,29 @@ class Conversation:
                     f"{st.values.get('tls_version')}, older than a verifying client accepts.",
                 )
             )
-            return
+            return False
         mechs = tuple(getattr(caps, "auth", ()) or ())
         user, password = o.auth  # used only to build the AUTH lines, which are redacted
-        if "PLAIN" in mechs:
+        if o.auth_mechanism == "XOAUTH2":
+            if "XOAUTH2" not in mechs:
+                st.extra.append(
+                    Finding(
+                        "auth_unavailable",
+                        "medium",
+                        "The AUTH check could not send the token: the server does not offer "
+                        "XOAUTH2 here.",
+                    )
+                )
+                return False
+            import base64
+
+            token = f"user={user}\x01auth=Bearer {password}\x01\x01"
+            await self.send("AUTH", f"XOAUTH2 {base64.b64encode(token.encode()).decode()}")
+            reply = await self.reply("AUTH")
+            if reply.code == 334:  # an error as a JSON challenge: an empty line asks the verdict
+                await self.send("")
+                reply = await self.reply("AUTH")
+        elif "PLAIN" in mechs:
             import base64
 
             payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
@@ -548,18 +645,41 @@ class Conversation:
                     "here.",
                 )
             )
-            return
+            return False
         if reply.code == 235:
             where = "over TLS" if encrypted else "IN CLEARTEXT (lab legacy profile)"
             st.extra.append(Finding("auth_ok", "info", f"The login check succeeded {where}."))
+            return True
+        st.extra.append(
+            Finding("auth_failed", "medium", f"The login check was refused with {reply.code}.")
+        )
+        return False
+
+    async def send_test_message(self, to: str) -> None:
+        """After a login that succeeded, over the same session: MAIL FROM the user, RCPT TO
+        ``to`` only, and a short test message (``smtplab doctor --login U --send-test TO``)."""
+        st, o = self.st, self.o
+        assert self.stream is not None and o.auth is not None
+        st.phase = "send-test"
+        st.event("check", "send_test", check="send_test")
+        sender = o.auth[0] if "@" in o.auth[0] else f"{o.auth[0]}@{o.host}"
+        steps = (("MAIL", f"FROM:<{sender}>"), ("RCPT", f"TO:<{to}>"), ("DATA", None))
+        for verb, arg in steps:
+            await self.send(verb, arg)
+            reply = await self.reply(verb)
+            if reply.code not in (250, 251, 354):
+                st.extra.append(_test_refused(verb, reply.code))
+                await self.send("RSET")
+                await self.reply("RSET")
+                return
+        body = test_message(sender, to, o.host, o.port)
+        st.client(f"[a test message of {len(body)} octets]")
+        await self.stream.write(body + b".\r\n", o.timeout)
+        reply = await self.reply("DATA")
+        if reply.code == 250:
+            st.extra.append(Finding("test_sent", "info", f"The test message to {to} was accepted."))
         else:
-            st.extra.append(
-                Finding(
-                    "auth_failed",
-                    "medium",
-                    f"The login check was refused with {reply.code}.",
-                )
-            )
+            st.extra.append(_test_refused("the message", reply.code))
 
     async def tls_required_check(self) -> Reply | None:
         """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks

@@ -23,6 +23,10 @@ SENTENCES: Final[dict[str, str]] = {
     "connecting.lab": "connecting to {address} port {port} (lab socket for {host}:{logical_port})",
     "connected": "connected",
     "connect_failed.timeout": "connect timed out after {seconds:g} s",
+    "connect_failed.adaptive": (
+        "connect timed out after {seconds:g} s (adaptive: another port of this host answered "
+        "in {rtt_ms:g} ms; patient mode waits {timeout:g} s)"
+    ),
     "connect_failed.refused": "connection refused",
     "connect_failed.reset": "connection reset",
     "connect_failed.unreachable": "{detail}",
@@ -63,6 +67,10 @@ SENTENCES: Final[dict[str, str]] = {
         "TLS-required check: MAIL again after STARTTLS (never RCPT or DATA)"
     ),
     "check.relay": "relay check: MAIL and RCPT to a reserved foreign domain (never DATA)",
+    "check.send_test": (
+        "test message: MAIL, RCPT to the one address asked for and DATA, after the login "
+        "succeeded (smtplab doctor --send-test)"
+    ),
     "auth_skipped.cleartext": "AUTH check skipped: the connection is not encrypted",
     "auth_skipped.unverified": (
         "AUTH check skipped: the certificate was not verified for this host"

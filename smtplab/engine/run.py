@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from smtplab.engine.conversation import _Stop
-from smtplab.engine.options import DEFAULT_TIMEOUT, ProbeInputError, ProbeOptions
+from smtplab.engine.options import (
+    DEFAULT_TIMEOUT,
+    ROUND_TRIPS,
+    ProbeInputError,
+    ProbeOptions,
+    RoundTrips,
+)
 from smtplab.engine.result import ProbeResult, ProbeState, finish
 from smtplab.engine.sessions import run_sessions
 from smtplab.engine.wire import DeadlineReached, NetworkFactory
@@ -207,6 +213,7 @@ _MANY_OPTIONS: Final = frozenset(
         "tls_required_check",
         "auth",
         "allow_cleartext_auth",
+        "adaptive",
     }
 )
 
@@ -289,6 +296,7 @@ async def aprobe_many(
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
     on_phase: Callable[[int, str], None] | None = None,
+    round_trips: RoundTrips | None = None,
     **kwargs: Any,
 ) -> list[ProbeResult]:
     """Probe many ``(host, port)`` targets (or :class:`ProbeOptions`) concurrently; results in
@@ -305,6 +313,10 @@ async def aprobe_many(
     ``progress=True`` prints a counter; a callable gets ``(done, total, result)``.
     ``on_phase(i, phase)`` is called as target ``i`` enters each phase of its conversation
     (``"connect"``, ``"greeting"``, ``"ehlo"``, ``"starttls"``, ``"tls"``, ...).
+    ``adaptive=True`` cuts a connect short once other ports of the same host answered far
+    faster (nmap's timing, see :class:`~smtplab.engine.options.RoundTrips`; ``smtplab doctor``
+    does it unless ``--patient``); ``round_trips`` shares the round trips seen with the caller
+    (a display showing how long each connect may still take).
     """
     items = _targets(targets)
     if not isinstance(concurrency, int) or concurrency < 1:
@@ -332,6 +344,8 @@ async def aprobe_many(
     else:
         report = progress or None
     done = 0
+    if any(o.adaptive for o in opts):
+        ROUND_TRIPS.set(round_trips or RoundTrips())  # this task's context; gather copies it
     results: list[ProbeResult | None] = [None] * len(opts)
 
     async def one(i: int, o: ProbeOptions) -> None:
@@ -363,6 +377,7 @@ def probe_many(
     rate: float | None = None,
     progress: bool | Callable[[int, int, ProbeResult], None] = False,
     on_phase: Callable[[int, str], None] | None = None,
+    round_trips: RoundTrips | None = None,
     **kwargs: Any,
 ) -> list[ProbeResult]:
     """Sync twin of :func:`aprobe_many` (works inside a running notebook too)."""
@@ -375,6 +390,7 @@ def probe_many(
             rate=rate,
             progress=progress,
             on_phase=on_phase,
+            round_trips=round_trips,
             **kwargs,
         )
     )

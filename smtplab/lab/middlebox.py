@@ -8,6 +8,11 @@ behaviour as the default of its firewalls' ESMTP inspection: "The STARTTLS indic
 from the session connection attempt" (ASA Series Firewall CLI Configuration Guide, chapter 13,
 Defaults for ESMTP Inspection). The client never starts TLS, so everything, a password too,
 would cross in cleartext: a downgrade that implicit TLS on 465 leaves no room for.
+
+``inject_auth=True`` makes it worse, as a tampering box can: where it masks STARTTLS it also
+adds :data:`FAKE_AUTH` (``250-AUTH PLAIN LOGIN``) to the cleartext EHLO reply, inviting a
+password in cleartext that the real server never offered there (issue 24, item 7: the doctor
+must not recommend such a port for a password, nor ``--login`` send one to it).
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["MASK", "StripStartTLS", "mask_client_line", "mask_server_line"]
+__all__ = ["FAKE_AUTH", "MASK", "StripStartTLS", "mask_client_line", "mask_server_line"]
 
 #: What the middlebox writes where STARTTLS stood (8 bytes, like the word it replaces).
 MASK: Final = b"XXXXXXXA"
+
+#: The AUTH line ``inject_auth`` adds to the EHLO reply, after the masked STARTTLS line.
+FAKE_AUTH: Final = b"AUTH PLAIN LOGIN"
 
 _SERVER_LINE: Final = re.compile(rb"^(\d{3}[- ])STARTTLS(?=\s|$)", re.I)
 _CLIENT_LINE: Final = re.compile(rb"^STARTTLS(?=\s|$)", re.I)
@@ -30,9 +38,19 @@ _MAX_LINE: Final = 8192
 _MAX_PENDING: Final = 65536
 
 
-def mask_server_line(line: bytes) -> bytes:
-    """``250-STARTTLS\\r\\n`` -> ``250-XXXXXXXA\\r\\n``; any other line unchanged."""
-    return _SERVER_LINE.sub(lambda m: m.group(1) + MASK, line)
+def mask_server_line(line: bytes, inject_auth: bool = False) -> bytes:
+    """``250-STARTTLS\\r\\n`` -> ``250-XXXXXXXA\\r\\n``; any other line unchanged.
+
+    ``inject_auth``: the masked line also gets a ``250-AUTH PLAIN LOGIN`` line beside it (after
+    it, or before it when it ends the reply), so the reply stays well formed."""
+    m = _SERVER_LINE.match(line)
+    if m is None:
+        return line
+    masked = _SERVER_LINE.sub(lambda m: m.group(1) + MASK, line)
+    if not inject_auth:
+        return masked
+    fake = m.group(1)[:3] + b"-" + FAKE_AUTH + b"\r\n"
+    return masked + fake if m.group(1).endswith(b"-") else fake + masked
 
 
 def mask_client_line(line: bytes) -> bytes:
@@ -102,6 +120,8 @@ class StripStartTLS(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         upstream: tuple[str, int],
         track: Callable[[asyncio.BaseTransport], None] = lambda t: None,
+        *,
+        inject_auth: bool = False,
     ) -> None:
         self.loop = loop
         self.upstream = upstream
@@ -109,7 +129,7 @@ class StripStartTLS(asyncio.Protocol):
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
         self.pending = b""
-        self.to_client = _LineRewriter(mask_server_line)
+        self.to_client = _LineRewriter(lambda line: mask_server_line(line, inject_auth))
         self.to_server = _LineRewriter(mask_client_line)
         self.task: asyncio.Task[None] | None = None
 

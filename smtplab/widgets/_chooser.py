@@ -171,7 +171,7 @@ def choose_port(
         if v.verdict == "works":
             steps.append(f"Your probe reached port {v.port}: {v.evidence}")
         else:
-            steps.append(f"Port {v.port} is {v.verdict} from here. {v.evidence}")
+            steps.append(f"{v.sentence} {v.evidence}")  # not "is blocked here from here"
     host = facts.host
     rec = advice.recommended
     if rec is not None:
