@@ -73,6 +73,13 @@ def _ports(items: Iterable[int]) -> str:
     return ", ".join(str(p) for p in sorted(items))
 
 
+#: How a port's TLS mode reads in a check's detail (the record keeps the codes).
+_TLS_MODE_WORDS = {
+    "starttls": "plain SMTP with STARTTLS, not TLS from the first byte",
+    "none": "no TLS",
+}
+
+
 def _verdict(
     out: list[Check],
     key: tuple[str, str],
@@ -108,7 +115,7 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
         elif code == 220:
             good.append(p)
         else:
-            bad.append(f"{p}: greeting {code or 'none'}")
+            bad.append(f"{p}: greeting {code}" if code else f"{p}: no greeting")
     _verdict(out, key, "greeting_220", "greets with 220 (ready)", good, bad)
 
     good, bad = [], []
@@ -154,7 +161,9 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
                 "implicit_tls_465",
                 "speaks TLS from the first byte on 465",
                 implicit,
-                "465" if implicit else f"465: {_get(r465, 'tls_mode') or 'no'} TLS",
+                "465"
+                if implicit
+                else f"465: {_TLS_MODE_WORDS.get(_get(r465, 'tls_mode'), 'no TLS')}",
             )
         )
 

@@ -17,6 +17,7 @@ import ipywidgets as W
 
 from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.schema import MODES
+from smtplab.widgets._certcard import cert_card_html
 from smtplab.widgets._close import shutting_down
 from smtplab.widgets._html import ReopenNote, block_layout, theme_part
 from smtplab.widgets._progress import Ticker, waiting_text
@@ -325,7 +326,10 @@ class ProbePanel(ReopenNote, W.VBox):
         self.chart_html.value = _chart(results) if self.show_chart and results else ""
         old = list(self.transcripts.children)
         children = [
-            W.HTML(value=transcript_html(r, explain=True), layout=block_layout()) for r in results
+            W.HTML(
+                value=cert_card_html(r) + transcript_html(r, explain=True), layout=block_layout()
+            )
+            for r in results
         ]
         titles = [
             f"{r.host}:{r.port} — {_word(r)}"
