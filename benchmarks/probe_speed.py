@@ -64,6 +64,27 @@ for arg in sys.argv[2:]:
             print(port, "starttls", s.esmtp_features.get("auth", "-"))
 """
 
+#: The verifying baseline (issue 25, item 9): the same client with the context Python's docs
+#: recommend, ``ssl.create_default_context()``, so it checks the chain and the name as smtplab
+#: does. Run with ``SSL_CERT_FILE`` = the Postfix certificate, it is trusted.
+BASELINE_VERIFYING = r"""
+import smtplib, ssl, sys
+ctx = ssl.create_default_context()
+timeout = float(sys.argv[1])
+for arg in sys.argv[2:]:
+    port, kind = arg.split(":")
+    if kind == "implicit":
+        with smtplib.SMTP_SSL("127.0.0.1", int(port), timeout=timeout, context=ctx) as s:
+            s.ehlo()
+            print(port, "implicit", s.esmtp_features.get("auth", "-"))
+    else:
+        with smtplib.SMTP("127.0.0.1", int(port), timeout=timeout) as s:
+            s.ehlo()
+            s.starttls(context=ctx)
+            s.ehlo()
+            print(port, "starttls", s.esmtp_features.get("auth", "-"))
+"""
+
 #: smtplab's CLI with probe_many's politeness limit for live targets (10 new connections per
 #: second) forced on, as it was before loopback targets were exempted (diagnosis only).
 RATE_LIMITED = r"""
@@ -77,6 +98,10 @@ P._RateLimiter = _Limit
 from smtplab.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+TRUSTED = "smtplab, certificate trusted (SSL_CERT_FILE)"
+VERIFYING = "baseline: smtplib verifying (create_default_context), certificate trusted"
 
 
 def _ports_free(ports: list[int]) -> bool:
@@ -122,11 +147,13 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     return elapsed, out.stdout
 
 
-def check_smtplab_output(stdout: str, ports: list[int]) -> None:
+def check_smtplab_output(stdout: str, ports: list[int], verified: bool = False) -> None:
     records = [json.loads(line) for line in stdout.splitlines()]
     got = [(r["port"], r["outcome"]) for r in records]
     if got != [(p, "open") for p in ports]:
         raise SystemExit(f"smtplab did not see four open ports: {got}")
+    if verified and not all(r["cert_verified"] is True for r in records):
+        raise SystemExit("smtplab did not verify the trusted certificate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,17 +202,19 @@ def main(argv: list[str] | None = None) -> int:
             str(args.timeout),
             *(f"{pf.ports[s]}:{'implicit' if s == 'submissions' else 'starttls'}" for s in order),
         ]
+        trusted = child_env(pycache, SSL_CERT_FILE=str(pf.cert_file))
+        verifying_cmd = [py, "-c", BASELINE_VERIFYING, *baseline_cmd[3:]]
         commands: dict[str, tuple[list[str], dict[str, str] | None]] = {
             "smtplab probe (as typed)": (smtplab_cmd, env),
             "baseline: stdlib smtplib, one port after another": (baseline_cmd, env),
+            TRUSTED: (smtplab_cmd, trusted),
+            VERIFYING: (verifying_cmd, trusted),
         }
         if args.diagnose:
-            trusted = child_env(pycache, SSL_CERT_FILE=str(pf.cert_file))
             no_cache = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
             no_cache["PYTHONDONTWRITEBYTECODE"] = "1"  # stdlib precompiled, smtplab compiled
             commands.update(
                 {
-                    "smtplab, certificate trusted (SSL_CERT_FILE)": (smtplab_cmd, trusted),
                     "smtplab, rate limit 10/s forced on": (
                         [py, "-c", RATE_LIMITED, *smtplab_cmd[3:]],
                         env,
@@ -222,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             timed(cmd, cmd_env)
         _, first = timed(smtplab_cmd, env)
         check_smtplab_output(first, ports)
+        _, first = timed(smtplab_cmd, trusted)
+        check_smtplab_output(first, ports, verified=True)
+        timed(verifying_cmd, trusted)  # the verifying baseline must succeed: it checks too
 
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
@@ -252,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     ratio = ours / base
     verdict = "meets the target (≤ 1)" if ratio <= 1 else "misses the target (> 1)"
     print(f"ratio smtplab / baseline = {ratio:.2f} — {verdict}")
+    ratio = med[TRUSTED] / med[VERIFYING]
+    verdict = "meets the target (≤ 1)" if ratio <= 1 else "misses the target (> 1)"
+    print(f"certificate trusted: ratio smtplab / verifying smtplib = {ratio:.2f} — {verdict}")
     return 0
 
 

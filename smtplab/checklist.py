@@ -10,7 +10,10 @@ pure function (no I/O), so the command line, a notebook and a test all get the s
 A check appears only when the records can answer it (no certificate check for a host where no TLS
 session was set up). Sources of the rules:
 
-* a greeting ``220`` means the service is ready (RFC 5321 §4.2, §3.1);
+* a greeting ``220`` means the service is ready (RFC 5321 §4.2, §3.1), and names the server
+  (RFC 5321 §4.2): a greeting naming another site, with no certificate proving the server, is
+  something on the way answering in its place (:func:`smtplab.advice.evidence.intercepted`), so
+  an intercepted port passes none of the greeting and AUTH checks;
 * submission on 587 offers STARTTLS (RFC 3207; RFC 8314 §3.3), 2525 is the common alternative
   submission port and is held to the same rule; 465 speaks TLS from the first byte (RFC 8314 §3.3);
 * AUTH is offered only once the session is encrypted (RFC 4954 §4, RFC 8314 §3.3);
@@ -25,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from smtplab.advice import evidence
 from smtplab.rules import AUTH_TLS_VERSIONS, SUBMISSION_PORTS, TLS_PORTS
 
 __all__ = ["Check", "checklist"]
@@ -56,8 +60,24 @@ def _get(r: Any, name: str) -> Any:
     return value
 
 
+def _record(r: Any) -> Mapping[str, Any]:
+    """A record dict of a ProbeResult, a record dict or a DataFrame row (NaN as None)."""
+    if isinstance(r, Mapping):
+        return {k: _get(r, k) for k in r}
+    if hasattr(r, "to_record"):
+        return dict(r.to_record())
+    return {k: _get(r, k) for k in getattr(r, "index", ())}
+
+
 def _ports(items: Iterable[int]) -> str:
     return ", ".join(str(p) for p in sorted(items))
+
+
+#: How a port's TLS mode reads in a check's detail (the record keeps the codes).
+_TLS_MODE_WORDS = {
+    "starttls": "plain SMTP with STARTTLS, not TLS from the first byte",
+    "none": "no TLS",
+}
 
 
 def _verdict(
@@ -79,15 +99,32 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
     out: list[Check] = []
     spoke = {p: r for p, r in by_port.items() if _get(r, "outcome") in _SPOKE}
 
+    # ports where something on the way answered in the server's place: port -> the name it gave
+    caught = {
+        p: str(evidence.answered_by(rec))
+        for p, r in spoke.items()
+        if evidence.intercepted(rec := _record(r))
+    }
+
     good: list[int] = []
     bad: list[str] = []
     for p, r in spoke.items():
         code = _get(r, "banner_code")
-        if code == 220:
+        if p in caught:
+            bad.append(f"{p}: intercepted, {caught[p]} greeted")
+        elif code == 220:
             good.append(p)
         else:
-            bad.append(f"{p}: greeting {code or 'none'}")
+            bad.append(f"{p}: greeting {code}" if code else f"{p}: no greeting")
     _verdict(out, key, "greeting_220", "greets with 220 (ready)", good, bad)
+
+    good, bad = [], []
+    for p, r in spoke.items():
+        if p in caught:
+            bad.append(f"{p}: names {caught[p]}")
+        elif evidence.answered_by(_record(r)) is not None:
+            good.append(p)
+    _verdict(out, key, "greeting_names_host", "greeting names the host you asked for", good, bad)
 
     tried = [p for p in _SUBMISSION if p in by_port]
     if tried:
@@ -124,7 +161,9 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
                 "implicit_tls_465",
                 "speaks TLS from the first byte on 465",
                 implicit,
-                "465" if implicit else f"465: {_get(r465, 'tls_mode') or 'no'} TLS",
+                "465"
+                if implicit
+                else f"465: {_TLS_MODE_WORDS.get(_get(r465, 'tls_mode'), 'no TLS')}",
             )
         )
 
@@ -132,7 +171,9 @@ def _host_checks(key: tuple[str, str], by_port: dict[int, Any]) -> list[Check]:
     for p, r in spoke.items():
         before = _get(r, "auth_before_tls")
         after = _get(r, "auth_after_tls")
-        if before is not None and len(before):
+        if p in caught:  # the interceptor's AUTH list says nothing about the server's
+            bad.append(f"{p}: intercepted, the server's AUTH unseen")
+        elif before is not None and len(before):
             bad.append(f"{p}: {' '.join(before)} in cleartext")
         elif before is not None or after is not None:
             good.append(p)

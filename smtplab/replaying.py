@@ -248,7 +248,16 @@ def _tls_facts(s: Mapping[str, Any]) -> TLSFacts:
             san=tuple(str(x) for x in s.get("san") or ()),
             self_signed=s.get("subject") == s.get("issuer"),
         )
-    return TLSFacts(version, cipher, facts)
+    subjects, issuers = s.get("chain"), s.get("chain_issuers")
+    chain = None
+    if (
+        isinstance(subjects, list)
+        and isinstance(issuers, list)
+        and len(subjects) == len(issuers)
+        and all(isinstance(x, str) for x in subjects + issuers)
+    ):
+        chain = tuple(zip(subjects, issuers, strict=True))
+    return TLSFacts(version, cipher, facts, chain)
 
 
 class RecordedNetwork:

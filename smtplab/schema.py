@@ -168,6 +168,8 @@ EVENT_FIELDS: Final[dict[str, str]] = {
     "san": "list[str]",
     "verified": "bool",
     "problems": "list[str]",
+    "chain": "list[str]",
+    "chain_issuers": "list[str]",
 }
 
 # Field name -> (kind, nullable).  Kinds: str, int, float, bool, datetime (ISO-8601 UTC string in
@@ -211,6 +213,8 @@ FIELDS: Final[dict[str, tuple[str, bool]]] = {
     "cert_verified": ("bool", True),
     "cert_error": ("str", True),
     "cert_problems": ("list[str]", True),
+    "cert_chain": ("list[str]", True),
+    "cert_chain_issuers": ("list[str]", True),
     "relay_check": ("str", False),
     "findings": ("findings", False),
     "error": ("str", True),
@@ -271,6 +275,8 @@ class Record(TypedDict):
     cert_verified: bool | None
     cert_error: str | None
     cert_problems: list[str] | None
+    cert_chain: list[str] | None
+    cert_chain_issuers: list[str] | None
     relay_check: RelayCheck
     findings: list[FindingDict]
     error: str | None

@@ -44,6 +44,7 @@ __all__ = [
     "CertFacts",
     "CertProblem",
     "ChainVerdict",
+    "cert_chain_names",
     "cert_facts",
     "cert_facts_from_dict",
     "certificate_problems",
@@ -51,6 +52,7 @@ __all__ = [
     "describe_handshake_error",
     "describe_verify_error",
     "judge_session_certificate",
+    "leaf_dict",
     "leaf_problems",
     "name_matches",
     "problems_from_verify_error",
@@ -187,6 +189,47 @@ def cert_facts_from_dict(cert: dict[str, object] | None) -> CertFacts | None:
     ips = [n for n in names if _is_ip_text(n)]
     when = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), dt.timezone.utc)
     return CertFacts(subject, issuer, when.isoformat(), tuple(dns + ips), subject == issuer)
+
+
+def leaf_dict(sslobj: object) -> dict[str, object] | None:
+    """The server's certificate decoded by Python itself, like ``getpeercert()`` of a verified
+    session, from the handed-over chain of a session that did not verify it (``None`` where
+    this Python does not hand it over)."""
+    get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if get is None:
+        return None
+    try:
+        certs = get() or ()
+        info = certs[0].get_info() if certs else None
+    except Exception:  # a private call that changed shape: cryptography reads the DER
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def cert_chain_names(sslobj: object) -> tuple[tuple[str, str], ...] | None:
+    """The subject and issuer of each certificate the server sent, leaf first, read from the
+    certificates Python decodes itself (no ``cryptography``), verified session or not.
+    ``None`` where this Python does not hand over the chain (or a name cannot be spelt as
+    RFC 4514 short names)."""
+    get = getattr(sslobj, "get_unverified_chain", None)
+    if get is None:
+        get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if get is None:
+        return None
+    try:
+        certs = get() or ()
+        out = []
+        for c in certs:
+            if isinstance(c, (bytes, bytearray)):  # Python 3.13 returns DER: not decoded here
+                return None
+            info = c.get_info()
+            subject, issuer = _rfc4514(info.get("subject")), _rfc4514(info.get("issuer"))
+            if subject is None or issuer is None:
+                return None
+            out.append((subject, issuer))
+        return tuple(out)
+    except Exception:  # a private call that changed shape: the chain stays unknown
+        return None
 
 
 def _is_ip_text(text: str) -> bool:

@@ -244,7 +244,9 @@ class Postfix:
     need them free), otherwise free unprivileged ones are picked.
     """
 
-    def __init__(self, ports: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, ports: dict[str, int] | None = None, *, dovecot_socket: Path | None = None
+    ) -> None:
         reason = skip_reason()
         if reason:
             raise PostfixError(reason)
@@ -253,7 +255,10 @@ class Postfix:
         if set(ports) != set(SERVICES):
             raise ValueError(f"ports must name exactly these services: {', '.join(SERVICES)}")
         self.ports = ports
-        self.sasl = _sasl_available()
+        #: Dovecot's auth-client socket: SASL through Dovecot (``smtpd_sasl_type = dovecot``),
+        #: which offers whatever mechanisms Dovecot has (see tests/dovecot.py), instead of Cyrus.
+        self.dovecot_socket = dovecot_socket
+        self.sasl = dovecot_socket is not None or _sasl_available()
         self.dir: Path | None = None
         self.master_pid: int | None = None
 
@@ -298,7 +303,13 @@ class Postfix:
         (d / "sasl").mkdir()
         _self_signed(d / "tls" / "cert.pem", d / "tls" / "key.pem")
         (d / "sasl" / "smtpd.conf").write_text(SASL_CONF.format(dir=d))
-        (d / "main.cf").write_text(MAIN_CF.format(dir=d, hostname=HOSTNAME))
+        main_cf = MAIN_CF.format(dir=d, hostname=HOSTNAME)
+        if self.dovecot_socket is not None:
+            main_cf = main_cf.replace("smtpd_sasl_type = cyrus", "smtpd_sasl_type = dovecot")
+            main_cf = main_cf.replace(
+                "smtpd_sasl_path = smtpd", f"smtpd_sasl_path = {self.dovecot_socket}"
+            )
+        (d / "main.cf").write_text(main_cf)
         (d / "master.cf").write_text(
             MASTER_CF.format(
                 **{k: f"127.0.0.1:{p}" for k, p in self.ports.items()},

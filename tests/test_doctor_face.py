@@ -72,12 +72,18 @@ def test_adaptive_connects_give_the_patient_verdicts_in_every_scenario(
                 ], (scenario, host, purpose)
                 assert fast.recommended == slow.recommended and fast.fallbacks == slow.fallbacks
         if any(r.outcome == "filtered" for r in patient):
-            # a dropped port cost the whole timeout patiently, a fraction of it adaptively
-            assert t_patient >= TIMEOUT and t_adaptive < TIMEOUT / 2, (
-                scenario,
-                t_patient,
-                t_adaptive,
-            )
+            # A dropped port cost the whole timeout patiently; adaptively, its connect was cut
+            # short once another port of the host had answered. Judged by what the probe says
+            # it did, not by the wall clock (a loaded 2-core machine stretches both runs; the
+            # speed itself is measured in benchmarks/doctor_speed.py).
+            assert t_patient >= TIMEOUT, (scenario, t_patient)
+            cut = [
+                r for r in adaptive
+                if r.outcome == "filtered"
+                and any(x.kind == "connect_failed" and "adaptive" in x.text for x in r.transcript)
+            ]  # fmt: skip
+            assert cut, (scenario, [(r.host, r.port, r.outcome) for r in adaptive])
+            assert t_adaptive < t_patient, (scenario, t_patient, t_adaptive)
 
 
 #: Sentences that must never stand next to each other in one report.

@@ -20,9 +20,21 @@ LAYERS: dict[str, int] = {
     ),
     # 3 (with advice): the login check, its options checked and its answer explained
     "login_check": 3,
+    # 3 (with advice): the word every view shows for a probe, judged with advice's evidence
+    "outcome_words": 3,
     # 1: the probe engine and what a result means
     **dict.fromkeys(
-        ("tls", "certcheck", "certpath", "findings", "catalogue", "engine", "discovery"), 1
+        (
+            "tls",
+            "certcheck",
+            "certpath",
+            "certcard",
+            "findings",
+            "catalogue",
+            "engine",
+            "discovery",
+        ),
+        1,
     ),
     # 2: records: files, checking, normalising, replay, importers, reference data
     **dict.fromkeys(
@@ -56,6 +68,14 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("smtplab.advice.facts", "smtplab.lab.catalog"): (
         "lab_facts() describes the lab's hosts like a provider, from the lab's catalogue "
         "(pure data): the catalogue could move below advice, or the lab hand its facts in"
+    ),
+    ("smtplab.records.query", "smtplab.outcome_words"): (
+        "the SQL form of the shown word (SHOWN_SQL) lives beside the Python one in outcome_words, "
+        "which judges with advice's evidence; the query layer reads it lazily"
+    ),
+    ("smtplab.widgets._certcard", "smtplab.cli.text"): (
+        "the certificate card's widget escapes with the terminal's safe_text: the escaping "
+        "belongs below both faces (for instance in protocol.printable or a small text module)"
     ),
     ("smtplab.reference", "smtplab.advice.knowledge"): (
         "reference.knowledge() reads the provider knowledge file through advice's checking "

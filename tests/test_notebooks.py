@@ -220,6 +220,35 @@ def test_run_all_leaves_no_widget_blank(path: Path) -> None:
     )
 
 
+_SHOWN_WIDGET = re.compile(r"^([A-Za-z_]\w*)\s*$")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_each_story_step_keeps_its_own_widget(path: Path) -> None:
+    """A widget a cell shows is not changed by a later cell (issue 25): after Run All every
+    widget on screen must still show the step its text speaks of, not the last step of the
+    story (notebook 07's first panel showed strict-firewall under a text about home-isp).
+    Later cells may run it, read it, or set an input and set it back in the same cell (a
+    quick question to its filters); a new step gets a widget of its own."""
+    cells = [c for c in _read(path).cells if c.cell_type == "code"]
+    names = {m for c in cells for m in _WIDGET_NAME.findall(c.source)}
+    changed = []
+    for i, cell in enumerate(cells):
+        lines = cell.source.strip().splitlines()
+        last = _SHOWN_WIDGET.match(lines[-1]) if lines else None
+        if last is None or last.group(1) not in names:
+            continue
+        name = re.escape(last.group(1))
+        setter = re.compile(rf"^\s*({name}\.[\w.\[\]\"' ]+\.value)\s*=", re.MULTILINE)
+        for j in range(i + 1, len(cells)):
+            targets = setter.findall(cells[j].source)
+            if any(targets.count(t) == 1 for t in targets):  # set, and not set back
+                changed.append((i, j))
+    assert not changed, (
+        f"{path.name}: widgets shown in a cell get new inputs in a later cell: {changed}"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # execution
 

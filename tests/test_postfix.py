@@ -186,3 +186,48 @@ def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
     assert [r["outcome"] for r in records] == ["open"] * 4
     assert [r["tls_mode"] for r in records] == ["starttls", "implicit", "starttls", "starttls"]
     assert all(r["cert_verified"] is False for r in records)
+
+
+def _probe_in_a_fresh_python(pf: Postfix, **env: str) -> tuple[list[dict[str, object]], bool]:
+    """`smtplab probe --json` of the four services, in a new interpreter (the tests import
+    cryptography themselves): its records, and whether it imported cryptography."""
+    import os
+
+    ports = ",".join(str(pf.ports[s]) for s in ("smtp", "submissions", "submission", "alt"))
+    code = (
+        "import sys\n"
+        "from smtplab.cli import main\n"
+        f"status = main(['probe', '127.0.0.1', '-p', '{ports}', '--json', '--timeout', '5'])\n"
+        "print('CRYPTOGRAPHY', any(m.startswith('cryptography') for m in sys.modules),\n"
+        "      file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert "CRYPTOGRAPHY" in done.stderr, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    return records, "CRYPTOGRAPHY True" in done.stderr
+
+
+def test_a_verified_certificate_and_its_chain_on_a_real_postfix(postfix: Postfix) -> None:
+    """In a fresh interpreter: a trusted certificate is verified with its facts and chain (the
+    certificate card's data); an untrusted one gets its problems named, read with
+    cryptography."""
+    records, _ = _probe_in_a_fresh_python(postfix, SSL_CERT_FILE=str(postfix.cert_file))
+    assert len(records) == 4
+    for r in records:
+        assert r["outcome"] == "open" and r["tls_version"], r
+        assert r["cert_verified"] is True and r["cert_problems"] == [], r
+        assert f"CN={HOSTNAME}" in str(r["cert_subject"]), r
+        assert r["cert_chain"] == [r["cert_subject"]], r
+        assert r["cert_not_after"] and HOSTNAME in (r["cert_san"] or [])
+
+    untrusted, loaded = _probe_in_a_fresh_python(postfix)
+    for r in untrusted:
+        assert r["cert_verified"] is False and r["cert_problems"] == ["self_signed"], r
+    assert loaded  # the problems of a certificate that fails are read with cryptography

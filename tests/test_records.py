@@ -67,6 +67,8 @@ def full_record(i: int = 0, **over: Any) -> dict[str, Any]:
         cert_verified=False,
         cert_error="self-signed certificate in certificate chain",
         cert_problems=["unknown_issuer"],
+        cert_chain=["CN=smtp.lab.example"],
+        cert_chain_issuers=["CN=smtplab test CA"],
         timeout=3.0,
         deadline=11.0,
         checks=["verify"],

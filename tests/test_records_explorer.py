@@ -233,8 +233,9 @@ def test_a_small_file_that_expands_keeps_the_explorer_small(tmp_path: Path) -> N
         bench.write_repeated_parquet(tmp_path / "long.parquet", 200_000, long_host=2000)
     )
     assert small["rows"] == 20_000 and big["rows"] == long["rows"] == 200_000
-    # small files (schema 3 records carry typed events, so a little larger than before)
-    assert big["file_mb"] < 4 and long["file_mb"] < 5 and big["charts_drawn"]
+    # small files (schema 3 records carry typed events, so a little larger than before; the
+    # certificate chain's two columns and two event fields added about 0.1 MB to the long one)
+    assert big["file_mb"] < 4 and long["file_mb"] < 5.5 and big["charts_drawn"]
     assert "200000 probes" in big["counts"] and "200000 probes" in long["counts"]
     assert big["growth_mb"] - small["growth_mb"] < 30, (small, big)
     assert long["growth_mb"] - small["growth_mb"] < 60, (small, long)

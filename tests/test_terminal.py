@@ -234,7 +234,7 @@ def test_checklist_names_each_failure_with_its_port() -> None:
     assert failed == {
         "greeting_220": "25: greeting 554",
         "starttls_offered": "587: not offered",
-        "implicit_tls_465": "465: none TLS",
+        "implicit_tls_465": "465: no TLS",
         "auth_after_tls_only": "587: PLAIN LOGIN in cleartext",
         "cert_valid": "2525: certificate has expired",
         "tls_1_2": "2525: TLSv1",

@@ -705,7 +705,10 @@ def test_chooser_on_hotel_wifi_recordings_follows_advise() -> None:
     assert "main port" not in html and ">465<" in html
     chooser = w.port_chooser(hotel, sender="relay")
     try:
-        assert "(intercepted)" in chooser.children[4].value  # the evidence line says so
+        line = chooser.children[4].value  # the evidence line says so, in the badge's word
+        assert re.search(
+            r"<b>25</b> <span class=\"smtplab-outcome smtplab-outcome-intercepted", line
+        )
         assert chooser.recommendation.port == 465
     finally:
         chooser.close()
@@ -906,3 +909,71 @@ def test_every_ehlo_line_gets_its_own_explanation(
         [{"t": 0, "dir": "client", "text": "NOOP"}, {"t": 1, "dir": "server", "text": "250 OK"}]
     )
     assert noop[1] == explain_line("server", "250 OK")
+
+
+def test_a_widget_shown_in_a_notebook_leaves_a_note_for_a_reopened_copy() -> None:
+    """Shown as a cell's value, each top-level widget writes the widget and, under it, a note
+    saying how to bring it back; its text/plain says the same (nbconvert, a terminal)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from smtplab._paths import data_dir
+    from smtplab.widgets._html import REOPEN_TEXT
+
+    shell = InteractiveShell.instance()
+    assert shell is not None
+    made = [
+        w.quiz([{"question": "Which port?", "options": ["25", "587"], "answer": "587"}]),
+        w.port_chooser(),
+        w.dataset_explorer(
+            smtplab.load_records(data_dir() / "recordings" / "hotel-wifi.jsonl"), charts=False
+        ),
+    ]
+    try:
+        for widget in made:
+            bundle = widget._repr_mimebundle_()
+            assert bundle["text/plain"] == REOPEN_TEXT
+            assert "application/vnd.jupyter.widget-view+json" in bundle
+            with capture_output() as shown:
+                widget._ipython_display_()
+            kinds = [sorted(o.data) for o in shown.outputs]
+            assert kinds == [
+                ["application/vnd.jupyter.widget-view+json", "text/plain"],
+                ["text/html"],
+            ], kinds
+            assert REOPEN_TEXT in shown.outputs[1].data["text/html"]
+    finally:
+        for widget in made:
+            widget.close()
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG 2.1 contrast ratio of two #RRGGBB colours."""
+
+    def lum(c: str) -> float:
+        if len(c) == 4:  # #RGB
+            c = "#" + "".join(x * 2 for x in c[1:])
+        rgb = [int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_the_theme_palette_keeps_wcag_aa_contrast_in_light_and_dark() -> None:
+    """Every --smtplab-* text colour: its light fallback on white, its dark value on JupyterLab
+    Dark's page (#111111), at 4.5:1 or more; the highlight keeps the server's colour readable."""
+    from smtplab.widgets import _html as h
+
+    dark = dict(
+        part.split(":")
+        for part in h._DARK.split(";")  # "--smtplab-good:#4FD1A5;..."
+    )
+    texts = [h.MUTED, h.QUIET, h.GOOD, h.BAD, h.WARN, h.CLIENT, h.SERVER]
+    for var in texts:
+        name, light = re.match(r"var\((--[\w-]+), (#\w+)\)", var).groups()  # type: ignore[union-attr]
+        assert _contrast(light, "#FFFFFF") >= 4.5, (name, light)
+        assert _contrast(dark[name], "#111111") >= 4.5, (name, dark[name])
+    assert _contrast("#7A3D00", "#FFF3C4") >= 4.5
+    assert _contrast(dark["--smtplab-server"], dark["--smtplab-highlight"]) >= 4.5

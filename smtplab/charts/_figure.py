@@ -26,7 +26,11 @@ __all__ = ["HTML_DPI", "Chart", "new_chart", "no_data", "show"]
 #: stays sharp when the page is zoomed or the chart is stretched to a wide output area.
 HTML_DPI: Final = 150
 _NATURAL_DPI: Final = 100
-_CAPTION_STYLE: Final = "font-size:15px;line-height:1.45;color:#333;margin-top:2px"
+# the caption follows the theme: JupyterLab's secondary text colour (white at 70% in
+# JupyterLab Dark), #333 where there is no JupyterLab (an HTML export)
+_CAPTION_STYLE: Final = (
+    "font-size:15px;line-height:1.45;color:var(--jp-content-font-color2,#333);margin-top:2px"
+)
 
 
 class Chart(Figure):

@@ -51,6 +51,9 @@ OUTCOME_STYLE: Final[dict[str, tuple[str, str]]] = {
     "unreachable": (DARK_GREY, "||"),
     "reset": ("#E0C8D8", "**"),
     "error": ("#DDDDDD", "xx"),
+    # an answer that is not the server's (smtplab.outcome_words): never the green of "open"
+    "intercepted": (OKABE_ITO["purple"], "o/"),
+    "stripped": (OKABE_ITO["purple"], "o\\"),
 }
 UNKNOWN_STYLE: Final = ("#FFFFFF", "O.")  # an outcome word we do not know (newer schema?)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import matplotlib as mpl
 import pandas as pd
@@ -14,7 +14,7 @@ from smtplab.charts._draw import GridCell, draw_grid, legend_patch
 from smtplab.charts._figure import Chart, new_chart, no_data
 from smtplab.charts._style import MAX_ROWS, RC, TITLE_PAD, outcome_style
 from smtplab.charts._words import join, limit, plural
-from smtplab.schema import OUTCOME_MEANING, OUTCOMES, progress_rank
+from smtplab.outcome_words import WORD_MEANING, WORDS, shown_words, word_rank
 
 __all__ = ["cell_label", "fraction_note", "outcome_heatmap"]
 
@@ -63,7 +63,8 @@ def outcome_heatmap(
     """
     if agg not in ("best", "majority"):
         raise ValueError(f"agg must be 'best' or 'majority', not {agg!r}")
-    df = clean(to_frame(df), [rows, "port", "outcome", *([count] if count else [])])
+    df = _shown(to_frame(df))
+    df = clean(df, [rows, "port", "outcome", *([count] if count else [])])
     title = title or (
         "What each network saw, by port" if rows == "vantage" else f"Outcome by {rows} and port"
     )
@@ -108,7 +109,7 @@ def outcome_heatmap(
         draw_grid(ax, shown_rows, ports, grid, empty_fill="#F4F4F4", empty_text="not probed")
         ax.set_title(title, loc="left", pad=TITLE_PAD)
         drawn = {cells[k][0] for k in cells if k[0] in shown_rows}
-        present = [o for o in OUTCOMES if o in drawn] + sorted(drawn - set(OUTCOMES))
+        present = [o for o in WORDS if o in drawn] + sorted(drawn - set(WORDS))
         fig.legend(
             handles=[legend_patch(*outcome_style(o), label=o) for o in present],
             loc="lower left",
@@ -132,6 +133,19 @@ def outcome_heatmap(
                 color="#555555",
             )
     return fig
+
+
+#: Fields that can tell an intercepted or stripped port from an open one.
+_EVIDENCE: Final = ("banner", "findings", "transcript", "extensions")
+
+
+def _shown(df: pd.DataFrame) -> pd.DataFrame:
+    """Records with the word each view shows in ``outcome``: an intercepted port is never
+    "open" (:func:`smtplab.outcome_words.shown_outcome`). Counted rows (the explorer asks
+    DuckDB for them, with the shown words already) are left as they are."""
+    if "outcome" not in df.columns or not any(c in df.columns for c in _EVIDENCE):
+        return df
+    return df.assign(outcome=shown_words(df))
 
 
 def _count(df: pd.DataFrame, rows: str, count: str | None) -> pd.DataFrame:
@@ -164,7 +178,7 @@ def _aggregate(counted: pd.DataFrame, agg: str) -> dict[tuple[str, int], tuple[s
     cells: dict[tuple[str, int], tuple[str, int, int]] = {}
     for key, counts in by_cell.items():
         if agg == "best":
-            best = min(counts.items(), key=lambda kv: progress_rank(kv[0]))
+            best = min(counts.items(), key=lambda kv: word_rank(kv[0]))
         else:
             best = max(counts.items(), key=lambda kv: (kv[1], -_outcome_rank(kv[0])))
         cells[key] = (best[0], best[1], sum(counts.values()))
@@ -172,7 +186,7 @@ def _aggregate(counted: pd.DataFrame, agg: str) -> dict[tuple[str, int], tuple[s
 
 
 def _outcome_rank(outcome: str) -> int:
-    return OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES)
+    return WORDS.index(outcome) if outcome in WORDS else len(WORDS)
 
 
 def _port_sentence(counted: pd.DataFrame, cells: _Cells, port: int, rows_word: str) -> str:
@@ -220,7 +234,7 @@ def _heatmap_alt(
     )
     parts = [_port_sentence(counted, cells, port, rows_word) for port in ports]
     shown = sorted({c[0] for c in cells.values()} - {"open"}, key=_outcome_rank)
-    meaning = [f"{o}: {OUTCOME_MEANING[o]}" for o in shown if o in OUTCOME_MEANING]
+    meaning = [f"{o}: {WORD_MEANING[o]}" for o in shown if o in WORD_MEANING]
     text = " ".join([head, *parts])
     if meaning and len(meaning) <= 3:
         text += " (" + " ".join(meaning) + ")"

@@ -2,7 +2,7 @@
 
 =============  ============================================================================
 ``store``      the class's records in an embedded DuckDB database (no learner address kept)
-``words``      the word each probe shows (an intercepted port is never "open")
+``words``      kept for old imports: the words each probe shows live in smtplab.outcome_words
 ``summary``    the live view's questions: outcome by network and port, who blocks 25,
                "is it the server or my network?", each network's advice
 ``share``      the learner's side: addresses scrubbed, a preview, the sending

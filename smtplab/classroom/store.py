@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smtplab.classroom.words import shown_outcome
+from smtplab.outcome_words import shown_outcome
 
 __all__ = ["ClassStore", "Learner"]
 

@@ -1,7 +1,7 @@
 """What the teacher's live view shows, computed from the class's store.
 
 * **the grid**: for each learner's network and each port, the word of the latest probes
-  (:func:`smtplab.classroom.words.shown_outcome`: an intercepted 25 is ``intercepted``, never
+  (:func:`smtplab.outcome_words.shown_outcome`: an intercepted 25 is ``intercepted``, never
   ``open``) and how many probes say it;
 * **which networks block 25**: the networks whose port 25 did not get out;
 * **the server or my network?**: for each learner's failing target, whether another learner's
@@ -16,7 +16,7 @@ from collections import defaultdict
 from typing import Any
 
 from smtplab.classroom.store import ClassStore
-from smtplab.classroom.words import BAD_WORDS
+from smtplab.outcome_words import BAD_WORDS
 
 __all__ = ["MAX_ROWS", "diagnose", "summarise"]
 

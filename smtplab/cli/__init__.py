@@ -2,7 +2,7 @@
 
     smtplab probe HOST [-p 25,465,587,2525] [--mode auto|plain|starttls|tls] [--timeout S]
                        [-c N] [--json] [--record FILE] [--lab SCENARIO] [--vantage LABEL] [--mx]
-                       [--transcript]
+                       [--transcript] [--cert]
     smtplab lab [--scenario NAME | --list] [--dir FOLDER] [--inbox PORT]
     smtplab record HOST... [-p LIST] --vantage LABEL -o FILE [--lab SCENARIO] [-c N]
     smtplab show FILE... [--lenient] [--summary] [--limit N] [--transcript]
@@ -118,6 +118,7 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
     "probe": (
         ("smtplab probe smtp.lab.example --lab home-isp", "the four ports, on the lab's home ISP"),
         ("smtplab probe smtp.example.org -p 587 --transcript", "one port, the conversation shown"),
+        ("smtplab probe smtp.lab.example --lab classroom -p 465 --cert", "the certificate card"),
         ("smtplab probe mx.example.org -p 25 --json", "one JSON record per probe"),
     ),
     "doctor": (

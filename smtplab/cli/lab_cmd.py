@@ -14,6 +14,7 @@ from smtplab.cli.errors import UsageError
 from smtplab.cli.lab_view import behaviour_table, lab_advice, point_line
 from smtplab.cli.render import OUTCOME_STYLE, Column, Row, make_console, rows_block, styled
 from smtplab.cli.text import safe_text
+from smtplab.outcome_words import LAB_WORDS
 
 __all__ = ["add_lab_arguments", "endpoint_block", "run_lab"]
 
@@ -51,7 +52,8 @@ def endpoint_block(endpoints: Any, width: int) -> Any:
     for e in endpoints:
         ip, port = e.address
         sock = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-        expected = str(e.expected)
+        # what a probe shows there: an intercepting network is never "open" (outcome_words)
+        expected = LAB_WORDS.get(e.behaviour, str(e.expected))
         rows.append(
             Row(
                 (

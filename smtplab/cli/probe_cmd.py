@@ -59,6 +59,11 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--lab", metavar="SCENARIO", help="probe the embedded lab, not the network")
     p.add_argument(
+        "--cert",
+        action="store_true",
+        help="show each TLS port's certificate: subject, issuer, names, expiry, chain",
+    )
+    p.add_argument(
         "--transcript",
         action="store_true",
         help="show each conversation as swaks does (-> sent, <- received, === events)",
@@ -176,7 +181,7 @@ def probe_targets(
         raise Interrupted(kept.snapshot(), len(targets)) from None
 
 
-def print_report(results: Sequence[Any], *, transcript: bool) -> None:
+def print_report(results: Sequence[Any], *, transcript: bool, cert: bool = False) -> None:
     """The table, each finding under its row, the per-host checklist, and transcripts if asked."""
     from rich.text import Text
 
@@ -184,7 +189,7 @@ def print_report(results: Sequence[Any], *, transcript: bool) -> None:
     from smtplab.cli.render import AUTH_LEGEND, make_console, probe_table, transcript_lines
 
     console = make_console()
-    console.print(probe_table(results, console.width))
+    console.print(probe_table(results, console.width, cert=cert))
     console.print(Text(AUTH_LEGEND, style="dim"))
     print_checklist(console, checklist(results))
     if transcript:
@@ -263,7 +268,7 @@ def _finish(
         output.print_json(results)
     else:
         if results or not quiet:
-            print_report(results, transcript=args.transcript)
+            print_report(results, transcript=args.transcript, cert=getattr(args, "cert", False))
         if path and error is None and not quiet:
             from smtplab.cli.render import make_console
 

@@ -25,6 +25,7 @@ from smtplab.cli.render import (
     transcript_lines,
 )
 from smtplab.cli.text import safe_text
+from smtplab.outcome_words import SHOWN_SQL, reword
 
 __all__ = ["add_merge_arguments", "add_show_arguments", "run_merge", "run_show"]
 
@@ -88,8 +89,62 @@ def frame_rows(df: Any) -> list[dict[str, Any]]:
     return [{k: _plain(v) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def summary_block(summary: Any, width: int) -> list[Any]:
-    """The table of :func:`smtplab.records.summarize`, one block per vantage."""
+#: (vantage, host, port) or (vantage, port) -> {shown word: probes} of the ``open`` probes.
+OpenWords = dict[tuple[Any, ...], dict[str, int]]
+
+
+def open_words(source: Any, keys: tuple[str, ...]) -> OpenWords:
+    """How the ``open`` probes of record files divide into open, intercepted and stripped
+    (:data:`smtplab.outcome_words.SHOWN_SQL`), by ``keys``: an intercepted port is never shown
+    as "open". Empty when the files cannot be asked (the summary then says what is wrong)."""
+    import duckdb
+
+    from smtplab.records import Dataset, RecordError
+
+    names = ", ".join(keys)
+    try:
+        with Dataset.open(source, cache=False) as ds:
+            rows = ds.sql(
+                f"SELECT {names}, {SHOWN_SQL} AS word, count(*) AS n FROM records "
+                "WHERE outcome = 'open' GROUP BY ALL"
+            ).itertuples(index=False, name=None)
+            out: OpenWords = {}
+            for *key, word, n in rows:
+                out.setdefault(tuple(_plain(k) for k in key), {})[str(word)] = int(n)
+            return out
+    except (duckdb.Error, RecordError, OSError, ValueError):
+        return {}
+
+
+def frame_open_words(df: Any, keys: tuple[str, ...]) -> OpenWords:
+    """:func:`open_words` of records already loaded (a DataFrame from ``load_records``), by
+    :func:`smtplab.outcome_words.shown_outcome` itself."""
+    from smtplab.outcome_words import shown_words
+
+    out: OpenWords = {}
+    if not len(df):
+        return out
+    opened = df[df["outcome"] == "open"]
+    for key, word in zip(
+        opened[list(keys)].itertuples(index=False, name=None), shown_words(opened), strict=True
+    ):
+        counts = out.setdefault(tuple(_plain(k) for k in key), {})
+        counts[word] = counts.get(word, 0) + 1
+    return out
+
+
+def _words(rec: dict[str, Any], key: tuple[Any, ...], words: OpenWords | None) -> tuple[str, str]:
+    """(outcome word, all outcomes) of a summary row, with its open probes told apart."""
+    outcome, outcomes = str(rec["outcome"]), str(rec.get("outcomes") or "")
+    if not words or key not in words:
+        return outcome, outcomes
+    word, pieces = reword(outcomes, words[key])
+    return (word or outcome), pieces
+
+
+def summary_block(summary: Any, width: int, words: OpenWords | None = None) -> list[Any]:
+    """The table of :func:`smtplab.records.summarize`, one block per vantage; ``words``
+    (:func:`open_words`) tells intercepted and stripped ports from open ones."""
     columns = [
         Column("HOST", flexible=True, min_width=10),
         Column("PORT", justify="right"),
@@ -101,10 +156,10 @@ def summary_block(summary: Any, width: int) -> list[Any]:
     blocks: list[Any] = []
     by_vantage: dict[str, list[Row]] = {}
     for rec in frame_rows(summary):
-        outcome = str(rec["outcome"])
+        outcome, outcomes = _words(rec, (rec["vantage"], rec["host"], rec["port"]), words)
         under = []
-        if rec.get("outcomes") and " " in str(rec["outcomes"]):
-            under.append(styled(f"outcomes: {safe_text(rec['outcomes'])}", "dim"))
+        if outcomes and " " in outcomes:
+            under.append(styled(f"outcomes: {safe_text(outcomes)}", "dim"))
         if rec.get("top_finding"):
             top = str(rec["top_finding"])
             severity = top.rsplit("(", 1)[-1].rstrip(")") if top.endswith(")") else ""
@@ -129,7 +184,7 @@ def summary_block(summary: Any, width: int) -> list[Any]:
     return blocks
 
 
-def port_summary_block(summary: Any, width: int) -> list[Any]:
+def port_summary_block(summary: Any, width: int, words: OpenWords | None = None) -> list[Any]:
     """The table of :func:`smtplab.records.port_summary`: outcome by vantage and port."""
     columns = [
         Column("VANTAGE", flexible=True, min_width=10),
@@ -138,19 +193,21 @@ def port_summary_block(summary: Any, width: int) -> list[Any]:
         Column("OUTCOME"),
         Column("OUTCOMES", flexible=True, min_width=10),
     ]
-    rows = [
-        Row(
-            (
-                styled(rec["vantage"]),
-                styled(rec["port"]),
-                styled(rec["probes"]),
-                styled(rec["outcome"], OUTCOME_STYLE.get(str(rec["outcome"]), "")),
-                styled(rec["outcomes"]),
-            ),
-            (),
+    rows = []
+    for rec in frame_rows(summary):
+        outcome, outcomes = _words(rec, (rec["vantage"], rec["port"]), words)
+        rows.append(
+            Row(
+                (
+                    styled(rec["vantage"]),
+                    styled(rec["port"]),
+                    styled(rec["probes"]),
+                    styled(outcome, OUTCOME_STYLE.get(outcome, "")),
+                    styled(outcomes),
+                ),
+                (),
+            )
         )
-        for rec in frame_rows(summary)
-    ]
     return [rows_block(columns, rows, width)]
 
 
@@ -193,6 +250,7 @@ def run_show(args: argparse.Namespace) -> int:
         else:
             summary = summary_for_file(source, strict=strict, limit=limit)
         groups = summary.attrs.get("groups", len(summary))
+        keys = ("vantage", "port") if args.summary else ("vantage", "host", "port")
         records = None
         if args.transcript or (not args.summary and groups <= CHECKLIST_MAX_ROWS):
             # Whole records are needed (checklist, transcripts): read them *before* printing, so
@@ -202,10 +260,13 @@ def run_show(args: argparse.Namespace) -> int:
             records = frame_rows(df)
             summary = _summary_of(df, args.summary, limit)
             groups = summary.attrs.get("groups", len(summary))
-        if args.summary:
-            blocks = port_summary_block(summary, console.width)
+            words = frame_open_words(df, keys)
         else:
-            blocks = summary_block(summary, console.width)
+            words = open_words(source, keys)
+        if args.summary:
+            blocks = port_summary_block(summary, console.width, words)
+        else:
+            blocks = summary_block(summary, console.width, words)
         if len(summary) == 0:
             console.print("(no records)")
         else:

@@ -32,7 +32,9 @@ __all__ = [
     "SEVERITY_STYLE",
     "Column",
     "Row",
+    "cert_card_block",
     "make_console",
+    "outcome_word",
     "probe_rows",
     "probe_table",
     "rows_block",
@@ -53,7 +55,23 @@ OUTCOME_STYLE: dict[str, str] = {
     "unreachable": "magenta",
     "reset": "red",
     "error": "bold red",
+    # an answer that is not the server's (smtplab.outcome_words): never green
+    "intercepted": "bold magenta",
+    "stripped": "bold magenta",
 }
+
+#: Outcome codes as the table writes them: words, not identifiers (the JSON keeps the codes).
+OUTCOME_WORDS: dict[str, str] = {
+    "not_smtp": "not SMTP",
+    "tls_failed": "TLS failed",
+    "dns_failed": "DNS failed",
+}
+
+
+def outcome_word(outcome: str) -> str:
+    """``tls_failed`` → ``TLS failed``: an outcome as the tables print it."""
+    return OUTCOME_WORDS.get(outcome, outcome.replace("_", " "))
+
 
 SEVERITY_STYLE: dict[str, str] = {
     "high": "bold red",
@@ -114,6 +132,8 @@ class Row:
     cells: tuple[Text, ...]
     #: Lines printed under the row, indented and wrapped (findings, descriptions).
     under: tuple[Text, ...] = ()
+    #: Blocks printed after those, indented (the certificate card), laid out to fit.
+    blocks: tuple[RenderableType, ...] = ()
 
 
 def _longest_word(text: str) -> int:
@@ -186,6 +206,8 @@ def rows_block(columns: Sequence[Column], rows: Sequence[Row], width: int) -> Re
             line = line.copy()
             line.overflow = "fold"
             parts.append(Padding(line, (0, 0, 0, INDENT)))
+        for block in row.blocks:
+            parts.append(Padding(block, (0, 0, 0, INDENT)))
     return Group(*parts)
 
 
@@ -221,8 +243,40 @@ def finding_line(f: Any) -> Text:
     return line
 
 
-def probe_rows(results: Iterable[Any]) -> tuple[list[Column], list[Row]]:
-    """Columns and rows of the probe table (results or record dicts)."""
+_TONE_STYLE = {"good": "green", "warn": "yellow", "bad": "bold red", "": ""}
+
+
+def cert_card_block(r: Any, width: int, now: Any = None) -> RenderableType | None:
+    """The certificate card of one probe (:func:`smtplab.certcard.cert_card`), as testssl.sh
+    shows it: label, then the value wrapped beside it within ``width`` cells; ``None`` without
+    a certificate. Every value is certificate or server text, escaped."""
+    from smtplab.certcard import cert_card
+
+    lines = cert_card(r, now)
+    if not lines:
+        return None
+    label_width = max(cell_len(line.label) for line in lines)
+    table = Table(
+        box=None,
+        show_header=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        show_edge=False,
+        expand=False,
+        width=max(width, label_width + 12),
+    )
+    table.add_column(width=label_width, no_wrap=True, style="dim")
+    table.add_column(overflow="fold", ratio=1)
+    for line in lines:
+        table.add_row(Text(line.label), styled(line.value, _TONE_STYLE[line.tone]))
+    return table
+
+
+def probe_rows(
+    results: Iterable[Any], *, cert: bool = False, width: int = 80
+) -> tuple[list[Column], list[Row]]:
+    """Columns and rows of the probe table (results or record dicts); with ``cert``, each TLS
+    port's certificate card under its row."""
     columns = [
         Column("HOST", flexible=True, min_width=10),
         Column("PORT", justify="right"),
@@ -231,9 +285,11 @@ def probe_rows(results: Iterable[Any]) -> tuple[list[Column], list[Row]]:
         Column("AUTH", flexible=True, min_width=8),
         Column("TIME", justify="right"),
     ]
+    from smtplab.outcome_words import shown_outcome
+
     rows = []
     for r in results:
-        outcome = str(_get(r, "outcome"))
+        outcome = shown_outcome(r if isinstance(r, Mapping) else r.to_record())
         total = _get(r, "total_ms")
         under = [finding_line(f) for f in (_get(r, "findings") or ())]
         error = _get(r, "error")
@@ -244,23 +300,29 @@ def probe_rows(results: Iterable[Any]) -> tuple[list[Column], list[Row]]:
                 (
                     styled(_get(r, "host")),
                     styled(_get(r, "port")),
-                    styled(outcome, OUTCOME_STYLE.get(outcome, "")),
+                    styled(outcome_word(outcome), OUTCOME_STYLE.get(outcome, "")),
                     styled(_tls_text(r)),
                     styled(_auth_text(r)),
                     styled("-" if total is None else f"{total:.0f} ms"),
                 ),
                 tuple(under),
+                _card(r, width) if cert else (),
             )
         )
     return columns, rows
+
+
+def _card(r: Any, width: int) -> tuple[RenderableType, ...]:
+    block = cert_card_block(r, width - INDENT)
+    return () if block is None else (block,)
 
 
 #: Printed under the probe table: how to read the AUTH column.
 AUTH_LEGEND = "AUTH: mechanisms offered before → after STARTTLS (on 465, inside TLS)."
 
 
-def probe_table(results: Iterable[Any], width: int) -> RenderableType:
-    columns, rows = probe_rows(results)
+def probe_table(results: Iterable[Any], width: int, *, cert: bool = False) -> RenderableType:
+    columns, rows = probe_rows(results, cert=cert, width=width)
     return rows_block(columns, rows, width)
 
 

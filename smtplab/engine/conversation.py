@@ -234,7 +234,7 @@ class Conversation:
             raise _Stop("tls_failed", f"connection lost during the TLS handshake: {exc}") from None
         self.rx.restart(self.stream)  # nothing read before TLS may be trusted after it
         st.set(tls_ms=_ms(t))
-        version, cipher, facts = self.stream.get_extra_info("tls_facts")
+        version, cipher, facts, chain = self.stream.get_extra_info("tls_facts")
         st.set(tls_version=version, tls_cipher=cipher)
         if facts is not None:
             st.set(
@@ -242,6 +242,11 @@ class Conversation:
                 cert_issuer=facts.issuer,
                 cert_not_after=facts.not_after,
                 cert_san=list(facts.san),
+            )
+        if chain is not None:
+            st.set(
+                cert_chain=[subject for subject, _ in chain],
+                cert_chain_issuers=[issuer for _, issuer in chain],
             )
         judged: dict[str, Any] = {}
         if verify and not judge_after:
@@ -257,6 +262,8 @@ class Conversation:
             issuer=facts.issuer if facts else None,
             not_after=facts.not_after if facts else None,
             san=list(facts.san) if facts and facts.san else None,
+            chain=[subject for subject, _ in chain] if chain else None,
+            chain_issuers=[issuer for _, issuer in chain] if chain else None,
             **judged,
         )
 

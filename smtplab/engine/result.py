@@ -88,6 +88,10 @@ class ProbeResult:
     #: :data:`smtplab.tls.CERT_PROBLEM_KINDS`), computed from the certificate itself; ``()``
     #: when it was verified, ``None`` when not computed (verification off, no TLS)
     cert_problems: tuple[str, ...] | None
+    #: the subjects of the certificates the server sent, leaf first, and each one's issuer
+    #: (``None``: not read, such as from an older record or without TLS)
+    cert_chain: tuple[str, ...] | None
+    cert_chain_issuers: tuple[str, ...] | None
     relay_check: schema.RelayCheck
     findings: tuple[Finding, ...]
     error: str | None

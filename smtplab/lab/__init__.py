@@ -9,6 +9,11 @@ Lessons speak of ``smtp.lab.example`` port 587; the lab serves it on an unprivil
 socket and :meth:`Lab.address` maps one to the other. :func:`scenarios` lists the networks.
 See :mod:`smtplab.lab.catalog` for the hosts and scenarios as data, :mod:`smtplab.lab.servers`
 for the server profiles and :mod:`smtplab.lab.certs` for the lab CA.
+
+Logins: ``lab.oauth`` (:mod:`smtplab.lab.oauth`) is the lab's OAuth 2.0 authorization server,
+issuing tokens that ``oauth.lab.example`` and the provider-like hosts accept with AUTH XOAUTH2 or
+OAUTHBEARER; ``lab.app_password`` is the app password ``gmail.lab.example`` takes. What those
+hosts answer to a password, and where each reply is quoted from, is in :mod:`smtplab.lab.logins`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ __all__ = [
     "PORTS",
     "PROFILES",
     "SCENARIOS",
+    "TOKEN_PROFILES",
     "EndpointPlan",
     "HostService",
     "Scenario",
@@ -50,6 +51,12 @@ PROFILES: Final[Mapping[str, str]] = {
     "submission-implicit": "mail submission over implicit TLS: TLS from the first byte, then AUTH",
     "legacy": "an old server offering AUTH PLAIN and LOGIN in cleartext, without STARTTLS",
     "submission-oauth": "submission taking only OAuth tokens (XOAUTH2, OAUTHBEARER): no password",
+    "outlook-like": "answers like Outlook.com: offers AUTH LOGIN XOAUTH2, refuses any password "
+    "with 535 5.7.139, takes a lab OAuth token",
+    "gmail-like": "answers like Gmail with 2-Step Verification: 534-5.7.9 for the account "
+    "password, takes the lab's app password or an OAuth token",
+    "exchange-like": "answers like Exchange Online without Basic authentication: 550 5.7.30 for "
+    "any password, takes a lab OAuth token",
     "intercept": f"the network's own server, greeting as {INTERCEPT_NAME}",
     "tarpit": "accepts the connection and never says a word",
 }
@@ -118,6 +125,15 @@ HOSTS: Final[Mapping[str, Mapping[int, HostService]]] = {
         587: HostService("tarpit", behaviour="silent"),
     },
     "oauth.lab.example": {587: HostService("submission-oauth", "lab-ca")},
+    # Lab imitations of the big providers' logins (see smtplab.lab.logins for each reply's source),
+    # on the ports their real hosts serve: smtp-mail.outlook.com and smtp.office365.com on 587,
+    # smtp.gmail.com on 465 and 587.
+    "outlook.lab.example": {587: HostService("outlook-like", "lab-ca")},
+    "gmail.lab.example": {
+        465: HostService("gmail-like", "lab-ca"),
+        587: HostService("gmail-like", "lab-ca"),
+    },
+    "exchange.lab.example": {587: HostService("exchange-like", "lab-ca")},
     "slow.lab.example": {
         25: HostService("relay", "lab-ca", behaviour="slow"),
         587: HostService("submission", "lab-ca", behaviour="slow"),
@@ -132,6 +148,18 @@ _CORE_HOSTS: Final = (
     "selfsigned.lab.example",
     "wronghost.lab.example",
 )
+
+
+#: The hosts whose logins are the lesson: OAuth only, and the three provider-like ones.
+_LOGIN_HOSTS: Final = (
+    "oauth.lab.example",
+    "outlook.lab.example",
+    "gmail.lab.example",
+    "exchange.lab.example",
+)
+
+#: Profiles whose servers take OAuth tokens from the lab's authorization server.
+TOKEN_PROFILES: Final = ("submission-oauth", "outlook-like", "gmail-like", "exchange-like")
 
 
 @dataclass(frozen=True)
@@ -160,12 +188,14 @@ _SCENARIO_LIST: Final = (
         "465 reach the submission server smtp.lab.example, which wants a password. Start here to "
         "see what each port is for before any network gets in the way. Beside them, "
         "oauth.lab.example on 587 takes only OAuth tokens and offers no password mechanism at "
-        "all, so a password is never even sent there. Real providers refuse passwords later: "
-        "Outlook.com still lists AUTH LOGIN XOAUTH2 and answers the password with '535 5.7.139', "
-        "Gmail with '534-5.7.9' or '535-5.7.8' (see provider_logins.csv): read the 5.7.x reply, "
-        "not the AUTH line.",
+        "all, so a password is never even sent there; the lab's own OAuth server issues the "
+        "tokens (lab.oauth). Real providers refuse passwords later, and three hosts here answer "
+        "as they do: outlook.lab.example lists AUTH LOGIN XOAUTH2 and answers the password with "
+        "'535 5.7.139', gmail.lab.example with '534-5.7.9' (it takes lab.app_password), and "
+        "exchange.lab.example with '550 5.7.30' (see provider_logins.csv); all three take a lab "
+        "token. Read the 5.7.x reply, not the AUTH line.",
         {},
-        hosts=(*_CORE_HOSTS, "oauth.lab.example"),
+        hosts=(*_CORE_HOSTS, *_LOGIN_HOSTS),
     ),
     Scenario(
         "home-isp",
@@ -325,9 +355,18 @@ def _describe(host: str, port: int, service: HostService | None, behaviour: str)
         "then AUTH.",
         "legacy": "An old server that offers AUTH PLAIN and LOGIN in cleartext, without STARTTLS.",
         "submission-oauth": "OAuth-only submission: STARTTLS first, then AUTH XOAUTH2 or "
-        "OAUTHBEARER with a token; no password mechanism is offered, so a password will not work "
-        "here (it is never even sent).",
+        "OAUTHBEARER with a token from the lab's OAuth server; no password mechanism is "
+        "offered, so a password will not work here (it is never even sent).",
+        "outlook-like": "Answers like Outlook.com: STARTTLS, then AUTH LOGIN or XOAUTH2; the "
+        "password is refused with 535 5.7.139 (basic authentication is disabled), a lab token "
+        "works.",
+        "gmail-like": "Answers like Gmail: the account password gets 534-5.7.9 (application-"
+        "specific password required); the lab's app password or a lab token works.",
+        "exchange-like": "Answers like Exchange Online: any password gets 550 5.7.30 (Basic "
+        "authentication is not supported for Client Submission); a lab token works.",
     }[service.profile]
+    if service.profile == "gmail-like" and port == 465:
+        text = "Implicit TLS from the first byte, then " + text[0].lower() + text[1:]
     if port == 2525 and service.profile == "submission":
         text = (
             "The unofficial twin of 587: the same submission server, for networks that block 587."
@@ -362,7 +401,8 @@ def plan(scenario: Scenario) -> list[EndpointPlan]:
                     profile=profile,
                     behaviour=behaviour,
                     certificate=cert,
-                    implicit_tls=profile == "submission-implicit",
+                    implicit_tls=profile == "submission-implicit"
+                    or (port == 465 and profile == "gmail-like"),
                     description=_describe(host, port, service, behaviour),
                 )
             )

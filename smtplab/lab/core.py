@@ -30,15 +30,17 @@ import concurrent.futures
 import dataclasses
 import ipaddress
 import os
+import secrets
 import smtplib
 import socket
 import ssl
+import string
 import textwrap
 import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from smtplab.engine import served
 from smtplab.errors import SmtplabError
@@ -56,6 +58,9 @@ from smtplab.lab.runtime import (
     _Runtime,
 )
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
+
+if TYPE_CHECKING:
+    from smtplab.lab.oauth import LabOAuth
 
 __all__ = ["ConnectionStats", "Endpoint", "Lab", "LabError", "scenarios"]
 
@@ -92,6 +97,9 @@ REAL_PORT_ADDRESSES: Final = {
     "tarpit.lab.example": "127.0.0.51",
     "slow.lab.example": "127.0.0.52",
     "oauth.lab.example": "127.0.0.88",
+    "outlook.lab.example": "127.0.0.89",
+    "gmail.lab.example": "127.0.0.90",
+    "exchange.lab.example": "127.0.0.91",
 }
 
 
@@ -226,6 +234,7 @@ class Lab:
         password = new_password() if self._folder is None else self._folder.password()
         self._credentials = (LAB_USER, password)
         self._ca_path: Path | None = None
+        self._app_password = ""
         self._outbox = Outbox()
         self._plans = catalog.plan(self._scenario)
         self._endpoints: list[Endpoint] = []
@@ -268,6 +277,52 @@ class Lab:
     def credentials(self) -> tuple[str, str]:
         """(user, password) accepted by every submission server of this lab."""
         return self._credentials
+
+    @property
+    def oauth(self) -> LabOAuth:
+        """The lab's OAuth 2.0 authorization server (:class:`smtplab.lab.oauth.LabOAuth`).
+
+        The scenario must have a host that takes tokens (``oauth.lab.example`` and the
+        provider-like hosts of ``open-internet``). The server starts on first use, on a loopback
+        socket of its own, and stops with the lab; until it starts no token exists, so every
+        token is refused. Get a token by the device flow (RFC 8628) and approve it with
+        ``lab.oauth.approve(user_code)``, or by the authorization-code flow with PKCE; then log in
+        with ``AUTH XOAUTH2`` (see :func:`smtplab.lab.oauth.xoauth2_string`). Tokens are for
+        ``lab.credentials[0]`` and scope ``lab.oauth.scope``, and expire after
+        ``lab.oauth.token_lifetime`` seconds. Raises :class:`LabError` when the lab is not
+        running or has no such host.
+        """
+        if not any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+            raise LabError(
+                f"scenario {self.scenario} has no host that takes OAuth tokens; "
+                "oauth.lab.example and the provider-like hosts are in open-internet"
+            )
+        with self._lock:
+            rt = self._rt
+            if not self.running or rt.hub is None:
+                raise LabError(
+                    "the lab is not running: call lab.start() or use 'with Lab(...) as lab:'"
+                )
+            if rt.oauth is None:
+                from smtplab.lab.oauth import LabOAuth
+
+                rt.oauth = LabOAuth(*self._credentials, bind=self._bind).start()
+                rt.hub.oauth = rt.oauth  # the servers read it on their next AUTH
+            oauth: LabOAuth = rt.oauth
+            return oauth
+
+    @property
+    def app_password(self) -> str:
+        """An app password for gmail.lab.example, made on first use (16 letters, shown in groups
+        of four as Google shows its own; spaces are ignored when you type it). The account
+        password there gets ``534-5.7.9 Application-specific password required``."""
+        with self._lock:
+            if not self._app_password:
+                letters = "".join(secrets.choice(string.ascii_lowercase) for _ in range(16))
+                self._app_password = " ".join(letters[i : i + 4] for i in range(0, 16, 4))
+            if self._rt.hub is not None:
+                self._rt.hub.app_password = self._app_password.replace(" ", "")
+            return self._app_password
 
     @property
     def ca_pem(self) -> str:
@@ -502,6 +557,7 @@ class Lab:
             max_connections=self._max_connections,
             data_size_limit=self._max_message_size,
             slow_delay=self._slow_delay,
+            app_password=self._app_password.replace(" ", ""),
         )
         listeners: list[tuple[EndpointPlan, socket.socket]] = []
         middleboxes: list[tuple[socket.socket, tuple[str, int]]] = []
@@ -592,8 +648,10 @@ class Lab:
     # ------------------------------------------------------------------ for people
     def describe(self) -> str:
         """The scenario, each host's behaviour on each port and the real socket behind it, the
-        credentials and the CA file, as plain text. (Which port a mail program should use is
-        the advice engine's to say: ``smtplab lab`` prints that line, from a live probe.)"""
+        credentials and the CA file, as plain text; where the scenario takes OAuth tokens, where
+        the lab's OAuth server is (this starts it: a browser needs its address). (Which port a
+        mail program should use is the advice engine's to say: ``smtplab lab`` prints that line,
+        from a live probe.)"""
         lines = [f"Lab scenario {self.scenario} (vantage {self.vantage})", ""]
         lines += textwrap.wrap(self._scenario.paragraph, width=80)
         lines.append("")
@@ -611,4 +669,11 @@ class Lab:
         lines += ["", f"User {user}, password {password}"]
         if self._ca_path is not None:
             lines.append(f"Lab CA: {self._ca_path}")
+        if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+            oauth = self.oauth
+            lines += [
+                f"OAuth server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url}",
+                f"  approve a device code at {oauth.url}/device, or lab.oauth.approve(code);",
+                "  gmail.lab.example takes lab.app_password",
+            ]
         return "\n".join(lines)

@@ -82,6 +82,8 @@ class _Runtime:
     sockets: list[socket.socket] = field(default_factory=list)
     hub: Hub | None = None
     extra_refused: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    #: The lab's OAuth authorization server (smtplab.lab.oauth.LabOAuth), when the scenario has one.
+    oauth: Any = None
 
     def shutdown(self) -> None:
         """Close every server, client connection and socket, then end the thread. Idempotent."""
@@ -103,6 +105,9 @@ class _Runtime:
                 thread.join(_THREAD_TIMEOUT)
         if loop is not None and not loop.is_closed() and not loop.is_running():
             loop.close()
+        if self.oauth is not None:
+            self.oauth.stop()
+            self.oauth = None
         for s in self.sockets:
             s.close()
         self.sockets.clear()

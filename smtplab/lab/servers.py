@@ -34,9 +34,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
+from aiosmtpd.smtp import (
+    MISSING,
+    SMTP,
+    AuthResult,
+    Envelope,
+    LoginPassword,
+    Session,
+    TLSSetupException,
+)
 
-from smtplab.lab.catalog import DOMAIN, INTERCEPT_NAME, EndpointPlan
+from smtplab.lab.catalog import DOMAIN, INTERCEPT_NAME, TOKEN_PROFILES, EndpointPlan
+from smtplab.lab.logins import (
+    PROVIDER_LIKE,
+    SMTP_SCOPE,
+    TOKEN_REFUSAL,
+    decode_b64,
+    error_challenge,
+    parse_oauthbearer,
+    parse_xoauth2,
+)
 
 __all__ = [
     "MAX_OUTBOX",
@@ -138,6 +155,11 @@ class Hub:
     max_connections: int
     data_size_limit: int
     slow_delay: float
+    #: The lab's OAuth authorization server (:class:`smtplab.lab.oauth.LabOAuth`), once started
+    #: (``lab.oauth`` starts it on first use; until then no token exists).
+    oauth: Any = None
+    #: The app password the Gmail-like profile takes ("" until the lab makes one).
+    app_password: str = ""
     #: True once the lab is stopping: new connections are dropped on arrival.
     closing: bool = False
     #: Every raw transport the lab opened or accepted, for ``stop()`` to close (weak: closed ones
@@ -235,7 +257,7 @@ class LabHandler:
             "submission",
             "submission-implicit",
             "legacy",
-            "submission-oauth",
+            *TOKEN_PROFILES,
         )
 
     async def handle_exception(self, error: Exception) -> str:
@@ -314,47 +336,99 @@ class LabHandler:
         return "250 2.0.0 OK: queued in the lab outbox"
 
 
-#: The reply to every OAuth attempt: the lab issues no tokens, so none can be valid.
-OAUTH_REFUSAL: Final = (
-    "535 5.7.8 Authentication credentials invalid: the lab issues no OAuth tokens "
-    "(a real provider checks one from its sign-in page)"
-)
-
-
 class OAuthHandler(LabHandler):
-    """The OAuth-only profile: AUTH offers XOAUTH2 and OAUTHBEARER, and no password mechanism.
+    """A profile that takes OAuth 2.0 bearer tokens: AUTH XOAUTH2 and OAUTHBEARER.
 
     aiosmtpd lists a handler's ``auth_<NAME>`` methods as AUTH mechanisms. Each reads the
-    client's token (inline, or after an empty ``334`` challenge) and refuses it.
+    client's string (inline, or after an empty ``334`` challenge), asks the lab's authorization
+    server whether the token lets that user send mail, and answers ``235`` -- or refuses as Google
+    documents for XOAUTH2 (https://developers.google.com/workspace/gmail/imap/xoauth2-protocol,
+    checked 2026-12-07): a ``334`` challenge carrying base64 JSON
+    ``{"status":"401","schemes":"bearer","scope":...}``, the client's empty reply, then
+    ``535 5.7.8``. OAUTHBEARER refuses the same way with RFC 7628 section 3.2.2's JSON.
+    The user named in the SASL string must be the one the token was issued to.
     """
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
-        return await _refuse_token(server, args)
+        return await self._token_login(server, args, oauthbearer=False)
 
     async def auth_OAUTHBEARER(self, server: SMTP, args: list[str]) -> AuthResult:
-        return await _refuse_token(server, args)
+        return await self._token_login(server, args, oauthbearer=True)
+
+    def _refusal(self, reason: str) -> str:
+        like = PROVIDER_LIKE.get(self.plan.profile or "")
+        if like is not None and like.token_refusal:
+            return like.token_refusal
+        return f"535 5.7.8 Authentication credentials invalid: {TOKEN_REFUSAL[reason]}"
+
+    async def _token_login(self, server: SMTP, args: list[str], *, oauthbearer: bool) -> AuthResult:
+        if len(args) == 1:  # no initial response: ask for it, and read (never log) it
+            blob = await server.challenge_auth("", encode_to_b64=False)
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)  # aborted: aiosmtpd said 501
+            data: bytes | None = cast(bytes, blob)
+        else:
+            data = decode_b64(args[1])
+        parse = parse_oauthbearer if oauthbearer else parse_xoauth2
+        sasl = parse(data) if data is not None else None
+        oauth = self.hub.oauth
+        if sasl is None:
+            reason = "malformed"
+        elif oauth is None:
+            reason = "no-server"
+        else:
+            check = oauth.check(sasl.token, _lab_user(sasl.user))
+            if check.ok:
+                return AuthResult(success=True, auth_data=sasl.user)
+            reason = check.reason
+        if reason == "malformed":  # not a token at all: no error exchange, just the refusal
+            return AuthResult(success=False, handled=False, message=self._refusal(reason))
+        # The documented error exchange: a 334 with the JSON, the client's empty line, then 535.
+        challenge = error_challenge(SMTP_SCOPE, oauthbearer=oauthbearer)
+        if await server.challenge_auth(challenge) is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message=self._refusal(reason))
 
 
-async def _refuse_token(server: SMTP, args: list[str]) -> AuthResult:
-    if len(args) == 1:  # no initial response: ask for the token, and read (never log) it
-        await server.challenge_auth("", encode_to_b64=False)
-    return AuthResult(success=False, handled=False, message=OAUTH_REFUSAL)
+def _lab_user(user: str) -> str:
+    """The lab account a SASL user name means: ``student`` or ``student@lab.example``."""
+    name = user.strip()
+    local, at, domain = name.rpartition("@")
+    if at and domain.lower().rstrip(".") == DOMAIN:
+        return local
+    return name
 
 
-def _authenticator(credentials: tuple[str, str]) -> Callable[..., AuthResult]:
-    user, password = (c.encode("utf-8") for c in credentials)
+def _authenticator(hub: Hub, profile: str | None) -> Callable[..., AuthResult]:
+    """aiosmtpd's check of AUTH PLAIN and LOGIN. The lab's own profiles take ``hub.credentials``;
+    a provider-like profile answers the account password with its provider's refusal (see
+    :mod:`smtplab.lab.logins`), and Gmail-like takes the lab's app password instead."""
+    user, password = (c.encode("utf-8") for c in hub.credentials)
+    like = PROVIDER_LIKE.get(profile or "")
 
     def check(
         server: SMTP, session: Session, envelope: Envelope, _mechanism: str, data: Any
     ) -> AuthResult:
-        if isinstance(data, LoginPassword):
-            # compare_digest: constant time, so timing does not leak how much of a guess was right.
-            ok = hmac.compare_digest(data.login, user) & hmac.compare_digest(
-                data.password, password
-            )
-            if ok:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        # compare_digest: constant time, so timing does not leak how much of a guess was right.
+        if like is None:  # the lab's own servers: exactly lab.credentials
+            if hmac.compare_digest(data.login, user) & hmac.compare_digest(data.password, password):
                 return AuthResult(success=True, auth_data=data.login.decode("utf-8", "replace"))
-        return AuthResult(success=False, handled=False)
+            return AuthResult(success=False, handled=False)
+        # A provider-like server: the user name as the provider takes it, an address too.
+        login = _lab_user(data.login.decode("utf-8", "replace")).encode("utf-8")
+        right_user = hmac.compare_digest(login, user)
+        app = hub.app_password.encode("utf-8")
+        # Google shows app passwords in groups of four with spaces; people paste them so.
+        typed = data.password.replace(b" ", b"")
+        if like.takes_app_password and app and right_user and hmac.compare_digest(typed, app):
+            return AuthResult(success=True, auth_data=data.login.decode("utf-8", "replace"))
+        if like.wrong_password_reply and not (
+            right_user & hmac.compare_digest(data.password, password)
+        ):
+            return AuthResult(success=False, handled=False, message=like.wrong_password_reply)
+        return AuthResult(success=False, handled=False, message=like.password_reply)
 
     return check
 
@@ -454,6 +528,23 @@ class _TooMany(asyncio.Protocol):
         transport.close()
 
 
+_ALL_MECHANISMS: Final = ("LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER")
+
+
+def _excluded_mechanisms(profile: str | None, offers_auth: bool) -> tuple[str, ...]:
+    """What aiosmtpd must not offer: a relay or an intercepting proxy knows no AUTH at all (504 to
+    any AUTH command); the OAuth-only profile knows no password mechanism; a provider-like one
+    offers exactly its provider's list."""
+    if not offers_auth:
+        return ("PLAIN", "LOGIN")
+    if profile == "submission-oauth":
+        return ("PLAIN", "LOGIN")
+    like = PROVIDER_LIKE.get(profile or "")
+    if like is not None:
+        return tuple(m for m in _ALL_MECHANISMS if m not in like.mechanisms)
+    return ()
+
+
 class Gate(asyncio.Protocol):
     """The first protocol of every lab connection: count, track, add TLS, hand over.
 
@@ -472,9 +563,9 @@ class Gate(asyncio.Protocol):
             return Silent()
         intercept = plan.profile == "intercept"
         greeting_name = INTERCEPT_NAME if intercept else plan.host
-        oauth = plan.profile == "submission-oauth"
-        handler = (OAuthHandler if oauth else LabHandler)(hub, plan, greeting_name)
-        submission = plan.profile in ("submission", "submission-implicit", "submission-oauth")
+        tokens = plan.profile in TOKEN_PROFILES
+        handler = (OAuthHandler if tokens else LabHandler)(hub, plan, greeting_name)
+        submission = plan.profile in ("submission", "submission-implicit", *TOKEN_PROFILES)
         starttls_ctx = self.tls_context if not plan.implicit_tls else None
         return LabSMTP(
             handler,
@@ -486,16 +577,12 @@ class Gate(asyncio.Protocol):
             data_size_limit=hub.data_size_limit,
             timeout=SERVER_TIMEOUT,
             tls_context=starttls_ctx,
-            require_starttls=plan.profile in ("submission", "submission-oauth"),
+            require_starttls=submission and not plan.implicit_tls,
             auth_required=submission,
             # Legacy is the one profile that offers AUTH without TLS: the lesson it exists for.
             auth_require_tls=plan.profile != "legacy",
-            authenticator=_authenticator(hub.credentials),
-            # A relay or an intercepting proxy knows no AUTH at all (504 to any AUTH command).
-            # The OAuth-only profile knows no password mechanism either.
-            auth_exclude_mechanism=None
-            if handler.offers_auth and not oauth
-            else ("PLAIN", "LOGIN"),
+            authenticator=_authenticator(hub, plan.profile),
+            auth_exclude_mechanism=_excluded_mechanisms(plan.profile, handler.offers_auth),
         )
 
     def connection_made(self, base: asyncio.BaseTransport) -> None:

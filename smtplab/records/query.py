@@ -600,17 +600,28 @@ class Dataset:
         return out
 
     def summary_rows(
-        self, *, limit: int | None = None, checked: bool = False, **filters: Any
+        self,
+        *,
+        limit: int | None = None,
+        checked: bool = False,
+        shown: bool = False,
+        **filters: Any,
     ) -> tuple[list[tuple[Any, ...]], int]:
         """(the rows of :meth:`summary` as tuples, how many rows the whole table has): the
         same answer without building a DataFrame (the explorer shows 25 rows, and a file's
         first view then never imports pandas).  Two passes over the data: one finds the
-        rows (vantage, host, port), one counts their probes."""
+        rows (vantage, host, port), one counts their probes.  ``shown``: outcomes as the
+        words views show (:data:`smtplab.outcome_words.SHOWN_SQL`: never "open" for an
+        intercepted port)."""
         where, params = self._where(filters)
-        src = self._table([*SUMMARY_INPUTS, *filters])
+        inputs = [*SUMMARY_INPUTS, *(_SHOWN_INPUTS if shown else ())]
+        src = self._table([*inputs, *filters])
         count, weight = self._counting(src)
         n = weight if src == "_cached" else count  # a weight per row, or a count per group
-        cols = ", ".join(_q(c) for c in SUMMARY_INPUTS)
+        cols = ", ".join(
+            _shown_sql() + " AS outcome" if shown and c == "outcome" else _q(c)
+            for c in SUMMARY_INPUTS
+        )
         bad = _bad_count_sql([*SUMMARY_INPUTS, "schema_version"], weight) if checked else "0"
         self._run(
             f"CREATE OR REPLACE TEMP TABLE _k AS SELECT {_K}, {bad} AS bad "
@@ -645,12 +656,18 @@ class Dataset:
         names = ", ".join(_q(c) for c in columns)
         return self.sql(f"SELECT {names} FROM records{where}", params)  # rows: not the cache
 
-    def counted(self, columns: Sequence[str], **filters: Any) -> pd.DataFrame:
+    def counted(
+        self, columns: Sequence[str], *, shown: bool = False, **filters: Any
+    ) -> pd.DataFrame:
         """How many matching records have each combination of these columns' values: the
-        columns and ``probes``, in the order of the columns (e.g. what a heat map draws)."""
+        columns and ``probes``, in the order of the columns (e.g. what a heat map draws).
+        ``shown``: ``outcome`` as the word views show (see :meth:`summary_rows`)."""
         where, params = self._where(filters)
-        names = ", ".join(_q(c) for c in columns)
-        table = self._table([*columns, *filters])
+        names = ", ".join(
+            _shown_sql() + " AS outcome" if shown and c == "outcome" else _q(c) for c in columns
+        )
+        extra = _SHOWN_INPUTS if shown and "outcome" in columns else ()
+        table = self._table([*columns, *extra, *filters])
         return self.sql(
             f"SELECT {names}, {self._counting(table)[0]} AS probes "
             f"FROM {table}{where} GROUP BY ALL ORDER BY ALL",
@@ -696,6 +713,16 @@ class Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The fields :data:`smtplab.outcome_words.SHOWN_SQL` reads besides ``outcome``.
+_SHOWN_INPUTS: tuple[str, ...] = ("findings", "tls_mode", "cert_verified")
+
+
+def _shown_sql() -> str:
+    from smtplab.outcome_words import SHOWN_SQL
+
+    return SHOWN_SQL
 
 
 def _schema_for(names: list[str]) -> pa.Schema:

@@ -14,7 +14,7 @@ from typing import Any, Final
 import ipywidgets as W
 
 from smtplab.rules import PORTS
-from smtplab.schema import progress_rank
+from smtplab.widgets._html import BAD, FG, GOOD, ReopenNote, block_layout, theme_part
 from smtplab.widgets._render import close_parts, esc, outcome_badge
 
 __all__ = [
@@ -82,16 +82,16 @@ class Recommendation:
 
 
 def _evidence(results: Any) -> dict[int, dict[str, Any]]:
-    """The best probe result per port (``open`` beats everything else)."""
+    """The best probe result per port (``open`` beats everything else, and an intercepted or
+    stripped answer beats only what never got a greeting)."""
     from smtplab.advice import as_records
+    from smtplab.outcome_words import shown_outcome, word_rank
 
     best: dict[int, dict[str, Any]] = {}
     for rec in as_records(results):
         port = int(rec["port"])
         old = best.get(port)
-        if old is None or progress_rank(str(rec.get("outcome"))) < progress_rank(
-            str(old.get("outcome"))
-        ):
+        if old is None or word_rank(shown_outcome(rec)) < word_rank(shown_outcome(old)):
             best[port] = rec
     return best
 
@@ -218,14 +218,14 @@ def recommendation_html(rec: Recommendation) -> str:
     """The recommendation as HTML: the answer, the numbered steps and the contrast box."""
     if rec.port is None:
         head = (
-            '<div style="font-size:22px;font-weight:bold;color:#A33A00">'
+            f'<div style="font-size:22px;font-weight:bold;color:{BAD}">'
             "✖ No port to recommend from here</div>"
         )
     else:
         where = f" on {esc(rec.host)}" if rec.host else ""
         head = (
             f'<div style="font-size:22px;font-weight:bold">➜ Use port '
-            f'<span style="font-size:28px;color:#00684C">{rec.port}</span>{where}, '
+            f'<span style="font-size:28px;color:{GOOD}">{rec.port}</span>{where}, '
             f"with {esc(rec.security)}</div>"
         )
         if rec.alternatives:
@@ -254,7 +254,7 @@ def recommendation_html(rec: Recommendation) -> str:
     )
     return (
         f'<div class="smtplab-recommendation" style="font-size:15px;line-height:1.45;'
-        f'color:#111">{head}<ol>{steps}</ol>'
+        f'color:{FG}">{head}<ol>{steps}</ol>'
         f'<div style="font-weight:bold;margin-top:6px">Two kinds of advice</div>'
         f'<div style="display:flex;flex-wrap:wrap">{contrast}</div>'
         + (f"<div><i>{esc(agree)}</i></div>" if agree else "")
@@ -265,21 +265,24 @@ def recommendation_html(rec: Recommendation) -> str:
 def _evidence_html(results: Any) -> str:
     from smtplab.advice import advise
     from smtplab.advice.facts import STANDARDS
+    from smtplab.outcome_words import shown_outcome
 
     ev = _evidence(results)
     if not ev:
         return ""
-    # the outcome word, and what it means for sending (an "open" 25 may be intercepted)
+    # the word shown (an intercepted 25 is never "open"), and the advice's verdict where it
+    # says more than the word
     verdicts = {v.port: v.verdict for v in advise(results, provider=STANDARDS).ports}
-    items = " ".join(
-        f"<b>{p}</b> {outcome_badge(str(r.get('outcome')))}"
-        + (f" <i>({esc(verdicts[p])})</i>" if verdicts.get(p) == "intercepted" else "")
-        for p, r in sorted(ev.items())
-    )
-    return f'<div style="font-size:15px;margin:4px 0">Your probe results: {items}</div>'
+    items = []
+    for p, r in sorted(ev.items()):
+        word = shown_outcome(r)
+        verdict = verdicts.get(p)
+        note = f" <i>({esc(verdict)})</i>" if verdict == "intercepted" != word else ""
+        items.append(f"<b>{p}</b> {outcome_badge(word)}{note}")
+    return f'<div style="font-size:15px;margin:4px 0">Your probe results: {" ".join(items)}</div>'
 
 
-class PortChooser(W.VBox):
+class PortChooser(ReopenNote, W.VBox):
     """The widget returned by :func:`port_chooser`; its parts are attributes.
 
     Inputs: ``sender`` (ToggleButtons: ``"client"``, ``"plugin"``, ``"relay"``), ``blocked``
@@ -324,7 +327,7 @@ class PortChooser(W.VBox):
             )
             for p in PORTS
         }
-        self.result_html = W.HTML()
+        self.result_html = W.HTML(layout=block_layout())
         self.recommendation: Recommendation | None = None
         for w in (self.sender, self.provider, *self.blocked.values()):
             w.observe(lambda _c: self.update(), names="value")
@@ -338,14 +341,17 @@ class PortChooser(W.VBox):
                     [
                         W.Label("My network blocks:", layout=W.Layout(width="150px")),
                         *self.blocked.values(),
-                    ]
+                    ],
+                    layout=W.Layout(flex_flow="row wrap"),
                 ),
                 self.provider,
                 W.HTML(_evidence_html(results)),
                 self.result_html,
+                theme_part(),
             ]
         )
         self.add_class("smtplab-port-chooser")
+        self.add_class("smtplab-widget")
         self.update()
 
     def update(self) -> None:

@@ -16,17 +16,21 @@ from typing import Any
 
 import ipywidgets as W
 
+from smtplab.widgets._html import BAD, GOOD, WARN, theme_part
+
 __all__ = ["ClassView", "ShareBox", "class_summary_html", "class_view", "share_box"]
 
 _FG = "var(--jp-content-font-color1, #111)"
 _MUTED = "var(--jp-content-font-color2, #444)"
 _LINE = "var(--jp-border-color1, #bbb)"
 _WORD_STYLE = {
-    "open": ("✓", "var(--jp-success-color0, #005a3c)"),
-    "intercepted": ("⚠", "var(--jp-warn-color0, #6b4e00)"),
-    "stripped": ("⚠", "var(--jp-warn-color0, #6b4e00)"),
+    # the theme-following palette of the widgets (smtplab.widgets._html): JupyterLab's own
+    # success and warn colours are under 4.5:1 on white (#388E3C 4.1, #F57C00 2.8)
+    "open": ("✓", GOOD),
+    "intercepted": ("⚠", WARN),
+    "stripped": ("⚠", WARN),
 }
-_BAD = ("✗", "var(--jp-error-color0, #8a2c00)")
+_BAD = ("✗", BAD)
 
 
 def _esc(value: object) -> str:
@@ -96,7 +100,8 @@ class ClassView(W.VBox):
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh())
         self._stop = threading.Event()
-        super().__init__([W.HBox([self.refresh_button, self.status]), self.html])
+        super().__init__([W.HBox([self.refresh_button, self.status]), self.html, theme_part()])
+        self.add_class("smtplab-widget")
         self.refresh()
         if every:
             threading.Thread(target=self._loop, args=(every,), daemon=True).start()

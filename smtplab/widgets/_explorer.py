@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import ipywidgets as W
 
+from smtplab.widgets._html import MUTED, ReopenNote, theme_part
 from smtplab.widgets._render import (
     close_parts,
     esc,
@@ -78,7 +79,15 @@ CHART_COLUMNS: Final = (
 #: The fields the explorer keeps in memory: what its filters, summary and charts read.
 EXPLORER_COLUMNS: Final = tuple(
     dict.fromkeys(
-        [*FILTERS, *CHART_COLUMNS, "tls_mode", "auth_before_tls", "auth_after_tls", "findings"]
+        [
+            *FILTERS,
+            *CHART_COLUMNS,
+            "tls_mode",
+            "auth_before_tls",
+            "auth_after_tls",
+            "findings",
+            "cert_verified",  # with findings: an intercepted port is never shown "open"
+        ]
     )
 )
 
@@ -112,7 +121,7 @@ def _chart_markup(chart: Any) -> str:
     )
 
 
-_CAPTION_STYLE: Final = "font-size:15px;line-height:1.45;color:#333;margin-top:2px"
+_CAPTION_STYLE: Final = f"font-size:15px;line-height:1.45;color:{MUTED};margin-top:2px"
 
 
 def _dataset(data: Any) -> tuple[Any, Any]:
@@ -226,7 +235,7 @@ def summary_html(df: Any, *, max_rows: int = 25) -> str:
     return summary_table_html(summarize(df), max_rows=max_rows)
 
 
-class DatasetExplorer(W.VBox):
+class DatasetExplorer(ReopenNote, W.VBox):
     """The widget returned by :func:`dataset_explorer`; its parts are attributes.
 
     Filters (Dropdowns whose first option is ``"all"``): ``vantage``, ``host``, ``port``,
@@ -286,10 +295,12 @@ class DatasetExplorer(W.VBox):
                 self.summary_html,
                 self.heatmap_html,
                 self.times_html,
+                theme_part(),
             ],
             layout=W.Layout(width="100%", max_width="100%", overflow="hidden"),
         )
         self.add_class("smtplab-dataset-explorer")
+        self.add_class("smtplab-widget")
         self.update()
 
     def _dropdown(self, column: str, label: str, width: str) -> W.Dropdown:
@@ -368,7 +379,7 @@ class DatasetExplorer(W.VBox):
             + (f" (of {self.total} in the dataset)" if n["probes"] != self.total else "")
             + "</div>"
         )
-        rows, groups = self.dataset.summary_rows(limit=self.max_rows, **filters)
+        rows, groups = self.dataset.summary_rows(limit=self.max_rows, shown=True, **filters)
         self.summary_html.value = _summary_rows_html(rows, max_rows=self.max_rows, total=groups)
         if self._drawer is None:
             return
@@ -392,7 +403,7 @@ class DatasetExplorer(W.VBox):
             data = self._chart_data
             assert data is not None
             # DuckDB counts; the charts get a few hundred rows, not every probe
-            cells = data.counted([rows, "port", "outcome"], **filters)
+            cells = data.counted([rows, "port", "outcome"], shown=True, **filters)
             heatmap = _chart_markup(charts.outcome_heatmap(cells, rows=rows, count="probes"))
             timed = data.phase_rows("port", **filters)
             times = _chart_markup(charts.phase_times(timed, by="port", count="probes"))

@@ -18,7 +18,9 @@ import ipywidgets as W
 from smtplab.engine import ProbeInputError, ProbeResult
 from smtplab.rules import PORTS, deadline_for
 from smtplab.schema import MODES
+from smtplab.widgets._certcard import cert_card_html
 from smtplab.widgets._close import shutting_down
+from smtplab.widgets._html import ReopenNote, block_layout, theme_part
 from smtplab.widgets._progress import Ticker, waiting_text
 from smtplab.widgets._render import (
     chart_html,
@@ -86,7 +88,7 @@ def plan_targets(host: str, ports: Sequence[int], custom: str = "") -> tuple[str
     return h, out
 
 
-class ProbePanel(W.VBox):
+class ProbePanel(ReopenNote, W.VBox):
     """The probe panel returned by :func:`probe_panel`; its parts are attributes.
 
     Inputs: ``source`` (Dropdown: ``"lab:<scenario>"``, ``"live"`` or ``"dataset:<file>"``),
@@ -143,6 +145,7 @@ class ProbePanel(W.VBox):
 
         super().__init__(self._layout(), layout=W.Layout(max_width="1200px"))
         self.add_class("smtplab-probe-panel")
+        self.add_class("smtplab-widget")
 
     def _build_widgets(
         self, options: list[tuple[str, str]], start: str, host: str, ports: Sequence[int]
@@ -198,12 +201,14 @@ class ProbePanel(W.VBox):
             tooltip="Probe the chosen ports",
             layout=W.Layout(width="160px", height="40px"),
         )
-        self.notice = W.HTML()
-        self.message = W.HTML()
+        self.notice = W.HTML(layout=block_layout())
+        self.message = W.HTML(layout=block_layout())
         self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="300px"))
-        self.progress_label = W.Label(value="")
-        self.results_html = W.HTML(value=results_table_html([]))
-        self.chart_html = W.HTML()
+        # a status line that wraps (THEME_CSS) instead of ending in "…" at 1024x768
+        self.progress_label = W.Label(value="", layout=W.Layout(flex="1 1 0%", min_width="0"))
+        self.progress_label.add_class("smtplab-status")
+        self.results_html = W.HTML(value=results_table_html([]), layout=block_layout())
+        self.chart_html = W.HTML(layout=block_layout())
         self.transcripts = W.Accordion(children=[])
         from smtplab.widgets._class import ShareBox
 
@@ -212,7 +217,6 @@ class ProbePanel(W.VBox):
 
     def _layout(self) -> list[W.Widget]:
         """The panel's rows, top to bottom."""
-        wide = W.Layout(width="auto")
         ports_row = W.HBox(
             [
                 W.Label("Ports", layout=W.Layout(width="80px")),
@@ -230,7 +234,10 @@ class ProbePanel(W.VBox):
             self.host,
             ports_row,
             W.HBox([self.mode, self.run_button], layout=W.Layout(align_items="center")),
-            W.HBox([self.progress, self.progress_label], layout=wide),
+            W.HBox(
+                [self.progress, self.progress_label],
+                layout=W.Layout(width="auto", flex_flow="row wrap", align_items="center"),
+            ),
             self.message,
             self.results_html,
             self.chart_html,
@@ -240,6 +247,7 @@ class ProbePanel(W.VBox):
             ),
             self.transcripts,
             W.Accordion(children=[self.share], titles=("Share with the class",)),
+            theme_part(),
         ]
 
     # --- the lab --------------------------------------------------------------------------
@@ -309,7 +317,7 @@ class ProbePanel(W.VBox):
         self.progress.max = max(total, 1)
         self.progress.value = done
         self.progress_label.value = (
-            f"probed {done}/{total}: {result.host}:{result.port} {result.outcome}"
+            f"probed {done}/{total}: {result.host}:{result.port} {_word(result)}"
         )
 
     def show_results(self, results: Sequence[ProbeResult]) -> None:
@@ -318,9 +326,14 @@ class ProbePanel(W.VBox):
         self.results_html.value = results_table_html(results)
         self.chart_html.value = _chart(results) if self.show_chart and results else ""
         old = list(self.transcripts.children)
-        children = [W.HTML(value=transcript_html(r, explain=True)) for r in results]
+        children = [
+            W.HTML(
+                value=cert_card_html(r) + transcript_html(r, explain=True), layout=block_layout()
+            )
+            for r in results
+        ]
         titles = [
-            f"{r.host}:{r.port} — {r.outcome}"
+            f"{r.host}:{r.port} — {_word(r)}"
             + (f" ({r.vantage})" if len({x.vantage for x in results}) > 1 else "")
             for r in results
         ]
@@ -482,6 +495,14 @@ def _style_toggle(toggle: W.ToggleButton) -> None:
     """A chosen port is blue with a tick, an unchosen one grey: colour and icon agree."""
     toggle.button_style = "info" if toggle.value else ""
     toggle.icon = "check" if toggle.value else ""
+
+
+def _word(result: ProbeResult) -> str:
+    """The word shown for a probe: its outcome, but never "open" where something on the way
+    answered (:func:`smtplab.outcome_words.shown_outcome`)."""
+    from smtplab.outcome_words import shown_outcome
+
+    return shown_outcome(result.to_record())
 
 
 def _scenario_hosts(name: str) -> tuple[str, ...]:

@@ -14,7 +14,9 @@ from typing import Any, Final, overload
 
 import ipywidgets as W
 
+from smtplab.outcome_words import shown_outcome
 from smtplab.widgets._close import shutting_down
+from smtplab.widgets._html import ReopenNote, block_layout, theme_part
 from smtplab.widgets._render import (
     as_record,
     close_parts,
@@ -126,7 +128,7 @@ def player_frames(result: Any, speed: float | str = 1.0) -> PlayerFrames:
     return PlayerFrames(result, speed)
 
 
-class TranscriptPlayer(W.VBox):
+class TranscriptPlayer(ReopenNote, W.VBox):
     """The widget returned by :func:`transcript_player`; its parts are attributes.
 
     ``play`` (Play: ▶ steps through the frames), ``slider`` (IntSlider: the current line;
@@ -172,13 +174,15 @@ class TranscriptPlayer(W.VBox):
         )
         self._link = W.link((self.play, "value"), (self.slider, "value"))
         self._scope = f"smtplab-play-{uuid.uuid4().hex[:12]}"  # unique in a page of outputs
-        self.screen = W.HTML(value=self.frames.transcript.stage_html(self._scope))
+        self.screen = W.HTML(
+            value=self.frames.transcript.stage_html(self._scope), layout=block_layout()
+        )
         self.stage = W.HTML(value=self._style(0), layout=W.Layout(display="none"))
         rec = self.record
         total = rec.get("total_ms")
         self.header = W.HTML(
             f'<div style="font-size:16px;margin:2px 0"><b>{esc(rec.get("host"))}:'
-            f"{esc(rec.get('port'))}</b> {outcome_badge(str(rec.get('outcome')))} "
+            f"{esc(rec.get('port'))}</b> {outcome_badge(shown_outcome(rec))} "
             f"— {n} lines"
             + (
                 f", {float(total):,.0f} ms in all"
@@ -202,12 +206,14 @@ class TranscriptPlayer(W.VBox):
             [
                 self.header,
                 hint,
-                W.HBox([self.play, self.slider, self.speed]),
+                W.HBox([self.play, self.slider, self.speed], layout=W.Layout(flex_flow="row wrap")),
                 self.stage,
                 self.screen,
+                theme_part(),
             ]
         )
         self.add_class("smtplab-transcript-player")
+        self.add_class("smtplab-widget")
 
     def _style(self, k: int) -> str:
         return stage_style(self._scope, k, len(self.frames.transcript))

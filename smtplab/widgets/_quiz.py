@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from smtplab.widgets._html import BAD, GOOD, MUTED, ReopenNote, theme_part
 from smtplab.widgets._render import close_parts, esc
 
 __all__ = ["Quiz", "check_answer", "normalise_question", "quiz"]
@@ -77,13 +78,13 @@ def check_answer(question: Mapping[str, Any], given: Any) -> bool:
 def _feedback(ok: bool, q: Mapping[str, Any]) -> str:
     if ok:
         head = (
-            '<span style="color:#00684C;font-weight:bold">'
+            f'<span style="color:{GOOD};font-weight:bold">'
             '<span aria-hidden="true">✓</span> Correct.</span>'
         )
     else:
         right = " or ".join(f"“{esc(a)}”" for a in q["accepted"])
         head = (
-            '<span style="color:#A33A00;font-weight:bold">'
+            f'<span style="color:{BAD};font-weight:bold">'
             f'<span aria-hidden="true">✗</span> Not quite.</span> The answer: {right}.'
         )
     expl = f" {esc(q['explanation'])}" if q.get("explanation") else ""
@@ -107,7 +108,10 @@ class _Question(W.VBox):
         else:
             self.answer = W.Text(placeholder="type your answer", layout=W.Layout(width="320px"))
         self.check_button = W.Button(
-            description="Check", button_style="info", layout=W.Layout(width="100px")
+            # "primary", not "info": white on ipywidgets' info teal is 3.5:1, under WCAG AA
+            description="Check",
+            button_style="primary",
+            layout=W.Layout(width="100px"),
         )
         self.feedback = W.HTML()
         self._on_checked = on_checked
@@ -128,7 +132,7 @@ class _Question(W.VBox):
         given = self.answer.value
         if given is None or (isinstance(given, str) and not given.strip()):
             self.feedback.value = (
-                '<div style="font-size:15px;color:#444">Choose or type an answer first.</div>'
+                f'<div style="font-size:15px;color:{MUTED}">Choose or type an answer first.</div>'
             )
             return False
         self.correct = check_answer(self.spec, given)
@@ -141,7 +145,7 @@ class _Question(W.VBox):
         super().close()
 
 
-class Quiz(W.VBox):
+class Quiz(ReopenNote, W.VBox):
     """The widget returned by :func:`quiz`.
 
     ``questions``: one box per question, each with ``answer`` (RadioButtons or Text; set
@@ -162,8 +166,9 @@ class Quiz(W.VBox):
             if title
             else []
         )
-        super().__init__([*header, *self.questions, self.score_html])
+        super().__init__([*header, *self.questions, self.score_html, theme_part()])
         self.add_class("smtplab-quiz")
+        self.add_class("smtplab-widget")
         self._update_score()
 
     def _update_score(self) -> None:

@@ -15,9 +15,9 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from smtplab.schema import OUTCOME_MEANING
+from smtplab.outcome_words import WORD_MEANING, shown_outcome
 from smtplab.widgets._close import close_parts  # the widgets import it from here
-from smtplab.widgets._html import as_record, esc, missing
+from smtplab.widgets._html import FG, MUTED, RULE, RULE_STRONG, as_record, esc, missing
 from smtplab.widgets._transcript import TLS_RULE, transcript_html
 
 __all__ = [
@@ -48,6 +48,8 @@ _OUTCOME_COLOUR: Final = {
     "unreachable": "#777777",
     "reset": "#E0C8D8",
     "error": "#DDDDDD",
+    "intercepted": "#CC79A7",
+    "stripped": "#CC79A7",
 }
 
 #: One icon per outcome word; the word is always written next to it. All are in DejaVu Sans
@@ -64,6 +66,8 @@ OUTCOME_ICON: Final = {
     "unreachable": "⊘",
     "reset": "↯",
     "error": "⚠",
+    "intercepted": "⚠",
+    "stripped": "⚠",
 }
 
 _FONT: Final = "font-size:15px;line-height:1.45"
@@ -77,7 +81,7 @@ def outcome_badge(outcome: str) -> str:
         f'<span class="smtplab-outcome smtplab-outcome-{esc(outcome)}" '
         f'style="display:inline-block;padding:1px 8px;border:2px solid {colour};'
         f"border-left-width:8px;border-radius:4px;background:{colour}26;"
-        f'font-weight:bold;color:#111;white-space:nowrap">'
+        f'font-weight:bold;color:{FG};white-space:nowrap">'
         f'<span aria-hidden="true">{icon}</span> {esc(outcome)}</span>'
     )
 
@@ -90,7 +94,8 @@ def message_html(text: str, kind: str = "info") -> str:
         "error": ("#D55E00", "✖"),
     }.get(kind, ("#0072B2", "ℹ"))
     return (
-        f'<div class="smtplab-message smtplab-{esc(kind)}" style="{_FONT};padding:6px 10px;'
+        f'<div class="smtplab-message smtplab-{esc(kind)}" style="{_FONT};color:{FG};'
+        "padding:6px 10px;"
         f'border-left:6px solid {colour};background:{colour}14;margin:4px 0">'
         f'<b aria-hidden="true">{icon}</b> {esc(text)}</div>'
     )
@@ -111,13 +116,15 @@ def table_html(
 ) -> str:
     """A plain, readable HTML table; cells are given as HTML (escape them first)."""
     th = "".join(
-        f'<th style="text-align:left;padding:4px 10px;border-bottom:2px solid #333">{esc(h)}</th>'
+        f'<th style="text-align:left;padding:4px 10px;border-bottom:2px solid {RULE_STRONG}">'
+        f"{esc(h)}</th>"
         for h in headers
     )
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td style="padding:4px 10px;border-bottom:1px solid #ddd;vertical-align:top">{c}</td>'
+            f'<td style="padding:4px 10px;border-bottom:1px solid {RULE};vertical-align:top">'
+            f"{c}</td>"
             for c in row
         )
         + "</tr>"
@@ -129,7 +136,7 @@ def table_html(
         else ""
     )
     return scroll_box(
-        f'<table class="smtplab-table" style="border-collapse:collapse;{_FONT};color:#111">'
+        f'<table class="smtplab-table" style="border-collapse:collapse;{_FONT};color:{FG}">'
         f"{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
     )
 
@@ -185,14 +192,14 @@ def results_table_html(items: Iterable[Any], *, show_vantage: bool | None = None
         headers.insert(0, "vantage")
     rows = []
     for r in recs:
-        outcome = str(r.get("outcome"))
-        meaning = OUTCOME_MEANING.get(outcome, "")
+        outcome = shown_outcome(r)  # an intercepted 25 is never "open"
+        meaning = WORD_MEANING.get(outcome, "")
         if outcome == "error" and r.get("error"):
             meaning = f"{meaning} ({r.get('error')})"
         row = [
             f'<b style="font-size:17px">{esc(r.get("port"))}</b>',
             outcome_badge(outcome)
-            + f'<div style="font-size:13px;color:#333;min-width:9em;max-width:300px">'
+            + f'<div style="font-size:13px;color:{MUTED};min-width:9em;max-width:300px">'
             f"{esc(meaning)}</div>",
             _tls(r),
             _auth(r.get("auth_before_tls")),
@@ -234,5 +241,5 @@ def chart_html(chart: Any, *, width: str = "100%", max_width: str | None = None)
         f'<figure class="smtplab-chart" style="margin:4px 0;width:{width};'
         f'max-width:{max_width or "100%"}"><img src="data:image/png;base64,{data}" '
         f'alt="{esc(alt)}" style="display:block;width:100%;height:auto"/>'
-        f'<figcaption style="{_FONT};color:#333">{esc(description)}</figcaption></figure>'
+        f'<figcaption style="{_FONT};color:{MUTED}">{esc(description)}</figcaption></figure>'
     )

@@ -15,7 +15,18 @@ from typing import Any, Final
 
 from smtplab.protocol import explain_line
 from smtplab.widgets._extensions import explain_ehlo_line
-from smtplab.widgets._html import as_record, esc, transcript_lines
+from smtplab.widgets._html import (
+    CLIENT,
+    FG,
+    GOOD,
+    HIGHLIGHT,
+    MUTED,
+    QUIET,
+    SERVER,
+    as_record,
+    esc,
+    transcript_lines,
+)
 
 __all__ = [
     "TLS_RULE",
@@ -29,11 +40,13 @@ __all__ = [
 #: The rule drawn in a transcript where the conversation becomes encrypted.
 TLS_RULE: Final = "— TLS starts here —"
 
-_CLIENT_COLOUR: Final = "#0059A0"  # a darker Okabe-Ito blue, readable on white on a projector
-_SERVER_COLOUR: Final = "#7A3D00"  # a dark orange-brown
-_EVENT_COLOUR: Final = "#666666"
+# colours that follow the theme (smtplab.widgets._html): a darker Okabe-Ito blue and a dark
+# orange-brown, readable on white on a projector, lighter in a dark theme
+_CLIENT_COLOUR: Final = CLIENT
+_SERVER_COLOUR: Final = SERVER
+_EVENT_COLOUR: Final = QUIET
 _MONO: Final = "font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace"
-_HIGHLIGHT: Final = "background:#FFF3C4;"
+_HIGHLIGHT: Final = f"background:{HIGHLIGHT};"
 
 
 def explain_lines(lines: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -90,7 +103,7 @@ def _row(line: Mapping[str, Any], note: str | None, current: bool) -> str:
     else:
         prefix, colour, style = "··", _EVENT_COLOUR, "font-style:italic"
     note_td = (
-        '<td class="smtplab-note" style="padding:1px 8px;color:#444;font-size:13px;'
+        f'<td class="smtplab-note" style="padding:1px 8px;color:{MUTED};font-size:13px;'
         f'font-family:sans-serif;min-width:14em">{esc(note)}</td>'
         if note is not None
         else ""
@@ -98,7 +111,7 @@ def _row(line: Mapping[str, Any], note: str | None, current: bool) -> str:
     return (
         f'<tr class="smtplab-line smtplab-{esc(direction)}" '
         f'style="{_HIGHLIGHT if current else ""}">'
-        f'<td style="padding:1px 8px;color:#888;white-space:pre;font-size:12px">'
+        f'<td style="padding:1px 8px;color:{QUIET};white-space:pre;font-size:12px">'
         f"{line['t']:9.1f} ms</td>"
         f'<td style="padding:1px 4px;color:{colour};font-weight:bold">{prefix}</td>'
         f'<td style="padding:1px 8px;color:{colour};{style};white-space:pre-wrap;'
@@ -109,7 +122,7 @@ def _row(line: Mapping[str, Any], note: str | None, current: bool) -> str:
 def _tls_rule(explain: bool) -> str:
     return (
         f'<tr class="smtplab-tls-rule"><td colspan="{4 if explain else 3}" style="padding:4px 8px;'
-        f"border-top:3px dashed #009E73;color:#00684C;font-weight:bold;text-align:center;"
+        f"border-top:3px dashed #009E73;color:{GOOD};font-weight:bold;text-align:center;"
         f'font-family:sans-serif">{TLS_RULE} <span style="font-weight:normal">'
         f"(everything below is encrypted)</span></td></tr>"
     )
@@ -139,14 +152,14 @@ class RenderedTranscript:
             hint = (
                 "press ▶ to play, or drag the slider" if self._rows else "(no transcript recorded)"
             )
-            body = f'<tr><td style="color:#666;padding:4px 8px">{hint}</td></tr>'
+            body = f'<tr><td style="color:{QUIET};padding:4px 8px">{hint}</td></tr>'
         elif highlight_last:
             body = "".join(self._rows[: k - 1]) + self._render(k - 1, current=True)
         else:
             body = "".join(self._rows[:k])
         return (
             '<div class="smtplab-scroll" style="overflow-x:auto;max-width:100%">'
-            f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
+            f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};color:{FG};'
             f'font-size:14px;line-height:1.4">{body}</table></div>'
         )
 
@@ -160,10 +173,10 @@ class RenderedTranscript:
         body = "".join(f"<tbody>{row}</tbody>" for row in self._rows)
         return (
             f'<div class="smtplab-scroll {esc(scope)}" style="overflow-x:auto;max-width:100%">'
-            f'<div class="smtplab-hint" style="color:#666;padding:4px 8px;{_MONO};'
+            f'<div class="smtplab-hint" style="color:{QUIET};padding:4px 8px;{_MONO};'
             f'font-size:14px">{hint}</div>'
             f'<table class="smtplab-transcript" style="border-collapse:collapse;{_MONO};'
-            f'font-size:14px;line-height:1.4">{body}</table></div>'
+            f'color:{FG};font-size:14px;line-height:1.4">{body}</table></div>'
         )
 
 
