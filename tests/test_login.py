@@ -101,6 +101,20 @@ def test_an_oauth_only_server_gets_the_secret_as_an_xoauth2_token(lab: Lab) -> N
     assert "an OAuth token (XOAUTH2)" in report.message
 
 
+def test_a_real_lab_token_logs_in_with_xoauth2(lab: Lab) -> None:
+    """A token from the lab's authorization server (the device flow, as a notebook runs it)
+    signs in on the OAuth-only server; the token appears nowhere in the report."""
+    from test_lab_oauth import device_token
+
+    token = device_token(lab)
+    advice = advice_for(lab, "oauth.lab.example")
+    report = check_login(advice, "student", token, method="token", lab=lab)
+    assert report.mechanism == "XOAUTH2" and report.status == "ok", report
+    assert token not in repr(report) and token[:12] not in json.dumps(
+        dataclasses.asdict(report), default=str
+    )
+
+
 def test_a_token_where_only_passwords_are_offered_is_not_sent(lab: Lab) -> None:
     advice = advice_for(lab, "smtp.lab.example")
     report = check_login(advice, "student", "ya29.token", method="token", lab=lab)
