@@ -157,7 +157,7 @@ def test_hostile_certificate_text_is_escaped_in_html() -> None:
     assert "<script>" not in page and "\x1b" not in page and "\u202e" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "\\x1b]0;pwned\\x07\\x1b[2J\\u202etxt.exe" in page
-    assert "var(--jp-error-color1, #c62828)" in page  # theme colour with a fallback
+    assert "var(--smtplab-bad, #A33A00)" in page  # the palette colour, with its fallback
     assert cert_card_html(schema.empty_record(host="h", port=25)) == ""
 
 

@@ -13,16 +13,12 @@ from typing import Any, Final
 
 from smtplab.certcard import cert_card
 from smtplab.cli.text import safe_text
-from smtplab.widgets._html import as_record, esc
+from smtplab.widgets._html import BAD, FG, GOOD, MUTED, WARN, as_record, esc
 
 __all__ = ["cert_card_html"]
 
-_TONE_COLOUR: Final = {
-    "good": "var(--jp-success-color1, #2e7d32)",
-    "warn": "var(--jp-warn-color1, #a15c00)",
-    "bad": "var(--jp-error-color1, #c62828)",
-    "": "var(--jp-content-font-color1, inherit)",
-}
+#: The widgets' palette (readable at WCAG AA in JupyterLab Light and Dark, see ``_html``).
+_TONE_COLOUR: Final = {"good": GOOD, "warn": WARN, "bad": BAD, "": FG}
 
 
 def cert_card_html(item: Any, now: dt.datetime | None = None) -> str:
@@ -36,7 +32,7 @@ def cert_card_html(item: Any, now: dt.datetime | None = None) -> str:
         rows.append(
             "<tr>"
             '<th scope="row" style="text-align:left;vertical-align:top;padding:1px 10px 1px 0;'
-            'font-weight:normal;color:var(--jp-content-font-color2, #555);white-space:nowrap">'
+            f'font-weight:normal;color:{MUTED};white-space:nowrap">'
             f"{esc(line.label)}</th>"
             f'<td style="padding:1px 0;overflow-wrap:anywhere;{weight}'
             f'color:{_TONE_COLOUR[line.tone]}">{esc(safe_text(line.value))}</td>'
