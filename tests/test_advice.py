@@ -79,7 +79,9 @@ def port_records(draw: st.DrawFn, port: int, vantage: str = "here") -> dict[str,
     if outcome != "open":
         return rec(port, outcome, vantage=vantage)
     tls_mode = draw(st.sampled_from(("none", "starttls", "implicit")))
-    name = draw(st.sampled_from((HOST, "mx2.example.org", "smtp.isp-filter.example", "[10.0.0.1]")))
+    name = draw(
+        st.sampled_from((HOST, "mx2.example.org", "smtp.isp-filter.example", "[192.0.2.1]"))
+    )
     verified = draw(st.sampled_from((True, False, None))) if tls_mode != "none" else None
     masked = draw(st.booleans()) and tls_mode == "none"
     exts = ["SIZE", "XXXXXXXA"] if masked else ["SIZE"]

@@ -298,8 +298,9 @@ def _name_constraint_cases(root: Made) -> dict[str, Case]:
 
     only_lab = constrained("only lab.test", x509.NameConstraints([x509.DNSName("lab.test")], None))
     not_mx = constrained("not mx", x509.NameConstraints(None, [x509.DNSName("mx.lab.test")]))
-    ten = x509.IPAddress(ipaddress.ip_network("10.0.0.0/8"))
-    only_ten = constrained("only 10/8", x509.NameConstraints([ten], None))
+    # a constraint that permits only a documentation range (RFC 5737), never 127.0.0.1
+    doc = x509.IPAddress(ipaddress.ip_network("192.0.2.0/24"))
+    only_ten = constrained("only 192.0.2/24", x509.NameConstraints([doc], None))
     return {
         "name-constraints-kept": Case(issue(HOST, only_lab), sent=(only_lab,)),
         "name-constraints-permitted-violation": Case(
