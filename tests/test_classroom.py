@@ -101,6 +101,11 @@ def test_learners_share_from_the_command_and_the_teacher_sees_the_pattern(
     assert answers["home broadband", 25].startswith("the server, or every network tried")
     advice = {a["label"]: a["port"] for a in s["advice"]}
     assert advice["hotel wifi"] in (465, 2525) and advice["home broadband"] in (465, 587, 2525)
+    # the heat map, as an image with its alt text in words
+    assert "hotel wifi: port 25 intercepted" in s["chart_alt"]
+    status, svg = call(server, "/api/chart.svg", key=True)
+    assert status == 200 and "<svg" in svg and "intercepted" in svg
+    assert call(server, "/api/chart.svg")[0] == 403
 
 
 def test_exports_read_back_with_load_records(server: ClassServer, tmp_path: Path) -> None:
@@ -235,7 +240,8 @@ def test_markup_in_every_field_is_shown_as_text_in_chromium(
     )  # fmt: skip
     dom = done.stdout
     assert "probe records from 1 networks" in dom, dom[-2000:]
-    assert "<img" not in dom  # no element was made from learners' text
+    # no element was made from learners' text: the one image is the page's own chart
+    assert dom.count("<img") == 1 and '<img id="chart"' in dom
     assert "&lt;img src=x" in dom  # it is shown, as text
     assert "<title>smtplab class</title>" in dom  # the onerror never ran
 

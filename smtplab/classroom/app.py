@@ -220,6 +220,20 @@ def make_app(session: ClassSession) -> Starlette:
             return _error(403, "the live view needs the teacher's key")
         return JSONResponse(await asyncio.to_thread(summarise, store))
 
+    async def chart_svg(request: Request) -> Response:
+        if not _teacher(request, session):
+            return _error(403, "the live view needs the teacher's key")
+        from smtplab.classroom.summary import chart
+
+        svg, alt = await asyncio.to_thread(chart, store)
+        # an image, never a document: no script in it runs (and the page shows it by <img>)
+        return Response(
+            svg,
+            media_type="image/svg+xml",
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+                     "X-Alt-Text": alt.encode("ascii", "backslashreplace").decode()[:2000]},
+        )  # fmt: skip
+
     async def export_jsonl(request: Request) -> Response:
         if not _teacher(request, session):
             return _error(403, "exports need the teacher's key")
@@ -263,6 +277,7 @@ def make_app(session: ClassSession) -> Starlette:
             Route("/api/join", _guarded(join), methods=["POST"]),
             Route("/api/records", _guarded(add_records), methods=["POST"]),
             Route("/api/summary", _guarded(summary)),
+            Route("/api/chart.svg", _guarded(chart_svg)),
             Route("/api/export.jsonl", _guarded(export_jsonl)),
             Route("/api/export.parquet", _guarded(export_parquet)),
             Route("/api/learners/{learner}/delete", _guarded(delete_learner), methods=["POST"]),

@@ -98,6 +98,11 @@ async function refresh() {
     "Outcome by network and port: "
       + s.grid.map((g) => g.label + " port " + g.port + " " + g.word).join("; "));
   learners(s.learners);
+  const img = document.getElementById("chart");
+  img.alt = s.chart_alt;
+  const src = "/api/chart.svg?key=" + encodeURIComponent(key)
+    + "&v=" + s.records + "-" + s.learners.length;
+  if (img.getAttribute("src") !== src) img.setAttribute("src", src);
   document.getElementById("blocks25").textContent = s.blocks_25.length
     ? s.blocks_25.join(", ") : "none so far";
   table("diagnosis", ["Network", "Target", "Here", "Is it the server or my network?"],
@@ -127,6 +132,7 @@ def render_page(*, teacher: bool) -> str:
 <h1>smtplab class: which ports get out from our networks?</h1>
 <p id="status" class="muted">Loading...</p>
 <h2>Outcome by network and port</h2>
+<img id="chart" alt="" style="max-width:100%;background:#fff">
 <table id="grid" role="table"></table>
 <p class="muted">Each cell: the word most probes from that network said (how many probes).
 &#x2713; open, &#x26a0; intercepted or stripped (an answer that is not the server's),

@@ -18,7 +18,7 @@ from typing import Any
 from smtplab.classroom.store import ClassStore
 from smtplab.outcome_words import BAD_WORDS
 
-__all__ = ["MAX_ROWS", "diagnose", "summarise"]
+__all__ = ["MAX_ROWS", "chart", "diagnose", "summarise"]
 
 #: Rows of "is it the server or my network?" sent to the page (a class probing thousands of
 #: hosts would otherwise send them all every two seconds); the total is sent beside them.
@@ -103,9 +103,53 @@ def _summarise(store: ClassStore) -> dict[str, Any]:
         "ports": ports,
         "grid": grid,
         "blocks_25": blocks_25,
+        "chart_alt": _chart_alt(grid),
         "diagnosis": diagnosis[:MAX_ROWS],
         "diagnosis_total": len(diagnosis),
         "advice": [
             {"label": lr.label, **_advice(latest[lr.id])} for lr in learners if lr.id in latest
         ],
     }
+
+
+def _chart_alt(grid: list[dict[str, Any]]) -> str:
+    """The heat map in words, for its alt text (a screen reader reads the grid as sentences)."""
+    if not grid:
+        return "No probes shared yet."
+    by_net: dict[str, list[str]] = defaultdict(list)
+    for g in grid:
+        by_net[str(g["label"])].append(f"port {g['port']} {g['word']}")
+    return (
+        "What each network saw: "
+        + "; ".join(f"{net}: {', '.join(cells)}" for net, cells in sorted(by_net.items()))
+        + "."
+    )
+
+
+def chart(store: ClassStore) -> tuple[bytes, str]:
+    """The outcome-by-network heat map of the class as SVG, and its alt text (cached by the
+    store's version, as the summary is): the same chart notebook 08 draws, from the grid's
+    counts, with colour, pattern and word for each outcome."""
+    version = store.version()
+    cached = store.cache.get("chart")
+    if cached is not None and cached[0] == version:
+        return cached[1]  # type: ignore[no-any-return]
+    import io
+
+    import pandas as pd
+
+    from smtplab.charts.outcomes import outcome_heatmap
+
+    grid = summarise(store)["grid"]
+    frame = pd.DataFrame(
+        [{"vantage": g["label"], "port": g["port"], "outcome": g["word"], "probes": g["probes"]}
+         for g in grid],
+        columns=["vantage", "port", "outcome", "probes"],
+    )  # fmt: skip
+    fig = outcome_heatmap(frame, rows="vantage", count="probes", agg="majority",
+                          title="What each network saw, by port")  # fmt: skip
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
+    result = (buf.getvalue(), fig.alt_text or fig.description)
+    store.cache["chart"] = (version, result)
+    return result
