@@ -46,7 +46,10 @@ def call(
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ClassServer]:
-    with ClassServer(tmp_path / "class", limits=Limits(rate=50, per_learner=40)) as running:
+    from smtplab.charts.classview import class_heatmap
+
+    limits = Limits(rate=50, per_learner=40)
+    with ClassServer(tmp_path / "class", limits=limits, chart=class_heatmap) as running:
         yield running
 
 

@@ -4,6 +4,7 @@ bound before it starts, the access log off, since it would print learners' addre
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from smtplab.classroom.app import ClassSession, Limits, make_app
@@ -52,7 +53,8 @@ class ClassServer:
     """The collector on ``host``:``port`` (0: any free port), storing into ``folder``.
 
     ``start()`` serves on a background thread (tests, notebooks); ``run()`` in the foreground
-    until Ctrl-C (the command). ``address`` is the bound (host, port)."""
+    until Ctrl-C (the command). ``address`` is the bound (host, port). ``chart`` draws the
+    page's heat map (:func:`smtplab.charts.classview.class_heatmap`, handed in by the faces)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class ClassServer:
         limits: Limits | None = None,
         code: str | None = None,
         tls: tuple[str | Path, str | Path] | None = None,
+        chart: Callable[[ClassStore], tuple[bytes, str]] | None = None,
     ) -> None:
         db = ":memory:" if folder is None else Path(folder) / "class.duckdb"
         self.store = ClassStore(db)
@@ -70,7 +73,7 @@ class ClassServer:
         if code:
             session.code = code
         self.session = session
-        app = make_app(session)
+        app = make_app(session, chart)
         self._web = WebServer(app, host=host, port=port, tls=tls, name="smtplab-class")
         self.address: tuple[str, int] = self._web.address
         #: (certificate file, key file) for HTTPS, or None for plain HTTP on the LAN.

@@ -18,7 +18,7 @@ from typing import Any
 from smtplab.classroom.store import ClassStore
 from smtplab.outcome_words import BAD_WORDS
 
-__all__ = ["MAX_ROWS", "chart", "diagnose", "summarise"]
+__all__ = ["MAX_ROWS", "diagnose", "summarise"]
 
 #: Rows of "is it the server or my network?" sent to the page (a class probing thousands of
 #: hosts would otherwise send them all every two seconds); the total is sent beside them.
@@ -124,32 +124,3 @@ def _chart_alt(grid: list[dict[str, Any]]) -> str:
         + "; ".join(f"{net}: {', '.join(cells)}" for net, cells in sorted(by_net.items()))
         + "."
     )
-
-
-def chart(store: ClassStore) -> tuple[bytes, str]:
-    """The outcome-by-network heat map of the class as SVG, and its alt text (cached by the
-    store's version, as the summary is): the same chart notebook 08 draws, from the grid's
-    counts, with colour, pattern and word for each outcome."""
-    version = store.version()
-    cached = store.cache.get("chart")
-    if cached is not None and cached[0] == version:
-        return cached[1]  # type: ignore[no-any-return]
-    import io
-
-    import pandas as pd
-
-    from smtplab.charts.outcomes import outcome_heatmap
-
-    grid = summarise(store)["grid"]
-    frame = pd.DataFrame(
-        [{"vantage": g["label"], "port": g["port"], "outcome": g["word"], "probes": g["probes"]}
-         for g in grid],
-        columns=["vantage", "port", "outcome", "probes"],
-    )  # fmt: skip
-    fig = outcome_heatmap(frame, rows="vantage", count="probes", agg="majority",
-                          title="What each network saw, by port")  # fmt: skip
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", facecolor="white", metadata={"Date": None})
-    result = (buf.getvalue(), fig.alt_text or fig.description)
-    store.cache["chart"] = (version, result)
-    return result

@@ -53,7 +53,9 @@ def run_class(args: argparse.Namespace) -> int:
                 raise UsageError(f"{safe_text(path)}: no such file")
         tls = (args.cert, args.key)
     try:
-        server = ClassServer(args.dir, host=args.bind, port=args.port, tls=tls)
+        from smtplab.charts.classview import class_heatmap
+
+        server = ClassServer(args.dir, host=args.bind, port=args.port, tls=tls, chart=class_heatmap)
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.bind}:{args.port}: {exc.strerror}") from None
     port = server.address[1]
