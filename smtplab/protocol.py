@@ -21,10 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
-
-if TYPE_CHECKING:
-    from smtplab.redaction import Scrubber
+from typing import Any, Final
 
 # --- limits, and where their numbers come from ------------------------------------------------
 
@@ -387,7 +384,7 @@ def validate_ehlo_name(name: str) -> str:
     return ascii_name
 
 
-# --- transcripts and redaction ----------------------------------------------------------------
+# --- transcripts (smtplab.redaction hides the secrets in them) --------------------------------
 
 REDACTED: Final = "[redacted]"
 
@@ -452,78 +449,6 @@ def _event_data(data: object) -> dict[str, EventValue]:
         if value is None or (isinstance(value, float) and value != value):
             continue
         out[str(key)] = [str(x) for x in value] if isinstance(value, (list, tuple)) else value
-    return out
-
-
-class Redactor:
-    """Follows an AUTH exchange and hides every secret in it.
-
-    ``AUTH PLAIN <payload>`` keeps its mechanism and loses the payload; after a ``334``
-    continuation every client line (AUTH LOGIN's user and password, CRAM-MD5's digest,
-    XOAUTH2's token) is redacted until the server sends a reply that is not ``334``.
-
-    ``secrets`` are what the login sends (:func:`smtplab.redaction.secret_bases`); its
-    :attr:`scrubber` finds them, in every form a server can echo them, in any text
-    (:class:`smtplab.redaction.Scrubber`).
-    """
-
-    def __init__(self, secrets: Iterable[str] = (), *, scrubber: Scrubber | None = None) -> None:
-        from smtplab.redaction import Scrubber  # it builds on printable(), defined here
-
-        self._in_auth = False
-        self.scrubber = scrubber if scrubber is not None else Scrubber(secrets)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every form of the secret replaced by ``[redacted]`` (a server that
-        echoes the AUTH data back must not put it into a transcript, error or finding)."""
-        return self.scrubber.scrub(text)
-
-    def client(self, text: str) -> str:
-        """The text to record for a client line."""
-        if self._in_auth:
-            return REDACTED
-        verb, _, rest = text.partition(" ")
-        if verb.upper() == "AUTH":
-            self._in_auth = True
-            mech, _, payload = rest.partition(" ")
-            return f"AUTH {mech} {REDACTED}" if payload else f"AUTH {mech}"
-        return text
-
-    def server(self, reply_code: int | None) -> None:
-        """Note a server reply code (a reply that is not 334 ends the AUTH exchange)."""
-        if reply_code is not None and reply_code != 334:
-            self._in_auth = False
-
-
-def secret_forms(user: str, password: str) -> tuple[str, ...]:
-    """Every form an AUTH secret takes on the wire, as sent and as a transcript would show it:
-    the password, AUTH PLAIN's base64 payload, AUTH LOGIN's base64 user and password (each also
-    without its ``=`` padding, which an echo may drop). The redaction itself looks for many more
-    (:class:`smtplab.redaction.Scrubber`: case, hex, URL-encoding, escapes, fragments)."""
-    import base64
-
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-    raw = {password, b64(f"\0{user}\0{password}"), b64(user), b64(password)}
-    raw |= {x.rstrip("=") for x in raw if x.rstrip("=")}
-    shown = {printable(x.encode("utf-8")) for x in raw}
-    return tuple(sorted((x for x in raw | shown if x), key=len, reverse=True))
-
-
-def redact_transcript(lines: Iterable[TranscriptLine]) -> list[TranscriptLine]:
-    """Redact AUTH secrets from a finished transcript (for imported or legacy data)."""
-    red = Redactor()
-    out = []
-    for line in lines:
-        if line.dir == "client":
-            out.append(TranscriptLine(line.t, line.dir, red.client(line.text)))
-        else:
-            if line.dir == "server":
-                m = re.match(r"^(\d{3})([ -]|$)", line.text)
-                if m and m.group(2) != "-":
-                    red.server(int(m.group(1)))
-            out.append(line)
     return out
 
 

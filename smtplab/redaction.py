@@ -1,7 +1,7 @@
 """Keeping a login's secret out of everything a probe shows, in every form a server can echo it.
 
 A probe that logs in sends its password (inside AUTH PLAIN's or AUTH LOGIN's base64). The lines
-it sends are redacted as they are written (:class:`smtplab.protocol.Redactor`); what a server
+it sends are redacted as they are written (:class:`Redactor`, below); what a server
 sends back is another matter: a hostile or broken server can echo the secret in a 535, a 334
 challenge, a line that is not SMTP (which then lands, quoted, in the probe's error), a later
 greeting. It may echo it transformed. A :class:`Scrubber` finds the secret in a text however it
@@ -38,9 +38,18 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 from urllib.parse import quote, quote_plus
 
-from smtplab.protocol import REDACTED, printable
+from smtplab.protocol import REDACTED, TranscriptLine, printable
 
-__all__ = ["MIN_FRAGMENT", "WORK_PER_CHAR", "Scrubber", "secret_bases", "transformed_forms"]
+__all__ = [
+    "MIN_FRAGMENT",
+    "WORK_PER_CHAR",
+    "Redactor",
+    "Scrubber",
+    "redact_transcript",
+    "secret_bases",
+    "secret_forms",
+    "transformed_forms",
+]
 
 #: The shortest run of a secret's form that is redacted when found on its own (a cut prefix, a
 #: suffix). Eight characters are most of a typical password and past what a guess can fill in;
@@ -309,3 +318,75 @@ def _apply(text: str, spans: list[tuple[int, int]] | None) -> str:
         cur0, cur1 = s0, s1
     out += [text[pos:cur0], REDACTED, text[cur1:]]
     return "".join(out)
+
+
+# --- following an AUTH exchange as it is written --------------------------------------------
+
+
+class Redactor:
+    """Follows an AUTH exchange and hides every secret in it.
+
+    ``AUTH PLAIN <payload>`` keeps its mechanism and loses the payload; after a ``334``
+    continuation every client line (AUTH LOGIN's user and password, CRAM-MD5's digest,
+    XOAUTH2's token) is redacted until the server sends a reply that is not ``334``.
+
+    ``secrets`` are what the login sends (:func:`secret_bases`); its
+    :attr:`scrubber` finds them, in every form a server can echo them, in any text
+    (:class:`Scrubber`).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, scrubber: Scrubber | None = None) -> None:
+        self._in_auth = False
+        self.scrubber = scrubber if scrubber is not None else Scrubber(secrets)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every form of the secret replaced by ``[redacted]`` (a server that
+        echoes the AUTH data back must not put it into a transcript, error or finding)."""
+        return self.scrubber.scrub(text)
+
+    def client(self, text: str) -> str:
+        """The text to record for a client line."""
+        if self._in_auth:
+            return REDACTED
+        verb, _, rest = text.partition(" ")
+        if verb.upper() == "AUTH":
+            self._in_auth = True
+            mech, _, payload = rest.partition(" ")
+            return f"AUTH {mech} {REDACTED}" if payload else f"AUTH {mech}"
+        return text
+
+    def server(self, reply_code: int | None) -> None:
+        """Note a server reply code (a reply that is not 334 ends the AUTH exchange)."""
+        if reply_code is not None and reply_code != 334:
+            self._in_auth = False
+
+
+def secret_forms(user: str, password: str) -> tuple[str, ...]:
+    """Every form an AUTH secret takes on the wire, as sent and as a transcript would show it:
+    the password, AUTH PLAIN's base64 payload, AUTH LOGIN's base64 user and password (each also
+    without its ``=`` padding, which an echo may drop). The redaction itself looks for many more
+    (:class:`Scrubber`: case, hex, URL-encoding, escapes, fragments)."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+    raw = {password, b64(f"\0{user}\0{password}"), b64(user), b64(password)}
+    raw |= {x.rstrip("=") for x in raw if x.rstrip("=")}
+    shown = {printable(x.encode("utf-8")) for x in raw}
+    return tuple(sorted((x for x in raw | shown if x), key=len, reverse=True))
+
+
+def redact_transcript(lines: Iterable[TranscriptLine]) -> list[TranscriptLine]:
+    """Redact AUTH secrets from a finished transcript (for imported or legacy data)."""
+    red = Redactor()
+    out = []
+    for line in lines:
+        if line.dir == "client":
+            out.append(TranscriptLine(line.t, line.dir, red.client(line.text)))
+        else:
+            if line.dir == "server":
+                m = re.match(r"^(\d{3})([ -]|$)", line.text)
+                if m and m.group(2) != "-":
+                    red.server(int(m.group(1)))
+            out.append(line)
+    return out

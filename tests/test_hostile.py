@@ -371,7 +371,7 @@ def test_echoed_auth_data_is_redacted_everywhere(
 ) -> None:
     from servers import PASSWORD, USER
 
-    from smtplab.protocol import secret_forms
+    from smtplab.redaction import secret_forms
 
     port = hostile.ports[name]
     for _ in range(2):  # the second time, the plain variant greets with the password too

@@ -29,7 +29,7 @@ from smtplab.lab import Lab
 from smtplab.lab.folder import LabFolder
 from smtplab.lab.middlebox import mask_server_line
 from smtplab.login_check import check_login
-from smtplab.protocol import secret_forms
+from smtplab.redaction import secret_forms
 from smtplab.schema import OUTCOMES, empty_record
 
 ROOT = Path(__file__).resolve().parents[1]

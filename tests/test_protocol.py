@@ -12,7 +12,6 @@ from smtplab.protocol import (
     REDACTED,
     CommandError,
     ProtocolError,
-    Redactor,
     Reply,
     ReplyParser,
     TranscriptLine,
@@ -23,9 +22,9 @@ from smtplab.protocol import (
     parse_ehlo,
     parse_ehlo_text,
     parse_replies,
-    redact_transcript,
     validate_ehlo_name,
 )
+from smtplab.redaction import Redactor, redact_transcript
 
 LONG_EHLO = (
     b"250-mx.example\r\n"

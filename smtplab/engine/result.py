@@ -22,8 +22,8 @@ from smtplab.catalogue import live_finding
 from smtplab.engine.events import sentence
 from smtplab.engine.options import ProbeOptions
 from smtplab.findings import Finding, analyze, guess_role, top_finding
-from smtplab.protocol import EventValue, Redactor, TranscriptLine, ehlo_keyword
-from smtplab.redaction import Scrubber
+from smtplab.protocol import EventValue, TranscriptLine, ehlo_keyword
+from smtplab.redaction import Redactor, Scrubber
 from smtplab.schema import EventKind
 
 __all__ = [

@@ -28,8 +28,7 @@ from smtplab.engine.result import ProbeResult, ProbeState, finish
 from smtplab.engine.served import served_by
 from smtplab.engine.sessions import run_sessions
 from smtplab.engine.wire import DeadlineReached, NetworkFactory
-from smtplab.protocol import Redactor
-from smtplab.redaction import Scrubber
+from smtplab.redaction import Redactor, Scrubber
 from smtplab.rules import OPTIONS
 
 T = TypeVar("T")
