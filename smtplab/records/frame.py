@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from smtplab.records.arrow import LIST_KINDS, records_to_table
 from smtplab.records.check import check_fields, first_error
-from smtplab.records.normalise import plain
+from smtplab.records.normalise import frame_to_records
 from smtplab.schema import FIELD_NAMES, FIELDS
 
 if TYPE_CHECKING:
@@ -163,16 +163,3 @@ def records_to_frame(records: Iterable[Any]) -> pd.DataFrame:
             raise first_error(problems, line=i)
         checked.append(out)
     return table_to_frame(records_to_table(checked))
-
-
-def frame_to_records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a records DataFrame as plain record dicts (times as ISO-8601 UTC text).
-
-    Columns that are not record fields (say, one you added for an analysis) are left out, so
-    ``save_records(frame_to_records(df), path)`` writes valid records.
-    """
-    names = [name for name in FIELD_NAMES if name in df.columns]
-    return [
-        {name: plain(value) for name, value in zip(names, row, strict=True)}
-        for row in df[names].itertuples(index=False, name=None)
-    ]

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from smtplab.schema import FIELDS
+from smtplab.schema import FIELD_NAMES, FIELDS
 
 __all__ = [
     "HugeInt",
@@ -162,9 +162,7 @@ def as_records(items: Any) -> list[dict[str, Any]]:
     if isinstance(items, (str, bytes)):
         raise TypeError("expected probe results or record dicts, not text")
     if hasattr(items, "columns") and hasattr(items, "to_dict"):  # a DataFrame
-        from smtplab.records.frame import frame_to_records
-
-        return [dict(r) for r in frame_to_records(items)]
+        return frame_to_records(items)
     if isinstance(items, Mapping) or callable(getattr(items, "to_record", None)):
         return [as_record(items)]
     return [as_record(item) for item in items]
@@ -224,3 +222,16 @@ def _line_ready(line: Any) -> Any:
         if data:
             out["data"] = data
     return out
+
+
+def frame_to_records(df: Any) -> list[dict[str, Any]]:
+    """The rows of a records DataFrame as plain record dicts (times as ISO-8601 UTC text).
+
+    Columns that are not record fields (say, one you added for an analysis) are left out, so
+    ``save_records(frame_to_records(df), path)`` writes valid records.
+    """
+    names = [name for name in FIELD_NAMES if name in df.columns]
+    return [
+        {name: plain(value) for name, value in zip(names, row, strict=True)}
+        for row in df[names].itertuples(index=False, name=None)
+    ]
