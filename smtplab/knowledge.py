@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from smtplab._paths import data_dir
 from smtplab.errors import SmtplabError
 
 __all__ = [
@@ -299,7 +300,5 @@ def load_knowledge(facts_path: Path, aliases_path: Path) -> Knowledge:
 @functools.cache
 def knowledge() -> Knowledge:
     """The shipped knowledge base (read once)."""
-    from smtplab.reference import reference_dir
-
-    folder = reference_dir()
+    folder = data_dir() / "reference"
     return load_knowledge(folder / "provider_knowledge.csv", folder / "provider_aliases.csv")

@@ -164,7 +164,7 @@ def _logins() -> pd.DataFrame:
 
 @functools.cache
 def _knowledge() -> pd.DataFrame:
-    from smtplab.advice.knowledge import knowledge as checked
+    from smtplab.knowledge import knowledge as checked
 
     checked()  # the same file, read once through the checking loader: a bad row stops here
     df = _read("knowledge")

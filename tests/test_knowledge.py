@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import smtplab
 from smtplab.advice import advise, guess_provider, provider_facts
-from smtplab.advice.knowledge import (
+from smtplab.knowledge import (
     COLUMNS,
     EVIDENCE,
     KnowledgeError,

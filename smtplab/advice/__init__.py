@@ -6,7 +6,7 @@
 
 :mod:`smtplab.advice.rules` holds the rules as a table, :mod:`smtplab.advice.evidence` reads a
 record (interception, stripping, verified TLS), :mod:`smtplab.advice.facts` the provider facts
-(from :mod:`smtplab.advice.knowledge`, the provider knowledge base), and
+(from :mod:`smtplab.knowledge`, the provider knowledge base), and
 :mod:`smtplab.advice.explainer` turns an SMTP reply into what it means and what to do.
 The doctor command, the port chooser, the lab's texts and notebook 09 all advise through it.
 """

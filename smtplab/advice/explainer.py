@@ -25,8 +25,8 @@ from typing import Any, Final
 
 from smtplab.advice import codes
 from smtplab.advice.diagnoses import RULES, Parsed
-from smtplab.advice.knowledge import Fact, Provider, knowledge
 from smtplab.errors import SmtplabError
+from smtplab.knowledge import Fact, Provider, knowledge
 
 __all__ = [
     "MAX_INPUT",

@@ -1,6 +1,6 @@
 """What a provider documents: its SMTP host, ports, the security of each port and how to log in.
 
-The facts come from the provider knowledge base (:mod:`smtplab.advice.knowledge`:
+The facts come from the provider knowledge base (:mod:`smtplab.knowledge`:
 ``data/reference/provider_knowledge.csv``, every fact with its source, quote and check date, and
 ``provider_aliases.csv``, the names people type), then, for providers it does not hold, from
 ``provider_ports.csv``; plus the embedded lab, which documents its own hosts like a provider would.
@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from smtplab.advice.knowledge import Provider, knowledge
+from smtplab import labworld
+from smtplab.knowledge import Provider, knowledge
 
 __all__ = [
     "LAB_OAUTH_LOGIN",
@@ -64,7 +65,7 @@ class ProviderFacts:
     user_name: str
     #: Where the login facts come from (empty when only the port table was read).
     login_source: str = ""
-    #: The login methods, as in :data:`smtplab.advice.knowledge.METHODS` (empty: not known).
+    #: The login methods, as in :data:`smtplab.knowledge.METHODS` (empty: not known).
     methods: tuple[str, ...] = ()
     #: Where the credential is made ("" when not known).
     credential: str = ""
@@ -186,35 +187,33 @@ def _all_rows() -> tuple[tuple[str, tuple[Mapping[str, Any], ...]], ...]:
     return tuple((k, tuple(v)) for k, v in out.items())
 
 
-#: Every lab host's name ends so (RFC 2606 reserves example): only such a name needs the lab's
-#: catalog, whose import starts the whole lab package (a third of a second of ``smtplab doctor``).
+#: Every lab host's name ends so (RFC 2606 reserves example).
 LAB_DOMAIN: Final = ".lab.example"
 
 
 def lab_facts(host: str) -> ProviderFacts | None:
-    """The lab documents its hosts like a provider: the ports each serves, as the catalog says."""
+    """The lab documents its hosts like a provider: the ports each serves, as
+    :mod:`smtplab.labworld` says."""
     name = host.strip().rstrip(".").lower()
     if not name.endswith(LAB_DOMAIN):
         return None
-    from smtplab.lab.catalog import HOSTS
-
-    services = HOSTS.get(name)
+    services = labworld.HOSTS.get(name)
     if services is None:
         return None
     ports = []
     oauth = any(svc.profile == "submission-oauth" for svc in services.values())
     for port, svc in sorted(services.items()):
         if svc.profile == "submission-oauth":
-            ports.append(DocumentedPort(port, "starttls", "submission", "smtplab.lab.catalog"))
+            ports.append(DocumentedPort(port, "starttls", "submission", "smtplab.labworld"))
         elif svc.profile == "submission-implicit":
-            ports.append(DocumentedPort(port, "implicit_tls", "submission", "smtplab.lab.catalog"))
+            ports.append(DocumentedPort(port, "implicit_tls", "submission", "smtplab.labworld"))
         elif svc.profile == "submission":
             purpose = "alt" if port == 2525 else "submission"
-            ports.append(DocumentedPort(port, "starttls", purpose, "smtplab.lab.catalog"))
+            ports.append(DocumentedPort(port, "starttls", purpose, "smtplab.labworld"))
         elif svc.profile in ("relay", "legacy"):
             security = "starttls" if svc.certificate else "none"
             purpose = "relay" if port == 25 else "submission"
-            ports.append(DocumentedPort(port, security, purpose, "smtplab.lab.catalog"))
+            ports.append(DocumentedPort(port, security, purpose, "smtplab.labworld"))
     if oauth:
         return ProviderFacts(
             name=LAB_PROVIDER,
@@ -222,7 +221,7 @@ def lab_facts(host: str) -> ProviderFacts | None:
             ports=tuple(ports),
             login=LAB_OAUTH_LOGIN,
             user_name="student",
-            login_source="smtplab.lab.catalog PROFILES['submission-oauth']",
+            login_source="smtplab.labworld PROFILES['submission-oauth']",
             methods=("OAuth 2.0",),
         )
     return ProviderFacts(
