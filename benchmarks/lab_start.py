@@ -20,7 +20,8 @@ import time
 
 from aiosmtpd.smtp import SMTP
 
-from smtplab.lab import Lab, catalog
+from smtplab import labworld
+from smtplab.lab import Lab
 
 
 class _Sink:
@@ -71,15 +72,15 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    cold = lab_start(catalog.DEFAULT_SCENARIO)
+    cold = lab_start(labworld.DEFAULT_SCENARIO)
     bare = statistics.median(bare_aiosmtpd_start() for _ in range(args.repeat))
     print(f"cold first lab start (makes the lab CA and certificates): {cold * 1000:8.1f} ms")
     print(f"one bare aiosmtpd server, median of {args.repeat}:          {bare * 1000:8.1f} ms")
     print()
     print(f"{'scenario':<18} {'endpoints':>9} {'listening':>9} {'median ms':>10} {'x bare':>8}")
     medians = []
-    for name, sc in catalog.SCENARIOS.items():
-        plans = catalog.plan(sc)
+    for name, sc in labworld.SCENARIOS.items():
+        plans = labworld.plan(sc)
         median = statistics.median(lab_start(name) for _ in range(args.repeat))
         medians.append(median)
         listening = sum(p.listens for p in plans)

@@ -23,7 +23,7 @@ from rich.cells import cell_len
 import smtplab
 from smtplab.advice import advise, guess_provider, provider_facts
 from smtplab.cli.doctor_text import report_text
-from smtplab.lab.catalog import HOSTS
+from smtplab.labworld import HOSTS
 
 ROOT = Path(__file__).resolve().parents[1]
 ESC = "\x1b"
@@ -181,13 +181,25 @@ def test_only_a_last_resort_is_shown_as_such_never_as_no_port_is_safe() -> None:
 
 
 def test_every_lab_host_is_under_the_lab_domain_the_advice_looks_for() -> None:
-    """The advice opens the lab's catalog only for names under LAB_DOMAIN (its import costs a
-    third of a second); a lab host outside it would lose its provider facts."""
+    """The advice describes a lab host only under LAB_DOMAIN; a lab host outside it would lose
+    its provider facts."""
     from smtplab.advice.facts import LAB_DOMAIN, lab_facts
 
     assert all(host.endswith(LAB_DOMAIN) for host in HOSTS)
     assert all(lab_facts(host) is not None for host in HOSTS)
     assert lab_facts("smtp.gmail.com") is None
+
+
+def test_advice_about_a_lab_host_does_not_start_the_lab() -> None:
+    """The lab's hosts are data (labworld) below the advice: describing one must not import the
+    lab's servers (aiosmtpd and the rest cost a third of a second of ``smtplab doctor``)."""
+    code = (
+        "import sys; from smtplab.advice.facts import lab_facts; "
+        "assert lab_facts('smtp.lab.example') is not None; "
+        "print(sorted(m for m in sys.modules if m.startswith(('smtplab.lab.', 'aiosmtpd'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_the_chooser_does_not_say_blocked_here_from_here() -> None:

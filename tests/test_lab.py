@@ -26,8 +26,9 @@ from typing import Any
 
 import pytest
 
+from smtplab import labworld
 from smtplab.cli.lab_view import lab_advice, point_line
-from smtplab.lab import Endpoint, Lab, LabError, catalog, certs, scenarios
+from smtplab.lab import Endpoint, Lab, LabError, certs, scenarios
 
 REQUIRED_SCENARIOS = (
     "open-internet",
@@ -106,7 +107,7 @@ def outbox_with_subject(lab: Lab, subject: str) -> list:
 
 def test_scenarios_are_listed_with_readable_paragraphs() -> None:
     sc = scenarios()
-    assert next(iter(sc)) == catalog.DEFAULT_SCENARIO == "open-internet"
+    assert next(iter(sc)) == labworld.DEFAULT_SCENARIO == "open-internet"
     for name in REQUIRED_SCENARIOS:
         assert name in sc
     for name, paragraph in sc.items():
@@ -444,17 +445,17 @@ def test_slow_greets_after_the_delay(lab: Lab) -> None:
     assert 1.9 <= elapsed < 4.5
 
 
-@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("name", list(labworld.SCENARIOS))
 def test_every_scenario_resolves_the_network_per_port(name: str) -> None:
-    sc = catalog.SCENARIOS[name]
-    for plan in catalog.plan(sc):
+    sc = labworld.SCENARIOS[name]
+    for plan in labworld.plan(sc):
         net = sc.behaviour_on(plan.port)
-        served = plan.port in catalog.HOSTS[plan.host]
+        served = plan.port in labworld.HOSTS[plan.host]
         if net == "strip" and not served:
             assert plan.behaviour == "refused"  # a middlebox relays to nothing: the port is closed
         elif net != "open":
             assert plan.behaviour == net  # the network applies to every host on that port
-    behaviours = {(p.host, p.port): p.behaviour for p in catalog.plan(sc)}
+    behaviours = {(p.host, p.port): p.behaviour for p in labworld.plan(sc)}
     if name in ("home-isp", "cloud-vm"):
         assert (
             behaviours["mx.lab.example", 25] == behaviours["legacy.lab.example", 25] == "filtered"
@@ -590,7 +591,7 @@ def test_fifty_start_stop_cycles_leave_nothing_behind() -> None:
     Lab("hotel-wifi").start().stop()  # warm the per-process certificate cache
     gc.collect()
     threads, fds, temps = threading.active_count(), open_fds(), lab_temp_files()
-    names = list(catalog.SCENARIOS)
+    names = list(labworld.SCENARIOS)
     started = time.monotonic()
     for i in range(50):
         lab = Lab(names[i % len(names)]).start()
@@ -609,7 +610,7 @@ def test_fifty_start_stop_cycles_leave_nothing_behind() -> None:
 
 def test_each_scenario_starts_fast() -> None:
     Lab().start().stop()  # warm the certificate cache
-    for name in catalog.SCENARIOS:
+    for name in labworld.SCENARIOS:
         start = time.perf_counter()
         lab = Lab(name).start()
         elapsed = time.perf_counter() - start
@@ -760,16 +761,16 @@ _BLOCKING_WORDS = (
 
 
 def test_the_expected_advice_table_covers_every_scenario() -> None:
-    assert set(EXPECTED_ADVICE) == set(catalog.SCENARIOS)
+    assert set(EXPECTED_ADVICE) == set(labworld.SCENARIOS)
 
 
-@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("name", list(labworld.SCENARIOS))
 def test_every_scenario_and_purpose_advised_from_a_live_probe(name: str) -> None:
     from smtplab import advise, probe_many
 
     with Lab(name) as lab:
         results = probe_many(
-            [(h, p) for h in ("smtp.lab.example", "mx.lab.example") for p in catalog.PORTS],
+            [(h, p) for h in ("smtp.lab.example", "mx.lab.example") for p in labworld.PORTS],
             lab=lab,
             timeout=1,
         )
@@ -794,17 +795,17 @@ def test_every_scenario_and_purpose_advised_from_a_live_probe(name: str) -> None
     else:
         assert line.startswith("Point your mail program at server "), line
         assert f"(smtp.lab.example:{client[0]})" in line and lab.credentials[1] in line
-    sc = catalog.SCENARIOS[name]
+    sc = labworld.SCENARIOS[name]
     for port, behaviour in sc.network.items():
         assert f"(smtp.lab.example:{port})" not in line, (name, port, behaviour)
 
 
-@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("name", list(labworld.SCENARIOS))
 def test_no_scenario_text_sends_you_to_a_port_it_blocks(name: str) -> None:
     """A sentence of a scenario's text that names a port the scenario blocks must say so."""
     import re
 
-    sc = catalog.SCENARIOS[name]
+    sc = labworld.SCENARIOS[name]
     sentences = re.split(r"(?<=[.!?])\s+", sc.paragraph)
     for port, behaviour in sc.network.items():
         if behaviour == "open":

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 import smtplab
-from smtplab.lab import Lab, LabError, catalog
+from smtplab import labworld
+from smtplab.lab import Lab, LabError
 from smtplab.lab.logins import PROVIDER_LIKE, parse_oauthbearer, parse_xoauth2
 from smtplab.lab.oauth import SMTP_SCOPE, oauthbearer_string, xoauth2_string
 
@@ -104,17 +105,17 @@ def token(lab: Lab) -> str:
 
 # ------------------------------------------------------------------ the plan
 def test_login_hosts_are_planned_in_open_internet_only() -> None:
-    plans = {(p.host, p.port): p for p in catalog.plan(catalog.SCENARIOS["open-internet"])}
+    plans = {(p.host, p.port): p for p in labworld.plan(labworld.SCENARIOS["open-internet"])}
     assert plans[HOST, PORT].profile == "submission-oauth"
     assert "password will not work" in plans[HOST, PORT].description
     assert {plans[HOST, p].behaviour for p in (25, 465, 2525)} == {"refused"}
     assert plans["gmail.lab.example", 465].implicit_tls
     assert not plans["gmail.lab.example", 587].implicit_tls
     for host in (HOST, "outlook.lab.example", "gmail.lab.example", "exchange.lab.example"):
-        others = [name for name, sc in catalog.SCENARIOS.items() if host in sc.hosts]
+        others = [name for name, sc in labworld.SCENARIOS.items() if host in sc.hosts]
         assert others == ["open-internet"]
     for like in PROVIDER_LIKE.values():
-        assert like.profile in catalog.PROFILES and like.profile in catalog.TOKEN_PROFILES
+        assert like.profile in labworld.PROFILES and like.profile in labworld.TOKEN_PROFILES
         assert like.source.startswith("https://") and like.mechanisms_source
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 import smtplab.engine as probe_module
-from smtplab.lab import Lab, catalog
+from smtplab import labworld
+from smtplab.lab import Lab
 
 # Short enough to keep the file fast, long enough for loopback TLS on a busy CI runner. The slow
 # host greets after SLOW (well inside TIMEOUT), so it must come out "open".
@@ -23,7 +24,7 @@ SLOW = 0.4
 
 @pytest.fixture(scope="module")
 def labs() -> Iterator[dict[str, Lab]]:
-    started = {name: Lab(name, slow_delay=SLOW).start() for name in catalog.SCENARIOS}
+    started = {name: Lab(name, slow_delay=SLOW).start() for name in labworld.SCENARIOS}
     try:
         yield started
     finally:
@@ -48,7 +49,7 @@ def results(labs: dict[str, Lab]) -> dict[str, list]:
     return dict(zip(labs, asyncio.run(probe_all()), strict=False))
 
 
-@pytest.mark.parametrize("name", list(catalog.SCENARIOS))
+@pytest.mark.parametrize("name", list(labworld.SCENARIOS))
 def test_every_endpoint_gives_the_expected_outcome(
     labs: dict[str, Lab], results: dict[str, list], name: str
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 import smtplab
 import smtplab.widgets as w
-from smtplab.lab.catalog import SCENARIOS, plan
+from smtplab.labworld import SCENARIOS, plan
 from smtplab.protocol import explain_line
 from smtplab.schema import OUTCOME_MEANING, OUTCOMES
 

@@ -34,7 +34,7 @@ Evidence from elsewhere adds, never replaces: records from ``--compare`` files a
 label of this network), so they only add a sentence "From elsewhere (vantage X), not measured
 here: ..." under a port; the verdicts and the settings come from what was measured here. Every
 text from outside (banners, certificate errors, labels, file names) reaches the terminal through
-:func:`smtplab.cli.text.safe_text`; ``--json`` is ASCII with every other character escaped.
+:func:`smtplab.safe_text.safe_text`; ``--json`` is ASCII with every other character escaped.
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ from smtplab.cli.doctor_text import (
     unresolved_line,
 )
 from smtplab.cli.errors import UsageError
-from smtplab.cli.text import safe_text, under_notebook
+from smtplab.cli.text import under_notebook
 from smtplab.errors import SmtplabError
 from smtplab.rules import PORTS, timeout_problem
+from smtplab.safe_text import safe_text
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -404,7 +405,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     try:
         timeout, facts = _check(args)
         if args.lab:
-            from smtplab.lab.catalog import HOSTS
+            from smtplab.labworld import HOSTS
 
             if args.host.lower().rstrip(".") not in HOSTS:
                 raise _BadArgs(f"{args.host!r} is not a lab host; try smtp.lab.example")

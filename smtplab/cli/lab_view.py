@@ -11,11 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from smtplab.cli.render import styled
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 
 __all__ = ["BEHAVIOUR_STYLE", "behaviour_table", "behaviour_word", "lab_advice", "point_line"]
 
-#: A behaviour of the scenario's network (catalog.py) -> its colour: green where a server
+#: A behaviour of the scenario's network (labworld.py) -> its colour: green where a server
 #: answers as itself, yellow where the network is in the way, red where something else answers.
 BEHAVIOUR_STYLE: Final = {
     "open": "green",

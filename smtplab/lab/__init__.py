@@ -7,7 +7,7 @@
 
 Lessons speak of ``smtp.lab.example`` port 587; the lab serves it on an unprivileged loopback
 socket and :meth:`Lab.address` maps one to the other. :func:`scenarios` lists the networks.
-See :mod:`smtplab.lab.catalog` for the hosts and scenarios as data, :mod:`smtplab.lab.servers`
+See :mod:`smtplab.labworld` for the hosts and scenarios as data, :mod:`smtplab.lab.servers`
 for the server profiles and :mod:`smtplab.lab.certs` for the lab CA.
 
 Logins: ``lab.oauth`` (:mod:`smtplab.lab.oauth`) is the lab's OAuth 2.0 authorization server,
@@ -18,7 +18,6 @@ hosts answer to a password, and where each reply is quoted from, is in :mod:`smt
 
 from __future__ import annotations
 
-from smtplab.lab.catalog import DEFAULT_SCENARIO, PORTS
 from smtplab.lab.core import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -31,6 +30,7 @@ from smtplab.lab.core import (
 )
 from smtplab.lab.folder import LabFolder
 from smtplab.lab.servers import Message
+from smtplab.labworld import DEFAULT_SCENARIO, PORTS
 
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",

@@ -42,10 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from smtplab import labworld
 from smtplab.engine import served
 from smtplab.errors import SmtplabError
-from smtplab.lab import catalog, certs
-from smtplab.lab.catalog import EndpointPlan, Scenario
+from smtplab.lab import certs
 from smtplab.lab.clients import LabSMTP, LabSMTP_SSL
 from smtplab.lab.folder import LabFolder, new_password
 from smtplab.lab.middlebox import StripStartTLS
@@ -58,6 +58,7 @@ from smtplab.lab.runtime import (
     _Runtime,
 )
 from smtplab.lab.servers import Gate, Hub, Message, Outbox
+from smtplab.labworld import EndpointPlan, Scenario
 
 if TYPE_CHECKING:
     from smtplab.lab.oauth import LabOAuth
@@ -150,7 +151,7 @@ class ConnectionStats:
 
 def scenarios() -> dict[str, str]:
     """Every scenario's name and the paragraph a teacher can read aloud, in teaching order."""
-    return {name: s.paragraph for name, s in catalog.SCENARIOS.items()}
+    return {name: s.paragraph for name, s in labworld.SCENARIOS.items()}
 
 
 def _normalise_host(host: str) -> str:
@@ -202,7 +203,7 @@ class Lab:
 
     def __init__(
         self,
-        scenario: str = catalog.DEFAULT_SCENARIO,
+        scenario: str = labworld.DEFAULT_SCENARIO,
         *,
         bind: str = "127.0.0.1",
         real_ports: bool = False,
@@ -211,9 +212,9 @@ class Lab:
         slow_delay: float = SLOW_GREETING_DELAY,
         folder: str | os.PathLike[str] | None = None,
     ) -> None:
-        if scenario not in catalog.SCENARIOS:
+        if scenario not in labworld.SCENARIOS:
             raise LabError(
-                f"unknown scenario {scenario!r}; the lab has: {', '.join(catalog.SCENARIOS)}"
+                f"unknown scenario {scenario!r}; the lab has: {', '.join(labworld.SCENARIOS)}"
             )
         self._family = _family(bind)
         if real_ports and bind != "127.0.0.1":
@@ -224,7 +225,7 @@ class Lab:
             raise ValueError("max_connections must be a positive number")
         if slow_delay < 0:
             raise ValueError("slow_delay must not be negative")
-        self._scenario: Scenario = catalog.SCENARIOS[scenario]
+        self._scenario: Scenario = labworld.SCENARIOS[scenario]
         self._bind = bind
         self._real_ports = real_ports
         self._max_message_size = max_message_size
@@ -236,7 +237,7 @@ class Lab:
         self._ca_path: Path | None = None
         self._app_password = ""
         self._outbox = Outbox()
-        self._plans = catalog.plan(self._scenario)
+        self._plans = labworld.plan(self._scenario)
         self._endpoints: list[Endpoint] = []
         self._index: dict[tuple[str, int], Endpoint] = {}
         self._lock = threading.Lock()  # start/stop/address from several threads
@@ -292,7 +293,7 @@ class Lab:
         ``lab.oauth.token_lifetime`` seconds. Raises :class:`LabError` when the lab is not
         running or has no such host.
         """
-        if not any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+        if not any(p.profile in labworld.TOKEN_PROFILES for p in self._plans):
             raise LabError(
                 f"scenario {self.scenario} has no host that takes OAuth tokens; "
                 "oauth.lab.example and the provider-like hosts are in open-internet"
@@ -669,7 +670,7 @@ class Lab:
         lines += ["", f"User {user}, password {password}"]
         if self._ca_path is not None:
             lines.append(f"Lab CA: {self._ca_path}")
-        if any(p.profile in catalog.TOKEN_PROFILES for p in self._plans):
+        if any(p.profile in labworld.TOKEN_PROFILES for p in self._plans):
             oauth = self.oauth
             lines += [
                 f"OAuth server (lab.oauth): {oauth.url}, metadata at {oauth.metadata_url}",

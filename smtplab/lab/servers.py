@@ -44,7 +44,6 @@ from aiosmtpd.smtp import (
     TLSSetupException,
 )
 
-from smtplab.lab.catalog import DOMAIN, INTERCEPT_NAME, TOKEN_PROFILES, EndpointPlan
 from smtplab.lab.logins import (
     PROVIDER_LIKE,
     SMTP_SCOPE,
@@ -54,6 +53,7 @@ from smtplab.lab.logins import (
     parse_oauthbearer,
     parse_xoauth2,
 )
+from smtplab.labworld import DOMAIN, INTERCEPT_NAME, TOKEN_PROFILES, EndpointPlan
 
 __all__ = [
     "MAX_OUTBOX",

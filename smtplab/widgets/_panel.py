@@ -506,7 +506,7 @@ def _word(result: ProbeResult) -> str:
 
 
 def _scenario_hosts(name: str) -> tuple[str, ...]:
-    from smtplab.lab.catalog import SCENARIOS
+    from smtplab.labworld import SCENARIOS
 
     return SCENARIOS[name].hosts
 
