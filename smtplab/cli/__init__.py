@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from smtplab.cli.errors import UsageError
-from smtplab.cli.text import safe_text
 from smtplab.errors import SmtplabError
+from smtplab.safe_text import safe_text
 
 __all__ = [
     "COMMANDS",

@@ -6,7 +6,7 @@ import argparse
 
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import port_number
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_class_arguments", "run_class"]
 

@@ -5,7 +5,7 @@ The report is a list of parts, printed in this order, each as soon as it is know
 them), the ports one line each, then what to try if that fails, comparisons and next steps.
 
 Every text from outside (host, labels, banners, certificate errors, file names) goes through
-:func:`~smtplab.cli.text.safe_text` into a ``rich`` :class:`~rich.text.Text`, never markup.
+:func:`~smtplab.safe_text.safe_text` into a ``rich`` :class:`~rich.text.Text`, never markup.
 Colours say the same as the words beside them: a verdict is always written out.
 """
 
@@ -22,7 +22,7 @@ from rich.text import Text
 from smtplab.advice import Advice, PortVerdict, Setting
 from smtplab.advice.facts import STANDARDS, ProviderFacts
 from smtplab.cli.render import make_console
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 
 __all__ = [
     "VERDICT_STYLE",

@@ -18,7 +18,7 @@ import sys
 import textwrap
 
 from smtplab.cli.errors import UsageError
-from smtplab.cli.text import safe_json_line, safe_text
+from smtplab.safe_text import safe_json_line, safe_text
 
 __all__ = ["add_explain_arguments", "run_explain"]
 

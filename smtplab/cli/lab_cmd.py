@@ -13,8 +13,8 @@ from rich.padding import Padding
 from smtplab.cli.errors import UsageError
 from smtplab.cli.lab_view import behaviour_table, lab_advice, point_line
 from smtplab.cli.render import OUTCOME_STYLE, Column, Row, make_console, rows_block, styled
-from smtplab.cli.text import safe_text
 from smtplab.outcome_words import LAB_WORDS
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_lab_arguments", "endpoint_block", "run_lab"]
 

@@ -18,8 +18,8 @@ from rich.live import Live
 from rich.text import Text
 
 from smtplab.cli.render import OUTCOME_STYLE
-from smtplab.cli.text import safe_text
 from smtplab.rules import deadline_for
+from smtplab.safe_text import safe_text
 
 __all__ = ["LiveProbes", "probe_deadline"]
 

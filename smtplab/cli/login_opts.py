@@ -23,7 +23,6 @@ import sys
 from typing import Any
 
 from smtplab.advice import Advice
-from smtplab.cli.text import safe_text
 from smtplab.login_check import (
     LoginRefused,
     LoginReport,
@@ -31,6 +30,7 @@ from smtplab.login_check import (
     plan_login,
     valid_address,
 )
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_login_arguments", "check_login_arguments", "login_json", "login_text", "run_login"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import port_number
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_notebooks_arguments", "launch", "run_notebooks"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from smtplab.cli.errors import UsageError
-from smtplab.cli.text import safe_json_line, safe_text
+from smtplab.safe_text import safe_json_line, safe_text
 
 __all__ = ["RecordWriteError", "check_record_file", "print_json", "write_records"]
 

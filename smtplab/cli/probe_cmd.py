@@ -18,8 +18,9 @@ from typing import Any
 from smtplab.cli import output
 from smtplab.cli.errors import UsageError
 from smtplab.cli.options import concurrency, parse_ports, timeout_seconds
-from smtplab.cli.text import safe_text, under_notebook
+from smtplab.cli.text import under_notebook
 from smtplab.rules import DEFAULT_TIMEOUT, OPTIONS, PORTS_TEXT
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_probe_arguments", "add_record_arguments", "run_probe", "run_record"]
 

@@ -24,8 +24,8 @@ from smtplab.cli.render import (
     styled,
     transcript_lines,
 )
-from smtplab.cli.text import safe_text
 from smtplab.outcome_words import SHOWN_SQL, reword
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_merge_arguments", "add_show_arguments", "run_merge", "run_show"]
 

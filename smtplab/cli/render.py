@@ -1,6 +1,6 @@
 """What the CLI prints, built with ``rich``: tables that fit the terminal, colour, transcripts.
 
-Every string from data goes through :func:`~smtplab.cli.text.safe_text` and into a ``rich``
+Every string from data goes through :func:`~smtplab.safe_text.safe_text` and into a ``rich``
 :class:`~rich.text.Text` (never into markup), so neither terminal escapes nor ``[bold]`` in a
 banner can change what the screen shows.
 
@@ -24,8 +24,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from smtplab.cli.text import safe_text, under_notebook
+from smtplab.cli.text import under_notebook
 from smtplab.prose_events import event_kind
+from smtplab.safe_text import safe_text
 
 __all__ = [
     "OUTCOME_STYLE",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from smtplab.cli.errors import UsageError
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 
 __all__ = ["add_share_arguments", "check_share_arguments", "share_results"]
 

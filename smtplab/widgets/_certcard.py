@@ -1,7 +1,7 @@
 """The certificate card in the probe panel: :func:`smtplab.certcard.cert_card` as HTML.
 
 Every value came from the server's certificate: control and direction-changing characters are
-shown as visible escapes (:func:`smtplab.cli.text.safe_text`), then the text is HTML-escaped.
+shown as visible escapes (:func:`smtplab.safe_text.safe_text`), then the text is HTML-escaped.
 Colours are JupyterLab's theme variables with light-theme fallbacks, and a word always says
 what the colour repeats (``expired``, ``trusted no: …``).
 """
@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any, Final
 
 from smtplab.certcard import cert_card
-from smtplab.cli.text import safe_text
+from smtplab.safe_text import safe_text
 from smtplab.widgets._html import BAD, FG, GOOD, MUTED, WARN, as_record, esc
 
 __all__ = ["cert_card_html"]
