@@ -11,9 +11,10 @@ chooser, the lab's table and the class's live page — shows these words, so the
     ...                "banner": "smtp.isp-filter.example ESMTP"})
     'intercepted'
 
-:data:`SHOWN_SQL` is the same word as a DuckDB expression over a record table, for views that
-count records in SQL (the explorer). It reads the probe's own ``greeting_from_elsewhere`` and
-``starttls_masked`` findings instead of the transcript.
+:data:`SHOWN_SQL` (from :mod:`smtplab.records.shown_sql`, where the query layer reads it) is the
+same word as a DuckDB expression over a record table, for views that count records in SQL (the
+explorer). It reads the probe's own ``greeting_from_elsewhere`` and ``starttls_masked`` findings
+instead of the transcript.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smtplab.advice import evidence
+from smtplab.records.shown_sql import SHOWN_SQL
 from smtplab.schema import OUTCOME_MEANING, OUTCOME_PROGRESS, OUTCOMES
 
 __all__ = [
@@ -118,22 +120,6 @@ def _plain(value: Any) -> Any:
     if type(value).__name__ in ("NAType", "NaTType"):
         return None
     return value
-
-
-def _has_code(code: str) -> str:
-    return f"coalesce(list_contains([f.code FOR f IN findings], '{code}'), false)"
-
-
-#: :func:`shown_outcome` as a DuckDB expression over a table with the record fields
-#: ``outcome``, ``findings``, ``tls_mode`` and ``cert_verified``.
-SHOWN_SQL: Final = (
-    "CASE WHEN outcome = 'open' AND "
-    + _has_code("greeting_from_elsewhere")
-    + " AND NOT coalesce(tls_mode IN ('implicit', 'starttls') AND cert_verified, false) "
-    "THEN 'intercepted' WHEN outcome = 'open' AND "
-    + _has_code("starttls_masked")
-    + " THEN 'stripped' ELSE outcome END"
-)
 
 
 def reword(outcomes: str, open_words: Mapping[str, int]) -> tuple[str, str]:

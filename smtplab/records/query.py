@@ -31,6 +31,7 @@ from smtplab.records.frame import table_to_frame
 from smtplab.records.jsonl import MAX_LINE_BYTES, require_regular_file
 from smtplab.records.load import PathLike, load_records
 from smtplab.records.parquet import is_parquet, parquet_files
+from smtplab.records.shown_sql import SHOWN_INPUTS, SHOWN_SQL
 from smtplab.records.summary import KEYS, SUMMARY_INPUTS
 from smtplab.records.summary_sql import KEYS_SQL as _K
 from smtplab.records.summary_sql import SUMMARY_SQL as _SUMMARY_SQL
@@ -611,16 +612,15 @@ class Dataset:
         same answer without building a DataFrame (the explorer shows 25 rows, and a file's
         first view then never imports pandas).  Two passes over the data: one finds the
         rows (vantage, host, port), one counts their probes.  ``shown``: outcomes as the
-        words views show (:data:`smtplab.outcome_words.SHOWN_SQL`: never "open" for an
+        words views show (:data:`smtplab.records.shown_sql.SHOWN_SQL`: never "open" for an
         intercepted port)."""
         where, params = self._where(filters)
-        inputs = [*SUMMARY_INPUTS, *(_SHOWN_INPUTS if shown else ())]
+        inputs = [*SUMMARY_INPUTS, *(SHOWN_INPUTS if shown else ())]
         src = self._table([*inputs, *filters])
         count, weight = self._counting(src)
         n = weight if src == "_cached" else count  # a weight per row, or a count per group
         cols = ", ".join(
-            _shown_sql() + " AS outcome" if shown and c == "outcome" else _q(c)
-            for c in SUMMARY_INPUTS
+            SHOWN_SQL + " AS outcome" if shown and c == "outcome" else _q(c) for c in SUMMARY_INPUTS
         )
         bad = _bad_count_sql([*SUMMARY_INPUTS, "schema_version"], weight) if checked else "0"
         self._run(
@@ -664,9 +664,9 @@ class Dataset:
         ``shown``: ``outcome`` as the word views show (see :meth:`summary_rows`)."""
         where, params = self._where(filters)
         names = ", ".join(
-            _shown_sql() + " AS outcome" if shown and c == "outcome" else _q(c) for c in columns
+            SHOWN_SQL + " AS outcome" if shown and c == "outcome" else _q(c) for c in columns
         )
-        extra = _SHOWN_INPUTS if shown and "outcome" in columns else ()
+        extra = SHOWN_INPUTS if shown and "outcome" in columns else ()
         table = self._table([*columns, *extra, *filters])
         return self.sql(
             f"SELECT {names}, {self._counting(table)[0]} AS probes "
@@ -713,16 +713,6 @@ class Dataset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-#: The fields :data:`smtplab.outcome_words.SHOWN_SQL` reads besides ``outcome``.
-_SHOWN_INPUTS: tuple[str, ...] = ("findings", "tls_mode", "cert_verified")
-
-
-def _shown_sql() -> str:
-    from smtplab.outcome_words import SHOWN_SQL
-
-    return SHOWN_SQL
 
 
 def _schema_for(names: list[str]) -> pa.Schema:
