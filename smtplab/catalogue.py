@@ -80,7 +80,9 @@ LIVE: Final[tuple[Entry, ...]] = (
         ("high", "low"),
         "The server accepted MAIL before any TLS: a client that does not insist on TLS could send "
         "its message, and on a submission port its password, unencrypted.",
-        "RFC 8314 §3.3 asks submission servers to require TLS; high on 465/587/2525, low elsewhere",
+        "RFC 8314 §3.3 (STARTTLS is as safe as implicit TLS only when client and server 'are "
+        "configured to require successful negotiation of TLS prior to Message Submission'); "
+        "high on 465/587/2525, low elsewhere",
     ),
     Entry(
         "tls_required_unclear",
