@@ -61,8 +61,9 @@ MIN_TIMEOUT: Final = 0.05
 #: The longest wait (for a phase or a whole probe): ten minutes, past any server's patience.
 MAX_TIMEOUT: Final = 600.0
 
-#: TLS versions fit to carry a password: 1.2 and 1.3. RFC 8997 (2021) deprecates TLS 1.0 and 1.1
-#: for mail submission and access, and Python's default (verifying) client context refuses them.
+#: TLS versions fit to carry a password: 1.2 and 1.3. RFC 8996 (2021) deprecates TLS 1.0 and 1.1;
+#: RFC 8997, "Deprecation of TLS 1.1 for Email Submission and Access", updates RFC 8314 to match,
+#: and Python's default (verifying) client context refuses them.
 #: The one TLS floor of smtplab: the probe's AUTH check sends credentials over nothing older, the
 #: advice engine recommends no port for a password over anything older, the checklist fails it.
 AUTH_TLS_VERSIONS: Final = ("TLSv1.2", "TLSv1.3")
