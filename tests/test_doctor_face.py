@@ -202,6 +202,21 @@ def test_advice_about_a_lab_host_does_not_start_the_lab() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
+def test_doctor_checks_a_lab_scenario_without_starting_the_lab() -> None:
+    """The header comes at once: checking ``--lab`` and the provider reads the lab's world as
+    data, and the lab's servers start only after the header is printed (issue 25: the first
+    line within 0.3 s; the time itself is measured in benchmarks/doctor_speed.py)."""
+    code = (
+        "import argparse, sys; from smtplab.cli import doctor_cmd as d; "
+        "p = argparse.ArgumentParser(); d.add_arguments(p); "
+        "a = p.parse_args(['smtp.lab.example', '--lab', 'home-isp']); "
+        "timeout, facts = d._check(a); assert facts is not None; "
+        "print(sorted(m for m in sys.modules if m.startswith(('smtplab.lab.', 'aiosmtpd'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 def test_the_chooser_does_not_say_blocked_here_from_here() -> None:
     from smtplab.widgets import _chooser
 
