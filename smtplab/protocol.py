@@ -39,6 +39,14 @@ MAX_REPLY_LINES: Final = 1000
 #: RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 MAX_COMMAND: Final = 512
 
+#: RFC 4954 §4: the base64 lines of an AUTH exchange "can be much longer than normal SMTP
+#: commands", and "12288 octets is considered to be a sufficient line length limit for handling
+#: of deployed authentication mechanisms" (an OAuth token is often 1,000 to 2,500 characters).
+#: The AUTH command itself stays within :data:`MAX_COMMAND`: "If use of the initial response
+#: argument would cause the AUTH command to exceed this length, the client MUST NOT use the
+#: initial response parameter", and sends it after the server's empty ``334`` challenge instead.
+MAX_AUTH_LINE: Final = 12288
+
 #: RFC 5321 §4.1.2 / §4.1.3: a domain is at most 255 octets.
 MAX_DOMAIN: Final = 255
 
@@ -334,11 +342,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
-def build_command(verb: str, argument: str | None = None) -> bytes:
+def build_command(verb: str, argument: str | None = None, *, limit: int = MAX_COMMAND) -> bytes:
     """One command line as bytes, CRLF included.
 
     Refuses CR, LF and every other control character (a CRLF inside an argument would smuggle a
-    second command: SMTP command injection) and lines over RFC 5321's 512 octets.
+    second command: SMTP command injection) and lines over RFC 5321's 512 octets (``limit``:
+    :data:`MAX_AUTH_LINE` for a line of an AUTH exchange that is not the AUTH command).
     """
     line = verb if argument is None else f"{verb} {argument}"
     bad = _CONTROL.search(line)
@@ -347,8 +356,9 @@ def build_command(verb: str, argument: str | None = None) -> bytes:
             f"refusing to send a command containing control character {bad.group()!r}"
         )
     data = line.encode("utf-8") + b"\r\n"
-    if len(data) > MAX_COMMAND:
-        raise CommandError(f"command longer than {MAX_COMMAND} octets (RFC 5321 §4.5.3.1.4)")
+    if len(data) > limit:
+        where = "RFC 5321 §4.5.3.1.4" if limit == MAX_COMMAND else "RFC 4954 §4"
+        raise CommandError(f"command longer than {limit} octets ({where})")
     return data
 
 

@@ -299,24 +299,36 @@ def test_names_with_digits_are_still_names(host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "auth", [("user", "p" * 600), ("u" * 400, "secret-SECRET"), ("user", "é" * 300)]
+    "auth", [("user", "p" * 9300), ("u" * 9300, "secret-SECRET"), ("user", "é" * 4700)]
 )
-def test_credentials_too_long_for_one_command_are_refused(
+def test_credentials_too_long_for_an_auth_line_are_refused(
     auth: tuple[str, str], listener: CountingListener
 ) -> None:
-    """Issue 11 #13: a 600-character password made the probe end in `error` after connecting;
-    now it is refused before, with the reason, and without the secret in the message."""
-    with pytest.raises(ProbeInputError, match=r"too long.*512") as info:
+    """Issue 11 #13: credentials too long to send made the probe end in `error` after
+    connecting; now they are refused before, with the reason, and without the secret in the
+    message. The bound is RFC 4954 §4's 12288 octets for a line of the AUTH exchange."""
+    with pytest.raises(ProbeInputError, match=r"too long.*12288") as info:
         smtplab.probe("127.0.0.1", listener.port, auth=auth, timeout=1)
     assert "SECRET" not in str(info.value) and "ppppp" not in str(info.value)
     assert listener.connections() == 0
 
 
-def test_the_longest_credentials_that_fit_are_accepted(lab: smtplab.Lab) -> None:
+@pytest.mark.parametrize("length", [300, 3000, 9000])
+def test_long_passwords_go_after_the_auth_command(lab: smtplab.Lab, length: int) -> None:
+    """A password whose AUTH PLAIN line would pass 512 octets is sent as RFC 4954 §4 says: the
+    AUTH command alone, the response after the server's empty 334. A wrong one is refused by the
+    server, never by the probe, and appears nowhere in the record."""
     user = lab.credentials[0]
-    longest = "p" * (370 - len(user))
-    r = smtplab.probe("smtp.lab.example", 587, lab=lab, auth=(user, longest), timeout=2)
+    secret = ("wrong-" + "p" * length)[:length]
+    r = smtplab.probe("smtp.lab.example", 587, lab=lab, auth=(user, secret), timeout=2)
     assert r.outcome == "open" and r.error is None and "auth_failed" in codes(r), r.error
+    sent = [x.text for x in r.transcript if x.dir == "client"]
+    payload = base64.b64encode(("\0" + user + "\0" + secret).encode()).decode()
+    one_line = len("AUTH PLAIN " + payload + "\r\n")
+    assert ("AUTH PLAIN" in sent) == (one_line > 512), sent
+    assert any(s.endswith("[redacted]") for s in sent), sent
+    assert length < 3000 or "AUTH PLAIN" in sent  # the long ones took the RFC 4954 way
+    assert "pppppppp" not in json.dumps(r.to_record(), default=str)
 
 
 CLI_BAD = [

@@ -33,7 +33,15 @@ from smtplab.engine.wire import (
     WireTimeout,
 )
 from smtplab.findings import Finding
-from smtplab.protocol import Capabilities, ProtocolError, Reply, build_command, parse_ehlo
+from smtplab.protocol import (
+    MAX_AUTH_LINE,
+    MAX_COMMAND,
+    Capabilities,
+    ProtocolError,
+    Reply,
+    build_command,
+    parse_ehlo,
+)
 from smtplab.rules import AUTH_TLS_VERSIONS, TLS_PORTS
 from smtplab.tls import client_context, describe_handshake_error
 
@@ -155,7 +163,7 @@ class Conversation:
     def _handshake_bytes(self, n: int) -> None:
         self.st.bytes_in_phase += n
 
-    async def send(self, verb: str, arg: str | None = None) -> None:
+    async def send(self, verb: str, arg: str | None = None, *, limit: int = MAX_COMMAND) -> None:
         assert self.stream is not None and self.rx is not None
         await self.rx.drain()
         n = self.rx.pending()
@@ -165,7 +173,7 @@ class Conversation:
                 "open" if self.st.values.get("outcome") == "open" else "error",
                 f"the server sent {n} reply(ies) nobody asked for: the conversation is out of step",
             )
-        data = build_command(verb, arg)
+        data = build_command(verb, arg, limit=limit)
         shown = self.st.client(data.decode("utf-8", "replace").rstrip("\r\n"))
         try:
             await self.stream.write(data, self.o.timeout)
@@ -619,8 +627,7 @@ class Conversation:
             import base64
 
             token = f"user={user}\x01auth=Bearer {password}\x01\x01"
-            await self.send("AUTH", f"XOAUTH2 {base64.b64encode(token.encode()).decode()}")
-            reply = await self.reply("AUTH")
+            reply = await self.auth_start("XOAUTH2", base64.b64encode(token.encode()).decode())
             if reply.code == 334:  # an error as a JSON challenge: an empty line asks the verdict
                 await self.send("")
                 reply = await self.reply("AUTH")
@@ -628,8 +635,7 @@ class Conversation:
             import base64
 
             payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-            await self.send("AUTH", f"PLAIN {payload}")
-            reply = await self.reply("AUTH")
+            reply = await self.auth_start("PLAIN", payload)
         elif "LOGIN" in mechs:
             import base64
 
@@ -638,7 +644,7 @@ class Conversation:
             for secret in (user, password):
                 if reply.code != 334:
                     break
-                await self.send(base64.b64encode(secret.encode()).decode())
+                await self.send(base64.b64encode(secret.encode()).decode(), limit=MAX_AUTH_LINE)
                 reply = await self.reply("AUTH")
         else:
             st.extra.append(
@@ -658,6 +664,22 @@ class Conversation:
             live_finding("auth_failed", "medium", f"The login check was refused with {reply.code}.")
         )
         return False
+
+    async def auth_start(self, mechanism: str, initial: str) -> Reply:
+        """``AUTH mechanism initial`` when it fits SMTP's 512-octet command line; else, as RFC
+        4954 §4 says (the client "MUST NOT use the initial response parameter"), ``AUTH
+        mechanism`` alone and the initial response as the answer to the server's empty ``334``
+        challenge, on a line of up to 12288 octets (an OAuth token is often longer than 512).
+        Returns the reply that follows. Every AUTH line is redacted as it is written."""
+        if len(f"AUTH {mechanism} {initial}\r\n") <= MAX_COMMAND:
+            await self.send("AUTH", f"{mechanism} {initial}")
+            return await self.reply("AUTH")
+        await self.send("AUTH", mechanism)
+        reply = await self.reply("AUTH")
+        if reply.code != 334:
+            return reply
+        await self.send(initial, limit=MAX_AUTH_LINE)
+        return await self.reply("AUTH")
 
     async def send_test_message(self, to: str) -> None:
         """After a login that succeeded, over the same session: MAIL FROM the user, RCPT TO

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from smtplab import schema
 from smtplab.errors import SmtplabError
-from smtplab.protocol import MAX_COMMAND, CommandError, validate_ehlo_name
+from smtplab.protocol import MAX_AUTH_LINE, CommandError, validate_ehlo_name
 from smtplab.rules import (
     DEFAULT_MODE,
     DEFAULT_PORT,
@@ -233,20 +233,27 @@ def _check_auth(auth: object) -> tuple[str, str] | None:
 
 
 def _check_auth_length(user: str, password: str) -> None:
-    """The AUTH lines must fit SMTP's 512-octet command line (RFC 5321 §4.5.3.1.4), or the
-    login would end in a local error after the connection is made: say so before."""
+    """Every line the login may send must fit RFC 4954 §4's 12288 octets for an AUTH exchange
+    (a longer initial response goes on its own line after the AUTH command), or the login would
+    end in a local error after the connection is made: say so before, without the secret."""
     import base64
 
     def b64len(text: str) -> int:
         return len(base64.b64encode(text.encode("utf-8")))
 
-    plain = len("AUTH PLAIN \r\n") + b64len(f"\0{user}\0{password}")
-    login = 2 + max(b64len(user), b64len(password))
-    if max(plain, login) > MAX_COMMAND:
+    lines = (
+        b64len(f"\0{user}\0{password}"),  # AUTH PLAIN's response
+        b64len(user),  # AUTH LOGIN's two lines
+        b64len(password),
+        b64len(f"user={user}\x01auth=Bearer {password}\x01\x01"),  # XOAUTH2, a token
+    )
+    longest = max(lines) + 2  # with CR LF
+    if longest > MAX_AUTH_LINE:
         raise ProbeInputError(
-            f"the user name and password are too long: AUTH PLAIN would be a {plain}-octet "
-            f"command, and SMTP allows {MAX_COMMAND} (RFC 5321 §4.5.3.1.4); together they must "
-            f"stay under about {(MAX_COMMAND - 14) * 3 // 4 - 2} characters"
+            f"the user name and password (or token) are too long: a line of the login would be "
+            f"{longest} octets, and RFC 4954 §4 takes {MAX_AUTH_LINE} as enough for every "
+            f"mechanism in use; together they must stay under about "
+            f"{(MAX_AUTH_LINE - 2) * 3 // 4 - 24} characters"
         )
 
 
