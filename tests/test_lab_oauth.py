@@ -176,6 +176,20 @@ def test_oauthbearer_and_an_address_for_the_user_also_work(lab: Lab, token: str)
         assert client.docmd(answer)[0] == 235
 
 
+def test_smtplib_sends_a_long_token_on_the_auth_line_and_the_lab_takes_it(lab: Lab) -> None:
+    """smtplib always puts the initial response on the AUTH line, however long; the big providers
+    take a 2,000-character token that way, and so does the lab (up to RFC 4954's 12288)."""
+    lab.oauth.token_length = 2000
+    try:
+        token = device_token(lab)
+    finally:
+        lab.oauth.token_length = 0
+    assert len(token) == 2000
+    with tls_client(lab) as client:
+        code, _ = client.auth("XOAUTH2", xoauth2("student", token))
+        assert code == 235
+
+
 def submit(
     opener: urllib.request.OpenerDirector, url: str, form: dict[str, str]
 ) -> tuple[int, str]:

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netns import NAME, namespace
 
+import smtplab
 from smtplab.advice import PURPOSES, Advice, advise, as_records
 from smtplab.engine import probe_many
 from smtplab.lab import Lab
@@ -113,6 +114,35 @@ def test_a_real_lab_token_logs_in_with_xoauth2(lab: Lab) -> None:
     assert token not in repr(report) and token[:12] not in json.dumps(
         dataclasses.asdict(report), default=str
     )
+
+
+@pytest.mark.parametrize("length", [600, 2500])
+def test_a_token_as_long_as_microsofts_logs_in(lab: Lab, length: int) -> None:
+    """Microsoft's access tokens are JWTs of one to two and a half thousand characters: past
+    SMTP's 512-octet command line, they go after the server's empty 334 (RFC 4954 §4), not on
+    the AUTH line, and never into the transcript. (It was refused as "too long" before.)"""
+    from test_lab_oauth import device_token
+
+    lab.oauth.token_length = length
+    try:
+        token = device_token(lab)
+    finally:
+        lab.oauth.token_length = 0
+    assert len(token) == length
+    seen: list[Any] = []
+
+    def probe(opts: Any) -> Any:
+        seen.append(smtplab.probe(opts))
+        return seen[-1]
+
+    advice = advice_for(lab, "oauth.lab.example")
+    report = check_login(advice, "student", token, method="token", lab=lab, probe=probe)
+    assert report.mechanism == "XOAUTH2" and report.status == "ok", report
+    (r,) = seen
+    sent = [x.text for x in r.transcript if x.dir == "client"]
+    assert "AUTH XOAUTH2" in sent and "[redacted]" in sent, sent
+    text = json.dumps(r.to_record(), default=str)
+    assert not any(token[i : i + 16] in text for i in range(0, length - 16, 8))
 
 
 def test_a_token_where_only_passwords_are_offered_is_not_sent(lab: Lab) -> None:

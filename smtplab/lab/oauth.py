@@ -123,7 +123,9 @@ class LabOAuth:
 
     ``user`` and ``password`` are the lab account (the same as ``lab.credentials``): the password
     signs in on the server's own HTML pages. ``token_lifetime`` (seconds) may be changed while it
-    runs; it applies to tokens issued from then on.
+    runs; it applies to tokens issued from then on. So may ``token_length``: the lab's tokens are
+    short, while Microsoft's are JWTs of one to two and a half thousand characters, far past
+    SMTP's 512-octet command line (RFC 4954 §4 says how a client sends them).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class LabOAuth:
         self.user = user
         self._password = password
         self.token_lifetime = token_lifetime
+        self.token_length = 0  # 0: the usual short token; else tokens this many characters long
         self._store = _Store()
         self._mail_server_secret = secrets.token_urlsafe(24)
         self._clients: dict[str, _Client] = {
@@ -162,7 +165,7 @@ class LabOAuth:
         self._server.register_token_generator(
             "default",
             BearerTokenGenerator(
-                access_token_generator=lambda **_: "lab-" + secrets.token_urlsafe(32),
+                access_token_generator=lambda **_: self._new_token(),
                 expires_generator=lambda client, grant_type: self.token_lifetime,
             ),
         )
@@ -175,6 +178,12 @@ class LabOAuth:
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ facts
+    def _new_token(self) -> str:
+        token = "lab-" + secrets.token_urlsafe(32)
+        while len(token) < self.token_length:
+            token += secrets.token_urlsafe(48)
+        return token[: max(self.token_length, len("lab-") + 43)]
+
     @property
     def url(self) -> str:
         """The server's base URL, e.g. ``http://127.0.0.1:40123``."""
