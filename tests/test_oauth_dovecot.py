@@ -8,6 +8,7 @@ The token comes from the lab by the device flow, as a learner gets it; the clien
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import smtplib
 import ssl
@@ -23,6 +24,8 @@ from dovecot import skip_reason as dovecot_skip
 from postfix import HOSTNAME, Postfix
 from postfix import skip_reason as postfix_skip
 
+import smtplab
+from smtplab.engine.options import ProbeOptions
 from smtplab.lab import Lab
 from smtplab.lab.oauth import SMTP_SCOPE, oauthbearer_string, xoauth2_string
 
@@ -102,6 +105,28 @@ def test_a_lab_token_logs_in_to_postfix_with_xoauth2(mta: tuple[Lab, Postfix]) -
     raw = base64.b64encode(oauthbearer_string("student", token).encode()).decode()
     with _client(pf) as client:
         assert client.docmd("AUTH", "OAUTHBEARER " + raw)[0] == 235
+
+
+@pytest.mark.parametrize("length", [2500])
+def test_smtplab_logs_in_to_postfix_with_a_microsoft_length_token(
+    mta: tuple[Lab, Postfix], length: int
+) -> None:
+    """A real MTA takes the long-token login as smtplab sends it (RFC 4954 §4: AUTH XOAUTH2
+    alone, the token after Postfix's empty 334); Dovecot checks the token with the lab."""
+    lab, pf = mta
+    lab.oauth.token_length = length
+    try:
+        token = device_token(lab)
+    finally:
+        lab.oauth.token_length = 0
+    opts = ProbeOptions.create(
+        "127.0.0.1", pf.ports["submission"], mode="starttls", timeout=10,
+        cafile=str(pf.cert_file), auth=("student", token),
+    )  # fmt: skip
+    r = smtplab.probe(dataclasses.replace(opts, auth_mechanism="XOAUTH2"))
+    assert "auth_ok" in {f.code for f in r.findings}, (r.error, r.findings, r.transcript)
+    sent = [x.text for x in r.transcript if x.dir == "client"]
+    assert "AUTH XOAUTH2" in sent and token[:40] not in json.dumps(r.to_record(), default=str)
 
 
 @pytest.mark.parametrize("case", ["made-up", "wrong-user", "wrong-scope", "revoked", "expired"])
