@@ -388,11 +388,12 @@ _KEY_POINTS = re.compile(r"^>\s*\*\*Key points\*\*", re.MULTILINE)
 _NEW_WORDS = re.compile(r"^>\s*\*New words\*[^:]*:\s*(.+?)\s*$", re.MULTILINE)
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,}(?:-[A-Z0-9]+)*\b")
 #: Acronyms a notebook may use without a glossary entry: general computing words, organisations,
-#: units, identifiers, RFC 2119 keywords, SMTP command and mechanism names, state names.
+#: units, identifiers, RFC 2119 keywords, SMTP command and mechanism names, state names, and
+#: words an RFC capitalises in a sentence the course quotes (RFC 5068's "SUBMISSION port 587").
 _GENERAL = """API AWS BCP BY CLOSED CONNECTING CR LF DATA DER PEM DROP REJECT FAQ GB MB GLOSSARY
 GREETING GROUP HOWTO HTTPS IANA IP ISP JSON LOGIN PLAIN M3AAWG MAAWG MAIL MDN MIME MUST SHOULD NOT
 MAY NO NUL PKI QUIT RCPT READY RFC SES SESSION SHA-256 SIZE SQL SSL SYN TCP TXT USENIX VM WP AUTH
-EHLO-SENT STARTTLS-SENT TLS-HANDSHAKE DANE-EE"""
+EHLO-SENT STARTTLS-SENT TLS-HANDSHAKE DANE-EE HELO SUBMISSION"""
 GENERAL_WORDS = frozenset(_GENERAL.split())
 
 
