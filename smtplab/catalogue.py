@@ -37,7 +37,9 @@ _RFC3207 = "RFC 3207 (SMTP Service Extension for Secure SMTP over TLS)"
 _RFC4954 = "RFC 4954 §4 (SMTP AUTH) and RFC 8314 §3 (TLS for submission)"
 _AUTH_GUARD = (
     "smtplab's rule: credentials are sent only over TLS verified for the name dialled "
-    "(DESIGN.md, Ethics of probing); RFC 8314 §4.1"
+    "(DESIGN.md, Ethics of probing); RFC 8314 §5.1 (a mail program MUST NOT test an account's "
+    "credentials until TLS meets the minimum confidentiality) and §5.2 (that minimum MUST "
+    "include a validated certificate)"
 )
 
 #: The findings only the live conversation can see, in the order a probe meets them.
@@ -114,7 +116,7 @@ LIVE: Final[tuple[Entry, ...]] = (
         ("info",),
         "The AUTH check did not send the password: the server's certificate was not verified for "
         "{host} ({why}), or the session is older than TLS 1.2.",
-        _AUTH_GUARD + "; RFC 8997 (TLS 1.0 and 1.1 deprecated)",
+        _AUTH_GUARD + "; RFC 8997 §3 (and SHOULD include TLS 1.2 or greater)",
     ),
     Entry(
         "auth_unavailable",

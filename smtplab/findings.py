@@ -246,7 +246,7 @@ def _no_tls(rec: Record) -> bool:
     return _open(rec) and rec.get("tls_mode") == "none" and not rec.get("starttls_offered")
 
 
-_RFC8997: Final = "RFC 8997 §3 (updating RFC 8314 §4.1)"
+_RFC8997: Final = "RFC 8997 §3 (updating the list in RFC 8314 §4)"
 
 RULES: Final[tuple[Rule, ...]] = (
     # -- what happened to the connection: one per outcome word (DESIGN.md) --
