@@ -205,6 +205,16 @@ class SessionChecks:
         else:
             st.extra.append(_test_refused("the message", reply.code))
 
+    async def _try_mail(self) -> Reply:
+        """MAIL FROM the probe's own address, and nothing more: never RCPT or DATA; a ``250``
+        is taken back at once with RSET."""
+        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
+        mail = await self.reply("MAIL")
+        if mail.code == 250:
+            await self.send("RSET")
+            await self.reply("RSET")
+        return mail
+
     async def tls_required_check(self) -> Reply | None:
         """Before any TLS, try MAIL FROM: a submission port must refuse it (RFC 8314 §3.3 asks
         servers to require TLS; aiosmtpd, Postfix and Exchange answer 530). Never RCPT or DATA.
@@ -212,11 +222,8 @@ class SessionChecks:
         st, o = self.st, self.o
         st.phase = "tls-required"
         st.event("check", "tls_required", check="tls_required")
-        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
-        mail = await self.reply("MAIL")
+        mail = await self._try_mail()
         if mail.code == 250:
-            await self.send("RSET")
-            await self.reply("RSET")
             severity = "high" if o.port in TLS_PORTS else "low"
             st.extra.append(
                 live_finding(
@@ -256,11 +263,8 @@ class SessionChecks:
             return
         st.phase = "tls-required"
         st.event("check", "tls_required_again", check="tls_required_again")
-        await self.send("MAIL", "FROM:<smtplab-probe@example.org>")
-        after = await self.reply("MAIL")
+        after = await self._try_mail()
         if after.code == 250:
-            await self.send("RSET")
-            await self.reply("RSET")
             code, message = "tls_required", "it insists on encryption first, and only that."
         elif (after.code, after.text) == (before.code, before.text):
             code = "mail_needs_login"
