@@ -249,6 +249,27 @@ def test_markup_in_every_field_is_shown_as_text_in_chromium(
     assert "<title>smtplab class</title>" in dom  # the onerror never ran
 
 
+def test_the_class_ca_stays_the_same_from_one_lesson_to_the_next(tmp_path: Path) -> None:
+    """``class serve --https`` in two sessions (two processes) on the same folder: learners keep
+    the CA file they were given; the service certificate is new each time, the CA is not."""
+    code = (
+        "import sys; from pathlib import Path; "
+        "from smtplab.classroom.server import lab_ca_certificate as make; "
+        "cert, key, ca = make(Path(sys.argv[1]), ['127.0.0.1']); "
+        "print(ca.read_text() + cert.read_text())"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "class")],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+        for _ in range(2)
+    ]  # fmt: skip
+    first_ca, second_ca = (r.split("-----END CERTIFICATE-----")[0] for r in runs)
+    assert "BEGIN CERTIFICATE" in first_ca and first_ca == second_ca
+    assert runs[0] != runs[1]  # a new service certificate each session, from the same CA
+
+
 def test_https_with_the_labs_ca_verifies_and_refuses_without_it(tmp_path: Path) -> None:
     from smtplab.classroom.server import lab_ca_certificate
     from smtplab.classroom.share import ShareError, send

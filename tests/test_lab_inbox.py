@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
+import shutil
 import smtplib
 import stat
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -204,6 +206,83 @@ def test_a_lab_folder_keeps_one_password_and_the_ca(tmp_path: Path) -> None:
     assert Lab().credentials[1] != Lab().credentials[1]  # without a folder: new every time
     (folder / "password").write_text("x")  # not a password: replaced
     assert LabFolder(folder).password() != "x"
+
+
+#: A fresh process: start a lab with a folder; a mail program that trusts only the CA file a
+#: learner was given (argv[2]; else the one the lab just wrote) tries STARTTLS on port 587.
+#: Prints whether that verified, and whether the folder's CA file is the lab's CA.
+_ONE_RUN = """
+import smtplib, ssl, sys, smtplab
+with smtplab.Lab("open-internet", folder=sys.argv[1]) as lab:
+    ctx = ssl.create_default_context(cafile=sys.argv[2] if len(sys.argv) > 2 else lab.ca_path)
+    host, port = lab.address("smtp.lab.example", 587)
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        client._host = "smtp.lab.example"
+        try:
+            client.starttls(context=ctx)
+            ok = True
+        except ssl.SSLCertVerificationError:
+            ok = False
+    print(ok, lab.ca_path.read_text() == lab.ca_pem)
+"""
+
+
+def _lab_run(folder: Path, cafile: Path | None = None) -> list[str]:
+    args = [sys.executable, "-c", _ONE_RUN, str(folder), *([str(cafile)] if cafile else [])]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout.split()
+
+
+def test_a_lab_folder_keeps_its_ca_from_one_run_to_the_next(tmp_path: Path) -> None:
+    """The CA file a class was given last lesson verifies this lesson's lab (new processes);
+    its key is kept with mode 0600. A CA file from another folder does not verify it."""
+    folder = tmp_path / "lab"
+    assert _lab_run(folder) == ["True", "True"]
+    given = tmp_path / "given-last-week.pem"
+    shutil.copy(folder / "lab-ca.pem", given)
+    assert stat.S_IMODE((folder / "lab-ca.key").stat().st_mode) == 0o600
+    assert _lab_run(folder, given) == ["True", "True"]
+    assert (folder / "lab-ca.pem").read_bytes() == given.read_bytes()
+    assert _lab_run(tmp_path / "other", given) == ["False", "True"]
+
+
+@pytest.mark.parametrize("spoil", ["garbage", "other-key", "loose-mode", "expiring"])
+def test_a_kept_ca_that_cannot_be_trusted_is_replaced(tmp_path: Path, spoil: str) -> None:
+    """A kept CA that is unreadable, does not match its key, has a key others may read, or is
+    about to end, is replaced by a new one: the lab still starts and verifies with it."""
+    folder = tmp_path / "lab"
+    _lab_run(folder)
+    key = folder / "lab-ca.key"
+    before = (folder / "lab-ca.pem").read_bytes()
+    if spoil == "garbage":
+        (folder / "lab-ca.pem").write_text("-----BEGIN CERTIFICATE-----\nnot one\n")
+    elif spoil == "other-key":
+        other = tmp_path / "other"
+        _lab_run(other)
+        shutil.copy(other / "lab-ca.key", key)
+        os.chmod(key, 0o600)
+    elif spoil == "loose-mode":
+        os.chmod(key, 0o644)
+    else:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        from smtplab.lab import certs
+
+        cert = x509.load_pem_x509_certificate(before)
+        signer = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        soon = certs._now() + _dt.timedelta(days=10)
+        short = (
+            x509.CertificateBuilder(extensions=list(cert.extensions))
+            .subject_name(cert.subject).issuer_name(cert.issuer).public_key(cert.public_key())
+            .serial_number(cert.serial_number).not_valid_before(cert.not_valid_before_utc)
+            .not_valid_after(soon)
+            .sign(signer, hashes.SHA256())  # type: ignore[arg-type]
+        )  # fmt: skip
+        (folder / "lab-ca.pem").write_bytes(short.public_bytes(serialization.Encoding.PEM))
+    assert _lab_run(folder) == ["True", "True"]
+    assert (folder / "lab-ca.pem").read_bytes() != before
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
 def test_the_lab_command_says_what_it_cannot_do(tmp_path: Path) -> None:

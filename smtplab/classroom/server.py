@@ -17,13 +17,16 @@ __all__ = ["ClassServer", "lab_ca_certificate", "lan_addresses"]
 def lab_ca_certificate(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:
     """HTTPS for the collector with the lab's CA: a certificate for ``names`` (the addresses
     learners dial) signed by the lab CA, written into ``folder`` with its key (mode 0600), and
-    the CA's certificate beside them for learners to trust (``--class-ca``). Returns the paths
-    (certificate, key, CA)."""
+    the CA's certificate beside them for learners to trust (``--class-ca``). The CA is kept in
+    ``folder`` too (:func:`smtplab.lab.certs.keep_ca_in`), so the file learners were given
+    last lesson still works. Returns the paths (certificate, key, CA)."""
     import os
 
     from smtplab.lab import certs
+    from smtplab.lab.folder import LabFolder
 
     folder.mkdir(parents=True, exist_ok=True)
+    certs.keep_ca_in(LabFolder(folder))
     pair = certs.service_certificate(names)
     cert, key, ca = folder / "class-cert.pem", folder / "class-key.pem", folder / "class-ca.pem"
     cert.write_bytes(pair.cert_pem)

@@ -18,7 +18,9 @@ Three *bad* certificates teach what verification protects against:
 Keys are ECDSA P-256: generating one takes well under a millisecond, where a 2048-bit RSA key takes
 tens of milliseconds, so a lab starts fast. Everything is generated once per process, kept in memory
 and reused by every lab; nothing is written to disk except for the instant it takes
-:meth:`ssl.SSLContext.load_cert_chain` (which only reads files) to read it back.
+:meth:`ssl.SSLContext.load_cert_chain` (which only reads files) to read it back. A lab with a
+folder (``smtplab lab``) keeps its CA there instead (:func:`keep_ca_in`), so it stays the same
+from one run to the next.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from smtplab.lab.folder import LabFolder
+
 __all__ = [
     "CERTIFICATE_KINDS",
     "CertificatePair",
     "ca_pem",
     "certificate",
+    "keep_ca_in",
     "server_context",
     "service_certificate",
 ]
@@ -205,6 +210,57 @@ def _signed(
             serialization.NoEncryption(),
         ),
     )
+
+
+#: A kept CA is used while it has this long left; nearer its end a new one is made and kept.
+_KEEP_MARGIN: Final = _dt.timedelta(days=30)
+
+
+def keep_ca_in(folder: LabFolder) -> None:
+    """Use the CA kept in ``folder`` for this process, or keep this process's new CA there.
+
+    So ``smtplab lab`` and the class collector present certificates from the same CA in every
+    run, and a CA file that learners were given once keeps working. The key is kept beside the
+    certificate with mode 0600 in the folder (mode 0700), as ``mkcert`` keeps its own. A kept CA
+    that cannot be read, does not match its key, has under 30 days left, or whose key file
+    others could write, is replaced by a new one. If this process has already made its CA (a
+    lab without a folder ran first), that CA stays, and is the one kept."""
+    global _ca  # noqa: PLW0603  (one CA per process)
+    with _lock:
+        if _ca is None:
+            _ca = _read_kept(folder)
+            if _ca is not None:
+                return  # the kept CA, as it is
+        cert, key = _get_ca()
+        kept = _read_kept(folder)
+        if kept is None or kept[0] != cert:
+            folder.write_ca_pair(
+                cert.public_bytes(serialization.Encoding.PEM),
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+
+
+def _read_kept(folder: LabFolder) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None:
+    kept = folder.read_ca()
+    if kept is None:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(kept[0])
+        key = serialization.load_pem_private_key(kept[1], password=None)
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except (ValueError, TypeError, x509.ExtensionNotFound):
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not constraints.ca:
+        return None
+    if cert.public_key() != key.public_key():
+        return None
+    if cert.not_valid_after_utc - _now() < _KEEP_MARGIN:
+        return None
+    return cert, key
 
 
 def ca_pem() -> str:

@@ -485,7 +485,8 @@ class Lab:
             self._rt.shutdown()  # leftovers of a failed start, if any
             try:
                 if self._folder is not None:
-                    self._ca_path = self._folder.write_ca(self.ca_pem)
+                    certs.keep_ca_in(self._folder)  # the same CA as the folder's last lab
+                    self._ca_path = self._folder.ca_path
                 self._start()
             except BaseException:
                 self._rt.shutdown()

@@ -2,7 +2,8 @@
 
 A teacher who starts ``smtplab lab`` before every lesson wants the password typed into the class's
 mail programs last week to work again, and a CA file at a path that does not change. The folder
-holds ``password`` (mode 0600) and ``lab-ca.pem``; it is made with mode 0700. By default it is
+holds ``password`` (mode 0600), the CA's certificate ``lab-ca.pem`` and its key ``lab-ca.key``
+(mode 0600; see :func:`smtplab.lab.certs.keep_ca_in`); it is made with mode 0700. By default it is
 ``$XDG_CACHE_HOME/smtplab/lab`` (``~/.cache/smtplab/lab``). ``Lab(...)`` without a folder keeps
 its random password per lab, as before.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 import string
 from pathlib import Path
 from typing import Final
@@ -26,6 +28,9 @@ _PASSWORD_LENGTH: Final = 12
 
 PASSWORD_FILE: Final = "password"
 CA_FILE: Final = "lab-ca.pem"
+CA_KEY_FILE: Final = "lab-ca.key"
+#: Larger than any CA certificate or key the lab makes (both are well under 1 KiB).
+_MAX_KEPT: Final = 64 * 1024
 
 
 def new_password() -> str:
@@ -84,6 +89,33 @@ class LabFolder:
             with contextlib.suppress(OSError):
                 tmp.unlink()
         return password
+
+    def read_ca(self) -> tuple[bytes, bytes] | None:
+        """The kept CA (certificate PEM, key PEM), or ``None``: missing, too large, or a key file
+        that is not a regular file of this user, or that others could read or write."""
+        key_file = self.path / CA_KEY_FILE
+        try:
+            st = os.lstat(key_file)
+            if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
+                return None
+            if hasattr(os, "getuid") and st.st_uid != os.getuid():
+                return None
+            cert, key = (self.path / CA_FILE).read_bytes(), key_file.read_bytes()
+        except OSError:
+            return None
+        if len(cert) > _MAX_KEPT or len(key) > _MAX_KEPT:
+            return None
+        return cert, key
+
+    def write_ca_pair(self, cert_pem: bytes, key_pem: bytes) -> None:
+        """Keep a CA: its key (mode 0600) first, then its certificate, each replaced at once."""
+        self._make()
+        tmp = self.path / f".{CA_KEY_FILE}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem)
+        os.replace(tmp, self.path / CA_KEY_FILE)
+        self.write_ca(cert_pem.decode("ascii"))
 
     def write_ca(self, pem: str) -> Path:
         """Write the lab CA's certificate to ``lab-ca.pem`` in the folder; returns its path."""
