@@ -278,7 +278,7 @@ def test_no_credentials_over_unverified_tls(exim: Exim) -> None:
     """With a certificate nobody vouches for, the password must stay home: Exim's log shows
     whether an AUTH attempt arrived (a wrong password makes it log one)."""
     mark = len(mainlog(exim))
-    r = smtplab.probe("127.0.0.1", exim.ports["submission"], timeout=3, auth=(USER, "wrong"))
+    r = smtplab.probe("127.0.0.1", exim.ports["submission"], timeout=8, auth=(USER, "wrong"))
     assert r.cert_verified is False
     assert not log_after(exim, mark, r"authenticator failed", 1, limit=0.5), r.transcript
     assert "auth_ok" not in codes(r) and "auth_failed" not in codes(r)
