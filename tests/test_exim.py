@@ -23,10 +23,10 @@ from collections.abc import Iterator
 
 import pytest
 from exim import HOSTNAME, OLD_HOSTNAME, PASSWORD, USER, Exim, skip_reason
+from mta import auth_of, codes, features, running, unverified
 
 import smtplab
 from smtplab import schema
-from smtplab.engine import ProbeResult
 from smtplab.records import validate_record
 from smtplab.tls import HANDS_OVER_CHAIN
 
@@ -50,34 +50,7 @@ CONNECTION = re.compile(r"SMTP connection from \[127\.0\.0\.1\] \(TCP/IP connect
 
 @pytest.fixture(scope="session")
 def exim() -> Iterator[Exim]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    ex = Exim().start()
-    try:
-        yield ex
-    finally:
-        ex.stop()
-
-
-def unverified() -> ssl.SSLContext:
-    """What stdlib smtplib uses when given no context: encryption without authentication."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def features(s: smtplib.SMTP) -> set[str]:
-    return {k.upper() for k in s.esmtp_features}
-
-
-def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
-    return tuple(s.esmtp_features.get("auth", "").upper().split())
-
-
-def codes(r: ProbeResult) -> set[str]:
-    return {f.code for f in r.findings}
+    yield from running(skip_reason(), lambda: Exim().start())
 
 
 def expected_auth(service: str) -> tuple[str, ...]:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import smtplib
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+from mta import auth_of, codes, features, running, unverified
 from postfix import HOSTNAME, Postfix, skip_reason
 
 import smtplab
 from smtplab import schema
-from smtplab.engine import ProbeResult
 
 pytestmark = pytest.mark.postfix
 
@@ -30,34 +29,7 @@ SUBMISSION_AUTH = ("PLAIN", "LOGIN")
 
 @pytest.fixture(scope="session")
 def postfix() -> Iterator[Postfix]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    pf = Postfix().start()
-    try:
-        yield pf
-    finally:
-        pf.stop()
-
-
-def unverified() -> ssl.SSLContext:
-    """What stdlib smtplib uses when given no context: encryption without authentication."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def features(s: smtplib.SMTP) -> set[str]:
-    return {k.upper() for k in s.esmtp_features}
-
-
-def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
-    return tuple(s.esmtp_features.get("auth", "").upper().split())
-
-
-def codes(r: ProbeResult) -> set[str]:
-    return {f.code for f in r.findings}
+    yield from running(skip_reason(), lambda: Postfix().start())
 
 
 def expected_auth(pf: Postfix, service: str) -> tuple[str, ...]:
