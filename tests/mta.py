@@ -1,18 +1,21 @@
 """What the real-MTA tests share: the plumbing of ``tests/postfix.py`` and ``tests/exim.py``
 (free ports, a self-signed certificate, waiting for every service to answer) and the smtplib
-helpers of ``test_postfix.py`` and ``test_exim.py``."""
+helpers and the CLI run of ``test_postfix.py`` and ``test_exim.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import smtplib
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from smtplab.engine import ProbeResult
 
@@ -174,3 +177,28 @@ def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
 
 def codes(r: ProbeResult) -> set[str]:
     return {f.code for f in r.findings}
+
+
+def probe_cli_json(ports: Sequence[int]) -> list[dict[str, Any]]:
+    """``smtplab probe 127.0.0.1 -p PORTS --json --timeout 1`` as a learner would run it: the
+    records it prints, one a line (it must exit 0)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smtplab",
+            "probe",
+            "127.0.0.1",
+            "-p",
+            ",".join(map(str, ports)),
+            "--json",
+            "--timeout",
+            "1",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]

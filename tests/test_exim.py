@@ -17,13 +17,12 @@ import shutil
 import smtplib
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 from exim import HOSTNAME, OLD_HOSTNAME, PASSWORD, USER, Exim, skip_reason
-from mta import auth_of, codes, features, running, unverified
+from mta import auth_of, codes, features, probe_cli_json, running, unverified
 
 import smtplab
 from smtplab import schema
@@ -403,26 +402,7 @@ def test_probe_many_agrees_with_single_probes(exim: Exim) -> None:
 
 def test_cli_json_one_record_per_port(exim: Exim) -> None:
     ports = [exim.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smtplab",
-            "probe",
-            "127.0.0.1",
-            "-p",
-            ",".join(map(str, ports)),
-            "--json",
-            "--timeout",
-            "1",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    records = [json.loads(line) for line in out.stdout.splitlines()]
+    records = probe_cli_json(ports)
     assert [r["port"] for r in records] == ports
     assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
     assert all(validate_record(r) == [] for r in records), [validate_record(r) for r in records]

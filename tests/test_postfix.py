@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from mta import auth_of, codes, features, running, unverified
+from mta import auth_of, codes, features, probe_cli_json, running, unverified
 from postfix import HOSTNAME, Postfix, skip_reason
 
 import smtplab
@@ -133,26 +133,7 @@ def test_mixing_up_tls_modes_is_named(postfix: Postfix) -> None:
 
 def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
     ports = [postfix.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smtplab",
-            "probe",
-            "127.0.0.1",
-            "-p",
-            ",".join(map(str, ports)),
-            "--json",
-            "--timeout",
-            "1",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    records = [json.loads(line) for line in out.stdout.splitlines()]
+    records = probe_cli_json(ports)
     assert [r["port"] for r in records] == ports
     assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
     assert [r["outcome"] for r in records] == ["open"] * 4
