@@ -52,8 +52,8 @@ import time
 from pathlib import Path
 from typing import Final
 
+from mta import service_ports, wait_listening, write_self_signed
 from postfix import SERVICES as _FOUR
-from postfix import free_ports
 
 HOSTNAME: Final = "exim.lab.example"
 #: The name on the ``expired`` service's certificate, which is not the name dialled.
@@ -156,52 +156,18 @@ def self_signed(cert_file: Path, key_file: Path, *, expired: bool = False) -> No
     """A fresh self-signed RSA certificate for exim.lab.example, localhost and 127.0.0.1; or,
     ``expired``, one for old.lab.example only that was valid in 2019-2020."""
     import datetime as dt
-    import ipaddress
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, OLD_HOSTNAME if expired else HOSTNAME),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smtplab test Exim"),
-        ]
+    utc = dt.timezone.utc
+    in_2019 = (dt.datetime(2019, 1, 1, tzinfo=utc), dt.datetime(2020, 1, 1, tzinfo=utc))
+    write_self_signed(
+        cert_file,
+        key_file,
+        common_name=OLD_HOSTNAME if expired else HOSTNAME,
+        organisation="smtplab test Exim",
+        names=(OLD_HOSTNAME,) if expired else (HOSTNAME, "localhost", "127.0.0.1"),
+        rsa=True,
+        valid=in_2019 if expired else None,
     )
-    now = dt.datetime.now(dt.timezone.utc)
-    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=30)
-    san: list[x509.GeneralName] = [
-        x509.DNSName(HOSTNAME),
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
-    if expired:
-        start = dt.datetime(2019, 1, 1, tzinfo=dt.timezone.utc)
-        end = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
-        san = [x509.DNSName(OLD_HOSTNAME)]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
 
 
 CONFIGURE = """\
@@ -312,11 +278,7 @@ class Exim:
         reason = skip_reason()
         if reason:
             raise EximError(reason)
-        if ports is None:
-            ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=False))
-        if set(ports) != set(SERVICES):
-            raise ValueError(f"ports must name exactly these services: {', '.join(SERVICES)}")
-        self.ports = ports
+        self.ports = service_ports(ports, SERVICES)
         self.dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -410,26 +372,13 @@ class Exim:
         return self
 
     def _wait_listening(self, limit: float) -> None:
-        import socket
+        wait_listening("Exim", self.ports, limit, self.log, EximError, self._still_running)
 
-        deadline = time.monotonic() + limit
-        for service, port in self.ports.items():
-            while True:
-                assert self.proc is not None
-                if self.proc.poll() is not None:
-                    assert self.dir is not None
-                    out = (self.dir / "daemon.out").read_text(errors="replace")
-                    raise EximError(f"Exim exited ({self.proc.returncode}): {out}\n{self.log()}")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise EximError(
-                            f"Exim's {service} service on 127.0.0.1:{port} never accepted a "
-                            f"connection\n{self.log()}"
-                        ) from None
-                    time.sleep(0.05)
+    def _still_running(self) -> None:
+        assert self.proc is not None and self.dir is not None
+        if self.proc.poll() is not None:
+            out = (self.dir / "daemon.out").read_text(errors="replace")
+            raise EximError(f"Exim exited ({self.proc.returncode}): {out}\n{self.log()}")
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the daemon and the children still serving connections (its process group,

@@ -28,16 +28,15 @@ as root and drops to the ``postfix`` user) and the ``postfix`` package.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Final
+
+from mta import service_ports, wait_listening, write_self_signed
 
 POSTFIX: Final = shutil.which("postfix") or "/usr/sbin/postfix"
 HOSTNAME: Final = "postfix.lab.example"
@@ -77,65 +76,15 @@ def _sasl_available() -> bool:
     return False
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on 127.0.0.1 right now (the kernel picks them)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _self_signed(cert_file: Path, key_file: Path) -> None:
     """A fresh self-signed EC certificate for postfix.lab.example, localhost and 127.0.0.1."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "smtplab test Postfix"),
-        ]
+    write_self_signed(
+        cert_file,
+        key_file,
+        common_name=HOSTNAME,
+        organisation="smtplab test Postfix",
+        names=(HOSTNAME, "localhost", "127.0.0.1"),
     )
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName(HOSTNAME),
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
 
 
 MASTER_CF = """\
@@ -250,11 +199,7 @@ class Postfix:
         reason = skip_reason()
         if reason:
             raise PostfixError(reason)
-        if ports is None:
-            ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=False))
-        if set(ports) != set(SERVICES):
-            raise ValueError(f"ports must name exactly these services: {', '.join(SERVICES)}")
-        self.ports = ports
+        self.ports = service_ports(ports, SERVICES)
         #: Dovecot's auth-client socket: SASL through Dovecot (``smtpd_sasl_type = dovecot``),
         #: which offers whatever mechanisms Dovecot has (see tests/dovecot.py), instead of Cyrus.
         self.dovecot_socket = dovecot_socket
@@ -348,19 +293,7 @@ class Postfix:
         return self
 
     def _wait_listening(self, limit: float) -> None:
-        deadline = time.monotonic() + limit
-        for service, port in self.ports.items():
-            while True:
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise PostfixError(
-                            f"Postfix's {service} service on 127.0.0.1:{port} never accepted a "
-                            f"connection\n{self.log()}"
-                        ) from None
-                    time.sleep(0.05)
+        wait_listening("Postfix", self.ports, limit, self.log, PostfixError)
 
     def _master_alive(self) -> bool:
         if self.master_pid is None:

@@ -23,15 +23,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from netns import hosts, inside, namespaces, process, run, skip_reason, veth, wait_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,26 +55,9 @@ NETWORKS: dict[str, list[list[str]]] = {
 }  # fmt: skip
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-
-
-def _skip_reason() -> str | None:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        return "needs root on Linux (network namespaces and iptables)"
-    for tool in ("ip", "iptables"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian: apt-get install -y iproute2 iptables)"
-    return None
-
-
-def _in(ns: str, *cmd: str) -> list[str]:
-    return ["ip", "netns", "exec", ns, *cmd]
-
-
 @pytest.fixture
 def classroom(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    reason = _skip_reason()
+    reason = skip_reason(iptables=True)
     if reason:
         if os.environ.get("SMTPLAB_REQUIRE_PEERS"):
             pytest.fail(reason)
@@ -81,42 +65,25 @@ def classroom(tmp_path: Path) -> Iterator[dict[str, Any]]:
     tag = uuid.uuid4().hex[:5]
     school = f"scl{tag}"
     learners = {label: f"sl{i}{tag}" for i, label in enumerate(NETWORKS)}
-    created: list[str] = []
-    hosts_dirs: list[Path] = []
-    procs: list[subprocess.Popen[str]] = []
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    try:
-        for ns in (school, *learners.values()):
-            _run("ip", "netns", "add", ns)
-            created.append(ns)
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
+    with namespaces(school, *learners.values(), or_skip=False), ExitStack() as running:
         for i, (label, ns) in enumerate(learners.items()):
             school_ip, learner_ip = f"10.232.{i}.2", f"10.232.{i}.1"
-            _run("ip", "link", "add", f"vl{i}{tag}", "netns", ns, "type", "veth", "peer",
-                 "name", f"vs{i}{tag}", "netns", school)  # fmt: skip
-            for where, dev, addr in ((ns, f"vl{i}{tag}", learner_ip),
-                                     (school, f"vs{i}{tag}", school_ip)):  # fmt: skip
-                _run("ip", "-n", where, "addr", "add", f"{addr}/24", "dev", dev)
-                _run("ip", "-n", where, "link", "set", dev, "up")
+            veth(ns, f"vl{i}{tag}", learner_ip, school, f"vs{i}{tag}", school_ip)
             for rule in NETWORKS[label]:
-                _run(*_in(ns, "iptables", *[r.format(school=school_ip) for r in rule]))
-            hosts = Path("/etc/netns") / ns
-            hosts.mkdir(parents=True, exist_ok=True)
-            hosts_dirs.append(hosts)
-            (hosts / "hosts").write_text(f"{school_ip} mail.test.example\n127.0.0.1 localhost\n")
-        mail = subprocess.Popen(
-            _in(school, sys.executable, str(SERVERS), json.dumps(PLAN), str(tmp_path / "ca.pem"),
-                "mail.test.example", "0.0.0.0"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        procs.append(mail)
-        assert mail.stdout is not None and mail.stdout.readline().strip() == "ready"
-        collector = subprocess.Popen(
-            _in(school, sys.executable, "-m", "smtplab", "class", "serve", "--port", "443",
-                "--dir", str(tmp_path / "class")),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        procs.append(collector)
+                run(*inside(ns, "iptables", *[r.format(school=school_ip) for r in rule]))
+            hosts(ns, f"{school_ip} mail.test.example\n127.0.0.1 localhost\n")
+        mail = running.enter_context(process(
+            inside(school, sys.executable, str(SERVERS), json.dumps(PLAN),
+                   str(tmp_path / "ca.pem"), "mail.test.example", "0.0.0.0"),
+            env,
+        ))  # fmt: skip
+        wait_ready(mail, None)
+        collector = running.enter_context(process(
+            inside(school, sys.executable, "-m", "smtplab", "class", "serve", "--port", "443",
+                   "--dir", str(tmp_path / "class")),
+            env,
+        ))  # fmt: skip
         assert collector.stdout is not None
         head = ""
         while "Ctrl-C stops" not in head and collector.poll() is None:
@@ -126,27 +93,15 @@ def classroom(tmp_path: Path) -> Iterator[dict[str, Any]]:
         assert code and key, head + (collector.stderr.read() if collector.poll() else "")
         yield {"school": school, "learners": learners, "code": code.group(1),
                "key": key.group(1), "env": env, "tmp": tmp_path}  # fmt: skip
-    finally:
-        for proc in procs:
-            proc.terminate()
-            try:
-                proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=10)
-        for ns in created:
-            subprocess.run(["ip", "netns", "delete", ns], check=False, capture_output=True)
-        for d in hosts_dirs:
-            shutil.rmtree(d, ignore_errors=True)
 
 
 def _share(c: dict[str, Any], label: str, index: int) -> subprocess.Popen[str]:
     ns = c["learners"][label]
     out = c["tmp"] / f"{label}.jsonl"
     return subprocess.Popen(
-        _in(ns, sys.executable, "-m", "smtplab", "record", "mail.test.example",
-            "--timeout", "2", "--vantage", label, "-o", str(out),
-            "--share", f"10.232.{index}.2:443", "--code", c["code"], "--yes"),
+        inside(ns, sys.executable, "-m", "smtplab", "record", "mail.test.example",
+               "--timeout", "2", "--vantage", label, "-o", str(out),
+               "--share", f"10.232.{index}.2:443", "--code", c["code"], "--yes"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=c["env"],
     )  # fmt: skip
 
@@ -164,7 +119,7 @@ def test_five_networks_share_and_the_page_shows_the_pattern(classroom: dict[str,
     )
     url = f"http://10.232.0.2:443/api/summary?key={c['key']}"
     done = subprocess.run(
-        _in(c["school"], sys.executable, "-c", fetch, url),
+        inside(c["school"], sys.executable, "-c", fetch, url),
         capture_output=True, text=True, timeout=60, check=True, env=c["env"],
     )  # fmt: skip
     s = json.loads(done.stdout)
@@ -185,10 +140,10 @@ def test_five_networks_share_and_the_page_shows_the_pattern(classroom: dict[str,
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (the data above was checked)")
     page = subprocess.run(
-        _in(c["school"], str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update", "--no-first-run",
-            f"--user-data-dir={c['tmp'] / 'chromium'}", "--virtual-time-budget=8000",
-            "--dump-dom", f"http://10.232.0.2:443/?key={c['key']}"),
+        inside(c["school"], str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update", "--no-first-run",
+               f"--user-data-dir={c['tmp'] / 'chromium'}", "--virtual-time-budget=8000",
+               "--dump-dom", f"http://10.232.0.2:443/?key={c['key']}"),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     dom = page.stdout

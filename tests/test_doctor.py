@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
@@ -16,7 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import NAME, Namespace, namespace
+from netns import (
+    NAME,
+    Namespace,
+    hosts,
+    inside,
+    namespace,
+    namespaces,
+    process,
+    run,
+    skip_reason,
+    veth,
+    wait_ready,
+)
 
 import smtplab
 from smtplab.cli import main
@@ -247,19 +257,6 @@ asyncio.run(main())
 """
 
 
-def _run(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-
-
-def _netns_skip_reason() -> str | None:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        return "needs root on Linux (network namespaces and iptables)"
-    for tool in ("ip", "iptables"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian: apt-get install -y iproute2 iptables)"
-    return None
-
-
 @pytest.fixture
 def hotel_network(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Two namespaces: a laptop, and a hotel gateway that also hosts the real mail server.
@@ -267,62 +264,24 @@ def hotel_network(tmp_path: Path) -> Iterator[dict[str, Any]]:
     The gateway DROPs 587 and REDIRECTs 25 to its own impostor server (another name, another
     certificate). Addresses exist only inside these namespaces.
     """
-    reason = _netns_skip_reason()
+    reason = skip_reason(iptables=True)
     if reason:
         pytest.skip(reason)
     tag = uuid.uuid4().hex[:6]
     laptop, gateway = f"slc{tag}", f"slg{tag}"
-    hosts_dir = Path("/etc/netns") / laptop
-    created: list[str] = []
-    proc: subprocess.Popen[str] | None = None
-    try:
-        try:
-            _run("ip", "netns", "add", laptop)
-            created.append(laptop)
-            _run("ip", "netns", "add", gateway)
-            created.append(gateway)
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"cannot create network namespaces here: {exc.stderr!r}")
-        _run("ip", "link", "add", f"vc{tag}", "netns", laptop, "type", "veth", "peer", "name",
-             f"vg{tag}", "netns", gateway)  # fmt: skip
-        ends = ((laptop, f"vc{tag}", "10.231.0.1"), (gateway, f"vg{tag}", "10.231.0.2"))
-        for ns, dev, addr in ends:
-            _run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            _run("ip", "-n", ns, "link", "set", dev, "up")
-            _run("ip", "-n", ns, "link", "set", "lo", "up")
-        g = ("ip", "netns", "exec", gateway, "iptables")
-        _run(*g, "-A", "INPUT", "-p", "tcp", "--dport", "587", "-j", "DROP")
-        _run(*g, "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "25",
-             "-j", "REDIRECT", "--to-ports", "2500")  # fmt: skip
-        hosts_dir.mkdir(parents=True, exist_ok=True)
-        (hosts_dir / "hosts").write_text("10.231.0.2 mail.test.example\n127.0.0.1 localhost\n")
+    with namespaces(laptop, gateway):
+        veth(laptop, f"vc{tag}", "10.231.0.1", gateway, f"vg{tag}", "10.231.0.2")
+        g = inside(gateway, "iptables")
+        run(*g, "-A", "INPUT", "-p", "tcp", "--dport", "587", "-j", "DROP")
+        run(*g, "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "25",
+            "-j", "REDIRECT", "--to-ports", "2500")  # fmt: skip
+        hosts(laptop, "10.231.0.2 mail.test.example\n127.0.0.1 localhost\n")
         ca = tmp_path / "ca.pem"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", gateway, sys.executable, "-c", SERVER, str(ca), "10.231.0.2"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 20
-        line = proc.stdout.readline()
-        assert line.strip() == "ready" and time.monotonic() < deadline, proc.stderr.read()
-        yield {"laptop": laptop, "ca": ca, "env": env}
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=10)
-        for ns in created:
-            subprocess.run(
-                ["ip", "netns", "delete", ns], check=False, capture_output=True, timeout=30
-            )
-        shutil.rmtree(hosts_dir, ignore_errors=True)
+        server = inside(gateway, sys.executable, "-c", SERVER, str(ca), "10.231.0.2")
+        with process(server, env) as proc:
+            wait_ready(proc, 20)
+            yield {"laptop": laptop, "ca": ca, "env": env}
 
 
 def test_doctor_on_a_real_network_with_iptables(hotel_network: dict[str, Any]) -> None:

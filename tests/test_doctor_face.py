@@ -8,7 +8,6 @@ import json
 import os
 import re
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 from netns import NAME, namespace
 from rich.cells import cell_len
+from tmux import needs_tmux, run_to_the_end, smtplab_command
 
 import smtplab
 from smtplab.advice import advise, guess_provider, provider_facts
@@ -302,34 +302,13 @@ def test_nothing_listens_on_a_real_server_that_answers_elsewhere(tmp_path: Path)
 # --------------------------------------------------------------------------- a real terminal
 
 
-def _tmux(server: str, *args: str) -> str:
-    return subprocess.run(
-        ["tmux", "-L", server, *args], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-
-
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+@needs_tmux
 def test_doctor_in_an_80_column_terminal() -> None:
     server = f"smtplab-doctor-{os.getpid()}"
-    env = "env -u NO_COLOR TERM=xterm-256color COLUMNS=80"
-    command = (
-        f"cd {ROOT} && {env} PYTHONPATH={ROOT} {sys.executable} -m smtplab doctor "
-        "smtp.lab.example --lab hotel-wifi --timeout 5; echo __DONE__ $?; sleep 120"
+    command = smtplab_command(
+        "doctor smtp.lab.example --lab hotel-wifi --timeout 5", env="COLUMNS=80"
     )
-    _tmux(server, "new-session", "-d", "-x", "80", "-y", "80", command)
-    try:
-        saw_live = False
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            screen = _tmux(server, "capture-pane", "-p", "-J")
-            saw_live = saw_live or "s left · waiting for the TCP connection" in screen
-            if "__DONE__" in screen:
-                break
-            time.sleep(0.1)
-        joined = _tmux(server, "capture-pane", "-p", "-J", "-S", "-200")
-        coloured = _tmux(server, "capture-pane", "-p", "-e", "-S", "-200")
-    finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, timeout=30)
+    saw_live, joined, coloured = run_to_the_end(server, command, rows=80, poll=0.1)
     assert "__DONE__ 0" in joined, joined
     assert saw_live, "no live line while port 587 was being dropped"
     assert "s left" not in joined  # the live lines are gone

@@ -17,16 +17,15 @@ import shutil
 import smtplib
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 from exim import HOSTNAME, OLD_HOSTNAME, PASSWORD, USER, Exim, skip_reason
+from mta import auth_of, codes, features, probe_cli_json, running, unverified
 
 import smtplab
 from smtplab import schema
-from smtplab.engine import ProbeResult
 from smtplab.records import validate_record
 from smtplab.tls import HANDS_OVER_CHAIN
 
@@ -50,34 +49,7 @@ CONNECTION = re.compile(r"SMTP connection from \[127\.0\.0\.1\] \(TCP/IP connect
 
 @pytest.fixture(scope="session")
 def exim() -> Iterator[Exim]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    ex = Exim().start()
-    try:
-        yield ex
-    finally:
-        ex.stop()
-
-
-def unverified() -> ssl.SSLContext:
-    """What stdlib smtplib uses when given no context: encryption without authentication."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def features(s: smtplib.SMTP) -> set[str]:
-    return {k.upper() for k in s.esmtp_features}
-
-
-def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
-    return tuple(s.esmtp_features.get("auth", "").upper().split())
-
-
-def codes(r: ProbeResult) -> set[str]:
-    return {f.code for f in r.findings}
+    yield from running(skip_reason(), lambda: Exim().start())
 
 
 def expected_auth(service: str) -> tuple[str, ...]:
@@ -430,26 +402,7 @@ def test_probe_many_agrees_with_single_probes(exim: Exim) -> None:
 
 def test_cli_json_one_record_per_port(exim: Exim) -> None:
     ports = [exim.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smtplab",
-            "probe",
-            "127.0.0.1",
-            "-p",
-            ",".join(map(str, ports)),
-            "--json",
-            "--timeout",
-            "1",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    records = [json.loads(line) for line in out.stdout.splitlines()]
+    records = probe_cli_json(ports)
     assert [r["port"] for r in records] == ports
     assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
     assert all(validate_record(r) == [] for r in records), [validate_record(r) for r in records]

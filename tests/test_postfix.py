@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import smtplib
-import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+from mta import auth_of, codes, features, probe_cli_json, running, unverified
 from postfix import HOSTNAME, Postfix, skip_reason
 
 import smtplab
 from smtplab import schema
-from smtplab.engine import ProbeResult
 
 pytestmark = pytest.mark.postfix
 
@@ -30,34 +29,7 @@ SUBMISSION_AUTH = ("PLAIN", "LOGIN")
 
 @pytest.fixture(scope="session")
 def postfix() -> Iterator[Postfix]:
-    reason = skip_reason()
-    if reason:
-        pytest.skip(reason)
-    pf = Postfix().start()
-    try:
-        yield pf
-    finally:
-        pf.stop()
-
-
-def unverified() -> ssl.SSLContext:
-    """What stdlib smtplib uses when given no context: encryption without authentication."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def features(s: smtplib.SMTP) -> set[str]:
-    return {k.upper() for k in s.esmtp_features}
-
-
-def auth_of(s: smtplib.SMTP) -> tuple[str, ...]:
-    return tuple(s.esmtp_features.get("auth", "").upper().split())
-
-
-def codes(r: ProbeResult) -> set[str]:
-    return {f.code for f in r.findings}
+    yield from running(skip_reason(), lambda: Postfix().start())
 
 
 def expected_auth(pf: Postfix, service: str) -> tuple[str, ...]:
@@ -161,26 +133,7 @@ def test_mixing_up_tls_modes_is_named(postfix: Postfix) -> None:
 
 def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
     ports = [postfix.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "smtplab",
-            "probe",
-            "127.0.0.1",
-            "-p",
-            ",".join(map(str, ports)),
-            "--json",
-            "--timeout",
-            "1",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    records = [json.loads(line) for line in out.stdout.splitlines()]
+    records = probe_cli_json(ports)
     assert [r["port"] for r in records] == ports
     assert all(list(r) == list(schema.FIELD_NAMES) for r in records)
     assert [r["outcome"] for r in records] == ["open"] * 4

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import Certs, ServerThread
+from leaks import starttls_server
+from servers import Certs, RawHandler, ServerThread
 
 import smtplab
 from smtplab import schema
@@ -499,38 +500,24 @@ def test_unknown_options_are_refused_before_any_target_is_checked() -> None:
 # --- why MAIL was refused: encryption or a login (issue 15 #3) ---------------------------------
 
 
-def _mail_refusing_server(certs: Certs, after_tls: bytes, seen: list[bytes]) -> object:
+def _mail_refusing_server(certs: Certs, after_tls: bytes, seen: list[bytes]) -> RawHandler:
     """STARTTLS with a trusted certificate; MAIL before TLS gets Haraka's 550 Authentication
     required, MAIL after TLS gets ``after_tls``. Records every command it receives."""
 
-    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 haraka.test ESMTP\r\n")
-        while line := await asyncio.wait_for(reader.readline(), 8):
-            seen.append(line.rstrip(b"\r\n"))
-            verb = line.split(b" ", 1)[0].strip().upper()
-            tls = writer.get_extra_info("ssl_object") is not None
-            if verb == b"EHLO":
-                writer.write(
-                    b"250-haraka.test\r\n250 AUTH PLAIN LOGIN\r\n"
-                    if tls
-                    else b"250-haraka.test\r\n250 STARTTLS\r\n"
-                )
-            elif verb == b"STARTTLS":
-                writer.write(b"220 go ahead\r\n")
-                await writer.drain()
-                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
-                continue
-            elif verb == b"MAIL":
-                writer.write(after_tls if tls else b"550 5.7.1 Authentication required\r\n")
-            elif verb == b"QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                return
-            else:
-                writer.write(b"250 OK\r\n")
-            await writer.drain()
+    def answer(line: bytes, tls: bool) -> bytes:
+        if line.split(b" ", 1)[0].strip().upper() == b"MAIL":
+            return after_tls if tls else b"550 5.7.1 Authentication required\r\n"
+        return b"250 OK\r\n"
 
-    return run
+    return starttls_server(
+        certs,
+        b"haraka.test",
+        answer,
+        mechanisms=b"PLAIN LOGIN",
+        go_ahead=b"220 go ahead\r\n",
+        seen=seen,
+        wait=8,
+    )
 
 
 @pytest.mark.parametrize(
@@ -547,7 +534,7 @@ def test_the_reason_mail_was_refused_is_asked_after_starttls(
     if not hasattr(asyncio.StreamWriter, "start_tls"):
         pytest.skip("StreamWriter.start_tls needs Python 3.11")
     seen: list[bytes] = []
-    port = servers.raw(_mail_refusing_server(certs, after_tls, seen))  # type: ignore[arg-type]
+    port = servers.raw(_mail_refusing_server(certs, after_tls, seen))
     r = smtplab.probe("localhost", port, cafile=cafile, timeout=2, tls_required_check=True)
     assert code in codes(r), (codes(r), r.error)
     message = next(f.message for f in r.findings if f.code == code)

@@ -10,7 +10,6 @@ JSON, ``repr`` and ``str``, the HTML view, the transcript, and a file written by
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import itertools
@@ -27,6 +26,7 @@ import pytest
 from hostile import has_stream_start_tls
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from leaks import answer_auth, assert_absent, shown_texts, starttls_server
 from servers import Certs, ServerThread
 
 import smtplab
@@ -56,34 +56,8 @@ def echo_port(servers: ServerThread, certs: Certs, echo: Echo) -> int:
     if not has_stream_start_tls():
         pytest.skip("StreamWriter.start_tls needs Python 3.11")
 
-    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 echo.test ESMTP\r\n")
-        while line := await asyncio.wait_for(reader.readline(), 5):
-            verb = line.split(b" ", 1)[0].strip().upper()
-            if verb == b"EHLO":
-                tls = writer.get_extra_info("ssl_object") is not None
-                writer.write(
-                    b"250-echo.test\r\n250 AUTH PLAIN\r\n"
-                    if tls
-                    else b"250-echo.test\r\n250 STARTTLS\r\n"
-                )
-            elif verb == b"STARTTLS":
-                writer.write(b"220 go\r\n")
-                await writer.drain()
-                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
-                continue
-            elif verb == b"AUTH":
-                echo.got.append(line.rstrip(b"\r\n"))
-                writer.write(echo.reply)
-            elif verb == b"QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                return
-            else:
-                writer.write(b"250 OK\r\n")
-            await writer.drain()
-
-    return servers.raw(run)
+    answer = answer_auth(echo.got, lambda: echo.reply)
+    return servers.raw(starttls_server(certs, b"echo.test", answer))
 
 
 @pytest.fixture(scope="module")
@@ -97,22 +71,6 @@ def probe_echo(port: int, cafile: str, password: str) -> ProbeResult:
     return smtplab.probe(
         "127.0.0.1", port, auth=(USER, password), cafile=cafile, timeout=2, deadline=6
     )
-
-
-def places(r: ProbeResult, saved: Path) -> dict[str, str]:
-    """Every text a result shows, as a learner or a file would see it."""
-    smtplab.save_records([r], saved)
-    return {
-        "record": json.dumps(r.to_record(), ensure_ascii=False),
-        "record-ascii": json.dumps(r.to_record()),
-        "repr": repr(r),
-        "str": str(r),
-        "html": r._repr_html_(),
-        "transcript": "\n".join(x.text for x in r.transcript),
-        "error": r.error or "",
-        "findings": "\n".join(f.message for f in r.findings),
-        "saved file": saved.read_text(encoding="utf-8"),
-    }
 
 
 # --- issue 23 #3: a password in error text --------------------------------------------------
@@ -140,9 +98,7 @@ def test_a_password_echoed_in_a_line_that_is_not_smtp_stays_out_of_the_error(
     escaped = repr(password)[1:-1]
     fragments = {password[i : i + 8] for i in range(len(password) - 7)}
     fragments |= {escaped[i : i + 8] for i in range(len(escaped) - 7)}
-    for where, text in places(r, tmp_path / "r.jsonl").items():
-        for fragment in fragments:
-            assert fragment not in text, f"{fragment!r} of the password is in the {where}"
+    assert_absent(shown_texts(r, tmp_path / "r.jsonl"), fragments)
     assert "[redacted]" in r.error
     from smtplab.replaying import differences, replay
 
@@ -313,35 +269,15 @@ def script_port(servers: ServerThread, certs: Certs, script: Script) -> int:
     if not has_stream_start_tls():
         pytest.skip("StreamWriter.start_tls needs Python 3.11")
 
-    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        said = dict(script.lines)
-        writer.write(said.get("greeting", b"220 echo.test ESMTP\r\n"))
-        while line := await asyncio.wait_for(reader.readline(), 5):
-            verb = line.split(b" ", 1)[0].strip().upper()
-            if verb == b"EHLO":
-                if writer.get_extra_info("ssl_object") is None:
-                    writer.write(b"250-echo.test\r\n250 STARTTLS\r\n")
-                else:
-                    writer.write(
-                        b"250-echo.test\r\n" + said.get("ehlo", b"") + b"250 AUTH PLAIN\r\n"
-                    )
-            elif verb == b"STARTTLS":
-                writer.write(b"220 go\r\n")
-                await writer.drain()
-                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
-                continue
-            elif verb == b"AUTH":
-                script.got.append(line.rstrip(b"\r\n"))
-                writer.write(said.get("auth", b"535 5.7.8 no\r\n"))
-            elif verb == b"QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                return
-            else:
-                writer.write(b"250 OK\r\n")
-            await writer.drain()
-
-    return servers.raw(run)
+    return servers.raw(
+        starttls_server(
+            certs,
+            b"echo.test",
+            answer_auth(script.got, lambda: script.lines.get("auth", b"535 5.7.8 no\r\n")),
+            greeting=lambda: script.lines.get("greeting", b"220 echo.test ESMTP\r\n"),
+            ehlo_lines=lambda: script.lines.get("ehlo", b""),
+        )
+    )
 
 
 def run_injection(
@@ -393,7 +329,7 @@ def test_no_form_of_the_secret_survives_a_real_server(
     r = run_injection(script_port, cafile, script, password, inj)
     forms = inj.checked(password)
     assume(not leaks(forms, {"own": own_text(r)}))  # a secret like "127.0.0.1" is no echo
-    texts = places(r, tmp_path / f"{uuid.uuid4().hex}.jsonl")
+    texts = shown_texts(r, tmp_path / f"{uuid.uuid4().hex}.jsonl")
     texts["server lines run together"] = server_lines_joined(r)
     assert not leaks(forms, texts), (inj, leaks(forms, texts)[:5])
 

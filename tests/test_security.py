@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import pytest
 from hostile import has_stream_start_tls
+from leaks import answer_auth, assert_absent, shown_texts, starttls_server
 from servers import PASSWORD, USER, Certs, ServerThread, Sink
 
 import smtplab
@@ -456,26 +457,12 @@ def assert_nothing_leaks(
     r: ProbeResult, secrets: list[str], caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     saved = tmp_path / "records.jsonl"
-    smtplab.save_records([r], saved)
-    places = {
-        "transcript": "\n".join(x.text for x in r.transcript),
-        "record": json.dumps(r.to_record(), ensure_ascii=False),
-        "record-ascii": json.dumps(r.to_record()),
-        "repr": repr(r),
-        "str": str(r),
-        "summary": r.summary(),
-        "html": r._repr_html_(),
-        "error": r.error or "",
-        "findings": " ".join(f.message for f in r.findings),
-        "saved file": saved.read_text(encoding="utf-8"),
-        "logs": caplog.text
-        + "\n".join(
-            f"{rec.getMessage()} {rec.args!r} {rec.exc_text or ''}" for rec in caplog.records
-        ),
-    }
-    for where, text in places.items():
-        for secret in secrets:
-            assert secret not in text, f"a secret appears in the {where}"
+    texts = shown_texts(r, saved)
+    texts["summary"] = r.summary()
+    texts["logs"] = caplog.text + "\n".join(
+        f"{rec.getMessage()} {rec.args!r} {rec.exc_text or ''}" for rec in caplog.records
+    )
+    assert_absent(texts, secrets)
     assert smtplab.load_records(saved).iloc[0]["outcome"] == r.outcome
 
 
@@ -632,30 +619,7 @@ def test_secret_sent_really_is_the_one_redacted(
         pytest.skip("StreamWriter.start_tls needs Python 3.11")
     got: list[bytes] = []
 
-    async def drop_on_auth(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 drop.test ESMTP\r\n")
-        while line := await asyncio.wait_for(reader.readline(), 5):
-            verb = line.split(b" ", 1)[0].strip().upper()
-            if verb == b"EHLO":
-                tls = writer.get_extra_info("ssl_object") is not None
-                writer.write(
-                    b"250-drop.test\r\n250 AUTH PLAIN\r\n"
-                    if tls
-                    else b"250-drop.test\r\n250 STARTTLS\r\n"
-                )
-            elif verb == b"STARTTLS":
-                writer.write(b"220 go\r\n")
-                await writer.drain()
-                await writer.start_tls(certs.server_context())  # type: ignore[attr-defined]
-                continue
-            elif verb == b"AUTH":
-                got.append(line.rstrip(b"\r\n"))
-                writer.transport.abort()
-                return
-            else:
-                writer.write(b"250 OK\r\n")
-            await writer.drain()
-
+    drop_on_auth = starttls_server(certs, b"drop.test", answer_auth(got, lambda: None))
     caplog.set_level(logging.DEBUG)
     port = servers.raw(drop_on_auth)
     r = smtplab.probe("127.0.0.1", port, auth=(USER, PASSWORD), cafile=cafile, timeout=2)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from tmux import needs_tmux, run_to_the_end, smtplab_command, terminal, tmux
 
 import smtplab
 from smtplab import schema
@@ -294,35 +294,12 @@ def test_concurrency_option_bounds_probes_in_flight(tmp_path: Path) -> None:
 # --- the real CLI in a real terminal (tmux, 80 columns) ---------------------------------------
 
 
-def _tmux(server: str, *args: str) -> str:
-    return subprocess.run(
-        ["tmux", "-L", server, *args], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-
-
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+@needs_tmux
 def test_probe_in_an_80_column_terminal() -> None:
     server = f"smtplab-test-{os.getpid()}"
-    env = "env -u NO_COLOR TERM=xterm-256color"
-    command = (
-        f"cd {ROOT} && {env} PYTHONPATH={ROOT} {sys.executable} -m smtplab probe "
-        "smtp.lab.example --lab home-isp --timeout 3; echo __DONE__ $?; sleep 120"
-    )
-    _tmux(server, "new-session", "-d", "-x", "80", "-y", "60", command)
-    try:
-        saw_live = False
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            screen = _tmux(server, "capture-pane", "-p", "-J")
-            # port 25 is dropped at home: its line says it still waits for the TCP connection
-            saw_live = saw_live or "s left · waiting for the TCP connection" in screen
-            if "__DONE__" in screen:
-                break
-            time.sleep(0.2)
-        joined = _tmux(server, "capture-pane", "-p", "-J", "-S", "-200")
-        coloured = _tmux(server, "capture-pane", "-p", "-e", "-S", "-200")
-    finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, timeout=30)
+    command = smtplab_command("probe smtp.lab.example --lab home-isp --timeout 3")
+    # port 25 is dropped at home: its line says it still waits for the TCP connection
+    saw_live, joined, coloured = run_to_the_end(server, command, rows=60, poll=0.2)
     assert "__DONE__ 0" in joined, joined
     assert saw_live, "no live line per port while port 25 waited out its timeout"
     assert_fits(joined, 80)  # -J joins lines the terminal wrapped: none may be wider
@@ -337,33 +314,26 @@ def _lab_on_a_projector(
 ) -> tuple[str, str]:
     """``smtplab lab`` in a real 80x24 terminal: (the screen once it serves, how many lines
     scrolled off); ``while_serving(screen)`` runs before Ctrl-C stops it."""
-    env = "env -u NO_COLOR TERM=xterm-256color"
-    command = (
-        f"cd {ROOT} && {env} PYTHONPATH={ROOT} {sys.executable} -m smtplab lab "
-        f"--scenario {scenario} --dir {folder}; echo __DONE__ $?; sleep 120"
-    )
-    _tmux(server, "new-session", "-d", "-x", "80", "-y", "24", command)
-    try:
+    command = smtplab_command(f"lab --scenario {scenario} --dir {folder}")
+    with terminal(server, command, rows=24):
         deadline = time.monotonic() + 60
         screen = ""
         while time.monotonic() < deadline and "Inbox: http" not in screen:
             time.sleep(0.2)
-            screen = _tmux(server, "capture-pane", "-p")
-        scrolled = _tmux(server, "display-message", "-p", "#{history_size}").strip()
+            screen = tmux(server, "capture-pane", "-p")
+        scrolled = tmux(server, "display-message", "-p", "#{history_size}").strip()
         if while_serving is not None:
             while_serving(screen)
-        _tmux(server, "send-keys", "C-c")
+        tmux(server, "send-keys", "C-c")
         after = ""
         while time.monotonic() < deadline and "__DONE__" not in after:
             time.sleep(0.2)
-            after = _tmux(server, "capture-pane", "-p")
-    finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, timeout=30)
+            after = tmux(server, "capture-pane", "-p")
     assert "Lab stopped." in after and "__DONE__ 0" in after, after
     return screen, scrolled
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
+@needs_tmux
 @pytest.mark.parametrize("scenario", ["classroom", "open-internet", "hotel-wifi"])
 def test_the_lab_fits_an_80x24_projector_terminal(scenario: str, tmp_path: Path) -> None:
     import re
