@@ -224,12 +224,12 @@ def test_login_check_over_verified_tls(exim: Exim) -> None:
     for service, mode in (("submission", "auto"), ("submissions", "tls")):
         port = exim.ports[service]
         ok = smtplab.probe(
-            "127.0.0.1", port, mode=mode, timeout=3, cafile=cafile, auth=(USER, PASSWORD)
+            "127.0.0.1", port, mode=mode, timeout=8, cafile=cafile, auth=(USER, PASSWORD)
         )
         assert "auth_ok" in codes(ok), (service, ok.transcript)
         mark = len(mainlog(exim))
         bad = smtplab.probe(
-            "127.0.0.1", port, mode=mode, timeout=3, cafile=cafile, auth=(USER, "x")
+            "127.0.0.1", port, mode=mode, timeout=8, cafile=cafile, auth=(USER, "x")
         )
         assert "auth_failed" in codes(bad)
         # Exim's own log confirms the refused attempt (with the user name, not the password)
@@ -239,10 +239,10 @@ def test_login_check_over_verified_tls(exim: Exim) -> None:
             assert PASSWORD not in text and "AUTH PLAIN [redacted]" in text
     # smtplib logs in with the same user over the same verified TLS
     trusted = ssl.create_default_context(cafile=cafile)
-    with smtplib.SMTP("127.0.0.1", exim.ports["submission"], timeout=3) as s:
+    with smtplib.SMTP("127.0.0.1", exim.ports["submission"], timeout=10) as s:
         s.starttls(context=trusted)
         assert s.login(USER, PASSWORD)[0] == 235
-    with smtplib.SMTP_SSL("127.0.0.1", exim.ports["submissions"], timeout=3, context=trusted) as s:
+    with smtplib.SMTP_SSL("127.0.0.1", exim.ports["submissions"], timeout=10, context=trusted) as s:
         assert s.login(USER, PASSWORD)[0] == 235
 
 
