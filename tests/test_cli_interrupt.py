@@ -11,7 +11,6 @@ import json
 import os
 import pty
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ptyio import read_available
 
 from smtplab.records import load_records
 
@@ -26,19 +26,9 @@ FAST = {465, 587, 2525}
 TICK = "✓".encode()
 
 
-def _read(fd: int, wait: float) -> bytes:
-    r, _, _ = select.select([fd], [], [], wait)
-    if not r:
-        return b""
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # the other end closed (Linux says EIO)
-        return b""
-
-
 def _drain(fd: int) -> bytes:
     got = b""
-    while chunk := _read(fd, 0.3):
+    while chunk := read_available(fd, 0.3):
         got += chunk
     return got
 
@@ -55,7 +45,7 @@ def _interrupt_on_a_terminal(*args: str) -> tuple[int, str, str, float]:
     try:
         seen, deadline = b"", time.monotonic() + 60
         while seen.count(TICK) < len(FAST) and time.monotonic() < deadline:
-            seen += _read(master, 0.5)
+            seen += read_available(master, 0.5)
         assert seen.count(TICK) >= len(FAST), seen.decode(errors="replace")[-2000:]
         proc.send_signal(signal.SIGINT)
         pressed = time.monotonic()

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netns import NAME, namespace
+from ptyio import read_available
 
 import smtplab
 from smtplab.advice import PURPOSES, Advice, advise, as_records
@@ -306,16 +306,6 @@ def test_the_secret_is_never_an_argument(tmp_path: Path) -> None:
     assert b"the variable named is not set" in done.stderr
 
 
-def _read(fd: int, wait: float) -> bytes:
-    r, _, _ = select.select([fd], [], [], wait)
-    if not r:
-        return b""
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # the other end closed (Linux says EIO)
-        return b""
-
-
 def test_the_secret_typed_at_a_prompt_is_not_echoed(tmp_path: Path) -> None:
     """On a real terminal (a pty that is the command's controlling terminal, as getpass reads
     /dev/tty): the prompt names the port, the typed password is not shown, the login works."""
@@ -328,11 +318,11 @@ def test_the_secret_typed_at_a_prompt_is_not_echoed(tmp_path: Path) -> None:
     seen, deadline = b"", time.monotonic() + 90
     try:
         while b"(not shown): " not in seen and time.monotonic() < deadline:
-            seen += _read(fd, 0.5)
+            seen += read_available(fd, 0.5)
         assert b"Password for student at smtp.lab.example port 465 (not shown): " in seen, seen
         os.write(fd, password.encode() + b"\n")
         while time.monotonic() < deadline:
-            chunk = _read(fd, 0.5)
+            chunk = read_available(fd, 0.5)
             seen += chunk
             if b"Login check on" in seen and not chunk:
                 break
@@ -363,6 +353,19 @@ def test_the_injected_auth_line_keeps_the_reply_well_formed(
     assert mask_server_line(line, inject) == out
 
 
+def doctor_login(ns: Any, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[bytes]:
+    """``smtplab doctor NAME --login me`` inside the namespace, trusting its CA, no terminal."""
+    cmd = [sys.executable, "-m", "smtplab", "doctor", NAME, "--timeout", "2", "--cafile"]
+    return subprocess.run(
+        ns.command([*cmd, ns.cafile, "--login", "me", *extra]),
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def test_the_injecting_middlebox_gets_no_recommendation_and_no_secret(tmp_path: Path) -> None:
     """A STARTTLS-stripping middlebox in front of 587 and 2525 that also injects
     ``250-AUTH PLAIN LOGIN`` into the cleartext EHLO reply; 465 is closed. The doctor must not
@@ -372,15 +375,7 @@ def test_the_injecting_middlebox_gets_no_recommendation_and_no_secret(tmp_path: 
     secret = "Sekrit-Behind-Box-77"
     with namespace({"587": "strip_inject", "2525": "strip_inject"}, tmp_path, log) as ns:
         env = {**ns.env, "SMTPLAB_PASSWORD": secret}
-        cmd = [sys.executable, "-m", "smtplab", "doctor", NAME, "--timeout", "2"]
-        done = subprocess.run(
-            ns.command([*cmd, "--cafile", ns.cafile, "--login", "me", "--json"]),
-            env=env,
-            capture_output=True,
-            check=False,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        done = doctor_login(ns, env, "--json")
         seen = ns.run([sys.executable, "-m", "smtplab", "probe", NAME, "-p", "587", "--json"])
     record = json.loads(seen.stdout.splitlines()[0])  # the box did inject the fake AUTH line
     assert record["auth_before_tls"] == ["PLAIN", "LOGIN"] and not record["starttls_offered"]
@@ -401,24 +396,9 @@ def test_beside_the_injecting_middlebox_the_login_goes_to_465_only(tmp_path: Pat
     log.touch()
     with namespace({"465": "good", "587": "strip_inject"}, tmp_path, log) as ns:
         env = {**ns.env, "SMTPLAB_PASSWORD": "Another-Secret-88"}
-        cmd = [sys.executable, "-m", "smtplab", "doctor", NAME, "--timeout", "2"]
-        done = subprocess.run(
-            ns.command([*cmd, "--cafile", ns.cafile, "--login", "me", "--json"]),
-            env=env,
-            capture_output=True,
-            check=False,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        done = doctor_login(ns, env, "--json")
         # the same refusal, told for the provider named: its own login steps
-        gmail = subprocess.run(
-            ns.command([*cmd, "--cafile", ns.cafile, "--login", "me", "--provider", "gmail"]),
-            env=env,
-            capture_output=True,
-            check=False,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        gmail = doctor_login(ns, env, "--provider", "gmail")
     d = json.loads(done.stdout)
     assert d["recommended"]["port"] == 465 and d["login"]["port"] == 465
     assert d["login"]["status"] == "refused"  # these servers refuse every login
