@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from smtplab._paths import notebooks_dir
 from smtplab.errors import SmtplabError
@@ -278,7 +278,30 @@ def jupyter_command(target: Path, *, open_browser: bool, port: int | None) -> li
         cmd.append(f"--port={port}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
+    if _kernel_sockets_fit():
+        cmd.append("--KernelManager.transport=ipc")
     return cmd
+
+
+#: The longest Unix socket path (``sun_path``, with its NUL: 108 bytes on Linux, 104 on macOS),
+#: less a margin; a kernel's IPC sockets are ``<runtime>/kernel-<uuid>-ipc-<n>``.
+_SOCKET_PATH_MAX: Final = 100
+_KERNEL_SOCKET_NAME: Final = len("/kernel-00000000-0000-0000-0000-000000000000-ipc-5")
+
+
+def _kernel_sockets_fit() -> bool:
+    """Whether kernels can talk to JupyterLab over Unix sockets in its runtime folder.
+
+    Over TCP (Jupyter's default) ipykernel 7 warns on the learner's terminal that "Kernel is
+    running over TCP without encryption", and any local user may knock on its ports; Unix
+    sockets in the user's own runtime folder are private and say nothing. Not on Windows, and
+    not where the folder's path is too long for a socket's name (the kernel would not start)."""
+    if os.name != "posix":
+        return False
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    runtime = os.path.abspath(jupyter_runtime_dir())
+    return len(os.fsencode(runtime)) + _KERNEL_SOCKET_NAME <= _SOCKET_PATH_MAX
 
 
 def open_in_jupyterlab(server: dict[str, Any], *, timeout: float = 3.0) -> set[str] | None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -690,6 +692,104 @@ def test_jupyter_is_asked_to_open_notebook_00(tmp_path: Path) -> None:
     cmd = jupyter_command(target, open_browser=False, port=8890)
     assert "--LabApp.default_url=/lab/tree/00_start_here.ipynb" in cmd
     assert f"--ServerApp.root_dir={target}" in cmd and "--port=8890" in cmd
+
+
+def _short_dir() -> str:
+    return tempfile.mkdtemp(prefix="jr", dir="/tmp")
+
+
+def _answers(url: str) -> bool:
+    from labserver import http_get  # tests/labserver.py
+
+    try:
+        return http_get(url) == 200
+    except OSError:
+        return False
+
+
+def test_kernels_talk_over_private_sockets_where_the_path_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smtplab.notebooks import jupyter_command
+
+    short = _short_dir()  # as ~/.local/share/jupyter/runtime is for most user names
+    try:
+        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", short)
+        cmd = jupyter_command(tmp_path, open_browser=False, port=1)
+        assert "--KernelManager.transport=ipc" in cmd
+        monkeypatch.setenv("JUPYTER_RUNTIME_DIR", short + "/" + "x" * 50)  # too long a name
+        cmd = jupyter_command(tmp_path, open_browser=False, port=1)
+        assert "--KernelManager.transport=ipc" not in cmd
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def test_jupyterlab_as_launched_runs_a_kernel_without_a_warning(tmp_path: Path) -> None:
+    """The launcher's own command line (``smtplab notebooks``, which ``start.py`` runs): a
+    notebook opened in it gets a kernel that runs smtplab, and nothing in the terminal warns
+    (ipykernel 7 printed "Kernel is running over TCP without encryption" there)."""
+    from jupyter_client import BlockingKernelClient
+    from labserver import free_port  # tests/labserver.py
+
+    from smtplab.notebooks import jupyter_command, prepare
+
+    course = prepare(tmp_path / "course")
+    home, runtime = tmp_path / "jh", Path(_short_dir())  # pytest's own folders are too deep
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+        "IPYTHONDIR": str(home / "ipython"),
+    }
+    env.pop("PYTHONWARNINGS", None)
+    port, token = free_port(), "t" * 32
+    with pytest.MonkeyPatch.context() as mp:  # the launcher reads the runtime folder too
+        mp.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+        cmd = jupyter_command(course, open_browser=False, port=port)
+    cmd += ["--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", f"--ServerApp.token={token}"]
+    log = (tmp_path / "lab.log").open("wb")
+    proc = subprocess.Popen(
+        cmd, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 45
+        while not _answers(f"{base}/api/status?token={token}"):
+            assert proc.poll() is None and time.monotonic() < deadline, "JupyterLab did not start"
+            time.sleep(0.3)
+        body = json.dumps(
+            {"path": "00_start_here.ipynb", "type": "notebook", "name": "",
+             "kernel": {"name": "python3"}}
+        ).encode()  # fmt: skip
+        req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body)
+        with urllib.request.urlopen(req, timeout=60) as reply:
+            kernel = json.loads(reply.read())["kernel"]["id"]
+        client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel}.json"))
+        client.load_connection_file()
+        assert client.transport == "ipc"
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            said: list[str] = []
+            reply = client.execute_interactive(
+                "import smtplab; print(smtplab.__name__)",
+                timeout=60,
+                output_hook=lambda m: said.append(str(m["content"].get("text", ""))),
+            )
+        finally:
+            client.stop_channels()
+        assert reply["content"]["status"] == "ok" and "smtplab" in "".join(said)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
+    text = (tmp_path / "lab.log").read_text(errors="replace")
+    assert "WARNING" not in text and "Traceback" not in text, text[-3000:]
 
 
 def test_reset_refuses_a_notebook_open_in_jupyterlab(tmp_path: Path) -> None:
