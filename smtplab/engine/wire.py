@@ -292,7 +292,7 @@ class LiveStream:
             )
         )
         await asyncio.sleep(0)  # start_tls has now put its TLS protocol on the transport
-        counted = self._count_handshake_bytes()
+        counted = self._watch_tls_reads()
         try:
             new = await asyncio.wait_for(handshake, timeout + 1)
         except ssl.SSLCertVerificationError as exc:
@@ -313,20 +313,23 @@ class LiveStream:
             raise WireClosed("connection closed during the TLS handshake")
         return LiveStream(new, self.receiver, self.on_handshake_bytes)
 
-    def _count_handshake_bytes(self) -> list[int]:
+    def _watch_tls_reads(self) -> list[int]:
         """Count the bytes the server sends during the handshake (asyncio's TLS layer consumes
-        them before our protocol sees any): a server that answered slowly is no silent one."""
+        them before our protocol sees any): a server that answered slowly is no silent one.
+        And acknowledge each read at once (:func:`_ack_at_once`)."""
         counted = [0]
         tls_proto = self.transport.get_protocol()
         inner = getattr(tls_proto, "buffer_updated", None)
         if tls_proto is self.receiver or inner is None:
             return counted
         report = self.on_handshake_bytes
+        sock = self.transport.get_extra_info("socket")
 
         def counting(nbytes: int) -> None:
             counted[0] += nbytes
             report(nbytes)
             inner(nbytes)
+            _ack_at_once(sock)
 
         tls_proto.buffer_updated = counting  # type: ignore[attr-defined]
         return counted
@@ -338,6 +341,28 @@ class LiveStream:
         if name == "tls_facts":
             return session_facts(self.transport.get_extra_info("ssl_object"))
         return self.transport.get_extra_info(name)
+
+
+#: Linux's TCP_QUICKACK (absent elsewhere, where the kernel decides alone).
+_QUICKACK: Final = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _ack_at_once(sock: Any) -> None:
+    """Acknowledge at once what just arrived on a TLS connection.
+
+    A server that writes its greeting right after its TLS 1.3 session tickets (Postfix on 465)
+    holds the greeting back, by Nagle's algorithm (RFC 896), until the tickets are acknowledged;
+    a client with nothing to send meanwhile has Linux delay that acknowledgement by at least
+    40 ms. Implicit TLS paid that for its greeting, the slowest step of a loopback probe.
+    ``TCP_QUICKACK`` lasts only until the kernel next decides to delay, so it is set after each
+    read. A socket that refuses it is left as it is.
+    """
+    if _QUICKACK is None or sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+    except OSError:
+        pass
 
 
 _WARM_POOL: list[concurrent.futures.ThreadPoolExecutor] = []  # made on first need
