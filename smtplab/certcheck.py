@@ -4,9 +4,10 @@ The second half of :mod:`smtplab.tls` (which re-exports every name here): what i
 server certificate, read from the certificate itself with ``cryptography`` (imported when
 first needed, not before), and :func:`verify_chain`, which decides as a verifying handshake
 would from the chain one unverified handshake handed over. The path from the leaf to a trusted
-root is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`): this is the
-probe's one certificate judge, and it agrees with ``openssl verify -purpose sslserver
--auth_level 2`` (tests/test_cert_openssl.py).
+root is built and checked as OpenSSL's verifier does (:mod:`smtplab.certpath`), and it agrees
+with ``openssl verify -purpose sslserver -auth_level 2`` (tests/test_cert_openssl.py). A probe
+asks OpenSSL itself first (:mod:`smtplab.openssl_verdict`, in memory): a chain it accepts is
+verified without ``cryptography``; one it refuses is described here, problem by problem.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
+from smtplab.openssl_verdict import OpenSSLVerdict, openssl_verdict
 from smtplab.schema import CERT_PROBLEMS
 
 if TYPE_CHECKING:
@@ -510,13 +512,6 @@ def _hands_over_chain() -> bool:
 HANDS_OVER_CHAIN: Final = _hands_over_chain()
 
 
-def warm_up(cafile: str | None = None, cadata: str | None = None) -> None:
-    """Import ``cryptography`` and read the trust store :func:`verify_chain` will use, ahead of
-    need (a probe runs it in a thread while it waits for the network)."""
-    extra = cadata.encode() if isinstance(cadata, str) else cadata
-    _trust_store(cafile, None, extra, _default_paths())
-
-
 def judge_session_certificate(
     sslobj: object,
     server_name: str,
@@ -525,21 +520,32 @@ def judge_session_certificate(
     cadata: str | None = None,
     verify_error: str | None = None,
     now: dt.datetime | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> ChainVerdict | None:
     """The verdict on the certificate of a TLS session that did not verify it (``CERT_NONE``).
 
-    Where Python hands over the chain (:func:`unverified_chain_der`), the chain is verified
-    here against the trust store a verifying handshake would use (``cafile``, the lab's CA as
-    ``cadata``, or the system's): that one handshake is enough. Elsewhere only the leaf can be
-    had, and only a certificate OpenSSL already rejected (``verify_error``, from an earlier
-    verifying handshake) is judged: its every problem (:func:`leaf_problems`). ``None`` when
-    there is nothing to judge with.
+    Where Python hands over the chain (:func:`unverified_chain_der`), OpenSSL is asked first,
+    in memory, whether a client on the verifying ``context`` would accept it
+    (:func:`smtplab.openssl_verdict.openssl_verdict`): if so, it is verified, and that is all
+    (no ``cryptography``). Otherwise the chain is verified here against the trust store a
+    verifying handshake would use (``cafile``, the lab's CA as ``cadata``, or the system's), and
+    every problem named; a chain OpenSSL refused is never called verified. That one handshake is
+    enough. Elsewhere only the leaf can be had, and only a certificate OpenSSL already rejected
+    (``verify_error``, from an earlier verifying handshake) is judged: its every problem
+    (:func:`leaf_problems`). ``None`` when there is nothing to judge with. ``now`` (a test's
+    clock) leaves OpenSSL out, since it verifies at the present time only.
     """
     chain = unverified_chain_der(sslobj)
+    said = None
+    if chain and context is not None and now is None:
+        said = openssl_verdict(chain, server_name, context)
+        if said is not None and said.verified:
+            return ChainVerdict(True, (), None)
     when = _utc(now or dt.datetime.now(dt.timezone.utc))
     try:
         if chain is not None:
-            return verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
+            verdict = verify_chain(chain, server_name, cafile=cafile, extra_ca_pem=cadata, now=when)
+            return verdict if said is None or not verdict.verified else _refused(said)
         if verify_error is None:
             return None
         leaf = sslobj.getpeercert(binary_form=True)  # type: ignore[attr-defined]
@@ -550,6 +556,13 @@ def judge_session_certificate(
         problem = CertProblem("unknown_issuer", f"unreadable certificate: {exc}")
         return ChainVerdict(False, (problem,), verify_error or problem.detail)
     return ChainVerdict(False, problems, verify_error)
+
+
+def _refused(said: OpenSSLVerdict) -> ChainVerdict:
+    """OpenSSL's refusal, in its words, where the chain judge found nothing wrong."""
+    words = said.message or "certificate verify failed"
+    parts = verify_error_parts(words) or (("unknown_issuer", words),)
+    return ChainVerdict(False, tuple(CertProblem(k, w) for k, w in parts), words)
 
 
 #: OpenSSL's verification messages and the problem each names (X509_verify_cert_error_string).

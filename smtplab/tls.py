@@ -33,7 +33,6 @@ from smtplab.certcheck import (  # the second half of this module, re-exported
     unverified_chain_der,
     verify_chain,
     verify_error_parts,
-    warm_up,
 )
 
 __all__ = [
@@ -107,6 +106,12 @@ def client_context(
         except (ValueError, ssl.SSLError):  # a build without old protocols: report what we can
             pass
     return ctx
+
+
+def warm_up(cafile: str | None = None, cadata: str | None = None) -> None:
+    """Read the trust store of the verifying context ahead of need: the one OpenSSL judges a
+    handed-over chain against (a probe does it in a thread while it waits for the network)."""
+    client_context(verify=True, cafile=cafile, cadata=cadata)
 
 
 def _system_store_context() -> ssl.SSLContext:
@@ -211,17 +216,15 @@ def cert_chain_names(sslobj: object) -> tuple[tuple[str, str], ...] | None:
     certificates Python decodes itself (no ``cryptography``), verified session or not.
     ``None`` where this Python does not hand over the chain (or a name cannot be spelt as
     RFC 4514 short names)."""
-    get = getattr(sslobj, "get_unverified_chain", None)
-    if get is None:
-        get = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    # The C object's own call: decoded certificates on 3.10 to 3.13 alike (3.13's public
+    # get_unverified_chain() turns them into DER, which would need cryptography to read)
+    get = getattr(getattr(sslobj, "_sslobj", sslobj), "get_unverified_chain", None)
     if get is None:
         return None
     try:
         certs = get() or ()
         out = []
         for c in certs:
-            if isinstance(c, (bytes, bytearray)):  # Python 3.13 returns DER: not decoded here
-                return None
             info = c.get_info()
             subject, issuer = _rfc4514(info.get("subject")), _rfc4514(info.get("issuer"))
             if subject is None or issuer is None:

@@ -28,6 +28,7 @@ import ipaddress
 import logging
 import re
 import shutil
+import ssl
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from servers import PASSWORD, USER, ServerThread
 
 import smtplab
 import smtplab.certcheck
+from smtplab import openssl_verdict as in_memory
 from smtplab.tls import leaf_problems, problems_from_verify_error, verify_chain
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -506,6 +508,17 @@ def probe_verdict(case: Case) -> Any:
     )
 
 
+def in_memory_verdict(case: Case) -> in_memory.OpenSSLVerdict | None:
+    """OpenSSL's own verdict, asked in memory on a verifying context with the case's anchors:
+    what the probe trusts without reading the chain itself (issue 25, item 9)."""
+    anchors = b"".join(a.pem for a in case.anchors).decode()
+    return in_memory.openssl_verdict(
+        [case.leaf.der, *(c.der for c in case.sent)],
+        case.name,
+        ssl.create_default_context(cadata=anchors),
+    )
+
+
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_the_probe_judges_as_openssl_does(name: str, openssl: str, tmp_path: Path) -> None:
     case = CORPUS[name]
@@ -513,6 +526,12 @@ def test_the_probe_judges_as_openssl_does(name: str, openssl: str, tmp_path: Pat
     ours = probe_verdict(case)
     assert set(ours.kinds) == case.ours, (ours.kinds, ours.error, case.why)
     assert ours.verified == (not case.ours)
+    # OpenSSL asked in memory, as a verifying handshake on this Python would decide (so with
+    # NO_PARTIAL_WILDCARDS too), gives the same verdict, naming one of the problems found
+    said = in_memory_verdict(case)
+    assert said is not None and said.verified == ours.verified, (said, ours.kinds)
+    if not said.verified:
+        assert set(problems_from_verify_error(said.message)) <= set(ours.kinds), said
     if case.rule == PARTIAL_WILDCARD:
         # openssl verify cannot be told NO_PARTIAL_WILDCARDS; Python's ssl and the probe refuse
         assert theirs.verified and not ours.verified

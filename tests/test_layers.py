@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
         (
             "tls",
             "certcheck",
+            "openssl_verdict",
             "certpath",
             "certcard",
             "findings",

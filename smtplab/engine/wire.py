@@ -370,9 +370,10 @@ _WARMING: dict[tuple[str | None, str | None], concurrent.futures.Future[None]] =
 
 
 def _warm_up_tls(o: ProbeOptions) -> concurrent.futures.Future[None] | None:
-    """A probe that may judge a certificate from its one handshake imports ``cryptography``
-    and reads the trust store in a thread while it waits for the network, once per process
-    (its own thread: the end of an event loop never waits for it)."""
+    """A probe that may judge a certificate from its one handshake reads the trust store of
+    its verifying context in a thread while it waits for the network, once per process (its
+    own thread: the end of an event loop never waits for it). ``cryptography`` is not loaded
+    there: a chain that verifies never needs it, and one that does not loads it when judged."""
     if not o.verify or o.mode == "plain" or not tls.HANDS_OVER_CHAIN:
         return None
     key = (o.cafile, o.cadata)
@@ -490,5 +491,10 @@ class LiveNetwork:
         if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
             await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=self.opts.timeout)
         return judge_session_certificate(
-            sslobj, server_name, cafile=cafile, cadata=cadata, verify_error=verify_error
+            sslobj,
+            server_name,
+            cafile=cafile,
+            cadata=cadata,
+            verify_error=verify_error,
+            context=tls.client_context(verify=True, cadata=cadata, cafile=cafile),
         )
