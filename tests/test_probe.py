@@ -10,6 +10,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from leaks import starttls_server
@@ -199,6 +200,24 @@ def test_rejected_greeting(servers: ServerThread) -> None:
     r = smtplab.probe("127.0.0.1", servers.raw(busy), timeout=2)
     assert r.outcome == "rejected" and r.banner_code == 554
     assert "greeting_refused" in codes(r)
+
+
+def test_an_address_is_probed_without_a_lookup_and_a_name_with_one(
+    smtp_ports: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address needs no name lookup (a worker thread's hop); ``::1`` keeps its form."""
+    looked_up: list[object] = []
+    real = asyncio.base_events.BaseEventLoop.getaddrinfo
+
+    async def watched(self: Any, host: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(host)
+        return await real(self, host, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", watched)
+    r = smtplab.probe("127.0.0.1", smtp_ports["plain"], timeout=3)
+    assert r.outcome == "open" and r.address == "127.0.0.1" and looked_up == []
+    smtplab.probe("localhost", smtp_ports["plain"], timeout=3)  # ::1 or 127.0.0.1 first
+    assert looked_up == ["localhost"]
 
 
 def test_dns_failed_is_a_result() -> None:

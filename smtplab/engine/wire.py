@@ -398,6 +398,17 @@ _UNREACHABLE: Final = frozenset(
 )
 
 
+def _address_literal(host: str) -> str | None:
+    """``host`` as getaddrinfo would give it back when it is an IPv4 or IPv6 address already
+    (a lookup would only hop to a worker thread and back); ``None`` for a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_ntop(family, socket.inet_pton(family, host))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 class LiveNetwork:
     """Real sockets: the :class:`Network` of a live probe."""
 
@@ -417,6 +428,9 @@ class LiveNetwork:
             raise NameLookupFailed("lab", o.lab_error)
         if o.connect_to is not None:
             return o.connect_to
+        literal = _address_literal(host)
+        if literal is not None:  # nothing to look up (asyncio's connect skips it too)
+            return literal, port
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(
