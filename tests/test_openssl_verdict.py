@@ -9,17 +9,14 @@ raise. Agreement with ``openssl verify`` case by case is in ``test_cert_openssl.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+from fresh_python import probe_in_a_fresh_python
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from servers import Certs, ServerThread
@@ -27,7 +24,6 @@ from servers import Certs, ServerThread
 from smtplab import tls
 from smtplab.openssl_verdict import openssl_verdict
 
-ROOT = Path(__file__).resolve().parent.parent
 PAST = dt.datetime(2021, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -43,27 +39,12 @@ def server() -> Iterator[ServerThread]:
     st_.stop()
 
 
-def _probe_in_a_fresh_python(port: int, ca_file: Path) -> tuple[dict[str, object], bool]:
-    """``smtplab probe --json`` of one STARTTLS port, trusting ``ca_file`` only, in a new
-    interpreter: the record, and whether ``cryptography`` was loaded."""
-    code = (
-        "import sys\n"
-        "from smtplab.cli import main\n"
-        f"main(['probe', '127.0.0.1', '-p', '{port}', '--json', '--timeout', '5'])\n"
-        "print('CRYPTOGRAPHY', any(m.startswith('cryptography') for m in sys.modules),\n"
-        "      file=sys.stderr)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "SSL_CERT_FILE": str(ca_file), "SSL_CERT_DIR": ""},
-    )
-    assert "CRYPTOGRAPHY" in done.stderr, done.stderr
-    return json.loads(done.stdout), "CRYPTOGRAPHY True" in done.stderr
+def _probe_trusting(port: int, ca_file: Path) -> tuple[dict[str, object], bool]:
+    """One STARTTLS port probed in a new interpreter trusting ``ca_file`` only: the record, and
+    whether ``cryptography`` was loaded."""
+    records, loaded = probe_in_a_fresh_python([port], SSL_CERT_FILE=str(ca_file), SSL_CERT_DIR="")
+    assert len(records) == 1, records
+    return records[0], loaded
 
 
 def test_a_certificate_that_verifies_needs_no_cryptography(
@@ -72,14 +53,14 @@ def test_a_certificate_that_verifies_needs_no_cryptography(
     port = server.smtp(ssl_ctx=certs.server_context())
     ca = tmp_path / "ca.pem"
     ca.write_text(certs.ca_pem)
-    record, loaded = _probe_in_a_fresh_python(port, ca)
+    record, loaded = _probe_trusting(port, ca)
     assert record["cert_verified"] is True and record["cert_problems"] == [], record
     assert record["cert_chain"] and record["cert_subject"], record
     assert not loaded
 
     other = tmp_path / "other.pem"
     other.write_bytes(trustme.CA().cert_pem.bytes())
-    record, loaded = _probe_in_a_fresh_python(port, other)
+    record, loaded = _probe_trusting(port, other)
     assert record["cert_verified"] is False, record
     assert record["cert_problems"] == ["unknown_issuer"], record
     assert loaded  # every problem of a refused chain is read from the certificates themselves

@@ -8,13 +8,11 @@ report an encrypted but unauthenticated connection — and a verified one once w
 
 from __future__ import annotations
 
-import json
 import smtplib
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from fresh_python import probe_in_a_fresh_python
 from mta import auth_of, codes, features, probe_cli_json, running, unverified
 from postfix import HOSTNAME, Postfix, skip_reason
 
@@ -142,29 +140,10 @@ def test_cli_json_one_record_per_port(postfix: Postfix) -> None:
 
 
 def _probe_in_a_fresh_python(pf: Postfix, **env: str) -> tuple[list[dict[str, object]], bool]:
-    """`smtplab probe --json` of the four services, in a new interpreter (the tests import
-    cryptography themselves): its records, and whether it imported cryptography."""
-    import os
-
-    ports = ",".join(str(pf.ports[s]) for s in ("smtp", "submissions", "submission", "alt"))
-    code = (
-        "import sys\n"
-        "from smtplab.cli import main\n"
-        f"status = main(['probe', '127.0.0.1', '-p', '{ports}', '--json', '--timeout', '5'])\n"
-        "print('CRYPTOGRAPHY', any(m.startswith('cryptography') for m in sys.modules),\n"
-        "      file=sys.stderr)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **env},
-    )
-    assert "CRYPTOGRAPHY" in done.stderr, done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
-    return records, "CRYPTOGRAPHY True" in done.stderr
+    """The four services probed in a new interpreter: its records, and whether it imported
+    cryptography."""
+    ports = [pf.ports[s] for s in ("smtp", "submissions", "submission", "alt")]
+    return probe_in_a_fresh_python(ports, **env)
 
 
 def test_a_verified_certificate_and_its_chain_on_a_real_postfix(postfix: Postfix) -> None:
