@@ -108,13 +108,28 @@ def _ask(
     incoming.write(_server_flight(suite, chain))
     try:
         client.do_handshake()
-    except ssl.SSLWantReadError:  # waiting for ServerKeyExchange: the chain was accepted
-        return OpenSSLVerdict(True)
+    except ssl.SSLWantReadError:  # waiting for ServerKeyExchange: the chain was accepted...
+        # ...if OpenSSL did verify this very leaf (its verified chain starts with it)
+        return OpenSSLVerdict(True) if _verified_leaf(client) == bytes(chain[0]) else None
     except ssl.SSLCertVerificationError as exc:
         return OpenSSLVerdict(False, exc.verify_code, exc.verify_message)
     except ssl.SSLError as exc:
         return "retry" if exc.reason == "WRONG_CERTIFICATE_TYPE" else None
     return None  # a handshake that completed on these two messages: not one we understand
+
+
+def _verified_leaf(client: ssl.SSLObject) -> bytes | None:
+    """The first certificate of the chain OpenSSL verified, as DER (``None``: none yet). The C
+    object's call works mid-handshake on 3.10 and later; 3.13 returns DER, earlier Pythons
+    certificate objects."""
+    get = getattr(getattr(client, "_sslobj", None), "get_verified_chain", None)
+    chain = get() if get is not None else None
+    if not chain:
+        return None
+    first = chain[0]
+    if isinstance(first, (bytes, bytearray)):
+        return bytes(first)
+    return bytes(first.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
 
 
 def openssl_verdict(

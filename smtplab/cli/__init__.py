@@ -292,8 +292,9 @@ def run() -> NoReturn:
     """The ``smtplab`` command as a whole process: :func:`main`, then a quick exit.
 
     A probe loads asyncio and ssl (and cryptography, for a certificate OpenSSL refused), and may
-    have a thread still reading the trust store (a refused port never needed it). A normal exit waits for that thread and then frees
-    every module and object one by one, which costs tens of milliseconds and shows nothing.
+    have a thread still reading the trust store (a refused port never needed it). A normal exit
+    waits for that thread and then frees every module and object one by one, which costs tens
+    of milliseconds and shows nothing.
     Here the output is flushed and the ``atexit`` handlers run (a forgotten lab is still
     stopped), and then the process ends with the status :func:`main` returned.
     """
