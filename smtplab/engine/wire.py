@@ -504,11 +504,17 @@ class LiveNetwork:
             return None
         if self.warm is not None and not self.warm.done():  # the trust store, read meanwhile
             await asyncio.wait({asyncio.wrap_future(self.warm)}, timeout=self.opts.timeout)
+        try:
+            context: ssl.SSLContext | None = tls.client_context(
+                verify=True, cadata=cadata, cafile=cafile
+            )
+        except (ssl.SSLError, OSError, ValueError):  # then the chain judge decides alone
+            context = None
         return judge_session_certificate(
             sslobj,
             server_name,
             cafile=cafile,
             cadata=cadata,
             verify_error=verify_error,
-            context=tls.client_context(verify=True, cadata=cadata, cafile=cafile),
+            context=context,
         )
