@@ -62,17 +62,24 @@ def _bearer(auth: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def parse_xoauth2(data: bytes) -> SaslToken | None:
-    """``user={User}^Aauth=Bearer {Access Token}^A^A`` (already base64-decoded), or None when
-    it is not that shape. Google's definition:
-    https://developers.google.com/workspace/gmail/imap/xoauth2-protocol (checked 2026-12-07)."""
+def _ctrl_a_message(data: bytes) -> str | None:
+    """The fields of a decoded XOAUTH2 or OAUTHBEARER message, ``^A``-separated, without the
+    final ``^A^A`` that ends both; None when it is not UTF-8 or not so ended."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if not text.endswith("\x01\x01"):
+    return text[:-2] if text.endswith("\x01\x01") else None
+
+
+def parse_xoauth2(data: bytes) -> SaslToken | None:
+    """``user={User}^Aauth=Bearer {Access Token}^A^A`` (already base64-decoded), or None when
+    it is not that shape. Google's definition:
+    https://developers.google.com/workspace/gmail/imap/xoauth2-protocol (checked 2026-12-07)."""
+    text = _ctrl_a_message(data)
+    if text is None:
         return None
-    kv = _kv(text[:-2].split("\x01"))
+    kv = _kv(text.split("\x01"))
     token = _bearer(kv.get("auth"))
     user = kv.get("user")
     if not user or token is None:
@@ -94,13 +101,10 @@ def _gs2_user(header: str) -> str | None:
 def parse_oauthbearer(data: bytes) -> SaslToken | None:
     """RFC 7628 section 3.1: ``n,a=user,^Aauth=Bearer TOKEN^A^A`` (decoded), or None. The
     GS2 header must name the user: a mail server has no other way to know who it is."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    text = _ctrl_a_message(data)
+    if text is None:
         return None
-    if not text.endswith("\x01\x01"):
-        return None
-    header, _, rest = text[:-2].partition("\x01")
+    header, _, rest = text.partition("\x01")
     user = _gs2_user(header)
     token = _bearer(_kv(rest.split("\x01")).get("auth"))
     if not user or token is None:
